@@ -1,0 +1,24 @@
+"""Argument parsing for the scripts at the top of the repository; each module has main(argv)."""
+
+from __future__ import annotations
+
+import argparse
+
+from maskdet.config import DEFAULT_DATA_YAML
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Show defaults and keep the hand-wrapped examples in descriptions."""
+
+
+def make_parser(prog: str, description: str, epilog: str | None = None) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(prog=prog, description=description, epilog=epilog, formatter_class=HelpFormatter)
+
+
+def add_data_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", default=str(DEFAULT_DATA_YAML), help="dataset description: class names and split folders")
+
+
+def add_map_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--map", action="append", metavar="OLD=NEW", default=[],
+                        help="rename a class before matching data.yaml, e.g. --map mask=with_mask (repeatable)")

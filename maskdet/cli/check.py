@@ -1,0 +1,72 @@
+"""python labeling/check.py: validate the dataset of data.yaml, optionally repair, and describe it."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pandas as pd
+
+from maskdet.check import apply_fixes, check_dataset
+from maskdet.cli import add_data_arg, make_parser
+from maskdet.config import PROJECT_ROOT, load_dataset_config
+from maskdet.errors import run_cli
+from maskdet.fileio import atomic_write_text, next_run_dir
+from maskdet.labels import Severity
+
+EXAMPLES = """examples:
+  python labeling/check.py                       # the dataset of ./data.yaml
+  python labeling/check.py --fix                 # also clip boxes, drop empty and duplicate ones (backups kept)
+  python labeling/check.py --data other.yaml --no-plots
+
+exit status: 0 when nothing blocks training, 1 when there are errors (or repairs still to make), 2 on bad arguments.
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser("check.py", "Validate images and YOLO labels of every split in data.yaml and print each problem\n"
+                         "with file and line; describe the dataset (images, boxes per class, box sizes) and\n"
+                         "write a class-balance plot and labelled previews under runs/check/.", EXAMPLES)
+    add_data_arg(parser)
+    parser.add_argument("--fix", action="store_true",
+                        help="apply safe repairs only (clip boxes to the image, drop zero-size and duplicate boxes); "
+                             "every changed file is backed up under the run folder first")
+    parser.add_argument("--project", default=str(PROJECT_ROOT / "runs" / "check"), help="where run folders go")
+    parser.add_argument("--name", default="exp", help="run folder name (exp, exp2, ... if it exists)")
+    parser.add_argument("--exist-ok", action="store_true", help="reuse the run folder instead of numbering a new one")
+    parser.add_argument("--no-plots", action="store_true", help="skip the class-balance plot and previews")
+    args = parser.parse_args(argv)
+
+    config = load_dataset_config(args.data)
+    print(f"checking {config.yaml_path} ({len(config.names)} classes: {', '.join(config.names)})")
+    report = check_dataset(config)
+    for issue in report.issues:
+        print(issue)
+
+    run_dir = next_run_dir(args.project, args.name, args.exist_ok)
+    fixed = apply_fixes(report, run_dir / "backup") if args.fix else []
+
+    from maskdet.dataset_report import size_table, split_table, write_class_balance_plot, write_previews
+
+    table = split_table(report)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print("\n" + table.to_string())
+        print("\nbox sizes (side in pixels):\n" + size_table(report).to_string())
+    atomic_write_text(run_dir / "splits.csv", table.to_csv(index_label="split"))
+    if not args.no_plots:
+        write_class_balance_plot(report, run_dir / "class_balance.png")
+        write_previews(report, run_dir)
+
+    counts = Counter(i.severity for i in report.issues)
+    print(f"\n{counts[Severity.ERROR]} errors, {counts[Severity.FIXABLE]} fixable, {counts[Severity.WARNING]} warnings"
+          + (f"; {sum(s.backgrounds for s in report.splits.values())} background images (no boxes)"))
+    if fixed:
+        print(f"fixed {len(fixed)} label files; originals backed up under {run_dir / 'backup'}")
+    elif counts[Severity.FIXABLE]:
+        print("repair the fixable ones with --fix (backups are kept)")
+    print(f"results saved to {run_dir}")
+    remaining_fixable = 0 if args.fix else counts[Severity.FIXABLE]
+    return 0 if counts[Severity.ERROR] == 0 and remaining_fixable == 0 else 1
+
+
+def cli() -> int:
+    return run_cli(main)

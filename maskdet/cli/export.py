@@ -1,0 +1,33 @@
+"""python export.py: export a .pt checkpoint to ONNX for ONNX Runtime."""
+
+from __future__ import annotations
+
+from maskdet.cli import make_parser
+from maskdet.cli.val import DEFAULT_WEIGHTS
+from maskdet.errors import run_cli
+from maskdet.training import export_onnx
+
+EXAMPLES = """examples:
+  python export.py                                          # models/best.pt -> models/best.onnx
+  python export.py --weights runs/train/exp/weights/best.pt --imgsz 416
+  python detect.py --weights models/best.onnx --source 0   # then run it with ONNX Runtime
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser("export.py", "Export weights to ONNX (written beside the .pt) for fast CPU inference.", EXAMPLES)
+    parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help=".pt checkpoint to export")
+    parser.add_argument("--imgsz", "--img", dest="imgsz", type=int, default=416, help="input size baked into the model")
+    parser.add_argument("--opset", type=int, default=None, help="ONNX opset (default: Ultralytics' choice)")
+    parser.add_argument("--dynamic", action="store_true", help="dynamic input size and batch")
+    parser.add_argument("--no-simplify", action="store_true", help="skip onnxslim graph simplification")
+    parser.add_argument("--half", action="store_true", help="FP16 weights (GPU only)")
+    args = parser.parse_args(argv)
+
+    path = export_onnx(args.weights, args.imgsz, args.opset, args.dynamic, not args.no_simplify, args.half)
+    print(f"\nexported {path} ({path.stat().st_size / 1e6:.1f} MB); use it with: python detect.py --weights {path}")
+    return 0
+
+
+def cli() -> int:
+    return run_cli(main)

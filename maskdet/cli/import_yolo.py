@@ -1,0 +1,42 @@
+"""python labeling/import_yolo.py: bring another YOLO dataset (e.g. a Roboflow export) into this project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from maskdet.cli import add_data_arg, add_map_arg, make_parser
+from maskdet.config import load_dataset_config, parse_class_map
+from maskdet.convert import import_yolo_dataset
+from maskdet.errors import run_cli
+
+EXAMPLES = """examples:
+  # a Roboflow export whose classes are named mask / no-mask / incorrect
+  python labeling/import_yolo.py --src roboflow/data.yaml --out incoming --prefix rf_ \\
+      --map mask=with_mask --map no-mask=without_mask --map incorrect=mask_weared_incorrect
+  # then split the merged folder as usual
+  python labeling/split.py --images incoming/images --labels incoming/labels
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser("import_yolo.py", "Import a YOLO dataset described by its own data.yaml: class ids are renumbered by\n"
+                         "name onto this project's data.yaml, images and labels of all its splits are copied\n"
+                         "into OUT/images and OUT/labels, ready for split.py.", EXAMPLES)
+    parser.add_argument("--src", required=True, help="the other dataset's data.yaml")
+    parser.add_argument("--out", required=True, help="folder to write images/ and labels/ into")
+    add_data_arg(parser)
+    add_map_arg(parser)
+    parser.add_argument("--prefix", default="", help="prepend to every file name, to keep merged datasets apart")
+    parser.add_argument("--force", action="store_true", help="overwrite files that already exist")
+    args = parser.parse_args(argv)
+
+    config = load_dataset_config(args.data)
+    report = import_yolo_dataset(Path(args.src), Path(args.out), config, parse_class_map(args.map),
+                                 prefix=args.prefix, force=args.force)
+    for line in report.summary_lines(Path(args.out)):
+        print(line)
+    return 1 if report.stats.unknown else 0
+
+
+def cli() -> int:
+    return run_cli(main)

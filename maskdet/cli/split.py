@@ -1,0 +1,64 @@
+"""python labeling/split.py: build data/{train,val,test}/{images,labels}."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from maskdet.cli import add_data_arg, make_parser
+from maskdet.config import SPLITS, load_dataset_config
+from maskdet.errors import UserError, run_cli
+from maskdet.split import SplitReport, collect_samples, prepare_output, split_from_lists, stratified_split, write_split
+
+EXAMPLES = """examples:
+  # 70/15/15, stratified so the rare class is in every split
+  python labeling/split.py --images photos --labels photos
+  # exactly the published split of a dataset
+  python labeling/split.py --images kaggle/images --labels kaggle/labels --lists kaggle/splits
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser("split.py", "Split a folder of images and YOLO labels into train/val/test under the dataset folder\n"
+                         "of data.yaml. Originals are copied (or linked with --link), never moved or deleted.", EXAMPLES)
+    parser.add_argument("--images", required=True, help="folder of images")
+    parser.add_argument("--labels", help="folder of YOLO .txt labels (default: the --images folder)")
+    add_data_arg(parser)
+    parser.add_argument("--out", help="dataset folder to build (default: data.yaml's 'path')")
+    parser.add_argument("--ratios", nargs=3, type=float, default=[0.7, 0.15, 0.15], metavar=("TRAIN", "VAL", "TEST"),
+                        help="fractions of images for each split (need not sum to 1; they are normalised)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same split")
+    parser.add_argument("--lists", help="folder with train.txt / val.txt / test.txt listing image stems: split exactly so")
+    parser.add_argument("--link", action="store_true", help="symlink instead of copying (saves disk; the originals must stay put)")
+    parser.add_argument("--force", action="store_true", help="replace an existing split in the output folder")
+    args = parser.parse_args(argv)
+
+    config = load_dataset_config(args.data)
+    images_dir = Path(args.images)
+    labels_dir = Path(args.labels or args.images)
+    for folder in (images_dir, labels_dir):
+        if not folder.is_dir():
+            raise UserError("not a folder", folder)
+    out_dir = Path(args.out) if args.out else config.root
+    samples = collect_samples(images_dir, labels_dir)
+    if args.lists:
+        assignment = split_from_lists(samples, Path(args.lists))
+        unlisted = len(samples) - sum(len(v) for v in assignment.values())
+        if unlisted:
+            print(f"note: {unlisted} images are in no list and were left out")
+    else:
+        if any(r < 0 for r in args.ratios) or sum(args.ratios) <= 0:
+            raise UserError(f"--ratios must be non-negative with a positive sum, got {args.ratios}")
+        total = sum(args.ratios)
+        assignment = stratified_split(samples, {s: r / total for s, r in zip(SPLITS, args.ratios)}, args.seed)
+    prepare_output(out_dir, list(assignment), [images_dir, labels_dir], args.force)
+    write_split(assignment, out_dir, link=args.link)
+    print(f"split {sum(len(v) for v in assignment.values())} images into {out_dir}"
+          + (" (symlinks)" if args.link else ""))
+    for line in SplitReport(assignment).summary_lines(config.names):
+        print(line)
+    print(f"next: python labeling/check.py --data {args.data}")
+    return 0
+
+
+def cli() -> int:
+    return run_cli(main)

@@ -1,0 +1,49 @@
+"""python val.py: evaluate any weights on any split of data.yaml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from maskdet.cli import add_data_arg, make_parser
+from maskdet.config import PROJECT_ROOT
+from maskdet.errors import run_cli
+from maskdet.training import evaluate, format_table
+
+DEFAULT_WEIGHTS = PROJECT_ROOT / "models" / "best.pt"
+EXAMPLES = """examples:
+  python val.py --split test                        # the shipped model on the test split
+  python val.py --weights runs/train/exp/weights/best.pt --split val
+  python val.py --weights models/best.onnx --split test
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser("val.py", "Evaluate weights on a split: precision, recall, mAP50 and mAP50-95 overall and per\n"
+                         "class; writes the confusion matrix and PR curves to runs/val/expN.", EXAMPLES)
+    parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help=".pt or .onnx model")
+    add_data_arg(parser)
+    parser.add_argument("--split", "--task", dest="split", default="val", choices=["train", "val", "test"], help="which split")
+    parser.add_argument("--imgsz", "--img", dest="imgsz", type=int, default=416, help="inference size in pixels")
+    parser.add_argument("--batch", "--batch-size", dest="batch", type=int, default=16, help="batch size")
+    parser.add_argument("--conf", "--conf-thres", dest="conf", type=float, default=0.001,
+                        help="confidence threshold (low, as mAP integrates over all confidences)")
+    parser.add_argument("--iou", "--iou-thres", dest="iou", type=float, default=0.7, help="NMS IoU threshold")
+    parser.add_argument("--device", default=None, help="'cpu' or a CUDA device such as '0'")
+    parser.add_argument("--project", default=str(PROJECT_ROOT / "runs" / "val"), help="where run folders go")
+    parser.add_argument("--name", default="exp", help="run folder name")
+    parser.add_argument("--exist-ok", action="store_true", help="reuse the run folder")
+    parser.add_argument("--no-plots", action="store_true", help="skip confusion matrix and curves")
+    args = parser.parse_args(argv)
+
+    result = evaluate(args.weights, args.data, split=args.split, imgsz=args.imgsz, batch=args.batch, device=args.device,
+                      conf=args.conf, iou=args.iou, project=Path(args.project), name=args.name,
+                      exist_ok=args.exist_ok, plots=not args.no_plots)
+    print(f"\n{Path(args.weights).name} on the {args.split} split (imgsz {args.imgsz}):")
+    print(format_table(result.table))
+    speed = ", ".join(f"{k} {v:.1f} ms" for k, v in result.speed_ms.items())
+    print(f"\nspeed per image: {speed}\nresults (metrics.csv, confusion matrix, PR curves): {result.save_dir}")
+    return 0
+
+
+def cli() -> int:
+    return run_cli(main)

@@ -1,0 +1,46 @@
+"""python labeling/voc2yolo.py: Pascal VOC XML -> YOLO txt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from maskdet.cli import add_data_arg, add_map_arg, make_parser
+from maskdet.config import load_dataset_config, parse_class_map
+from maskdet.convert import convert_voc_folder
+from maskdet.errors import UserError, run_cli
+
+EXAMPLES = """examples:
+  # the Kaggle face-mask dataset (images/ and annotations/ side by side)
+  python labeling/voc2yolo.py --xml kaggle/annotations --images kaggle/images --out kaggle/labels
+  # labelImg's default (PascalVOC) mode saved XML next to the photos; other class names
+  python labeling/voc2yolo.py --xml photos --images photos --out photos --map mask=with_mask --map no-mask=without_mask
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser("voc2yolo.py", "Convert Pascal VOC XML labels (labelImg's default format, Kaggle) to YOLO txt files.\n"
+                         "XML and image are matched by file stem; boxes crossing the image edge are clipped;\n"
+                         "empty or inverted boxes are dropped and reported.", EXAMPLES)
+    parser.add_argument("--xml", required=True, help="folder of .xml annotation files")
+    parser.add_argument("--images", help="folder of the images (default: the --xml folder)")
+    parser.add_argument("--out", required=True, help="folder to write <stem>.txt labels and classes.txt to")
+    add_data_arg(parser)
+    add_map_arg(parser)
+    parser.add_argument("--force", action="store_true", help="overwrite label files that already exist")
+    args = parser.parse_args(argv)
+
+    config = load_dataset_config(args.data)
+    xml_dir = Path(args.xml)
+    images_dir = Path(args.images or args.xml)
+    for folder in (xml_dir, images_dir):  # a missing --images folder would otherwise end in a traceback
+        if not folder.is_dir():
+            raise UserError("not a folder", folder)
+    report = convert_voc_folder(xml_dir, images_dir, Path(args.out), config,
+                                parse_class_map(args.map), force=args.force)
+    for line in report.summary_lines(Path(args.out)):
+        print(line)
+    return 1 if report.stats.unknown or report.skipped else 0
+
+
+def cli() -> int:
+    return run_cli(main)

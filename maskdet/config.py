@@ -1,0 +1,138 @@
+"""data.yaml: where the dataset lives and which classes it has."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from maskdet.errors import UserError
+
+SPLITS = ("train", "val", "test")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_YAML = PROJECT_ROOT / "data.yaml"
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """A parsed data.yaml with every path made absolute (relative paths are relative to the yaml)."""
+
+    yaml_path: Path
+    root: Path
+    names: tuple[str, ...]
+    split_images: dict[str, Path]
+
+    @property
+    def class_ids(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.names)}
+
+    def images_dir(self, split: str) -> Path:
+        return self.split_images[split]
+
+    def labels_dir(self, split: str) -> Path:
+        return labels_dir_for(self.split_images[split])
+
+
+def labels_dir_for(images_dir: Path) -> Path:
+    """Ultralytics' rule: the labels of .../images/ live in the sibling .../labels/."""
+    parts = list(images_dir.parts)
+    for i in range(len(parts) - 1, -1, -1):
+        if parts[i] == "images":
+            parts[i] = "labels"
+            return Path(*parts)
+    return images_dir.parent / "labels"
+
+
+def parse_names(raw: object, where: Path) -> tuple[str, ...]:
+    """Accept both Ultralytics forms, `{0: a, 1: b}` and `[a, b]`; ids must be 0..n-1."""
+    if isinstance(raw, list):
+        names = [str(n) for n in raw]
+    elif isinstance(raw, dict):
+        try:
+            ids = sorted(int(k) for k in raw)
+        except (TypeError, ValueError):
+            raise UserError("class ids under 'names' must be integers", where) from None
+        if ids != list(range(len(ids))):
+            raise UserError(f"class ids under 'names' must be 0..{len(ids) - 1}, got {ids}", where)
+        names = [str(raw[k] if k in raw else raw[str(k)]) for k in ids]
+    else:
+        raise UserError("'names' must be a list or a mapping of id: name", where)
+    if not names:
+        raise UserError("'names' lists no classes", where)
+    if len(set(names)) != len(names):
+        raise UserError(f"class names repeat: {names}", where)
+    return tuple(names)
+
+
+def load_yaml_mapping(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError("file not found", path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read: {exc}", path) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise UserError(f"not valid YAML: {getattr(exc, 'problem', exc)}", path, line) from None
+    if not isinstance(data, dict):
+        raise UserError("expected a mapping (key: value lines)", path)
+    return data
+
+
+def load_dataset_config(path: str | Path = DEFAULT_DATA_YAML) -> DatasetConfig:
+    """Read data.yaml; splits it does not name are simply absent (test is optional)."""
+    path = Path(path).resolve()
+    data = load_yaml_mapping(path)
+    if "names" not in data:
+        raise UserError("no 'names' (the class list)", path)
+    names = parse_names(data["names"], path)
+    root = Path(data.get("path") or ".")
+    if not root.is_absolute():
+        root = (path.parent / root).resolve()
+    split_images = {}
+    for split in SPLITS:
+        value = data.get(split)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise UserError(f"'{split}' must be one folder path (lists are not supported here)", path)
+        folder = Path(value)
+        split_images[split] = folder if folder.is_absolute() else (root / folder)
+    return DatasetConfig(yaml_path=path, root=root, names=names, split_images=split_images)
+
+
+def read_class_list(path: str | Path) -> list[str]:
+    """A classes.txt / predefined_classes.txt: one name a line, blank lines ignored."""
+    return [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def class_list_mismatch(found: list[str], expected: tuple[str, ...]) -> str | None:
+    """Describe how a classes.txt disagrees with data.yaml, or None when ids mean the same classes.
+
+    A classes.txt that lists the data.yaml classes in order and then extra names is still a
+    problem: boxes of the extra classes get ids data.yaml does not have.
+    """
+    if tuple(found) == expected:
+        return None
+    for i, (a, b) in enumerate(zip(found, expected)):
+        if a != b:
+            return f"id {i} is '{a}' here but '{b}' in data.yaml"
+    if len(found) > len(expected):
+        return f"extra classes not in data.yaml: {found[len(expected):]}"
+    return None  # a prefix of data.yaml's list: every id it assigns means the same class
+
+
+def parse_class_map(pairs: list[str] | None) -> dict[str, str]:
+    """`--map old=new` pairs, e.g. `mask=with_mask no-mask=without_mask`."""
+    mapping = {}
+    for pair in pairs or []:
+        old, sep, new = pair.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            raise UserError(f"--map expects OLD=NEW, got {pair!r}")
+        mapping[old.strip()] = new.strip()
+    return mapping

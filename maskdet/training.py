@@ -1,0 +1,207 @@
+"""Training, evaluation and export, on Ultralytics' engine.
+
+Ultralytics does the real work (training loop, augmentation, NMS, mAP, ONNX export). What this
+module adds: paths that work from any folder, a clear offline message instead of a download
+failure, run folders that resume, and one metrics table people can read.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from maskdet.config import PROJECT_ROOT, SPLITS, load_dataset_config
+from maskdet.errors import UserError
+from maskdet.fileio import atomic_write_text, list_images, next_run_dir
+
+DEFAULT_MODEL_YAML = "yolo11n.yaml"  # nano, from scratch: builds offline
+
+
+def ultralytics_online() -> bool:
+    from ultralytics.utils import ONLINE
+
+    return bool(ONLINE) and not os.environ.get("YOLO_OFFLINE")
+
+
+def resolve_model(model: str | Path) -> str:
+    """A local file, an architecture name (*.yaml, built from scratch), or a hub checkpoint name.
+
+    A hub checkpoint (yolo11n.pt) needs a download: online Ultralytics fetches it as usual;
+    offline we stop at once with what to do instead of a failed download.
+    """
+    model = str(model)
+    path = Path(model).expanduser()
+    if path.exists():
+        return str(path.resolve())
+    if path.suffix in {".yaml", ".yml"}:
+        return model  # Ultralytics builds known architectures (yolo11n.yaml) from its own configs
+    if path.suffix not in {".pt", ".onnx"}:
+        raise UserError(f"unknown model '{model}': give a .pt/.onnx file or an architecture .yaml such as yolo11n.yaml")
+    if len(path.parts) > 1:
+        raise UserError("no such file", model)
+    if not ultralytics_online():
+        raise UserError(
+            f"'{model}' is not on this machine and it is offline, so it cannot be downloaded. "
+            f"Start from scratch with --model {path.stem}.yaml, or give the path of a local .pt "
+            f"(the project ships models/best.pt)"
+        )
+    return model
+
+
+def write_resolved_data_yaml(data: str | Path, run_dir: Path) -> Path:
+    """Copy data.yaml into the run folder with absolute paths.
+
+    Ultralytics resolves a relative `path:` against the working directory, not the yaml; a copy
+    with absolute paths makes training work from any folder and lets --resume find the data again.
+    """
+    config = load_dataset_config(data)
+    resolved = {"path": str(config.root), "names": dict(enumerate(config.names))}
+    for split, folder in config.split_images.items():
+        resolved[split] = str(folder)
+    target = run_dir / "data.yaml"
+    atomic_write_text(target, f"# resolved copy of {config.yaml_path}\n" + yaml.safe_dump(resolved, sort_keys=False))
+    return target
+
+
+def find_last_checkpoint(project: Path) -> Path:
+    """The most recent runs/train/*/weights/last.pt, as YOLOv5's --resume without a path."""
+    candidates = sorted(project.glob("*/weights/last.pt"), key=lambda p: p.stat().st_mtime)
+    if not candidates:
+        raise UserError(f"no run to resume: no */weights/last.pt under {project}")
+    return candidates[-1]
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, object]:
+    """`key=value` pass-through arguments, typed as Ultralytics' own CLI types them (YAML scalars)."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"extra arguments must be key=value (Ultralytics train settings), got {pair!r}")
+        out[key.strip().replace("-", "_")] = yaml.safe_load(value) if value else None
+    return out
+
+
+@dataclass
+class TrainResult:
+    save_dir: Path
+    best: Path
+    last: Path
+    table: pd.DataFrame
+
+
+def train(
+    data: str | Path, model: str, epochs: int, imgsz: int, batch: int | float, device: str | None,
+    workers: int, patience: int, cache: str | bool, seed: int, project: Path, name: str, exist_ok: bool,
+    cls_pw: float, resume: str | bool | None = None, overrides: dict[str, object] | None = None,
+) -> TrainResult:
+    from ultralytics import YOLO
+
+    if resume:
+        checkpoint = find_last_checkpoint(project) if resume is True else Path(resume)
+        if not checkpoint.exists():
+            raise UserError("checkpoint to resume not found", checkpoint)
+        print(f"resuming {checkpoint}")
+        yolo = YOLO(str(checkpoint))
+        yolo.train(resume=True, **({"device": device} if device else {}))
+    else:
+        source = resolve_model(model)
+        run_dir = next_run_dir(project, name, exist_ok)
+        data_yaml = write_resolved_data_yaml(data, run_dir)
+        args = dict(data=str(data_yaml), epochs=epochs, imgsz=imgsz, batch=batch, workers=workers,
+                    patience=patience, cache=cache, seed=seed, project=str(project), name=run_dir.name,
+                    exist_ok=True, cls_pw=cls_pw)
+        if device:
+            args["device"] = device
+        args.update(overrides or {})
+        yolo = YOLO(source)
+        yolo.train(**args)
+    trainer = yolo.trainer
+    metrics = getattr(trainer.validator, "metrics", None) if trainer.validator else None
+    val_images = len(list_images(trainer.data["val"])) if Path(trainer.data["val"]).is_dir() else None
+    table = metrics_table(metrics, trainer.data["names"], val_images) if metrics is not None else pd.DataFrame()
+    return TrainResult(Path(trainer.save_dir), Path(trainer.best), Path(trainer.last), table)
+
+
+def metrics_table(metrics, names: dict[int, str] | list[str], images: int | None = None) -> pd.DataFrame:
+    """Precision, recall, mAP50, mAP50-95 overall and per class (classes absent from the split included)."""
+    names = dict(enumerate(names)) if isinstance(names, (list, tuple)) else dict(names)
+    box = metrics.box
+    nt_class = getattr(metrics, "nt_per_class", None)
+    nt_image = getattr(metrics, "nt_per_image", None)
+    rows = [{"class": "all", "images": images, "instances": int(nt_class.sum()) if nt_class is not None else None,
+             "P": box.mp, "R": box.mr, "mAP50": box.map50, "mAP50-95": box.map}]
+    evaluated = {int(c): i for i, c in enumerate(box.ap_class_index)}
+    for cls, name in names.items():
+        row = {"class": name,
+               "images": int(nt_image[cls]) if nt_image is not None else None,
+               "instances": int(nt_class[cls]) if nt_class is not None else None}
+        if cls in evaluated:
+            p, r, ap50, ap = box.class_result(evaluated[cls])
+            row.update({"P": p, "R": r, "mAP50": ap50, "mAP50-95": ap})
+        else:
+            row.update({"P": float("nan"), "R": float("nan"), "mAP50": float("nan"), "mAP50-95": float("nan")})
+        rows.append(row)
+    table = pd.DataFrame(rows).set_index("class")
+    return table.astype({"instances": "Int64", "images": "Int64"})
+
+
+def format_table(table: pd.DataFrame) -> str:
+    return table.to_string(float_format=lambda v: f"{v:.3f}", na_rep="-")
+
+
+@dataclass
+class EvalResult:
+    save_dir: Path
+    table: pd.DataFrame
+    speed_ms: dict[str, float]
+
+
+def evaluate(
+    weights: str | Path, data: str | Path, split: str = "val", imgsz: int = 416, batch: int = 16,
+    device: str | None = None, conf: float = 0.001, iou: float = 0.7, project: Path | None = None,
+    name: str = "exp", exist_ok: bool = False, plots: bool = True,
+) -> EvalResult:
+    """Ultralytics validation of any weights on any split; writes confusion matrix and PR curves."""
+    from ultralytics import YOLO
+
+    if split not in SPLITS:
+        raise UserError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
+    config = load_dataset_config(data)
+    if split not in config.split_images:
+        raise UserError(f"data.yaml names no '{split}' split", config.yaml_path)
+    if not config.images_dir(split).is_dir() or not list_images(config.images_dir(split)):
+        raise UserError(f"the {split} split has no images (build it with labeling/split.py)", config.images_dir(split))
+    weights = resolve_model(weights)
+    project = Path(project or PROJECT_ROOT / "runs" / "val")
+    run_dir = next_run_dir(project, name, exist_ok)
+    data_yaml = write_resolved_data_yaml(data, run_dir)
+    yolo = YOLO(weights, task="detect")
+    args = dict(data=str(data_yaml), split=split, imgsz=imgsz, batch=batch, conf=conf, iou=iou, plots=plots,
+                project=str(project), name=run_dir.name, exist_ok=True, verbose=False)
+    if device:
+        args["device"] = device
+    metrics = yolo.val(**args)
+    table = metrics_table(metrics, config.names, images=len(list_images(config.images_dir(split))))
+    atomic_write_text(run_dir / "metrics.csv", table.to_csv())
+    return EvalResult(Path(metrics.save_dir), table, dict(metrics.speed))
+
+
+def export_onnx(weights: str | Path, imgsz: int, opset: int | None = None, dynamic: bool = False,
+                simplify: bool = True, half: bool = False) -> Path:
+    """Export to ONNX for ONNX Runtime (detect.py --weights model.onnx)."""
+    from ultralytics import YOLO
+
+    path = Path(weights)
+    if not path.exists():
+        raise UserError("weights not found", path)
+    if path.suffix != ".pt":
+        raise UserError("export needs a PyTorch .pt checkpoint", path)
+    args = dict(format="onnx", imgsz=imgsz, dynamic=dynamic, simplify=simplify, half=half)
+    if opset:
+        args["opset"] = opset
+    return Path(YOLO(str(path)).export(**args))

@@ -1,0 +1,44 @@
+"""Drawing labelled boxes, shared by dataset previews and detection output."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+# Colours people read at a glance (BGR): a mask is green, no mask red, a mask worn wrong amber.
+NAMED_COLORS = {"with_mask": (80, 175, 76), "without_mask": (54, 67, 244), "mask_weared_incorrect": (0, 170, 255)}
+FALLBACK_COLORS = [(255, 128, 0), (255, 0, 255), (0, 255, 255), (128, 0, 255), (255, 255, 0), (0, 128, 255)]
+
+
+def class_color(class_id: int, names: Sequence[str]) -> tuple[int, int, int]:
+    name = names[class_id] if 0 <= class_id < len(names) else ""
+    return NAMED_COLORS.get(name, FALLBACK_COLORS[class_id % len(FALLBACK_COLORS)])
+
+
+def draw_box(image: np.ndarray, xyxy: Sequence[float], color: tuple[int, int, int], label: str | None, thickness: int = 2) -> None:
+    """Draw one box with an optional filled label tag above it (inside the image when at the top edge)."""
+    x1, y1, x2, y2 = (int(round(v)) for v in xyxy)
+    cv2.rectangle(image, (x1, y1), (x2, y2), color, thickness, cv2.LINE_AA)
+    if not label:
+        return
+    scale = max(0.35, thickness / 4)
+    (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    top = y1 - th - base - 2 if y1 - th - base - 2 >= 0 else y1
+    cv2.rectangle(image, (x1, top), (x1 + tw + 2, top + th + base + 2), color, -1)
+    cv2.putText(image, label, (x1 + 1, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+
+
+def tile(images: list[np.ndarray], cell: int = 320, columns: int = 3) -> np.ndarray:
+    """Letterbox images into cells of a grid, like Ultralytics' train_batch*.jpg mosaics."""
+    rows = max(1, -(-len(images) // columns))
+    canvas = np.full((rows * cell, columns * cell, 3), 114, np.uint8)
+    for i, im in enumerate(images):
+        h, w = im.shape[:2]
+        s = cell / max(h, w)
+        resized = cv2.resize(im, (max(1, int(w * s)), max(1, int(h * s))), interpolation=cv2.INTER_AREA)
+        r, c = divmod(i, columns)
+        y, x = r * cell + (cell - resized.shape[0]) // 2, c * cell + (cell - resized.shape[1]) // 2
+        canvas[y:y + resized.shape[0], x:x + resized.shape[1]] = resized
+    return canvas

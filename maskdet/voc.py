@@ -1,0 +1,150 @@
+"""Pascal VOC XML (labelImg's default format, and the Kaggle face-mask dataset's) to YOLO boxes."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lxml import etree
+
+from maskdet.errors import UserError
+from maskdet.labels import Box
+
+# Refuse anything but plain XML: no entities, no DTDs from the network.
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_comments=True)
+
+
+@dataclass(frozen=True)
+class VocObject:
+    name: str
+    xmin: float
+    ymin: float
+    xmax: float
+    ymax: float
+    line: int | None
+
+
+@dataclass(frozen=True)
+class VocAnnotation:
+    path: Path
+    filename: str | None
+    width: int | None
+    height: int | None
+    objects: tuple[VocObject, ...]
+
+
+def _text(elem: etree._Element, tag: str) -> str | None:
+    child = elem.find(tag)
+    return child.text.strip() if child is not None and child.text is not None else None
+
+
+def _number(elem: etree._Element, tag: str, path: Path) -> float:
+    raw = _text(elem, tag)
+    if raw is None:
+        raise UserError(f"<{tag}> missing", path, elem.sourceline)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise UserError(f"<{tag}> is not a number: {raw!r}", path, elem.find(tag).sourceline) from None
+    if not math.isfinite(value):  # float() accepts 'nan' and 'inf'; neither is a pixel coordinate or size
+        raise UserError(f"<{tag}> is not a finite number: {raw!r}", path, elem.find(tag).sourceline)
+    return value
+
+
+def parse_voc(path: str | Path) -> VocAnnotation:
+    """Parse one VOC file; any problem is a UserError naming the file and line."""
+    path = Path(path)
+    try:
+        root = etree.parse(str(path), _PARSER).getroot()
+    except OSError as exc:
+        raise UserError(f"cannot read: {exc}", path) from None
+    except etree.XMLSyntaxError as exc:
+        line = exc.position[0] if exc.position else None
+        raise UserError(f"not valid XML: {exc.msg}", path, line) from None
+    if root.tag != "annotation":
+        raise UserError(f"root element is <{root.tag}>, expected <annotation>", path, root.sourceline)
+    width = height = None
+    size = root.find("size")
+    if size is not None:
+        try:
+            width, height = int(_number(size, "width", path)), int(_number(size, "height", path))
+        except UserError:
+            width = height = None  # the image's own size is used anyway
+    objects = []
+    for obj in root.iter("object"):
+        name = _text(obj, "name")
+        if not name:
+            raise UserError("<object> without a <name>", path, obj.sourceline)
+        bnd = obj.find("bndbox")
+        if bnd is None:
+            raise UserError(f"<object> '{name}' has no <bndbox>", path, obj.sourceline)
+        objects.append(
+            VocObject(name, *(_number(bnd, t, path) for t in ("xmin", "ymin", "xmax", "ymax")), line=bnd.sourceline)
+        )
+    return VocAnnotation(path, _text(root, "filename"), width, height, tuple(objects))
+
+
+@dataclass
+class ConversionStats:
+    """What happened to the boxes, so the summary can say it (and tests can check it)."""
+
+    boxes_in: int = 0
+    boxes_out: int = 0
+    clipped: int = 0
+    dropped: int = 0
+    per_class: Counter = field(default_factory=Counter)
+    unknown: Counter = field(default_factory=Counter)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, other: ConversionStats) -> None:
+        self.boxes_in += other.boxes_in
+        self.boxes_out += other.boxes_out
+        self.clipped += other.clipped
+        self.dropped += other.dropped
+        self.per_class.update(other.per_class)
+        self.unknown.update(other.unknown)
+        self.notes.extend(other.notes)
+
+
+def voc_to_boxes(
+    ann: VocAnnotation,
+    image_size: tuple[int, int],
+    class_ids: dict[str, int],
+    rename: dict[str, str] | None = None,
+) -> tuple[list[Box], ConversionStats]:
+    """Convert pixel corners to normalised YOLO boxes of the real image size.
+
+    Boxes that cross the image edge are clipped (the Kaggle data has xmax = width + 1);
+    empty and inverted boxes are dropped, not swapped: a flipped box is a labelling slip whose
+    intended extent is unknown.
+    """
+    width, height = image_size
+    rename = rename or {}
+    stats = ConversionStats()
+    boxes = []
+    for obj in ann.objects:
+        stats.boxes_in += 1
+        name = rename.get(obj.name, obj.name)
+        if name not in class_ids:
+            stats.unknown[obj.name] += 1
+            continue
+        if obj.xmax <= obj.xmin or obj.ymax <= obj.ymin:
+            stats.dropped += 1
+            stats.notes.append(f"{ann.path}:{obj.line}: dropped empty or inverted box '{obj.name}' "
+                               f"({obj.xmin:g},{obj.ymin:g})-({obj.xmax:g},{obj.ymax:g})")
+            continue
+        x1, x2 = min(max(obj.xmin, 0.0), width), min(max(obj.xmax, 0.0), width)
+        y1, y2 = min(max(obj.ymin, 0.0), height), min(max(obj.ymax, 0.0), height)
+        if x2 <= x1 or y2 <= y1:
+            stats.dropped += 1
+            stats.notes.append(f"{ann.path}:{obj.line}: dropped box '{obj.name}' lying outside the {width}x{height} image")
+            continue
+        if (x1, y1, x2, y2) != (obj.xmin, obj.ymin, obj.xmax, obj.ymax):
+            stats.clipped += 1
+            stats.notes.append(f"{ann.path}:{obj.line}: clipped box '{obj.name}' to the {width}x{height} image")
+        boxes.append(Box.from_edges(class_ids[name], x1 / width, y1 / height, x2 / width, y2 / height))
+        stats.per_class[name] += 1
+        stats.boxes_out += 1
+    return boxes, stats

@@ -1,0 +1,123 @@
+"""train.py, val.py and export.py train and evaluate for real on a tiny dataset the tests draw."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from synthetic import write_yolo_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--imgsz", "64", "--batch", "4", "--workers", "0"]
+
+
+def run(script: str, *args: str, timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    return write_yolo_dataset(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="module")
+def trained(dataset, tmp_path_factory) -> tuple[Path, str]:
+    project = tmp_path_factory.mktemp("runs")
+    proc = run("train.py", "--data", dataset, "--epochs", "2", *TINY, "--project", project)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return project / "exp", proc.stdout
+
+
+def test_training_writes_weights_and_prints_the_metrics_table(trained):
+    run_dir, out = trained
+    assert (run_dir / "weights" / "best.pt").stat().st_size > 1_000_000
+    assert (run_dir / "weights" / "last.pt").exists()
+    assert len(pd.read_csv(run_dir / "results.csv")) == 2
+    table = out[out.index("validation of best.pt"):]
+    header = table.splitlines()[1].split()
+    assert header == ["images", "instances", "P", "R", "mAP50", "mAP50-95"]
+    for row in ("all", "with_mask", "without_mask", "mask_weared_incorrect"):
+        assert f"\n{row} " in table
+    assert f"best weights: {run_dir / 'weights' / 'best.pt'}" in out
+
+
+def test_the_run_keeps_an_absolute_data_yaml_so_it_resumes_from_anywhere(trained, dataset):
+    text = (trained[0] / "data.yaml").read_text()
+    assert f"path: {dataset.parent}" in text
+
+
+def test_resume_continues_an_interrupted_run(dataset, tmp_path):
+    project = tmp_path / "runs"
+    cmd = [sys.executable, str(ROOT / "train.py"), "--data", str(dataset), "--epochs", "4", *TINY, "--project", str(project)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    results = project / "exp" / "results.csv"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if results.exists() and len(results.read_text().splitlines()) >= 2:  # header + epoch 1 saved
+            break
+        time.sleep(0.5)
+    assert proc.poll() is None, "training ended before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
+    proc.wait(timeout=120)
+    done = len(pd.read_csv(results))
+    assert 1 <= done < 4
+
+    resumed = run("train.py", "--resume", project / "exp" / "weights" / "last.pt", "--device", "cpu")
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    epochs = pd.read_csv(results)["epoch"].tolist()
+    assert epochs == [1, 2, 3, 4]
+    assert "resuming" in resumed.stdout
+
+
+def test_evaluation_on_the_test_split_prints_the_table_and_writes_plots(trained, dataset, tmp_path):
+    proc = run("val.py", "--weights", trained[0] / "weights" / "best.pt", "--data", dataset, "--split", "test",
+               "--imgsz", "64", "--project", tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "best.pt on the test split" in proc.stdout
+    run_dir = tmp_path / "exp"
+    assert (run_dir / "confusion_matrix.png").exists()
+    assert any(run_dir.glob("*PR_curve.png"))
+    metrics = pd.read_csv(run_dir / "metrics.csv", index_col="class")
+    assert metrics.loc["all", "images"] == 4 and list(metrics.index)[1:] == ["with_mask", "without_mask", "mask_weared_incorrect"]
+
+
+def test_onnx_export_loads_and_predicts(trained):
+    best = trained[0] / "weights" / "best.pt"
+    proc = run("export.py", "--weights", best, "--imgsz", "64")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    onnx_path = best.with_suffix(".onnx")
+    assert onnx_path.exists()
+
+    import numpy as np
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    (output,) = session.run(None, {session.get_inputs()[0].name: np.zeros((1, 3, 64, 64), np.float32)})
+    assert output.shape[:2] == (1, 4 + 3)  # xywh + one score per class, for each anchor
+
+    from ultralytics import YOLO
+
+    result = YOLO(str(onnx_path), task="detect").predict(str(ROOT / "samples" / "images" / "astronaut.jpg"), imgsz=64, verbose=False)[0]
+    assert result.names == {0: "with_mask", 1: "without_mask", 2: "mask_weared_incorrect"}
+
+
+def test_an_unknown_split_or_missing_weights_is_a_one_line_error(dataset, tmp_path):
+    proc = run("val.py", "--weights", tmp_path / "nope.pt", "--data", dataset)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "nope.pt" in proc.stderr
+
+
+def test_offline_a_hub_checkpoint_fails_fast_with_what_to_do(dataset, tmp_path):
+    proc = run("train.py", "--model", "yolo11n.pt", "--data", dataset, "--project", tmp_path,
+               timeout=60, env={"YOLO_OFFLINE": "1"})
+    assert proc.returncode == 2
+    assert "yolo11n.pt" in proc.stderr and "--model yolo11n.yaml" in proc.stderr and "offline" in proc.stderr
+    assert not (tmp_path / "exp").exists(), "nothing should start before the model is known to be loadable"
