@@ -56,7 +56,11 @@ def atomic_symlink(src: str | Path, dst: str | Path) -> None:
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.lnk")
     tmp.unlink(missing_ok=True)
     os.symlink(Path(src).resolve(), tmp)
-    os.replace(tmp, dst)
+    try:
+        os.replace(tmp, dst)
+    except BaseException:  # like the writes above: an interrupted link leaves no temporary link behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def is_image(path: Path) -> bool:

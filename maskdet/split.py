@@ -14,7 +14,7 @@ from pathlib import Path
 
 from maskdet.config import SPLITS
 from maskdet.errors import UserError
-from maskdet.fileio import atomic_copy, atomic_symlink, list_images
+from maskdet.fileio import atomic_copy, atomic_symlink, is_image, list_images
 from maskdet.labels import read_label_file
 from maskdet.progress import progress
 
@@ -115,7 +115,9 @@ def read_stem_list(path: Path) -> list[str]:
     for line in path.read_text(encoding="utf-8").splitlines():
         line = line.split("#", 1)[0].strip()
         if line:
-            stems.append(Path(line).stem)
+            # Strip only a real extension: Roboflow stems such as photo_jpg.rf.3f2a9c contain dots.
+            name = Path(line)
+            stems.append(name.stem if is_image(name) or name.suffix.lower() == ".txt" else name.name)
     return stems
 
 
@@ -151,12 +153,13 @@ def prepare_output(out_dir: Path, splits: list[str], sources: list[Path], force:
     existing = [t for t in targets if t.exists() and any(t.iterdir())]
     if existing and not force:
         raise UserError("already holds a split; nothing was written. Pass --force to replace it", existing[0])
-    for target in existing:
+    for target in existing:  # check every folder before emptying any: a refusal must leave the old split whole
         resolved = target.resolve()
         for src in sources:
             src = src.resolve()
             if src == resolved or resolved in src.parents or src in resolved.parents:
                 raise UserError(f"the output overlaps the input folder {src}; choose another --out", target)
+    for target in existing:
         for f in target.iterdir():
             if f.is_file() or f.is_symlink():
                 f.unlink()

@@ -57,24 +57,25 @@ def test_the_run_keeps_an_absolute_data_yaml_so_it_resumes_from_anywhere(trained
 
 def test_resume_continues_an_interrupted_run(dataset, tmp_path):
     project = tmp_path / "runs"
-    cmd = [sys.executable, str(ROOT / "train.py"), "--data", str(dataset), "--epochs", "4", *TINY, "--project", str(project)]
+    cmd = [sys.executable, str(ROOT / "train.py"), "--data", str(dataset), "--epochs", "5", *TINY, "--project", str(project)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    results = project / "exp" / "results.csv"
+    results, last = project / "exp" / "results.csv", project / "exp" / "weights" / "last.pt"
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
-        if results.exists() and len(results.read_text().splitlines()) >= 2:  # header + epoch 1 saved
+        # Ultralytics logs the epoch's row before it saves last.pt: wait for both.
+        if last.exists() and results.exists() and len(results.read_text().splitlines()) >= 2:
             break
-        time.sleep(0.5)
+        time.sleep(0.2)
     assert proc.poll() is None, "training ended before it could be interrupted"
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
     proc.wait(timeout=120)
     done = len(pd.read_csv(results))
-    assert 1 <= done < 4
+    assert 1 <= done < 5
 
-    resumed = run("train.py", "--resume", project / "exp" / "weights" / "last.pt", "--device", "cpu")
+    resumed = run("train.py", "--resume", last, "--device", "cpu")
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
     epochs = pd.read_csv(results)["epoch"].tolist()
-    assert epochs == [1, 2, 3, 4]
+    assert epochs == [1, 2, 3, 4, 5]
     assert "resuming" in resumed.stdout
 
 

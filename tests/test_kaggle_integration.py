@@ -1,0 +1,117 @@
+"""The real Kaggle face-mask dataset through the documented pipeline: voc2yolo.py, then split.py --lists.
+
+Skipped where the dataset is not installed (<repo>/../shared/datasets/kaggle-facemask). The
+dataset is read-only and never copied into the repository: everything is built under a tmp folder.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from maskdet.config import load_dataset_config
+from maskdet.labels import read_label_file
+from maskdet.split import read_stem_list
+
+KAGGLE = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "kaggle-facemask"
+SPLITS = ("train", "val", "test")
+
+EXPECTED_IMAGES = {"train": 597, "val": 128, "test": 128}
+EXPECTED_BOXES = {"with_mask": 3232, "without_mask": 717, "mask_weared_incorrect": 123}
+NAMES = tuple(EXPECTED_BOXES)  # data.yaml order
+EXPECTED_CLIPPED = 12  # faces at the border annotated with xmax = width + 1 and the like
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not (KAGGLE / "annotations").is_dir(), reason=f"Kaggle face-mask dataset not found at {KAGGLE}"),
+]
+
+
+def stat_snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """Size and mtime of every file (hashing 140 MB of PNGs would cost more than it tells)."""
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def kaggle_pipeline(tmp_path_factory, tools, make_data_yaml):
+    """Run the pipeline once for this module: VOC -> YOLO labels -> data/{train,val,test}."""
+    root = tmp_path_factory.mktemp("kaggle")
+    before = stat_snapshot(KAGGLE)
+    data_yaml = make_data_yaml(root)  # path: data, i.e. root/data
+    labels = root / "labels"
+    convert = tools.run_script("voc2yolo.py", "--xml", KAGGLE / "annotations", "--images", KAGGLE / "images",
+                               "--out", labels, "--data", data_yaml)
+    split = tools.run_script("split.py", "--images", KAGGLE / "images", "--labels", labels, "--lists", KAGGLE / "splits",
+                             "--data", data_yaml, "--out", root / "data")
+    yield SimpleNamespace(root=root, data_yaml=data_yaml, labels=labels, data=root / "data",
+                          convert=convert, split=split, before=before)
+    shutil.rmtree(root / "data", ignore_errors=True)  # 140 MB of copied images
+
+
+def count_boxes(label_files) -> tuple[Counter, list]:
+    counts, issues = Counter(), []
+    for path in label_files:
+        parsed = read_label_file(path, num_classes=3)
+        issues += parsed.issues
+        counts.update(NAMES[b.cls] for b in parsed.boxes)
+    return counts, issues
+
+
+def test_kaggle_pipeline_end_to_end(kaggle_pipeline):
+    """voc2yolo.py -> split.py --lists on the real data; extend with further pipeline steps (check.py) at the end."""
+    p = kaggle_pipeline
+
+    # Step 1: voc2yolo.py converts all 853 annotations, clipping the 12 boxes that cross the edge.
+    assert p.convert.returncode == 0, p.convert.stdout[-2000:] + p.convert.stderr
+    assert "Traceback" not in p.convert.stderr
+    assert f"wrote 853 label files to {p.labels}" in p.convert.stdout
+    assert (f"boxes: 4072 written of 4072 read; {EXPECTED_CLIPPED} clipped to the image edge; "
+            "0 dropped (empty, inverted or outside)") in p.convert.stdout
+    clip_notes = [line for line in p.convert.stdout.splitlines() if ": clipped box '" in line]
+    assert len(clip_notes) == EXPECTED_CLIPPED
+    assert all(line.startswith(str(KAGGLE / "annotations")) and ".xml:" in line for line in clip_notes)
+    assert "per class: with_mask 3232, without_mask 717, mask_weared_incorrect 123" in p.convert.stdout
+    assert (p.labels / "classes.txt").read_text().splitlines() == list(NAMES)
+
+    # Step 2: split.py --lists reproduces the published 597/128/128 split.
+    assert p.split.returncode == 0, p.split.stdout[-2000:] + p.split.stderr
+    assert "Traceback" not in p.split.stderr
+    config = load_dataset_config(p.data_yaml)
+    images = {s: sorted(config.images_dir(s).iterdir()) for s in SPLITS}
+    labels = {s: sorted(config.labels_dir(s).iterdir()) for s in SPLITS}
+    assert {s: len(v) for s, v in images.items()} == EXPECTED_IMAGES
+    assert {s: len(v) for s, v in labels.items()} == EXPECTED_IMAGES
+    counts, issues = count_boxes(f for s in SPLITS for f in labels[s])
+    assert sum(counts.values()) == 4072
+    assert counts == EXPECTED_BOXES
+    assert issues == []  # clipped boxes are inside the image: nothing for check.py to fix
+
+
+def test_kaggle_split_follows_the_lists_exactly(kaggle_pipeline):
+    for split in SPLITS:
+        listed = sorted(read_stem_list(KAGGLE / "splits" / f"{split}.txt"))
+        written = sorted(p.stem for p in (kaggle_pipeline.data / split / "images").iterdir())
+        assert written == listed, split
+
+
+def test_kaggle_every_class_is_in_every_split(kaggle_pipeline):
+    for split in SPLITS:
+        counts, _ = count_boxes((kaggle_pipeline.data / split / "labels").iterdir())
+        assert set(counts) == set(EXPECTED_BOXES), split
+
+
+def test_kaggle_labels_match_the_split_summary(kaggle_pipeline):
+    # split.py prints per-split box counts; they must agree with what it wrote.
+    for split in SPLITS:
+        counts, _ = count_boxes((kaggle_pipeline.data / split / "labels").iterdir())
+        row = next(line for line in kaggle_pipeline.split.stdout.splitlines() if line.startswith(split))
+        assert f"{EXPECTED_IMAGES[split]} images" in " ".join(row.split())
+        assert f"{sum(counts.values())} boxes" in " ".join(row.split())
+
+
+def test_kaggle_originals_are_untouched(kaggle_pipeline):
+    assert stat_snapshot(KAGGLE) == kaggle_pipeline.before  # nothing changed, added or removed

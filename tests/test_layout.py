@@ -1,0 +1,54 @@
+"""Repository layout the tools and Ultralytics rely on: class lists agree, data.yaml points at data/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from maskdet.config import DEFAULT_DATA_YAML, load_dataset_config, read_class_list
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = ("voc2yolo.py", "import_yolo.py", "split.py")
+
+
+def raw_data_yaml() -> dict:
+    return yaml.safe_load((ROOT / "data.yaml").read_text(encoding="utf-8"))
+
+
+def test_default_data_yaml_is_the_one_at_the_repository_root():
+    assert DEFAULT_DATA_YAML == ROOT / "data.yaml"
+
+
+def test_predefined_classes_equal_data_yaml_names_in_order():
+    # labelImg numbers classes by their line in predefined_classes.txt: a different order would
+    # silently relabel every box.
+    names = load_dataset_config(ROOT / "data.yaml").names
+    assert read_class_list(ROOT / "labeling" / "predefined_classes.txt") == list(names)
+    assert names == ("with_mask", "without_mask", "mask_weared_incorrect")
+
+
+def test_data_yaml_points_at_data_split_images():
+    raw = raw_data_yaml()
+    assert raw["path"] == "data"
+    assert {s: raw[s] for s in ("train", "val", "test")} == {s: f"{s}/images" for s in ("train", "val", "test")}
+    config = load_dataset_config(ROOT / "data.yaml")
+    assert config.root == ROOT / "data"
+    for split in ("train", "val", "test"):
+        assert config.images_dir(split) == ROOT / "data" / split / "images"
+        assert config.labels_dir(split) == ROOT / "data" / split / "labels"
+
+
+def test_data_yaml_names_are_an_id_mapping_from_zero():
+    names = raw_data_yaml()["names"]
+    assert isinstance(names, dict) and sorted(names) == list(range(len(names)))
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_script_help_exits_0(script, tools):
+    proc = tools.run_script(script, "--help", cwd=ROOT.parent)  # from outside the clone: no install needed
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert proc.stdout.startswith(f"usage: {script}")
+    assert "examples:" in proc.stdout
