@@ -7,6 +7,8 @@ dataset is read-only and never copied into the repository: everything is built u
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,7 +19,8 @@ from maskdet.config import load_dataset_config
 from maskdet.labels import read_label_file
 from maskdet.split import read_stem_list
 
-KAGGLE = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "kaggle-facemask"
+ROOT = Path(__file__).resolve().parents[1]
+KAGGLE = ROOT.parent / "shared" / "datasets" / "kaggle-facemask"
 SPLITS = ("train", "val", "test")
 
 EXPECTED_IMAGES = {"train": 597, "val": 128, "test": 128}
@@ -89,6 +92,19 @@ def test_kaggle_pipeline_end_to_end(kaggle_pipeline):
     assert sum(counts.values()) == 4072
     assert counts == EXPECTED_BOXES
     assert issues == []  # clipped boxes are inside the image: nothing for check.py to fix
+
+    # Step 3: check.py passes (exit 0) and describes the same numbers; it flags the known duplicate photos.
+    run_dir = p.data.parent / "check-runs"
+    check = subprocess.run([sys.executable, str(ROOT / "labeling" / "check.py"), "--data", str(p.data_yaml),
+                            "--project", str(run_dir)], capture_output=True, text=True, timeout=300)
+    assert check.returncode == 0, check.stdout[-3000:] + check.stderr
+    assert "Traceback" not in check.stderr
+    rows = {line.split()[0]: line.split() for line in check.stdout.splitlines() if line.split()[:1] in (["train"], ["val"], ["test"])}
+    assert {s: int(rows[s][1]) for s in SPLITS} == EXPECTED_IMAGES
+    assert sum(int(rows[s][4]) for s in SPLITS) == 4072
+    assert "0 errors, 0 fixable" in check.stdout
+    assert check.stdout.count("(leaks between splits) [same-image]") == 2
+    assert (run_dir / "exp" / "class_balance.png").exists()
 
 
 def test_kaggle_split_follows_the_lists_exactly(kaggle_pipeline):

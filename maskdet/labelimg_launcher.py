@@ -1,0 +1,324 @@
+"""Open the real labelImg 1.8.6 (from PyPI) set up for this project, and keep it working on Python 3.10+.
+
+labelImg is used as installed, never forked or copied. Everything here happens at runtime, on the
+one window this module creates:
+
+* YOLO is the save format (and stays so), the class list is data.yaml's, labels go to --labels.
+* Python 3.10 stopped turning floats into ints implicitly (bpo-37999) and labelImg 1.8.6 passes
+  floats to Qt methods that take ints, so it dies with a TypeError as soon as a box is drawn, the
+  wheel scrolls or Ctrl+wheel zooms. `install_float_fixes` wraps exactly those Qt methods on the
+  objects labelImg calls them on; `FLOAT_FIX_SITES` lists each call site and why.
+* labelImg rewrites classes.txt from its own class list on every YOLO save, and a name typed into
+  its label dialog is appended to that list: boxes then get an id data.yaml does not have. The
+  file is compared with data.yaml before launch and after every save.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Mapping, MutableMapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from maskdet.config import class_list_mismatch, read_class_list
+from maskdet.convert import write_classes_txt
+from maskdet.errors import UserError
+from maskdet.fileio import is_image
+
+CLASSES_TXT = "classes.txt"
+NO_FIX_ENV = "MASKDET_LABELIMG_NO_FIX"  # set to 1 to run labelImg unfixed (to see whether a problem is ours)
+
+# Where labelImg 1.8.6 hands a float to a Qt method that only takes ints, and what install_float_fixes does.
+FLOAT_FIX_SITES = (
+    "libs/canvas.py Canvas.paintEvent: painter.drawRect(x, y, w, h) rubber band while dragging a box -> QRectF",
+    "libs/canvas.py Canvas.paintEvent: painter.drawLine(x1, y1, x2, y2) crosshair in create mode -> QLineF",
+    "libs/shape.py Shape.paint: painter.drawText(x, y, label) with View > Display Labels on -> QPointF",
+    "labelImg.py MainWindow.scroll_request: QScrollBar.setValue(float) on the mouse wheel -> rounded",
+    "labelImg.py MainWindow.zoom_request: QScrollBar.setValue(float) on Ctrl+wheel -> rounded",
+    "labelImg.py MainWindow.set_zoom: ZoomWidget (QSpinBox).setValue(float) on Ctrl+wheel -> rounded",
+    "libs/canvas.py Canvas.mouseMoveEvent: scrollRequest(int, int).emit(float) when panning; PyQt5 passes "
+    "garbage instead of failing, so the view jumps -> rounded",
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks that run before any window opens (no Qt needed).
+
+
+def display_problem(environ: Mapping[str, str] = os.environ, platform: str = sys.platform) -> str | None:
+    """Why Qt cannot open a window here, or None. Without this Qt aborts with a core dump and a
+    paragraph about platform plugins."""
+    if not platform.startswith("linux"):
+        return None  # macOS and Windows always have their native platform plugin
+    if environ.get("DISPLAY") or environ.get("QT_QPA_PLATFORM"):
+        return None
+    return ("no display: $DISPLAY is not set, so labelImg cannot open its window. Run this on a desktop or "
+            "over `ssh -X`; on a headless server, in a virtual display seen through VNC (Xvfb + x11vnc)")
+
+
+def has_images(folder: Path) -> bool:
+    """labelImg walks sub-folders too, so any image below folder counts."""
+    return any(p.is_file() and is_image(p) for p in folder.rglob("*"))
+
+
+def classes_txt_problem(labels_dir: Path, expected: tuple[str, ...]) -> str | None:
+    """How labels_dir/classes.txt disagrees with data.yaml's class list, or None (also when it is absent)."""
+    path = labels_dir / CLASSES_TXT
+    if not path.is_file():
+        return None
+    try:
+        found = read_class_list(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"cannot read it: {exc}"
+    return class_list_mismatch(found, expected)
+
+
+def check_classes_txt(labels_dir: Path, expected: tuple[str, ...], force: bool, echo: Callable[[str], None] = print) -> None:
+    """Refuse (UserError) a labels folder whose classes.txt disagrees with data.yaml, unless force.
+
+    The .txt files beside such a classes.txt use its ids: labelImg would show them with its names,
+    and its first save rewrites classes.txt from data.yaml's list, after which every other old
+    label file is read with the wrong class names.
+    """
+    problem = classes_txt_problem(labels_dir, expected)
+    if problem is None:
+        return
+    where = labels_dir / CLASSES_TXT
+    if not force:
+        raise UserError(f"disagrees with data.yaml ({problem}): the labels beside it use other class ids. Fix them "
+                        f"first (python labeling/check.py lists them), or pass --force to open anyway: labelImg's "
+                        f"first save rewrites classes.txt in data.yaml's order, after which the other old labels "
+                        f"are read with the wrong class names", where)
+    echo(f"warning: {where}: disagrees with data.yaml ({problem}); opening anyway because of --force")
+
+
+def prepare_labels_dir(labels_dir: Path, expected: tuple[str, ...], echo: Callable[[str], None] = print) -> None:
+    """Create labels_dir if needed and give it a classes.txt: YOLO labels without one crash labelImg
+    (FileNotFoundError) when their image opens, and in this project label ids are data.yaml's.
+    Also point out Pascal VOC files, which labelImg prefers over the YOLO ones."""
+    if not labels_dir.is_dir():
+        labels_dir.mkdir()
+        echo(f"created {labels_dir}")
+    if not (labels_dir / CLASSES_TXT).exists():
+        write_classes_txt(labels_dir, expected)
+        echo(f"wrote {labels_dir / CLASSES_TXT} from data.yaml (labelImg needs it to open YOLO labels)")
+    voc_files = sum(1 for _ in labels_dir.glob("*.xml"))
+    if voc_files:
+        echo(f"note: {voc_files} Pascal VOC .xml files in {labels_dir}: labelImg shows an image's .xml boxes "
+             f"instead of its .txt ones, so saved edits seem lost when you come back. Convert them first "
+             f"(python labeling/voc2yolo.py) or use another --labels folder")
+
+
+def foreign_boxes(label_file: Path, class_list: list[str], expected: tuple[str, ...]) -> list[str]:
+    """Class names (per class_list, i.e. classes.txt) of the boxes in a YOLO label file whose id
+    means another class, or none, in data.yaml."""
+    names: list[str] = []
+    try:
+        lines = label_file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return names
+    for line in lines:
+        fields = line.split()
+        if not fields or not fields[0].isdigit():
+            continue
+        class_id = int(fields[0])
+        name = class_list[class_id] if class_id < len(class_list) else f"id {class_id}"
+        if class_id >= len(expected) or name != expected[class_id]:
+            names.append(name)
+    return names
+
+
+def save_warning(classes_txt: Path, problem: str, label_file: Path, foreign: list[str], expected: tuple[str, ...]) -> str:
+    """What to tell the user when a save left classes.txt disagreeing with data.yaml."""
+    lines = [f"{classes_txt} disagrees with data.yaml: {problem}."]
+    if foreign:
+        lines.append(f"{label_file.name} was saved with {len(foreign)} box(es) labelled {sorted(set(foreign))}, "
+                     f"a class id data.yaml does not have. Double-click each in Box Labels, choose one of "
+                     f"{', '.join(expected)}, and save again.")
+    else:
+        lines.append(f"No box in {label_file.name} uses it, but a box labelled so in another image would get "
+                     f"an id data.yaml does not have.")
+    lines.append("A new class goes into data.yaml first. labelImg keeps a class typed into its dialog "
+                 "in classes.txt until it is restarted.")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Float-to-int fixes for Python 3.10+ (see FLOAT_FIX_SITES).
+
+
+def float_fixes_needed(environ: Mapping[str, str] = os.environ, version: tuple[int, ...] = tuple(sys.version_info)) -> bool:
+    """Before 3.10 the implicit conversion still worked (with a DeprecationWarning)."""
+    return version >= (3, 10) and environ.get(NO_FIX_ENV, "") in ("", "0")
+
+
+def with_float_coords(method: Callable[..., Any], geometry: Callable[..., Any], n_coords: int, n_args: int) -> Callable[..., Any]:
+    """Wrap a QPainter draw method so a call with float coordinates goes to its QRectF/QLineF/QPointF
+    overload. Before 3.10 the floats were truncated into the int overload; this draws at the exact
+    position instead (rounding would show at high zoom). Calls of any other shape pass through."""
+
+    @functools.wraps(method)
+    def call(*args: Any) -> Any:
+        coords = args[:n_coords]
+        if len(args) == n_args and any(isinstance(c, float) for c in coords):
+            return method(geometry(*coords), *args[n_coords:])
+        return method(*args)
+
+    return call
+
+
+def round_floats(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(round(a) if isinstance(a, float) else a for a in args)
+
+
+def with_rounded_floats(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap an int-valued setter (QScrollBar/QSpinBox.setValue) so float arguments are rounded."""
+
+    @functools.wraps(method)
+    def call(*args: Any) -> Any:
+        return method(*round_floats(args))
+
+    return call
+
+
+class RoundingSignal:
+    """Stands in for a bound pyqtSignal(int, ...) that labelImg emits floats into; connect() and the
+    rest are the real signal's."""
+
+    def __init__(self, signal: Any):
+        self._signal = signal
+
+    def emit(self, *args: Any) -> None:
+        self._signal.emit(*round_floats(args))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._signal, name)
+
+
+def install_float_fixes(window: Any) -> None:
+    """Patch the Qt methods labelImg calls with floats (FLOAT_FIX_SITES), on this window's objects
+    only: they are instance attributes, so PyQt5's classes and every other widget stay untouched."""
+    from PyQt5.QtCore import QLineF, QPointF, QRectF
+
+    painter = window.canvas._painter  # the one QPainter Canvas.paintEvent and Shape.paint draw with
+    painter.drawRect = with_float_coords(painter.drawRect, QRectF, 4, 4)
+    painter.drawLine = with_float_coords(painter.drawLine, QLineF, 4, 4)
+    painter.drawText = with_float_coords(painter.drawText, QPointF, 2, 3)
+    for bar in window.scroll_bars.values():
+        bar.setValue = with_rounded_floats(bar.setValue)
+    window.zoom_widget.setValue = with_rounded_floats(window.zoom_widget.setValue)
+    window.canvas.scrollRequest = RoundingSignal(window.canvas.scrollRequest)
+
+
+# ---------------------------------------------------------------------------------------------
+# The window and the Qt application.
+
+
+def drop_foreign_qt_plugin_path(environ: MutableMapping[str, str] = os.environ) -> str | None:
+    """Remove QT_QPA_PLATFORM_PLUGIN_PATH when it points into OpenCV's bundled Qt, and return it.
+
+    `import cv2` (opencv-python) sets it in its process, so it is inherited by anything started from
+    there (a notebook's `!python labeling/label.py`, a test run): PyQt5 then loads cv2's xcb plugin,
+    built for another Qt, and aborts with "Could not load the Qt platform plugin".
+    """
+    value = environ.get("QT_QPA_PLATFORM_PLUGIN_PATH")
+    if value and "cv2" in Path(value).parts:
+        del environ["QT_QPA_PLATFORM_PLUGIN_PATH"]
+        return value
+    return None
+
+
+def import_labelimg() -> ModuleType:
+    """labelImg's main module, imported only when a window is wanted (the checks above need no Qt)."""
+    try:
+        import labelImg.labelImg as labelimg
+    except ImportError as exc:
+        if exc.name == "distutils":  # labelImg.py imports distutils.spawn; Python 3.12 removed distutils
+            raise UserError("labelImg 1.8.6 needs distutils, which this Python no longer has: "
+                            "pip install setuptools (it provides distutils)") from None
+        raise UserError(f"labelImg cannot be imported ({exc}); install it with: pip install labelImg==1.8.6 PyQt5 lxml") from None
+    return labelimg
+
+
+@functools.cache
+def project_window_class() -> type:
+    """labelImg's MainWindow with YOLO pinned and classes.txt checked after every save."""
+    labelimg = import_labelimg()
+    from PyQt5.QtWidgets import QMessageBox
+
+    class ProjectLabelWindow(labelimg.MainWindow):  # type: ignore[misc, name-defined]
+        def __init__(self, class_file: Path, labels_dir: Path, expected: tuple[str, ...]):
+            self.expected_names = expected
+            self.warned = False
+            super().__init__(default_prefdef_class_file=str(class_file), default_save_dir=str(labels_dir))
+            self.set_format(labelimg.FORMAT_YOLO)
+
+        def set_format(self, save_format: str) -> None:
+            """labelImg switches to Pascal VOC whenever it shows an image's .xml boxes; this project's
+            labels are YOLO, so the format stays YOLO (the boxes shown are saved as .txt)."""
+            if save_format != labelimg.FORMAT_YOLO:
+                self.status(f"Kept the YOLO format (asked for {save_format}): this project trains on YOLO labels")
+            super().set_format(labelimg.FORMAT_YOLO)
+
+        def save_labels(self, annotation_file_path: str) -> bool:
+            saved = super().save_labels(annotation_file_path)
+            if saved:
+                label_file = Path(annotation_file_path)
+                if label_file.suffix.lower() != labelimg.TXT_EXT:  # labelImg adds it when missing
+                    label_file = label_file.with_name(label_file.name + labelimg.TXT_EXT)
+                self.warn_if_classes_txt_disagrees(label_file)
+            return saved
+
+        def warn_if_classes_txt_disagrees(self, label_file: Path) -> None:
+            """A stderr line after every such save; the dialog when this file has boxes of a foreign
+            class, or the first time. labelImg keeps a typed class in classes.txt until it is
+            restarted, and a dialog on every save would be ignored."""
+            classes_txt = label_file.parent / CLASSES_TXT
+            problem = classes_txt_problem(label_file.parent, self.expected_names)
+            if problem is None:
+                return
+            try:
+                class_list = read_class_list(classes_txt)
+            except (OSError, UnicodeDecodeError):  # an exception here would abort labelImg (PyQt5)
+                class_list = []
+            foreign = foreign_boxes(label_file, class_list, self.expected_names)
+            message = save_warning(classes_txt, problem, label_file, foreign, self.expected_names)
+            print("warning: " + message.replace("\n", " "), file=sys.stderr, flush=True)
+            if foreign or not self.warned:
+                self.warned = True
+                QMessageBox.warning(self, "classes.txt disagrees with data.yaml", message)
+
+    return ProjectLabelWindow
+
+
+def open_window(labels_dir: Path, class_names: tuple[str, ...]) -> Any:
+    """Build the project's labelImg window (not shown yet); needs a QApplication."""
+    with tempfile.TemporaryDirectory(prefix="maskdet-label-") as tmp:
+        class_file = Path(tmp) / "predefined_classes.txt"  # read once, while the window is built
+        class_file.write_text("".join(f"{name}\n" for name in class_names), encoding="utf-8")
+        window = project_window_class()(class_file, labels_dir, class_names)
+    if float_fixes_needed():
+        install_float_fixes(window)
+    return window
+
+
+def run_labelimg(images_dir: Path, labels_dir: Path, class_names: tuple[str, ...]) -> int:
+    """Open labelImg on images_dir and run it until the window is closed; returns Qt's exit status."""
+    labelimg = import_labelimg()
+    from PyQt5.QtCore import QTimer
+    from PyQt5.QtWidgets import QApplication
+
+    drop_foreign_qt_plugin_path()
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app.setApplicationName(labelimg.__appname__)
+    app.setWindowIcon(labelimg.new_icon("app"))
+    window = open_window(labels_dir, class_names)
+    window.show()
+    # Open the folder once the window has its real size (the first image is fitted to it). Passing it
+    # to MainWindow() instead would first open the last folder remembered in ~/.labelImgSettings.pkl.
+    QTimer.singleShot(0, lambda: window.import_dir_images(str(images_dir)))
+    return app.exec_()
