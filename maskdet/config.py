@@ -84,16 +84,20 @@ def load_yaml_mapping(path: str | Path) -> dict:
     return data
 
 
-def load_dataset_config(path: str | Path = DEFAULT_DATA_YAML) -> DatasetConfig:
-    """Read data.yaml; splits it does not name are simply absent (test is optional)."""
-    path = Path(path).resolve()
+def read_dataset_yaml(path: Path) -> tuple[dict, tuple[str, ...], Path]:
+    """A data.yaml's mapping, class names and dataset root (its `path:`, relative to the yaml)."""
     data = load_yaml_mapping(path)
     if "names" not in data:
         raise UserError("no 'names' (the class list)", path)
     names = parse_names(data["names"], path)
     root = Path(data.get("path") or ".")
-    if not root.is_absolute():
-        root = (path.parent / root).resolve()
+    return data, names, root if root.is_absolute() else (path.parent / root).resolve()
+
+
+def load_dataset_config(path: str | Path = DEFAULT_DATA_YAML) -> DatasetConfig:
+    """Read data.yaml; splits it does not name are simply absent (test is optional)."""
+    path = Path(path).resolve()
+    data, names, root = read_dataset_yaml(path)
     split_images = {}
     for split in SPLITS:
         value = data.get(split)

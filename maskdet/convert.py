@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from maskdet.config import SPLITS, DatasetConfig, labels_dir_for, load_yaml_mapping, parse_names
+from maskdet.config import SPLITS, DatasetConfig, labels_dir_for, read_dataset_yaml
 from maskdet.errors import UserError
 from maskdet.fileio import atomic_copy, atomic_write_text, is_image, list_images
 from maskdet.labels import Severity, format_label_text, read_label_file
@@ -108,13 +108,7 @@ def class_id_remap(src_names: tuple[str, ...], dst: DatasetConfig, rename: dict[
 
 def source_split_folders(src_yaml: Path) -> tuple[tuple[str, ...], list[tuple[str, Path]]]:
     """Names and the image folders of each split a foreign data.yaml declares (Roboflow style)."""
-    data = load_yaml_mapping(src_yaml)
-    if "names" not in data:
-        raise UserError("no 'names' (the class list)", src_yaml)
-    names = parse_names(data["names"], src_yaml)
-    base = Path(data.get("path") or ".")
-    if not base.is_absolute():
-        base = src_yaml.parent / base
+    data, names, base = read_dataset_yaml(src_yaml)
     folders = []
     for split in SPLITS:
         value = data.get(split)

@@ -27,7 +27,10 @@ def ultralytics_online() -> bool:
     return bool(ONLINE) and not os.environ.get("YOLO_OFFLINE")
 
 
-def resolve_model(model: str | Path) -> str:
+TRAIN_OFFLINE_HINT = "Start from scratch with --model {stem}.yaml, or give the path of a local .pt (the project ships models/best.pt)"
+
+
+def resolve_model(model: str | Path, offline_hint: str = TRAIN_OFFLINE_HINT) -> str:
     """A local file, an architecture name (*.yaml, built from scratch), or a hub checkpoint name.
 
     A hub checkpoint (yolo11n.pt) needs a download: online Ultralytics fetches it as usual;
@@ -44,11 +47,8 @@ def resolve_model(model: str | Path) -> str:
     if len(path.parts) > 1:
         raise UserError("no such file", model)
     if not ultralytics_online():
-        raise UserError(
-            f"'{model}' is not on this machine and it is offline, so it cannot be downloaded. "
-            f"Start from scratch with --model {path.stem}.yaml, or give the path of a local .pt "
-            f"(the project ships models/best.pt)"
-        )
+        raise UserError(f"'{model}' is not on this machine and it is offline, so it cannot be downloaded. "
+                        + offline_hint.format(stem=path.stem))
     return model
 
 

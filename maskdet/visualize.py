@@ -42,3 +42,40 @@ def tile(images: list[np.ndarray], cell: int = 320, columns: int = 3) -> np.ndar
         y, x = r * cell + (cell - resized.shape[0]) // 2, c * cell + (cell - resized.shape[1]) // 2
         canvas[y:y + resized.shape[0], x:x + resized.shape[1]] = resized
     return canvas
+
+
+class Annotator:
+    """Draws Detections onto a frame: boxes coloured by class, 'name 0.87' labels."""
+
+    def __init__(self, names: Sequence[str], line_thickness: int | None = None, hide_labels: bool = False, hide_conf: bool = False):
+        self.names = tuple(names)
+        self.line_thickness = line_thickness
+        self.hide_labels = hide_labels
+        self.hide_conf = hide_conf
+
+    def label(self, name: str, confidence: float) -> str | None:
+        if self.hide_labels:
+            return None
+        return name if self.hide_conf else f"{name} {confidence:.2f}"
+
+    def __call__(self, image: np.ndarray, detections) -> np.ndarray:
+        """Draw in place and return the image (callers copy first if they need the original)."""
+        thickness = self.line_thickness or max(1, round(sum(image.shape[:2]) / 2 * 0.003))
+        for i in range(len(detections)):
+            cls = int(detections.class_id[i])
+            draw_box(image, detections.xyxy[i], class_color(cls, self.names),
+                     self.label(detections.class_name(i), float(detections.confidence[i])), thickness)
+        return image
+
+
+def draw_overlay(image: np.ndarray, lines: list[tuple[str, tuple[int, int, int]]]) -> None:
+    """A translucent panel in the top-left corner with one coloured line of text each (FPS, counts)."""
+    if not lines:
+        return
+    scale, pad, step = 0.55, 6, 20
+    width = max(cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] for text, _ in lines) + 2 * pad
+    height = step * len(lines) + pad
+    roi = image[:height, :width]
+    roi[:] = (roi * 0.4).astype(np.uint8)
+    for k, (text, color) in enumerate(lines):
+        cv2.putText(image, text, (pad, pad + 12 + k * step), cv2.FONT_HERSHEY_SIMPLEX, scale, color, 1, cv2.LINE_AA)

@@ -131,3 +131,25 @@ def test_kaggle_labels_match_the_split_summary(kaggle_pipeline):
 
 def test_kaggle_originals_are_untouched(kaggle_pipeline):
     assert stat_snapshot(KAGGLE) == kaggle_pipeline.before  # nothing changed, added or removed
+
+
+MODEL = ROOT / "models" / "best.pt"
+CARD_METRICS = ROOT / "models" / "metrics.json"
+
+
+@pytest.mark.skipif(not MODEL.exists() or not CARD_METRICS.exists(), reason="no shipped model and metrics in models/")
+def test_the_model_cards_test_figures_reproduce(kaggle_pipeline, tmp_path):
+    """The evaluation command models/README.md documents gives the figures it quotes."""
+    import json
+
+    import pandas as pd
+
+    card = json.loads(CARD_METRICS.read_text())
+    proc = subprocess.run([sys.executable, str(ROOT / "val.py"), "--weights", str(MODEL), "--data", str(kaggle_pipeline.data_yaml),
+                           "--split", "test", "--imgsz", str(card["imgsz"]), "--project", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    measured = pd.read_csv(tmp_path / "exp" / "metrics.csv", index_col="class")
+    for cls, figures in card["test"].items():
+        for metric, quoted in figures.items():
+            assert measured.loc[cls, metric] == pytest.approx(quoted, abs=0.002), f"{cls} {metric}"

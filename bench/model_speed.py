@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""CPU speed of the shipped model, .pt (PyTorch via Ultralytics) and .onnx (ONNX Runtime), side by side.
+
+Both detectors see the same images at the same size, alternating image by image so that
+machine noise hits both alike; the figure is the median milliseconds per image for the whole
+detector call (preprocess + inference + NMS), after a warm-up.
+
+    python bench/model_speed.py                                  # sample photo, models/best.*
+    python bench/model_speed.py --images data/test/images --json bench/model_speed.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cv2
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from maskdet.detectors import DetectSettings, OnnxDetector, TorchDetector, warmup  # noqa: E402
+from maskdet.fileio import list_images  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights", default=str(ROOT / "models" / "best.pt"), help=".pt model; its .onnx sibling is timed too")
+    parser.add_argument("--images", default=str(ROOT / "samples" / "images"), help="folder of images to run on")
+    parser.add_argument("--imgsz", type=int, default=416, help="inference size")
+    parser.add_argument("--rounds", type=int, default=3, help="passes over the images")
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    args = parser.parse_args()
+
+    pt = Path(args.weights)
+    settings = DetectSettings(conf=0.25, iou=0.45)
+    detectors = {".pt (PyTorch)": TorchDetector(pt, settings, args.imgsz, "cpu"),
+                 ".onnx (ONNX Runtime)": OnnxDetector(pt.with_suffix(".onnx"), settings, args.imgsz, "cpu")}
+    for detector in detectors.values():
+        warmup(detector)
+    images = [cv2.imread(str(p)) for p in list_images(args.images)]
+    times: dict[str, list[float]] = {k: [] for k in detectors}
+    for _ in range(args.rounds):
+        for image in images:
+            for label, detector in detectors.items():
+                t = time.perf_counter()
+                detector(image)
+                times[label].append((time.perf_counter() - t) * 1e3)
+    results = {label: round(statistics.median(v), 1) for label, v in times.items()}
+    print(f"{len(images)} images x {args.rounds} rounds, imgsz {args.imgsz}, median ms per image (preprocess + inference + NMS):")
+    for label, ms in results.items():
+        print(f"  {label:<22} {ms:6.1f} ms  ({1000 / ms:.1f} images/s)")
+    pt_ms, onnx_ms = results[".pt (PyTorch)"], results[".onnx (ONNX Runtime)"]
+    print(f"  ONNX Runtime is {pt_ms / onnx_ms:.2f}x the speed of PyTorch here")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"imgsz": args.imgsz, "images": len(images), "median_ms": results}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

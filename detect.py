@@ -1,0 +1,8 @@
+#!/usr/bin/env python3
+"""Entry point: see maskdet/cli/detect.py (python detect.py --help)."""
+import sys
+
+from maskdet.cli.detect import cli
+
+if __name__ == "__main__":
+    sys.exit(cli())

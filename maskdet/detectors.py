@@ -1,0 +1,175 @@
+"""Turn a frame into Detections: PyTorch weights through Ultralytics, or ONNX Runtime.
+
+The ONNX path is the fast one on a CPU: ONNX Runtime runs the network, OpenCV letterboxes
+and runs NMS, and torch is never imported (which also makes startup quicker).
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from maskdet.detections import Detections
+from maskdet.errors import UserError
+
+
+@dataclass(frozen=True)
+class DetectSettings:
+    conf: float = 0.25
+    iou: float = 0.45
+    max_det: int = 1000
+    classes: tuple[int, ...] | None = None
+    agnostic_nms: bool = False
+
+
+class Detector(Protocol):
+    names: tuple[str, ...]
+    imgsz: int
+
+    def __call__(self, image: np.ndarray) -> Detections: ...
+
+
+def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, float, tuple[int, int]]:
+    """Resize keeping the aspect ratio and pad to size x size with grey, as YOLO was trained."""
+    h, w = image.shape[:2]
+    scale = min(size / h, size / w)
+    nh, nw = round(h * scale), round(w * scale)
+    resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR) if (nh, nw) != (h, w) else image
+    top, left = (size - nh) // 2, (size - nw) // 2
+    padded = cv2.copyMakeBorder(resized, top, size - nh - top, left, size - nw - left, cv2.BORDER_CONSTANT, value=(114, 114, 114))
+    return padded, scale, (left, top)
+
+
+def nms(boxes_xyxy: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, settings: DetectSettings) -> np.ndarray:
+    """Indices kept by OpenCV's NMS, per class unless agnostic, best first, at most max_det."""
+    if len(scores) == 0:
+        return np.zeros(0, int)
+    xywh = np.concatenate([boxes_xyxy[:, :2], boxes_xyxy[:, 2:] - boxes_xyxy[:, :2]], axis=1)
+    if settings.agnostic_nms:
+        keep = cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), settings.conf, settings.iou, top_k=settings.max_det)
+    else:
+        keep = cv2.dnn.NMSBoxesBatched(xywh.tolist(), scores.tolist(), class_ids.tolist(), settings.conf, settings.iou,
+                                       top_k=settings.max_det)
+    keep = np.asarray(keep, int).reshape(-1)
+    return keep[np.argsort(-scores[keep], kind="stable")][: settings.max_det]
+
+
+class OnnxDetector:
+    """An Ultralytics ONNX export run with ONNX Runtime."""
+
+    def __init__(self, path: Path, settings: DetectSettings, imgsz: int | None = None, device: str | None = None, threads: int = 0):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        providers = ["CPUExecutionProvider"]
+        if device not in (None, "", "cpu") and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise UserError(f"cannot load ONNX model: {exc}", path) from None
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.names = _names_from_metadata(meta.get("names"), path)
+        self.input = self.session.get_inputs()[0]
+        h, w = self.input.shape[2:4]
+        static = isinstance(h, int) and isinstance(w, int)
+        if static and imgsz and imgsz != h:
+            raise UserError(f"this ONNX model takes {h}x{w} inputs, not --imgsz {imgsz}: re-export it with "
+                            f"python export.py --imgsz {imgsz} (or --dynamic)", path)
+        self.imgsz = int(h) if static else int(imgsz or ast.literal_eval(meta.get("imgsz", "[640, 640]"))[0])
+        self.dtype = np.float16 if self.input.type == "tensor(float16)" else np.float32
+        self.settings = settings
+
+    def __call__(self, image: np.ndarray) -> Detections:
+        t0 = time.perf_counter()
+        padded, scale, (left, top) = letterbox(image, self.imgsz)
+        blob = cv2.dnn.blobFromImage(padded, 1 / 255.0, swapRB=True).astype(self.dtype, copy=False)
+        t1 = time.perf_counter()
+        (raw,) = self.session.run(None, {self.input.name: blob})
+        t2 = time.perf_counter()
+        pred = raw[0].T.astype(np.float32, copy=False)  # (anchors, 4 + classes)
+        scores_all = pred[:, 4:]
+        class_ids = scores_all.argmax(1)
+        scores = scores_all[np.arange(len(pred)), class_ids]
+        mask = scores >= self.settings.conf
+        if self.settings.classes is not None:
+            mask &= np.isin(class_ids, self.settings.classes)
+        pred, scores, class_ids = pred[mask], scores[mask], class_ids[mask]
+        xy, wh = pred[:, :2], pred[:, 2:4]
+        boxes = np.concatenate([xy - wh / 2, xy + wh / 2], axis=1)
+        keep = nms(boxes, scores, class_ids, self.settings)
+        boxes = boxes[keep]
+        boxes[:, [0, 2]] = ((boxes[:, [0, 2]] - left) / scale).clip(0, image.shape[1])
+        boxes[:, [1, 3]] = ((boxes[:, [1, 3]] - top) / scale).clip(0, image.shape[0])
+        t3 = time.perf_counter()
+        timings = {"preprocess": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3, "nms": (t3 - t2) * 1e3}
+        return Detections(boxes.astype(np.float32), scores[keep], class_ids[keep].astype(int), self.names, timings)
+
+
+class TorchDetector:
+    """A .pt checkpoint through Ultralytics' own predictor (its NMS, its preprocessing)."""
+
+    def __init__(self, path: Path, settings: DetectSettings, imgsz: int | None = None, device: str | None = None,
+                 half: bool = False):
+        from ultralytics import YOLO
+
+        try:
+            self.model = YOLO(str(path), task="detect")
+        except Exception as exc:  # a broken checkpoint raises whatever torch.load raises
+            raise UserError(f"cannot load weights: {exc}", path) from None
+        names = self.model.names
+        self.names = tuple(names[i] for i in sorted(names))
+        self.imgsz = int(imgsz or self.model.overrides.get("imgsz") or 640)
+        self.kwargs = dict(conf=settings.conf, iou=settings.iou, max_det=settings.max_det, imgsz=self.imgsz,
+                           classes=list(settings.classes) if settings.classes is not None else None,
+                           agnostic_nms=settings.agnostic_nms, verbose=False)
+        if half:
+            self.kwargs["quantize"] = "fp16"  # Ultralytics 8.4's name for the deprecated half=True
+        if device:
+            self.kwargs["device"] = device
+
+    def __call__(self, image: np.ndarray) -> Detections:
+        result = self.model.predict(image, **self.kwargs)[0]
+        boxes = result.boxes
+        speed = result.speed
+        return Detections(boxes.xyxy.cpu().numpy().astype(np.float32), boxes.conf.cpu().numpy().astype(np.float32),
+                          boxes.cls.cpu().numpy().astype(int), self.names,
+                          {"preprocess": speed["preprocess"], "inference": speed["inference"], "nms": speed["postprocess"]})
+
+
+def _names_from_metadata(raw: str | None, path: Path) -> tuple[str, ...]:
+    if not raw:
+        raise UserError("this ONNX file has no class names in its metadata: export it with python export.py", path)
+    names = ast.literal_eval(raw)
+    return tuple(names[i] for i in sorted(names)) if isinstance(names, dict) else tuple(names)
+
+
+def load_detector(weights: str | Path, settings: DetectSettings, imgsz: int | None = None, device: str | None = None,
+                  half: bool = False) -> Detector:
+    path = Path(weights)
+    if not path.exists():
+        from maskdet.training import resolve_model
+
+        # A hub name (yolo11n.pt) is downloaded by Ultralytics online; offline this says what to do instead.
+        path = Path(resolve_model(str(weights), "Use the shipped model (leave out --weights) or a local .pt/.onnx file"))
+    if path.suffix == ".onnx":
+        detector = OnnxDetector(path, settings, imgsz, device)
+    elif path.suffix == ".pt":
+        detector = TorchDetector(path, settings, imgsz, device, half)
+    else:
+        raise UserError("weights must be a .pt or .onnx file", path)
+    warmup(detector)
+    return detector
+
+
+def warmup(detector: Detector) -> None:
+    """One pass on a blank image, so one-off setup (graph optimisation, fusing) is not billed to frame 1."""
+    detector(np.full((detector.imgsz, detector.imgsz, 3), 114, np.uint8))
