@@ -22,6 +22,7 @@ import numpy as np
 from maskdet.config import PROJECT_ROOT
 from maskdet.detections import Detections, Frame
 from maskdet.detectors import DetectSettings, load_detector
+from maskdet.display import display_problem
 from maskdet.errors import UserError
 from maskdet.fileio import next_run_dir
 from maskdet.sinks import CropSink, CsvSink, JsonSink, MediaSink, Sink, YoloTxtSink
@@ -90,7 +91,7 @@ class Window:
         lines += [(f"{name}: {counts.get(name, 0)}", class_color(i, self.names)) for i, name in enumerate(self.names)]
         draw_overlay(image, lines)
         if title not in self.opened:
-            cv2.namedWindow(title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO)
+            cv2.namedWindow(title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)  # no toolbar: 1:1 pixels
             cv2.resizeWindow(title, image.shape[1], image.shape[0])
             self.opened.add(title)
         cv2.imshow(title, image)
@@ -128,6 +129,9 @@ def run(
     say = (lambda msg: None) if quiet else (lambda msg: print(msg, flush=True))
     if vid_stride < 1:
         raise UserError("--vid-stride must be 1 or more")
+    problem = display_problem("--show") if show else None
+    if problem:
+        raise UserError(f"{problem}; or leave out --show")
     settings = DetectSettings(conf, iou, max_det, tuple(classes) if classes is not None else None, agnostic_nms)
     detector = load_detector(weights or default_weights(), settings, imgsz, device, half)
     if classes is not None and any(not 0 <= c < len(detector.names) for c in classes):

@@ -19,7 +19,7 @@ class Frame:
     index: int = 0  # frame number within the source (counting frames a live reader dropped)
     timestamp: float = 0.0  # seconds into the video, or since the live source opened
     captured_at: float = 0.0  # time.perf_counter() when it was read: latency = done - captured_at
-    fps: float | None = None  # the source's frame rate when it has one
+    fps: float | None = None  # rate of the frames this source yields (video fps / --vid-stride), when known
     total: int | None = None  # frames in a video file (for "frame 12/300")
     position: str = ""  # "3/10" among the inputs
 

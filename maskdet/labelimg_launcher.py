@@ -49,17 +49,6 @@ FLOAT_FIX_SITES = (
 # Checks that run before any window opens (no Qt needed).
 
 
-def display_problem(environ: Mapping[str, str] = os.environ, platform: str = sys.platform) -> str | None:
-    """Why Qt cannot open a window here, or None. Without this Qt aborts with a core dump and a
-    paragraph about platform plugins."""
-    if not platform.startswith("linux"):
-        return None  # macOS and Windows always have their native platform plugin
-    if environ.get("DISPLAY") or environ.get("QT_QPA_PLATFORM"):
-        return None
-    return ("no display: $DISPLAY is not set, so labelImg cannot open its window. Run this on a desktop or "
-            "over `ssh -X`; on a headless server, in a virtual display seen through VNC (Xvfb + x11vnc)")
-
-
 def has_images(folder: Path) -> bool:
     """labelImg walks sub-folders too, so any image below folder counts."""
     return any(p.is_file() and is_image(p) for p in folder.rglob("*"))

@@ -135,7 +135,8 @@ def iter_video(path: Path, vid_stride: int, log: Log) -> Iterator[Frame]:
             ok, image = cap.read()
             if not ok:
                 break
-            yield Frame(image, str(path), path.stem, "video", index, index / fps if fps else 0.0, time.perf_counter(), fps, total)
+            yield Frame(image, str(path), path.stem, "video", index, index / fps if fps else 0.0, time.perf_counter(),
+                        fps / vid_stride if fps else None, total)
             index += 1
             for _ in range(vid_stride - 1):
                 if not cap.grab():
@@ -165,7 +166,7 @@ class LatestFrameReader:
         self._cond = threading.Condition()
         self._latest: tuple[np.ndarray, int, float] | None = None
         self._taken = -1
-        self._stop = False
+        self._stop = threading.Event()
         self._ended = False
         self.fps: float | None = None
         self.reconnects = 0
@@ -191,7 +192,7 @@ class LatestFrameReader:
         index = 0
         last_frame = time.perf_counter()
         backoff = 0.5
-        while not self._stop:
+        while not self._stop.is_set():
             ok, image = cap.read() if cap is not None else (False, None)
             now = time.perf_counter()
             if ok:
@@ -206,10 +207,12 @@ class LatestFrameReader:
                 cap = None
                 if self.spec.kind == "stream" or self.give_up_after:
                     self.log(f"warning: {self.spec.target}: no frames; reconnecting")
-            if self.give_up_after and now - last_frame > self.give_up_after:
+            left = self.give_up_after - (now - last_frame) if self.give_up_after else float("inf")
+            if left <= 0:
                 self.log(f"warning: {self.spec.target}: gave up after {self.give_up_after:.0f} s without frames")
                 break
-            time.sleep(backoff)
+            if self._stop.wait(min(backoff, left)):  # never sleeps past the give-up time; close() wakes it
+                break
             backoff = min(backoff * 2, 8.0)
             cap = _open_capture(self.target)
             if cap.isOpened():
@@ -218,7 +221,7 @@ class LatestFrameReader:
             else:
                 cap.release()
                 cap = None
-                self.log(f"warning: {self.spec.target}: still unavailable; next try in {backoff:.1f} s")
+                self.log(f"warning: {self.spec.target}: still unavailable; trying again")
         if cap is not None:
             cap.release()
         with self._cond:
@@ -238,7 +241,7 @@ class LatestFrameReader:
             yield Frame(image, str(self.spec.target), self.name, "live", index, captured - self.started, captured, self.fps)
 
     def close(self) -> None:
-        self._stop = True
+        self._stop.set()
         if hasattr(self, "_thread"):
             self._thread.join(timeout=READ_TIMEOUT_MS / 1000 + 2)
 

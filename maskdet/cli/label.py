@@ -7,11 +7,11 @@ from pathlib import Path
 
 from maskdet.cli import add_data_arg, make_parser
 from maskdet.config import load_dataset_config
+from maskdet.display import display_problem
 from maskdet.errors import UserError, run_cli
 from maskdet.labelimg_launcher import (
     NO_FIX_ENV,
     check_classes_txt,
-    display_problem,
     has_images,
     prepare_labels_dir,
     run_labelimg,
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     if not labels_dir.exists() and not labels_dir.parent.is_dir():
         raise UserError("labels folder not found, and neither is the folder to create it in", labels_dir)
     check_classes_txt(labels_dir, config.names, args.force)
-    problem = display_problem()
+    problem = display_problem("labelImg")
     if problem:
         raise UserError(problem)
     prepare_labels_dir(labels_dir, config.names)  # only now: a refused launch writes nothing
