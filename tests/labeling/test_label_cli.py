@@ -14,6 +14,7 @@ import pytest
 from maskdet import labelimg_launcher as launcher
 from maskdet.cli.label import default_labels_dir
 from maskdet.cli.label import main as label_main
+from maskdet.display import display_problem
 from maskdet.errors import UserError, run_cli
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -103,11 +104,11 @@ def test_every_fix_names_its_labelimg_call_site():
 
 
 def test_no_display_is_explained():
-    problem = launcher.display_problem({}, "linux")
+    problem = display_problem("labelImg", {}, "linux")
     assert problem is not None and problem.startswith("no display") and "ssh -X" in problem
-    assert launcher.display_problem({"DISPLAY": ":0"}, "linux") is None
-    assert launcher.display_problem({"QT_QPA_PLATFORM": "offscreen"}, "linux") is None
-    assert launcher.display_problem({}, "darwin") is None
+    assert display_problem("labelImg", {"DISPLAY": ":0"}, "linux") is None
+    assert display_problem("labelImg", {"QT_QPA_PLATFORM": "offscreen"}, "linux") is None
+    assert display_problem("labelImg", {}, "darwin") is None
 
 
 def test_cv2_qt_plugin_path_is_dropped_but_others_kept():
@@ -220,7 +221,7 @@ def test_no_display_is_one_line_error_after_force_warning(tmp_path, make_image, 
     proc = run_label("--images", tmp_path, "--force", env=env)
     assert proc.returncode == 2, proc.stderr
     assert "warning:" in proc.stdout and "opening anyway because of --force" in proc.stdout
-    assert proc.stderr.strip().splitlines() == [f"error: {launcher.display_problem({}, 'linux')}"]
+    assert proc.stderr.strip().splitlines() == [f"error: {display_problem('labelImg', {}, 'linux')}"]
 
 
 def test_no_display_in_process_writes_nothing(tmp_path, make_image, monkeypatch, capsys):
