@@ -143,6 +143,9 @@ def run(
         raise UserError(f"nothing to read from --source {source}" + (f" ({why})" if why else ""))
     for note in notes:
         log(note)
+    if not show and any(spec.kind == "webcam" for spec in specs) and display_problem("--show") is None:
+        show = True  # as YOLOv5 does: a webcam is for watching
+        log("note: showing the webcam in a window (q or Esc quits)")
     save_dir = next_run_dir(project, name, exist_ok)
     summary = DetectSummary(save_dir, sources=len(specs))
     annotator = Annotator(detector.names, line_thickness, hide_labels, hide_conf)

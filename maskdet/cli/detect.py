@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--agnostic-nms", action="store_true", help="NMS across classes (one box per face whatever its class)")
     p.add_argument("--device", default=None, help="'cpu', or a CUDA device such as '0' (default: the GPU if there is one)")
     p.add_argument("--half", action="store_true", help="FP16 inference (CUDA with .pt only)")
-    p.add_argument("--show", "--view-img", dest="show", action="store_true", help="show results in a window with FPS and counts")
+    p.add_argument("--show", "--view-img", dest="show", action="store_true",
+                   help="show results in a window with FPS and counts (on by itself for a webcam when there is a screen)")
     p.add_argument("--nosave", action="store_true", help="do not save annotated images/videos")
     p.add_argument("--save-txt", action="store_true", help="save YOLO labels (+ classes.txt) to <run>/labels, openable in labelImg")
     p.add_argument("--save-conf", action="store_true", help="add the confidence to --save-txt lines (labelImg cannot open those)")
