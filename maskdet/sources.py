@@ -170,6 +170,8 @@ class LatestFrameReader:
         self._ended = False
         self.fps: float | None = None
         self.reconnects = 0
+        self.started = 0.0
+        self._thread: threading.Thread | None = None
 
     def open(self) -> None:
         cap = _open_capture(self.target)
@@ -205,8 +207,7 @@ class LatestFrameReader:
             if cap is not None:
                 cap.release()
                 cap = None
-                if self.spec.kind == "stream" or self.give_up_after:
-                    self.log(f"warning: {self.spec.target}: no frames; reconnecting")
+                self.log(f"warning: {self.spec.target}: no frames; reconnecting")
             left = self.give_up_after - (now - last_frame) if self.give_up_after else float("inf")
             if left <= 0:
                 self.log(f"warning: {self.spec.target}: gave up after {self.give_up_after:.0f} s without frames")
@@ -242,7 +243,7 @@ class LatestFrameReader:
 
     def close(self) -> None:
         self._stop.set()
-        if hasattr(self, "_thread"):
+        if self._thread is not None:
             self._thread.join(timeout=READ_TIMEOUT_MS / 1000 + 2)
 
 
