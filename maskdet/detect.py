@@ -86,6 +86,7 @@ class Window:
         now = time.perf_counter()
         dt, self.last = now - self.last, now
         self.fps = 1 / dt if self.fps == 0 and dt > 0 else 0.9 * self.fps + 0.1 / max(dt, 1e-6)
+        image = image.copy()  # the sinks (a background video writer) may still hold the annotated frame
         counts = det.counts()
         lines = [(f"FPS {self.fps:.1f}", (255, 255, 255))]
         lines += [(f"{name}: {counts.get(name, 0)}", class_color(i, self.names)) for i, name in enumerate(self.names)]
