@@ -6,7 +6,7 @@ video) on the same input at the same image size; runs are interleaved and the me
 --repeat runs is reported, since a shared machine is noisy. detect.py also reports where its
 time goes (read/decode, preprocess, inference, NMS, drawing, writing).
 
-    python bench/detect_speed.py                          # models/best.pt and models/best.onnx
+    python bench/detect_speed.py                          # models/best.pt and models/best.onnx, 640 px
     python bench/detect_speed.py --frames 300 --repeat 5 --json bench/detect_speed.json
 """
 
@@ -64,7 +64,7 @@ def parse_breakdown(output: str) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", default=str(ROOT / "models" / "best.pt"), help=".pt model; its .onnx sibling is used too")
-    parser.add_argument("--imgsz", type=int, default=416, help="inference size for every command")
+    parser.add_argument("--imgsz", type=int, default=640, help="inference size for every command")
     parser.add_argument("--frames", type=int, default=200, help="length of the generated 640x480 video")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each command; the median is reported")
     parser.add_argument("--json", help="also write the results to this JSON file")

@@ -30,7 +30,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", default=str(ROOT / "models" / "best.pt"), help=".pt model; its .onnx sibling is timed too")
     parser.add_argument("--images", default=str(ROOT / "samples" / "images"), help="folder of images to run on")
-    parser.add_argument("--imgsz", type=int, default=416, help="inference size")
+    parser.add_argument("--imgsz", type=int, default=640, help="inference size")
     parser.add_argument("--rounds", type=int, default=3, help="passes over the images")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args()

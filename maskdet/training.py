@@ -162,7 +162,7 @@ class EvalResult:
 
 
 def evaluate(
-    weights: str | Path, data: str | Path, split: str = "val", imgsz: int = 416, batch: int = 16,
+    weights: str | Path, data: str | Path, split: str = "val", imgsz: int = 640, batch: int = 16,
     device: str | None = None, conf: float = 0.001, iou: float = 0.7, project: Path | None = None,
     name: str = "exp", exist_ok: bool = False, plots: bool = True,
 ) -> EvalResult:

@@ -61,7 +61,7 @@ class Annotator:
     def __call__(self, image: np.ndarray, detections) -> np.ndarray:
         """Draw in place and return the image (callers copy first if they need the original)."""
         thickness = self.line_thickness or max(1, round(sum(image.shape[:2]) / 2 * 0.003))
-        for i in range(len(detections)):
+        for i in np.argsort(detections.confidence, kind="stable"):  # least sure first: the best label ends on top
             cls = int(detections.class_id[i])
             draw_box(image, detections.xyxy[i], class_color(cls, self.names),
                      self.label(detections.class_name(i), float(detections.confidence[i])), thickness)

@@ -9,7 +9,7 @@ from maskdet.training import export_onnx
 
 EXAMPLES = """examples:
   python export.py                                          # models/best.pt -> models/best.onnx
-  python export.py --weights runs/train/exp/weights/best.pt --imgsz 416
+  python export.py --weights runs/train/exp/weights/best.pt --imgsz 640
   python detect.py --weights models/best.onnx --source 0   # then run it with ONNX Runtime
 """
 
@@ -17,7 +17,7 @@ EXAMPLES = """examples:
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser("export.py", "Export weights to ONNX (written beside the .pt) for fast CPU inference.", EXAMPLES)
     parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help=".pt checkpoint to export")
-    parser.add_argument("--imgsz", "--img", dest="imgsz", type=int, default=416, help="input size baked into the model")
+    parser.add_argument("--imgsz", "--img", dest="imgsz", type=int, default=640, help="input size baked into the model")
     parser.add_argument("--opset", type=int, default=None, help="ONNX opset (default: Ultralytics' choice)")
     parser.add_argument("--dynamic", action="store_true", help="dynamic input size and batch")
     parser.add_argument("--no-simplify", action="store_true", help="skip onnxslim graph simplification")

@@ -23,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help=".pt or .onnx model")
     add_data_arg(parser)
     parser.add_argument("--split", "--task", dest="split", default="val", choices=["train", "val", "test"], help="which split")
-    parser.add_argument("--imgsz", "--img", dest="imgsz", type=int, default=416, help="inference size in pixels")
+    parser.add_argument("--imgsz", "--img", dest="imgsz", type=int, default=640,
+                        help="inference size in pixels (640: the size the shipped model was chosen at)")
     parser.add_argument("--batch", "--batch-size", dest="batch", type=int, default=16, help="batch size")
     parser.add_argument("--conf", "--conf-thres", dest="conf", type=float, default=0.001,
                         help="confidence threshold (low, as mAP integrates over all confidences)")

@@ -147,3 +147,14 @@ def test_cli_max_det_keeps_the_most_confident_boxes(detect, scripted_model, make
     assert proc.returncode == 0, proc.stderr
     rows = kit.read_csv_rows(tmp_path / "runs" / "exp" / "predictions.csv")[1]
     assert [r["class_name"] for r in rows] == ["without_mask", "mask_weared_incorrect"]
+
+
+def test_preprocessing_matches_opencvs_reference_blob():
+    """to_blob is a faster cv2.dnn.blobFromImage(image, 1/255, swapRB=True): same tensor."""
+    import cv2
+    import numpy as np
+
+    from maskdet.detectors import to_blob
+
+    image = np.random.default_rng(0).integers(0, 256, (48, 80, 3), dtype=np.uint8)
+    np.testing.assert_allclose(to_blob(image), cv2.dnn.blobFromImage(image, 1 / 255.0, swapRB=True), atol=1e-6)
