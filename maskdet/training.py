@@ -75,6 +75,24 @@ def find_last_checkpoint(project: Path) -> Path:
     return candidates[-1]
 
 
+def trim_results_to_checkpoint(checkpoint: Path) -> None:
+    """Drop results.csv rows of epochs the checkpoint does not hold.
+
+    Ultralytics logs an epoch's row before it saves last.pt, so a Ctrl-C between the two leaves a
+    row for an epoch that --resume will train again: without this the log lists it twice.
+    """
+    import torch
+
+    results = checkpoint.parent.parent / "results.csv"
+    if not results.exists():
+        return
+    completed = int(torch.load(checkpoint, map_location="cpu", weights_only=False).get("epoch", -1)) + 1
+    table = pd.read_csv(results)
+    kept = table[table["epoch"] <= completed]
+    if len(kept) < len(table):
+        atomic_write_text(results, kept.to_csv(index=False))
+
+
 def parse_overrides(pairs: list[str]) -> dict[str, object]:
     """`key=value` pass-through arguments, typed as Ultralytics' own CLI types them (YAML scalars)."""
     out = {}
@@ -106,6 +124,7 @@ def train(
         if not checkpoint.exists():
             raise UserError("checkpoint to resume not found", checkpoint)
         print(f"resuming {checkpoint}")
+        trim_results_to_checkpoint(checkpoint)
         yolo = YOLO(str(checkpoint))
         yolo.train(resume=True, **({"device": device} if device else {}))
     else:

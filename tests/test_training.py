@@ -122,3 +122,20 @@ def test_offline_a_hub_checkpoint_fails_fast_with_what_to_do(dataset, tmp_path):
     assert proc.returncode == 2
     assert "yolo11n.pt" in proc.stderr and "--model yolo11n.yaml" in proc.stderr and "offline" in proc.stderr
     assert not (tmp_path / "exp").exists(), "nothing should start before the model is known to be loadable"
+
+
+def test_resume_drops_log_rows_of_epochs_the_checkpoint_does_not_hold(tmp_path):
+    """Ultralytics logs an epoch before saving last.pt; Ctrl-C between the two must not duplicate it."""
+    import torch
+
+    from maskdet.training import trim_results_to_checkpoint
+
+    weights = tmp_path / "exp" / "weights"
+    weights.mkdir(parents=True)
+    torch.save({"epoch": 1}, weights / "last.pt")  # 0-based: epochs 1 and 2 are done
+    results = tmp_path / "exp" / "results.csv"
+    results.write_text("epoch,time\n1,10.0\n2,20.0\n3,30.0\n")
+    trim_results_to_checkpoint(weights / "last.pt")
+    assert pd.read_csv(results)["epoch"].tolist() == [1, 2]
+    trim_results_to_checkpoint(weights / "last.pt")
+    assert pd.read_csv(results)["epoch"].tolist() == [1, 2]
