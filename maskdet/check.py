@@ -39,7 +39,6 @@ class SplitStats:
     images: int = 0
     backgrounds: int = 0
     unusable_images: int = 0
-    label_files: int = 0
     boxes: Counter = field(default_factory=Counter)  # class id -> boxes
     images_with_class: Counter = field(default_factory=Counter)  # class id -> images containing it
     boxes_per_image: Counter = field(default_factory=Counter)  # box count -> images
@@ -75,7 +74,6 @@ class CheckReport:
     splits: dict[str, SplitStats] = field(default_factory=dict)
     issues: list[Issue] = field(default_factory=list)
     fixable_labels: list[LabelFile] = field(default_factory=list)  # only files that need a repair
-    fixed_files: list[Path] = field(default_factory=list)
 
     def count(self, severity: Severity) -> int:
         return sum(1 for i in self.issues if i.severity is severity)
@@ -142,7 +140,6 @@ def check_split(split: str, images_dir: Path, labels_dir: Path, num_classes: int
             continue
         label_path = labels_dir / f"{image.stem}.txt"
         if label_path.exists():
-            stats.label_files += 1
             label = read_label_file(label_path, num_classes)
             report.issues.extend(label.issues)
             if label.needs_fix:
@@ -190,5 +187,4 @@ def apply_fixes(report: CheckReport, backup_dir: Path) -> list[Path]:
         atomic_copy(label.path, backup_dir / rel)
         atomic_write_text(label.path, label.fixed_text())
         fixed.append(label.path)
-    report.fixed_files = fixed
     return fixed

@@ -127,7 +127,6 @@ def run(
 ) -> DetectSummary:
     """Detect masks on every frame of `source` and write what was asked for; returns a summary."""
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    say = (lambda msg: None) if quiet else (lambda msg: print(msg, flush=True))
     if vid_stride < 1:
         raise UserError("--vid-stride must be 1 or more")
     problem = display_problem("--show") if show else None
@@ -199,7 +198,8 @@ def run(
                 latency = (t4 - frame.captured_at) * 1e3 if frame.kind == "live" else None
                 if latency is not None:
                     summary.max_latency_ms = max(summary.max_latency_ms, latency)
-                say(frame_line(frame, det, (t2 - t1) * 1e3, latency))
+                if not quiet:
+                    print(frame_line(frame, det, (t2 - t1) * 1e3, latency), flush=True)
                 if not keep_going:
                     log("stopped from the window")
                     break

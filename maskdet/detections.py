@@ -34,10 +34,6 @@ class Detections:
     names: tuple[str, ...]
     timings_ms: dict[str, float] = field(default_factory=dict)  # preprocess / inference / nms
 
-    @classmethod
-    def empty(cls, names: tuple[str, ...]) -> Detections:
-        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, int), names)
-
     def __len__(self) -> int:
         return len(self.class_id)
 

@@ -169,7 +169,6 @@ class LatestFrameReader:
         self._stop = threading.Event()
         self._ended = False
         self.fps: float | None = None
-        self.reconnects = 0
         self.started = 0.0
         self._thread: threading.Thread | None = None
 
@@ -217,7 +216,6 @@ class LatestFrameReader:
             backoff = min(backoff * 2, 8.0)
             cap = _open_capture(self.target)
             if cap.isOpened():
-                self.reconnects += 1
                 self.log(f"note: {self.spec.target}: reconnected")
             else:
                 cap.release()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 import pandas as pd
 
 from maskdet.check import apply_fixes, check_dataset
@@ -56,17 +54,16 @@ def main(argv: list[str] | None = None) -> int:
         write_class_balance_plot(report, run_dir / "class_balance.png")
         write_previews(report, run_dir)
 
-    counts = Counter(i.severity for i in report.issues)
-    print(f"\n{counts[Severity.ERROR]} errors, {counts[Severity.FIXABLE]} fixable, {counts[Severity.WARNING]} warnings"
-          + (f"; {sum(s.backgrounds for s in report.splits.values())} background images (no boxes)"))
+    errors, fixable = report.count(Severity.ERROR), report.count(Severity.FIXABLE)
+    print(f"\n{errors} errors, {fixable} fixable, {report.count(Severity.WARNING)} warnings"
+          f"; {sum(s.backgrounds for s in report.splits.values())} background images (no boxes)")
     if fixed:
         print(f"fixed {len(fixed)} label files; originals backed up under {run_dir / 'backup'}")
-    elif counts[Severity.FIXABLE]:
+    elif fixable:
         print("repair the fixable ones with --fix (backups are kept)")
     print(f"results saved to {run_dir}")
-    remaining_fixable = 0 if args.fix else counts[Severity.FIXABLE]
-    return 0 if counts[Severity.ERROR] == 0 and remaining_fixable == 0 else 1
-
+    # After --fix only errors remain: the fixable ones were repaired.
+    return 0 if report.ok or (args.fix and errors == 0) else 1
 
 def cli() -> int:
     return run_cli(main)
