@@ -48,12 +48,53 @@ class Sink:
         pass
 
 
+class VideoOut:
+    """One .mp4 being written on a background thread, so encoding overlaps the next frame's inference."""
+
+    def __init__(self, path: Path, fps: float, size: tuple[int, int], name: str):
+        self.fps = fps
+        self.writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+        self.worker = BackgroundWorker(self._encode, name=f"video-{name}")
+        self.frames_written = 0
+        self.first_timestamp: float | None = None
+        self.held: np.ndarray | None = None
+
+    def _encode(self, item: tuple[np.ndarray, int]) -> None:
+        image, copies = item
+        for _ in range(copies):
+            self.writer.write(image)
+
+    def add(self, image: np.ndarray, copies: int = 1) -> None:
+        self.worker.submit((image, copies))
+        self.frames_written += copies
+
+    def add_in_real_time(self, image: np.ndarray, timestamp: float) -> None:
+        """Hold each image until the time of the next one. A live reader skips frames the model had no
+        time for; written once each, a minute of webcam would play back in seconds. The image waits
+        here until its successor says how long it lasted; close() writes the last one."""
+        if self.first_timestamp is None:
+            self.first_timestamp = timestamp
+        starts_at = round((timestamp - self.first_timestamp) * self.fps)  # frame number this image is due at
+        if self.held is not None:
+            self.add(self.held, max(1, starts_at - self.frames_written))
+        self.held = image
+
+    def close(self) -> None:
+        try:
+            if self.held is not None:
+                self.add(self.held)
+                self.held = None
+            self.worker.close()  # every queued frame is encoded first
+        finally:
+            self.writer.release()  # writes the index: the .mp4 is playable after Ctrl-C too
+
+
 class MediaSink(Sink):
-    """Annotated images as files, videos and live sources as one .mp4 each."""
+    """Annotated images as files, videos and live sources as one .mp4 each (live ones in real time)."""
 
     def __init__(self, out_dir: Path):
         self.out_dir = out_dir
-        self.writers: dict[str, tuple[cv2.VideoWriter, BackgroundWorker]] = {}
+        self.videos: dict[str, VideoOut] = {}
         self.saved: list[Path] = []
 
     def write(self, frame: Frame, det: Detections, annotated: np.ndarray | None) -> None:
@@ -68,22 +109,28 @@ class MediaSink(Sink):
                 atomic_write_bytes(path, data.tobytes())
                 self.saved.append(path)
             return
-        if frame.source not in self.writers:
+        if frame.source not in self.videos:
             path = self.out_dir / f"{frame.name}.mp4"
             h, w = annotated.shape[:2]
-            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), frame.fps or 25.0, (w, h))
-            # Encoding runs on its own thread, overlapping the next frame's inference.
-            self.writers[frame.source] = (writer, BackgroundWorker(writer.write, name=f"video-{frame.name}"))
+            self.videos[frame.source] = VideoOut(path, frame.fps or 25.0, (w, h), frame.name)
             self.saved.append(path)
-        self.writers[frame.source][1].submit(annotated)
+        video = self.videos[frame.source]
+        if frame.kind == "live":
+            video.add_in_real_time(annotated, frame.timestamp)
+        else:
+            video.add(annotated)
 
     def close(self) -> None:
-        for writer, worker in self.writers.values():
+        """Close every video even if one fails (a full disk), then report the first failure."""
+        errors = []
+        for video in self.videos.values():
             try:
-                worker.close()  # every queued frame is encoded first
-            finally:
-                writer.release()  # writes the index: the .mp4 is playable after Ctrl-C too
-        self.writers.clear()
+                video.close()
+            except Exception as exc:
+                errors.append(exc)
+        self.videos.clear()
+        if errors:
+            raise errors[0]
 
 
 class CsvSink(Sink):
