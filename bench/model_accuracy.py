@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""Accuracy of a model on the dataset's splits: the figures the model card quotes, in one command.
+
+Two jobs, both with Ultralytics' validator (the same as `python val.py`):
+
+    python bench/model_accuracy.py --sizes 512 576 640 704 768     # choose the inference size on VAL
+    python bench/model_accuracy.py --imgsz 640 --card models/metrics.json   # write the card's figures
+
+The first prints mAP50 / mAP50-95 on the val split at each size (choose there, never on test). The
+second evaluates `--weights` on test and val and its .onnx sibling on test, and writes the per-class
+P, R, mAP50, mAP50-95 to the JSON file that models/README.md quotes and that
+tests/test_kaggle_integration.py checks against a fresh evaluation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from maskdet.fileio import atomic_write_text  # noqa: E402
+from maskdet.training import evaluate  # noqa: E402
+
+CONF, IOU = 0.001, 0.7  # the usual mAP settings, as val.py uses them
+
+
+def figures(weights: Path, data: str, split: str, imgsz: int, workdir: Path) -> dict[str, dict[str, float]]:
+    """{class: {P, R, mAP50, mAP50-95}} with 'all' first, rounded as the card prints them."""
+    result = evaluate(weights, data, split=split, imgsz=imgsz, conf=CONF, iou=IOU, project=workdir, plots=False)
+    return {cls: {m: round(float(row[m]), 4) for m in ("P", "R", "mAP50", "mAP50-95")}
+            for cls, row in result.table.iterrows()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights", default=str(ROOT / "models" / "best.pt"), help=".pt model (its .onnx sibling is evaluated too)")
+    parser.add_argument("--data", default=str(ROOT / "data.yaml"), help="dataset description with val and test splits")
+    parser.add_argument("--sizes", type=int, nargs="+", help="inference sizes to compare on the val split")
+    parser.add_argument("--imgsz", type=int, default=640, help="inference size for the card's figures")
+    parser.add_argument("--card", help="write the card's figures (test, val, test_onnx) to this JSON file")
+    args = parser.parse_args()
+    if not args.sizes and not args.card:
+        parser.error("give --sizes (choose on val) and/or --card FILE (write the figures)")
+
+    weights = Path(args.weights)
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        if args.sizes:
+            print(f"{weights} on the val split:")
+            for size in args.sizes:
+                overall = figures(weights, args.data, "val", size, workdir)["all"]
+                print(f"  imgsz {size:4d}: mAP50 {overall['mAP50']:.3f}  mAP50-95 {overall['mAP50-95']:.3f}", flush=True)
+        if args.card:
+            card = {"weights": str(weights.relative_to(ROOT)) if weights.is_relative_to(ROOT) else str(weights),
+                    "imgsz": args.imgsz, "conf": CONF, "iou": IOU,
+                    "test": figures(weights, args.data, "test", args.imgsz, workdir),
+                    "val": figures(weights, args.data, "val", args.imgsz, workdir)}
+            onnx = weights.with_suffix(".onnx")
+            if onnx.exists():
+                card["test_onnx"] = figures(onnx, args.data, "test", args.imgsz, workdir)
+            atomic_write_text(Path(args.card), json.dumps(card, indent=2) + "\n")
+            for key in ("test", "val", "test_onnx"):
+                if key in card:
+                    a = card[key]["all"]
+                    print(f"{key:<9} P {a['P']:.3f}  R {a['R']:.3f}  mAP50 {a['mAP50']:.3f}  mAP50-95 {a['mAP50-95']:.3f}")
+            print(f"wrote {args.card}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
