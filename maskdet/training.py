@@ -8,6 +8,8 @@ failure, run folders that resume, and one metrics table people can read.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -211,8 +213,12 @@ def evaluate(
 
 
 def export_onnx(weights: str | Path, imgsz: int, opset: int | None = None, dynamic: bool = False,
-                simplify: bool = True, half: bool = False) -> Path:
-    """Export to ONNX for ONNX Runtime (detect.py --weights model.onnx)."""
+                simplify: bool = True, half: bool = False, force: bool = False) -> Path:
+    """Export to ONNX for ONNX Runtime (detect.py --weights model.onnx), written beside the .pt.
+
+    Ultralytics writes straight to the final name; exporting a copy in a scratch folder and moving
+    the result into place means an interrupted export never leaves a half-written .onnx, and an
+    existing one is replaced only when asked."""
     from ultralytics import YOLO
 
     path = Path(weights)
@@ -220,7 +226,15 @@ def export_onnx(weights: str | Path, imgsz: int, opset: int | None = None, dynam
         raise UserError("weights not found", path)
     if path.suffix != ".pt":
         raise UserError("export needs a PyTorch .pt checkpoint", path)
+    target = path.with_suffix(".onnx")
+    if target.exists() and not force:
+        raise UserError("already exists; add --force to replace it", target)
     args = dict(format="onnx", imgsz=imgsz, dynamic=dynamic, simplify=simplify, half=half)
     if opset:
         args["opset"] = opset
-    return Path(YOLO(str(path)).export(**args))
+    with tempfile.TemporaryDirectory(prefix=".export-", dir=path.parent) as scratch:
+        staged = Path(scratch) / path.name
+        shutil.copy2(path, staged)
+        exported = Path(YOLO(str(staged)).export(**args))
+        os.replace(exported, target)
+    return target

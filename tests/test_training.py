@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -97,6 +98,7 @@ def test_onnx_export_loads_and_predicts(trained):
     assert proc.returncode == 0, proc.stderr[-2000:]
     onnx_path = best.with_suffix(".onnx")
     assert onnx_path.exists()
+    assert not list(best.parent.glob(".export-*")), "the scratch folder is cleaned up"
 
     import numpy as np
     import onnxruntime as ort
@@ -109,6 +111,25 @@ def test_onnx_export_loads_and_predicts(trained):
 
     result = YOLO(str(onnx_path), task="detect").predict(str(ROOT / "samples" / "images" / "astronaut.jpg"), imgsz=64, verbose=False)[0]
     assert result.names == {0: "with_mask", 1: "without_mask", 2: "mask_weared_incorrect"}
+
+
+def test_export_keeps_an_existing_onnx_unless_forced(trained, tmp_path):
+    best = tmp_path / "best.pt"
+    shutil.copy(trained[0] / "weights" / "best.pt", best)
+    onnx_path = best.with_suffix(".onnx")
+    onnx_path.write_bytes(b"the user's own export")
+
+    proc = run("export.py", "--weights", best, "--imgsz", "64")
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines() == [f"error: {onnx_path}: already exists; add --force to replace it"]
+    assert onnx_path.read_bytes() == b"the user's own export"
+
+    proc = run("export.py", "--weights", best, "--imgsz", "64", "--force")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    import onnx
+
+    onnx.checker.check_model(onnx.load(str(onnx_path)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.onnx", "best.pt"]
 
 
 def test_an_unknown_split_or_missing_weights_is_a_one_line_error(dataset, tmp_path):

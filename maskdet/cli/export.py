@@ -10,6 +10,7 @@ from maskdet.training import export_onnx
 EXAMPLES = """examples:
   python export.py                                          # models/best.pt -> models/best.onnx
   python export.py --weights runs/train/exp/weights/best.pt --imgsz 640
+  python export.py --force                                  # replace models/best.onnx
   python detect.py --weights models/best.onnx --source 0   # then run it with ONNX Runtime
 """
 
@@ -22,9 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dynamic", action="store_true", help="dynamic input size and batch")
     parser.add_argument("--no-simplify", action="store_true", help="skip onnxslim graph simplification")
     parser.add_argument("--half", action="store_true", help="FP16 weights (GPU only)")
+    parser.add_argument("--force", action="store_true", help="replace an existing .onnx beside the .pt")
     args = parser.parse_args(argv)
 
-    path = export_onnx(args.weights, args.imgsz, args.opset, args.dynamic, not args.no_simplify, args.half)
+    path = export_onnx(args.weights, args.imgsz, args.opset, args.dynamic, not args.no_simplify, args.half,
+                       args.force)
     print(f"\nexported {path} ({path.stat().st_size / 1e6:.1f} MB); use it with: python detect.py --weights {path}")
     return 0
 
