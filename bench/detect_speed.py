@@ -27,6 +27,9 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from maskdet.config import INFERENCE_IMGSZ  # noqa: E402
+
 SAMPLE = ROOT / "samples" / "images" / "astronaut.jpg"
 
 
@@ -64,7 +67,7 @@ def parse_breakdown(output: str) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", default=str(ROOT / "models" / "best.pt"), help=".pt model; its .onnx sibling is used too")
-    parser.add_argument("--imgsz", type=int, default=640, help="inference size for every command")
+    parser.add_argument("--imgsz", type=int, default=INFERENCE_IMGSZ, help="inference size for every command")
     parser.add_argument("--frames", type=int, default=200, help="length of the generated 640x480 video")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each command; the median is reported")
     parser.add_argument("--json", help="also write the results to this JSON file")

@@ -22,15 +22,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from maskdet.config import INFERENCE_IMGSZ  # noqa: E402
 from maskdet.fileio import atomic_write_text  # noqa: E402
-from maskdet.training import evaluate  # noqa: E402
-
-CONF, IOU = 0.001, 0.7  # the usual mAP settings, as val.py uses them
+from maskdet.training import MAP_CONF, MAP_IOU, evaluate  # noqa: E402
 
 
 def figures(weights: Path, data: str, split: str, imgsz: int, workdir: Path) -> dict[str, dict[str, float]]:
     """{class: {P, R, mAP50, mAP50-95}} with 'all' first, rounded as the card prints them."""
-    result = evaluate(weights, data, split=split, imgsz=imgsz, conf=CONF, iou=IOU, project=workdir, plots=False)
+    result = evaluate(weights, data, split=split, imgsz=imgsz, conf=MAP_CONF, iou=MAP_IOU, project=workdir, plots=False)
     return {cls: {m: round(float(row[m]), 4) for m in ("P", "R", "mAP50", "mAP50-95")}
             for cls, row in result.table.iterrows()}
 
@@ -40,7 +39,7 @@ def main() -> int:
     parser.add_argument("--weights", default=str(ROOT / "models" / "best.pt"), help=".pt model (its .onnx sibling is evaluated too)")
     parser.add_argument("--data", default=str(ROOT / "data.yaml"), help="dataset description with val and test splits")
     parser.add_argument("--sizes", type=int, nargs="+", help="inference sizes to compare on the val split")
-    parser.add_argument("--imgsz", type=int, default=640, help="inference size for the card's figures")
+    parser.add_argument("--imgsz", type=int, default=INFERENCE_IMGSZ, help="inference size for the card's figures")
     parser.add_argument("--card", help="write the card's figures (test, val, test_onnx) to this JSON file")
     args = parser.parse_args()
     if not args.sizes and not args.card:
@@ -56,7 +55,7 @@ def main() -> int:
                 print(f"  imgsz {size:4d}: mAP50 {overall['mAP50']:.3f}  mAP50-95 {overall['mAP50-95']:.3f}", flush=True)
         if args.card:
             card = {"weights": str(weights.relative_to(ROOT)) if weights.is_relative_to(ROOT) else str(weights),
-                    "imgsz": args.imgsz, "conf": CONF, "iou": IOU,
+                    "imgsz": args.imgsz, "conf": MAP_CONF, "iou": MAP_IOU,
                     "test": figures(weights, args.data, "test", args.imgsz, workdir),
                     "val": figures(weights, args.data, "val", args.imgsz, workdir)}
             onnx = weights.with_suffix(".onnx")

@@ -22,6 +22,7 @@ import cv2
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from maskdet.config import INFERENCE_IMGSZ  # noqa: E402
 from maskdet.detectors import DetectSettings, OnnxDetector, TorchDetector, warmup  # noqa: E402
 from maskdet.fileio import list_images  # noqa: E402
 
@@ -30,7 +31,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", default=str(ROOT / "models" / "best.pt"), help=".pt model; its .onnx sibling is timed too")
     parser.add_argument("--images", default=str(ROOT / "samples" / "images"), help="folder of images to run on")
-    parser.add_argument("--imgsz", type=int, default=640, help="inference size")
+    parser.add_argument("--imgsz", type=int, default=INFERENCE_IMGSZ, help="inference size")
     parser.add_argument("--rounds", type=int, default=3, help="passes over the images")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args()

@@ -16,6 +16,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from maskdet.config import INFERENCE_IMGSZ
 from maskdet.detections import Detections
 from maskdet.errors import UserError
 
@@ -138,7 +139,7 @@ class TorchDetector:
         names = self.model.names
         self.names = tuple(names[i] for i in sorted(names))
         # Not the checkpoint's training size: small faces are found better upscaled (see models/README.md).
-        self.imgsz = int(imgsz or 640)
+        self.imgsz = int(imgsz or INFERENCE_IMGSZ)
         self.kwargs = dict(conf=settings.conf, iou=settings.iou, max_det=settings.max_det, imgsz=self.imgsz,
                            classes=list(settings.classes) if settings.classes is not None else None,
                            agnostic_nms=settings.agnostic_nms, verbose=False)

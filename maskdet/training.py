@@ -16,10 +16,11 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from maskdet.config import PROJECT_ROOT, SPLITS, load_dataset_config
+from maskdet.config import INFERENCE_IMGSZ, PROJECT_ROOT, SPLITS, load_dataset_config
 from maskdet.errors import UserError
 from maskdet.fileio import atomic_write_text, list_images, next_run_dir
 
+MAP_CONF, MAP_IOU = 0.001, 0.7  # the usual mAP settings: a low threshold, as mAP integrates over all confidences
 DEFAULT_MODEL_YAML = "yolo11n.yaml"  # nano, from scratch: builds offline
 
 
@@ -183,8 +184,8 @@ class EvalResult:
 
 
 def evaluate(
-    weights: str | Path, data: str | Path, split: str = "val", imgsz: int = 640, batch: int = 16,
-    device: str | None = None, conf: float = 0.001, iou: float = 0.7, project: Path | None = None,
+    weights: str | Path, data: str | Path, split: str = "val", imgsz: int = INFERENCE_IMGSZ, batch: int = 16,
+    device: str | None = None, conf: float = MAP_CONF, iou: float = MAP_IOU, project: Path | None = None,
     name: str = "exp", exist_ok: bool = False, plots: bool = True,
 ) -> EvalResult:
     """Ultralytics validation of any weights on any split; writes confusion matrix and PR curves."""

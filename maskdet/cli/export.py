@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from maskdet.cli import make_parser
 from maskdet.cli.val import DEFAULT_WEIGHTS
+from maskdet.config import INFERENCE_IMGSZ
 from maskdet.errors import run_cli
 from maskdet.training import export_onnx
 
@@ -18,7 +19,7 @@ EXAMPLES = """examples:
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser("export.py", "Export weights to ONNX (written beside the .pt) for fast CPU inference.", EXAMPLES)
     parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help=".pt checkpoint to export")
-    parser.add_argument("--imgsz", "--img", dest="imgsz", type=int, default=640, help="input size baked into the model")
+    parser.add_argument("--imgsz", "--img", dest="imgsz", type=int, default=INFERENCE_IMGSZ, help="input size baked into the model")
     parser.add_argument("--opset", type=int, default=None, help="ONNX opset (default: Ultralytics' choice)")
     parser.add_argument("--dynamic", action="store_true", help="dynamic input size and batch")
     parser.add_argument("--no-simplify", action="store_true", help="skip onnxslim graph simplification")

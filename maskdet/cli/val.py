@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from maskdet.cli import add_data_arg, make_parser
-from maskdet.config import PROJECT_ROOT
+from maskdet.config import INFERENCE_IMGSZ, PROJECT_ROOT
 from maskdet.errors import run_cli
-from maskdet.training import evaluate, format_table
+from maskdet.training import MAP_CONF, MAP_IOU, evaluate, format_table
 
 DEFAULT_WEIGHTS = PROJECT_ROOT / "models" / "best.pt"
 EXAMPLES = """examples:
@@ -23,12 +23,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help=".pt or .onnx model")
     add_data_arg(parser)
     parser.add_argument("--split", "--task", dest="split", default="val", choices=["train", "val", "test"], help="which split")
-    parser.add_argument("--imgsz", "--img", dest="imgsz", type=int, default=640,
-                        help="inference size in pixels (640: the size the shipped model was chosen at)")
+    parser.add_argument("--imgsz", "--img", dest="imgsz", type=int, default=INFERENCE_IMGSZ,
+                        help="inference size in pixels (default: the size the shipped model was chosen at on val)")
     parser.add_argument("--batch", "--batch-size", dest="batch", type=int, default=16, help="batch size")
-    parser.add_argument("--conf", "--conf-thres", dest="conf", type=float, default=0.001,
+    parser.add_argument("--conf", "--conf-thres", dest="conf", type=float, default=MAP_CONF,
                         help="confidence threshold (low, as mAP integrates over all confidences)")
-    parser.add_argument("--iou", "--iou-thres", dest="iou", type=float, default=0.7, help="NMS IoU threshold")
+    parser.add_argument("--iou", "--iou-thres", dest="iou", type=float, default=MAP_IOU, help="NMS IoU threshold")
     parser.add_argument("--device", default=None, help="'cpu' or a CUDA device such as '0'")
     parser.add_argument("--project", default=str(PROJECT_ROOT / "runs" / "val"), help="where run folders go")
     parser.add_argument("--name", default="exp", help="run folder name")
