@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     add_data_arg(parser)
     parser.add_argument("--split", "--task", dest="split", default="val", choices=["train", "val", "test"], help="which split")
     parser.add_argument("--imgsz", "--img", dest="imgsz", type=int, default=INFERENCE_IMGSZ,
-                        help="inference size in pixels (default: the size the shipped model was chosen at on val)")
+                        help="inference size in pixels, by default the shipped model's (chosen on val)")
     parser.add_argument("--batch", "--batch-size", dest="batch", type=int, default=16, help="batch size")
     parser.add_argument("--conf", "--conf-thres", dest="conf", type=float, default=MAP_CONF,
                         help="confidence threshold (low, as mAP integrates over all confidences)")
