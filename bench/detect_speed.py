@@ -6,7 +6,7 @@ video) on the same input at the same image size; runs are interleaved and the me
 --repeat runs is reported, since a shared machine is noisy. detect.py also reports where its
 time goes (read/decode, preprocess, inference, NMS, drawing, writing).
 
-    python bench/detect_speed.py                          # models/best.pt and models/best.onnx, 640 px
+    python bench/detect_speed.py                          # models/best.pt and models/best.onnx, 768 px
     python bench/detect_speed.py --frames 300 --repeat 5 --json bench/detect_speed.json
 """
 

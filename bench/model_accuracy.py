@@ -3,8 +3,8 @@
 
 Two jobs, both with Ultralytics' validator (the same as `python val.py`):
 
-    python bench/model_accuracy.py --sizes 512 576 640 704 768     # choose the inference size on VAL
-    python bench/model_accuracy.py --imgsz 640 --card models/metrics.json   # write the card's figures
+    python bench/model_accuracy.py --sizes 640 704 768 832         # choose the inference size on VAL
+    python bench/model_accuracy.py --imgsz 768 --card models/metrics.json   # write the card's figures
 
 The first prints mAP50 / mAP50-95 on the val split at each size (choose there, never on test). The
 second evaluates `--weights` on test and val and its .onnx sibling on test, and writes the per-class

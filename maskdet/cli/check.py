@@ -65,5 +65,6 @@ def main(argv: list[str] | None = None) -> int:
     # After --fix only errors remain: the fixable ones were repaired.
     return 0 if report.ok or (args.fix and errors == 0) else 1
 
+
 def cli() -> int:
     return run_cli(main)

@@ -10,7 +10,7 @@ from maskdet.training import export_onnx
 
 EXAMPLES = """examples:
   python export.py                                          # models/best.pt -> models/best.onnx
-  python export.py --weights runs/train/exp/weights/best.pt --imgsz 640
+  python export.py --weights runs/train/exp/weights/best.pt --imgsz 768
   python export.py --force                                  # replace models/best.onnx
   python detect.py --weights models/best.onnx --source 0   # then run it with ONNX Runtime
 """
