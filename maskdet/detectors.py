@@ -138,7 +138,8 @@ class TorchDetector:
             raise UserError(f"cannot load weights: {exc}", path) from None
         names = self.model.names
         self.names = tuple(names[i] for i in sorted(names))
-        # Not the checkpoint's training size: small faces are found better upscaled (see models/README.md).
+        # The size the shipped model was chosen at on val, not each checkpoint's own training size
+        # (stage 2 trained at 640 px did best at 768: small faces are found better upscaled; models/README.md).
         self.imgsz = int(imgsz or INFERENCE_IMGSZ)
         self.kwargs = dict(conf=settings.conf, iou=settings.iou, max_det=settings.max_det, imgsz=self.imgsz,
                            classes=list(settings.classes) if settings.classes is not None else None,
