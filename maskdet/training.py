@@ -19,6 +19,7 @@ import yaml
 from maskdet.config import INFERENCE_IMGSZ, PROJECT_ROOT, SPLITS, load_dataset_config
 from maskdet.errors import UserError
 from maskdet.fileio import atomic_write_text, list_images, next_run_dir
+from maskdet.oversample import write_oversampled_list
 
 MAP_CONF, MAP_IOU = 0.001, 0.7  # the usual mAP settings: a low threshold, as mAP integrates over all confidences
 DEFAULT_MODEL_YAML = "yolo11n.yaml"  # nano, from scratch: builds offline
@@ -55,16 +56,27 @@ def resolve_model(model: str | Path, offline_hint: str = TRAIN_OFFLINE_HINT) -> 
     return model
 
 
-def write_resolved_data_yaml(data: str | Path, run_dir: Path) -> Path:
+def write_resolved_data_yaml(data: str | Path, run_dir: Path, oversample: float = 0.0) -> Path:
     """Copy data.yaml into the run folder with absolute paths.
 
     Ultralytics resolves a relative `path:` against the working directory, not the yaml; a copy
     with absolute paths makes training work from any folder and lets --resume find the data again.
+    With `oversample` > 0 the train split becomes a list in the run folder that repeats the images
+    holding rare classes (maskdet.oversample); the dataset itself is not touched.
     """
+    if oversample < 0:
+        raise UserError(f"--oversample must be 0 (off) or a positive threshold, got {oversample}")
     config = load_dataset_config(data)
     resolved = {"path": str(config.root), "names": dict(enumerate(config.names))}
     for split, folder in config.split_images.items():
         resolved[split] = str(folder)
+    if oversample > 0:
+        if "train" not in config.split_images or not config.images_dir("train").is_dir():
+            raise UserError("data.yaml has no train folder to oversample", config.yaml_path)
+        train_list = run_dir / "train_oversampled.txt"
+        summary = write_oversampled_list(config.images_dir("train"), oversample, train_list)
+        print(summary.describe(config.names))
+        resolved["train"] = str(train_list)
     target = run_dir / "data.yaml"
     atomic_write_text(target, f"# resolved copy of {config.yaml_path}\n" + yaml.safe_dump(resolved, sort_keys=False))
     return target
@@ -119,6 +131,7 @@ def train(
     data: str | Path, model: str, epochs: int, imgsz: int, batch: int | float, device: str | None,
     workers: int, patience: int, cache: str | bool, seed: int, project: Path, name: str, exist_ok: bool,
     cls_pw: float, resume: str | bool | None = None, overrides: dict[str, object] | None = None,
+    oversample: float = 0.0,
 ) -> TrainResult:
     from ultralytics import YOLO
 
@@ -133,7 +146,7 @@ def train(
     else:
         source = resolve_model(model)
         run_dir = next_run_dir(project, name, exist_ok)
-        data_yaml = write_resolved_data_yaml(data, run_dir)
+        data_yaml = write_resolved_data_yaml(data, run_dir, oversample)
         args = dict(data=str(data_yaml), epochs=epochs, imgsz=imgsz, batch=batch, workers=workers,
                     patience=patience, cache=cache, seed=seed, project=str(project), name=run_dir.name,
                     exist_ok=True, cls_pw=cls_pw)

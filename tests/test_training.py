@@ -56,6 +56,16 @@ def test_the_run_keeps_an_absolute_data_yaml_so_it_resumes_from_anywhere(trained
     assert f"path: {dataset.parent}" in text
 
 
+def test_oversampling_feeds_the_repeated_images_to_the_trainer(dataset, tmp_path):
+    proc = run("train.py", "--data", dataset, "--epochs", "1", *TINY, "--project", tmp_path, "--oversample", "10")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    listed = (tmp_path / "exp" / "train_oversampled.txt").read_text().splitlines()
+    assert len(listed) > 8
+    assert f"oversampling: 8 train images -> {len(listed)} per epoch" in proc.stdout
+    # Ultralytics' own scan counts the repeated entries: it trains on the list, duplicates kept
+    assert f"{len(listed)} images, 0 backgrounds" in proc.stdout + proc.stderr
+
+
 def test_resume_continues_an_interrupted_run(dataset, tmp_path):
     project = tmp_path / "runs"
     cmd = [sys.executable, str(ROOT / "train.py"), "--data", str(dataset), "--epochs", "5", *TINY, "--project", str(project)]

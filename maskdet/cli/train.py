@@ -12,6 +12,7 @@ from maskdet.training import DEFAULT_MODEL_YAML, format_table, parse_overrides, 
 EXAMPLES = """examples:
   python train.py                                        # yolo11n from scratch, 100 epochs, imgsz 416
   python train.py --epochs 300 --imgsz 512 --cls-pw 0.5  # longer, larger, rare class weighted up
+  python train.py --oversample 0.8                       # repeat images with rare classes each epoch
   python train.py --model models/best.pt --epochs 50     # fine-tune the shipped model on your data
   python train.py --model yolo11n.pt                     # COCO-pretrained start (downloads; needs internet)
   python train.py --resume                               # continue the latest interrupted run
@@ -41,6 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cls-pw", type=float, default=0.5,
                         help="weight classes by inverse frequency to this power (0 = off, 1 = full): helps the rare "
                              "mask_weared_incorrect class")
+    parser.add_argument("--oversample", type=float, default=0.0, metavar="T",
+                        help="repeat the train images that hold rare classes, each epoch (repeat-factor sampling: "
+                             "a class on a fraction f of the images repeats its images round(sqrt(T/f)) times); "
+                             "0.8 doubles the Kaggle images with unmasked faces and triples those with badly worn "
+                             "masks; 0 = off")
     parser.add_argument("--resume", nargs="?", const=True, default=None, metavar="LAST_PT",
                         help="continue an interrupted run: the latest one, or the given last.pt")
     parser.add_argument("--project", default=str(PROJECT_ROOT / "runs" / "train"), help="where run folders go")
@@ -53,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     result = train(data=args.data, model=args.model, epochs=args.epochs, imgsz=args.imgsz, batch=batch,
                    device=args.device, workers=args.workers, patience=args.patience, cache=args.cache,
                    seed=args.seed, project=Path(args.project), name=args.name, exist_ok=args.exist_ok,
-                   cls_pw=args.cls_pw, resume=args.resume, overrides=parse_overrides(args.overrides))
+                   cls_pw=args.cls_pw, resume=args.resume, overrides=parse_overrides(args.overrides),
+                   oversample=args.oversample)
     print(f"\nvalidation of {result.best.name} (the epoch with the best val mAP):")
     print(format_table(result.table))
     print(f"\nbest weights: {result.best}\nlast weights: {result.last} (for --resume)\n"
