@@ -119,6 +119,20 @@ def parse_overrides(pairs: list[str]) -> dict[str, object]:
     return out
 
 
+def use_every_core_on_cpu(trainer) -> None:
+    """Ultralytics callback: train on every CPU core.
+
+    Ultralytics caps PyTorch at os.cpu_count() - 1 threads (`NUM_THREADS`) to leave a core for its
+    dataloader workers, but on a CPU it trains with no workers (the loading runs in the main
+    process), so on a 2-core laptop it computes on one core and leaves the other idle.
+    """
+    import torch
+
+    if trainer.device.type == "cpu":
+        torch.set_num_threads(os.cpu_count() or 1)
+        print(f"training on {torch.get_num_threads()} CPU threads")
+
+
 @dataclass
 class TrainResult:
     save_dir: Path
@@ -142,6 +156,7 @@ def train(
         print(f"resuming {checkpoint}")
         trim_results_to_checkpoint(checkpoint)
         yolo = YOLO(str(checkpoint))
+        yolo.add_callback("on_pretrain_routine_start", use_every_core_on_cpu)
         yolo.train(resume=True, **({"device": device} if device else {}))
     else:
         source = resolve_model(model)
@@ -154,6 +169,7 @@ def train(
             args["device"] = device
         args.update(overrides or {})
         yolo = YOLO(source)
+        yolo.add_callback("on_pretrain_routine_start", use_every_core_on_cpu)
         yolo.train(**args)
     trainer = yolo.trainer
     metrics = getattr(trainer.validator, "metrics", None) if trainer.validator else None

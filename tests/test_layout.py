@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ from maskdet.config import DEFAULT_DATA_YAML, load_dataset_config, read_class_li
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ("voc2yolo.py", "import_yolo.py", "split.py", "check.py", "label.py")
+TOP_LEVEL_SCRIPTS = ("train.py", "val.py", "export.py", "detect.py")
 
 
 def raw_data_yaml() -> dict:
@@ -52,3 +55,18 @@ def test_script_help_exits_0(script, tools):
     assert proc.stderr == ""
     assert proc.stdout.startswith(f"usage: {script}")
     assert "examples:" in proc.stdout
+
+
+@pytest.mark.parametrize("script", TOP_LEVEL_SCRIPTS)
+def test_top_level_script_help_describes_every_flag(script):
+    proc = subprocess.run([sys.executable, str(ROOT / script), "--help"], capture_output=True, text=True,
+                          cwd=ROOT.parent, timeout=120)  # from outside the clone: no install needed
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert proc.stdout.startswith(f"usage: {script}") and "examples:" in proc.stdout
+    lines = proc.stdout[proc.stdout.index("options:"):proc.stdout.index("examples:")].splitlines()[1:]
+    headers = [i for i, line in enumerate(lines) if line.startswith("  -")]
+    assert len(headers) > 3, proc.stdout
+    for i in headers:
+        described_here = "  " in lines[i].strip()  # argparse puts a short flag's help on its line
+        described_below = i + 1 < len(lines) and lines[i + 1].startswith(" " * 6) and not lines[i + 1].lstrip().startswith("-")
+        assert described_here or described_below, f"{script}: {lines[i].strip()} has no description"

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -49,6 +50,27 @@ def test_training_writes_weights_and_prints_the_metrics_table(trained):
     for row in ("all", "with_mask", "without_mask", "mask_weared_incorrect"):
         assert f"\n{row} " in table
     assert f"best weights: {run_dir / 'weights' / 'best.pt'}" in out
+
+
+def test_cpu_training_uses_every_core(trained):
+    # Ultralytics alone would compute on os.cpu_count() - 1 threads: one of a 2-core laptop's two
+    assert f"training on {os.cpu_count()} CPU threads" in trained[1]
+
+
+def test_the_thread_callback_leaves_gpu_training_alone():
+    import torch
+
+    from maskdet.training import use_every_core_on_cpu
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        use_every_core_on_cpu(SimpleNamespace(device=torch.device("cuda", 0)))
+        assert torch.get_num_threads() == 1
+        use_every_core_on_cpu(SimpleNamespace(device=torch.device("cpu")))
+        assert torch.get_num_threads() == os.cpu_count()
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_the_run_keeps_an_absolute_data_yaml_so_it_resumes_from_anywhere(trained, dataset):
