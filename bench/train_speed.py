@@ -56,17 +56,17 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         data_yaml = write_resolved_data_yaml(args.data, tmp)
-        commands = {
+        commands = {  # each takes the run folder it must write to
             "train.py": lambda run: [sys.executable, str(ROOT / "train.py"), "--data", args.data, "--model", args.model,
-                                     "--project", str(tmp / "t"), "--name", run, *settings],
+                                     "--project", str(run.parent), "--name", run.name, *settings],
             "yolo train": lambda run: [yolo, "train", f"model={args.model}", f"data={data_yaml}",
-                                       f"project={tmp / 'y'}", f"name={run}", *settings],
+                                       f"project={run.parent}", f"name={run.name}", *settings],
         }
         seconds: dict[str, list[float]] = {k: [] for k in commands}
         for r in range(args.repeat):
-            for label, make in commands.items():
-                project = tmp / ("t" if label == "train.py" else "y")
-                elapsed = first_epoch_seconds(make(f"r{r}"), project / f"r{r}", tmp)
+            for i, (label, make) in enumerate(commands.items()):
+                run_dir = tmp / f"command{i}" / f"r{r}"
+                elapsed = first_epoch_seconds(make(run_dir), run_dir, tmp)
                 seconds[label].append(elapsed)
                 print(f"run {r + 1}/{args.repeat} {label}: first epoch {elapsed:.1f} s", file=sys.stderr)
 

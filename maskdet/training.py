@@ -149,28 +149,25 @@ def train(
 ) -> TrainResult:
     from ultralytics import YOLO
 
+    device_arg = {"device": device} if device else {}  # else Ultralytics picks: the GPU if there is one
     if resume:
         checkpoint = find_last_checkpoint(project) if resume is True else Path(resume)
         if not checkpoint.exists():
             raise UserError("checkpoint to resume not found", checkpoint)
         print(f"resuming {checkpoint}")
         trim_results_to_checkpoint(checkpoint)
-        yolo = YOLO(str(checkpoint))
-        yolo.add_callback("on_pretrain_routine_start", use_every_core_on_cpu)
-        yolo.train(resume=True, **({"device": device} if device else {}))
+        source, args = str(checkpoint), {"resume": True, **device_arg}
     else:
         source = resolve_model(model)
         run_dir = next_run_dir(project, name, exist_ok)
         data_yaml = write_resolved_data_yaml(data, run_dir, oversample)
         args = dict(data=str(data_yaml), epochs=epochs, imgsz=imgsz, batch=batch, workers=workers,
                     patience=patience, cache=cache, seed=seed, project=str(project), name=run_dir.name,
-                    exist_ok=True, cls_pw=cls_pw)
-        if device:
-            args["device"] = device
+                    exist_ok=True, cls_pw=cls_pw, **device_arg)
         args.update(overrides or {})
-        yolo = YOLO(source)
-        yolo.add_callback("on_pretrain_routine_start", use_every_core_on_cpu)
-        yolo.train(**args)
+    yolo = YOLO(source)
+    yolo.add_callback("on_pretrain_routine_start", use_every_core_on_cpu)
+    yolo.train(**args)
     trainer = yolo.trainer
     metrics = getattr(trainer.validator, "metrics", None) if trainer.validator else None
     val_images = len(list_images(trainer.data["val"])) if Path(trainer.data["val"]).is_dir() else None

@@ -110,6 +110,7 @@ def test_resume_continues_an_interrupted_run(dataset, tmp_path):
     epochs = pd.read_csv(results)["epoch"].tolist()
     assert epochs == [1, 2, 3, 4, 5]
     assert "resuming" in resumed.stdout
+    assert f"training on {os.cpu_count()} CPU threads" in resumed.stdout  # the resumed run uses every core too
 
 
 def test_evaluation_on_the_test_split_prints_the_table_and_writes_plots(trained, dataset, tmp_path):
