@@ -25,6 +25,7 @@ from maskdet.detectors import DetectSettings, load_detector
 from maskdet.display import display_problem
 from maskdet.errors import UserError
 from maskdet.fileio import next_run_dir
+from maskdet.interrupts import interrupts_held
 from maskdet.sinks import CropSink, CsvSink, JsonSink, MediaSink, Sink, YoloTxtSink
 from maskdet.sources import expand_source, iter_frames
 from maskdet.visualize import Annotator, class_color, draw_overlay
@@ -180,8 +181,9 @@ def run(
                 t2 = time.perf_counter()
                 annotated = annotator(frame.image.copy(), det) if draw else None
                 t3 = time.perf_counter()
-                for sink in sinks:
-                    sink.write(frame, det, annotated)
+                with interrupts_held():  # a frame reaches every sink or none
+                    for sink in sinks:
+                        sink.write(frame, det, annotated)
                 t4 = time.perf_counter()
                 keep_going = window.show(f"maskdet: {frame.source}", annotated, det) if window else True
                 t5 = time.perf_counter()
