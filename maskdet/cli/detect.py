@@ -7,7 +7,6 @@ import signal
 from maskdet.cli import make_parser
 from maskdet.config import PROJECT_ROOT
 from maskdet.detect import run
-from maskdet.errors import run_cli
 from maskdet.sources import quiet_opencv_logs
 
 EXAMPLES = """sources:
@@ -73,9 +72,3 @@ def main(argv: list[str] | None = None) -> int:
     for line in summary.lines():
         print(line)
     return 130 if summary.interrupted else 0
-
-
-def cli() -> int:
-    return run_cli(main)
-
-

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from maskdet.cli import add_data_arg, make_parser
 from maskdet.config import SPLITS, load_dataset_config
-from maskdet.errors import UserError, run_cli
+from maskdet.errors import UserError
 from maskdet.split import SplitReport, collect_samples, prepare_output, split_from_lists, stratified_split, write_split
 
 EXAMPLES = """examples:
@@ -58,7 +58,3 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     print(f"next: python labeling/check.py --data {args.data}")
     return 0
-
-
-def cli() -> int:
-    return run_cli(main)
