@@ -25,6 +25,12 @@ examples:
   python detect.py --weights models/best.pt --conf 0.4 --classes 1 2   # only faces without or with a wrong mask
 
 Ctrl-C stops at any time and keeps complete outputs (playable video, full CSV/JSON).
+
+exit status:
+  0    every input was read to its end
+  1    done, but some inputs could not be read or a live source stopped sending (each named above the summary)
+  2    nothing was done: a bad argument, or no input could be read (one error line says why)
+  130  stopped by Ctrl-C or SIGTERM; everything written so far is complete
 """
 
 
@@ -71,4 +77,4 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for line in summary.lines():
         print(line)
-    return 130 if summary.interrupted else 0
+    return summary.exit_status
