@@ -23,7 +23,7 @@ Rect = tuple[int, int, int, int]  # x1, y1, x2, y2
 def text_style(thickness: int) -> tuple[float, int]:
     """Font scale and stroke for a box line of `thickness` px: both grow with it, so a label stays readable
     on a 4000 px photo (a 1 px stroke at a large scale is a hairline nobody can read)."""
-    return max(0.35, thickness / 3), max(1, thickness - 1)
+    return max(0.35, thickness / 4), max(1, thickness // 2)
 
 
 def _overlaps(a: Rect, b: Rect) -> bool:
