@@ -97,7 +97,10 @@ def main(argv: list[str] | None = None) -> int:
           f"open http://{shown}:{args.port}/  (API docs: /docs; Ctrl-C stops)", flush=True)
     server = uvicorn.Server(uvicorn.Config(create_app(settings, service), host=args.host, port=args.port,
                                            log_level="warning", access_log=False))
-    server.run()
+    try:
+        server.run()
+    except KeyboardInterrupt:  # uvicorn shuts down gracefully on Ctrl-C, then re-raises it: stopping is not an error
+        pass
     print()
     for line in service.summary_lines():
         print(line)

@@ -102,3 +102,36 @@ def serve_kit() -> SimpleNamespace:
     return SimpleNamespace(root=ROOT, faces=FACES, photo_wh=PHOTO_WH, green=GREEN_BGR, red=RED_BGR, write_photo=write_photo,
                            write_video=write_video, count_color=count_color, wait_for=detect_kit.wait_for,
                            free_port=detect_kit.free_port, Background=detect_kit.Background)
+
+
+class Server:
+    """`python serve.py` as a user starts it, on a free port of 127.0.0.1 (or --host), output to files."""
+
+    def __init__(self, args: list[str], folder: Path, name: str):
+        self.port = detect_kit.free_port()
+        argv = [sys.executable, str(ROOT / "serve.py"), "--port", str(self.port), "--project", str(folder / "runs"), *args]
+        self.process = detect_kit.Background(argv, folder / "logs", name, cwd=folder)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 60) -> Server:
+        detect_kit.wait_for(lambda: "open http://" in self.process.stdout or not self.process.running(), timeout,
+                            message="serve.py to start")
+        assert self.process.running(), self.process.stderr[-3000:]
+        detect_kit.wait_for(lambda: detect_kit.is_listening(self.port), 30, message="serve.py to listen")
+        return self
+
+
+@pytest.fixture
+def start_server(tmp_path, weights) -> Iterator[Callable[..., Server]]:
+    """start_server(*args, weights=<scripted>) -> a ready Server; stopped at teardown."""
+    servers: list[Server] = []
+
+    def start(*args: str, model: Path | None = weights, ready: bool = True) -> Server:
+        extra = ["--weights", str(model)] if model is not None else []
+        server = Server([*extra, *map(str, args)], tmp_path, f"serve{len(servers)}")
+        servers.append(server)
+        return server.wait_ready() if ready else server
+
+    yield start
+    for server in servers:
+        server.process.stop()
