@@ -27,6 +27,7 @@ from maskdet.serving.jobs import Job
 from maskdet.serving.pool import PoolFull
 from maskdet.serving.service import ServeSettings, Service
 from maskdet.serving.uploads import UploadError, check_kind, check_video, decode_image, display_name
+from maskdet.visualize import class_color
 
 STATIC = Path(__file__).with_name("static")
 RETRY_AFTER_S = 1  # a photo takes well under a second: try again soon
@@ -37,6 +38,11 @@ log = logging.getLogger("maskdet.serve")
 
 def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def css_color(bgr: tuple[int, int, int]) -> str:
+    b, g, r = bgr
+    return f"#{r:02x}{g:02x}{b:02x}"
 
 
 def busy(retry_after: int = RETRY_AFTER_S) -> HTTPException:
@@ -133,9 +139,11 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
     async def health() -> dict:
         """The model, its classes and input size, and the server's limits."""
         service = svc()
-        return {"status": "ok", "version": maskdet.__version__, "model": Path(settings.weights).name,
-                "classes": list(service.pool.names), "imgsz": service.pool.imgsz, "conf": settings.conf, "iou": settings.iou,
-                "workers": service.pool.workers, "max_upload_mb": settings.max_upload_mb, "keep_minutes": settings.keep_minutes}
+        names = service.pool.names
+        return {"status": "ok", "version": maskdet.__version__, "model": Path(settings.weights).name, "classes": list(names),
+                "colors": {name: css_color(class_color(i, names)) for i, name in enumerate(names)},  # the page's live boxes
+                "imgsz": service.pool.imgsz, "conf": settings.conf, "iou": settings.iou, "workers": service.pool.workers,
+                "max_upload_mb": settings.max_upload_mb, "keep_minutes": settings.keep_minutes}
 
     @app.post("/api/detect", dependencies=auth)
     async def detect(file: Annotated[UploadFile, File(description="a photo: JPEG, PNG, BMP, WebP or TIFF")],
