@@ -152,10 +152,11 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
                      ) -> dict:
         """One photo in, its detections out (class, confidence, box in pixels; counts per class)."""
         name, _suffix, _head = await read_upload(file, "image")
-        image = decode_image(await file.read(), name)
+        data = await file.read()
         service = svc()
         try:
-            with service.pool.ticket():
+            with service.pool.ticket():  # decoding inside too: pixels in memory are bounded like the work
+                image = await run_in_threadpool(decode_image, data, name)
                 out, picture = await run_in_threadpool(service.detect_photo, image, name, save)
         except PoolFull:
             raise busy() from None
@@ -224,8 +225,8 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
             while True:
                 data = await ws.receive_bytes()
                 try:
-                    image = decode_image(data, "camera frame")
                     with service.pool.ticket():
+                        image = await run_in_threadpool(decode_image, data, "camera frame")
                         out = await run_in_threadpool(service.live, image, index)
                 except UploadError as exc:
                     out = {"error": exc.message}

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import warnings
 from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
+
+MAX_PIXELS = 100_000_000  # 10,000 x 10,000: decoded, 300 MB
 
 # (magic bytes at offset, offset, kind, suffix the server stores it under)
 _SIGNATURES: tuple[tuple[bytes, int, str, str], ...] = (
@@ -63,7 +68,20 @@ def check_kind(head: bytes, wanted: str, name: str) -> str:
 
 
 def decode_image(data: bytes, name: str) -> np.ndarray:
-    """BGR pixels of an uploaded image; 400 when its bytes look like an image but do not decode."""
+    """BGR pixels of an uploaded image; 400 when its bytes look like an image but do not decode,
+    413 when it would decode to more than MAX_PIXELS (a small PNG can hold a huge blank image)."""
+    limit = f"over the {MAX_PIXELS // 10**6} megapixel limit"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we say it ourselves, as a 413
+            with Image.open(io.BytesIO(data)) as header:  # reads the size only, not the pixels
+                width, height = header.size
+    except Image.DecompressionBombError:
+        raise UploadError(413, f"{name}: {limit}") from None
+    except Exception:  # Pillow raises many types for bytes it cannot parse; OpenCV gets its chance below
+        width = height = 0
+    if width * height > MAX_PIXELS:
+        raise UploadError(413, f"{name}: {width}x{height} pixels, {limit}")
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
     if image is None:
         raise UploadError(400, f"{name}: the image is corrupt (it cannot be decoded)")

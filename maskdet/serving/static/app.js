@@ -123,13 +123,17 @@ async function download(url, name) {
   link.click();
 }
 
-async function detectPhoto(file, card) {
-  $(".status", card).textContent = "detecting...";
+async function postFile(path, file) {
   const form = new FormData();
   form.append("file", file);
-  const response = await api("/api/detect?annotated=true&save=true", { method: "POST", body: form });
+  const response = await api(path, { method: "POST", body: form });
   if (!response.ok) throw new Error(await errorText(response));
-  const body = await response.json();
+  return response.json();
+}
+
+async function detectPhoto(file, card) {
+  $(".status", card).textContent = "detecting...";
+  const body = await postFile("/api/detect?annotated=true&save=true", file);
   const img = document.createElement("img");
   img.className = "annotated";
   img.alt = `${file.name} with the faces found`;
@@ -143,11 +147,7 @@ async function detectPhoto(file, card) {
 
 async function detectVideo(file, card) {
   $(".status", card).textContent = "uploading...";
-  const form = new FormData();
-  form.append("file", file);
-  const response = await api("/api/videos", { method: "POST", body: form });
-  if (!response.ok) throw new Error(await errorText(response));
-  let job = await response.json();
+  let job = await postFile("/api/videos", file);
   const bar = $(".progress", card);
   bar.hidden = false;
   while (job.status === "queued" || job.status === "running") {
