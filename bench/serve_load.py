@@ -98,7 +98,7 @@ def start_server(args, work: Path) -> tuple[subprocess.Popen, str]:
     raise SystemExit("serve.py did not answer /api/health within 60 s")
 
 
-def load(url: str, photos: list[Path], clients: int, time_limit: float) -> dict:
+def load(url: str, photos: list[Path], clients: int, time_limit: float, server_pid: int) -> dict:
     import httpx
 
     todo: queue.Queue[Path] = queue.Queue()
@@ -106,7 +106,8 @@ def load(url: str, photos: list[Path], clients: int, time_limit: float) -> dict:
         todo.put(p)
     attempt_ms: list[float] = []
     photo_ms: list[float] = []
-    stats = {"ok": 0, "busy_503": 0, "busy_without_retry_after": 0, "errors": 0, "error_samples": []}
+    stats = {"ok": 0, "busy_503": 0, "busy_without_retry_after": 0, "errors": 0, "error_samples": [],
+             "rss_mib_every_50": [round(rss_mib(server_pid))]}
     lock = threading.Lock()
     stop_at = time.monotonic() + time_limit
 
@@ -128,6 +129,8 @@ def load(url: str, photos: list[Path], clients: int, time_limit: float) -> dict:
                             stats["ok"] += 1
                             attempt_ms.append((done - t) * 1e3)
                             photo_ms.append((done - first) * 1e3)
+                            if stats["ok"] % 50 == 0:  # flat memory: the server's RSS as the photos go by
+                                stats["rss_mib_every_50"].append(round(rss_mib(server_pid)))
                         elif response.status_code == 503:
                             stats["busy_503"] += 1
                             if "retry-after" not in response.headers:
@@ -186,16 +189,14 @@ def main() -> int:
         photos = sorted((work / "photos").iterdir())
         server, url = start_server(args, work)
         try:
-            rss_before = rss_mib(server.pid)
-            served = load(url, photos, args.clients, args.time_limit)
-            rss_after = rss_mib(server.pid)
+            served = load(url, photos, args.clients, args.time_limit, server.pid)
         finally:
             server.terminate()
             server.wait(30)
         detect = run_detect(args, work / "photos", work)
 
     result = {"cpu": cpu_name(), "photos": f"{len(photos)} {what}", "clients": args.clients, "workers": args.workers,
-              "weights": args.weights, "server": served, "server_rss_mib": [round(rss_before), round(rss_after)],
+              "weights": args.weights, "server": served,
               "detect_py": detect,
               "ratio_vs_detect_py": round(served["photos_per_s"] / detect["photos_per_s"], 2)}
     print(json.dumps(result, indent=2))
@@ -203,7 +204,7 @@ def main() -> int:
           f"per request p50 {served['attempt_p50_ms']} ms, p95 {served['attempt_p95_ms']} ms; "
           f"per photo (503 waits included) p50 {served['photo_p50_ms']} ms, p95 {served['photo_p95_ms']} ms; "
           f"{served['busy_503']} x 503 (all with Retry-After: {served['busy_without_retry_after'] == 0}), "
-          f"{served['errors']} other errors; server RSS {rss_before:.0f} -> {rss_after:.0f} MiB")
+          f"{served['errors']} other errors; server RSS (MiB) at 0, 50, 100, ... photos: {served['rss_mib_every_50']}")
     print(f"detect.py: {detect['wall_s']} s = {detect['photos_per_s']} photos/s end to end "
           f"({detect['photos_per_s_after_startup']} after start-up); serve.py/detect.py {result['ratio_vs_detect_py']}x")
     if args.json:

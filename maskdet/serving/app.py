@@ -18,7 +18,8 @@ from typing import Annotated
 import cv2
 from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
@@ -97,7 +98,7 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
                                 if given else "this server needs a token: send the header 'Authorization: Bearer <token>'",
                                 {"WWW-Authenticate": "Bearer"})
 
-    app = FastAPI(title="maskdet", version=maskdet.__version__, lifespan=lifespan,
+    app = FastAPI(title="maskdet", version=maskdet.__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Face-mask detection: who wears a mask, who does not, who wears it wrong. "
                               "With --token, send 'Authorization: Bearer <token>' on every /api call.")
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
@@ -242,5 +243,22 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
         return FileResponse(STATIC / "index.html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    add_docs(app)
     return app
+
+
+def add_docs(app: FastAPI) -> None:
+    """/docs with Swagger UI served from the swagger-ui-bundle package: FastAPI's default loads it from a CDN."""
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:  # not installed: FastAPI's own page (it needs the internet)
+        app.get("/docs", include_in_schema=False)(lambda: get_swagger_ui_html(openapi_url=app.openapi_url, title=app.title))
+        return
+    app.mount("/swagger-ui", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} API",
+                                   swagger_js_url="/swagger-ui/swagger-ui-bundle.js", swagger_css_url="/swagger-ui/swagger-ui.css",
+                                   swagger_favicon_url="/swagger-ui/favicon-32x32.png")
 

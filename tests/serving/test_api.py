@@ -6,6 +6,7 @@ import base64
 import csv
 import io
 import json
+import re
 import time
 
 import av
@@ -109,6 +110,17 @@ def test_the_page_and_the_openapi_docs_are_served(client):
     schema = client.get("/openapi.json").json()
     assert {"/api/health", "/api/detect", "/api/videos", "/api/videos/{job_id}"} <= set(schema["paths"])
     assert client.get("/docs").status_code == 200
+
+
+def test_the_page_and_the_docs_load_nothing_from_the_internet(client):
+    pages = {"/": client.get("/").text, "/docs": client.get("/docs").text}
+    for name in ("app.js", "style.css"):
+        pages[name] = client.get(f"/static/{name}").text
+    for name, text in pages.items():
+        assert not re.findall(r"(?:src|href)\s*=\s*[\"']?(?:https?:)?//", text), name
+        assert not re.findall(r"url\(\s*[\"']?(?:https?:)?//", text), name  # CSS fonts and images
+    for asset in re.findall(r"(?:src|href)=[\"']?(/[^\"' >]+)", pages["/"] + pages["/docs"]):
+        assert client.get(asset).status_code == 200, asset  # every asset they name is served here
 
 
 # --- refusals ----------------------------------------------------------------------------------
