@@ -31,6 +31,8 @@ def browser(tmp_path, request):
         for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1100,1400",
                     "--disable-gpu", "--no-first-run", "--disable-extensions"):
             options.add_argument(arg)
+        options.add_experimental_option("prefs", {"download.default_directory": str(tmp_path / "downloads"),
+                                                  "download.prompt_for_download": False})
         if camera is not None:
             options.add_argument("--use-fake-ui-for-media-stream")  # allow the camera without a prompt
             options.add_argument("--use-fake-device-for-media-stream")
@@ -135,6 +137,12 @@ def test_with_a_token_the_page_asks_for_it_once_then_works(start_server, browser
     wait(driver, lambda d: d.find_element(By.ID, "app").is_displayed(), message="the page after the token")
     upload(driver, photo)
     wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "tr.face")) == 2, message="the faces")
+    # Downloads go through fetch() with the token (a plain link could not send it) and land as files.
+    [button] = [b for b in driver.find_elements(By.CSS_SELECTOR, ".downloads button") if b.text == "predictions.csv"]
+    button.click()
+    saved = tmp_path / "downloads" / "predictions.csv"
+    wait(driver, lambda d: saved.exists() and saved.read_text().count("\n") == 3, 30, "the downloaded CSV")
+    assert saved.read_text().splitlines()[0].startswith("source,frame,timestamp,class_id,class_name,confidence")
     driver.refresh()  # asked once: the tab remembers it
     wait(driver, lambda d: d.find_element(By.ID, "app").is_displayed())
     assert not driver.find_element(By.ID, "token-form").is_displayed()
