@@ -61,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="inference size in pixels (default: the model's own)")
     p.add_argument("--device", default=None, help="'cpu', or a CUDA device such as '0'")
     p.add_argument("--workers", type=int, default=1,
-                   help="models run at once (each a copy of the model); as many again may wait, more get 503 + Retry-After")
+                   help="models run at once (each a copy of the model)")
+    p.add_argument("--backlog", type=int, default=None,
+                   help="requests that may wait for a worker; more get 503 + Retry-After (default: as many as --workers)")
     p.add_argument("--max-upload-mb", type=float, default=50.0, help="largest upload accepted; bigger ones get 413")
     p.add_argument("--token", default=os.environ.get("MASKDET_TOKEN"),
                    help="require 'Authorization: Bearer TOKEN' on every API call (the page asks once); "
@@ -75,8 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     missing = missing_packages()
     if missing:
         raise UserError(f"serve.py needs {', '.join(missing)}: pip install -r requirements-serve.txt")
-    if args.workers < 1 or args.max_video_jobs < 1 or args.max_upload_mb <= 0 or args.keep_minutes <= 0:
-        raise UserError("--workers and --max-video-jobs must be 1 or more, --max-upload-mb and --keep-minutes above 0")
+    if args.workers < 1 or args.max_video_jobs < 1 or (args.backlog or 0) < 0 or args.max_upload_mb <= 0 or args.keep_minutes <= 0:
+        raise UserError("--workers and --max-video-jobs must be 1 or more, --backlog 0 or more, "
+                        "--max-upload-mb and --keep-minutes above 0")
     check_port_free(args.host, args.port)
 
     import uvicorn
@@ -87,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = ServeSettings(weights=args.weights or default_weights(), results_dir=next_run_dir(args.project, args.name),
                              conf=args.conf, iou=args.iou, imgsz=args.imgsz, device=args.device, workers=args.workers,
-                             max_upload_mb=args.max_upload_mb, token=args.token or None, keep_minutes=args.keep_minutes,
+                             backlog=args.backlog, max_upload_mb=args.max_upload_mb, token=args.token or None, keep_minutes=args.keep_minutes,
                              max_video_jobs=args.max_video_jobs)
     service = Service(settings)  # load the model now: a bad --weights is one line, not a server log
     if not is_loopback(args.host) and not settings.token:

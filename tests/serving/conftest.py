@@ -123,14 +123,13 @@ class Server:
 
 @pytest.fixture
 def start_server(tmp_path, weights) -> Iterator[Callable[..., Server]]:
-    """start_server(*args, weights=<scripted>) -> a ready Server; stopped at teardown."""
+    """start_server(*args) -> a ready serve.py on the scripted model; stopped at teardown."""
     servers: list[Server] = []
 
-    def start(*args: str, model: Path | None = weights, ready: bool = True) -> Server:
-        extra = ["--weights", str(model)] if model is not None else []
-        server = Server([*extra, *map(str, args)], tmp_path, f"serve{len(servers)}")
+    def start(*args: str) -> Server:
+        server = Server(["--weights", str(weights), *map(str, args)], tmp_path, f"serve{len(servers)}")
         servers.append(server)
-        return server.wait_ready() if ready else server
+        return server.wait_ready()
 
     yield start
     for server in servers:

@@ -38,7 +38,7 @@ def test_with_a_token_there_is_no_warning_and_calls_without_it_are_refused(start
     assert httpx.get(f"{server.url}/api/health", headers={"Authorization": "Bearer s3cret"}).status_code == 200
 
 
-def test_a_busy_port_is_one_line_error(start_server, tools, tmp_path):
+def test_a_busy_port_is_one_line_error(tools, tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -66,3 +66,9 @@ def test_without_the_server_packages_it_says_in_one_line_what_to_install(tools):
 def test_only_loopback_addresses_count_as_private():
     assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5") and not is_loopback("myhost")
+
+
+def test_bad_limits_are_one_line_error(tools, tmp_path):
+    proc = subprocess.run([sys.executable, "serve.py", "--workers", "0", "--project", str(tmp_path)],
+                          capture_output=True, text=True, cwd=tools.repo_root, timeout=60)
+    tools.assert_one_line_error(proc, "--workers")
