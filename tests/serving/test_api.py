@@ -9,7 +9,6 @@ import json
 import re
 import time
 
-import av
 import cv2
 import numpy as np
 import pytest
@@ -88,6 +87,8 @@ def test_a_video_job_reports_progress_then_links_to_an_h264_mp4_and_the_records(
     assert status["status"] == "done", status
     assert status["frames"] == 6 and status["progress"] == 1.0
     assert status["counts"] == {"with_mask": 6, "without_mask": 6}
+    import av
+
     mp4 = client.get(status["files"]["annotated.mp4"])
     assert mp4.status_code == 200
     with av.open(io.BytesIO(mp4.content)) as container:
