@@ -153,11 +153,10 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
                      ) -> dict:
         """One photo in, its detections out (class, confidence, box in pixels; counts per class)."""
         name, _suffix, _head = await read_upload(file, "image")
-        data = await file.read()
         service = svc()
         try:
-            with service.pool.ticket():  # decoding inside too: pixels in memory are bounded like the work
-                image = await run_in_threadpool(decode_image, data, name)
+            with service.pool.ticket():  # reading and decoding inside too: bytes and pixels in memory are bounded like the work
+                image = await run_in_threadpool(decode_image, await file.read(), name)
                 out, picture = await run_in_threadpool(service.detect_photo, image, name, save)
         except PoolFull:
             raise busy() from None
