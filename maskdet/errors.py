@@ -12,6 +12,8 @@ from pathlib import Path
 REQUIREMENTS_OF_MODULE = {
     **dict.fromkeys(("ultralytics", "torch", "onnx", "onnxslim", "pandas", "PIL", "matplotlib",
                      "lxml", "labelImg", "PyQt5"), "requirements-train.txt"),
+    **dict.fromkeys(("fastapi", "uvicorn", "multipart", "python_multipart", "av", "swagger_ui_bundle"),
+                    "requirements-serve.txt"),
     **dict.fromkeys(("numpy", "cv2", "yaml", "tqdm", "onnxruntime"), "requirements.txt"),
 }
 

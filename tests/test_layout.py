@@ -13,7 +13,7 @@ from maskdet.config import DEFAULT_DATA_YAML, load_dataset_config, read_class_li
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ("voc2yolo.py", "import_yolo.py", "split.py", "check.py", "label.py")
-TOP_LEVEL_SCRIPTS = ("train.py", "val.py", "export.py", "detect.py")
+TOP_LEVEL_SCRIPTS = ("train.py", "val.py", "export.py", "detect.py", "serve.py")
 
 
 def raw_data_yaml() -> dict:

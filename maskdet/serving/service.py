@@ -1,0 +1,140 @@
+"""What the server does, apart from HTTP: detect on a photo, run a video job, answer a live frame.
+
+Detection, drawing and records are detect.py's own (load_detector, Annotator, the sinks), so a
+photo through the API gives the same boxes, picture, CSV and JSON as `python detect.py`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from maskdet.detections import Detections, Frame
+from maskdet.detectors import DetectSettings, load_detector
+from maskdet.serving.jobs import Job, JobStore
+from maskdet.serving.pool import ModelPool
+from maskdet.serving.video import BrowserVideoSink
+from maskdet.sinks import CsvSink, JsonSink, MediaSink, Sink, records
+from maskdet.sources import SourceError, iter_video
+from maskdet.visualize import Annotator
+
+CSV_NAME, JSON_NAME, VIDEO_NAME = "predictions.csv", "predictions.json", "annotated.mp4"
+
+
+@dataclass
+class ServeSettings:
+    weights: Path
+    results_dir: Path
+    conf: float = 0.25
+    iou: float = 0.45
+    imgsz: int | None = None
+    device: str | None = None
+    workers: int = 1
+    backlog: int | None = None  # requests waiting for a worker before 503 (default: as many as workers)
+    max_upload_mb: float = 50.0
+    token: str | None = None
+    keep_minutes: float = 60.0
+    max_video_jobs: int = 2
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+
+def result(frame: Frame, det: Detections) -> dict:
+    """The JSON of one detected image: detect.py's records plus counts per class."""
+    h, w = frame.image.shape[:2]
+    return {"source": frame.source, "width": w, "height": h, "counts": dict(det.counts()),
+            "detections": records(frame, det), "inference_ms": round(sum(det.timings_ms.values()), 1)}
+
+
+class Service:
+    def __init__(self, settings: ServeSettings):
+        self.settings = settings
+        detect_settings = DetectSettings(settings.conf, settings.iou)
+        self.pool = ModelPool(lambda: load_detector(settings.weights, detect_settings, settings.imgsz, settings.device),
+                              settings.workers, settings.backlog)
+        self.annotator = Annotator(self.pool.names)
+        self.store = JobStore(settings.results_dir, settings.keep_minutes * 60)
+        self.videos = ThreadPoolExecutor(max_workers=max(1, settings.max_video_jobs), thread_name_prefix="video-job")
+        self.stopping = threading.Event()
+        self.served: Counter = Counter()  # photos, video frames, camera frames: for the summary
+
+    def summary_lines(self) -> list[str]:
+        served = ", ".join(f"{n} {what}" for what, n in self.served.items()) or "nothing"
+        return [f"served {served}", f"results were kept in {self.settings.results_dir} "
+                f"(each for {self.settings.keep_minutes:g} minutes)"]
+
+    def detect(self, frame: Frame) -> tuple[Detections, np.ndarray]:
+        """Boxes and the annotated picture, on the next free detector (the caller holds a pool ticket)."""
+        with self.pool.detector() as detector:
+            det = detector(frame.image)
+        return det, self.annotator(frame.image.copy(), det)
+
+    def detect_photo(self, image: np.ndarray, source: str, save: bool) -> tuple[dict, np.ndarray]:
+        """Detect on one photo; with `save`, its annotated image, CSV and JSON go to a new job folder."""
+        frame = Frame(image, source, "annotated", "image", captured_at=time.perf_counter())
+        det, annotated = self.detect(frame)
+        out = result(frame, det)
+        self.served["photos"] += 1
+        if save:
+            job = self.store.create("photo", source)
+            with MediaSink(job.folder) as media, CsvSink(job.folder / CSV_NAME) as csv_sink, \
+                    JsonSink(job.folder / JSON_NAME) as json_sink:
+                write_all([media, csv_sink, json_sink], frame, det, annotated)
+            self.finish(job, [*media.saved, job.folder / CSV_NAME, job.folder / JSON_NAME], det.counts())
+            out["job"] = job.id
+        return out, annotated
+
+    def finish(self, job: Job, files: list[Path], counts: Counter) -> None:
+        job.files = {path.name: path for path in files}
+        job.counts = dict(counts)
+        job.status = "done"
+
+    def start_video(self, job: Job, path: Path, fps: float) -> None:
+        self.videos.submit(self.run_video, job, path, fps)
+
+    def run_video(self, job: Job, path: Path, fps: float) -> None:
+        """Every frame through the pool (taking turns with photos), into an H.264 MP4 and the records."""
+        job.status = "running"
+        counts: Counter = Counter()
+        try:
+            with CsvSink(job.folder / CSV_NAME) as csv_sink, JsonSink(job.folder / JSON_NAME) as json_sink, \
+                    BrowserVideoSink(job.folder / VIDEO_NAME, fps) as video:
+                for frame in iter_video(path, 1, lambda _msg: None):
+                    if self.stopping.is_set():
+                        raise SourceError("the server stopped before the video was done")
+                    frame.source = job.source  # records name the upload, not the server's file
+                    det, annotated = self.detect(frame)
+                    write_all([video, csv_sink, json_sink], frame, det, annotated)
+                    counts.update(det.counts())
+                    job.frames += 1
+                    self.served["video frames"] += 1
+                    job.counts = dict(counts)
+            self.finish(job, [job.folder / VIDEO_NAME, job.folder / CSV_NAME, job.folder / JSON_NAME], counts)
+        except Exception as exc:  # a job that fails says why in its status; the server goes on
+            job.error = str(exc).replace(str(path), job.source)
+            job.status = "failed"
+        finally:
+            path.unlink(missing_ok=True)  # the upload is not needed once processed
+
+    def live(self, image: np.ndarray, index: int) -> dict:
+        frame = Frame(image, "camera", "camera", "live", index, captured_at=time.perf_counter())
+        det, _ = self.detect(frame)
+        self.served["camera frames"] += 1
+        return result(frame, det)
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.videos.shutdown(wait=True, cancel_futures=True)
+
+
+def write_all(sinks: list[Sink], frame: Frame, det: Detections, annotated: np.ndarray) -> None:
+    for sink in sinks:
+        sink.write(frame, det, annotated)

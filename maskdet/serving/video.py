@@ -1,0 +1,61 @@
+"""Annotated video a browser plays: H.264 in MP4 through PyAV (FFmpeg's libx264), not OpenCV's mp4v.
+
+Browsers do not play MPEG-4 Part 2 (what cv2.VideoWriter writes as mp4v), so detect.py's MediaSink
+is fine for files on disk but not for the page. This sink takes the same annotated frames.
+"""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from maskdet.detections import Detections, Frame
+from maskdet.sinks import Sink
+
+
+class BrowserVideoSink(Sink):
+    """Writes annotated frames to an H.264 .mp4 (yuv420p, moov atom first); the file appears on close."""
+
+    def __init__(self, path: Path, fps: float):
+        import av
+
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.tmp")
+        self.container = av.open(str(self.tmp), "w", format="mp4", options={"movflags": "+faststart"})
+        self.stream = self.container.add_stream("libx264", rate=Fraction(round(fps * 1000), 1000))
+        self.stream.pix_fmt = "yuv420p"
+        self.stream.options = {"preset": "veryfast", "crf": "23"}
+        self.frames = 0
+        self.size: tuple[int, int] | None = None
+
+    def write(self, frame: Frame, det: Detections, annotated: np.ndarray | None) -> None:
+        import av
+
+        image = annotated if annotated is not None else frame.image
+        h, w = image.shape[:2]
+        if self.size is None:  # yuv420p needs even sides: drop the odd last row or column
+            self.size = (w - w % 2, h - h % 2)
+            self.stream.width, self.stream.height = self.size
+        image = np.ascontiguousarray(image[: self.size[1], : self.size[0]])
+        video_frame = av.VideoFrame.from_ndarray(image, format="bgr24").reformat(format="yuv420p")
+        for packet in self.stream.encode(video_frame):
+            self.container.mux(packet)
+        self.frames += 1
+
+    def close(self) -> None:
+        if self.container is None:
+            return
+        try:
+            if self.frames:
+                for packet in self.stream.encode():  # flush the encoder's delayed frames
+                    self.container.mux(packet)
+        finally:
+            self.container.close()
+            self.container = None
+        if self.frames:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)

@@ -1,0 +1,293 @@
+"""The HTTP API, through FastAPI's test client: every endpoint and every refusal."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import re
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+
+def post_photo(client, path, name=None, **params):
+    with open(path, "rb") as f:
+        return client.post("/api/detect", params=params, files={"file": (name or path.name, f, "image/png")})
+
+
+def wait_done(client, job_id, timeout=60.0, headers=None) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = client.get(f"/api/videos/{job_id}", headers=headers).json()
+        if status["status"] in ("done", "failed"):
+            return status
+        time.sleep(0.1)
+    pytest.fail(f"video job {job_id} not done after {timeout} s")
+
+
+# --- what it answers ---------------------------------------------------------------------------
+
+
+def test_health_names_the_model_its_classes_input_size_and_version(client, weights):
+    body = client.get("/api/health").json()
+    assert body["status"] == "ok" and body["model"] == weights.name
+    assert body["classes"] == ["with_mask", "without_mask", "mask_weared_incorrect"]
+    assert body["imgsz"] == 320 and body["version"]
+
+
+def test_detect_returns_each_face_with_class_confidence_pixel_box_and_counts(client, photo, serve_kit):
+    response = post_photo(client, photo)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["width"], body["height"]) == serve_kit.photo_wh
+    assert body["counts"] == {"with_mask": 1, "without_mask": 1}
+    found = sorted((d["class_name"], d["confidence"], d["x1"], d["y1"], d["x2"], d["y2"]) for d in body["detections"])
+    expected = sorted((["with_mask", "without_mask"][c], s, x1, y1, x2, y2) for x1, y1, x2, y2, c, s in serve_kit.faces)
+    for got, want in zip(found, expected):
+        assert got[0] == want[0] and got[1] == pytest.approx(want[1], abs=1e-3)
+        assert got[2:] == pytest.approx(want[2:], abs=1.0)
+    assert "image" not in body and "files" not in body  # only when asked
+
+
+def test_detect_with_annotated_returns_the_picture_with_boxes_in_class_colours(client, photo, serve_kit):
+    body = post_photo(client, photo, annotated="true").json()
+    header, data = body["image"].split(",", 1)
+    assert header == "data:image/jpeg;base64"
+    picture = cv2.imdecode(np.frombuffer(base64.b64decode(data), np.uint8), cv2.IMREAD_COLOR)
+    assert picture.shape[:2] == serve_kit.photo_wh[::-1]
+    plain = cv2.imread(str(photo))
+    assert serve_kit.count_color(picture, serve_kit.green) > serve_kit.count_color(plain, serve_kit.green) + 100
+    assert serve_kit.count_color(picture, serve_kit.red) > serve_kit.count_color(plain, serve_kit.red) + 100
+
+
+def test_detect_with_save_keeps_the_image_csv_and_json_of_detect_py_for_download(client, photo):
+    body = post_photo(client, photo, save="true").json()
+    assert set(body["files"]) == {"annotated.png", "predictions.csv", "predictions.json"}
+    rows = list(csv.DictReader(io.StringIO(client.get(body["files"]["predictions.csv"]).text)))
+    records = client.get(body["files"]["predictions.json"]).json()
+    assert records == body["detections"] and len(rows) == 2
+    assert [r["class_name"] for r in rows] == [r["class_name"] for r in records]
+    assert all(r["source"] == "people.png" for r in records)
+    image = client.get(body["files"]["annotated.png"])
+    assert image.headers["content-type"] == "image/png"
+    assert cv2.imdecode(np.frombuffer(image.content, np.uint8), cv2.IMREAD_COLOR) is not None
+
+
+def test_a_video_job_reports_progress_then_links_to_an_h264_mp4_and_the_records(client, video):
+    with open(video, "rb") as f:
+        response = client.post("/api/videos", files={"file": ("clip.mp4", f, "video/mp4")})
+    assert response.status_code == 202, response.text
+    job = response.json()
+    assert job["status"] in ("queued", "running", "done") and job["total"] == 6
+    status = wait_done(client, job["id"])
+    assert status["status"] == "done", status
+    assert status["frames"] == 6 and status["progress"] == 1.0
+    assert status["counts"] == {"with_mask": 6, "without_mask": 6}
+    import av
+
+    mp4 = client.get(status["files"]["annotated.mp4"])
+    assert mp4.status_code == 200
+    with av.open(io.BytesIO(mp4.content)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264"  # what browsers play (not mp4v)
+        assert sum(1 for _ in container.decode(stream)) == 6
+    rows = list(csv.DictReader(io.StringIO(client.get(status["files"]["predictions.csv"]).text)))
+    assert len(rows) == 12 and {r["frame"] for r in rows} == {str(i) for i in range(6)}
+    assert {r["source"] for r in rows} == {"clip.mp4"}
+
+
+def test_an_unknown_video_job_is_404_json(client):
+    response = client.get("/api/videos/" + "0" * 32)
+    assert response.status_code == 404 and "error" in response.json()
+
+
+def test_the_page_and_the_openapi_docs_are_served(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "<html" in page.text.lower()
+    schema = client.get("/openapi.json").json()
+    assert {"/api/health", "/api/detect", "/api/videos", "/api/videos/{job_id}"} <= set(schema["paths"])
+    assert client.get("/docs").status_code == 200
+
+
+def test_the_page_and_the_docs_load_nothing_from_the_internet(client):
+    pages = {"/": client.get("/").text, "/docs": client.get("/docs").text}
+    for name in ("app.js", "style.css"):
+        pages[name] = client.get(f"/static/{name}").text
+    for name, text in pages.items():
+        assert not re.findall(r"(?:src|href)\s*=\s*[\"']?(?:https?:)?//", text), name
+        assert not re.findall(r"url\(\s*[\"']?(?:https?:)?//", text), name  # CSS fonts and images
+    for asset in re.findall(r"(?:src|href)=[\"']?(/[^\"' >]+)", pages["/"] + pages["/docs"]):
+        assert client.get(asset).status_code == 200, asset  # every asset they name is served here
+
+
+# --- refusals ----------------------------------------------------------------------------------
+
+
+def assert_json_error(response, status: int, *fragments: str) -> str:
+    assert response.status_code == status, (response.status_code, response.text)
+    message = response.json()["error"]
+    assert "Traceback" not in response.text
+    for fragment in fragments:
+        assert fragment in message, message
+    return message
+
+
+def test_an_upload_over_the_limit_is_413_whether_announced_or_not(make_client, tmp_path):
+    client = make_client(max_upload_mb=0.1)
+    far_over = tmp_path / "big.png"
+    cv2.imwrite(str(far_over), np.random.default_rng(0).integers(0, 256, (600, 600, 3), np.uint8))
+    assert far_over.stat().st_size > 1_000_000
+    assert_json_error(post_photo(client, far_over), 413, "limit")
+    just_over = tmp_path / "just.png"  # within the form's slack: refused after parsing, by its size
+    cv2.imwrite(str(just_over), np.random.default_rng(0).integers(0, 256, (190, 190, 3), np.uint8))
+    assert 0.1 * 2**20 < just_over.stat().st_size < 0.1 * 2**20 + 60_000
+    assert_json_error(post_photo(client, just_over), 413, "just.png", "0.1 MB")
+
+
+def test_a_file_that_is_not_an_image_is_415_whatever_its_name(client, tmp_path):
+    fake = tmp_path / "photo.jpg"
+    fake.write_text("name,mask\nann,yes\n")
+    assert_json_error(post_photo(client, fake), 415, "photo.jpg", "not an image")
+
+
+def test_a_video_sent_as_a_photo_and_a_photo_sent_as_a_video_are_415_with_the_right_endpoint(client, photo, video):
+    assert_json_error(post_photo(client, video, name="clip.jpg"), 415, "/api/videos")
+    with open(photo, "rb") as f:
+        assert_json_error(client.post("/api/videos", files={"file": ("people.mp4", f)}), 415, "/api/detect")
+
+
+def test_a_corrupt_image_is_400_naming_it(client, photo, tmp_path):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(photo.read_bytes()[:80])
+    assert_json_error(post_photo(client, broken), 400, "broken.png", "corrupt")
+
+
+def test_a_corrupt_video_is_400_and_leaves_no_job_behind(client, video, tmp_path):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(video.read_bytes()[:40] + b"\x00" * 500)
+    with open(broken, "rb") as f:
+        assert_json_error(client.post("/api/videos", files={"file": ("broken.mp4", f)}), 400, "broken.mp4", "corrupt")
+    assert list((tmp_path / "results").iterdir()) == []
+
+
+def test_an_empty_file_and_a_missing_file_field_are_400(client, tmp_path):
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    assert_json_error(post_photo(client, empty), 400, "empty")
+    assert_json_error(client.post("/api/detect"), 400, "file")
+
+
+def test_a_client_file_name_never_reaches_the_disk(client, photo, tmp_path):
+    body = post_photo(client, photo, name="../../x.png", save="true").json()
+    assert body["source"] == "x.png"
+    assert not (tmp_path / "x.png").exists() and not (tmp_path.parent / "x.png").exists()
+    job_folder = tmp_path / "results" / body["job"]
+    assert sorted(p.name for p in job_folder.iterdir()) == ["annotated.png", "predictions.csv", "predictions.json"]
+    for url in (f"/api/files/{body['job']}/..%2F..%2Fx.png", f"/api/files/{body['job']}/%2E%2E",
+                "/api/files/..%2F..%2Fetc/passwd", f"/api/files/{body['job']}/input.png"):
+        assert client.get(url).status_code == 404, url
+
+
+def test_without_the_token_every_api_call_is_401_and_with_it_they_work(make_client, photo):
+    client = make_client(token="s3cret")
+    for call in (lambda h: client.get("/api/health", headers=h), lambda h: post_photo_h(client, photo, h),
+                 lambda h: client.get("/api/videos/" + "0" * 32, headers=h),
+                 lambda h: client.get("/api/files/" + "0" * 32 + "/predictions.csv", headers=h)):
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+            response = call(headers)
+            assert_json_error(response, 401, "token")
+            assert response.headers["www-authenticate"] == "Bearer"
+    good = {"Authorization": "Bearer s3cret"}
+    assert client.get("/api/health", headers=good).status_code == 200
+    assert post_photo_h(client, photo, good).status_code == 200
+    assert client.get("/").status_code == 200  # the page itself holds no data: it asks for the token
+
+
+def post_photo_h(client, path, headers):
+    with open(path, "rb") as f:
+        return client.post("/api/detect", headers=headers, files={"file": (path.name, f)})
+
+
+def test_a_full_pool_answers_503_with_retry_after_instead_of_queueing(make_client, photo):
+    client = make_client(workers=1, backlog=0)
+    pool = client.app.state.service.pool
+    with pool.ticket():  # the only worker is busy
+        response = post_photo(client, photo)
+        assert_json_error(response, 503, "busy")
+        assert int(response.headers["retry-after"]) >= 1
+    assert post_photo(client, photo).status_code == 200  # free again
+
+
+def test_more_video_jobs_than_allowed_answer_503_with_retry_after(make_client, video):
+    client = make_client(max_video_jobs=1)
+    pool = client.app.state.service.pool
+    with pool.detector():  # hold the model: the first job cannot finish
+        with open(video, "rb") as f:
+            first = client.post("/api/videos", files={"file": ("a.mp4", f)})
+        with open(video, "rb") as f:
+            second = client.post("/api/videos", files={"file": ("b.mp4", f)})
+    assert first.status_code == 202
+    assert_json_error(second, 503, "busy")
+    assert int(second.headers["retry-after"]) >= 1
+    assert wait_done(client, first.json()["id"])["status"] == "done"
+
+
+def test_results_expire_and_their_folders_are_deleted(make_client, photo, tmp_path):
+    client = make_client(keep_minutes=1)
+    store = client.app.state.service.store
+    body = post_photo(client, photo, save="true").json()
+    assert client.get(body["files"]["predictions.csv"]).status_code == 200
+    assert store.expire(now=time.monotonic() + 30) == 0  # not yet
+    assert store.expire(now=time.monotonic() + 61) == 1
+    assert not (tmp_path / "results" / body["job"]).exists()
+    assert client.get(body["files"]["predictions.csv"]).status_code == 404
+
+
+# --- live camera -------------------------------------------------------------------------------
+
+
+def test_live_frames_over_a_websocket_get_their_detections_one_answer_per_frame(client, photo):
+    jpeg = cv2.imencode(".jpg", cv2.imread(str(photo)))[1].tobytes()
+    with client.websocket_connect("/api/live") as ws:
+        for _ in range(3):
+            ws.send_bytes(jpeg)
+            answer = ws.receive_json()
+            assert answer["counts"] == {"with_mask": 1, "without_mask": 1}
+        ws.send_bytes(b"\xff\xd8\xffnot really")
+        assert "corrupt" in ws.receive_json()["error"]
+        ws.send_bytes(jpeg)  # a bad frame does not end the session
+        assert len(ws.receive_json()["detections"]) == 2
+
+
+def test_live_without_the_token_is_closed(make_client):
+    from starlette.websockets import WebSocketDisconnect
+
+    client = make_client(token="s3cret")
+    with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect("/api/live") as ws:
+        ws.receive_json()
+    assert closed.value.code == 1008
+    with client.websocket_connect("/api/live?token=s3cret") as ws:
+        ws.send_bytes(b"x")
+        assert "error" in ws.receive_json()
+
+
+def test_json_errors_never_carry_a_traceback_even_for_an_unexpected_failure(make_client, photo):
+    client = make_client()
+    service = client.app.state.service
+    service.detect_photo = lambda *a: (_ for _ in ()).throw(RuntimeError("disk on fire"))
+    message = assert_json_error(post_photo(client, photo), 500, "internal error")
+    assert "disk on fire" not in message
+    assert json.loads(post_photo(client, photo).text)["error"]
+
+
+def test_a_small_file_that_would_decode_to_a_huge_image_is_413(client, tmp_path):
+    bomb = tmp_path / "bomb.png"
+    cv2.imwrite(str(bomb), np.zeros((12_000, 9_000), np.uint8), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    assert bomb.stat().st_size < 1_000_000
+    assert_json_error(post_photo(client, bomb), 413, "bomb.png", "9000x12000", "megapixel")
+    cv2.imwrite(str(bomb), np.zeros((20_000, 10_000), np.uint8), [cv2.IMWRITE_PNG_COMPRESSION, 9])  # Pillow refuses to size it
+    assert_json_error(post_photo(client, bomb), 413, "bomb.png", "megapixel")
