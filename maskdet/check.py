@@ -115,6 +115,18 @@ def _pick_previews(stats: SplitStats, image: Path, classes: set[int], num_classe
             stats.preview_classes |= classes
 
 
+def _note_unread_labels(images_dir: Path, labels_dir: Path, report: CheckReport) -> None:
+    """Every image of the split is a background, yet a sibling labels/ folder holds .txt files: labels
+    put where training does not read them (Ultralytics reads the .txt beside an image that is not
+    in an images/ folder)."""
+    sibling = images_dir.parent / "labels"
+    if sibling != labels_dir and sibling.is_dir() and any(p.name != "classes.txt" for p in sibling.glob("*.txt")):
+        report.issues.append(Issue(images_dir, None, Severity.WARNING, "labels-unread",
+                                   f"no labels found beside these images, but {sibling} holds .txt files that training "
+                                   f"never reads: for a folder not named images/, Ultralytics reads the .txt beside each "
+                                   f"image (or rename the folders to .../images and .../labels)"))
+
+
 def check_split(split: str, images_dir: Path, labels_dir: Path, num_classes: int, report: CheckReport,
                 seen_digests: dict[bytes, Path]) -> SplitStats:
     stats = SplitStats()
@@ -148,6 +160,8 @@ def check_split(split: str, images_dir: Path, labels_dir: Path, num_classes: int
             label = LabelFile(label_path)  # a background image: allowed, counted
         stats.add_boxes(label, size)
         _pick_previews(stats, image, {b.cls for b in label.boxes}, num_classes)
+    if stats.images and stats.boxes_per_image[0] == stats.images:
+        _note_unread_labels(images_dir, labels_dir, report)
     if labels_dir.is_dir():
         for orphan in sorted(p for p in labels_dir.glob("*.txt") if p.stem not in stems and p.name != "classes.txt"):
             report.issues.append(Issue(orphan, None, Severity.WARNING, "orphan", "label file without an image (ignored by training)"))

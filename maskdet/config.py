@@ -38,13 +38,14 @@ class DatasetConfig:
 
 
 def labels_dir_for(images_dir: Path) -> Path:
-    """Ultralytics' rule: the labels of .../images/ live in the sibling .../labels/."""
+    """Ultralytics' rule (img2label_paths): the last /images/ in the path becomes /labels/; a folder
+    with no images/ in its path keeps its labels beside the images, never in a sibling labels/."""
     parts = list(images_dir.parts)
     for i in range(len(parts) - 1, -1, -1):
         if parts[i] == "images":
             parts[i] = "labels"
             return Path(*parts)
-    return images_dir.parent / "labels"
+    return images_dir
 
 
 def parse_names(raw: object, where: Path) -> tuple[str, ...]:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from maskdet.cli import add_data_arg, make_parser
-from maskdet.config import load_dataset_config
+from maskdet.config import labels_dir_for, load_dataset_config
 from maskdet.display import display_problem
 from maskdet.errors import UserError, run_cli
 from maskdet.labelimg_launcher import (
@@ -42,9 +42,9 @@ labelImg 1.8.6 crashes on Python 3.10+ (floats passed to Qt); this script fixes 
 
 
 def default_labels_dir(images_dir: Path) -> Path:
-    """Beside the images, except in an Ultralytics .../images/ folder, whose labels training reads
-    from the sibling .../labels/ (a .txt next to such an image would be silently ignored)."""
-    return images_dir.parent / "labels" if images_dir.name == "images" else images_dir
+    """Where training reads them: beside the images, except under an Ultralytics .../images/ folder,
+    whose labels live in .../labels/ (a .txt next to such an image would be silently ignored)."""
+    return labels_dir_for(images_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
