@@ -72,11 +72,11 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError("labels folder is a file", labels_dir)
     if not labels_dir.exists() and not labels_dir.parent.is_dir():
         raise UserError("labels folder not found, and neither is the folder to create it in", labels_dir)
-    check_classes_txt(labels_dir, config.names, args.force)
+    stale_classes_txt = check_classes_txt(labels_dir, config.names, args.force)
     problem = display_problem("labelImg")
     if problem:
         raise UserError(problem)
-    prepare_labels_dir(labels_dir, config.names)  # only now: a refused launch writes nothing
+    prepare_labels_dir(labels_dir, config.names, rewrite_classes_txt=stale_classes_txt)  # only now: a refused launch writes nothing
     print(f"labelImg: images {images_dir}, labels {labels_dir} (YOLO), classes {', '.join(config.names)}", flush=True)
     return run_labelimg(images_dir.resolve(), labels_dir.resolve(), config.names)
 
