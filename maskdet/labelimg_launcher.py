@@ -27,6 +27,7 @@ from typing import Any
 
 from maskdet.config import class_list_mismatch, read_class_list
 from maskdet.convert import write_classes_txt
+from maskdet.data.review import apply_order
 from maskdet.errors import UserError
 from maskdet.fileio import is_image
 from maskdet.labels import read_label_file
@@ -282,8 +283,9 @@ def project_window_class() -> type:
     from PyQt5.QtWidgets import QMessageBox
 
     class ProjectLabelWindow(labelimg.MainWindow):  # type: ignore[misc, name-defined]
-        def __init__(self, class_file: Path, labels_dir: Path, expected: tuple[str, ...]):
+        def __init__(self, class_file: Path, labels_dir: Path, expected: tuple[str, ...], order: list[str] | None = None):
             self.expected_names = expected
+            self.review_order = order or []
             self.warned = False
             super().__init__(default_prefdef_class_file=str(class_file), default_save_dir=str(labels_dir))
             self.set_format(labelimg.FORMAT_YOLO)
@@ -326,6 +328,12 @@ def project_window_class() -> type:
                     return
             super().new_shape()
 
+        def scan_all_images(self, folder_path: str) -> list[str]:
+            """labelImg's list of the folder's images (what d / a step through), in the review order
+            when one is given: the listed photos first, then the rest in labelImg's own order."""
+            images = super().scan_all_images(folder_path)
+            return apply_order(images, Path(folder_path), self.review_order) if self.review_order else images
+
         def set_format(self, save_format: str) -> None:
             """labelImg switches to Pascal VOC whenever it shows an image's .xml boxes; this project's
             labels are YOLO, so the format stays YOLO (the boxes shown are saved as .txt)."""
@@ -364,19 +372,21 @@ def project_window_class() -> type:
     return ProjectLabelWindow
 
 
-def open_window(labels_dir: Path, class_names: tuple[str, ...]) -> Any:
-    """Build the project's labelImg window (not shown yet); needs a QApplication."""
+def open_window(labels_dir: Path, class_names: tuple[str, ...], order: list[str] | None = None) -> Any:
+    """Build the project's labelImg window (not shown yet); needs a QApplication. order: photo paths
+    relative to the images folder to open first, in that order (prelabel.py's review order)."""
     with tempfile.TemporaryDirectory(prefix="maskdet-label-") as tmp:
         class_file = Path(tmp) / "predefined_classes.txt"  # read once, while the window is built
         class_file.write_text("".join(f"{name}\n" for name in class_names), encoding="utf-8")
-        window = project_window_class()(class_file, labels_dir, class_names)
+        window = project_window_class()(class_file, labels_dir, class_names, order)
     if float_fixes_needed():
         install_float_fixes(window)
     return window
 
 
-def run_labelimg(images_dir: Path, labels_dir: Path, class_names: tuple[str, ...]) -> int:
-    """Open labelImg on images_dir and run it until the window is closed; returns Qt's exit status."""
+def run_labelimg(images_dir: Path, labels_dir: Path, class_names: tuple[str, ...], order: list[str] | None = None) -> int:
+    """Open labelImg on images_dir (in `order` first, see open_window) and run it until the window is
+    closed; returns Qt's exit status."""
     labelimg = import_labelimg()
     from PyQt5.QtCore import QTimer
     from PyQt5.QtWidgets import QApplication
@@ -385,7 +395,7 @@ def run_labelimg(images_dir: Path, labels_dir: Path, class_names: tuple[str, ...
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName(labelimg.__appname__)
     app.setWindowIcon(labelimg.new_icon("app"))
-    window = open_window(labels_dir, class_names)
+    window = open_window(labels_dir, class_names, order)
     window.show()
     # Open the folder once the window has its real size (the first image is fitted to it). Passing it
     # to MainWindow() instead would first open the last folder remembered in ~/.labelImgSettings.pkl.

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from maskdet.cli import add_data_arg, make_parser
 from maskdet.config import labels_dir_for, load_dataset_config
+from maskdet.data.review import read_review_order
 from maskdet.display import display_problem
 from maskdet.errors import UserError, run_cli
 from maskdet.labelimg_launcher import (
@@ -31,6 +32,8 @@ data.yaml when you start is refused (see --force); a missing one is written from
 examples:
   # photos and their .txt labels in one folder
   python labeling/label.py --images photos
+  # photos pre-labelled by prelabel.py, the ones the model was least sure about first
+  python labeling/label.py --images photos --order runs/prelabel/exp/review.txt
   # fix labels of the training split (labels default to the sibling labels/ folder)
   python labeling/label.py --images data/train/images
   # on a server without a desktop: connect with X forwarding, then run it there as usual
@@ -47,6 +50,18 @@ def default_labels_dir(images_dir: Path) -> Path:
     return labels_dir_for(images_dir)
 
 
+def photos_in_order(order_file: Path, images_dir: Path) -> list[str]:
+    """The listed photos found in images_dir, in the file's order; refused when none is there."""
+    listed = read_review_order(order_file)
+    found = [name for name in listed if (images_dir / name).is_file()]
+    if not found:
+        raise UserError(f"none of the {len(listed)} photos it lists is in {images_dir}", order_file)
+    if len(found) < len(listed):
+        print(f"note: {len(listed) - len(found)} of the {len(listed)} photos in {order_file} are not in {images_dir}")
+    print(f"review order: {len(found)} photos from {order_file} first, least sure first")
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser("label.py", "Open labelImg on a folder of images, set up for this project: YOLO format, the classes\n"
                          "of data.yaml in its order, labels saved to --labels.", EXAMPLES)
@@ -57,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder to read and save the YOLO .txt labels and classes.txt in, created if missing "
                         "(default: the --images folder; for a folder named images/, its sibling labels/)")
     add_data_arg(parser)
+    parser.add_argument("--order", default=argparse.SUPPRESS,
+                        help="open the photos in the order this file lists them (prelabel.py's review.txt: the ones the "
+                        "model was least sure about first); photos it does not list come after")
     parser.add_argument("--force", action="store_true", help="open even though classes.txt in the labels folder disagrees "
                         "with data.yaml (the labels there use other class ids)")
     args = parser.parse_args(argv)
@@ -72,13 +90,14 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError("labels folder is a file", labels_dir)
     if not labels_dir.exists() and not labels_dir.parent.is_dir():
         raise UserError("labels folder not found, and neither is the folder to create it in", labels_dir)
+    order = photos_in_order(Path(args.order), images_dir) if "order" in args else None
     stale_classes_txt = check_classes_txt(labels_dir, config.names, args.force)
     problem = display_problem("labelImg")
     if problem:
         raise UserError(problem)
     prepare_labels_dir(labels_dir, config.names, rewrite_classes_txt=stale_classes_txt)  # only now: a refused launch writes nothing
     print(f"labelImg: images {images_dir}, labels {labels_dir} (YOLO), classes {', '.join(config.names)}", flush=True)
-    return run_labelimg(images_dir.resolve(), labels_dir.resolve(), config.names)
+    return run_labelimg(images_dir.resolve(), labels_dir.resolve(), config.names, order)
 
 
 def cli() -> int:

@@ -221,7 +221,7 @@ def run_label(*args: str | Path, env: dict[str, str] | None = None) -> subproces
 def test_help_explains_every_flag():
     proc = run_label("--help")
     assert proc.returncode == 0
-    for flag in ("--images", "--labels", "--data", "--force", launcher.NO_FIX_ENV):
+    for flag in ("--images", "--labels", "--data", "--order", "--force", launcher.NO_FIX_ENV):
         assert flag in proc.stdout
 
 
@@ -237,6 +237,14 @@ def test_folder_without_images_is_one_line_error(tmp_path, tools):
 def test_missing_data_yaml_is_one_line_error(tmp_path, make_image, tools):
     make_image(tmp_path / "a.png")
     tools.assert_one_line_error(run_label("--images", tmp_path, "--data", tmp_path / "none.yaml"), "none.yaml")
+
+
+def test_an_order_file_listing_none_of_the_photos_is_one_line_error(tmp_path, make_image, tools):
+    make_image(tmp_path / "a.png")
+    (tmp_path / "review.txt").write_text("# review order\nother.png  # doubt 0.90\n")
+    tools.assert_one_line_error(run_label("--images", tmp_path, "--order", tmp_path / "review.txt"),
+                                "review.txt", "none of the 1 photos it lists")
+    tools.assert_one_line_error(run_label("--images", tmp_path, "--order", tmp_path / "nope.txt"), "nope.txt", "not found")
 
 
 def test_launch_refused_when_classes_txt_order_differs(tmp_path, make_image, tools):

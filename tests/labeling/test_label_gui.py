@@ -435,3 +435,21 @@ def test_a_stale_classes_txt_that_no_label_uses_opens_and_is_rewritten(display: 
         app.assert_healthy()
         assert (labels / "classes.txt").read_text().split() == list(NAMES)
         assert "no label here uses an id whose class differs" in (tmp_path / "stdout.txt").read_text()
+
+
+def test_order_opens_the_least_certain_photo_first(display: str, tmp_path: Path):
+    from maskdet.data.review import ReviewItem, write_review_order
+
+    images = write_images(tmp_path / "images")  # labelImg alone opens a.png first, then b.png
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    (labels / "b.txt").write_text("1 0.5 0.5 0.4 0.3\n")  # b's pre-label: labelImg shows it
+    review = tmp_path / "runs" / "prelabel" / "exp" / "review.txt"
+    write_review_order(review, [ReviewItem("a.png", 0.1, 1, "with_mask 0.90"), ReviewItem("b.png", 0.95, 1, "without_mask 0.37")])
+    with labelimg(display, tmp_path, "--images", images, "--labels", labels, "--order", review) as app:
+        app.open("b.png")
+        assert "a.png" not in app.xdotool("getwindowname", app.main_window)
+        app.key("d")  # next image: the next in the review order
+        app.wait_until(lambda: "a.png" in app.xdotool("getwindowname", app.main_window, check=False), "a.png to open after b.png")
+        app.assert_healthy()
+    assert "review order: 2 photos" in (tmp_path / "stdout.txt").read_text()
