@@ -6,7 +6,6 @@ small histograms, so memory stays flat however large the dataset is.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import math
 from collections import Counter
@@ -16,7 +15,7 @@ from pathlib import Path
 from PIL import Image
 
 from maskdet.config import DatasetConfig, class_list_mismatch, read_class_list
-from maskdet.fileio import atomic_copy, atomic_write_text, is_image
+from maskdet.fileio import atomic_copy, atomic_write_text, content_digest, is_image
 from maskdet.labels import Issue, LabelFile, Severity, read_label_file
 from maskdet.progress import progress
 
@@ -90,7 +89,7 @@ def inspect_image(path: Path) -> tuple[tuple[int, int] | None, bytes | None, lis
         data = path.read_bytes()
     except OSError as exc:
         return None, None, [Issue(path, None, Severity.ERROR, "unreadable", f"cannot read image: {exc.strerror or exc}")]
-    digest = hashlib.blake2b(data, digest_size=16).digest()
+    digest = content_digest(data)
     try:
         with Image.open(io.BytesIO(data)) as im:
             size = im.size

@@ -91,13 +91,16 @@ def ids_meaning_another_class(found: list[str], expected: tuple[str, ...], used:
     return {i: where for i, where in sorted(used.items()) if name(found, i) != name(expected, i)}
 
 
-def check_classes_txt(labels_dir: Path, expected: tuple[str, ...], force: bool, echo: Callable[[str], None] = print) -> bool:
+def check_classes_txt(labels_dir: Path, expected: tuple[str, ...], force: bool, echo: Callable[[str], None] = print,
+                      again: str = "launch again") -> bool:
     """Compare labels_dir/classes.txt with data.yaml by what the labels there actually use.
 
     Returns True when classes.txt disagrees but no label uses an id whose class would change: it is
     then safe to rewrite it from data.yaml (prepare_labels_dir does). Refuses (UserError), unless
     force, when some labels use such ids: labelImg would show them with classes.txt's names, and its
     first save rewrites classes.txt from data.yaml's list, after which those boxes change class.
+    `again` is what the refusal tells the person to do once those lines are fixed; "launch again"
+    also offers labelImg's --force.
     """
     problem = classes_txt_problem(labels_dir, expected)
     if problem is None:
@@ -114,8 +117,9 @@ def check_classes_txt(labels_dir: Path, expected: tuple[str, ...], force: bool, 
         ids = ", ".join(f"{i} {n}" for i, n in enumerate(expected))
         raise UserError(f"disagrees with data.yaml ({problem}), and labels here use ids that mean another class in "
                         f"data.yaml: first uses {uses}. Edit those lines to a data.yaml id ({ids}) or delete them, "
-                        f"then launch again; or pass --force to open anyway (labelImg's first save rewrites "
-                        f"classes.txt from data.yaml, after which those boxes show as other classes)", where)
+                        f"then {again}" + ("; or pass --force to open anyway (labelImg's first save rewrites "
+                        "classes.txt from data.yaml, after which those boxes show as other classes)"
+                        if again == "launch again" else ""), where)
     echo(f"warning: {where}: disagrees with data.yaml ({problem}), used by {uses}; opening anyway because of --force")
     return False
 

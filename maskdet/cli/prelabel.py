@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     labels_dir = Path(args.labels) if "labels" in args else default_labels_dir(images_dir)
     if labels_dir.exists() and not labels_dir.is_dir():
         raise UserError("labels folder is a file", labels_dir)
-    stale = check_classes_txt(labels_dir, config.names, force=False) if labels_dir.is_dir() else False
+    stale = check_classes_txt(labels_dir, config.names, force=False, again="pre-label again") if labels_dir.is_dir() else False
     weights = getattr(args, "weights", None) or default_weights()
     detector = load_detector(weights, DetectSettings(conf=min(REVIEW_FLOOR, args.conf)), getattr(args, "imgsz", None),
                              getattr(args, "device", None))
