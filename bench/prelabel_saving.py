@@ -16,6 +16,7 @@ The default --conf is the threshold with the fewest actions on VAL; TEST confirm
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import time
@@ -81,19 +82,19 @@ def main() -> int:
     class_ids = load_dataset_config(ROOT / "data.yaml").class_ids
     detector = load_detector(args.weights, DetectSettings(conf=min(THRESHOLDS)))
     print(f"{args.weights} on the Kaggle {' and '.join(args.splits)} splits; CPU: {cpu_name()}, "
-          f"{len(__import__('os').sched_getaffinity(0))} cores")
+          f"{len(os.sched_getaffinity(0))} cores")
     best = None
     for split in args.splits:
         start = time.perf_counter()
         photos = replay(kaggle, split, detector, class_ids)
         print(f"\n{split}: {len(photos)} photos, {sum(len(t) for _, t in photos)} true boxes "
               f"({time.perf_counter() - start:.0f} s)")
-        print("| --conf | kept | fix class | move | delete | draw | actions | by hand | work saved |")
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("| --conf | kept | fix (class / move) | delete | draw | actions | by hand | work saved |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|")
         rows = {t: tally(photos, t) for t in THRESHOLDS}
         for t, c in rows.items():
             mark = " (default)" if abs(t - PRELABEL_CONF) < 1e-9 else ""
-            print(f"| {t:.2f}{mark} | {c.kept} | {c.fixed_class} | {c.fixed_box} | {c.deleted} | {c.drawn} | "
+            print(f"| {t:.2f}{mark} | {c.kept} | {c.fixed} ({c.fixed_class} / {c.fixed_box}) | {c.deleted} | {c.drawn} | "
                   f"{c.actions} | {c.by_hand} | **{100 * c.saved:.1f}%** |")
         if best is None:
             best = min(rows, key=lambda t: rows[t].actions)

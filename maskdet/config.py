@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from maskdet.errors import UserError
+from maskdet.fileio import read_user_text
 
 SPLITS = ("train", "val", "test")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -71,12 +72,7 @@ def parse_names(raw: object, where: Path) -> tuple[str, ...]:
 
 def load_yaml_mapping(path: str | Path) -> dict:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError("file not found", path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read: {exc}", path) from None
+    text = read_user_text(path)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -8,12 +8,25 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from maskdet.errors import UserError
+
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 
 
 def _temp_beside(path: Path) -> tuple[int, str]:
     # The temporary file lives in the destination folder so os.replace is a same-filesystem rename.
     return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+
+
+def read_user_text(path: str | Path, missing: str = "file not found") -> str:
+    """A UTF-8 file the user named; a missing or unreadable one is a one-line UserError naming it."""
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(missing, path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read: {exc}", path) from None
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from maskdet.data.review import ReviewItem, box_doubt, write_review_order
+from maskdet.detections import Detections
 from maskdet.detectors import Detector
 from maskdet.errors import UserError
 from maskdet.fileio import atomic_write_text, list_images
@@ -101,7 +102,7 @@ def prelabel_folder(images_dir: Path, labels_dir: Path, detector: Detector, conf
     return report
 
 
-def review_item(photo: str, det, conf: float) -> ReviewItem:
+def review_item(photo: str, det: Detections, conf: float) -> ReviewItem:
     """The photo's closest call among all candidate boxes (written or not)."""
     kept = int((det.confidence >= conf).sum())
     if len(det) == 0:

@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from maskdet.errors import UserError
-from maskdet.fileio import atomic_write_text
+from maskdet.fileio import atomic_write_text, read_user_text
 
 ORDER_HEADER = ("# review order written by labeling/prelabel.py: the photos the model was least sure about first.\n"
                 "# Open them so: python labeling/label.py --images IMAGES --order THIS_FILE\n")
@@ -49,12 +48,7 @@ def write_review_order(path: Path, items: list[ReviewItem]) -> None:
 
 def read_review_order(path: Path) -> list[str]:
     """Photo paths (relative to the images folder) in file order; '#' starts a comment."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError("review order file not found", path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read: {exc}", path) from None
+    text = read_user_text(path, missing="review order file not found")
     return [line.split("#", 1)[0].strip() for line in text.splitlines() if line.split("#", 1)[0].strip()]
 
 
