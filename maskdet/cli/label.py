@@ -24,10 +24,11 @@ EXAMPLES = f"""in labelImg:
   Ctrl+wheel   zoom (also Ctrl++ Ctrl+- Ctrl+=)             wheel   scroll
   View > Auto Save mode saves when you go to the next image.
 
-classes.txt: labelImg writes it beside the labels from its class list. Typing a name that is
-not in data.yaml appends a class, and boxes with it get an id data.yaml does not have: you are
-warned (dialog and stderr) after such a save. A classes.txt that already disagrees with
-data.yaml when you start is refused (see --force); a missing one is written from data.yaml.
+classes.txt: labelImg writes it beside the labels from its class list. A class name typed in
+the dialog that data.yaml does not have is refused there (dialog and stderr), before anything
+is saved: pick one of data.yaml's. A classes.txt that disagrees with data.yaml when you start is
+rewritten from data.yaml when no label uses an id it changes, and refused otherwise, naming the
+lines to fix (see --force); a missing one is written from data.yaml.
 
 examples:
   # photos and their .txt labels in one folder
