@@ -134,3 +134,21 @@ def test_labels_whose_ids_mean_other_classes_are_refused_in_one_line(tmp_path, t
 
 def dataset_images_count(root: Path) -> int:
     return sum(1 for _ in root.glob("*/images/*.png"))
+
+
+def test_the_whole_loop_prelabel_review_merge_then_check_passes(tmp_path, photo_model, make_photo):
+    data_yaml = write_yolo_dataset(tmp_path / "data", counts={"train": 2, "val": 1, "test": 1})
+    photos = tmp_path / "new_photos"
+    for i in range(4):
+        make_photo(photos / f"shot{i}.png", 50 + i)
+    model = photo_model([(16, 12, 48, 60, 0, 0.9), (80, 30, 120, 90, 1, 0.6)])
+    pre = subprocess.run([sys.executable, str(ROOT / "labeling" / "prelabel.py"), "--images", str(photos), "--weights",
+                          str(model), "--project", str(tmp_path / "runs")], capture_output=True, text=True, timeout=120)
+    assert pre.returncode == 0, pre.stderr
+    (photos / "shot0.txt").write_text("2 0.625 0.5 0.25 0.5\n")  # the person's review: one box, another class
+    proc = merge("--images", photos, "--into", data_yaml)
+    assert proc.returncode == 0 and "added 4 photos" in proc.stdout, proc.stdout + proc.stderr
+    merged = next((tmp_path / "data").glob("*/labels/shot0.txt"))
+    assert merged.read_text() == "2 0.625 0.5 0.25 0.5\n"
+    checked = check(data_yaml, tmp_path)
+    assert checked.returncode == 0, checked.stdout

@@ -128,3 +128,14 @@ def test_an_interrupted_run_keeps_finished_labels_and_their_review_order(tmp_pat
         prelabel_folder(photos, photos, detector, conf=0.35, review_file=tmp_path / "review.txt")
     assert rows(photos / "a.txt")[0][0] == 0 and not (photos / "b.txt").exists()
     assert read_review_order(tmp_path / "review.txt") == ["a.png"]
+
+
+def test_a_labels_folder_whose_classes_txt_gives_used_ids_other_classes_is_refused(tmp_path, photo_model, make_photo, tools):
+    photos = tmp_path / "photos"
+    make_photo(photos / "a.png", 60)
+    make_photo(photos / "b.png", 61)
+    (photos / "classes.txt").write_text("without_mask\nwith_mask\nmask_weared_incorrect\n")
+    (photos / "a.txt").write_text("1 0.5 0.5 0.2 0.2\n")
+    tools.assert_one_line_error(prelabel("--images", photos, "--weights", photo_model(BOXES), cwd=tmp_path),
+                                "classes.txt", "a.txt:1", "pre-label again")
+    assert not (photos / "b.txt").exists()
