@@ -281,6 +281,9 @@ class LabelImg:
                     return
                 time.sleep(0.1)
             self.assert_healthy()
+            if dialog not in self.visible_windows():  # accepted: what it leads to is slow to show on a busy machine
+                self.wait_until(done, "what accepting the label dialog leads to")
+                return
             self.focus(dialog)
         pytest.fail(f"the label dialog did not close; stderr:\n{self.stderr()[-2000:]}")
 
