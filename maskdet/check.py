@@ -6,7 +6,6 @@ small histograms, so memory stays flat however large the dataset is.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import math
 import warnings
@@ -17,7 +16,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from maskdet.config import DatasetConfig, class_list_mismatch, read_class_list
-from maskdet.fileio import atomic_copy, atomic_write_text, is_image
+from maskdet.fileio import atomic_copy, atomic_write_text, content_digest, is_image
 from maskdet.labels import Issue, LabelFile, Severity, read_label_file
 from maskdet.progress import progress
 
@@ -91,7 +90,7 @@ def inspect_image(path: Path) -> tuple[tuple[int, int] | None, bytes | None, lis
         data = path.read_bytes()
     except OSError as exc:
         return None, None, [Issue(path, None, Severity.ERROR, "unreadable", f"cannot read image: {exc.strerror or exc}")]
-    digest = hashlib.blake2b(data, digest_size=16).digest()
+    digest = content_digest(data)
     issues = []
     try:
         with warnings.catch_warnings(record=True) as caught:  # PIL's size warning becomes our own line
@@ -140,6 +139,18 @@ def _pick_previews(stats: SplitStats, image: Path, classes: set[int], num_classe
             stats.preview_classes |= classes
 
 
+def _note_unread_labels(images_dir: Path, labels_dir: Path, report: CheckReport) -> None:
+    """Every image of the split is a background, yet a sibling labels/ folder holds .txt files: labels
+    put where training does not read them (Ultralytics reads the .txt beside an image that is not
+    in an images/ folder)."""
+    sibling = images_dir.parent / "labels"
+    if sibling != labels_dir and sibling.is_dir() and any(p.name != "classes.txt" for p in sibling.glob("*.txt")):
+        report.issues.append(Issue(images_dir, None, Severity.WARNING, "labels-unread",
+                                   f"no labels found beside these images, but {sibling} holds .txt files that training "
+                                   f"never reads: for a folder not named images/, Ultralytics reads the .txt beside each "
+                                   f"image (or rename the folders to .../images and .../labels)"))
+
+
 def check_split(split: str, images_dir: Path, labels_dir: Path, num_classes: int, report: CheckReport,
                 seen_digests: dict[bytes, Path]) -> SplitStats:
     stats = SplitStats()
@@ -173,6 +184,8 @@ def check_split(split: str, images_dir: Path, labels_dir: Path, num_classes: int
             label = LabelFile(label_path)  # a background image: allowed, counted
         stats.add_boxes(label, size)
         _pick_previews(stats, image, {b.cls for b in label.boxes}, num_classes)
+    if stats.images and stats.boxes_per_image[0] == stats.images:
+        _note_unread_labels(images_dir, labels_dir, report)
     if labels_dir.is_dir():
         for orphan in sorted(p for p in labels_dir.glob("*.txt") if p.stem not in stems and p.name != "classes.txt"):
             report.issues.append(Issue(orphan, None, Severity.WARNING, "orphan", "label file without an image (ignored by training)"))

@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from maskdet.errors import UserError
+from maskdet.fileio import read_user_text
 
 SPLITS = ("train", "val", "test")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -38,13 +39,14 @@ class DatasetConfig:
 
 
 def labels_dir_for(images_dir: Path) -> Path:
-    """Ultralytics' rule: the labels of .../images/ live in the sibling .../labels/."""
+    """Ultralytics' rule (img2label_paths): the last /images/ in the path becomes /labels/; a folder
+    with no images/ in its path keeps its labels beside the images, never in a sibling labels/."""
     parts = list(images_dir.parts)
     for i in range(len(parts) - 1, -1, -1):
         if parts[i] == "images":
             parts[i] = "labels"
             return Path(*parts)
-    return images_dir.parent / "labels"
+    return images_dir
 
 
 def parse_names(raw: object, where: Path) -> tuple[str, ...]:
@@ -70,12 +72,7 @@ def parse_names(raw: object, where: Path) -> tuple[str, ...]:
 
 def load_yaml_mapping(path: str | Path) -> dict:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError("file not found", path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read: {exc}", path) from None
+    text = read_user_text(path)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from maskdet.labels import Box
+
 
 @dataclass
 class Frame:
@@ -40,6 +42,11 @@ class Detections:
     def class_name(self, i: int) -> str:
         c = int(self.class_id[i])
         return self.names[c] if 0 <= c < len(self.names) else str(c)
+
+    def yolo_boxes(self, width: int, height: int) -> list[Box]:
+        """The boxes as YOLO labels (normalised centre, width, height) of a width x height image."""
+        return [Box.from_edges(int(c), x1 / width, y1 / height, x2 / width, y2 / height)
+                for (x1, y1, x2, y2), c in zip(self.xyxy.tolist(), self.class_id.tolist())]
 
     def counts(self) -> Counter:
         return Counter(self.class_name(i) for i in range(len(self)))

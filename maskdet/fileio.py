@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
 from pathlib import Path
+
+from maskdet.errors import UserError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 
@@ -31,6 +34,17 @@ def _temp_beside(path: Path) -> tuple[int, str]:
         Path(tmp).unlink(missing_ok=True)
         raise
     return fd, tmp
+
+
+def read_user_text(path: str | Path, missing: str = "file not found") -> str:
+    """A UTF-8 file the user named; a missing or unreadable one is a one-line UserError naming it."""
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(missing, path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read: {exc}", path) from None
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -81,6 +95,11 @@ def atomic_symlink(src: str | Path, dst: str | Path) -> None:
     except BaseException:  # like the writes above: an interrupted link leaves no temporary link behind
         tmp.unlink(missing_ok=True)
         raise
+
+
+def content_digest(data: bytes) -> bytes:
+    """What makes two files the same photo whatever their names: a digest of their bytes."""
+    return hashlib.blake2b(data, digest_size=16).digest()
 
 
 def is_image(path: Path) -> bool:

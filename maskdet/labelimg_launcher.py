@@ -9,8 +9,9 @@ one window this module creates:
   wheel scrolls or Ctrl+wheel zooms. `install_float_fixes` wraps exactly those Qt methods on the
   objects labelImg calls them on; `FLOAT_FIX_SITES` lists each call site and why.
 * labelImg rewrites classes.txt from its own class list on every YOLO save, and a name typed into
-  its label dialog is appended to that list: boxes then get an id data.yaml does not have. The
-  file is compared with data.yaml before launch and after every save.
+  its label dialog is appended to that list: boxes then get an id data.yaml does not have. Such a
+  name is refused at the dialog, before anything is written; classes.txt is also compared with
+  data.yaml before launch (by the ids the labels use) and after every save.
 """
 
 from __future__ import annotations
@@ -26,10 +27,13 @@ from typing import Any
 
 from maskdet.config import class_list_mismatch, read_class_list
 from maskdet.convert import write_classes_txt
+from maskdet.data.review import apply_order
 from maskdet.errors import UserError
 from maskdet.fileio import is_image
+from maskdet.labels import read_label_file
 
 CLASSES_TXT = "classes.txt"
+UNKNOWN_CLASS_TITLE = "Not a class of data.yaml"
 NO_FIX_ENV = "MASKDET_LABELIMG_NO_FIX"  # set to 1 to run labelImg unfixed (to see whether a problem is ours)
 
 # Where labelImg 1.8.6 hands a float to a Qt method that only takes ints, and what install_float_fixes does.
@@ -66,33 +70,70 @@ def classes_txt_problem(labels_dir: Path, expected: tuple[str, ...]) -> str | No
     return class_list_mismatch(found, expected)
 
 
-def check_classes_txt(labels_dir: Path, expected: tuple[str, ...], force: bool, echo: Callable[[str], None] = print) -> None:
-    """Refuse (UserError) a labels folder whose classes.txt disagrees with data.yaml, unless force.
+def class_ids_in_use(labels_dir: Path) -> dict[int, str]:
+    """Each class id the YOLO label files in labels_dir use, with where it is first used (file:line)."""
+    used: dict[int, str] = {}
+    for label_file in sorted(labels_dir.glob("*.txt")):
+        if label_file.name == CLASSES_TXT:
+            continue
+        for line in read_label_file(label_file).lines:
+            if line.box is not None:
+                used.setdefault(line.box.cls, f"{label_file.name}:{line.number}")
+    return used
 
-    The .txt files beside such a classes.txt use its ids: labelImg would show them with its names,
-    and its first save rewrites classes.txt from data.yaml's list, after which every other old
-    label file is read with the wrong class names.
+
+def ids_meaning_another_class(found: list[str], expected: tuple[str, ...], used: dict[int, str]) -> dict[int, str]:
+    """The used ids that name another class (or none) in classes.txt than in data.yaml: the boxes whose
+    class changes when classes.txt is made data.yaml's."""
+    def name(names: list[str] | tuple[str, ...], class_id: int) -> str | None:
+        return names[class_id] if class_id < len(names) else None
+
+    return {i: where for i, where in sorted(used.items()) if name(found, i) != name(expected, i)}
+
+
+def check_classes_txt(labels_dir: Path, expected: tuple[str, ...], force: bool, echo: Callable[[str], None] = print,
+                      again: str = "launch again") -> bool:
+    """Compare labels_dir/classes.txt with data.yaml by what the labels there actually use.
+
+    Returns True when classes.txt disagrees but no label uses an id whose class would change: it is
+    then safe to rewrite it from data.yaml (prepare_labels_dir does). Refuses (UserError), unless
+    force, when some labels use such ids: labelImg would show them with classes.txt's names, and its
+    first save rewrites classes.txt from data.yaml's list, after which those boxes change class.
+    `again` is what the refusal tells the person to do once those lines are fixed; "launch again"
+    also offers labelImg's --force.
     """
     problem = classes_txt_problem(labels_dir, expected)
     if problem is None:
-        return
+        return False
     where = labels_dir / CLASSES_TXT
+    found = read_class_list(where)
+    wrong = ids_meaning_another_class(found, expected, class_ids_in_use(labels_dir))
+    if not wrong:
+        echo(f"note: {where}: disagrees with data.yaml ({problem}), but no label here uses an id whose class differs: "
+             f"it is rewritten from data.yaml")
+        return True
+    uses = ", ".join(f"{at} (id {i}: '{found[i] if i < len(found) else '?'}' here)" for i, at in wrong.items())
     if not force:
-        raise UserError(f"disagrees with data.yaml ({problem}): the labels beside it use other class ids. Fix them "
-                        f"first (python labeling/check.py lists them), or pass --force to open anyway: labelImg's "
-                        f"first save rewrites classes.txt in data.yaml's order, after which the other old labels "
-                        f"are read with the wrong class names", where)
-    echo(f"warning: {where}: disagrees with data.yaml ({problem}); opening anyway because of --force")
+        ids = ", ".join(f"{i} {n}" for i, n in enumerate(expected))
+        raise UserError(f"disagrees with data.yaml ({problem}), and labels here use ids that mean another class in "
+                        f"data.yaml: first uses {uses}. Edit those lines to a data.yaml id ({ids}) or delete them, "
+                        f"then {again}" + ("; or pass --force to open anyway (labelImg's first save rewrites "
+                        "classes.txt from data.yaml, after which those boxes show as other classes)"
+                        if again == "launch again" else ""), where)
+    echo(f"warning: {where}: disagrees with data.yaml ({problem}), used by {uses}; opening anyway because of --force")
+    return False
 
 
-def prepare_labels_dir(labels_dir: Path, expected: tuple[str, ...], echo: Callable[[str], None] = print) -> None:
+def prepare_labels_dir(labels_dir: Path, expected: tuple[str, ...], echo: Callable[[str], None] = print,
+                       rewrite_classes_txt: bool = False) -> None:
     """Create labels_dir if needed and give it a classes.txt: YOLO labels without one crash labelImg
     (FileNotFoundError) when their image opens, and in this project label ids are data.yaml's.
+    rewrite_classes_txt replaces a stale one (check_classes_txt says when that is safe).
     Also point out Pascal VOC files, which labelImg prefers over the YOLO ones."""
     if not labels_dir.is_dir():
         labels_dir.mkdir()
         echo(f"created {labels_dir}")
-    if not (labels_dir / CLASSES_TXT).exists():
+    if rewrite_classes_txt or not (labels_dir / CLASSES_TXT).exists():
         write_classes_txt(labels_dir, expected)
         echo(f"wrote {labels_dir / CLASSES_TXT} from data.yaml (labelImg needs it to open YOLO labels)")
     voc_files = sum(1 for _ in labels_dir.glob("*.xml"))
@@ -106,19 +147,25 @@ def foreign_boxes(label_file: Path, class_list: list[str], expected: tuple[str, 
     """Class names (per class_list, i.e. classes.txt) of the boxes in a YOLO label file whose id
     means another class, or none, in data.yaml."""
     names: list[str] = []
-    try:
-        lines = label_file.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return names
-    for line in lines:
-        fields = line.split()
-        if not fields or not fields[0].isdigit():
+    for line in read_label_file(label_file).lines:
+        if line.box is None:
             continue
-        class_id = int(fields[0])
+        class_id = line.box.cls
         name = class_list[class_id] if class_id < len(class_list) else f"id {class_id}"
         if class_id >= len(expected) or name != expected[class_id]:
             names.append(name)
     return names
+
+
+def unknown_class_message(name: str | None, expected: tuple[str, ...]) -> str | None:
+    """Why a class name picked in labelImg is refused (None: it is one of data.yaml's, or no name).
+
+    labelImg appends a new name to its class list and saves its boxes with an id data.yaml does not
+    have, so the name is refused at the dialog, before anything is written."""
+    if name is None or name in expected:
+        return None
+    return (f"'{name}' is not a class of data.yaml: pick one of {', '.join(expected)} (nothing was saved). "
+            f"A new class goes into data.yaml first (and labeling/predefined_classes.txt), then restart labelImg.")
 
 
 def save_warning(classes_txt: Path, problem: str, label_file: Path, foreign: list[str], expected: tuple[str, ...]) -> str:
@@ -131,8 +178,8 @@ def save_warning(classes_txt: Path, problem: str, label_file: Path, foreign: lis
     else:
         lines.append(f"No box in {label_file.name} uses it, but a box labelled so in another image would get "
                      f"an id data.yaml does not have.")
-    lines.append("A new class goes into data.yaml first. labelImg keeps a class typed into its dialog "
-                 "in classes.txt until it is restarted.")
+    lines.append("A new class goes into data.yaml first. labelImg keeps a class it has seen in classes.txt "
+                 "until it is restarted.")
     return "\n".join(lines)
 
 
@@ -240,11 +287,56 @@ def project_window_class() -> type:
     from PyQt5.QtWidgets import QMessageBox
 
     class ProjectLabelWindow(labelimg.MainWindow):  # type: ignore[misc, name-defined]
-        def __init__(self, class_file: Path, labels_dir: Path, expected: tuple[str, ...]):
+        def __init__(self, class_file: Path, labels_dir: Path, expected: tuple[str, ...], order: list[str] | None = None):
             self.expected_names = expected
+            self.review_order = order or []
             self.warned = False
             super().__init__(default_prefdef_class_file=str(class_file), default_save_dir=str(labels_dir))
             self.set_format(labelimg.FORMAT_YOLO)
+
+        @property
+        def label_dialog(self) -> Any:
+            return self._label_dialog
+
+        @label_dialog.setter
+        def label_dialog(self, dialog: Any) -> None:
+            """labelImg makes a new LabelDialog for every box; each one asks again until the name is
+            one of data.yaml's (or the dialog is cancelled, which discards the box as labelImg does)."""
+            ask = dialog.pop_up
+
+            def pop_up(text: str = "", move: bool = True) -> str | None:
+                while True:
+                    name = ask(text, move)
+                    if not self.refuse_unknown_class(name):
+                        return name
+                    text, move = name, False
+
+            dialog.pop_up = pop_up
+            self._label_dialog = dialog
+
+        def refuse_unknown_class(self, name: str | None) -> bool:
+            """Warn (dialog and stderr) and return True when name is not a data.yaml class."""
+            message = unknown_class_message(name, self.expected_names)
+            if message is None:
+                return False
+            print("warning: " + message, file=sys.stderr, flush=True)
+            QMessageBox.warning(self, UNKNOWN_CLASS_TITLE, message)
+            return True
+
+        def new_shape(self) -> None:
+            """With "Use default label" ticked labelImg takes the typed default without any dialog:
+            a default that is not a data.yaml class discards the box instead."""
+            if self.use_default_label_checkbox.isChecked() and self.default_label_text_line.text():
+                if self.refuse_unknown_class(self.default_label_text_line.text()):
+                    self.canvas.reset_all_lines()
+                    return
+            super().new_shape()
+
+        def scan_all_images(self, folder_path: str) -> list[str]:
+            """labelImg's list of the folder's images (what d / a step through), in the review order
+            when one is given: the listed photos first, then the rest in labelImg's own order."""
+            images = super().scan_all_images(folder_path)
+            return apply_order(images, Path(folder_path), self.review_order) if self.review_order else images
 
         def set_format(self, save_format: str) -> None:
             """labelImg switches to Pascal VOC whenever it shows an image's .xml boxes; this project's
@@ -284,19 +376,21 @@ def project_window_class() -> type:
     return ProjectLabelWindow
 
 
-def open_window(labels_dir: Path, class_names: tuple[str, ...]) -> Any:
-    """Build the project's labelImg window (not shown yet); needs a QApplication."""
+def open_window(labels_dir: Path, class_names: tuple[str, ...], order: list[str] | None = None) -> Any:
+    """Build the project's labelImg window (not shown yet); needs a QApplication. order: photo paths
+    relative to the images folder to open first, in that order (prelabel.py's review order)."""
     with tempfile.TemporaryDirectory(prefix="maskdet-label-") as tmp:
         class_file = Path(tmp) / "predefined_classes.txt"  # read once, while the window is built
         class_file.write_text("".join(f"{name}\n" for name in class_names), encoding="utf-8")
-        window = project_window_class()(class_file, labels_dir, class_names)
+        window = project_window_class()(class_file, labels_dir, class_names, order)
     if float_fixes_needed():
         install_float_fixes(window)
     return window
 
 
-def run_labelimg(images_dir: Path, labels_dir: Path, class_names: tuple[str, ...]) -> int:
-    """Open labelImg on images_dir and run it until the window is closed; returns Qt's exit status."""
+def run_labelimg(images_dir: Path, labels_dir: Path, class_names: tuple[str, ...], order: list[str] | None = None) -> int:
+    """Open labelImg on images_dir (in `order` first, see open_window) and run it until the window is
+    closed; returns Qt's exit status."""
     labelimg = import_labelimg()
     from PyQt5.QtCore import QTimer
     from PyQt5.QtWidgets import QApplication
@@ -305,7 +399,7 @@ def run_labelimg(images_dir: Path, labels_dir: Path, class_names: tuple[str, ...
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName(labelimg.__appname__)
     app.setWindowIcon(labelimg.new_icon("app"))
-    window = open_window(labels_dir, class_names)
+    window = open_window(labels_dir, class_names, order)
     window.show()
     # Open the folder once the window has its real size (the first image is fitted to it). Passing it
     # to MainWindow() instead would first open the last folder remembered in ~/.labelImgSettings.pkl.

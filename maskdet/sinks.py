@@ -183,10 +183,8 @@ class YoloTxtSink(Sink):
     def write(self, frame: Frame, det: Detections, annotated: np.ndarray | None) -> None:
         h, w = frame.image.shape[:2]
         lines = []
-        for i in range(len(det)):
-            x1, y1, x2, y2 = det.xyxy[i]
-            line = f"{int(det.class_id[i])} {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} {(x2 - x1) / w:.6f} {(y2 - y1) / h:.6f}"
-            lines.append(f"{line} {float(det.confidence[i]):.4f}" if self.save_conf else line)
+        for box, conf in zip(det.yolo_boxes(w, h), det.confidence.tolist()):
+            lines.append(f"{box.to_line()} {conf:.4f}" if self.save_conf else box.to_line())
         atomic_write_text(self.out_dir / f"{output_stem(frame)}.txt", "".join(f"{line}\n" for line in lines))
 
 

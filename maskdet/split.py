@@ -53,15 +53,15 @@ def collect_samples(images_dir: Path, labels_dir: Path) -> list[Sample]:
     if repeated:
         raise UserError(f"{len(repeated)} images share a name with another extension (e.g. {repeated[0]}.*): "
                         "their labels would collide", images_dir)
-    samples = []
-    for image in images:
-        label = labels_dir / f"{image.stem}.txt"
-        if label.exists():
-            counts = Counter(b.cls for b in read_label_file(label).boxes)
-            samples.append(Sample(image.stem, image, label, frozenset(counts), tuple(sorted(counts.items()))))
-        else:
-            samples.append(Sample(image.stem, image, None, frozenset()))
-    return samples
+    return [make_sample(image, labels_dir / f"{image.stem}.txt") for image in images]
+
+
+def make_sample(image: Path, label: Path) -> Sample:
+    """An image with the classes of its label file (a background sample when there is none)."""
+    if not label.exists():
+        return Sample(image.stem, image, None, frozenset())
+    counts = Counter(b.cls for b in read_label_file(label).boxes)
+    return Sample(image.stem, image, label, frozenset(counts), tuple(sorted(counts.items())))
 
 
 def _largest_remainder(n: int, ratios: list[float]) -> list[int]:

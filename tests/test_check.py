@@ -208,3 +208,34 @@ def test_a_very_large_image_is_one_warning_line_not_a_raw_python_warning(tmp_pat
     assert "DecompressionBombWarning" not in out, out
     line = next(line for line in out.splitlines() if str(big) in line)
     assert "warning" in line and "100 megapixels" in line, line
+
+
+def make_flat_dataset(root: Path, label_text: str, labels_in: str) -> Path:
+    """Split folders that are not named images/ (train/, val/), labels either 'beside' the images or in '../labels'."""
+    for split in ("train", "val"):
+        img = np.full((48, 64, 3), 90 if split == "train" else 150, np.uint8)
+        (root / split).mkdir(parents=True)
+        cv2.imwrite(str(root / split / "a.png"), img)
+        labels = root / split if labels_in == "beside" else root / "labels"
+        labels.mkdir(parents=True, exist_ok=True)
+        (labels / "a.txt").write_text(label_text)
+    yaml = root / "data.yaml"
+    yaml.write_text(f"path: .\ntrain: train\nval: val\nnames: {NAMES}\n")
+    return yaml
+
+
+def test_labels_beside_images_outside_an_images_folder_are_checked_as_ultralytics_reads_them(tmp_path):
+    # Ultralytics reads train/a.txt for train/a.png: a class id out of range there breaks training.
+    yaml = make_flat_dataset(tmp_path / "ds", "7 0.5 0.5 0.2 0.2\n", labels_in="beside")
+    report = check_dataset(load_dataset_config(yaml))
+    assert not report.ok
+    assert any(i.code == "class" and i.path == tmp_path / "ds" / "train" / "a.txt" for i in report.issues)
+
+
+def test_labels_in_a_sibling_labels_folder_that_ultralytics_ignores_are_not_counted(tmp_path):
+    # ../labels/a.txt is not where Ultralytics looks for train/a.png: it would train on no boxes.
+    yaml = make_flat_dataset(tmp_path / "ds", GOOD, labels_in="sibling")
+    report = check_dataset(load_dataset_config(yaml))
+    assert report.splits["train"].total_boxes == 0 and report.splits["train"].backgrounds == 1
+    unread = [i for i in report.issues if i.code == "labels-unread"]
+    assert unread and "ds/labels" in unread[0].message and "beside" in unread[0].message

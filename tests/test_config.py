@@ -128,11 +128,20 @@ def test_names_as_list_or_mapping_give_the_same_classes():
         ("data/train/images", "data/train/labels"),
         ("/abs/images/train/images", "/abs/images/train/labels"),  # the last 'images' is the one
         ("data/images/train", "data/labels/train"),  # the YOLOv5 layout
-        ("photos", "labels"),  # no 'images' folder: the sibling labels/
+        ("photos", "photos"),  # no 'images' folder: Ultralytics reads the .txt beside the image
+        ("/abs/train", "/abs/train"),
     ],
 )
 def test_labels_live_beside_images_as_ultralytics_expects(images, labels):
     assert labels_dir_for(Path(images)) == Path(labels)
+
+
+@pytest.mark.parametrize("images", ["/d/train/images", "/d/images/train", "/d/train", "/d/photos/val", "/images/x/images"])
+def test_labels_dir_agrees_with_ultralytics_own_rule(images):
+    from ultralytics.data.utils import img2label_paths
+
+    (expected,) = img2label_paths([f"{images}/a.png"])
+    assert labels_dir_for(Path(images)) / "a.txt" == Path(expected)
 
 
 # --- class lists -------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import yaml
 from maskdet.config import DEFAULT_DATA_YAML, load_dataset_config, read_class_list
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = ("voc2yolo.py", "import_yolo.py", "split.py", "check.py", "label.py")
+SCRIPTS = ("voc2yolo.py", "import_yolo.py", "split.py", "check.py", "label.py", "prelabel.py", "merge.py")
 TOP_LEVEL_SCRIPTS = ("train.py", "val.py", "export.py", "detect.py", "serve.py")
 
 

@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from maskdet.cli import add_data_arg, make_parser
-from maskdet.config import load_dataset_config
+from maskdet.config import labels_dir_for, load_dataset_config
+from maskdet.data.review import read_review_order
 from maskdet.display import display_problem
 from maskdet.errors import UserError
 from maskdet.labelimg_launcher import (
@@ -23,14 +24,17 @@ EXAMPLES = f"""in labelImg:
   Ctrl+wheel   zoom (also Ctrl++ Ctrl+- Ctrl+=)             wheel   scroll
   View > Auto Save mode saves when you go to the next image.
 
-classes.txt: labelImg writes it beside the labels from its class list. Typing a name that is
-not in data.yaml appends a class, and boxes with it get an id data.yaml does not have: you are
-warned (dialog and stderr) after such a save. A classes.txt that already disagrees with
-data.yaml when you start is refused (see --force); a missing one is written from data.yaml.
+classes.txt: labelImg writes it beside the labels from its class list. A class name typed in
+the dialog that data.yaml does not have is refused there (dialog and stderr), before anything
+is saved: pick one of data.yaml's. A classes.txt that disagrees with data.yaml when you start is
+rewritten from data.yaml when no label uses an id it changes, and refused otherwise, naming the
+lines to fix (see --force); a missing one is written from data.yaml.
 
 examples:
   # photos and their .txt labels in one folder
   python labeling/label.py --images photos
+  # photos pre-labelled by prelabel.py, the ones the model was least sure about first
+  python labeling/label.py --images photos --order runs/prelabel/exp/review.txt
   # fix labels of the training split (labels default to the sibling labels/ folder)
   python labeling/label.py --images data/train/images
   # on a server without a desktop: connect with X forwarding, then run it there as usual
@@ -42,9 +46,21 @@ labelImg 1.8.6 crashes on Python 3.10+ (floats passed to Qt); this script fixes 
 
 
 def default_labels_dir(images_dir: Path) -> Path:
-    """Beside the images, except in an Ultralytics .../images/ folder, whose labels training reads
-    from the sibling .../labels/ (a .txt next to such an image would be silently ignored)."""
-    return images_dir.parent / "labels" if images_dir.name == "images" else images_dir
+    """Where training reads them: beside the images, except under an Ultralytics .../images/ folder,
+    whose labels live in .../labels/ (a .txt next to such an image would be silently ignored)."""
+    return labels_dir_for(images_dir)
+
+
+def photos_in_order(order_file: Path, images_dir: Path) -> list[str]:
+    """The listed photos found in images_dir, in the file's order; refused when none is there."""
+    listed = read_review_order(order_file)
+    found = [name for name in listed if (images_dir / name).is_file()]
+    if not found:
+        raise UserError(f"none of the {len(listed)} photos it lists is in {images_dir}", order_file)
+    if len(found) < len(listed):
+        print(f"note: {len(listed) - len(found)} of the {len(listed)} photos in {order_file} are not in {images_dir}")
+    print(f"review order: {len(found)} photos from {order_file} first, least sure first")
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder to read and save the YOLO .txt labels and classes.txt in, created if missing "
                         "(default: the --images folder; for a folder named images/, its sibling labels/)")
     add_data_arg(parser)
+    parser.add_argument("--order", default=argparse.SUPPRESS,
+                        help="open the photos in the order this file lists them (prelabel.py's review.txt: the ones the "
+                        "model was least sure about first); photos it does not list come after")
     parser.add_argument("--force", action="store_true", help="open even though classes.txt in the labels folder disagrees "
                         "with data.yaml (the labels there use other class ids)")
     args = parser.parse_args(argv)
@@ -72,10 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError("labels folder is a file", labels_dir)
     if not labels_dir.exists() and not labels_dir.parent.is_dir():
         raise UserError("labels folder not found, and neither is the folder to create it in", labels_dir)
-    check_classes_txt(labels_dir, config.names, args.force)
+    order = photos_in_order(Path(args.order), images_dir) if "order" in args else None
+    stale_classes_txt = check_classes_txt(labels_dir, config.names, args.force)
     problem = display_problem("labelImg")
     if problem:
         raise UserError(problem)
-    prepare_labels_dir(labels_dir, config.names)  # only now: a refused launch writes nothing
+    prepare_labels_dir(labels_dir, config.names, rewrite_classes_txt=stale_classes_txt)  # only now: a refused launch writes nothing
     print(f"labelImg: images {images_dir}, labels {labels_dir} (YOLO), classes {', '.join(config.names)}", flush=True)
-    return run_labelimg(images_dir.resolve(), labels_dir.resolve(), config.names)
+    return run_labelimg(images_dir.resolve(), labels_dir.resolve(), config.names, order)

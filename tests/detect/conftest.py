@@ -21,7 +21,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -36,7 +36,7 @@ for _p in (str(ROOT), str(TESTS)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from synthetic import NAMES, make_sample, write_yolo_dataset  # noqa: E402
+from synthetic import NAMES, make_sample, to_model_pixels, write_scripted_onnx, write_yolo_dataset  # noqa: E402
 
 RECORD_FIELDS = ["source", "frame", "timestamp", "class_id", "class_name", "confidence", "x1", "y1", "x2", "y2"]
 LOW_CONF = "0.0001"  # the one-epoch model's scores are tiny; this makes sure there are boxes
@@ -74,42 +74,6 @@ def slow_model(model, tmp_path_factory) -> Path:
     shutil.copy(model.pt, pt)
     _run_script("export.py", "--weights", pt, "--imgsz", "640")
     return pt.with_suffix(".onnx")
-
-
-def write_scripted_onnx(path: Path, boxes: Sequence[tuple[float, float, float, float, int, float]], imgsz: int,
-                        names: Sequence[str] = NAMES) -> Path:
-    """An ONNX model in Ultralytics' output layout (1, 4 + classes, anchors) that always predicts `boxes`.
-
-    Each box is (x1, y1, x2, y2, class_id, score) in model-input pixels; metadata carries the names,
-    exactly as export.py writes them, so OnnxDetector and detect.py load it like any export.
-    """
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    out = np.zeros((1, 4 + len(names), max(len(boxes), 1)), np.float32)
-    for j, (x1, y1, x2, y2, cls, score) in enumerate(boxes):
-        out[0, :4, j] = [(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1]
-        out[0, 4 + cls, j] = score
-    node = helper.make_node("Constant", [], ["output0"], value=numpy_helper.from_array(out, "value"))
-    graph = helper.make_graph([node], "scripted",
-                              [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, imgsz, imgsz])],
-                              [helper.make_tensor_value_info("output0", TensorProto.FLOAT, list(out.shape))])
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    proto.ir_version = 8
-    helper.set_model_props(proto, {"names": str(dict(enumerate(names))), "imgsz": str([imgsz, imgsz])})
-    onnx.checker.check_model(proto)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(proto, str(path))
-    return path
-
-
-def to_model_pixels(box_xyxy: Sequence[float], image_wh: tuple[int, int], imgsz: int) -> tuple[float, ...]:
-    """Where a box in image pixels lands after detect's letterbox (resize to fit, centred grey padding)."""
-    w, h = image_wh
-    scale = min(imgsz / h, imgsz / w)
-    left, top = (imgsz - round(w * scale)) // 2, (imgsz - round(h * scale)) // 2
-    x1, y1, x2, y2 = box_xyxy
-    return x1 * scale + left, y1 * scale + top, x2 * scale + left, y2 * scale + top
 
 
 @pytest.fixture

@@ -1,0 +1,78 @@
+"""python labeling/prelabel.py: the model draws the boxes first, people correct them in labelImg."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from maskdet.cli import add_data_arg, make_parser
+from maskdet.cli.label import default_labels_dir
+from maskdet.config import PROJECT_ROOT, load_dataset_config
+from maskdet.data.prelabel import PRELABEL_CONF, REVIEW_FLOOR, check_model_classes, prelabel_folder
+from maskdet.detect import default_weights
+from maskdet.detectors import DetectSettings, load_detector
+from maskdet.errors import UserError
+from maskdet.fileio import next_run_dir
+from maskdet.labelimg_launcher import check_classes_txt, prepare_labels_dir
+
+EXAMPLES = f"""examples:
+  # labels beside the photos, then review the least certain photos first
+  python labeling/prelabel.py --images new_photos
+  python labeling/label.py --images new_photos --order runs/prelabel/exp/review.txt
+  # labels in their own folder, another model
+  python labeling/prelabel.py --images new_photos --labels new_labels --weights runs/train/exp/weights/best.pt
+  # then add them to the dataset
+  python labeling/merge.py --images new_photos --into data.yaml
+
+The default --conf {PRELABEL_CONF} is the threshold at which correcting the pre-labels costs the fewest
+clicks on photos the shipped model never saw (bench/prelabel_saving.py). Boxes down to {REVIEW_FLOOR} are only
+looked at, to put the photos whose closest call is nearest the threshold first in review.txt.
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser("prelabel.py", "Pre-label photos with the model: a YOLO label file per photo (and classes.txt) where\n"
+                         "labeling/label.py opens them, plus the order to review them in (runs/prelabel/expN/review.txt).",
+                         EXAMPLES)
+    parser.add_argument("--images", required=True, default=argparse.SUPPRESS, help="folder of new photos")
+    parser.add_argument("--labels", default=argparse.SUPPRESS,
+                        help="folder to write the YOLO .txt labels and classes.txt in, created if missing "
+                        "(default: as label.py: the --images folder; for a folder named images/, its sibling labels/)")
+    parser.add_argument("--weights", default=argparse.SUPPRESS, help=".onnx or .pt model (default: models/best.onnx, else models/best.pt)")
+    add_data_arg(parser)
+    parser.add_argument("--conf", type=float, default=PRELABEL_CONF,
+                        help="minimum confidence of a box to write (the default costs the fewest corrections)")
+    parser.add_argument("--imgsz", type=int, default=argparse.SUPPRESS, help="inference size in pixels (default: the model's own)")
+    parser.add_argument("--device", default=argparse.SUPPRESS, help="'cpu', or a CUDA device such as '0' (default: the GPU if there is one)")
+    parser.add_argument("--force", action="store_true", help="replace label files that already exist (someone's work: kept otherwise)")
+    parser.add_argument("--project", default=str(PROJECT_ROOT / "runs" / "prelabel"), help="where run folders go")
+    parser.add_argument("--name", default="exp", help="run folder name (exp, exp2, ... if it exists)")
+    parser.add_argument("--exist-ok", action="store_true", help="reuse the run folder instead of numbering a new one")
+    args = parser.parse_args(argv)
+
+    if not 0 < args.conf < 1:
+        raise UserError(f"--conf must be between 0 and 1, got {args.conf}")
+    config = load_dataset_config(args.data)
+    images_dir = Path(args.images)
+    if not images_dir.is_dir():
+        raise UserError("images folder not found", images_dir)
+    labels_dir = Path(args.labels) if "labels" in args else default_labels_dir(images_dir)
+    if labels_dir.exists() and not labels_dir.is_dir():
+        raise UserError("labels folder is a file", labels_dir)
+    stale = check_classes_txt(labels_dir, config.names, force=False, again="pre-label again") if labels_dir.is_dir() else False
+    weights = getattr(args, "weights", None) or default_weights()
+    detector = load_detector(weights, DetectSettings(conf=min(REVIEW_FLOOR, args.conf)), getattr(args, "imgsz", None),
+                             getattr(args, "device", None))
+    check_model_classes(detector, config.names, weights)
+    labels_dir.mkdir(parents=True, exist_ok=True)
+    prepare_labels_dir(labels_dir, config.names, rewrite_classes_txt=stale)
+    run_dir = next_run_dir(args.project, args.name, args.exist_ok)
+    review_file = run_dir / "review.txt"
+    print(f"prelabel: {images_dir} with {weights} at --conf {args.conf}, labels to {labels_dir}", flush=True)
+    report = prelabel_folder(images_dir, labels_dir, detector, args.conf, args.force, review_file)
+    for line in report.summary_lines(labels_dir):
+        print(line)
+    labels_arg = f" --labels {labels_dir}" if "labels" in args else ""
+    print(f"review order ({len(report.review)} photos, least sure first): {review_file}")
+    print(f"next: python labeling/label.py --images {images_dir}{labels_arg} --order {review_file}")
+    return 0

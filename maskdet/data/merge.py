@@ -1,0 +1,109 @@
+"""Add reviewed photos and their labels to the dataset of a data.yaml, without disturbing it.
+
+Photos already in the dataset keep their split (the test split never changes under anyone's feet),
+and a new photo whose content is already there, under any name or split, is skipped and reported.
+New photos are shared out over the splits as split.py does (stratified, rarest class first). Files
+are copied, never moved; nothing existing is overwritten; a photo without a label file, or whose
+labels would not pass check.py, is skipped and reported, so check.py passes on the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from maskdet.check import inspect_image
+from maskdet.config import DatasetConfig
+from maskdet.errors import UserError
+from maskdet.fileio import atomic_copy, list_images
+from maskdet.labels import Severity, read_label_file
+from maskdet.progress import progress
+from maskdet.split import Sample, make_sample, stratified_split
+
+
+@dataclass
+class MergePlan:
+    assignment: dict[str, list[Sample]] = field(default_factory=dict)
+    duplicates: list[str] = field(default_factory=list)  # one line per photo already in the dataset
+    skipped: list[str] = field(default_factory=list)  # one line per photo that cannot be added as it is
+
+    @property
+    def added(self) -> int:
+        return sum(len(v) for v in self.assignment.values())
+
+
+def dataset_photos(config: DatasetConfig) -> tuple[dict[bytes, Path], dict[str, Path]]:
+    """Every image of every split of the dataset, by content digest and by stem."""
+    by_digest: dict[bytes, Path] = {}
+    by_stem: dict[str, Path] = {}
+    for split in config.split_images:
+        folder = config.images_dir(split)
+        for image in list_images(folder) if folder.is_dir() else []:
+            _, digest, _ = inspect_image(image)
+            if digest is not None:
+                by_digest.setdefault(digest, image)
+            by_stem.setdefault(image.stem, image)
+    return by_digest, by_stem
+
+
+def plan_merge(images_dir: Path, labels_dir: Path, config: DatasetConfig, ratios: dict[str, float], seed: int,
+               echo=print) -> MergePlan:
+    """Decide what to add where; reads only. Per-photo problems are echoed and counted, never raised."""
+    images = list_images(images_dir)
+    if not images:
+        raise UserError("no images (.jpg, .png, ...) in this folder", images_dir)
+    known_digests, known_stems = dataset_photos(config)
+    plan = MergePlan()
+    candidates: list[Sample] = []
+    new_digests: dict[bytes, Path] = {}
+    new_stems: set[str] = set()
+
+    def skip(lines: list[str], message: str) -> None:
+        lines.append(message)
+        echo(f"skipped: {message}")
+
+    for image in progress(images, desc="merge", unit="photo"):
+        _, digest, problems = inspect_image(image)
+        errors = [p for p in problems if p.severity is Severity.ERROR]
+        if errors or digest is None:
+            skip(plan.skipped, str(errors[0]) if errors else f"{image}: unreadable")
+            continue
+        if digest in known_digests:
+            skip(plan.duplicates, f"{image}: same content as {known_digests[digest]}, already in the dataset")
+            continue
+        if digest in new_digests:
+            skip(plan.duplicates, f"{image}: same content as {new_digests[digest]}, added once")
+            continue
+        label = labels_dir / f"{image.stem}.txt"
+        if not label.is_file():
+            skip(plan.skipped, f"{image}: no label file {label} (label it first; an empty file means no face)")
+            continue
+        blocking = [i for i in read_label_file(label, len(config.names)).issues if i.severity is not Severity.WARNING]
+        if blocking:
+            skip(plan.skipped, f"{blocking[0]} (fix it, then merge again)")
+            continue
+        if image.stem in known_stems or image.stem in new_stems:
+            where = known_stems.get(image.stem, "another new photo")
+            skip(plan.skipped, f"{image}: a different photo with this name is already there ({where}); rename it "
+                               f"and its label file to add it")
+            continue
+        new_digests[digest] = image
+        new_stems.add(image.stem)
+        candidates.append(make_sample(image, label))
+    if candidates:
+        plan.assignment = stratified_split(candidates, ratios, seed)
+    return plan
+
+
+def apply_merge(plan: MergePlan, config: DatasetConfig) -> None:
+    """Copy each photo's label, then the photo itself, into its split: an interrupted merge leaves at
+    most a label without its image (an orphan check.py reports), never an unlabelled photo."""
+    items = [(split, s) for split, samples in plan.assignment.items() for s in samples]
+    for split, sample in progress(items, desc="copy", unit="photo"):
+        image_target = config.images_dir(split) / sample.image.name
+        label_target = config.labels_dir(split) / f"{sample.stem}.txt"
+        for target in (image_target, label_target):
+            if target.exists():
+                raise UserError("already exists; nothing is overwritten (was it added meanwhile?)", target)
+        atomic_copy(sample.label, label_target)
+        atomic_copy(sample.image, image_target)

@@ -1,0 +1,141 @@
+"""labeling/prelabel.py: the model draws the boxes first, where labelImg reads them, without touching
+anyone's labels, and says which photos to review first."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from maskdet.data.prelabel import prelabel_folder
+from maskdet.data.review import read_review_order
+
+ROOT = Path(__file__).resolve().parents[2]
+NAMES = ["with_mask", "without_mask", "mask_weared_incorrect"]
+# On a 160x120 photo: a sure with_mask face, a fairly sure without_mask one, and a 0.1 candidate.
+BOXES = [(16, 12, 48, 60, 0, 0.9), (80, 30, 120, 90, 1, 0.6), (130, 10, 150, 30, 2, 0.1)]
+
+
+def prelabel(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "labeling" / "prelabel.py"), *map(str, args), "--project", cwd / "runs"],
+                          capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+def rows(path: Path) -> list[list[float]]:
+    return [[float(v) for v in line.split()] for line in path.read_text().splitlines()]
+
+
+def test_prelabels_land_beside_the_photos_with_classes_txt_and_a_summary(tmp_path, photo_model, make_photo):
+    photos = tmp_path / "new_photos"
+    for i, name in enumerate(("a.png", "b.png")):
+        make_photo(photos / name, 60 + i)
+    proc = prelabel("--images", photos, "--weights", photo_model(BOXES), "--conf", "0.35", cwd=tmp_path)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    # labelImg (label.py's default for a plain folder) reads a.txt beside a.png, with data.yaml's ids
+    assert sum(rows(photos / "a.txt"), []) == pytest.approx([0, 0.2, 0.3, 0.2, 0.4, 1, 0.625, 0.5, 0.25, 0.5], abs=1e-5)
+    assert (photos / "classes.txt").read_text().split() == NAMES
+    out = proc.stdout
+    assert "2 photos: 2 pre-labelled" in out and "0 already labelled and kept" in out
+    assert "boxes: 4 (2 with_mask, 2 without_mask)" in out and "no face found in 0 photos" in out
+    assert f"--order {tmp_path / 'runs' / 'exp' / 'review.txt'}" in out
+    assert read_review_order(tmp_path / "runs" / "exp" / "review.txt") == ["a.png", "b.png"]
+
+
+def test_a_folder_named_images_gets_its_labels_in_the_sibling_labels_folder(tmp_path, photo_model, make_photo):
+    make_photo(tmp_path / "new" / "images" / "a.png", 60)
+    proc = prelabel("--images", tmp_path / "new" / "images", "--weights", photo_model(BOXES), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "new" / "labels" / "a.txt").is_file() and (tmp_path / "new" / "labels" / "classes.txt").is_file()
+    assert sorted(p.name for p in (tmp_path / "new" / "images").iterdir()) == ["a.png"]
+
+
+def test_existing_labels_are_kept_untouched_unless_force(tmp_path, photo_model, make_photo, tools):
+    photos = tmp_path / "photos"
+    make_photo(photos / "a.png", 60)
+    make_photo(photos / "b.png", 61)
+    labels = tmp_path / "my_labels"
+    labels.mkdir()
+    (labels / "a.txt").write_text("2 0.5 0.5 0.1 0.1\n")  # someone's work
+    before = tools.snapshot(labels)
+    model = photo_model(BOXES)
+    proc = prelabel("--images", photos, "--labels", labels, "--weights", model, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert tools.snapshot(labels)["a.txt"] == before["a.txt"]
+    assert (labels / "b.txt").is_file() and not (photos / "b.txt").exists()
+    assert "1 pre-labelled" in proc.stdout and "1 already labelled and kept" in proc.stdout
+    assert read_review_order(tmp_path / "runs" / "exp" / "review.txt") == ["b.png"]
+
+    proc = prelabel("--images", photos, "--labels", labels, "--weights", model, "--force", cwd=tmp_path)
+    assert proc.returncode == 0 and "2 pre-labelled" in proc.stdout
+    assert rows(labels / "a.txt")[0][0] == 0
+    assert (tmp_path / "runs" / "exp2" / "review.txt").is_file()  # a new numbered run folder
+
+
+def test_unreadable_photos_are_skipped_and_counted_and_empty_photos_reported(tmp_path, photo_model, make_photo):
+    photos = tmp_path / "photos"
+    make_photo(photos / "a.png", 60)
+    (photos / "broken.png").write_bytes(b"\x89PNG not really")
+    only_weak = [(16, 12, 48, 60, 0, 0.2)]
+    proc = prelabel("--images", photos, "--weights", photo_model(only_weak), "--conf", "0.35", cwd=tmp_path)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert "1 unreadable and skipped" in proc.stdout and "broken.png" in proc.stdout
+    assert (photos / "a.txt").read_text() == ""  # reviewed as "no face": an empty label file
+    assert "no face found in 1 photos (e.g. a.png)" in proc.stdout
+    assert not (photos / "broken.txt").exists()
+
+
+def test_a_model_with_other_classes_is_refused_in_one_line(tmp_path, photo_model, make_photo, tools):
+    make_photo(tmp_path / "photos" / "a.png", 60)
+    model = photo_model(BOXES, names=("face", "mask", "other"))
+    line = tools.assert_one_line_error(prelabel("--images", tmp_path / "photos", "--weights", model, cwd=tmp_path),
+                                       "differ from data.yaml")
+    assert "'face'" in line
+    assert sorted(p.name for p in (tmp_path / "photos").iterdir()) == ["a.png"]
+
+
+def test_the_least_certain_photo_comes_first_in_the_review_order(tmp_path, make_photo, fixed_detector):
+    photos = tmp_path / "photos"
+    for shade, name in ((10, "sure.png"), (20, "at_threshold.png"), (30, "near_miss.png"), (40, "empty.png")):
+        make_photo(photos / name, shade)
+    detector = fixed_detector({
+        10: [(10, 10, 40, 40, 0, 0.95)],
+        20: [(10, 10, 40, 40, 0, 0.95), (50, 10, 90, 40, 1, 0.36)],  # a box right at the threshold
+        30: [(10, 10, 40, 40, 0, 0.9), (50, 10, 90, 40, 2, 0.25)],  # a face just below it, not written
+    })
+    review = tmp_path / "review.txt"
+    report = prelabel_folder(photos, photos, detector, conf=0.35, review_file=review)
+    assert read_review_order(review) == ["at_threshold.png", "near_miss.png", "sure.png", "empty.png"]
+    lines = review.read_text().splitlines()
+    assert lines[2].startswith("at_threshold.png  # doubt 0.98; 2 boxes; closest call without_mask 0.36")
+    assert len(report.review) == 4 and report.no_face == ["empty.png"]
+    assert len(rows(photos / "near_miss.txt")) == 1  # the 0.25 box is only a hint for the order
+
+
+def test_an_interrupted_run_keeps_finished_labels_and_their_review_order(tmp_path, make_photo, fixed_detector):
+    photos = tmp_path / "photos"
+    make_photo(photos / "a.png", 10)
+    make_photo(photos / "b.png", 20)
+    inner = fixed_detector({10: [(10, 10, 40, 40, 0, 0.5)]})
+
+    def detector(image):
+        if image[0, 0, 0] == 20:
+            raise KeyboardInterrupt
+        return inner(image)
+
+    with pytest.raises(KeyboardInterrupt):
+        prelabel_folder(photos, photos, detector, conf=0.35, review_file=tmp_path / "review.txt")
+    assert rows(photos / "a.txt")[0][0] == 0 and not (photos / "b.txt").exists()
+    assert read_review_order(tmp_path / "review.txt") == ["a.png"]
+
+
+def test_a_labels_folder_whose_classes_txt_gives_used_ids_other_classes_is_refused(tmp_path, photo_model, make_photo, tools):
+    photos = tmp_path / "photos"
+    make_photo(photos / "a.png", 60)
+    make_photo(photos / "b.png", 61)
+    (photos / "classes.txt").write_text("without_mask\nwith_mask\nmask_weared_incorrect\n")
+    (photos / "a.txt").write_text("1 0.5 0.5 0.2 0.2\n")
+    tools.assert_one_line_error(prelabel("--images", photos, "--weights", photo_model(BOXES), cwd=tmp_path),
+                                "classes.txt", "a.txt:1", "pre-label again")
+    assert not (photos / "b.txt").exists()
