@@ -212,9 +212,12 @@ class EvalResult:
 def evaluate(
     weights: str | Path, data: str | Path, split: str = "val", imgsz: int = INFERENCE_IMGSZ, batch: int = 16,
     device: str | None = None, conf: float = MAP_CONF, iou: float = MAP_IOU, project: Path | None = None,
-    name: str = "exp", exist_ok: bool = False, plots: bool = True,
+    name: str = "exp", exist_ok: bool = False, plots: bool = True, end2end: bool = False,
 ) -> EvalResult:
-    """Ultralytics validation of any weights on any split; writes confusion matrix and PR curves."""
+    """Ultralytics validation of any weights on any split; writes confusion matrix and PR curves.
+
+    An .onnx is evaluated as it was exported (Ultralytics reads `end2end` from its metadata);
+    `end2end` makes a YOLO26 .pt use its NMS-free head too, the one an end-to-end export runs."""
     from ultralytics import YOLO
 
     if split not in SPLITS:
@@ -231,6 +234,13 @@ def evaluate(
     yolo = YOLO(weights, task="detect")
     args = dict(data=str(data_yaml), split=split, imgsz=imgsz, batch=batch, conf=conf, iou=iou, plots=plots,
                 project=str(project), name=run_dir.name, exist_ok=True, verbose=False)
+    if end2end:
+        if Path(weights).suffix != ".pt":
+            raise UserError("--end2end is for a .pt; an .onnx is evaluated as it was exported (export.py --end2end)",
+                            weights)
+        if not has_nms_free_head(yolo):
+            raise UserError("--end2end needs a model with an NMS-free head (YOLO26)", weights)
+        args["nms"] = False
     if device:
         args["device"] = device
     metrics = yolo.val(**args)
@@ -239,13 +249,20 @@ def evaluate(
     return EvalResult(Path(metrics.save_dir), table, dict(metrics.speed))
 
 
+def has_nms_free_head(yolo) -> bool:
+    """Whether a loaded model has YOLO26's one-to-one (NMS-free) head besides the classic one."""
+    head = yolo.model.model[-1]
+    return getattr(head, "one2one_cv2", None) is not None
+
+
 def export_onnx(weights: str | Path, imgsz: int, opset: int | None = None, dynamic: bool = False,
-                simplify: bool = True, half: bool = False, force: bool = False) -> Path:
+                simplify: bool = True, half: bool = False, force: bool = False, end2end: bool = False) -> Path:
     """Export to ONNX for ONNX Runtime (detect.py --weights model.onnx), written beside the .pt.
 
     Ultralytics writes straight to the final name; exporting a copy in a scratch folder and moving
     the result into place means an interrupted export never leaves a half-written .onnx, and an
-    existing one is replaced only when asked."""
+    existing one is replaced only when asked. `end2end` exports YOLO26's NMS-free head (Ultralytics'
+    nms=False): one (1, 300, 6) output of finished boxes; otherwise the classic output that needs NMS."""
     from ultralytics import YOLO
 
     path = Path(weights)
@@ -259,9 +276,15 @@ def export_onnx(weights: str | Path, imgsz: int, opset: int | None = None, dynam
     args = dict(format="onnx", imgsz=imgsz, dynamic=dynamic, simplify=simplify, half=half)
     if opset:
         args["opset"] = opset
+    if end2end:
+        args["nms"] = False  # Ultralytics: False = the NMS-free head; None (default) = raw output, NMS outside
     with tempfile.TemporaryDirectory(prefix=".export-", dir=path.parent) as scratch:
         staged = Path(scratch) / path.name
         shutil.copy2(path, staged)
-        exported = Path(YOLO(str(staged)).export(**args))
+        yolo = YOLO(str(staged))
+        if end2end and not has_nms_free_head(yolo):
+            raise UserError("--end2end needs a model with an NMS-free head (YOLO26); this one has only the classic "
+                            "head: export it without --end2end", path)
+        exported = Path(yolo.export(**args))
         os.replace(exported, target)
     return target
