@@ -167,11 +167,13 @@ def finetune_settings(epochs: int, overrides: dict[str, object]) -> dict[str, ob
 
 def describe_start(source: str, chosen: dict[str, object], overrides: dict[str, object]) -> str:
     """One line: where training starts and the fine-tuning settings chosen (or the user's own)."""
-    line = f"fine-tuning {display_name(source)}: " + " ".join(f"{k}={v}" for k, v in chosen.items())
+    parts = [" ".join(f"{k}={v}" for k, v in chosen.items())] if chosen else []
     kept = {k: overrides[k] for k in ("optimizer", "lr0", "warmup_epochs", "close_mosaic") if k in overrides}
     if kept:
-        line += " (yours kept: " + " ".join(f"{k}={v}" for k, v in kept.items()) + ")"
-    return line + (" -- change any of them as key=value" if chosen else "")
+        parts.append("(yours kept: " + " ".join(f"{k}={v}" for k, v in kept.items()) + ")")
+    if chosen:
+        parts.append("-- change any of them as key=value")
+    return f"fine-tuning {display_name(source)}: " + " ".join(parts)
 
 
 def class_change_note(source: str, checkpoint_names: list[str], data_names: tuple[str, ...]) -> str | None:

@@ -116,7 +116,9 @@ def test_fine_tuning_settings_scale_close_mosaic_with_the_epochs_and_leave_the_u
     everything = {"optimizer": "SGD", "lr0": 0.01, "warmup_epochs": 3, "close_mosaic": 10}
     assert finetune_settings(30, everything) == {}
     assert describe_start("yolo11n.pt", {}, everything) == (
-        "fine-tuning yolo11n.pt:  (yours kept: optimizer=SGD lr0=0.01 warmup_epochs=3 close_mosaic=10)")
+        "fine-tuning yolo11n.pt: (yours kept: optimizer=SGD lr0=0.01 warmup_epochs=3 close_mosaic=10)")
+    assert describe_start("best.pt", {"optimizer": "AdamW"}, {"lr0": 0.01}) == (
+        "fine-tuning best.pt: optimizer=AdamW (yours kept: lr0=0.01) -- change any of them as key=value")
 
 
 def test_same_count_other_names_says_the_class_outputs_are_reused_in_order():
