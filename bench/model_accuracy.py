@@ -9,7 +9,10 @@ Two jobs, both with Ultralytics' validator (the same as `python val.py`):
 The first prints mAP50 / mAP50-95 on the val split at each size (choose there, never on test). The
 second evaluates `--weights` on test and val and its .onnx sibling on test, and writes the per-class
 P, R, mAP50, mAP50-95 to the JSON file that models/README.md quotes and that
-tests/test_kaggle_integration.py checks against a fresh evaluation.
+tests/test_kaggle_integration.py checks against a fresh evaluation. With `--twins` (by default
+../shared/datasets/kaggle-facemask/near_duplicates.csv, when it exists) it also evaluates the test
+split without the photos that have a twin in train or val, under the key `test_without_twins`, and
+lists those photos under `twins`.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from maskdet.config import INFERENCE_IMGSZ  # noqa: E402
+from maskdet.evaluation.twins import TWINS_CSV, photos_with_a_twin, write_split_without  # noqa: E402
 from maskdet.fileio import atomic_write_text  # noqa: E402
 from maskdet.training import MAP_CONF, MAP_IOU, evaluate  # noqa: E402
 
@@ -41,6 +45,9 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", help="inference sizes to compare on the val split")
     parser.add_argument("--imgsz", type=int, default=INFERENCE_IMGSZ, help="inference size for the card's figures")
     parser.add_argument("--card", help="write the card's figures (test, val, test_onnx) to this JSON file")
+    parser.add_argument("--twins", default=str(TWINS_CSV) if TWINS_CSV.exists() else None,
+                        help="near_duplicates.csv: also report test without the photos with a twin in train or val "
+                             "(default: the Kaggle one in ../shared when present)")
     args = parser.parse_args()
     if not args.sizes and not args.card:
         parser.error("give --sizes (choose on val) and/or --card FILE (write the figures)")
@@ -61,11 +68,19 @@ def main() -> int:
             onnx = weights.with_suffix(".onnx")
             if onnx.exists():
                 card["test_onnx"] = figures(onnx, args.data, "test", args.imgsz, workdir)
+            if args.twins:
+                twins = photos_with_a_twin(args.twins)
+                subset = write_split_without(args.data, "test", twins, workdir / "without_twins")
+                card["test_without_twins"] = figures(weights, str(subset.data_yaml), "test", args.imgsz, workdir)
+                card["twins"] = {"csv": Path(args.twins).name, "images": subset.kept,
+                                 "left_out": {stem: twins[stem] for stem in subset.left_out}}
+                print(f"test without twins: {len(subset.left_out)} test photos with a twin in train or val left out, "
+                      f"{subset.kept} kept")
             atomic_write_text(Path(args.card), json.dumps(card, indent=2) + "\n")
-            for key in ("test", "val", "test_onnx"):
+            for key in ("test", "val", "test_onnx", "test_without_twins"):
                 if key in card:
                     a = card[key]["all"]
-                    print(f"{key:<9} P {a['P']:.3f}  R {a['R']:.3f}  mAP50 {a['mAP50']:.3f}  mAP50-95 {a['mAP50-95']:.3f}")
+                    print(f"{key:<18} P {a['P']:.3f}  R {a['R']:.3f}  mAP50 {a['mAP50']:.3f}  mAP50-95 {a['mAP50-95']:.3f}")
             print(f"wrote {args.card}")
     return 0
 

@@ -1,7 +1,9 @@
 """Turn a frame into Detections: PyTorch weights through Ultralytics, or ONNX Runtime.
 
 The ONNX path is the fast one on a CPU: ONNX Runtime runs the network, OpenCV letterboxes
-and runs NMS, and torch is never imported (which also makes startup quicker).
+and runs NMS, and torch is never imported (which also makes startup quicker). Both kinds of
+Ultralytics export are read: the classic (1, 4 + classes, anchors) output, which needs NMS, and
+YOLO26's end-to-end (1, max_det, 6) output from its NMS-free head, which does not.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ def nms(boxes_xyxy: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, setti
 
 
 class OnnxDetector:
-    """An Ultralytics ONNX export run with ONNX Runtime."""
+    """An Ultralytics ONNX export run with ONNX Runtime: the classic output (NMS here) or an end-to-end one."""
 
     def __init__(self, path: Path, settings: DetectSettings, imgsz: int | None = None, device: str | None = None, threads: int = 0):
         import onnxruntime as ort
@@ -100,6 +102,7 @@ class OnnxDetector:
                             f"re-export it with python export.py --imgsz {imgsz} (or --dynamic)", path)
         self.imgsz = int(h) if static else int(imgsz or ast.literal_eval(meta.get("imgsz", "[640, 640]"))[0])
         self.dtype = np.float16 if self.input.type == "tensor(float16)" else np.float32
+        self.end2end = is_end2end(meta, self.session.get_outputs()[0].shape, len(self.names))
         self.settings = settings
 
     def __call__(self, image: np.ndarray) -> Detections:
@@ -109,23 +112,57 @@ class OnnxDetector:
         t1 = time.perf_counter()
         (raw,) = self.session.run(None, {self.input.name: blob})
         t2 = time.perf_counter()
-        pred = raw[0].T.astype(np.float32, copy=False)  # (anchors, 4 + classes)
-        scores_all = pred[:, 4:]
-        class_ids = scores_all.argmax(1)
-        scores = scores_all[np.arange(len(pred)), class_ids]
-        mask = scores >= self.settings.conf
-        if self.settings.classes is not None:
-            mask &= np.isin(class_ids, self.settings.classes)
-        pred, scores, class_ids = pred[mask], scores[mask], class_ids[mask]
-        xy, wh = pred[:, :2], pred[:, 2:4]
-        boxes = np.concatenate([xy - wh / 2, xy + wh / 2], axis=1)
-        keep = nms(boxes, scores, class_ids, self.settings)
-        boxes = boxes[keep]
+        decode = decode_end2end if self.end2end else decode_raw
+        boxes, scores, class_ids = decode(raw[0].astype(np.float32, copy=False), self.settings)
         boxes[:, [0, 2]] = ((boxes[:, [0, 2]] - left) / scale).clip(0, image.shape[1])
         boxes[:, [1, 3]] = ((boxes[:, [1, 3]] - top) / scale).clip(0, image.shape[0])
         t3 = time.perf_counter()
         timings = {"preprocess": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3, "nms": (t3 - t2) * 1e3}
-        return Detections(boxes.astype(np.float32), scores[keep], class_ids[keep].astype(int), self.names, timings)
+        return Detections(boxes.astype(np.float32), scores, class_ids.astype(int), self.names, timings)
+
+
+Decoded = tuple[np.ndarray, np.ndarray, np.ndarray]  # boxes x1y1x2y2 (model pixels), scores, class ids
+
+
+def decode_raw(pred: np.ndarray, settings: DetectSettings) -> Decoded:
+    """The classic head's (4 + classes, anchors) output: xywh and one score per class, then NMS."""
+    pred = pred.T  # (anchors, 4 + classes)
+    scores_all = pred[:, 4:]
+    class_ids = scores_all.argmax(1)
+    scores = scores_all[np.arange(len(pred)), class_ids]
+    mask = scores >= settings.conf
+    if settings.classes is not None:
+        mask &= np.isin(class_ids, settings.classes)
+    pred, scores, class_ids = pred[mask], scores[mask], class_ids[mask]
+    xy, wh = pred[:, :2], pred[:, 2:4]
+    boxes = np.concatenate([xy - wh / 2, xy + wh / 2], axis=1)
+    keep = nms(boxes, scores, class_ids, settings)
+    return boxes[keep], scores[keep], class_ids[keep]
+
+
+def decode_end2end(pred: np.ndarray, settings: DetectSettings) -> Decoded:
+    """An end-to-end export's (max_det, 6) output: x1 y1 x2 y2 score class, already free of duplicates.
+
+    YOLO26's one-to-one head is trained to give one box per object, so there is no NMS to run
+    (--iou and --agnostic-nms do not apply); the confidence, class filter and --max-det still do.
+    """
+    scores, class_ids = pred[:, 4], pred[:, 5].round().astype(int)
+    mask = scores >= settings.conf
+    if settings.classes is not None:
+        mask &= np.isin(class_ids, settings.classes)
+    order = np.argsort(-scores[mask], kind="stable")[: settings.max_det]
+    return pred[mask][order, :4].copy(), scores[mask][order], class_ids[mask][order]
+
+
+def is_end2end(meta: dict[str, str], output_shape: list, classes: int) -> bool:
+    """Whether an Ultralytics ONNX export ends in the NMS-free head (YOLO26 exported with nms=False).
+
+    Ultralytics writes `end2end` into the metadata; for exports that lack it, the output shape
+    tells: (1, max_det, 6) rows of boxes, not (1, 4 + classes, anchors) columns of scores.
+    """
+    if "end2end" in meta:
+        return meta["end2end"].strip().lower() == "true"
+    return len(output_shape) == 3 and output_shape[2] == 6 and output_shape[1] != 4 + classes
 
 
 class TorchDetector:

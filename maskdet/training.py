@@ -22,7 +22,11 @@ from maskdet.fileio import atomic_write_text, list_images, next_run_dir
 from maskdet.oversample import write_oversampled_list
 
 MAP_CONF, MAP_IOU = 0.001, 0.7  # the usual mAP settings: a low threshold, as mAP integrates over all confidences
-DEFAULT_MODEL_YAML = "yolo11n.yaml"  # nano, from scratch: builds offline
+# Where `python train.py` starts: the shipped model, which already knows faces and masks, so a user's
+# own photos fine-tune it instead of training from nothing (issue 16).
+SHIPPED_MODEL = PROJECT_ROOT / "models" / "best.pt"
+# COCO-pretrained checkpoints kept beside the project on machines that cannot download (../shared/weights).
+LOCAL_WEIGHTS = PROJECT_ROOT.parent / "shared" / "weights"
 
 
 def ultralytics_online() -> bool:
@@ -34,11 +38,27 @@ def ultralytics_online() -> bool:
 TRAIN_OFFLINE_HINT = "Start from scratch with --model {stem}.yaml, or give the path of a local .pt (the project ships models/best.pt)"
 
 
-def resolve_model(model: str | Path, offline_hint: str = TRAIN_OFFLINE_HINT) -> str:
+def local_checkpoint(stem: str, weights_dir: Path = LOCAL_WEIGHTS) -> Path | None:
+    """The local copy of a hub checkpoint (yolo11n.pt -> <weights_dir>/yolo11n-coco.pt), if there is one."""
+    candidate = weights_dir / f"{stem}-coco.pt"
+    return candidate if candidate.is_file() else None
+
+
+def offline_train_hint(stem: str, weights_dir: Path = LOCAL_WEIGHTS) -> str:
+    """What to do instead of downloading `stem`.pt: build from scratch, or a local .pt, naming the local COCO copy."""
+    hint = TRAIN_OFFLINE_HINT.format(stem=stem)
+    local = local_checkpoint(stem, weights_dir)
+    if local is not None:
+        hint += f"; the same COCO start is on this machine: --model {os.path.relpath(local)}"
+    return hint
+
+
+def resolve_model(model: str | Path, offline_hint: str | None = None) -> str:
     """A local file, an architecture name (*.yaml, built from scratch), or a hub checkpoint name.
 
     A hub checkpoint (yolo11n.pt) needs a download: online Ultralytics fetches it as usual;
-    offline we stop at once with what to do instead of a failed download.
+    offline we stop at once with what to do instead of a failed download (`offline_hint`, with
+    {stem} for the model's name; by default the training alternatives, local COCO copy included).
     """
     model = str(model)
     path = Path(model).expanduser()
@@ -51,8 +71,8 @@ def resolve_model(model: str | Path, offline_hint: str = TRAIN_OFFLINE_HINT) -> 
     if len(path.parts) > 1:
         raise UserError("no such file", model)
     if not ultralytics_online():
-        raise UserError(f"'{model}' is not on this machine and it is offline, so it cannot be downloaded. "
-                        + offline_hint.format(stem=path.stem))
+        hint = offline_train_hint(path.stem) if offline_hint is None else offline_hint.format(stem=path.stem)
+        raise UserError(f"'{model}' is not on this machine and it is offline, so it cannot be downloaded. " + hint)
     return model
 
 
@@ -133,6 +153,57 @@ def use_every_core_on_cpu(trainer) -> None:
         print(f"training on {torch.get_num_threads()} CPU threads")
 
 
+def finetune_settings(epochs: int, overrides: dict[str, object]) -> dict[str, object]:
+    """Settings for a start from a checkpoint, those the user did not set themselves.
+
+    Ultralytics' defaults suit a start from scratch: optimizer=auto picks its rate from the run's
+    length (MuSGD at 0.01 past 10,000 iterations, which shakes pretrained features loose), 3 warm-up
+    epochs, mosaic until the last 10 epochs (most of a short fine-tune). A low fixed rate with AdamW,
+    a short warm-up and mosaic closed for the last sixth of the run (10 epochs at most) is the usual
+    fine-tuning recipe, and the same whatever the run's length."""
+    chosen = {"optimizer": "AdamW", "lr0": 0.001, "warmup_epochs": 1, "close_mosaic": min(10, max(1, epochs // 6))}
+    return {key: value for key, value in chosen.items() if key not in overrides}
+
+
+def describe_start(source: str, chosen: dict[str, object], overrides: dict[str, object]) -> str:
+    """One line: where training starts and the fine-tuning settings chosen (or the user's own)."""
+    parts = [" ".join(f"{k}={v}" for k, v in chosen.items())] if chosen else []
+    kept = {k: overrides[k] for k in ("optimizer", "lr0", "warmup_epochs", "close_mosaic") if k in overrides}
+    if kept:
+        parts.append("(yours kept: " + " ".join(f"{k}={v}" for k, v in kept.items()) + ")")
+    if chosen:
+        parts.append("-- change any of them as key=value")
+    return f"fine-tuning {display_name(source)}: " + " ".join(parts)
+
+
+def class_change_note(source: str, checkpoint_names: list[str], data_names: tuple[str, ...]) -> str | None:
+    """One line when the checkpoint's classes differ from data.yaml's: what Ultralytics will transfer.
+
+    Ultralytics copies every tensor whose name and shape match (intersect_dicts): with another class
+    count only the class outputs differ in shape and start afresh; with the same count they are
+    copied too, so checkpoint class i becomes data.yaml class i whatever its name."""
+    if tuple(checkpoint_names) == tuple(data_names):
+        return None
+
+    def show(names) -> str:
+        return ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+
+    mine = f"{display_name(source)} knows {len(checkpoint_names)} classes ({show(checkpoint_names)})"
+    theirs = f"data.yaml has {len(data_names)} ({show(data_names)})"
+    if len(checkpoint_names) != len(data_names):
+        return f"note: {mine}, {theirs}: every layer but the class outputs is transferred; those start afresh"
+    pairs = ", ".join(f"{a}->{b}" for a, b in zip(checkpoint_names, data_names) if a != b)
+    return f"note: {mine}, {theirs}: every layer is transferred and the class outputs are reused in order ({pairs})"
+
+
+def display_name(source: str) -> str:
+    """A path as the user would type it: relative to here when that is shorter."""
+    if not Path(source).is_absolute():
+        return source
+    relative = os.path.relpath(source)
+    return relative if len(relative) < len(source) else source
+
+
 @dataclass
 class TrainResult:
     save_dir: Path
@@ -142,7 +213,7 @@ class TrainResult:
 
 
 def train(
-    data: str | Path, model: str, epochs: int, imgsz: int, batch: int | float, device: str | None,
+    data: str | Path, model: str | None, epochs: int, imgsz: int, batch: int | float, device: str | None,
     workers: int, patience: int, cache: str | bool, seed: int, project: Path, name: str, exist_ok: bool,
     cls_pw: float, resume: str | bool | None = None, overrides: dict[str, object] | None = None,
     oversample: float = 0.0,
@@ -158,14 +229,26 @@ def train(
         trim_results_to_checkpoint(checkpoint)
         source, args = str(checkpoint), {"resume": True, **device_arg}
     else:
-        source = resolve_model(model)
+        source = resolve_model(model or SHIPPED_MODEL)
+        data_names = load_dataset_config(data).names
+        overrides = overrides or {}
         run_dir = next_run_dir(project, name, exist_ok)
         data_yaml = write_resolved_data_yaml(data, run_dir, oversample)
         args = dict(data=str(data_yaml), epochs=epochs, imgsz=imgsz, batch=batch, workers=workers,
                     patience=patience, cache=cache, seed=seed, project=str(project), name=run_dir.name,
                     exist_ok=True, cls_pw=cls_pw, **device_arg)
-        args.update(overrides or {})
+        if Path(source).suffix == ".pt":  # a checkpoint: fine-tune it (an architecture .yaml trains from scratch)
+            chosen = finetune_settings(epochs, overrides)
+            args.update(chosen)
+            print(describe_start(source, chosen, overrides))
+        else:
+            print(f"training {source} from scratch")
+        args.update(overrides)
     yolo = YOLO(source)
+    if not resume and Path(source).suffix == ".pt":
+        note = class_change_note(source, [yolo.names[i] for i in sorted(yolo.names)], data_names)
+        if note:
+            print(note)
     yolo.add_callback("on_pretrain_routine_start", use_every_core_on_cpu)
     yolo.train(**args)
     trainer = yolo.trainer
@@ -212,9 +295,12 @@ class EvalResult:
 def evaluate(
     weights: str | Path, data: str | Path, split: str = "val", imgsz: int = INFERENCE_IMGSZ, batch: int = 16,
     device: str | None = None, conf: float = MAP_CONF, iou: float = MAP_IOU, project: Path | None = None,
-    name: str = "exp", exist_ok: bool = False, plots: bool = True,
+    name: str = "exp", exist_ok: bool = False, plots: bool = True, end2end: bool = False,
 ) -> EvalResult:
-    """Ultralytics validation of any weights on any split; writes confusion matrix and PR curves."""
+    """Ultralytics validation of any weights on any split; writes confusion matrix and PR curves.
+
+    An .onnx is evaluated as it was exported (Ultralytics reads `end2end` from its metadata);
+    `end2end` makes a YOLO26 .pt use its NMS-free head too, the one an end-to-end export runs."""
     from ultralytics import YOLO
 
     if split not in SPLITS:
@@ -231,6 +317,13 @@ def evaluate(
     yolo = YOLO(weights, task="detect")
     args = dict(data=str(data_yaml), split=split, imgsz=imgsz, batch=batch, conf=conf, iou=iou, plots=plots,
                 project=str(project), name=run_dir.name, exist_ok=True, verbose=False)
+    if end2end:
+        if Path(weights).suffix != ".pt":
+            raise UserError("--end2end is for a .pt; an .onnx is evaluated as it was exported (export.py --end2end)",
+                            weights)
+        if not has_nms_free_head(yolo):
+            raise UserError("--end2end needs a model with an NMS-free head (YOLO26)", weights)
+        args["nms"] = False
     if device:
         args["device"] = device
     metrics = yolo.val(**args)
@@ -239,13 +332,20 @@ def evaluate(
     return EvalResult(Path(metrics.save_dir), table, dict(metrics.speed))
 
 
+def has_nms_free_head(yolo) -> bool:
+    """Whether a loaded model has YOLO26's one-to-one (NMS-free) head besides the classic one."""
+    head = yolo.model.model[-1]
+    return getattr(head, "one2one_cv2", None) is not None
+
+
 def export_onnx(weights: str | Path, imgsz: int, opset: int | None = None, dynamic: bool = False,
-                simplify: bool = True, half: bool = False, force: bool = False) -> Path:
+                simplify: bool = True, half: bool = False, force: bool = False, end2end: bool = False) -> Path:
     """Export to ONNX for ONNX Runtime (detect.py --weights model.onnx), written beside the .pt.
 
     Ultralytics writes straight to the final name; exporting a copy in a scratch folder and moving
     the result into place means an interrupted export never leaves a half-written .onnx, and an
-    existing one is replaced only when asked."""
+    existing one is replaced only when asked. `end2end` exports YOLO26's NMS-free head (Ultralytics'
+    nms=False): one (1, 300, 6) output of finished boxes; otherwise the classic output that needs NMS."""
     from ultralytics import YOLO
 
     path = Path(weights)
@@ -261,9 +361,15 @@ def export_onnx(weights: str | Path, imgsz: int, opset: int | None = None, dynam
         args["quantize"] = "fp16"  # Ultralytics 8.4's name; passing half= at all prints a deprecation warning
     if opset:
         args["opset"] = opset
+    if end2end:
+        args["nms"] = False  # Ultralytics: False = the NMS-free head; None (default) = raw output, NMS outside
     with tempfile.TemporaryDirectory(prefix=".export-", dir=path.parent) as scratch:
         staged = Path(scratch) / path.name
         shutil.copy2(path, staged)
-        exported = Path(YOLO(str(staged)).export(**args))
+        yolo = YOLO(str(staged))
+        if end2end and not has_nms_free_head(yolo):
+            raise UserError("--end2end needs a model with an NMS-free head (YOLO26); this one has only the classic "
+                            "head: export it without --end2end", path)
+        exported = Path(yolo.export(**args))
         os.replace(exported, target)
     return target

@@ -69,20 +69,37 @@ def write_scripted_onnx(path: Path, boxes: Sequence[tuple[float, float, float, f
     Each box is (x1, y1, x2, y2, class_id, score) in model-input pixels; metadata carries the names,
     exactly as export.py writes them, so OnnxDetector and detect.py load it like any export.
     """
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
     out = np.zeros((1, 4 + len(names), max(len(boxes), 1)), np.float32)
     for j, (x1, y1, x2, y2, cls, score) in enumerate(boxes):
         out[0, :4, j] = [(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1]
         out[0, 4 + cls, j] = score
+    return _constant_onnx(path, out, imgsz, names, {})
+
+
+def write_scripted_end2end_onnx(path: Path, boxes: Sequence[tuple[float, float, float, float, int, float]], imgsz: int,
+                                names: Sequence[str] = NAMES, rows: int = 300) -> Path:
+    """An ONNX model in the end-to-end layout of a YOLO26 export (1, rows, 6) = x1 y1 x2 y2 score class,
+    always predicting `boxes` (padded with zero rows, as the NMS-free head pads its top-k), with the
+    metadata Ultralytics writes (`end2end`, names, imgsz, stride, task)."""
+    out = np.zeros((1, rows, 6), np.float32)
+    for j, (x1, y1, x2, y2, cls, score) in enumerate(boxes):
+        out[0, j] = [x1, y1, x2, y2, score, cls]
+    return _constant_onnx(path, out, imgsz, names,
+                          {"end2end": "True", "stride": "32", "task": "detect", "batch": "1", "channels": "3"})
+
+
+def _constant_onnx(path: Path, out: np.ndarray, imgsz: int, names: Sequence[str], metadata: dict[str, str]) -> Path:
+    """A one-node ONNX graph that returns `out` for any image, with export.py's metadata (names, imgsz)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
     node = helper.make_node("Constant", [], ["output0"], value=numpy_helper.from_array(out, "value"))
     graph = helper.make_graph([node], "scripted",
                               [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, imgsz, imgsz])],
                               [helper.make_tensor_value_info("output0", TensorProto.FLOAT, list(out.shape))])
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     proto.ir_version = 8
-    helper.set_model_props(proto, {"names": str(dict(enumerate(names))), "imgsz": str([imgsz, imgsz])})
+    helper.set_model_props(proto, {"names": str(dict(enumerate(names))), "imgsz": str([imgsz, imgsz]), **metadata})
     onnx.checker.check_model(proto)
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(proto, str(path))

@@ -137,19 +137,46 @@ MODEL = ROOT / "models" / "best.pt"
 CARD_METRICS = ROOT / "models" / "metrics.json"
 
 
-@pytest.mark.skipif(not MODEL.exists() or not CARD_METRICS.exists(), reason="no shipped model and metrics in models/")
-def test_the_model_cards_test_figures_reproduce(kaggle_pipeline, tmp_path):
-    """The evaluation command models/README.md documents gives the figures it quotes."""
+def assert_card_figures_reproduce(data_yaml: Path, key: str, project: Path) -> None:
+    """val.py, as models/README.md documents it, gives the figures models/metrics.json quotes under `key`."""
     import json
 
     import pandas as pd
 
     card = json.loads(CARD_METRICS.read_text())
-    proc = subprocess.run([sys.executable, str(ROOT / "val.py"), "--weights", str(MODEL), "--data", str(kaggle_pipeline.data_yaml),
-                           "--split", "test", "--imgsz", str(card["imgsz"]), "--project", str(tmp_path)],
+    proc = subprocess.run([sys.executable, str(ROOT / "val.py"), "--weights", str(MODEL), "--data", str(data_yaml),
+                           "--split", "test", "--imgsz", str(card["imgsz"]), "--project", str(project)],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    measured = pd.read_csv(tmp_path / "exp" / "metrics.csv", index_col="class")
-    for cls, figures in card["test"].items():
+    measured = pd.read_csv(project / "exp" / "metrics.csv", index_col="class")
+    for cls, figures in card[key].items():
         for metric, quoted in figures.items():
-            assert measured.loc[cls, metric] == pytest.approx(quoted, abs=0.002), f"{cls} {metric}"
+            assert measured.loc[cls, metric] == pytest.approx(quoted, abs=0.002), f"{key}: {cls} {metric}"
+
+
+needs_card = pytest.mark.skipif(not MODEL.exists() or not CARD_METRICS.exists(), reason="no shipped model and metrics in models/")
+
+
+@needs_card
+def test_the_model_cards_test_figures_reproduce(kaggle_pipeline, tmp_path):
+    """The evaluation command models/README.md documents gives the figures it quotes."""
+    assert_card_figures_reproduce(kaggle_pipeline.data_yaml, "test", tmp_path)
+
+
+@needs_card
+def test_the_model_cards_test_figures_without_twins_reproduce(kaggle_pipeline, tmp_path):
+    """The test split less the photos with a twin in train or val (near_duplicates.csv) gives the card's
+    `test_without_twins` figures, leaving out the photos the card lists."""
+    import json
+
+    from maskdet.evaluation.twins import TWINS_CSV, photos_with_a_twin, write_split_without
+
+    card = json.loads(CARD_METRICS.read_text())
+    if "test_without_twins" not in card:
+        pytest.skip("models/metrics.json has no test_without_twins yet: python bench/model_accuracy.py --card writes it")
+    if not TWINS_CSV.exists():
+        pytest.skip(f"no {TWINS_CSV}")
+    subset = write_split_without(kaggle_pipeline.data_yaml, "test", photos_with_a_twin(TWINS_CSV), tmp_path / "subset")
+    assert sorted(subset.left_out) == sorted(card["twins"]["left_out"])
+    assert subset.kept == card["twins"]["images"] == EXPECTED_IMAGES["test"] - len(subset.left_out)
+    assert_card_figures_reproduce(subset.data_yaml, "test_without_twins", tmp_path / "runs")

@@ -22,6 +22,17 @@ def test_the_notebook_is_valid_and_set_up_for_a_gpu():
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "commit it without outputs"
 
 
+def code_cells() -> list[str]:
+    return ["".join(c["source"]) for c in json.loads(NOTEBOOK.read_text())["cells"] if c["cell_type"] == "code"]
+
+
+def test_training_starts_from_the_coco_checkpoint_by_default(monkeypatch):
+    monkeypatch.delenv("MASKDET_MODEL", raising=False)
+    namespace: dict = {}
+    exec(compile(code_cells()[0], f"{NOTEBOOK.name}[cell 0]", "exec"), namespace)  # settings only: runs nothing
+    assert namespace["MODEL"] == "yolo11n.pt"  # downloaded on Colab
+
+
 def test_every_code_cell_runs_in_cpu_smoke_mode(tmp_path, monkeypatch):
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         pytest.skip("needs git and a git checkout: the notebook clones the repository")
@@ -30,14 +41,17 @@ def test_every_code_cell_runs_in_cpu_smoke_mode(tmp_path, monkeypatch):
     drive, work = tmp_path / "drive", tmp_path / "work"
     work.mkdir()
     write_voc_dataset(drive / "kaggle-facemask")
+    # Offline the COCO checkpoint cannot be downloaded: its local copy where there is one, else from scratch.
+    local_coco = ROOT.parent / "shared" / "weights" / "yolo11n-coco.pt"
+    start = str(local_coco) if local_coco.is_file() else "yolo11n.yaml"
     for key, value in {"MASKDET_SMOKE": "1", "MASKDET_REPO": str(ROOT), "MASKDET_WORKDIR": str(work),
-                       "MASKDET_DRIVE": str(drive)}.items():
+                       "MASKDET_DRIVE": str(drive), "MASKDET_MODEL": start}.items():
         monkeypatch.setenv(key, value)
 
     namespace: dict = {}
-    cells = [c for c in json.loads(NOTEBOOK.read_text())["cells"] if c["cell_type"] == "code"]
+    cells = code_cells()
     for i, cell in enumerate(cells):
-        exec(compile("".join(cell["source"]), f"{NOTEBOOK.name}[cell {i}]", "exec"), namespace)
+        exec(compile(cell, f"{NOTEBOOK.name}[cell {i}]", "exec"), namespace)
 
     saved = drive / "maskdet-runs"
     assert (saved / "best.pt").stat().st_size > 1_000_000
@@ -47,7 +61,7 @@ def test_every_code_cell_runs_in_cpu_smoke_mode(tmp_path, monkeypatch):
     # Run all again (Colab users do): evaluating, exporting over the first .onnx and saving still work.
     first_export = saved / "best.onnx"
     first_export.unlink()
-    again = next(i for i, cell in enumerate(cells) if "export.py" in "".join(cell["source"]))
+    again = next(i for i, cell in enumerate(cells) if "export.py" in cell)
     for i, cell in enumerate(cells[again:], again):
-        exec(compile("".join(cell["source"]), f"{NOTEBOOK.name}[cell {i}]", "exec"), namespace)
+        exec(compile(cell, f"{NOTEBOOK.name}[cell {i}]", "exec"), namespace)
     assert first_export.exists()

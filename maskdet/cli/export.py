@@ -11,6 +11,7 @@ EXAMPLES = """examples:
   python export.py                                          # models/best.pt -> models/best.onnx
   python export.py --weights runs/train/exp/weights/best.pt --imgsz 768
   python export.py --force                                  # replace models/best.onnx
+  python export.py --weights yolo26_best.pt --end2end       # YOLO26: NMS-free output (1, 300, 6)
   python detect.py --weights models/best.onnx --source 0   # then run it with ONNX Runtime
 """
 
@@ -24,9 +25,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-simplify", action="store_true", help="skip onnxslim graph simplification")
     parser.add_argument("--half", action="store_true", help="FP16 weights (GPU only)")
     parser.add_argument("--force", action="store_true", help="replace an existing .onnx beside the .pt")
+    parser.add_argument("--end2end", action="store_true",
+                        help="YOLO26 only: export the NMS-free head, one (1, 300, 6) output of finished boxes "
+                             "(x1 y1 x2 y2 score class); default: the classic (1, 4 + classes, anchors) output, "
+                             "NMS run by detect.py. detect.py and val.py read both")
     args = parser.parse_args(argv)
 
     path = export_onnx(args.weights, args.imgsz, args.opset, args.dynamic, not args.no_simplify, args.half,
-                       args.force)
-    print(f"\nexported {path} ({path.stat().st_size / 1e6:.1f} MB); use it with: python detect.py --weights {path}")
+                       args.force, args.end2end)
+    kind = "end-to-end, NMS-free" if args.end2end else "classic output, NMS in detect.py"
+    print(f"\nexported {path} ({path.stat().st_size / 1e6:.1f} MB, {kind}); use it with: python detect.py --weights {path}")
     return 0

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from maskdet.cli import add_data_arg, make_parser
 from maskdet.config import PROJECT_ROOT
-from maskdet.training import DEFAULT_MODEL_YAML, format_table, parse_overrides, train
+from maskdet.training import format_table, parse_overrides, train
 
 EXAMPLES = """examples:
-  python train.py                                        # yolo11n from scratch, 100 epochs, imgsz 416
-  python train.py --epochs 300 --imgsz 512 --cls-pw 0.5  # longer, larger, rare class weighted up
-  python train.py --oversample 0.8                       # repeat images with rare classes each epoch
-  python train.py --model models/best.pt --epochs 50     # fine-tune the shipped model on your data
+  python train.py                                        # fine-tune the shipped model on your photos, 640 px
   python train.py --model yolo11n.pt                     # COCO-pretrained start (downloads; needs internet)
+  python train.py --model ../shared/weights/yolo11n-coco.pt   # the same COCO start from a local file
+  python train.py --model yolo26n.pt                     # YOLO26n from COCO (NMS-free head)
+  python train.py --model yolo11n.yaml --epochs 300      # from scratch (no pretrained weights at all)
+  python train.py --epochs 300 --cls-pw 0.5              # longer, rare class weighted up
+  python train.py --oversample 0.8                       # repeat images with rare classes each epoch
   python train.py --resume                               # continue the latest interrupted run
   python train.py --epochs 50 mosaic=0.5 lr0=0.02        # any other Ultralytics train setting as key=value
+
+Which start: your photos show the same three classes -> leave out --model (the shipped model already
+knows faces and masks); other classes or a new kind of scene -> a COCO checkpoint (yolo11n.pt, or
+yolo26n.pt); from scratch (.yaml) only to compare architectures, it needs many more epochs.
+Starting from a checkpoint (.pt), train.py fine-tunes: optimizer=AdamW lr0=0.001 warmup_epochs=1 and
+close_mosaic=min(10, max(1, epochs // 6)), unless you give any of them as key=value.
 
 Ctrl-C stops training; runs/train/<name>/weights/last.pt keeps the progress and --resume continues it.
 """
@@ -25,11 +34,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = make_parser("train.py", "Train an Ultralytics YOLO detector on the dataset of data.yaml and print precision,\n"
                          "recall and mAP per class at the end.", EXAMPLES)
     add_data_arg(parser)
-    parser.add_argument("--model", "--weights", "--cfg", dest="model", default=DEFAULT_MODEL_YAML,
-                        help="architecture .yaml (from scratch) or .pt checkpoint to start from")
+    parser.add_argument("--model", "--weights", "--cfg", dest="model", default=argparse.SUPPRESS,
+                        help="where training starts: a .pt checkpoint to fine-tune (default: the shipped model "
+                             "models/best.pt; yolo11n.pt or yolo26n.pt: COCO-pretrained, downloaded) or an "
+                             "architecture .yaml such as yolo11n.yaml (from scratch)")
     parser.add_argument("--epochs", type=int, default=100, help="training epochs")
-    parser.add_argument("--imgsz", "--img", "--img-size", dest="imgsz", type=int, default=416,
-                        help="training image size in pixels (the Kaggle photos are ~400 px wide)")
+    parser.add_argument("--imgsz", "--img", "--img-size", dest="imgsz", type=int, default=640,
+                        help="training image size in pixels (the size the shipped model trains at; the Kaggle "
+                             "photos are ~400 px wide, but their faces are small and are found better upscaled)")
     parser.add_argument("--batch", "--batch-size", dest="batch", type=float, default=16,
                         help="batch size; -1 = as large as GPU memory allows, 0.7 = 70%% of it")
     parser.add_argument("--device", default=None, help="'cpu', '0' or '0,1' (CUDA), 'mps'; default: the GPU if there is one")
@@ -55,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     batch = int(args.batch) if args.batch >= 1 or args.batch == -1 else args.batch
-    result = train(data=args.data, model=args.model, epochs=args.epochs, imgsz=args.imgsz, batch=batch,
+    result = train(data=args.data, model=getattr(args, "model", None), epochs=args.epochs, imgsz=args.imgsz, batch=batch,
                    device=args.device, workers=args.workers, patience=args.patience, cache=args.cache,
                    seed=args.seed, project=Path(args.project), name=args.name, exist_ok=args.exist_ok,
                    cls_pw=args.cls_pw, resume=args.resume, overrides=parse_overrides(args.overrides),

@@ -13,6 +13,7 @@ EXAMPLES = """examples:
   python val.py --split test                        # the shipped model on the test split
   python val.py --weights runs/train/exp/weights/best.pt --split val
   python val.py --weights models/best.onnx --split test
+  python val.py --weights yolo26_best.pt --end2end    # YOLO26's NMS-free head, as export.py --end2end runs it
 """
 
 
@@ -33,11 +34,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="exp", help="run folder name")
     parser.add_argument("--exist-ok", action="store_true", help="reuse the run folder")
     parser.add_argument("--no-plots", action="store_true", help="skip confusion matrix and curves")
+    parser.add_argument("--end2end", action="store_true",
+                        help="YOLO26 .pt only: evaluate its NMS-free head (what an end-to-end export runs) instead of "
+                             "the classic head + NMS; an .onnx is always evaluated as it was exported")
     args = parser.parse_args(argv)
 
     result = evaluate(args.weights, args.data, split=args.split, imgsz=args.imgsz, batch=args.batch, device=args.device,
                       conf=args.conf, iou=args.iou, project=Path(args.project), name=args.name,
-                      exist_ok=args.exist_ok, plots=not args.no_plots)
+                      exist_ok=args.exist_ok, plots=not args.no_plots, end2end=args.end2end)
     print(f"\n{Path(args.weights).name} on the {args.split} split (imgsz {args.imgsz}):")
     print(format_table(result.table))
     speed = ", ".join(f"{k} {v:.1f} ms" for k, v in result.speed_ms.items())

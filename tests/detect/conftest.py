@@ -2,9 +2,11 @@
 
 * `model`: a YOLO checkpoint trained for one epoch on a tiny synthetic dataset and exported to ONNX
   (imgsz 64). It detects garbage, so tests that need boxes pass `--conf 0.0001`.
+* `yolo26_model`: the same with YOLO26n, exported both classic and end-to-end (NMS-free head).
 * `slow_model`: the same checkpoint exported at imgsz 640, slow next to a 25 fps stream.
 * `scripted_model`: a real ONNX file whose output is a fixed set of boxes, for exact expectations
-  (NMS, pixel coordinates, class filters, colours on screen).
+  (NMS, pixel coordinates, class filters, colours on screen); `kit.write_scripted_end2end_onnx`
+  writes the same in YOLO26's end-to-end layout.
 * `detect`: runs `python detect.py ...` as a user would; `background`: the same, left running.
 
 The helpers are handed out as fixtures, as in tests/conftest.py.
@@ -36,7 +38,14 @@ for _p in (str(ROOT), str(TESTS)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from synthetic import NAMES, make_sample, to_model_pixels, write_scripted_onnx, write_yolo_dataset  # noqa: E402
+from synthetic import (  # noqa: E402
+    NAMES,
+    make_sample,
+    to_model_pixels,
+    write_scripted_end2end_onnx,
+    write_scripted_onnx,
+    write_yolo_dataset,
+)
 
 RECORD_FIELDS = ["source", "frame", "timestamp", "class_id", "class_name", "confidence", "x1", "y1", "x2", "y2"]
 LOW_CONF = "0.0001"  # the one-epoch model's scores are tiny; this makes sure there are boxes
@@ -52,18 +61,39 @@ def _run_script(script: str, *args, timeout: float = 600) -> subprocess.Complete
     return proc
 
 
+def train_tiny_model(root: Path, arch: str, *export_flags: str) -> SimpleNamespace:
+    """Train `arch` from scratch for 1 epoch at imgsz 64 on a tiny synthetic set and export it to ONNX.
+
+    Each export_flags entry (a string of export.py flags, "" for none) gives one .onnx; they are
+    listed in `exports` in that order, and `onnx` is the first."""
+    data_yaml = write_yolo_dataset(root / "data", counts={"train": 4, "val": 2})
+    _run_script("train.py", "--data", data_yaml, "--model", arch, "--epochs", "1", "--imgsz", "64", "--batch", "4",
+                "--workers", "0", "--project", root / "runs")
+    pt = root / "runs" / "exp" / "weights" / "best.pt"
+    exports = []
+    for i, flags in enumerate(export_flags or ("",)):
+        copy = pt if i == 0 else pt.with_name(f"best{i}.pt")
+        if copy != pt:
+            shutil.copy(pt, copy)
+        _run_script("export.py", "--weights", copy, "--imgsz", "64", *flags.split())
+        exports.append(copy.with_suffix(".onnx"))
+        assert exports[-1].exists()
+    return SimpleNamespace(pt=pt, onnx=exports[0], exports=exports, imgsz=64, data=data_yaml)
+
+
 @pytest.fixture(scope="session")
 def model(tmp_path_factory) -> SimpleNamespace:
-    """best.pt trained 1 epoch at imgsz 64, and best.onnx exported from it (imgsz 64)."""
-    root = tmp_path_factory.mktemp("detect_model")
-    data_yaml = write_yolo_dataset(root / "data", counts={"train": 4, "val": 2})
-    _run_script("train.py", "--data", data_yaml, "--epochs", "1", "--imgsz", "64", "--batch", "4", "--workers", "0",
-                "--project", root / "runs")
-    pt = root / "runs" / "exp" / "weights" / "best.pt"
-    _run_script("export.py", "--weights", pt, "--imgsz", "64")
-    onnx_path = pt.with_suffix(".onnx")
-    assert onnx_path.exists()
-    return SimpleNamespace(pt=pt, onnx=onnx_path, imgsz=64)
+    """best.pt (YOLO11n) trained 1 epoch at imgsz 64, and best.onnx exported from it (imgsz 64)."""
+    return train_tiny_model(tmp_path_factory.mktemp("detect_model"), "yolo11n.yaml")
+
+
+@pytest.fixture(scope="session")
+def yolo26_model(tmp_path_factory) -> SimpleNamespace:
+    """A YOLO26n trained the same way, exported twice: `onnx` the classic output (NMS outside),
+    `end2end` its NMS-free head (export.py --end2end: one (1, k, 6) output)."""
+    made = train_tiny_model(tmp_path_factory.mktemp("detect_model_26"), "yolo26n.yaml", "", "--end2end")
+    made.end2end = made.exports[1]
+    return made
 
 
 @pytest.fixture(scope="session")
@@ -346,4 +376,5 @@ def kit() -> SimpleNamespace:
         read_json=read_json, count_video_frames=count_video_frames, synthetic_frame=synthetic_frame,
         wait_for=wait_for, free_port=free_port, assert_clean_stderr=assert_clean_stderr,
         to_model_pixels=to_model_pixels, write_scripted_onnx=write_scripted_onnx,
+        write_scripted_end2end_onnx=write_scripted_end2end_onnx,
     )
