@@ -20,13 +20,17 @@ RECORD_FIELDS = ["source", "frame", "timestamp", "class_id", "class_name", "conf
 
 
 def records(frame: Frame, det: Detections) -> list[dict]:
-    """One flat record per detection: what --save-csv and --save-json write."""
-    return [
+    """One flat record per detection: what --save-csv and --save-json write (with --track, its track_id)."""
+    rows = [
         {"source": frame.source, "frame": frame.index, "timestamp": round(frame.timestamp, 3),
          "class_id": int(det.class_id[i]), "class_name": det.class_name(i), "confidence": round(float(det.confidence[i]), 4),
          **{k: round(float(v), 1) for k, v in zip(("x1", "y1", "x2", "y2"), det.xyxy[i])}}
         for i in range(len(det))
     ]
+    if det.tracker_id is not None:
+        for row, track_id in zip(rows, det.tracker_id):
+            row["track_id"] = int(track_id)  # -1: not (yet) confirmed as a track
+    return rows
 
 
 def output_stem(frame: Frame) -> str:
@@ -134,11 +138,11 @@ class MediaSink(Sink):
 
 
 class CsvSink(Sink):
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, track: bool = False):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self.file = open(path, "w", newline="", encoding="utf-8")
-        self.writer = csv.DictWriter(self.file, RECORD_FIELDS)
+        self.writer = csv.DictWriter(self.file, RECORD_FIELDS + ["track_id"] if track else RECORD_FIELDS)
         self.writer.writeheader()
 
     def write(self, frame: Frame, det: Detections, annotated: np.ndarray | None) -> None:
@@ -186,7 +190,8 @@ class YoloTxtSink(Sink):
         for i in range(len(det)):
             x1, y1, x2, y2 = det.xyxy[i]
             line = f"{int(det.class_id[i])} {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} {(x2 - x1) / w:.6f} {(y2 - y1) / h:.6f}"
-            lines.append(f"{line} {float(det.confidence[i]):.4f}" if self.save_conf else line)
+            line = f"{line} {float(det.confidence[i]):.4f}" if self.save_conf else line
+            lines.append(f"{line} {int(det.tracker_id[i])}" if det.tracker_id is not None else line)  # Ultralytics' track layout
         atomic_write_text(self.out_dir / f"{output_stem(frame)}.txt", "".join(f"{line}\n" for line in lines))
 
 

@@ -63,8 +63,10 @@ class Annotator:
         thickness = self.line_thickness or max(1, round(sum(image.shape[:2]) / 2 * 0.003))
         for i in np.argsort(detections.confidence, kind="stable"):  # least sure first: the best label ends on top
             cls = int(detections.class_id[i])
-            draw_box(image, detections.xyxy[i], class_color(cls, self.names),
-                     self.label(detections.class_name(i), float(detections.confidence[i])), thickness)
+            label = self.label(detections.class_name(i), float(detections.confidence[i]))
+            if label and getattr(detections, "tracker_id", None) is not None:
+                label = detections.track_label(i) + label  # '#7 without_mask 0.91'
+            draw_box(image, detections.xyxy[i], class_color(cls, self.names), label, thickness)
         return image
 
 
