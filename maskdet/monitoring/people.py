@@ -77,20 +77,26 @@ class Line:
             x1, x2, y1, y2 = x1 * width, x2 * width, y1 * height, y2 * height
         return np.array([x1, y1]), np.array([x2, y2])
 
+    def side(self, p: np.ndarray, width: int, height: int) -> float:
+        """> 0 right of the line, < 0 left of it, 0 on it."""
+        return _side(*self.points(width, height), p)
+
     def crossing(self, before: np.ndarray, after: np.ndarray, width: int, height: int) -> str | None:
-        """'in', 'out' or None for a move from `before` to `after` (box centres)."""
+        """'in', 'out' or None for a move from `before` to `after` (box centres off the line: the people
+        stage keeps the last centre that was off it, so touching the line and going on counts once)."""
         a, b = self.points(width, height)
-
-        def side(p: np.ndarray, q: np.ndarray, r: np.ndarray) -> float:
-            return float((q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0]))
-
-        s1, s2 = side(a, b, before), side(a, b, after)
+        s1, s2 = _side(a, b, before), _side(a, b, after)
         if s1 == 0 or s2 == 0 or (s1 > 0) == (s2 > 0):
-            return None  # a centre exactly on the line counts when it leaves it on the other side
-        t1, t2 = side(before, after, a), side(before, after, b)
+            return None
+        t1, t2 = _side(before, after, a), _side(before, after, b)
         if (t1 > 0) == (t2 > 0) and t1 != 0 and t2 != 0:
             return None  # crossed the line's extension, not the line itself
         return "in" if s2 > 0 else "out"
+
+
+def _side(p: np.ndarray, q: np.ndarray, r: np.ndarray) -> float:
+    """The sign of the cross product: which side of the line p->q the point r is on."""
+    return float((q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0]))
 
 
 # --- people ---------------------------------------------------------------------------------------
@@ -203,11 +209,13 @@ class PeopleCounter:
             person.best_score = score
             person.best_crop = crop_box(frame.image, box)
         centre = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2], float)
-        if self.settings.line is not None and person.centre is not None:
-            direction = self.settings.line.crossing(person.centre, centre, w, h)
+        line = self.settings.line
+        if line is not None and person.centre is not None:
+            direction = line.crossing(person.centre, centre, w, h)
             if direction:
                 person.crossings.append((direction, frame.index))
-        person.centre = centre
+        if line is None or line.side(centre, w, h) != 0:
+            person.centre = centre  # a centre on the line is not a side: the next move decides
         if person.frames >= self.settings.min_frames:
             verdict = max(person.weights, key=lambda c: (person.weights[c], -c))
             if verdict != person.verdict:

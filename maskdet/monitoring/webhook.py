@@ -63,6 +63,7 @@ class WebhookSender:
         self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self.lock = threading.Lock()
         self.unfinished: dict[int, dict] = {}  # id(record) -> record submitted, not yet delivered or given up on
+        self.undelivered: list[dict] = []
         self.deadline: float | None = None  # set by close(): stop retrying after it
         self.closed = False
         self.thread = threading.Thread(target=self._run, name="webhook", daemon=True)
@@ -82,6 +83,8 @@ class WebhookSender:
                 return
             if status == "delivered" or status.startswith("undelivered"):
                 del self.unfinished[id(record)]
+            if status.startswith("undelivered"):
+                self.undelivered.append(record)
             self.on_status(record, status)
 
     def _give_up(self) -> bool:
@@ -118,17 +121,18 @@ class WebhookSender:
                 self._settle(record, f"undelivered: not delivered before the end of the run (last: {error})")
 
     def close(self) -> list[dict]:
-        """Wait up to drain_s for the queue, then give up on the rest; returns the undelivered records."""
+        """Wait up to drain_s for the queue, then give up on the rest (a request still hanging is left to
+        its daemon thread, whose answer no longer counts); returns every record that was not delivered."""
         self.deadline = time.monotonic() + self.drain_s
         try:
             self.queue.put(_END, timeout=self.drain_s)
         except queue.Full:
             pass
-        self.thread.join(timeout=self.drain_s + self.timeout_s + 0.5)
+        self.thread.join(timeout=max(0.0, self.deadline - time.monotonic()))
         with self.lock:
             left = list(self.unfinished.values())
         for record in left:
             self._settle(record, "undelivered: not delivered before the end of the run")
         with self.lock:
             self.closed = True
-        return left
+            return list(self.undelivered)

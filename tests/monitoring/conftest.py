@@ -133,3 +133,71 @@ def face_video(tmp_path_factory) -> SimpleNamespace:
         writer.write(canvas)
     writer.release()
     return SimpleNamespace(path=path, walks=WALKS, fps=FPS, frames=FRAMES, size=SIZE, line=LINE, model=MODEL, crops=crops)
+
+
+# --- a webhook receiver -------------------------------------------------------------------------
+
+
+class Receiver:
+    """A real HTTP server on 127.0.0.1 that records the JSON POSTed to it.
+
+    refuse: answer this many requests with 503 first; hold: an Event each request waits on before
+    answering (a server that hangs). stop() closes the port: later requests are refused."""
+
+    def __init__(self, refuse: int = 0):
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.received: list[dict] = []
+        self.attempts = 0
+        self.refuse = refuse
+        self.hold: threading.Event | None = None
+        self.waiting = threading.Semaphore(0)  # released each time a request starts waiting on hold
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.attempts += 1
+                if receiver.hold is not None:
+                    receiver.waiting.release()
+                    receiver.hold.wait(30)
+                if receiver.refuse > 0:
+                    receiver.refuse -= 1
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                receiver.received.append(json.loads(body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        if self.hold is not None:
+            self.hold.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    """receiver(refuse=0) -> a started Receiver; all are stopped at teardown."""
+    started: list[Receiver] = []
+
+    def start(refuse: int = 0) -> Receiver:
+        r = Receiver(refuse)
+        started.append(r)
+        return r
+
+    yield start
+    for r in started:
+        r.stop()
