@@ -186,9 +186,10 @@ class PeopleCounter:
             self.key = key
             self.images_seen = 0
         now = self.clock(frame)
+        number = self.images_seen if frame.kind == "image" else frame.index  # an image's place in its folder
         h, w = frame.image.shape[:2]
         for i in np.flatnonzero(det.tracker_id >= 0):
-            self._see(int(det.tracker_id[i]), frame, now, det.xyxy[i], int(det.class_id[i]), float(det.confidence[i]), w, h)
+            self._see(int(det.tracker_id[i]), frame, number, now, det.xyxy[i], int(det.class_id[i]), float(det.confidence[i]), w, h)
         for track_id, person in list(self.active.items()):
             if now - person.last_time > self.settings.lost_seconds:
                 self._finish(self.active.pop(track_id))
@@ -196,11 +197,12 @@ class PeopleCounter:
             self.images_seen += 1
         return det
 
-    def _see(self, track_id: int, frame: Frame, now: float, box: np.ndarray, cls: int, conf: float, w: int, h: int) -> None:
+    def _see(self, track_id: int, frame: Frame, number: int, now: float, box: np.ndarray, cls: int, conf: float,
+             w: int, h: int) -> None:
         person = self.active.get(track_id)
         if person is None:
-            person = self.active[track_id] = Person(track_id, frame.source, frame.index, now, now_iso())
-        person.last_frame, person.last_time = frame.index, now
+            person = self.active[track_id] = Person(track_id, frame.source, number, now, now_iso())
+        person.last_frame, person.last_time = number, now
         person.frames += 1
         person.weights[cls] += conf
         person.counts[cls] += 1
@@ -213,7 +215,7 @@ class PeopleCounter:
         if line is not None and person.centre is not None:
             direction = line.crossing(person.centre, centre, w, h)
             if direction:
-                person.crossings.append((direction, frame.index))
+                person.crossings.append((direction, number))
         if line is None or line.side(centre, w, h) != 0:
             person.centre = centre  # a centre on the line is not a side: the next move decides
         if person.frames >= self.settings.min_frames:

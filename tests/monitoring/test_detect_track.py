@@ -1,0 +1,117 @@
+"""detect.py --track end to end with a scripted model (a real ONNX file that always reports the same boxes):
+image folders are one view, labels show '#id', the webhook gets each alert through a real HTTP server even
+when it refuses at first, a dead one leaves alerts undelivered and listed, and bad flags are one-line errors."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from maskdet.detect import run
+from maskdet.detections import Detections
+from maskdet.visualize import Annotator
+
+ROOT = Path(__file__).resolve().parents[2]
+NAMES = ("with_mask", "without_mask", "mask_weared_incorrect")
+FACE = (60, 30, 100, 80)  # x1, y1, x2, y2 in a 160x120 frame
+
+
+def _detect_helpers():
+    """tests/detect/conftest.py's scripted-model writer, loaded under its own name (one implementation)."""
+    spec = importlib.util.spec_from_file_location("detect_fixtures", ROOT / "tests" / "detect" / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+helpers = _detect_helpers()
+
+
+def scripted(tmp_path: Path, cls: int = 1, score: float = 0.9) -> Path:
+    """A model that sees one face at FACE, of class cls, on any 160x120 image."""
+    box = helpers.to_model_pixels(FACE, (160, 120), 160)
+    return helpers.write_scripted_onnx(tmp_path / "scripted.onnx", [(*box, cls, score)], 160)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_a_folder_of_images_is_one_view_with_one_person_in_it(tmp_path):
+    folder = tmp_path / "shots"
+    helpers.write_images(folder, n=8)
+    summary = run(source=str(folder), weights=scripted(tmp_path, cls=0), track=True, save_csv=True,
+                  project=tmp_path / "runs", quiet=True, log=lambda _: None)
+    rows = (summary.save_dir / "people.csv").read_text(encoding="utf-8").splitlines()
+    assert len(rows) == 2 and rows[1].split(",")[0] == "1"
+    # confirmed on the 2nd image, then on every one: frames 1 to 7 of the folder, with_mask on each
+    assert ",0.04,1,0.28,7,7,with_mask,1.0,0.9,," in rows[1]
+    predictions = (summary.save_dir / "predictions.csv").read_text(encoding="utf-8").splitlines()
+    assert predictions[0].endswith(",track_id") and [r.split(",")[-1] for r in predictions[1:]] == ["-1"] + ["1"] * 7
+
+
+def test_tracked_boxes_are_labelled_id_class_confidence():
+    det = Detections(np.array([FACE], np.float32), np.array([0.9], np.float32), np.array([1]), NAMES)
+    det.tracker_id = np.array([7])
+    image = Annotator(NAMES, line_thickness=2)(np.zeros((120, 400, 3), np.uint8), det)
+    tag = image[:FACE[1] - 2]  # above the box: the filled label tag
+    width = int((tag == (54, 67, 244)).all(axis=2).any(axis=0).sum())  # its columns in without_mask red
+    (expected, _), _ = cv2.getTextSize("#7 without_mask 0.90", cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+    (untracked, _), _ = cv2.getTextSize("without_mask 0.90", cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+    assert abs(width - (expected + 3)) <= 3 and width > untracked + 10
+
+
+def test_alerts_reach_a_webhook_that_refuses_at_first(tmp_path, receiver):
+    server = receiver(refuse=2)
+    video = helpers.write_video(tmp_path / "door.mp4", frames=30)
+    logged: list[str] = []
+    summary = run(source=str(video), weights=scripted(tmp_path), alert=["without_mask"], alert_after=0.2,
+                  alert_url=server.url, project=tmp_path / "runs", quiet=True, log=logged.append)
+    assert summary.frames == 30
+    (record,) = read_jsonl(summary.save_dir / "alerts.jsonl")
+    assert record["delivery"] == "delivered" and server.attempts == 3
+    (sent,) = server.received
+    assert sent == {k: v for k, v in record.items() if k != "delivery"}
+    assert sent["track_id"] == 1 and sent["verdict"] == "without_mask" and sent["source"] == str(video)
+    assert sent["box"] == pytest.approx(list(FACE), abs=1) and sent["confidence"] == pytest.approx(0.9, abs=1e-3)
+    assert (summary.save_dir / sent["crop"]).exists() and sent["time"]
+    assert "alerts: 1 raised, 1 delivered, 0 undelivered (listed in alerts.jsonl)" in summary.lines()
+
+
+def test_a_dead_webhook_stops_nothing_and_its_alerts_are_listed_undelivered(tmp_path, receiver):
+    server = receiver()
+    server.stop()
+    video = helpers.write_video(tmp_path / "door.mp4", frames=30)
+    logged: list[str] = []
+    summary = run(source=str(video), weights=scripted(tmp_path), track=True, alert=["without_mask"], alert_after=0.2,
+                  alert_url=server.url, project=tmp_path / "runs", quiet=True, log=logged.append)
+    assert summary.frames == 30 and not summary.interrupted
+    (record,) = read_jsonl(summary.save_dir / "alerts.jsonl")
+    assert record["delivery"].startswith("undelivered")
+    assert any(line.startswith("undelivered alert: #1 without_mask") for line in logged)
+    assert "alerts: 1 raised, 0 delivered, 1 undelivered (listed in alerts.jsonl)" in summary.lines()
+    assert "undelivered" in (summary.save_dir / "report.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--alert", "without_mask", "--alert-url", "ftp://host/hook"], "--alert-url must be an http:// or https:// URL"),
+    (["--track", "--line", "1,2,3"], "--line must be x1,y1,x2,y2"),
+    (["--alert", "no_mask"], "--alert: unknown class 'no_mask'"),
+    (["--track", "--alert-url", "http://127.0.0.1:9/hook"], "--alert-url needs --alert"),
+])
+def test_bad_monitoring_flags_are_one_line_errors_and_create_no_run_folder(tmp_path, args, fragment):
+    image = tmp_path / "a.png"
+    cv2.imwrite(str(image), np.zeros((120, 160, 3), np.uint8))
+    proc = subprocess.run([sys.executable, str(ROOT / "detect.py"), "--source", str(image), "--weights", str(scripted(tmp_path)),
+                           "--project", str(tmp_path / "runs"), *args], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and fragment in proc.stderr
+    assert not (tmp_path / "runs").exists()
