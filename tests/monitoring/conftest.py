@@ -10,6 +10,7 @@ and moves them over a plain background with cv2.VideoWriter:
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -201,3 +202,14 @@ def receiver():
     yield start
     for r in started:
         r.stop()
+
+
+@pytest.fixture(scope="session")
+def helpers():
+    """tests/detect/conftest.py as a module (scripted ONNX models, videos, background processes), loaded
+    under its own name: one implementation of each, shared with the detect specifications."""
+    spec = importlib.util.spec_from_file_location("detect_fixtures", ROOT / "tests" / "detect" / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module

@@ -4,10 +4,11 @@ when it refuses at first, a dead one leaves alerts undelivered and listed, and b
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import cv2
@@ -23,19 +24,7 @@ NAMES = ("with_mask", "without_mask", "mask_weared_incorrect")
 FACE = (60, 30, 100, 80)  # x1, y1, x2, y2 in a 160x120 frame
 
 
-def _detect_helpers():
-    """tests/detect/conftest.py's scripted-model writer, loaded under its own name (one implementation)."""
-    spec = importlib.util.spec_from_file_location("detect_fixtures", ROOT / "tests" / "detect" / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-helpers = _detect_helpers()
-
-
-def scripted(tmp_path: Path, cls: int = 1, score: float = 0.9) -> Path:
+def scripted(helpers, tmp_path: Path, cls: int = 1, score: float = 0.9) -> Path:
     """A model that sees one face at FACE, of class cls, on any 160x120 image."""
     box = helpers.to_model_pixels(FACE, (160, 120), 160)
     return helpers.write_scripted_onnx(tmp_path / "scripted.onnx", [(*box, cls, score)], 160)
@@ -45,10 +34,10 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def test_a_folder_of_images_is_one_view_with_one_person_in_it(tmp_path):
+def test_a_folder_of_images_is_one_view_with_one_person_in_it(tmp_path, helpers):
     folder = tmp_path / "shots"
     helpers.write_images(folder, n=8)
-    summary = run(source=str(folder), weights=scripted(tmp_path, cls=0), track=True, save_csv=True,
+    summary = run(source=str(folder), weights=scripted(helpers, tmp_path, cls=0), track=True, save_csv=True,
                   project=tmp_path / "runs", quiet=True, log=lambda _: None)
     rows = (summary.save_dir / "people.csv").read_text(encoding="utf-8").splitlines()
     assert len(rows) == 2 and rows[1].split(",")[0] == "1"
@@ -69,11 +58,11 @@ def test_tracked_boxes_are_labelled_id_class_confidence():
     assert abs(width - (expected + 3)) <= 3 and width > untracked + 10
 
 
-def test_alerts_reach_a_webhook_that_refuses_at_first(tmp_path, receiver):
+def test_alerts_reach_a_webhook_that_refuses_at_first(tmp_path, receiver, helpers):
     server = receiver(refuse=2)
     video = helpers.write_video(tmp_path / "door.mp4", frames=30)
     logged: list[str] = []
-    summary = run(source=str(video), weights=scripted(tmp_path), alert=["without_mask"], alert_after=0.2,
+    summary = run(source=str(video), weights=scripted(helpers, tmp_path), alert=["without_mask"], alert_after=0.2,
                   alert_url=server.url, project=tmp_path / "runs", quiet=True, log=logged.append)
     assert summary.frames == 30
     (record,) = read_jsonl(summary.save_dir / "alerts.jsonl")
@@ -86,12 +75,12 @@ def test_alerts_reach_a_webhook_that_refuses_at_first(tmp_path, receiver):
     assert "alerts: 1 raised, 1 delivered, 0 undelivered (listed in alerts.jsonl)" in summary.lines()
 
 
-def test_a_dead_webhook_stops_nothing_and_its_alerts_are_listed_undelivered(tmp_path, receiver):
+def test_a_dead_webhook_stops_nothing_and_its_alerts_are_listed_undelivered(tmp_path, receiver, helpers):
     server = receiver()
     server.stop()
     video = helpers.write_video(tmp_path / "door.mp4", frames=30)
     logged: list[str] = []
-    summary = run(source=str(video), weights=scripted(tmp_path), track=True, alert=["without_mask"], alert_after=0.2,
+    summary = run(source=str(video), weights=scripted(helpers, tmp_path), track=True, alert=["without_mask"], alert_after=0.2,
                   alert_url=server.url, project=tmp_path / "runs", quiet=True, log=logged.append)
     assert summary.frames == 30 and not summary.interrupted
     (record,) = read_jsonl(summary.save_dir / "alerts.jsonl")
@@ -107,11 +96,38 @@ def test_a_dead_webhook_stops_nothing_and_its_alerts_are_listed_undelivered(tmp_
     (["--alert", "no_mask"], "--alert: unknown class 'no_mask'"),
     (["--track", "--alert-url", "http://127.0.0.1:9/hook"], "--alert-url needs --alert"),
 ])
-def test_bad_monitoring_flags_are_one_line_errors_and_create_no_run_folder(tmp_path, args, fragment):
+def test_bad_monitoring_flags_are_one_line_errors_and_create_no_run_folder(tmp_path, helpers, args, fragment):
     image = tmp_path / "a.png"
     cv2.imwrite(str(image), np.zeros((120, 160, 3), np.uint8))
-    proc = subprocess.run([sys.executable, str(ROOT / "detect.py"), "--source", str(image), "--weights", str(scripted(tmp_path)),
+    proc = subprocess.run([sys.executable, str(ROOT / "detect.py"), "--source", str(image), "--weights", str(scripted(helpers, tmp_path)),
                            "--project", str(tmp_path / "runs"), *args], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and fragment in proc.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_live_stream_is_tracked_and_its_person_written_when_it_ends(tmp_path, helpers):
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg not installed (it serves the test stream)")
+    server = helpers.StreamServer(helpers.write_video(tmp_path / "loop.mp4", frames=50), tmp_path / "logs")
+    server.start()
+    result: dict = {}
+
+    def detect() -> None:
+        result["summary"] = run(source=server.url, weights=scripted(helpers, tmp_path, cls=2), track=True, save_csv=True,
+                                stream_timeout=2, project=tmp_path / "runs", quiet=True, log=lambda _: None)
+
+    worker = threading.Thread(target=detect)
+    worker.start()
+    try:
+        predictions = tmp_path / "runs" / "exp" / "predictions.csv"
+        helpers.wait_for(lambda: predictions.exists() and len(predictions.read_text().splitlines()) > 10 or not worker.is_alive(),
+                         60, message="frames from the stream")
+    finally:
+        server.stop()  # the stream ends: after --stream-timeout the run ends
+        worker.join(60)
+    summary = result["summary"]
+    rows = (summary.save_dir / "people.csv").read_text(encoding="utf-8").splitlines()
+    assert len(rows) == 2 and ",mask_weared_incorrect,1.0," in rows[1] and str(server.url) in rows[1]
+    ids = {line.split(",")[-1] for line in (summary.save_dir / "predictions.csv").read_text().splitlines()[1:]}
+    assert ids <= {"-1", "1"} and "1" in ids
