@@ -133,7 +133,8 @@ def face_video(tmp_path_factory) -> SimpleNamespace:
                 paste(canvas, crops[walk.name], centre)
         writer.write(canvas)
     writer.release()
-    return SimpleNamespace(path=path, walks=WALKS, fps=FPS, frames=FRAMES, size=SIZE, line=LINE, model=MODEL, crops=crops)
+    return SimpleNamespace(path=path, walks=WALKS, fps=FPS, frames=FRAMES, size=SIZE, line=LINE, model=MODEL, crops=crops,
+                           background=background, paste=paste)
 
 
 # --- a webhook receiver -------------------------------------------------------------------------

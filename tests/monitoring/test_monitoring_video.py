@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 
+import cv2
 import pytest
 
 from maskdet.detect import run
@@ -133,3 +134,24 @@ def test_the_report_is_one_self_contained_file_that_agrees_with_people_csv_and_a
 
 def test_the_annotated_video_is_written(tracked_run):
     assert Path(tracked_run.out / "door.mp4").stat().st_size > 0
+
+
+def test_the_pt_model_is_tracked_like_the_onnx_one(face_video, tmp_path):
+    pt = face_video.model.with_suffix(".pt")
+    if not pt.exists():
+        pytest.skip(f"no {pt}")
+    pytest.importorskip("ultralytics", reason="the .pt model needs PyTorch and Ultralytics (requirements-train.txt)")
+    path = tmp_path / "still.mp4"  # two faces drifting slowly, 12 frames: the .pt path is slower on a CPU
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), face_video.fps, face_video.size)
+    for i in range(12):
+        canvas = face_video.background()
+        face_video.paste(canvas, face_video.crops["A"], (80 + 2 * i, 100))
+        face_video.paste(canvas, face_video.crops["B"], (240 - 2 * i, 140))
+        writer.write(canvas)
+    writer.release()
+    summary = run(source=str(path), weights=pt, track=True, save_csv=True, project=tmp_path / "runs", quiet=True,
+                  log=lambda _: None)
+    with open(summary.save_dir / "people.csv", newline="", encoding="utf-8") as f:
+        people = list(csv.DictReader(f))
+    assert sorted(p["verdict"] for p in people) == ["with_mask", "without_mask"]
+    assert all(int(p["frames"]) == 11 for p in people)  # confirmed on the 2nd frame, then one ID throughout
