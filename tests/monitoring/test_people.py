@@ -155,3 +155,18 @@ def test_people_crossing_the_line_are_counted_each_way_by_verdict():
     counts = counter.line_counts()
     assert counts["in"] == {"without_mask": 1} and counts["out"] == {"with_mask": 1}
     assert "line: in 1 (1 without_mask); out 1 (1 with_mask)" in counter.lines()
+
+
+def test_the_window_panel_and_the_summary_count_people_in_view_and_seen_by_verdict():
+    from maskdet.monitoring.monitor import Monitor
+
+    monitor = Monitor.from_args(NAMES, "0,0.5,1,0.5", 2, None, 2.0, None)
+    for i in range(6):  # a masked face walks down across the line and stays; an unmasked one stands still
+        monitor(video_frame(i), boxes((100, 60 + 20 * i, 0, 0.9), (250, 60, 1, 0.9)))
+    panel = [text for text, _ in monitor.overlay()]
+    assert panel == ["in view: 2", "people seen: 2", "  with_mask: 1", "  without_mask: 1", "  mask_weared_incorrect: 0",
+                     "mask worn correctly: 50%", "line in: 1", "line out: 0"]
+    colours = dict(monitor.overlay())
+    assert colours["  without_mask: 1"] == (54, 67, 244)  # the class colour, as the boxes
+    assert monitor.people.lines()[0] == "people: 2 seen (1 with_mask, 1 without_mask), 50% wearing a mask correctly; " \
+                                        "2 in view at the end"
