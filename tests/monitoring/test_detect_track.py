@@ -5,6 +5,7 @@ when it refuses at first, a dead one leaves alerts undelivered and listed, and b
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -131,3 +132,17 @@ def test_a_live_stream_is_tracked_and_its_person_written_when_it_ends(tmp_path, 
     assert len(rows) == 2 and ",mask_weared_incorrect,1.0," in rows[1] and str(server.url) in rows[1]
     ids = {line.split(",")[-1] for line in (summary.save_dir / "predictions.csv").read_text().splitlines()[1:]}
     assert ids <= {"-1", "1"} and "1" in ids
+
+
+def test_without_the_trackers_package_track_says_what_to_install_in_one_line(tmp_path, helpers):
+    blocker = tmp_path / "site" / "trackers"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('No module named trackers')\n")  # as if not installed
+    image = tmp_path / "a.png"
+    cv2.imwrite(str(image), np.zeros((120, 160, 3), np.uint8))
+    proc = subprocess.run([sys.executable, str(ROOT / "detect.py"), "--source", str(image), "--weights", str(scripted(helpers, tmp_path)),
+                           "--project", str(tmp_path / "runs"), "--track"], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(tmp_path / "site")})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip() == "error: --track needs the trackers package: pip install 'trackers>=2.6,<3'"
+    assert not (tmp_path / "runs").exists()
