@@ -37,12 +37,16 @@ def crop_box(image: np.ndarray, box: np.ndarray, margin: float = 0.15) -> np.nda
     return image[y1:y2, x1:x2].copy()
 
 
-def thumbnail(image: np.ndarray, size: int = THUMB_PX) -> np.ndarray:
+def thumbnail(image: np.ndarray | None, size: int = THUMB_PX) -> bytes | None:
+    """A small JPEG of the face: a day's worth of people stays a few MiB in memory until the report."""
+    if image is None or not image.size:
+        return None
     h, w = image.shape[:2]
     scale = size / max(h, w, 1)
-    if scale >= 1:
-        return image
-    return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    if scale < 1:
+        image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    ok, data = cv2.imencode(".jpg", image)
+    return data.tobytes() if ok else None
 
 
 # --- the counting line --------------------------------------------------------------------------
@@ -118,7 +122,7 @@ class Person:
     verdict_since: float = 0.0
     best_score: float = -1.0
     best_crop: np.ndarray | None = None
-    thumb: np.ndarray | None = None
+    thumb: bytes | None = None  # JPEG
     crop_path: str = ""
     alerted: bool = False
     centre: np.ndarray | None = None
@@ -233,7 +237,7 @@ class PeopleCounter:
         if person.verdict is None:
             self.short_tracks += 1
             return
-        person.thumb = thumbnail(person.best_crop) if person.best_crop is not None and person.best_crop.size else None
+        person.thumb = thumbnail(person.best_crop)
         self.people.append(person)
         self.left.append(person)
 

@@ -8,7 +8,6 @@ import io
 from collections import Counter
 from collections.abc import Sequence
 
-import cv2
 import numpy as np
 
 from maskdet.monitoring.people import COMPLIANT, PeopleCounter, Person
@@ -19,12 +18,8 @@ td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:middl
 .num{text-align:right}img.thumb{max-height:96px}.totals td{font-size:1.2em}"""
 
 
-def data_uri(image: np.ndarray | None, suffix: str = ".jpg") -> str:
-    if image is None or not image.size:
-        return ""
-    ok, data = cv2.imencode(suffix, image)
-    mime = "image/png" if suffix == ".png" else "image/jpeg"
-    return f"data:{mime};base64,{base64.b64encode(data.tobytes()).decode('ascii')}" if ok else ""
+def data_uri(jpeg: bytes | None) -> str:
+    return f"data:image/jpeg;base64,{base64.b64encode(jpeg).decode('ascii')}" if jpeg else ""
 
 
 def per_minute(people: Sequence[Person], counter: PeopleCounter) -> tuple[list[int], dict[str, list[int]]]:
@@ -62,7 +57,7 @@ def plot_png(span: list[int], series: dict[str, list[int]]) -> bytes | None:
     return buffer.getvalue()
 
 
-def render(counter: PeopleCounter, alerts: Sequence[dict], alert_crops: dict[int, np.ndarray], title: str,
+def render(counter: PeopleCounter, alerts: Sequence[dict], alert_crops: dict[int, bytes | None], title: str,
            interrupted: bool = False) -> str:
     """The whole report as one HTML string."""
     people = counter.people

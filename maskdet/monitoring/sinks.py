@@ -89,7 +89,7 @@ class AlertSink(Sink):
         self.counter = counter
         self.log = log
         self.records: list[dict] = []
-        self.crops: dict[int, np.ndarray] = {}  # track id -> thumbnail, for the report
+        self.crops: dict[int, bytes | None] = {}  # track id -> JPEG thumbnail, for the report
         self.lock = threading.Lock()
         self.path = run_dir / "alerts.jsonl"
         self._save_records()
