@@ -26,6 +26,7 @@ from maskdet.display import display_problem
 from maskdet.errors import UserError
 from maskdet.fileio import next_run_dir
 from maskdet.interrupts import interrupts_held
+from maskdet.monitoring.people import ALERT_AFTER_S, MIN_FRAMES
 from maskdet.sinks import CropSink, CsvSink, JsonSink, MediaSink, Sink, YoloTxtSink
 from maskdet.sources import expand_source, iter_frames
 from maskdet.visualize import Annotator, class_color, draw_overlay
@@ -128,8 +129,8 @@ def run(
     save_json: bool = False, project: str | Path = PROJECT_ROOT / "runs" / "detect", name: str = "exp",
     exist_ok: bool = False, line_thickness: int | None = None, hide_labels: bool = False, hide_conf: bool = False,
     vid_stride: int = 1, stream_timeout: float = 30.0, quiet: bool = False, log=None,
-    track: bool = False, line: str | None = None, min_frames: int = 5, alert: list[str] | None = None,
-    alert_after: float = 2.0, alert_url: str | None = None,
+    track: bool = False, line: str | None = None, min_frames: int = MIN_FRAMES, alert: list[str] | None = None,
+    alert_after: float = ALERT_AFTER_S, alert_url: str | None = None,
 ) -> DetectSummary:
     """Detect masks on every frame of `source` and write what was asked for; returns a summary."""
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))

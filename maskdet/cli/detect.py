@@ -8,6 +8,7 @@ from maskdet.cli import make_parser
 from maskdet.config import PROJECT_ROOT
 from maskdet.detect import run
 from maskdet.errors import run_cli
+from maskdet.monitoring.people import ALERT_AFTER_S, MIN_FRAMES
 from maskdet.sources import quiet_opencv_logs
 
 EXAMPLES = """sources:
@@ -77,13 +78,13 @@ def main(argv: list[str] | None = None) -> int:
     m = p.add_argument_group("monitoring: people, not frames (see 'monitoring' below)")
     m.add_argument("--track", action="store_true",
                    help="follow each face with an ID (ByteTrack) and count people: people.csv, people/, report.html")
-    m.add_argument("--min-frames", type=int, default=5,
+    m.add_argument("--min-frames", type=int, default=MIN_FRAMES,
                    help="frames a track needs before it counts as a person and gets a verdict")
     m.add_argument("--line", default=None, metavar="X1,Y1,X2,Y2",
                    help="count people crossing this line, each direction, by verdict (pixels, or fractions 0-1 of the frame)")
     m.add_argument("--alert", nargs="+", default=None, metavar="CLASS",
                    help="alert once per person whose verdict is one of these classes, e.g. --alert without_mask mask_weared_incorrect")
-    m.add_argument("--alert-after", type=float, default=2.0,
+    m.add_argument("--alert-after", type=float, default=ALERT_AFTER_S,
                    help="seconds the verdict must have held before the alert (video time; image folders count 25 images a second)")
     m.add_argument("--alert-url", default=None, metavar="URL",
                    help="POST each alert as JSON to this http(s) webhook, from a background queue with retries")

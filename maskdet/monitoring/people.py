@@ -20,6 +20,7 @@ from maskdet.errors import UserError
 from maskdet.monitoring.tracking import DEFAULT_FPS, LOST_SECONDS, sequence_key
 
 MIN_FRAMES = 5
+ALERT_AFTER_S = 2.0
 THUMB_PX = 96  # thumbnails kept in memory for the report
 COMPLIANT = "with_mask"
 
@@ -154,7 +155,7 @@ class MonitorSettings:
     min_frames: int = MIN_FRAMES
     line: Line | None = None
     alert_classes: tuple[str, ...] = ()
-    alert_after: float = 2.0
+    alert_after: float = ALERT_AFTER_S
     lost_seconds: float = LOST_SECONDS * 1.5  # a little longer than the tracker keeps a lost track
 
 
