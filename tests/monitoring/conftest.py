@@ -146,7 +146,7 @@ class Receiver:
     refuse: answer this many requests with 503 first; hold: an Event each request waits on before
     answering (a server that hangs). stop() closes the port: later requests are refused."""
 
-    def __init__(self, refuse: int = 0):
+    def __init__(self, refuse: int = 0, port: int = 0):
         import json
         import threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -177,7 +177,7 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -192,11 +192,11 @@ class Receiver:
 
 @pytest.fixture
 def receiver():
-    """receiver(refuse=0) -> a started Receiver; all are stopped at teardown."""
+    """receiver(refuse=0, port=0) -> a started Receiver; all are stopped at teardown."""
     started: list[Receiver] = []
 
-    def start(refuse: int = 0) -> Receiver:
-        r = Receiver(refuse)
+    def start(refuse: int = 0, port: int = 0) -> Receiver:
+        r = Receiver(refuse, port)
         started.append(r)
         return r
 

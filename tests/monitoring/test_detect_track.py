@@ -91,6 +91,21 @@ def test_a_dead_webhook_stops_nothing_and_its_alerts_are_listed_undelivered(tmp_
     assert "undelivered" in (summary.save_dir / "report.html").read_text(encoding="utf-8")
 
 
+def test_a_hanging_webhook_does_not_hold_up_detection(tmp_path, receiver, helpers):
+    server = receiver()
+    server.hold = threading.Event()  # the server takes the request and never answers until released
+    video = helpers.write_video(tmp_path / "door.mp4", frames=40)
+    try:
+        summary = run(source=str(video), weights=scripted(helpers, tmp_path), alert=["without_mask"], alert_after=0.2,
+                      alert_url=server.url, project=tmp_path / "runs", quiet=True, log=lambda _: None)
+        assert server.waiting.acquire(timeout=1)  # the alert reached the server during the run ...
+        assert summary.frames == 40  # ... and every frame was done while it hung (released only below)
+    finally:
+        server.hold.set()
+    (record,) = read_jsonl(summary.save_dir / "alerts.jsonl")
+    assert record["frame"] < 20 and record["delivery"].startswith("undelivered")
+
+
 @pytest.mark.parametrize("args, fragment", [
     (["--alert", "without_mask", "--alert-url", "ftp://host/hook"], "--alert-url must be an http:// or https:// URL"),
     (["--track", "--line", "1,2,3"], "--line must be x1,y1,x2,y2"),

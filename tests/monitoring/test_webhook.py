@@ -51,6 +51,25 @@ def test_a_refusing_server_is_retried_with_backoff_until_it_accepts(receiver):
     assert seen[1] == ["retrying: attempt 1 failed (HTTP 503)", "retrying: attempt 2 failed (HTTP 503)", "delivered"]
 
 
+def test_a_server_that_is_down_for_a_while_gets_the_alert_once_it_is_back(receiver, helpers):
+    port = helpers.free_port()  # nothing listens there yet: connections are refused
+    seen, on_status = statuses()
+    retrying = threading.Event()
+
+    def on_status_and_notice(record: dict, status: str) -> None:
+        on_status(record, status)
+        if status.startswith("retrying"):
+            retrying.set()
+
+    sender = WebhookSender(f"http://127.0.0.1:{port}/hook", on_status_and_notice, backoff_s=0.2)
+    sender.submit({"track_id": 5})
+    assert retrying.wait(10)
+    server = receiver(port=port)  # the server comes back
+    assert sender.close() == []
+    assert server.received == [{"track_id": 5}] and seen[5][0].startswith("retrying: attempt 1 failed")
+    assert seen[5][-1] == "delivered"
+
+
 def test_a_server_that_is_down_leaves_the_alert_undelivered_after_every_attempt(receiver):
     server = receiver()
     server.stop()  # nothing listens on that port any more
