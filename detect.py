@@ -2,7 +2,7 @@
 """Entry point: see maskdet/cli/detect.py (python detect.py --help)."""
 import sys
 
-from maskdet.cli.detect import cli
+from maskdet.cli import launch
 
 if __name__ == "__main__":
-    sys.exit(cli())
+    sys.exit(launch("detect"))

@@ -2,7 +2,7 @@
 """Entry point: see maskdet/cli/export.py (python export.py --help)."""
 import sys
 
-from maskdet.cli.export import cli
+from maskdet.cli import launch
 
 if __name__ == "__main__":
-    sys.exit(cli())
+    sys.exit(launch("export"))

@@ -2,7 +2,7 @@
 """Entry point: see maskdet/cli/train.py (python train.py --help)."""
 import sys
 
-from maskdet.cli.train import cli
+from maskdet.cli import launch
 
 if __name__ == "__main__":
-    sys.exit(cli())
+    sys.exit(launch("train"))

@@ -2,7 +2,7 @@
 """Entry point: see maskdet/cli/val.py (python val.py --help)."""
 import sys
 
-from maskdet.cli.val import cli
+from maskdet.cli import launch
 
 if __name__ == "__main__":
-    sys.exit(cli())
+    sys.exit(launch("val"))

@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
-from maskdet.cli.voc2yolo import cli  # noqa: E402
+from maskdet.cli import launch  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(cli())
+    sys.exit(launch("voc2yolo"))

@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from maskdet.config import DatasetConfig, class_list_mismatch, read_class_list
 from maskdet.fileio import atomic_copy, atomic_write_text, is_image
@@ -91,19 +92,43 @@ def inspect_image(path: Path) -> tuple[tuple[int, int] | None, bytes | None, lis
     except OSError as exc:
         return None, None, [Issue(path, None, Severity.ERROR, "unreadable", f"cannot read image: {exc.strerror or exc}")]
     digest = hashlib.blake2b(data, digest_size=16).digest()
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            size = im.size
-            fmt = im.format
-            im.verify()
-    except Exception as exc:  # PIL raises many types for corrupt files
-        return None, digest, [Issue(path, None, Severity.ERROR, "corrupt", f"corrupt or not an image: {exc}")]
     issues = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:  # PIL's size warning becomes our own line
+            warnings.simplefilter("always", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                size = im.size
+                fmt = im.format
+                im.verify()
+    except Image.DecompressionBombError:
+        return None, digest, [Issue(path, None, Severity.ERROR, "too-large", _too_large(data))]
+    except UnidentifiedImageError:  # its message is a repr of our in-memory buffer: say it in words
+        return None, digest, [Issue(path, None, Severity.ERROR, "corrupt", "not an image (no image format recognised)")]
+    except Exception as exc:  # PIL raises many types for corrupt files
+        return None, digest, [Issue(path, None, Severity.ERROR, "corrupt", f"corrupt image: {exc}")]
+    if any(issubclass(w.category, Image.DecompressionBombWarning) for w in caught):
+        megapixels = size[0] * size[1] / 1e6
+        issues.append(Issue(path, None, Severity.WARNING, "large",
+                            f"very large image ({size[0]}x{size[1]}, {megapixels:.0f} megapixels): training decodes it whole "
+                            f"and shrinks it to --imgsz anyway; downscaling it saves memory and time"))
     if min(size) < MIN_IMAGE_SIDE:
         issues.append(Issue(path, None, Severity.ERROR, "tiny", f"image is {size[0]}x{size[1]}, under {MIN_IMAGE_SIDE} px"))
     if fmt == "JPEG" and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
         issues.append(Issue(path, None, Severity.WARNING, "truncated", "JPEG is truncated (no end marker): its bottom may be grey"))
     return size, digest, issues
+
+
+def _too_large(data: bytes) -> str:
+    """Why PIL (and so Ultralytics' loader, which opens every image with it) refuses an image, with its size."""
+    limit = 2 * Image.MAX_IMAGE_PIXELS / 1e6
+    Image.MAX_IMAGE_PIXELS, saved = None, Image.MAX_IMAGE_PIXELS  # only to read the header's size
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            width, height = im.size
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+    return (f"too large for training: {width}x{height} is {width * height / 1e6:.0f} megapixels, over the "
+            f"{limit:.0f}-megapixel limit of PIL, which Ultralytics' loader uses; downscale it")
 
 
 def _pick_previews(stats: SplitStats, image: Path, classes: set[int], num_classes: int) -> None:

@@ -34,13 +34,11 @@ class ImportReport:
         lines = [f"wrote {self.files_written} label files to {out_dir}"
                  + (f" and copied {self.images_copied} images" if self.images_copied else "")]
         lines.append(f"boxes: {s.boxes_out} written of {s.boxes_in} read; {s.clipped} clipped to the image edge; "
-                     f"{s.dropped} dropped (empty, inverted or outside)")
+                     f"{s.dropped} dropped (unreadable, empty, inverted or outside)")
         if s.per_class:
             lines.append("per class: " + ", ".join(f"{n} {c}" for n, c in s.per_class.most_common()))
         if s.unknown:
-            lines.append("NOT imported, class not in data.yaml: "
-                         + ", ".join(f"'{n}' x{c}" for n, c in s.unknown.most_common())
-                         + "  (map them with --map OLD=NEW)")
+            lines.append(f"NOT imported, class not in data.yaml: {s.unknown_summary()}  (map them with --map OLD=NEW)")
         if self.skipped:
             lines.append(f"skipped {len(self.skipped)} files (listed above)")
         return lines
@@ -159,7 +157,7 @@ def import_yolo_dataset(
                 report.stats.boxes_in += 1
                 target = remap.get(box.cls)
                 if target is None:
-                    report.stats.unknown[names[box.cls]] += 1
+                    report.stats.add_unknown(names[box.cls], label_path)
                     continue
                 boxes.append(replace(box.clipped(), cls=target))
                 report.stats.per_class[config.names[target]] += 1

@@ -9,6 +9,7 @@ call it too:
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from collections import Counter
@@ -28,7 +29,7 @@ from maskdet.fileio import next_run_dir
 from maskdet.interrupts import interrupts_held
 from maskdet.monitoring.people import ALERT_AFTER_S, MIN_FRAMES
 from maskdet.sinks import CropSink, CsvSink, JsonSink, MediaSink, Sink, YoloTxtSink
-from maskdet.sources import expand_source, iter_frames
+from maskdet.sources import InputProblem, expand_source, iter_frames
 from maskdet.visualize import Annotator, class_color, draw_overlay
 
 MODELS_DIR = PROJECT_ROOT / "models"
@@ -54,8 +55,15 @@ class DetectSummary:
     wall_s: float = 0.0
     max_latency_ms: float = 0.0
     saved: list[Path] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # inputs skipped or stopped, each as it was reported
     interrupted: bool = False
     monitoring: list[str] = field(default_factory=list)  # --track: people, line and alert totals
+
+    @property
+    def exit_status(self) -> int:
+        """0: every input read to its end; 1: some were skipped or stopped sending; 130: interrupted
+        (2, nothing could be done at all, comes from the one-line error instead of a summary)."""
+        return 130 if self.interrupted else 1 if self.problems else 0
 
     @property
     def fps(self) -> float:
@@ -72,6 +80,8 @@ class DetectSummary:
                f"time per frame: {breakdown}"]
         if self.max_latency_ms:
             out.append(f"live: worst capture-to-result delay {self.max_latency_ms:.0f} ms")
+        if self.problems:
+            out.append(f"problems: {len(self.problems)} of {self.sources} inputs skipped or stopped early (listed above)")
         out += self.monitoring
         out.append(f"results saved to {self.save_dir}")
         return out
@@ -155,16 +165,19 @@ def run(
         raise UserError(f"nothing to read from --source {source}" + (f" ({why})" if why else ""))
     for note in notes:
         log(note)
+    problems = [note for note in notes if note.startswith("skipped: ")]
     if not show and any(spec.kind == "webcam" for spec in specs) and display_problem("--show") is None:
         show = True  # as YOLOv5 does: a webcam is for watching
         log("note: showing the webcam in a window (q or Esc quits)")
+    existed = exist_ok and (Path(project) / name).exists()
     save_dir = next_run_dir(project, name, exist_ok)
-    summary = DetectSummary(save_dir, sources=len(specs))
+    summary = DetectSummary(save_dir, sources=len(specs) + len(problems), problems=problems)
     annotator = Annotator(detector.names, line_thickness, hide_labels, hide_conf)
     window = Window(detector.names) if show else None
     draw = show or not nosave
     start = time.perf_counter()
     with ExitStack() as stack:
+        stack.push(_removed_if_nothing_was_done(summary, existed))  # runs last, once the sinks have closed
         sinks: list[Sink] = []
         if not nosave:
             media = stack.enter_context(MediaSink(save_dir))
@@ -189,6 +202,10 @@ def run(
                 frame = next(frames, None)
                 if frame is None:
                     break
+                if isinstance(frame, InputProblem):
+                    log(frame.message)
+                    summary.problems.append(frame.message)
+                    continue
                 t1 = time.perf_counter()
                 det = detector(frame.image)
                 if monitor:
@@ -230,6 +247,19 @@ def run(
         summary.wall_s = time.perf_counter() - start
         if not nosave:
             summary.saved = list(media.saved)
+        if summary.frames == 0 and summary.problems and not summary.interrupted:
+            raise UserError(f"none of the {summary.sources} inputs could be read (see above)")
     if monitor:
         summary.monitoring = monitor.lines()
     return summary
+
+
+def _removed_if_nothing_was_done(summary: DetectSummary, existed: bool):
+    """An ExitStack exit callback: a run that fails before its first frame (an unreadable image, an absent
+    webcam) removes the run folder it made, so it leaves nothing behind and does not move the numbering of
+    later runs. A folder that was there before (--exist-ok) is never removed."""
+    def on_exit(exc_type, exc, tb) -> bool:
+        if exc_type is not None and issubclass(exc_type, UserError) and summary.frames == 0 and not existed:
+            shutil.rmtree(summary.save_dir, ignore_errors=True)
+        return False
+    return on_exit

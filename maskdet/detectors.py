@@ -93,8 +93,11 @@ class OnnxDetector:
         h, w = self.input.shape[2:4]
         static = isinstance(h, int) and isinstance(w, int)
         if static and imgsz and imgsz != h:
-            raise UserError(f"this ONNX model takes {h}x{w} inputs, not --imgsz {imgsz}: re-export it with "
-                            f"python export.py --imgsz {imgsz} (or --dynamic)", path)
+            pt = Path(path).with_suffix(".pt")
+            simpler = f"--weights {pt} --imgsz {imgsz} (the .pt takes any size)" if pt.exists() else \
+                "its .pt checkpoint, which takes any size"
+            raise UserError(f"this ONNX model takes {h}x{w} inputs, not --imgsz {imgsz}: use {simpler}, or "
+                            f"re-export it with python export.py --imgsz {imgsz} (or --dynamic)", path)
         self.imgsz = int(h) if static else int(imgsz or ast.literal_eval(meta.get("imgsz", "[640, 640]"))[0])
         self.dtype = np.float16 if self.input.type == "tensor(float16)" else np.float32
         self.settings = settings

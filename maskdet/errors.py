@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+
+# The optional installs, and the top-level modules each brings. requirements.txt alone runs detect.py with
+# the shipped ONNX model; a command that needs more says in one line which file to install.
+REQUIREMENTS_OF_MODULE = {
+    **dict.fromkeys(("ultralytics", "torch", "onnx", "onnxslim", "pandas", "PIL", "matplotlib",
+                     "lxml", "labelImg", "PyQt5"), "requirements-train.txt"),
+    **dict.fromkeys(("numpy", "cv2", "yaml", "tqdm", "onnxruntime", "trackers", "supervision"), "requirements.txt"),
+}
 
 
 class UserError(Exception):
@@ -19,6 +28,18 @@ class UserError(Exception):
         self.line = line
 
 
+def missing_requirement_message(exc: ModuleNotFoundError) -> str | None:
+    """'this needs ultralytics, which is not installed: pip install -r requirements-train.txt', or None for a
+    module no requirements file brings (a bug, not an install step)."""
+    module = (exc.name or "").split(".")[0]
+    requirements = REQUIREMENTS_OF_MODULE.get(module)
+    if requirements is None:
+        return None
+    path = Path(__file__).resolve().parents[1] / requirements
+    shown = os.path.relpath(path) if path.is_relative_to(Path.cwd()) else str(path)
+    return f"this needs '{module}', which is not installed: pip install -r {shown}"
+
+
 def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
     """Run a command's main(), mapping UserError to a one-line error and Ctrl-C to exit 130.
 
@@ -29,6 +50,12 @@ def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = No
         return main(argv)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        message = missing_requirement_message(exc)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted: everything written so far is complete and kept", file=sys.stderr)

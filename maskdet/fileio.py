@@ -10,9 +10,27 @@ from pathlib import Path
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 
 
+def _current_umask() -> int:
+    mask = os.umask(0o022)  # the only portable way to read it is to set it; put it straight back
+    os.umask(mask)
+    return mask
+
+
 def _temp_beside(path: Path) -> tuple[int, str]:
-    # The temporary file lives in the destination folder so os.replace is a same-filesystem rename.
-    return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """A temporary file in the destination folder (so os.replace is a same-filesystem rename), with the mode
+    the final file should have: its own when it is being replaced, else what an ordinary open() would give.
+
+    mkstemp makes every file 0600 whatever the umask; left so, a labels folder or a run folder written
+    through here would be unreadable to the user's group, and `check.py --fix` would narrow a 0644 file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        mode = path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_current_umask()
+        os.fchmod(fd, mode)
+    except BaseException:
+        os.close(fd)
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return fd, tmp
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -42,7 +60,9 @@ def atomic_copy(src: str | Path, dst: str | Path) -> None:
     fd, tmp = _temp_beside(dst)
     os.close(fd)
     try:
-        shutil.copy2(src, tmp)
+        shutil.copyfile(src, tmp)  # contents only: the mode stays an ordinary one (a read-only source gives a writable copy)
+        stat = os.stat(src)
+        os.utime(tmp, ns=(stat.st_atime_ns, stat.st_mtime_ns))
         os.replace(tmp, dst)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -11,6 +11,7 @@ import glob
 import os
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,16 @@ Log = Callable[[str], None]
 
 class SourceError(Exception):
     """A source that cannot be read; the message says what to try."""
+
+
+@dataclass(frozen=True)
+class InputProblem:
+    """An input that failed: unreadable, or a live source that stopped sending.
+
+    It travels in the stream of frames, so the run reports it in its place among the frame lines (not
+    early, from the decoding thread) and counts it in the summary and the exit status."""
+
+    message: str  # the whole line, 'skipped: 2/3 a.png: cannot read this image (...)'
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,8 @@ def classify(path: Path) -> str | None:
 def expand_source(source: str, log: Log, _depth: int = 0) -> list[SourceSpec]:
     """Turn --source into a list of inputs. Problems with one entry are logged and skipped."""
     source = source.strip()
+    if not source and _depth == 0:  # Path('') is the current folder: never read it by accident
+        raise UserError("--source is empty: give an image, a folder, a video, a webcam index or a stream URL")
     if source.isdigit():
         return [SourceSpec("webcam", source)]
     if source.lower().startswith(STREAM_SCHEMES):
@@ -84,9 +97,14 @@ def expand_source(source: str, log: Log, _depth: int = 0) -> list[SourceSpec]:
                 continue
             entry = line if line.isdigit() or line.lower().startswith(STREAM_SCHEMES) or Path(line).is_absolute() \
                 else str(path.parent / line)
-            found = expand_source(entry, log, _depth + 1)
-            if not found:
-                log(f"skipped: {path}:{number}: nothing to read at {line!r}")
+            inner: list[str] = []
+            found = expand_source(entry, inner.append, _depth + 1)
+            if found:
+                for note in inner:
+                    log(note)
+            else:  # one line for one bad entry, with the reason
+                why = "; ".join(note.removeprefix("skipped: ").removeprefix(f"{entry}: ") for note in inner)
+                log(f"skipped: {path}:{number}: nothing to read at {line!r}" + (f" ({why})" if why else ""))
             specs.extend(found)
         return specs
     if any(ch in source for ch in "*?["):
@@ -105,9 +123,33 @@ def expand_source(source: str, log: Log, _depth: int = 0) -> list[SourceSpec]:
     return []
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_is_intact(data: bytes) -> bool:
+    """Every chunk of a PNG is whole and its CRC matches, up to IEND.
+
+    libpng prints its own 'libpng error: ...' line on stderr before OpenCV gives up on a damaged PNG;
+    checking the chunks first means a damaged file is reported once, in our words."""
+    pos = len(PNG_SIGNATURE)
+    while pos + 12 <= len(data):
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        end = pos + 12 + length
+        if end > len(data):
+            return False
+        if zlib.crc32(data[pos + 4:pos + 8 + length]) != int.from_bytes(data[pos + 8 + length:end], "big"):
+            return False
+        if data[pos + 4:pos + 8] == b"IEND":
+            return True
+        pos = end
+    return False
+
+
 def read_image(path: Path) -> np.ndarray:
     """Decode an image; unreadable files raise SourceError (the caller skips them)."""
     data = np.fromfile(str(path), np.uint8) if path.exists() else None
+    if data is not None and data[:8].tobytes() == PNG_SIGNATURE and not png_is_intact(data.tobytes()):
+        raise SourceError(f"{path}: cannot read this image (a damaged or truncated PNG)")
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
     if image is None:
         raise SourceError(f"{path}: cannot read this image (corrupt or not an image)")
@@ -168,6 +210,7 @@ class LatestFrameReader:
         self._taken = -1
         self._stop = threading.Event()
         self._ended = False
+        self.gave_up = False  # ended because no frame came for give_up_after seconds
         self.fps: float | None = None
         self.started = 0.0
         self._thread: threading.Thread | None = None
@@ -209,7 +252,7 @@ class LatestFrameReader:
                 self.log(f"warning: {self.spec.target}: no frames; reconnecting")
             left = self.give_up_after - (now - last_frame) if self.give_up_after else float("inf")
             if left <= 0:
-                self.log(f"warning: {self.spec.target}: gave up after {self.give_up_after:.0f} s without frames")
+                self.gave_up = True  # reported by the run, in its place and in the exit status
                 break
             if self._stop.wait(min(backoff, left)):  # never sleeps past the give-up time; close() wakes it
                 break
@@ -217,10 +260,12 @@ class LatestFrameReader:
             cap = _open_capture(self.target)
             if cap.isOpened():
                 self.log(f"note: {self.spec.target}: reconnected")
-            else:
-                cap.release()
-                cap = None
-                self.log(f"warning: {self.spec.target}: still unavailable; trying again")
+                continue
+            cap.release()
+            cap = None
+            left = self.give_up_after - (time.perf_counter() - last_frame) if self.give_up_after else float("inf")
+            if left > 0:  # else the loop gives up next, and says only that
+                self.log(f"warning: {self.spec.target}: still unavailable; trying again in {min(backoff, left):.0f} s")
         if cap is not None:
             cap.release()
         with self._cond:
@@ -250,7 +295,8 @@ def _stream_name(url: str) -> str:
     return f"stream_{stem}"[:80] or "stream"
 
 
-def _file_frames(specs: list[SourceSpec], first: int, count: int, vid_stride: int, log: Log) -> Iterator[Frame]:
+def _file_frames(specs: list[SourceSpec], first: int, count: int, vid_stride: int,
+                 log: Log) -> Iterator[Frame | InputProblem]:
     for n, spec in enumerate(specs, first):
         position = f"{n}/{count}"
         try:
@@ -264,17 +310,18 @@ def _file_frames(specs: list[SourceSpec], first: int, count: int, vid_stride: in
         except SourceError as exc:
             if count == 1:
                 raise UserError(str(exc)) from None
-            log(f"skipped: {exc}")
+            yield InputProblem(f"skipped: {position} {exc}")
 
 
-def _live_frames(spec: SourceSpec, position: str, count: int, log: Log, stream_timeout: float) -> Iterator[Frame]:
+def _live_frames(spec: SourceSpec, position: str, count: int, log: Log,
+                 stream_timeout: float) -> Iterator[Frame | InputProblem]:
     reader = LatestFrameReader(spec, log, stream_timeout)
     try:
         reader.open()
     except SourceError as exc:
         if count == 1:
             raise UserError(str(exc)) from None
-        log(f"skipped: {exc}")
+        yield InputProblem(f"skipped: {position} {exc}")
         return
     try:
         for frame in reader.frames():
@@ -282,10 +329,13 @@ def _live_frames(spec: SourceSpec, position: str, count: int, log: Log, stream_t
             yield frame
     finally:
         reader.close()
+    if reader.gave_up:
+        yield InputProblem(f"stopped: {spec.target}: gave up after {stream_timeout:.0f} s without frames")
 
 
-def iter_frames(specs: list[SourceSpec], vid_stride: int, log: Log, stream_timeout: float) -> Iterator[Frame]:
-    """All frames of all inputs in order. A bad input is logged and skipped; the batch goes on.
+def iter_frames(specs: list[SourceSpec], vid_stride: int, log: Log,
+                stream_timeout: float) -> Iterator[Frame | InputProblem]:
+    """All frames of all inputs in order, with an InputProblem in place of an input that failed.
 
     Runs of files are decoded on a prefetch thread while the detector works; live sources are
     not (a queue would show old frames).

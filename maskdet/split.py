@@ -12,9 +12,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from maskdet.config import SPLITS
+from maskdet.config import SPLITS, DatasetConfig
 from maskdet.errors import UserError
-from maskdet.fileio import atomic_copy, atomic_symlink, is_image, list_images
+from maskdet.fileio import atomic_copy, atomic_symlink, atomic_write_text, is_image, list_images
 from maskdet.labels import read_label_file
 from maskdet.progress import progress
 
@@ -173,3 +173,21 @@ def write_split(assignment: dict[str, list[Sample]], out_dir: Path, link: bool) 
         place(sample.image, out_dir / split / "images" / sample.image.name)
         if sample.label is not None:
             place(sample.label, out_dir / split / "labels" / sample.label.name)
+
+
+def dataset_yaml_for(out_dir: Path, config: DatasetConfig) -> tuple[Path, bool]:
+    """The data.yaml that describes a split written to out_dir, and whether it was written now.
+
+    The project's data.yaml describes its own data/ folder; a split built elsewhere (--out) gets its own
+    data.yaml beside it, so `check.py --data` and `train.py --data` can point at what was just built. One
+    that is already there is the user's and is kept."""
+    if out_dir.resolve() == config.root.resolve():
+        return config.yaml_path, False
+    target = out_dir / "data.yaml"
+    if target.exists():
+        return target, False
+    lines = [f"# written by labeling/split.py: the dataset in this folder (classes as in {config.yaml_path})",
+             "path: .", *(f"{split}: {split}/images" for split in SPLITS), "names:",
+             *(f"  {i}: {name}" for i, name in enumerate(config.names))]
+    atomic_write_text(target, "\n".join(lines) + "\n")
+    return target, True

@@ -256,7 +256,9 @@ def export_onnx(weights: str | Path, imgsz: int, opset: int | None = None, dynam
     target = path.with_suffix(".onnx")
     if target.exists() and not force:
         raise UserError("already exists; add --force to replace it", target)
-    args = dict(format="onnx", imgsz=imgsz, dynamic=dynamic, simplify=simplify, half=half)
+    args = dict(format="onnx", imgsz=imgsz, dynamic=dynamic, simplify=simplify)
+    if half:
+        args["quantize"] = "fp16"  # Ultralytics 8.4's name; passing half= at all prints a deprecation warning
     if opset:
         args["opset"] = opset
     with tempfile.TemporaryDirectory(prefix=".export-", dir=path.parent) as scratch:

@@ -17,17 +17,52 @@ def class_color(class_id: int, names: Sequence[str]) -> tuple[int, int, int]:
     return NAMED_COLORS.get(name, FALLBACK_COLORS[class_id % len(FALLBACK_COLORS)])
 
 
-def draw_box(image: np.ndarray, xyxy: Sequence[float], color: tuple[int, int, int], label: str | None, thickness: int = 2) -> None:
-    """Draw one box with an optional filled label tag above it (inside the image when at the top edge)."""
+Rect = tuple[int, int, int, int]  # x1, y1, x2, y2
+
+
+def text_style(thickness: int) -> tuple[float, int]:
+    """Font scale and stroke for a box line of `thickness` px: both grow with it, so a label stays readable
+    on a 4000 px photo (a 1 px stroke at a large scale is a hairline nobody can read)."""
+    return max(0.35, thickness / 3), max(1, thickness - 1)
+
+
+def _overlaps(a: Rect, b: Rect) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def place_label(xyxy: Sequence[float], size: tuple[int, int], image_shape: tuple[int, ...], taken: list[Rect]) -> Rect:
+    """Where a label tag of `size` (w, h) goes: above the box (inside it at the top edge), moved down a tag
+    at a time while it would cover a tag already placed (two boxes on one face), within the image."""
+    w, h = size
+    height, width = image_shape[:2]
+    x1, y1 = int(round(xyxy[0])), int(round(xyxy[1]))
+    x = min(max(x1, 0), max(width - w, 0))
+    top = y1 - h if y1 - h >= 0 else max(y1, 0)
+    rect = (x, top, x + w, top + h)
+    while any(_overlaps(rect, other) for other in taken) and rect[3] + h <= height:
+        below = max(other[3] for other in taken if _overlaps(rect, other))
+        rect = (x, below, x + w, below + h)
+    taken.append(rect)
+    return rect
+
+
+def draw_box(image: np.ndarray, xyxy: Sequence[float], color: tuple[int, int, int], label: str | None, thickness: int = 2,
+             taken: list[Rect] | None = None) -> None:
+    """Draw one box with an optional filled label tag above it; `taken` (tags already drawn) keeps tags apart."""
     x1, y1, x2, y2 = (int(round(v)) for v in xyxy)
     cv2.rectangle(image, (x1, y1), (x2, y2), color, thickness, cv2.LINE_AA)
-    if not label:
-        return
-    scale = max(0.35, thickness / 4)
-    (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-    top = y1 - th - base - 2 if y1 - th - base - 2 >= 0 else y1
-    cv2.rectangle(image, (x1, top), (x1 + tw + 2, top + th + base + 2), color, -1)
-    cv2.putText(image, label, (x1 + 1, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    if label:
+        draw_label(image, xyxy, color, label, thickness, [] if taken is None else taken)
+
+
+def draw_label(image: np.ndarray, xyxy: Sequence[float], color: tuple[int, int, int], label: str, thickness: int,
+               taken: list[Rect]) -> None:
+    scale, stroke = text_style(thickness)
+    (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, stroke)
+    pad = max(1, stroke)
+    x, top, right, bottom = place_label(xyxy, (tw + 2 * pad, th + base + 2 * pad), image.shape, taken)
+    cv2.rectangle(image, (x, top), (right, bottom), color, -1)
+    cv2.putText(image, label, (x + pad, top + pad + th), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), stroke, cv2.LINE_AA)
 
 
 def tile(images: list[np.ndarray], cell: int = 320, columns: int = 3) -> np.ndarray:
@@ -61,12 +96,17 @@ class Annotator:
     def __call__(self, image: np.ndarray, detections) -> np.ndarray:
         """Draw in place and return the image (callers copy first if they need the original)."""
         thickness = self.line_thickness or max(1, round(sum(image.shape[:2]) / 2 * 0.003))
-        for i in np.argsort(detections.confidence, kind="stable"):  # least sure first: the best label ends on top
-            cls = int(detections.class_id[i])
+        order = np.argsort(-detections.confidence, kind="stable")  # the surest first: its label gets the spot above its box
+        for i in order[::-1]:  # boxes first, least sure underneath
+            draw_box(image, detections.xyxy[i], class_color(int(detections.class_id[i]), self.names), None, thickness)
+        taken: list[Rect] = []
+        for i in order:  # then the tags, each clear of the ones before it
             label = self.label(detections.class_name(i), float(detections.confidence[i]))
             if label and getattr(detections, "tracker_id", None) is not None:
                 label = detections.track_label(i) + label  # '#7 without_mask 0.91'
-            draw_box(image, detections.xyxy[i], class_color(cls, self.names), label, thickness)
+            if label:
+                draw_label(image, detections.xyxy[i], class_color(int(detections.class_id[i]), self.names), label,
+                           thickness, taken)
         return image
 
 

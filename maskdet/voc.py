@@ -33,6 +33,7 @@ class VocAnnotation:
     width: int | None
     height: int | None
     objects: tuple[VocObject, ...]
+    skipped: tuple[str, ...] = ()  # one 'file:line: why' per <object> that could not be read (the others are kept)
 
 
 def _text(elem: etree._Element, tag: str) -> str | None:
@@ -72,18 +73,23 @@ def parse_voc(path: str | Path) -> VocAnnotation:
             width, height = int(_number(size, "width", path)), int(_number(size, "height", path))
         except UserError:
             width = height = None  # the image's own size is used anyway
-    objects = []
-    for obj in root.iter("object"):
-        name = _text(obj, "name")
-        if not name:
-            raise UserError("<object> without a <name>", path, obj.sourceline)
-        bnd = obj.find("bndbox")
-        if bnd is None:
-            raise UserError(f"<object> '{name}' has no <bndbox>", path, obj.sourceline)
-        objects.append(
-            VocObject(name, *(_number(bnd, t, path) for t in ("xmin", "ymin", "xmax", "ymax")), line=bnd.sourceline)
-        )
-    return VocAnnotation(path, _text(root, "filename"), width, height, tuple(objects))
+    objects, skipped = [], []
+    for obj in root.iter("object"):  # one bad object costs that box only, not the photo's other faces
+        try:
+            objects.append(_parse_object(obj, path))
+        except UserError as exc:
+            skipped.append(f"skipped box: {exc}")
+    return VocAnnotation(path, _text(root, "filename"), width, height, tuple(objects), tuple(skipped))
+
+
+def _parse_object(obj: etree._Element, path: Path) -> VocObject:
+    name = _text(obj, "name")
+    if not name:
+        raise UserError("<object> without a <name>", path, obj.sourceline)
+    bnd = obj.find("bndbox")
+    if bnd is None:
+        raise UserError(f"<object> '{name}' has no <bndbox>", path, obj.sourceline)
+    return VocObject(name, *(_number(bnd, t, path) for t in ("xmin", "ymin", "xmax", "ymax")), line=bnd.sourceline)
 
 
 @dataclass
@@ -96,7 +102,23 @@ class ConversionStats:
     dropped: int = 0
     per_class: Counter = field(default_factory=Counter)
     unknown: Counter = field(default_factory=Counter)
+    unknown_files: dict[str, list[str]] = field(default_factory=dict)  # class -> the files that use it
     notes: list[str] = field(default_factory=list)
+
+    def add_unknown(self, name: str, file: str | Path) -> None:
+        self.unknown[name] += 1
+        files = self.unknown_files.setdefault(name, [])
+        if str(file) not in files:
+            files.append(str(file))
+
+    def unknown_summary(self) -> str:
+        """"'mask' x3 in a.xml, b.xml and 1 more file; 'hat' x1 in c.xml": where to look, not only what."""
+        parts = []
+        for name, count in self.unknown.most_common():
+            files = self.unknown_files.get(name, [])
+            shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more file{'s' * (len(files) > 4)}" if len(files) > 3 else "")
+            parts.append(f"'{name}' x{count}" + (f" in {shown}" if shown else ""))
+        return "; ".join(parts)
 
     def add(self, other: ConversionStats) -> None:
         self.boxes_in += other.boxes_in
@@ -105,6 +127,9 @@ class ConversionStats:
         self.dropped += other.dropped
         self.per_class.update(other.per_class)
         self.unknown.update(other.unknown)
+        for name, files in other.unknown_files.items():
+            mine = self.unknown_files.setdefault(name, [])
+            mine.extend(f for f in files if f not in mine)
         self.notes.extend(other.notes)
 
 
@@ -123,12 +148,14 @@ def voc_to_boxes(
     width, height = image_size
     rename = rename or {}
     stats = ConversionStats()
+    stats.boxes_in = stats.dropped = len(ann.skipped)
+    stats.notes.extend(ann.skipped)
     boxes = []
     for obj in ann.objects:
         stats.boxes_in += 1
         name = rename.get(obj.name, obj.name)
         if name not in class_ids:
-            stats.unknown[obj.name] += 1
+            stats.add_unknown(obj.name, ann.path)
             continue
         if obj.xmax <= obj.xmin or obj.ymax <= obj.ymin:
             stats.dropped += 1

@@ -170,3 +170,41 @@ def test_a_broken_data_yaml_is_one_line_error_naming_the_file(tmp_path, yaml_tex
 def test_the_bundled_sample_passes(tmp_path):
     code, out = run_check(ROOT / "samples" / "data.yaml", tmp_path, "--no-plots")
     assert code == 0, out
+
+
+def test_a_file_that_is_no_image_is_said_so_in_words_not_with_a_python_repr(tmp_path):
+    yaml = make_dataset(tmp_path / "ds", {"train": {"a": GOOD}, "val": {"b": GOOD}})
+    junk = tmp_path / "ds" / "train" / "images" / "notes.png"
+    junk.write_text("shopping list, not a photo")
+    code, out = run_check(yaml, tmp_path, "--no-plots")
+    assert code == 1
+    line = next(line for line in out.splitlines() if str(junk) in line)
+    assert "not an image" in line and "BytesIO" not in line and " at 0x" not in line, line
+
+
+def write_huge_png(path: Path, width: int, height: int) -> Path:
+    """A real, valid image of many megapixels that stays small on disk (1 bit per pixel, all black)."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("1", (width, height)).save(path)
+    return path
+
+
+def test_a_valid_image_over_pil_s_limit_is_too_large_for_training_not_corrupt(tmp_path):
+    yaml = make_dataset(tmp_path / "ds", {"train": {"a": GOOD}, "val": {"b": GOOD}})
+    huge = write_huge_png(tmp_path / "ds" / "train" / "images" / "panorama.png", 16000, 12000)  # 192 megapixels
+    code, out = run_check(yaml, tmp_path, "--no-plots")
+    assert code == 1
+    line = next(line for line in out.splitlines() if str(huge) in line)
+    assert "error" in line and "too large for training" in line and "192 megapixels" in line, line
+    assert "179-megapixel limit" in line and "corrupt" not in line, line
+
+
+def test_a_very_large_image_is_one_warning_line_not_a_raw_python_warning(tmp_path):
+    yaml = make_dataset(tmp_path / "ds", {"train": {"a": GOOD}, "val": {"b": GOOD}})
+    big = write_huge_png(tmp_path / "ds" / "train" / "images" / "big.png", 10000, 10000)  # 100 megapixels
+    _, out = run_check(yaml, tmp_path, "--no-plots")
+    assert "DecompressionBombWarning" not in out, out
+    line = next(line for line in out.splitlines() if str(big) in line)
+    assert "warning" in line and "100 megapixels" in line, line

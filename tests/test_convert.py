@@ -76,7 +76,7 @@ def test_clipped_boxes_are_counted_and_reported_with_file_and_line(voc, tools):
     assert f"{voc.xml / 'a.xml'}:{line}: clipped box 'without_mask' to the 100x50 image" in echoed
     summary = report.summary_lines(voc.out)
     assert summary[0] == f"wrote 3 label files to {voc.out}"
-    assert summary[1] == "boxes: 3 written of 3 read; 1 clipped to the image edge; 0 dropped (empty, inverted or outside)"
+    assert summary[1] == "boxes: 3 written of 3 read; 1 clipped to the image edge; 0 dropped (unreadable, empty, inverted or outside)"
 
 
 def test_inverted_box_is_dropped_and_reported(voc, make_voc):
@@ -117,7 +117,33 @@ def test_unknown_class_is_left_out_and_counted(voc, make_voc, tools):
     report, _ = convert(voc)
     assert report.stats.unknown == {"face": 1}
     assert [r[0] for r in tools.read_label_lines(voc.out / "b.txt")] == [0]
-    assert report.summary_lines(voc.out)[-1] == "NOT imported, class not in data.yaml: 'face' x1  (map them with --map OLD=NEW)"
+    assert report.summary_lines(voc.out)[-1] == (f"NOT imported, class not in data.yaml: 'face' x1 in {voc.xml / 'b.xml'}"
+                                                 "  (map them with --map OLD=NEW)")
+
+
+def test_the_unknown_class_summary_names_the_files_that_use_it(voc, make_voc, make_image):
+    for stem in "bcdef":
+        make_image(voc.images / f"{stem}.png", 64, 64)
+        make_voc(voc.xml / f"{stem}.xml", [("face", 0, 0, 32, 32)])
+    (voc.images / "b.jpg").unlink()
+    report, _ = convert(voc)
+    files = ", ".join(str(voc.xml / f"{stem}.xml") for stem in "bcd")
+    assert report.summary_lines(voc.out)[-1] == (f"NOT imported, class not in data.yaml: 'face' x5 in {files} and 2 more files"
+                                                 "  (map them with --map OLD=NEW)")
+
+
+def test_an_object_without_bndbox_costs_that_box_only_not_the_photo(voc, tools):
+    """One broken <object> used to discard the whole XML: the photo then went in as unlabelled, a background."""
+    xml = voc.xml / "a.xml"
+    text = xml.read_text()
+    text = text.replace("<object>", "<object><name>with_mask</name><pose>x</pose></object>\n<object>", 1)
+    xml.write_text(text)
+    bad_line = next(i for i, line in enumerate(text.splitlines(), 1) if "<pose>" in line)
+    proc = tools.run_script("voc2yolo.py", *voc_args(voc))
+    assert "Traceback" not in proc.stderr
+    assert f"skipped box: {xml}:{bad_line}: <object> 'with_mask' has no <bndbox>" in proc.stdout
+    assert len(tools.read_label_lines(voc.out / "a.txt")) == text.count("<bndbox>")  # every other face kept
+    assert "1 dropped (unreadable, empty, inverted or outside)" in proc.stdout
 
 
 def test_refuses_to_overwrite_without_force_and_writes_nothing(voc, tools):

@@ -22,6 +22,52 @@ def names(folder) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
 
 
+# --- file modes: what an ordinary write would give ------------------------------------------------
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test and put the old one back."""
+    old = os.umask(0o022)
+    yield lambda mask: os.umask(mask)
+    os.umask(old)
+
+
+def mode(path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+@pytest.mark.parametrize("mask, expected", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_a_new_file_gets_the_mode_an_ordinary_write_gives(tmp_path, umask, mask, expected):
+    umask(mask)
+    atomic_write_text(tmp_path / "new.txt", "x")
+    atomic_write_bytes(tmp_path / "new.jpg", b"x")
+    assert mode(tmp_path / "new.txt") == expected
+    assert mode(tmp_path / "new.jpg") == expected
+
+
+@pytest.mark.parametrize("own_mode", [0o640, 0o664, 0o600])
+def test_a_rewritten_file_keeps_its_own_mode(tmp_path, umask, own_mode):
+    umask(0o022)
+    target = tmp_path / "label.txt"
+    target.write_text("old")
+    target.chmod(own_mode)
+    atomic_write_text(target, "new")
+    assert mode(target) == own_mode and target.read_text() == "new"
+
+
+def test_a_copy_of_a_read_only_file_is_an_ordinary_writable_file(tmp_path, umask):
+    umask(0o022)
+    src = tmp_path / "shared.png"
+    src.write_bytes(b"png")
+    src.chmod(0o444)
+    os.utime(src, (1_000_000, 1_000_000))
+    atomic_copy(src, tmp_path / "copy" / "shared.png")
+    copy = tmp_path / "copy" / "shared.png"
+    assert mode(copy) == 0o644 and copy.read_bytes() == b"png"
+    assert copy.stat().st_mtime == 1_000_000  # timestamps still travel with the copy
+
+
 # --- atomic_write ------------------------------------------------------------------------------
 
 
@@ -130,7 +176,7 @@ def test_interrupted_copy_leaves_old_content_or_nothing_and_no_temp_file(tmp_pat
             fb.write(fa.read(50_000))
         raise Interrupt
 
-    monkeypatch.setattr(shutil, "copy2", half_copy)
+    monkeypatch.setattr(shutil, "copyfile", half_copy)
     with pytest.raises(KeyboardInterrupt):
         atomic_copy(src, dst)
     monkeypatch.undo()

@@ -73,7 +73,7 @@ def test_kaggle_pipeline_end_to_end(kaggle_pipeline):
     assert "Traceback" not in p.convert.stderr
     assert f"wrote 853 label files to {p.labels}" in p.convert.stdout
     assert (f"boxes: 4072 written of 4072 read; {EXPECTED_CLIPPED} clipped to the image edge; "
-            "0 dropped (empty, inverted or outside)") in p.convert.stdout
+            "0 dropped (unreadable, empty, inverted or outside)") in p.convert.stdout
     clip_notes = [line for line in p.convert.stdout.splitlines() if ": clipped box '" in line]
     assert len(clip_notes) == EXPECTED_CLIPPED
     assert all(line.startswith(str(KAGGLE / "annotations")) and ".xml:" in line for line in clip_notes)

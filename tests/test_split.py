@@ -13,11 +13,11 @@ from types import SimpleNamespace
 import pytest
 
 from maskdet.cli import split as split_cli
+from maskdet.config import SPLITS, load_dataset_config
 from maskdet.errors import UserError
 from maskdet.split import Sample, collect_samples, prepare_output, read_stem_list, split_from_lists, stratified_split
 
 RATIOS = {"train": 0.7, "val": 0.15, "test": 0.15}
-SPLITS = ("train", "val", "test")
 
 
 def fake_samples(common: int = 40, rare: int = 4, backgrounds: int = 6, rare_class: int = 2) -> list[Sample]:
@@ -377,3 +377,27 @@ def test_script_splits_and_exits_0(source, tools):
     assert f"split 28 images into {source.out} (symlinks)" in proc.stdout
     counts = Counter(line.split()[0] for line in proc.stdout.splitlines() if line.split() and line.split()[0] in SPLITS)
     assert counts == {"train": 1, "val": 1, "test": 1}
+
+
+def test_a_split_written_elsewhere_gets_its_own_data_yaml_and_the_next_hint_points_at_it(source, tools):
+    proc = tools.run_script("split.py", *script_args(source))
+    assert proc.returncode == 0, proc.stderr
+    written = source.out / "data.yaml"
+    assert proc.stdout.splitlines()[-1] == f"next: python labeling/check.py --data {written}"
+    config = load_dataset_config(written)
+    assert config.root == source.out.resolve() and config.names == load_dataset_config(source.yaml).names
+    assert {s: config.images_dir(s) for s in SPLITS} == {s: source.out.resolve() / s / "images" for s in SPLITS}
+    check = tools.run_script("check.py", "--data", written, "--no-plots", "--project", source.root / "runs")
+    # check.py reads the split just written (its 8 px test images are too small to pass, which is beside the point)
+    assert "Traceback" not in check.stderr and "[missing]" not in check.stdout, check.stdout[-2000:]
+    assert f"{source.out}/train/images/" in check.stdout
+
+
+def test_a_data_yaml_already_in_the_output_folder_is_kept(source, tools):
+    source.out.mkdir()
+    mine = source.out / "data.yaml"
+    mine.write_text("# my own\npath: .\ntrain: train/images\nval: val/images\nnames: {0: with_mask, 1: without_mask, 2: mask_weared_incorrect}\n")
+    proc = tools.run_script("split.py", *script_args(source))
+    assert proc.returncode == 0, proc.stderr
+    assert mine.read_text().startswith("# my own")
+    assert proc.stdout.splitlines()[-1] == f"next: python labeling/check.py --data {mine}"

@@ -129,6 +129,7 @@ def test_onnx_export_loads_and_predicts(trained):
     best = trained[0] / "weights" / "best.pt"
     proc = run("export.py", "--weights", best, "--imgsz", "64")
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "deprecated" not in proc.stdout + proc.stderr, "no Ultralytics deprecation warning on a plain export"
     onnx_path = best.with_suffix(".onnx")
     assert onnx_path.exists()
     assert not list(best.parent.glob(".export-*")), "the scratch folder is cleaned up"

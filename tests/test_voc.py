@@ -99,12 +99,13 @@ def test_unreadable_file_is_a_user_error(tmp_path):
          "<ymin> is not a number: 'one'", 4),
     ],
 )
-def test_incomplete_object_names_file_and_line(tmp_path, object_xml, message, line):
+def test_an_incomplete_object_is_skipped_with_file_and_line_and_the_other_faces_kept(tmp_path, object_xml, message, line):
     path = tmp_path / "a.xml"
-    path.write_text(f"<annotation>\n{object_xml}\n</annotation>\n")
-    with pytest.raises(UserError) as err:
-        parse_voc(path)
-    assert str(err.value) == f"{path}:{line}: {message}"
+    good = "<object><name>without_mask</name><bndbox><xmin>3</xmin><ymin>4</ymin><xmax>9</xmax><ymax>12</ymax></bndbox></object>"
+    path.write_text(f"<annotation>\n{object_xml}\n{good}\n</annotation>\n")
+    ann = parse_voc(path)
+    assert ann.skipped == (f"skipped box: {path}:{line}: {message}",)
+    assert [(o.name, o.xmin, o.ymin, o.xmax, o.ymax) for o in ann.objects] == [("without_mask", 3, 4, 9, 12)]
 
 
 @pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "1e999"])
@@ -113,9 +114,9 @@ def test_non_finite_coordinate_is_rejected_with_its_line(tmp_path, value):
     path = tmp_path / "a.xml"
     path.write_text(f"<annotation><object><name>with_mask</name><bndbox>\n<xmin>{value}</xmin>"
                     "<ymin>1</ymin><xmax>5</xmax><ymax>5</ymax></bndbox></object></annotation>\n")
-    with pytest.raises(UserError) as err:
-        parse_voc(path)
-    assert str(err.value).startswith(f"{path}:2: <xmin>")
+    ann = parse_voc(path)
+    assert not ann.objects and len(ann.skipped) == 1
+    assert ann.skipped[0].startswith(f"skipped box: {path}:2: <xmin>")
 
 
 def test_external_entities_are_not_resolved(tmp_path):

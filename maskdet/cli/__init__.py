@@ -3,8 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import sys
 
 from maskdet.config import DEFAULT_DATA_YAML
+from maskdet.errors import missing_requirement_message, run_cli
+
+
+def launch(command: str) -> int:
+    """Run maskdet.cli.<command>: what every script at the top calls.
+
+    The command's module is imported here, not by the script, so a command whose packages are not
+    installed (train.py after the light install) says in one line what to install instead of a traceback.
+    """
+    try:
+        module = importlib.import_module(f"maskdet.cli.{command}")
+    except ModuleNotFoundError as exc:
+        message = missing_requirement_message(exc)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    return run_cli(module.main)
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):

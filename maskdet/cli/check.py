@@ -7,7 +7,6 @@ import pandas as pd
 from maskdet.check import apply_fixes, check_dataset
 from maskdet.cli import add_data_arg, make_parser
 from maskdet.config import PROJECT_ROOT, load_dataset_config
-from maskdet.errors import run_cli
 from maskdet.fileio import atomic_write_text, next_run_dir
 from maskdet.labels import Severity
 
@@ -64,7 +63,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"results saved to {run_dir}")
     # After --fix only errors remain: the fixable ones were repaired.
     return 0 if report.ok or (args.fix and errors == 0) else 1
-
-
-def cli() -> int:
-    return run_cli(main)

@@ -7,7 +7,6 @@ import signal
 from maskdet.cli import make_parser
 from maskdet.config import PROJECT_ROOT
 from maskdet.detect import run
-from maskdet.errors import run_cli
 from maskdet.monitoring.people import ALERT_AFTER_S, MIN_FRAMES
 from maskdet.sources import quiet_opencv_logs
 
@@ -38,6 +37,12 @@ monitoring (--track, --line, --alert):
 
 Ctrl-C stops at any time and keeps complete outputs (playable video, full CSV/JSON; with --track a consistent
 people.csv, alerts.jsonl and report.html).
+
+exit status:
+  0    every input was read to its end
+  1    done, but some inputs could not be read or a live source stopped sending (each named above the summary)
+  2    nothing was done: a bad argument, or no input could be read (one error line says why)
+  130  stopped by Ctrl-C or SIGTERM; everything written so far is complete
 """
 
 
@@ -97,10 +102,4 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for line in summary.lines():
         print(line)
-    return 130 if summary.interrupted else 0
-
-
-def cli() -> int:
-    return run_cli(main)
-
-
+    return summary.exit_status

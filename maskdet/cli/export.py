@@ -5,7 +5,6 @@ from __future__ import annotations
 from maskdet.cli import make_parser
 from maskdet.cli.val import DEFAULT_WEIGHTS
 from maskdet.config import INFERENCE_IMGSZ
-from maskdet.errors import run_cli
 from maskdet.training import export_onnx
 
 EXAMPLES = """examples:
@@ -31,7 +30,3 @@ def main(argv: list[str] | None = None) -> int:
                        args.force)
     print(f"\nexported {path} ({path.stat().st_size / 1e6:.1f} MB); use it with: python detect.py --weights {path}")
     return 0
-
-
-def cli() -> int:
-    return run_cli(main)

@@ -7,7 +7,6 @@ from pathlib import Path
 from maskdet.cli import add_data_arg, add_map_arg, make_parser
 from maskdet.config import load_dataset_config, parse_class_map
 from maskdet.convert import import_yolo_dataset
-from maskdet.errors import run_cli
 
 EXAMPLES = """examples:
   # a Roboflow export whose classes are named mask / no-mask / incorrect
@@ -36,7 +35,3 @@ def main(argv: list[str] | None = None) -> int:
     for line in report.summary_lines(Path(args.out)):
         print(line)
     return 1 if report.stats.unknown else 0
-
-
-def cli() -> int:
-    return run_cli(main)

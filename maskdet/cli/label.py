@@ -8,7 +8,7 @@ from pathlib import Path
 from maskdet.cli import add_data_arg, make_parser
 from maskdet.config import load_dataset_config
 from maskdet.display import display_problem
-from maskdet.errors import UserError, run_cli
+from maskdet.errors import UserError
 from maskdet.labelimg_launcher import (
     NO_FIX_ENV,
     check_classes_txt,
@@ -79,7 +79,3 @@ def main(argv: list[str] | None = None) -> int:
     prepare_labels_dir(labels_dir, config.names)  # only now: a refused launch writes nothing
     print(f"labelImg: images {images_dir}, labels {labels_dir} (YOLO), classes {', '.join(config.names)}", flush=True)
     return run_labelimg(images_dir.resolve(), labels_dir.resolve(), config.names)
-
-
-def cli() -> int:
-    return run_cli(main)

@@ -6,8 +6,16 @@ from pathlib import Path
 
 from maskdet.cli import add_data_arg, make_parser
 from maskdet.config import SPLITS, load_dataset_config
-from maskdet.errors import UserError, run_cli
-from maskdet.split import SplitReport, collect_samples, prepare_output, split_from_lists, stratified_split, write_split
+from maskdet.errors import UserError
+from maskdet.split import (
+    SplitReport,
+    collect_samples,
+    dataset_yaml_for,
+    prepare_output,
+    split_from_lists,
+    stratified_split,
+    write_split,
+)
 
 EXAMPLES = """examples:
   # 70/15/15, stratified so the rare class is in every split
@@ -56,9 +64,8 @@ def main(argv: list[str] | None = None) -> int:
           + (" (symlinks)" if args.link else ""))
     for line in SplitReport(assignment).summary_lines(config.names):
         print(line)
-    print(f"next: python labeling/check.py --data {args.data}")
+    dataset_yaml, written = dataset_yaml_for(out_dir, config)
+    if written:
+        print(f"wrote {dataset_yaml} (describes this dataset for check.py and train.py)")
+    print(f"next: python labeling/check.py --data {dataset_yaml}")
     return 0
-
-
-def cli() -> int:
-    return run_cli(main)

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from maskdet.cli import add_data_arg, make_parser
 from maskdet.config import PROJECT_ROOT
-from maskdet.errors import run_cli
 from maskdet.training import DEFAULT_MODEL_YAML, format_table, parse_overrides, train
 
 EXAMPLES = """examples:
@@ -67,7 +66,3 @@ def main(argv: list[str] | None = None) -> int:
           f"plots and logs: {result.save_dir}\n"
           f"next: python val.py --weights {result.best} --split test")
     return 0
-
-
-def cli() -> int:
-    return run_cli(main)

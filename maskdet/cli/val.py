@@ -6,7 +6,6 @@ from pathlib import Path
 
 from maskdet.cli import add_data_arg, make_parser
 from maskdet.config import INFERENCE_IMGSZ, PROJECT_ROOT
-from maskdet.errors import run_cli
 from maskdet.training import MAP_CONF, MAP_IOU, evaluate, format_table
 
 DEFAULT_WEIGHTS = PROJECT_ROOT / "models" / "best.pt"
@@ -44,7 +43,3 @@ def main(argv: list[str] | None = None) -> int:
     speed = ", ".join(f"{k} {v:.1f} ms" for k, v in result.speed_ms.items())
     print(f"\nspeed per image: {speed}\nresults (metrics.csv, confusion matrix, PR curves): {result.save_dir}")
     return 0
-
-
-def cli() -> int:
-    return run_cli(main)

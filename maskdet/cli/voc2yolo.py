@@ -7,7 +7,7 @@ from pathlib import Path
 from maskdet.cli import add_data_arg, add_map_arg, make_parser
 from maskdet.config import load_dataset_config, parse_class_map
 from maskdet.convert import convert_voc_folder
-from maskdet.errors import UserError, run_cli
+from maskdet.errors import UserError
 
 EXAMPLES = """examples:
   # the Kaggle face-mask dataset (images/ and annotations/ side by side)
@@ -40,7 +40,3 @@ def main(argv: list[str] | None = None) -> int:
     for line in report.summary_lines(Path(args.out)):
         print(line)
     return 1 if report.stats.unknown or report.skipped else 0
-
-
-def cli() -> int:
-    return run_cli(main)

@@ -12,9 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from maskdet.detections import Detections, Frame
-from maskdet.errors import UserError
 
-INSTALL_HINT = "--track needs the trackers package: pip install 'trackers>=2.6,<3'"
 # The shipped model scores real faces 0.5-0.95: ByteTrack's default 0.7 would leave many untracked.
 ACTIVATION_THRESHOLD = 0.5
 LOST_SECONDS = 1.0  # a face unseen this long has left the view (its ID is not reused)
@@ -28,10 +26,10 @@ def sequence_key(frame: Frame) -> str:
 
 
 def load_bytetrack():
-    try:
-        from trackers import ByteTrackTracker
-    except ImportError:
-        raise UserError(INSTALL_HINT) from None
+    """ByteTrack's class; without the package, run_cli turns the ModuleNotFoundError into one line naming
+    the requirements file that brings it (maskdet.errors.REQUIREMENTS_OF_MODULE)."""
+    from trackers import ByteTrackTracker
+
     return ByteTrackTracker
 
 

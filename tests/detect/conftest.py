@@ -220,10 +220,11 @@ class Detect:
             args += ["--project", str(self.project)]
         return [sys.executable, str(ROOT / "detect.py"), *args]
 
-    def __call__(self, *args, timeout: float = 180) -> subprocess.CompletedProcess:
-        proc = subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout, cwd=self.cwd,
-                              stdin=subprocess.DEVNULL)
-        assert_clean_stderr(proc.stderr)
+    def __call__(self, *args, timeout: float = 180, merge_output: bool = False) -> subprocess.CompletedProcess:
+        """merge_output: stderr into stdout, as a terminal shows them (to check the order of lines)."""
+        proc = subprocess.run(self.argv(*args), stdout=subprocess.PIPE, text=True, timeout=timeout, cwd=self.cwd,
+                              stderr=subprocess.STDOUT if merge_output else subprocess.PIPE, stdin=subprocess.DEVNULL)
+        assert_clean_stderr(proc.stderr or proc.stdout)
         return proc
 
 
