@@ -13,6 +13,7 @@ frame side by side. The video is a crowd: Kaggle test photos (several faces each
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import platform
 import statistics
@@ -57,11 +58,13 @@ def crowd_frames(frames: int, hold: int) -> list[np.ndarray]:
 
 
 def sample_frames(frames: int) -> list[np.ndarray]:
-    from bench.detect_speed import make_video  # the pan over the sample photo
+    spec = importlib.util.spec_from_file_location("detect_speed", ROOT / "bench" / "detect_speed.py")
+    detect_speed = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(detect_speed)  # its make_video: the pan over the sample photo
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "pan.mp4"
-        make_video(path, frames, SIZE)
+        detect_speed.make_video(path, frames, SIZE)
         cap = cv2.VideoCapture(str(path))
         out = []
         while (ok_image := cap.read())[0]:
