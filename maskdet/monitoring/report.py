@@ -39,6 +39,7 @@ def plot_png(span: list[int], series: dict[str, list[int]]) -> bytes | None:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
     except ImportError:
         return None
     fig, ax = plt.subplots(figsize=(8, 3), dpi=100)
@@ -47,7 +48,10 @@ def plot_png(span: list[int], series: dict[str, list[int]]) -> bytes | None:
         b, g, r = NAMED_COLORS.get(name, (128, 128, 128))
         ax.bar(span, values, bottom=bottom, label=name, color=(r / 255, g / 255, b / 255))
         bottom += np.asarray(values, float)
-    ax.set_xlabel("minute")
+    ax.set_xlim(-0.6, len(span) - 0.4)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # whole minutes and whole people
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("minute since the start of the source")
     ax.set_ylabel("people first seen")
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
