@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.integration  # the Kaggle faces (skipped when the dataset is absent)
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -16,6 +16,8 @@ import pytest
 
 from maskdet.detect import run
 
+pytestmark = pytest.mark.integration  # the Kaggle faces (skipped when the dataset is absent)
+
 
 @pytest.fixture(scope="module")
 def tracked_run(face_video, tmp_path_factory) -> SimpleNamespace:
