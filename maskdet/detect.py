@@ -27,6 +27,7 @@ from maskdet.display import display_problem
 from maskdet.errors import UserError
 from maskdet.fileio import next_run_dir
 from maskdet.interrupts import interrupts_held
+from maskdet.monitoring.people import ALERT_AFTER_S, MIN_FRAMES
 from maskdet.sinks import CropSink, CsvSink, JsonSink, MediaSink, Sink, YoloTxtSink
 from maskdet.sources import InputProblem, expand_source, iter_frames
 from maskdet.visualize import Annotator, class_color, draw_overlay
@@ -56,6 +57,7 @@ class DetectSummary:
     saved: list[Path] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # inputs skipped or stopped, each as it was reported
     interrupted: bool = False
+    monitoring: list[str] = field(default_factory=list)  # --track: people, line and alert totals
 
     @property
     def exit_status(self) -> int:
@@ -80,6 +82,7 @@ class DetectSummary:
             out.append(f"live: worst capture-to-result delay {self.max_latency_ms:.0f} ms")
         if self.problems:
             out.append(f"problems: {len(self.problems)} of {self.sources} inputs skipped or stopped early (listed above)")
+        out += self.monitoring
         out.append(f"results saved to {self.save_dir}")
         return out
 
@@ -93,14 +96,15 @@ class Window:
         self.fps = 0.0
         self.last = time.perf_counter()
 
-    def show(self, title: str, image: np.ndarray, det: Detections) -> bool:
+    def show(self, title: str, image: np.ndarray, det: Detections, people: list | None = None) -> bool:
         now = time.perf_counter()
         dt, self.last = now - self.last, now
         self.fps = 1 / dt if self.fps == 0 and dt > 0 else 0.9 * self.fps + 0.1 / max(dt, 1e-6)
         image = image.copy()  # the sinks (a background video writer) may still hold the annotated frame
         counts = det.counts()
         lines = [(f"FPS {self.fps:.1f}", (255, 255, 255))]
-        lines += [(f"{name}: {counts.get(name, 0)}", class_color(i, self.names)) for i, name in enumerate(self.names)]
+        lines += people if people is not None else [(f"{name}: {counts.get(name, 0)}", class_color(i, self.names))
+                                                    for i, name in enumerate(self.names)]
         draw_overlay(image, lines)
         if title not in self.opened:
             cv2.namedWindow(title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)  # no toolbar: 1:1 pixels
@@ -135,6 +139,8 @@ def run(
     save_json: bool = False, project: str | Path = PROJECT_ROOT / "runs" / "detect", name: str = "exp",
     exist_ok: bool = False, line_thickness: int | None = None, hide_labels: bool = False, hide_conf: bool = False,
     vid_stride: int = 1, stream_timeout: float = 30.0, quiet: bool = False, log=None,
+    track: bool = False, line: str | None = None, min_frames: int = MIN_FRAMES, alert: list[str] | None = None,
+    alert_after: float = ALERT_AFTER_S, alert_url: str | None = None,
 ) -> DetectSummary:
     """Detect masks on every frame of `source` and write what was asked for; returns a summary."""
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -147,6 +153,11 @@ def run(
     detector = load_detector(weights or default_weights(), settings, imgsz, device, half)
     if classes is not None and any(not 0 <= c < len(detector.names) for c in classes):
         raise UserError(f"--classes must be ids 0..{len(detector.names) - 1} ({', '.join(detector.names)})")
+    monitor = None
+    if track or line or alert:  # --line and --alert count people: they need the tracker
+        from maskdet.monitoring.monitor import Monitor
+
+        monitor = Monitor.from_args(detector.names, line, min_frames, alert, alert_after, alert_url)
     notes: list[str] = []  # why entries were skipped: part of the one error line when nothing is left
     specs = expand_source(str(source), notes.append)
     if not specs:
@@ -176,9 +187,11 @@ def run(
         if save_crop:
             sinks.append(stack.enter_context(CropSink(save_dir / "crops")))
         if save_csv:
-            sinks.append(stack.enter_context(CsvSink(save_dir / "predictions.csv")))
+            sinks.append(stack.enter_context(CsvSink(save_dir / "predictions.csv", track=monitor is not None)))
         if save_json:
             sinks.append(stack.enter_context(JsonSink(save_dir / "predictions.json")))
+        if monitor:
+            sinks += monitor.open_sinks(stack, save_dir, f"maskdet: {source}", log)
         if window:
             stack.callback(window.close)
         frames = iter_frames(specs, vid_stride, log, stream_timeout)
@@ -195,14 +208,19 @@ def run(
                     continue
                 t1 = time.perf_counter()
                 det = detector(frame.image)
+                if monitor:
+                    det = monitor(frame, det)
                 t2 = time.perf_counter()
                 annotated = annotator(frame.image.copy(), det) if draw else None
+                if monitor and annotated is not None:
+                    monitor.annotate(annotated)
                 t3 = time.perf_counter()
                 with interrupts_held():  # a frame reaches every sink or none
                     for sink in sinks:
                         sink.write(frame, det, annotated)
                 t4 = time.perf_counter()
-                keep_going = window.show(f"maskdet: {frame.source}", annotated, det) if window else True
+                keep_going = (window.show(f"maskdet: {frame.source}", annotated, det, monitor.overlay() if monitor else None)
+                              if window else True)
                 t5 = time.perf_counter()
 
                 summary.frames += 1
@@ -224,11 +242,15 @@ def run(
                     break
         except KeyboardInterrupt:
             summary.interrupted = True
+            if monitor:
+                monitor.interrupted()
         summary.wall_s = time.perf_counter() - start
         if not nosave:
             summary.saved = list(media.saved)
         if summary.frames == 0 and summary.problems and not summary.interrupted:
             raise UserError(f"none of the {summary.sources} inputs could be read (see above)")
+    if monitor:
+        summary.monitoring = monitor.lines()
     return summary
 
 

@@ -35,6 +35,13 @@ class Detections:
     class_id: np.ndarray  # (N,) int
     names: tuple[str, ...]
     timings_ms: dict[str, float] = field(default_factory=dict)  # preprocess / inference / nms
+    tracker_id: np.ndarray | None = None  # (N,) int with --track: the person each box belongs to, -1 not yet confirmed
+
+    def track_label(self, i: int) -> str:
+        """'#7 ' for a tracked box, '' otherwise: the prefix of drawn labels."""
+        if self.tracker_id is None or self.tracker_id[i] < 0:
+            return ""
+        return f"#{int(self.tracker_id[i])} "
 
     def __len__(self) -> int:
         return len(self.class_id)

@@ -20,13 +20,17 @@ RECORD_FIELDS = ["source", "frame", "timestamp", "class_id", "class_name", "conf
 
 
 def records(frame: Frame, det: Detections) -> list[dict]:
-    """One flat record per detection: what --save-csv and --save-json write."""
-    return [
+    """One flat record per detection: what --save-csv and --save-json write (with --track, its track_id)."""
+    rows = [
         {"source": frame.source, "frame": frame.index, "timestamp": round(frame.timestamp, 3),
          "class_id": int(det.class_id[i]), "class_name": det.class_name(i), "confidence": round(float(det.confidence[i]), 4),
          **{k: round(float(v), 1) for k, v in zip(("x1", "y1", "x2", "y2"), det.xyxy[i])}}
         for i in range(len(det))
     ]
+    if det.tracker_id is not None:
+        for row, track_id in zip(rows, det.tracker_id):
+            row["track_id"] = int(track_id)  # -1: not (yet) confirmed as a track
+    return rows
 
 
 def output_stem(frame: Frame) -> str:
@@ -134,11 +138,11 @@ class MediaSink(Sink):
 
 
 class CsvSink(Sink):
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, track: bool = False):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self.file = open(path, "w", newline="", encoding="utf-8")
-        self.writer = csv.DictWriter(self.file, RECORD_FIELDS)
+        self.writer = csv.DictWriter(self.file, RECORD_FIELDS + ["track_id"] if track else RECORD_FIELDS)
         self.writer.writeheader()
 
     def write(self, frame: Frame, det: Detections, annotated: np.ndarray | None) -> None:
@@ -183,8 +187,10 @@ class YoloTxtSink(Sink):
     def write(self, frame: Frame, det: Detections, annotated: np.ndarray | None) -> None:
         h, w = frame.image.shape[:2]
         lines = []
-        for box, conf in zip(det.yolo_boxes(w, h), det.confidence.tolist()):
-            lines.append(f"{box.to_line()} {conf:.4f}" if self.save_conf else box.to_line())
+        tracks = det.tracker_id.tolist() if det.tracker_id is not None else [None] * len(det)
+        for box, conf, track in zip(det.yolo_boxes(w, h), det.confidence.tolist(), tracks):
+            line = f"{box.to_line()} {conf:.4f}" if self.save_conf else box.to_line()
+            lines.append(line if track is None else f"{line} {int(track)}")  # Ultralytics' track layout: the ID last
         atomic_write_text(self.out_dir / f"{output_stem(frame)}.txt", "".join(f"{line}\n" for line in lines))
 
 

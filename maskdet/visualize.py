@@ -102,6 +102,8 @@ class Annotator:
         taken: list[Rect] = []
         for i in order:  # then the tags, each clear of the ones before it
             label = self.label(detections.class_name(i), float(detections.confidence[i]))
+            if label and getattr(detections, "tracker_id", None) is not None:
+                label = detections.track_label(i) + label  # '#7 without_mask 0.91'
             if label:
                 draw_label(image, detections.xyxy[i], class_color(int(detections.class_id[i]), self.names), label,
                            thickness, taken)

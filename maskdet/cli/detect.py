@@ -7,6 +7,7 @@ import signal
 from maskdet.cli import make_parser
 from maskdet.config import PROJECT_ROOT
 from maskdet.detect import run
+from maskdet.monitoring.people import ALERT_AFTER_S, MIN_FRAMES
 from maskdet.sources import quiet_opencv_logs
 
 EXAMPLES = """sources:
@@ -24,7 +25,18 @@ examples:
   python detect.py --source photos/ --save-txt               # YOLO labels labelImg opens, to correct and retrain
   python detect.py --weights models/best.pt --conf 0.4 --classes 1 2   # only faces without or with a wrong mask
 
-Ctrl-C stops at any time and keeps complete outputs (playable video, full CSV/JSON).
+monitoring (--track, --line, --alert):
+  Each face gets an ID that follows it through the view. Its verdict is a confidence-weighted vote
+  over the frames of its track (the class with the largest sum of confidences), given once the track
+  has --min-frames frames; shorter tracks are not counted as people. people.csv gets a row per person
+  as they leave the view, with their best crop under people/; alerts go to alerts/ and alerts.jsonl
+  (with delivery status); report.html sums up the run and opens offline.
+  --line 'in' is a crossing from the left to the right of the line seen walking from X1,Y1 to X2,Y2
+  (for a line drawn left to right: moving down the image).
+  python detect.py --source door.mp4 --track --line 0,0.5,1,0.5 --alert without_mask --alert-url http://host/hook
+
+Ctrl-C stops at any time and keeps complete outputs (playable video, full CSV/JSON; with --track a consistent
+people.csv, alerts.jsonl and report.html).
 
 exit status:
   0    every input was read to its end
@@ -68,6 +80,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stream-timeout", type=float, default=30.0,
                    help="live sources: give up after this many seconds without a frame (0 = keep reconnecting forever)")
     p.add_argument("--quiet", action="store_true", help="no line per frame, only the summary")
+    m = p.add_argument_group("monitoring: people, not frames (see 'monitoring' below)")
+    m.add_argument("--track", action="store_true",
+                   help="follow each face with an ID (ByteTrack) and count people: people.csv, people/, report.html")
+    m.add_argument("--min-frames", type=int, default=MIN_FRAMES,
+                   help="frames a track needs before it counts as a person and gets a verdict")
+    m.add_argument("--line", default=None, metavar="X1,Y1,X2,Y2",
+                   help="count people crossing this line, each direction, by verdict (pixels, or fractions 0-1 of the frame)")
+    m.add_argument("--alert", nargs="+", default=None, metavar="CLASS",
+                   help="alert once per person whose verdict is one of these classes, e.g. --alert without_mask mask_weared_incorrect")
+    m.add_argument("--alert-after", type=float, default=ALERT_AFTER_S,
+                   help="seconds the verdict must have held before the alert (video time; image folders count 25 images a second)")
+    m.add_argument("--alert-url", default=None, metavar="URL",
+                   help="POST each alert as JSON to this http(s) webhook, from a background queue with retries")
     args = p.parse_args(argv)
 
     # `kill` (SIGTERM) stops as cleanly as Ctrl-C: outputs are closed, not cut off.

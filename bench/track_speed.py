@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""What --track costs next to inference: the tracker and people stage per frame, and the report.
+
+Runs the shipped model on every frame of a video and, on the same frames, the monitoring stage
+(ByteTrack + people, verdicts, line, alerts) and, once at the end, report.html; prints medians per
+frame side by side. The video is a crowd: Kaggle test photos (several faces each) held for
+--hold frames apiece with a slow pan, or the sample photo's pan when the dataset is absent.
+
+    python bench/track_speed.py                    # models/best.onnx, 200 frames
+    python bench/track_speed.py --frames 100 --json bench/track_speed.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from maskdet.detections import Frame  # noqa: E402
+from maskdet.detectors import DetectSettings, load_detector  # noqa: E402
+from maskdet.monitoring.monitor import Monitor  # noqa: E402
+from maskdet.monitoring.report import render  # noqa: E402
+
+KAGGLE = ROOT.parent / "shared" / "datasets" / "kaggle-facemask"
+SIZE = (640, 480)
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def crowd_frames(frames: int, hold: int) -> list[np.ndarray]:
+    """Kaggle test photos, each panned slowly for `hold` frames (faces move a few pixels a frame)."""
+    names = (KAGGLE / "splits" / "test.txt").read_text().split()
+    out = []
+    for k in range(-(-frames // hold)):
+        photo = cv2.imread(str(KAGGLE / "images" / f"{Path(names[k % len(names)]).stem}.png"))
+        photo = cv2.resize(photo, (SIZE[0] + 4 * hold, SIZE[1]))
+        out += [photo[:, 4 * i:4 * i + SIZE[0]].copy() for i in range(hold)]
+    return out[:frames]
+
+
+def sample_frames(frames: int) -> list[np.ndarray]:
+    spec = importlib.util.spec_from_file_location("detect_speed", ROOT / "bench" / "detect_speed.py")
+    detect_speed = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(detect_speed)  # its make_video: the pan over the sample photo
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "pan.mp4"
+        detect_speed.make_video(path, frames, SIZE)
+        cap = cv2.VideoCapture(str(path))
+        out = []
+        while (ok_image := cap.read())[0]:
+            out.append(ok_image[1])
+        cap.release()
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights", default=str(ROOT / "models" / "best.onnx"), help="model to run (.onnx or .pt)")
+    parser.add_argument("--frames", type=int, default=200, help="frames to time")
+    parser.add_argument("--hold", type=int, default=25, help="frames each Kaggle photo stays in view")
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    args = parser.parse_args()
+
+    images = crowd_frames(args.frames, args.hold) if (KAGGLE / "splits" / "test.txt").exists() else sample_frames(args.frames)
+    video = "Kaggle test photos, panned" if (KAGGLE / "splits" / "test.txt").exists() else "sample photo, panned"
+    detector = load_detector(args.weights, DetectSettings())
+    monitor = Monitor.from_args(detector.names, "0,0.5,1,0.5", 5, ["without_mask"], 2.0, None)
+    infer_ms, track_ms, boxes = [], [], []
+    for i, image in enumerate(images):
+        frame = Frame(image, "bench.mp4", "bench", "video", i, i / 25, time.perf_counter(), 25.0, len(images), "1/1")
+        t0 = time.perf_counter()
+        det = detector(image)
+        t1 = time.perf_counter()
+        det = monitor(frame, det)
+        t2 = time.perf_counter()
+        infer_ms.append((t1 - t0) * 1e3)
+        track_ms.append((t2 - t1) * 1e3)
+        boxes.append(len(det))
+        monitor.people.take_left(), monitor.people.take_alerts()  # what the sinks would do
+    monitor.people.finish_all()
+    report_ms = []
+    for _ in range(3):
+        t = time.perf_counter()
+        html = render(monitor.people, [], {}, "bench")
+        report_ms.append((time.perf_counter() - t) * 1e3)
+
+    infer, track, report = statistics.median(infer_ms), statistics.median(track_ms), statistics.median(report_ms)
+    per_frame_report = report / len(images)
+    results = {"cpu": cpu_name(), "video": video, "frames": len(images), "weights": Path(args.weights).name,
+               "boxes_per_frame": round(statistics.mean(boxes), 1), "people": len(monitor.people.people),
+               "inference_ms": round(infer, 2), "tracking_ms": round(track, 3),
+               "tracking_pct_of_frame": round(100 * track / (infer + track), 2),
+               "report_ms_total": round(report, 1), "report_ms_per_frame": round(per_frame_report, 3),
+               "report_kib": round(len(html) / 1024)}
+    print(f"\n{results['cpu']}; {len(images)} frames {SIZE[0]}x{SIZE[1]} ({video}), {results['boxes_per_frame']} faces a frame, "
+          f"{results['people']} people; medians")
+    print(f"{'stage':<34}{'ms per frame':>13}{'share':>8}")
+    print(f"{'inference (detector call)':<34}{infer:13.1f}{100 * infer / (infer + track):7.1f}%")
+    print(f"{'tracking + people (--track)':<34}{track:13.2f}{100 * track / (infer + track):7.1f}%")
+    print(f"{'report.html (once, spread)':<34}{per_frame_report:13.3f}        ({report:.0f} ms once, {results['report_kib']} KiB)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""What run() adds with --track: one stage call per frame, the monitoring sinks, and the lines it prints."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from maskdet.detections import Detections, Frame
+from maskdet.interrupts import interrupts_held
+from maskdet.monitoring.people import Line, MonitorSettings, PeopleCounter
+from maskdet.monitoring.sinks import AlertSink, Log, PeopleCsvSink, ReportSink
+from maskdet.monitoring.tracking import Tracker
+from maskdet.monitoring.webhook import check_url
+from maskdet.sinks import Sink
+from maskdet.visualize import class_color
+
+LINE_COLOR = (255, 255, 0)  # BGR cyan: no class uses it
+
+
+class Monitor:
+    """Tracker and people counter as one pipeline stage, between the detector and the sinks."""
+
+    def __init__(self, names: tuple[str, ...], settings: MonitorSettings, alert_url: str | None = None):
+        if alert_url is not None:
+            check_url(alert_url)  # before the run folder or the model: a typo is a one-line error at once
+        self.alert_url = alert_url
+        self.people = PeopleCounter(names, settings)
+        self.tracker = Tracker()
+        self.alerts: AlertSink | None = None
+
+    @classmethod
+    def from_args(cls, names: tuple[str, ...], line: str | None, min_frames: int, alert: list[str] | None,
+                  alert_after: float, alert_url: str | None) -> Monitor:
+        from maskdet.errors import UserError
+
+        if min_frames < 1:
+            raise UserError("--min-frames must be 1 or more")
+        if alert_after < 0:
+            raise UserError("--alert-after must be 0 or more seconds")
+        if alert_url and not alert:
+            raise UserError("--alert-url needs --alert CLASS ... (which verdicts to alert on)")
+        settings = MonitorSettings(min_frames, Line.parse(line) if line else None, tuple(alert or ()), alert_after)
+        return cls(names, settings, alert_url)
+
+    def __call__(self, frame: Frame, det: Detections) -> Detections:
+        with interrupts_held():  # the tracker and the people never disagree about a frame
+            det = self.tracker(frame, det)
+            return self.people(frame, det)
+
+    def open_sinks(self, stack: ExitStack, run_dir: Path, title: str, log: Log) -> list[Sink]:
+        """Entered report first, so closed last: it reads the final people and alerts."""
+        self.alerts = AlertSink(run_dir, self.people, log, self.alert_url)
+        report = stack.enter_context(ReportSink(run_dir / "report.html", self.people, self.alerts, title))
+        stack.enter_context(self.alerts)
+        people = stack.enter_context(PeopleCsvSink(run_dir, self.people))
+        self.report = report
+        return [people, self.alerts, report]
+
+    def annotate(self, image: np.ndarray) -> np.ndarray:
+        """The counting line and its totals on the annotated frame."""
+        line = self.people.settings.line
+        if line is not None:
+            h, w = image.shape[:2]
+            a, b = line.points(w, h)
+            cv2.line(image, tuple(int(v) for v in a), tuple(int(v) for v in b), LINE_COLOR, 2, cv2.LINE_AA)
+            counts = self.people.line_counts()
+            text = f"in {sum(counts['in'].values())}  out {sum(counts['out'].values())}"
+            cv2.putText(image, text, (int(a[0]) + 4, max(12, int(a[1]) - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.45, LINE_COLOR, 1, cv2.LINE_AA)
+        return image
+
+    def overlay(self) -> list[tuple[str, tuple[int, int, int]]]:
+        """Lines for the live window: people in view now and seen so far, by verdict."""
+        names = self.people.names
+        return [(text, class_color(names.index(name), names) if name else (255, 255, 255))
+                for text, name in self.people.overlay_lines()]
+
+    def interrupted(self) -> None:
+        self.report.interrupted = True
+
+    def lines(self) -> list[str]:
+        return self.people.lines() + (self.alerts.lines() if self.alerts else [])
+

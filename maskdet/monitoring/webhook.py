@@ -1,0 +1,138 @@
+"""Alerts POSTed to a webhook from a background thread, so a slow or dead server never slows detection.
+
+The queue is bounded (an alert that finds it full is reported undelivered, detection never waits);
+each alert is tried ATTEMPTS times with exponential backoff; close() waits at most DRAIN_S for the
+rest, then what did not get through is reported undelivered.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from maskdet.errors import UserError
+
+ATTEMPTS = 5
+BACKOFF_S = 0.5  # then 1, 2, 4 s
+TIMEOUT_S = 3.0
+DRAIN_S = 5.0
+QUEUE_SIZE = 256
+_END = object()
+
+Status = Callable[[dict, str], None]
+
+
+def check_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise UserError(f"--alert-url must be an http:// or https:// URL, not {url!r}")
+    return url
+
+
+def post_json(url: str, record: dict, timeout: float) -> None:
+    """POST one record; raises on anything but a 2xx answer."""
+    body = json.dumps(record).encode("utf-8")
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json", "User-Agent": "maskdet"}, method="POST")
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (scheme checked: http/https only)
+        response.read()
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code}"
+    if isinstance(exc, urllib.error.URLError):
+        return str(exc.reason)
+    return str(exc) or type(exc).__name__
+
+
+class WebhookSender:
+    """submit(record) never blocks; on_status(record, status) reports 'delivered', 'retrying: ...' or
+    'undelivered: ...' (called from the sender thread, and from close())."""
+
+    def __init__(self, url: str, on_status: Status, attempts: int = ATTEMPTS, backoff_s: float = BACKOFF_S,
+                 timeout_s: float = TIMEOUT_S, drain_s: float = DRAIN_S, queue_size: int = QUEUE_SIZE):
+        self.url = check_url(url)
+        self.on_status = on_status
+        self.attempts, self.backoff_s, self.timeout_s, self.drain_s = attempts, backoff_s, timeout_s, drain_s
+        self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self.lock = threading.Lock()
+        self.unfinished: dict[int, dict] = {}  # id(record) -> record submitted, not yet delivered or given up on
+        self.undelivered: list[dict] = []
+        self.deadline: float | None = None  # set by close(): stop retrying after it
+        self.closed = False
+        self.thread = threading.Thread(target=self._run, name="webhook", daemon=True)
+        self.thread.start()
+
+    def submit(self, record: dict) -> None:
+        with self.lock:
+            self.unfinished[id(record)] = record
+        try:
+            self.queue.put_nowait(record)
+        except queue.Full:
+            self._settle(record, "undelivered: the webhook queue was full")
+
+    def _settle(self, record: dict, status: str) -> None:
+        with self.lock:
+            if self.closed or id(record) not in self.unfinished:
+                return
+            if status == "delivered" or status.startswith("undelivered"):
+                del self.unfinished[id(record)]
+            if status.startswith("undelivered"):
+                self.undelivered.append(record)
+            self.on_status(record, status)
+
+    def _give_up(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def _run(self) -> None:
+        while True:
+            record = self.queue.get()
+            if record is _END:
+                return
+            error = "not tried"
+            for attempt in range(1, self.attempts + 1):
+                if self._give_up():
+                    break
+                with self.lock:  # the record minus its delivery status, which changes as we go
+                    payload = {k: v for k, v in record.items() if k != "delivery"}
+                try:
+                    post_json(self.url, payload, self.timeout_s)
+                except Exception as exc:  # any failure is retried; the last one is reported
+                    error = describe(exc)
+                    self._settle(record, f"retrying: attempt {attempt} failed ({error})")
+                    pause = self.backoff_s * 2 ** (attempt - 1)
+                    if self.deadline is not None:
+                        pause = min(pause, max(0.0, self.deadline - time.monotonic()))
+                    if attempt < self.attempts:
+                        time.sleep(pause)
+                    continue
+                self._settle(record, "delivered")
+                break
+            else:
+                self._settle(record, f"undelivered: {self.attempts} attempts failed (last: {error})")
+                continue
+            if id(record) in self.unfinished:  # gave up at the deadline
+                self._settle(record, f"undelivered: not delivered before the end of the run (last: {error})")
+
+    def close(self) -> list[dict]:
+        """Wait up to drain_s for the queue, then give up on the rest (a request still hanging is left to
+        its daemon thread, whose answer no longer counts); returns every record that was not delivered."""
+        self.deadline = time.monotonic() + self.drain_s
+        try:
+            self.queue.put(_END, timeout=self.drain_s)
+        except queue.Full:
+            pass
+        self.thread.join(timeout=max(0.0, self.deadline - time.monotonic()))
+        with self.lock:
+            left = list(self.unfinished.values())
+        for record in left:
+            self._settle(record, "undelivered: not delivered before the end of the run")
+        with self.lock:
+            self.closed = True
+            return list(self.undelivered)
