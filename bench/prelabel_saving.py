@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchlib import cpu_name  # noqa: E402
+
 from maskdet.config import load_dataset_config  # noqa: E402
 from maskdet.convert import image_size  # noqa: E402
 from maskdet.data.corrections import Corrections, count_corrections  # noqa: E402
@@ -35,16 +36,6 @@ from maskdet.split import read_stem_list  # noqa: E402
 from maskdet.voc import parse_voc, voc_to_boxes  # noqa: E402
 
 THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7)
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def replay(kaggle: Path, split: str, detector, class_ids: dict[str, int]) -> list[tuple[list, list]]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import platform
 import statistics
 import sys
 import tempfile
@@ -27,6 +26,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchlib import cpu_name  # noqa: E402
+
 from maskdet.detections import Frame  # noqa: E402
 from maskdet.detectors import DetectSettings, load_detector  # noqa: E402
 from maskdet.monitoring.monitor import Monitor  # noqa: E402
@@ -34,16 +35,6 @@ from maskdet.monitoring.report import render  # noqa: E402
 
 KAGGLE = ROOT.parent / "shared" / "datasets" / "kaggle-facemask"
 SIZE = (640, 480)
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def crowd_frames(frames: int, hold: int) -> list[np.ndarray]:

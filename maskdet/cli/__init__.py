@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import sys
 
 from maskdet.config import DEFAULT_DATA_YAML
-from maskdet.errors import missing_requirement_message, run_cli
+from maskdet.errors import run_cli
 
 
 def launch(command: str) -> int:
@@ -16,15 +15,7 @@ def launch(command: str) -> int:
     The command's module is imported here, not by the script, so a command whose packages are not
     installed (train.py after the light install) says in one line what to install instead of a traceback.
     """
-    try:
-        module = importlib.import_module(f"maskdet.cli.{command}")
-    except ModuleNotFoundError as exc:
-        message = missing_requirement_message(exc)
-        if message is None:
-            raise
-        print(f"error: {message}", file=sys.stderr)
-        return 2
-    return run_cli(module.main)
+    return run_cli(lambda argv: importlib.import_module(f"maskdet.cli.{command}").main(argv))
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
