@@ -7,6 +7,7 @@ detector call (preprocess + inference + NMS), after a warm-up.
 
     python bench/model_speed.py                                  # sample photo, models/best.*
     python bench/model_speed.py --images data/test/images --json bench/model_speed.json
+    python bench/model_speed.py --against old/best.onnx   # another .onnx (at its own size) in the same loop
 """
 
 from __future__ import annotations
@@ -34,12 +35,18 @@ def main() -> int:
     parser.add_argument("--imgsz", type=int, default=INFERENCE_IMGSZ, help="inference size")
     parser.add_argument("--rounds", type=int, default=3, help="passes over the images")
     parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--against", action="append", default=[], metavar="ONNX",
+                        help="also time this .onnx model (at the size it was exported at), in the same loop: "
+                             "a new model against the one it replaces (repeatable)")
     args = parser.parse_args()
 
     pt = Path(args.weights)
     settings = DetectSettings(conf=0.25, iou=0.45)
     detectors = {".pt (PyTorch)": TorchDetector(pt, settings, args.imgsz, "cpu"),
                  ".onnx (ONNX Runtime)": OnnxDetector(pt.with_suffix(".onnx"), settings, args.imgsz, "cpu")}
+    for other in args.against:
+        detector = OnnxDetector(Path(other), settings, None, "cpu")
+        detectors[f"{other} ({detector.imgsz} px)"] = detector
     for detector in detectors.values():
         warmup(detector)
     images = [cv2.imread(str(p)) for p in list_images(args.images)]
@@ -56,6 +63,8 @@ def main() -> int:
         print(f"  {label:<22} {ms:6.1f} ms  ({1000 / ms:.1f} images/s)")
     pt_ms, onnx_ms = results[".pt (PyTorch)"], results[".onnx (ONNX Runtime)"]
     print(f"  ONNX Runtime is {pt_ms / onnx_ms:.2f}x the speed of PyTorch here")
+    for label in list(results)[2:]:
+        print(f"  {pt.with_suffix('.onnx').name} at {args.imgsz} px is {results[label] / onnx_ms:.2f}x the speed of {label}")
     if args.json:
         Path(args.json).write_text(json.dumps({"imgsz": args.imgsz, "images": len(images), "median_ms": results}, indent=2) + "\n")
     return 0
