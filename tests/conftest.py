@@ -7,6 +7,7 @@ conftest.py elsewhere under tests/ would shadow this module's name.
 from __future__ import annotations
 
 import hashlib
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterable
@@ -18,6 +19,11 @@ import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# A suite started in the background (`cmd &`, nohup) inherits an ignored SIGINT, and so would every program
+# it starts: Python then never raises KeyboardInterrupt, and the Ctrl-C tests would test nothing. Take
+# Python's own handler back, as in a terminal; the programs the tests start then get the default too.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 if str(REPO_ROOT) not in sys.path:  # import maskdet from this clone, however pytest was started
     sys.path.insert(0, str(REPO_ROOT))
 
