@@ -15,7 +15,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_YAML = PROJECT_ROOT / "data.yaml"
 # Inference size of the shipped model, chosen on the val split (models/README.md): the default for
 # evaluation, export, benchmarks and .pt detection.
-INFERENCE_IMGSZ = 768
+INFERENCE_IMGSZ = 704
 
 
 @dataclass(frozen=True)
