@@ -124,15 +124,21 @@ class OnnxDetector:
 Decoded = tuple[np.ndarray, np.ndarray, np.ndarray]  # boxes x1y1x2y2 (model pixels), scores, class ids
 
 
+def wanted(scores: np.ndarray, class_ids: np.ndarray, settings: DetectSettings) -> np.ndarray:
+    """The boxes --conf and --classes keep, whichever head produced them."""
+    mask = scores >= settings.conf
+    if settings.classes is not None:
+        mask &= np.isin(class_ids, settings.classes)
+    return mask
+
+
 def decode_raw(pred: np.ndarray, settings: DetectSettings) -> Decoded:
     """The classic head's (4 + classes, anchors) output: xywh and one score per class, then NMS."""
     pred = pred.T  # (anchors, 4 + classes)
     scores_all = pred[:, 4:]
     class_ids = scores_all.argmax(1)
     scores = scores_all[np.arange(len(pred)), class_ids]
-    mask = scores >= settings.conf
-    if settings.classes is not None:
-        mask &= np.isin(class_ids, settings.classes)
+    mask = wanted(scores, class_ids, settings)
     pred, scores, class_ids = pred[mask], scores[mask], class_ids[mask]
     xy, wh = pred[:, :2], pred[:, 2:4]
     boxes = np.concatenate([xy - wh / 2, xy + wh / 2], axis=1)
@@ -147,9 +153,7 @@ def decode_end2end(pred: np.ndarray, settings: DetectSettings) -> Decoded:
     (--iou and --agnostic-nms do not apply); the confidence, class filter and --max-det still do.
     """
     scores, class_ids = pred[:, 4], pred[:, 5].round().astype(int)
-    mask = scores >= settings.conf
-    if settings.classes is not None:
-        mask &= np.isin(class_ids, settings.classes)
+    mask = wanted(scores, class_ids, settings)
     order = np.argsort(-scores[mask], kind="stable")[: settings.max_det]
     return pred[mask][order, :4].copy(), scores[mask][order], class_ids[mask][order]
 
