@@ -67,7 +67,7 @@ def write_classes_txt(labels_dir: Path, names: tuple[str, ...]) -> None:
 
 def convert_voc_folder(
     xml_dir: Path, images_dir: Path, out_dir: Path, config: DatasetConfig,
-    rename: dict[str, str] | None = None, force: bool = False, echo=print,
+    rename: dict[str, str] | None = None, force: bool = False, echo=print, trim_top: float = 0.0,
 ) -> ImportReport:
     """Convert every *.xml in xml_dir, matching images by file stem (the XML's <filename> is often stale)."""
     xml_files = sorted(p for p in Path(xml_dir).glob("*.xml"))
@@ -89,7 +89,7 @@ def convert_voc_folder(
             continue
         if ann.width and ann.height and (ann.width, ann.height) != size:
             echo(f"note: {xml_path}: <size> says {ann.width}x{ann.height}, the image is {size[0]}x{size[1]}; using the image")
-        boxes, stats = voc_to_boxes(ann, size, config.class_ids, rename)
+        boxes, stats = voc_to_boxes(ann, size, config.class_ids, rename, trim_top)
         for note in stats.notes:
             echo(note)
         report.stats.add(stats)

@@ -187,6 +187,24 @@ def test_cli_map_option_converts_the_renamed_class(voc, make_voc, capsys, tools)
     assert [r[0] for r in tools.read_label_lines(voc.out / "b.txt")] == [0]
 
 
+def test_cli_trim_top_moves_the_top_edge_down(voc, make_voc, capsys, tools):
+    make_voc(voc.xml / "b.xml", [("with_mask", 0, 0, 32, 32)])
+    args = ["--xml", str(voc.xml), "--images", str(voc.images), "--out", str(voc.out), "--data", str(voc.yaml)]
+    assert voc2yolo_cli.main([*args, "--trim-top", "0.25"]) == 0
+    (line,) = tools.read_label_lines(voc.out / "b.txt")
+    height = line[4] * 64  # b.jpg is 64 px tall: its 32 px box loses its top 8 px
+    assert height == pytest.approx(24, abs=1e-3)
+
+
+@pytest.mark.parametrize("value", ["-0.1", "1", "1.5"])
+def test_cli_trim_top_outside_0_to_1_is_refused(voc, value, capsys):
+    args = ["--xml", str(voc.xml), "--images", str(voc.images), "--out", str(voc.out), "--data", str(voc.yaml)]
+    with pytest.raises(SystemExit) as exc:
+        voc2yolo_cli.main([*args, "--trim-top", value])
+    assert exc.value.code == 2
+    assert "--trim-top must be at least 0 and below 1" in capsys.readouterr().err
+
+
 def test_cli_images_default_to_the_xml_folder(tmp_path, make_image, make_voc, data_yaml, tools):
     # labelImg's PascalVOC mode saves photo.xml next to photo.jpg.
     make_image(tmp_path / "photos" / "p.jpg", 40, 20)

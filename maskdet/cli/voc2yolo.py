@@ -12,6 +12,8 @@ from maskdet.errors import UserError
 EXAMPLES = """examples:
   # the Kaggle face-mask dataset (images/ and annotations/ side by side)
   python labeling/voc2yolo.py --xml kaggle/annotations --images kaggle/images --out kaggle/labels
+  # the ILC 2021 set: its boxes hold ~15 % more forehead than Kaggle's
+  python labeling/voc2yolo.py --xml ilc/annotations --images ilc/images --out ilc/labels --trim-top 0.13
   # labelImg's default (PascalVOC) mode saved XML next to the photos; other class names
   python labeling/voc2yolo.py --xml photos --images photos --out photos --map mask=with_mask --map no-mask=without_mask
 """
@@ -26,9 +28,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="folder to write <stem>.txt labels and classes.txt to")
     add_data_arg(parser)
     add_map_arg(parser)
+    parser.add_argument("--trim-top", type=float, default=0.0, metavar="F",
+                        help="shave this fraction of each box's height off its top, for datasets that draw "
+                             "faces with more forehead than yours (ILC 2021: 0.13); 0 = keep the boxes")
     parser.add_argument("--force", action="store_true", help="overwrite label files that already exist")
     args = parser.parse_args(argv)
 
+    if not 0.0 <= args.trim_top < 1.0:
+        parser.error(f"--trim-top must be at least 0 and below 1, got {args.trim_top:g}")
     config = load_dataset_config(args.data)
     xml_dir = Path(args.xml)
     images_dir = Path(args.images or args.xml)
@@ -36,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         if not folder.is_dir():
             raise UserError("not a folder", folder)
     report = convert_voc_folder(xml_dir, images_dir, Path(args.out), config,
-                                parse_class_map(args.map), force=args.force)
+                                parse_class_map(args.map), force=args.force, trim_top=args.trim_top)
     for line in report.summary_lines(Path(args.out)):
         print(line)
     return 1 if report.stats.unknown or report.skipped else 0
