@@ -26,9 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from maskdet.config import INFERENCE_IMGSZ  # noqa: E402
+from maskdet.evaluation.metrics import MAP_CONF, MAP_IOU  # noqa: E402
 from maskdet.evaluation.twins import TWINS_CSV, photos_with_a_twin, write_split_without  # noqa: E402
+from maskdet.evaluation.validate import evaluate  # noqa: E402
 from maskdet.fileio import atomic_write_text  # noqa: E402
-from maskdet.training import MAP_CONF, MAP_IOU, evaluate  # noqa: E402
 
 
 def figures(weights: Path, data: str, split: str, imgsz: int, workdir: Path) -> dict[str, dict[str, float]]:

@@ -24,8 +24,8 @@ import cv2
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from maskdet.config import INFERENCE_IMGSZ  # noqa: E402
-from maskdet.detectors import DetectSettings, OnnxDetector, TorchDetector, warmup  # noqa: E402
 from maskdet.fileio import list_images  # noqa: E402
+from maskdet.inference.detectors import DetectSettings, OnnxDetector, TorchDetector, warmup  # noqa: E402
 
 
 def main() -> int:

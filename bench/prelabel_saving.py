@@ -26,14 +26,14 @@ sys.path.insert(0, str(ROOT))
 from benchlib import cpu_name  # noqa: E402
 
 from maskdet.config import load_dataset_config  # noqa: E402
-from maskdet.convert import image_size  # noqa: E402
+from maskdet.data.convert import image_size  # noqa: E402
 from maskdet.data.corrections import Corrections, count_corrections  # noqa: E402
 from maskdet.data.prelabel import PRELABEL_CONF  # noqa: E402
-from maskdet.detectors import DetectSettings, load_detector  # noqa: E402
+from maskdet.data.split import read_stem_list  # noqa: E402
+from maskdet.data.voc import parse_voc, voc_to_boxes  # noqa: E402
+from maskdet.inference.detectors import DetectSettings, load_detector  # noqa: E402
+from maskdet.inference.sources import read_image  # noqa: E402
 from maskdet.progress import progress  # noqa: E402
-from maskdet.sources import read_image  # noqa: E402
-from maskdet.split import read_stem_list  # noqa: E402
-from maskdet.voc import parse_voc, voc_to_boxes  # noqa: E402
 
 THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7)
 

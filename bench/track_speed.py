@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchlib import cpu_name  # noqa: E402
 
-from maskdet.detections import Frame  # noqa: E402
-from maskdet.detectors import DetectSettings, load_detector  # noqa: E402
+from maskdet.inference.detections import Frame  # noqa: E402
+from maskdet.inference.detectors import DetectSettings, load_detector  # noqa: E402
 from maskdet.monitoring.monitor import Monitor  # noqa: E402
 from maskdet.monitoring.report import render  # noqa: E402
 

@@ -27,7 +27,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from maskdet.training import write_resolved_data_yaml  # noqa: E402
+from maskdet.training.trainer import write_resolved_data_yaml  # noqa: E402
 
 
 def first_epoch_seconds(cmd: list[str], run_dir: Path, cwd: Path) -> float:

@@ -16,8 +16,8 @@ from types import SimpleNamespace
 import pytest
 
 from maskdet.config import load_dataset_config
-from maskdet.labels import read_label_file
-from maskdet.split import read_stem_list
+from maskdet.data.labels import read_label_file
+from maskdet.data.split import read_stem_list
 
 ROOT = Path(__file__).resolve().parents[1]
 KAGGLE = ROOT.parent / "shared" / "datasets" / "kaggle-facemask"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from maskdet.check import apply_fixes, check_dataset
 from maskdet.cli import add_data_arg, make_parser
 from maskdet.config import PROJECT_ROOT, load_dataset_config
+from maskdet.data.check import apply_fixes, check_dataset
+from maskdet.data.labels import Severity
 from maskdet.fileio import atomic_write_text, next_run_dir
-from maskdet.labels import Severity
 
 EXAMPLES = """examples:
   python labeling/check.py                       # the dataset of ./data.yaml
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = next_run_dir(args.project, args.name, args.exist_ok)
     fixed = apply_fixes(report, run_dir / "backup") if args.fix else []
 
-    from maskdet.dataset_report import size_table, split_table, write_class_balance_plot, write_previews
+    from maskdet.data.dataset_report import size_table, split_table, write_class_balance_plot, write_previews
 
     table = split_table(report)
     with pd.option_context("display.width", 200, "display.max_columns", 20):

@@ -6,9 +6,9 @@ import signal
 
 from maskdet.cli import make_parser
 from maskdet.config import PROJECT_ROOT
-from maskdet.detect import run
+from maskdet.inference.detect import run
+from maskdet.inference.sources import quiet_opencv_logs
 from maskdet.monitoring.people import ALERT_AFTER_S, MIN_FRAMES
-from maskdet.sources import quiet_opencv_logs
 
 EXAMPLES = """sources:
   0, 1                       webcam index (the default is 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from maskdet.cli import make_parser
 from maskdet.cli.val import DEFAULT_WEIGHTS
 from maskdet.config import INFERENCE_IMGSZ
-from maskdet.training import export_onnx
+from maskdet.training.export import export_onnx
 
 EXAMPLES = """examples:
   python export.py                                          # models/best.pt -> models/best.onnx

@@ -7,16 +7,16 @@ from pathlib import Path
 
 from maskdet.cli import add_data_arg, make_parser
 from maskdet.config import labels_dir_for, load_dataset_config
-from maskdet.data.review import read_review_order
-from maskdet.display import display_problem
-from maskdet.errors import UserError
-from maskdet.labelimg_launcher import (
+from maskdet.data.labelimg_launcher import (
     NO_FIX_ENV,
     check_classes_txt,
     has_images,
     prepare_labels_dir,
     run_labelimg,
 )
+from maskdet.data.review import read_review_order
+from maskdet.errors import UserError
+from maskdet.inference.display import display_problem
 
 EXAMPLES = f"""in labelImg:
   w            draw a box (drag), then pick its class in the dialog (Enter)

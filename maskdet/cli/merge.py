@@ -8,10 +8,10 @@ from pathlib import Path
 from maskdet.cli import make_parser
 from maskdet.cli.label import default_labels_dir
 from maskdet.config import DEFAULT_DATA_YAML, SPLITS, load_dataset_config
+from maskdet.data.labelimg_launcher import check_classes_txt
 from maskdet.data.merge import apply_merge, plan_merge
+from maskdet.data.split import SplitReport
 from maskdet.errors import UserError
-from maskdet.labelimg_launcher import check_classes_txt
-from maskdet.split import SplitReport
 
 EXAMPLES = """examples:
   # after prelabel.py and a review in label.py

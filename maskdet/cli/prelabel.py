@@ -8,12 +8,12 @@ from pathlib import Path
 from maskdet.cli import add_data_arg, make_parser
 from maskdet.cli.label import default_labels_dir
 from maskdet.config import PROJECT_ROOT, load_dataset_config
+from maskdet.data.labelimg_launcher import check_classes_txt, prepare_labels_dir
 from maskdet.data.prelabel import PRELABEL_CONF, REVIEW_FLOOR, check_model_classes, prelabel_folder
-from maskdet.detect import default_weights
-from maskdet.detectors import DetectSettings, load_detector
 from maskdet.errors import UserError
 from maskdet.fileio import next_run_dir
-from maskdet.labelimg_launcher import check_classes_txt, prepare_labels_dir
+from maskdet.inference.detect import default_weights
+from maskdet.inference.detectors import DetectSettings, load_detector
 
 EXAMPLES = f"""examples:
   # labels beside the photos, then review the least certain photos first

@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
-    from maskdet.detect import default_weights
+    from maskdet.inference.detect import default_weights
     from maskdet.serving.app import create_app
     from maskdet.serving.service import ServeSettings, Service
 

@@ -6,8 +6,7 @@ from pathlib import Path
 
 from maskdet.cli import add_data_arg, make_parser
 from maskdet.config import SPLITS, load_dataset_config
-from maskdet.errors import UserError
-from maskdet.split import (
+from maskdet.data.split import (
     SplitReport,
     collect_samples,
     dataset_yaml_for,
@@ -16,6 +15,7 @@ from maskdet.split import (
     stratified_split,
     write_split,
 )
+from maskdet.errors import UserError
 
 EXAMPLES = """examples:
   # 70/15/15, stratified so the rare class is in every split

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from maskdet.cli import add_data_arg, make_parser
 from maskdet.config import PROJECT_ROOT
-from maskdet.training import format_table, parse_overrides, train
+from maskdet.evaluation.metrics import format_table
+from maskdet.training.trainer import parse_overrides, train
 
 EXAMPLES = """examples:
   python train.py                                        # fine-tune the shipped model on your photos, 640 px

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from maskdet.cli import add_data_arg, make_parser
 from maskdet.config import INFERENCE_IMGSZ, PROJECT_ROOT
-from maskdet.training import MAP_CONF, MAP_IOU, evaluate, format_table
+from maskdet.evaluation.metrics import MAP_CONF, MAP_IOU, format_table
+from maskdet.evaluation.validate import evaluate
 
 DEFAULT_WEIGHTS = PROJECT_ROOT / "models" / "best.pt"
 EXAMPLES = """examples:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from maskdet.cli import add_data_arg, add_map_arg, make_parser
 from maskdet.config import load_dataset_config, parse_class_map
-from maskdet.convert import convert_voc_folder
+from maskdet.data.convert import convert_voc_folder
 from maskdet.errors import UserError
 
 EXAMPLES = """examples:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from maskdet.labels import Box
+from maskdet.data.labels import Box
 
 KEEP_IOU = 0.5  # the usual detection match (mAP50)
 MOVE_IOU = 0.1  # below this a box is not "on" that face: deleting it and drawing the face is the fix

@@ -12,13 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from maskdet.check import inspect_image
 from maskdet.config import DatasetConfig
+from maskdet.data.check import inspect_image
+from maskdet.data.labels import Severity, read_label_file
+from maskdet.data.split import Sample, make_sample, stratified_split
 from maskdet.errors import UserError
 from maskdet.fileio import atomic_copy, list_images
-from maskdet.labels import Severity, read_label_file
 from maskdet.progress import progress
-from maskdet.split import Sample, make_sample, stratified_split
 
 
 @dataclass

@@ -11,14 +11,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from maskdet.data.labels import format_label_text
 from maskdet.data.review import ReviewItem, box_doubt, write_review_order
-from maskdet.detections import Detections
-from maskdet.detectors import Detector
 from maskdet.errors import UserError
 from maskdet.fileio import atomic_write_text, list_images
-from maskdet.labels import format_label_text
+from maskdet.inference.detections import Detections
+from maskdet.inference.detectors import Detector
+from maskdet.inference.sources import SourceError, read_image
 from maskdet.progress import progress
-from maskdet.sources import SourceError, read_image
 
 # The default --conf: the threshold at which correcting the pre-labels takes the fewest actions
 # (maskdet.data.corrections' cost model), chosen with bench/prelabel_saving.py on the Kaggle val

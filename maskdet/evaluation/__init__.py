@@ -1,1 +1,1 @@
-"""Evaluation helpers beyond Ultralytics' validator: honest test figures (test photos with twins left out)."""
+"""How good a model is: one metrics table, validation on any split, honest test figures without twins."""

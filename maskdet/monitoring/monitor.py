@@ -8,14 +8,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from maskdet.detections import Detections, Frame
+from maskdet.inference.detections import Detections, Frame
+from maskdet.inference.sinks import Sink
+from maskdet.inference.visualize import class_color
 from maskdet.interrupts import interrupts_held
 from maskdet.monitoring.people import Line, MonitorSettings, PeopleCounter
 from maskdet.monitoring.sinks import AlertSink, Log, PeopleCsvSink, ReportSink
 from maskdet.monitoring.tracking import Tracker
 from maskdet.monitoring.webhook import check_url
-from maskdet.sinks import Sink
-from maskdet.visualize import class_color
 
 LINE_COLOR = (255, 255, 0)  # BGR cyan: no class uses it
 

@@ -15,8 +15,8 @@ from datetime import datetime
 import cv2
 import numpy as np
 
-from maskdet.detections import Detections, Frame
 from maskdet.errors import UserError
+from maskdet.inference.detections import Detections, Frame
 from maskdet.monitoring.tracking import DEFAULT_FPS, LOST_SECONDS, sequence_key
 
 MIN_FRAMES = 5

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from maskdet.inference.visualize import NAMED_COLORS
 from maskdet.monitoring.people import COMPLIANT, PeopleCounter, Person
-from maskdet.visualize import NAMED_COLORS
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:middle}th{background:#f3f3f3}

@@ -1,6 +1,6 @@
 """The monitoring writers: people.csv (+ people/ crops), alerts/ + alerts.jsonl (+ webhook), report.html.
 
-They are sinks like those of maskdet.sinks: written as results arrive, closed cleanly by run() on
+They are sinks like those of maskdet.inference.sinks: written as results arrive, closed cleanly by run() on
 Ctrl-C or SIGTERM too. run() enters them report first, so they close people, then alerts, then the
 report: the report is built from exactly the people and alerts the other two files hold.
 """
@@ -16,13 +16,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from maskdet.detections import Detections, Frame
 from maskdet.fileio import atomic_write_bytes, atomic_write_text
+from maskdet.inference.detections import Detections, Frame
+from maskdet.inference.sinks import Sink
+from maskdet.inference.visualize import class_color, draw_box
 from maskdet.monitoring.people import Alert, PeopleCounter, Person, crop_box, thumbnail
 from maskdet.monitoring.report import render
 from maskdet.monitoring.webhook import WebhookSender
-from maskdet.sinks import Sink
-from maskdet.visualize import class_color, draw_box
 
 PEOPLE_FIELDS = ["track_id", "source", "first_seen_at", "first_time_s", "first_frame", "last_time_s", "last_frame",
                  "frames", "verdict", "verdict_share", "confidence", "crossings", "crop"]

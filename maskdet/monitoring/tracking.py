@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from maskdet.detections import Detections, Frame
+from maskdet.inference.detections import Detections, Frame
 
 # The shipped model scores real faces 0.5-0.95: ByteTrack's default 0.7 would leave many untracked.
 ACTIVATION_THRESHOLD = 0.5

@@ -24,11 +24,11 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 import maskdet
+from maskdet.inference.visualize import class_color
 from maskdet.serving.jobs import Job
 from maskdet.serving.pool import PoolFull
 from maskdet.serving.service import ServeSettings, Service
 from maskdet.serving.uploads import UploadError, check_kind, check_video, decode_image, display_name
-from maskdet.visualize import class_color
 
 STATIC = Path(__file__).with_name("static")
 RETRY_AFTER_S = 1  # a photo takes well under a second: try again soon

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from maskdet.detectors import Detector
+from maskdet.inference.detectors import Detector
 
 
 class PoolFull(Exception):

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from maskdet.detections import Detections, Frame
-from maskdet.detectors import DetectSettings, load_detector
+from maskdet.inference.detections import Detections, Frame
+from maskdet.inference.detectors import DetectSettings, load_detector
+from maskdet.inference.sinks import CsvSink, JsonSink, MediaSink, Sink, records
+from maskdet.inference.sources import SourceError, iter_video
+from maskdet.inference.visualize import Annotator
 from maskdet.serving.jobs import Job, JobStore
 from maskdet.serving.pool import ModelPool
 from maskdet.serving.video import BrowserVideoSink
-from maskdet.sinks import CsvSink, JsonSink, MediaSink, Sink, records
-from maskdet.sources import SourceError, iter_video
-from maskdet.visualize import Annotator
 
 CSV_NAME, JSON_NAME, VIDEO_NAME = "predictions.csv", "predictions.json", "annotated.mp4"
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from maskdet.detections import Detections, Frame
-from maskdet.sinks import Sink
+from maskdet.inference.detections import Detections, Frame
+from maskdet.inference.sinks import Sink
 
 
 class BrowserVideoSink(Sink):

@@ -23,7 +23,7 @@ if str(TESTS) not in sys.path:
 
 from synthetic import NAMES, to_model_pixels, write_scripted_onnx  # noqa: E402
 
-from maskdet.detections import Detections  # noqa: E402
+from maskdet.inference.detections import Detections  # noqa: E402
 
 IMGSZ = 160
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from maskdet.data.corrections import Corrections, count_corrections, iou
-from maskdet.labels import Box
+from maskdet.data.labels import Box
 
 
 def box(cls: int, x1: float, y1: float, x2: float, y2: float) -> Box:

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from maskdet import labelimg_launcher as launcher
 from maskdet.cli.label import default_labels_dir
 from maskdet.cli.label import main as label_main
-from maskdet.display import display_problem
+from maskdet.data import labelimg_launcher as launcher
 from maskdet.errors import UserError, run_cli
+from maskdet.inference.display import display_problem
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NAMES = ("with_mask", "without_mask", "mask_weared_incorrect")
@@ -299,7 +299,7 @@ import json, sys
 from pathlib import Path
 repo, images_dir, labels_dir = map(Path, sys.argv[1:4])
 sys.path.insert(0, str(repo))
-from maskdet import labelimg_launcher as launcher
+from maskdet.data import labelimg_launcher as launcher
 launcher.drop_foreign_qt_plugin_path()
 from PyQt5.QtCore import QEvent, QPoint, QPointF, Qt
 from PyQt5.QtGui import QMouseEvent, QWheelEvent

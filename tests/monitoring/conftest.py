@@ -107,7 +107,7 @@ def face_video(tmp_path_factory) -> SimpleNamespace:
         pytest.skip(f"the Kaggle dataset is not at {KAGGLE_DIR}")
     if not MODEL.exists():
         pytest.skip(f"no shipped model at {MODEL}")
-    from maskdet.detectors import DetectSettings, load_detector
+    from maskdet.inference.detectors import DetectSettings, load_detector
 
     detector = load_detector(MODEL, DetectSettings())
     faces: dict[str, list[np.ndarray]] = {}
@@ -207,9 +207,9 @@ def receiver():
 
 @pytest.fixture(scope="session")
 def helpers():
-    """tests/detect/conftest.py as a module (scripted ONNX models, videos, background processes), loaded
+    """tests/inference/conftest.py as a module (scripted ONNX models, videos, background processes), loaded
     under its own name: one implementation of each, shared with the detect specifications."""
-    spec = importlib.util.spec_from_file_location("detect_fixtures", ROOT / "tests" / "detect" / "conftest.py")
+    spec = importlib.util.spec_from_file_location("detect_fixtures", ROOT / "tests" / "inference" / "conftest.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)

@@ -15,9 +15,9 @@ import cv2
 import numpy as np
 import pytest
 
-from maskdet.detect import run
-from maskdet.detections import Detections
-from maskdet.visualize import Annotator, text_style
+from maskdet.inference.detect import run
+from maskdet.inference.detections import Detections
+from maskdet.inference.visualize import Annotator, text_style
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = ("with_mask", "without_mask", "mask_weared_incorrect")

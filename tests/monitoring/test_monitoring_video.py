@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import cv2
 import pytest
 
-from maskdet.detect import run
+from maskdet.inference.detect import run
 
 pytestmark = pytest.mark.integration  # the Kaggle faces (skipped when the dataset is absent)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from maskdet.detections import Detections, Frame
 from maskdet.errors import UserError
+from maskdet.inference.detections import Detections, Frame
 from maskdet.monitoring.people import Line, MonitorSettings, PeopleCounter
 from maskdet.monitoring.tracking import Tracker
 

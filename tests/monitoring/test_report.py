@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 
-from maskdet.detections import Detections, Frame
+from maskdet.inference.detections import Detections, Frame
 from maskdet.monitoring.people import MonitorSettings, PeopleCounter
 from maskdet.monitoring.report import render
 

@@ -1,7 +1,7 @@
 """Fixtures for the server's specifications: a scripted model with known boxes, tiny photos and
 videos the tests write, the app in FastAPI's test client, and serve.py as a real process.
 
-The model, process and polling helpers are the detect tests' own (tests/detect/conftest.py),
+The model, process and polling helpers are the detect tests' own (tests/inference/conftest.py),
 loaded from that file rather than copied.
 """
 
@@ -30,7 +30,7 @@ def pytest_collection_modifyitems(config, items) -> None:
             if HERE in Path(item.path).resolve().parents:
                 item.add_marker(skip)
 
-_spec = importlib.util.spec_from_file_location("detect_kit", ROOT / "tests" / "detect" / "conftest.py")
+_spec = importlib.util.spec_from_file_location("detect_kit", ROOT / "tests" / "inference" / "conftest.py")
 detect_kit = sys.modules.setdefault("detect_kit", importlib.util.module_from_spec(_spec))
 _spec.loader.exec_module(detect_kit)
 
@@ -38,7 +38,7 @@ _spec.loader.exec_module(detect_kit)
 PHOTO_WH = (320, 240)
 # Two faces in photo pixels: (x1, y1, x2, y2, class id, score). The scripted model finds exactly these.
 FACES = [(40, 50, 120, 150, 0, 0.9), (180, 60, 260, 170, 1, 0.8)]
-GREEN_BGR = (80, 175, 76)  # with_mask, as maskdet.visualize draws it
+GREEN_BGR = (80, 175, 76)  # with_mask, as maskdet.inference.visualize draws it
 RED_BGR = (54, 67, 244)  # without_mask
 
 

@@ -1,0 +1,193 @@
+"""Split a folder of images and labels into data/{train,val,test}/{images,labels}.
+
+Either by ratios (seeded, stratified so that every class, the rarest first, reaches every split)
+or exactly as given by lists of stems. The user's originals are only read: copied, or linked on
+request.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from maskdet.config import SPLITS, DatasetConfig
+from maskdet.data.labels import read_label_file
+from maskdet.errors import UserError
+from maskdet.fileio import atomic_copy, atomic_symlink, atomic_write_text, is_image, list_images
+from maskdet.progress import progress
+
+
+@dataclass(frozen=True)
+class Sample:
+    stem: str
+    image: Path
+    label: Path | None  # None: a background image (no label file)
+    classes: frozenset[int]
+    boxes_per_class: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass
+class SplitReport:
+    assignment: dict[str, list[Sample]] = field(default_factory=dict)
+
+    def summary_lines(self, names: tuple[str, ...]) -> list[str]:
+        lines = []
+        for split, samples in self.assignment.items():
+            boxes = Counter()
+            for s in samples:
+                boxes.update(dict(s.boxes_per_class))
+            per_class = ", ".join(f"{names[c] if c < len(names) else c} {boxes[c]}" for c in sorted(boxes))
+            lines.append(f"{split:<5} {len(samples):>6} images {sum(boxes.values()):>7} boxes   {per_class}")
+        return lines
+
+
+def collect_samples(images_dir: Path, labels_dir: Path) -> list[Sample]:
+    """Pair images with labels by stem; an image without a label file is a background sample."""
+    images = list_images(images_dir)
+    if not images:
+        raise UserError("no images found", images_dir)
+    stems = Counter(p.stem for p in images)
+    repeated = [s for s, n in stems.items() if n > 1]
+    if repeated:
+        raise UserError(f"{len(repeated)} images share a name with another extension (e.g. {repeated[0]}.*): "
+                        "their labels would collide", images_dir)
+    return [make_sample(image, labels_dir / f"{image.stem}.txt") for image in images]
+
+
+def make_sample(image: Path, label: Path) -> Sample:
+    """An image with the classes of its label file (a background sample when there is none)."""
+    if not label.exists():
+        return Sample(image.stem, image, None, frozenset())
+    counts = Counter(b.cls for b in read_label_file(label).boxes)
+    return Sample(image.stem, image, label, frozenset(counts), tuple(sorted(counts.items())))
+
+
+def _largest_remainder(n: int, ratios: list[float]) -> list[int]:
+    """Share n items by ratios so the parts sum to n exactly."""
+    raw = [n * r for r in ratios]
+    counts = [int(x) for x in raw]
+    order = sorted(range(len(ratios)), key=lambda i: raw[i] - counts[i], reverse=True)
+    for i in order[: n - sum(counts)]:
+        counts[i] += 1
+    return counts
+
+
+def stratified_split(samples: list[Sample], ratios: dict[str, float], seed: int) -> dict[str, list[Sample]]:
+    """Assign samples to splits in class groups, the rarest class first.
+
+    Each image goes with the group of the rarest class it contains, so the images holding a rare
+    class are shared out by ratio on their own instead of being left to chance among common ones.
+    A split with a non-zero ratio gets at least one image of a group large enough to go round.
+    """
+    splits = [s for s in ratios if ratios[s] > 0]
+    weights = [ratios[s] for s in splits]
+    image_count = Counter(c for s in samples for c in s.classes)
+    groups: dict[int | None, list[Sample]] = {}
+    for sample in samples:
+        rarest = min(sample.classes, key=lambda c: (image_count[c], c)) if sample.classes else None
+        groups.setdefault(rarest, []).append(sample)
+    rng = random.Random(seed)
+    out: dict[str, list[Sample]] = {s: [] for s in ratios}
+    for key in sorted(groups, key=lambda c: (c is None, image_count.get(c, 0), -1 if c is None else c)):
+        group = sorted(groups[key], key=lambda s: s.stem)
+        rng.shuffle(group)
+        counts = _largest_remainder(len(group), weights)
+        if len(group) >= len(splits):
+            for i, c in enumerate(counts):  # take one from the largest share for any split left empty
+                if c == 0:
+                    donor = max(range(len(counts)), key=lambda j: counts[j])
+                    counts[donor] -= 1
+                    counts[i] = 1
+        start = 0
+        for split, c in zip(splits, counts):
+            out[split].extend(group[start:start + c])
+            start += c
+    for split in out:
+        out[split].sort(key=lambda s: s.stem)
+    return out
+
+
+def read_stem_list(path: Path) -> list[str]:
+    """A list file: one image stem (or file name, or path) a line; '#' starts a comment."""
+    stems = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            # Strip only a real extension: Roboflow stems such as photo_jpg.rf.3f2a9c contain dots.
+            name = Path(line)
+            stems.append(name.stem if is_image(name) or name.suffix.lower() == ".txt" else name.name)
+    return stems
+
+
+def split_from_lists(samples: list[Sample], lists_dir: Path) -> dict[str, list[Sample]]:
+    """Use train.txt / val.txt / test.txt exactly; every listed stem must exist and appear once."""
+    by_stem = {s.stem: s for s in samples}
+    out: dict[str, list[Sample]] = {}
+    seen: dict[str, str] = {}
+    for split in SPLITS:
+        path = lists_dir / f"{split}.txt"
+        if not path.exists():
+            continue
+        out[split] = []
+        for stem in read_stem_list(path):
+            if stem in seen:
+                raise UserError(f"'{stem}' is listed in both {seen[stem]}.txt and {split}.txt", path)
+            if stem not in by_stem:
+                raise UserError(f"'{stem}' has no image in the images folder", path)
+            seen[stem] = split
+            out[split].append(by_stem[stem])
+    if not out:
+        raise UserError("no train.txt, val.txt or test.txt found", lists_dir)
+    return out
+
+
+def prepare_output(out_dir: Path, splits: list[str], sources: list[Path], force: bool) -> None:
+    """Refuse to mix with an earlier split unless --force; with it, clear only our own output folders.
+
+    Leaving old files would leak images from one split into another, so --force empties
+    out/<split>/{images,labels} first, after making sure the user's originals are not inside.
+    """
+    targets = [out_dir / s / kind for s in splits for kind in ("images", "labels")]
+    existing = [t for t in targets if t.exists() and any(t.iterdir())]
+    if existing and not force:
+        raise UserError("already holds a split; nothing was written. Pass --force to replace it", existing[0])
+    for target in existing:  # check every folder before emptying any: a refusal must leave the old split whole
+        resolved = target.resolve()
+        for src in sources:
+            src = src.resolve()
+            if src == resolved or resolved in src.parents or src in resolved.parents:
+                raise UserError(f"the output overlaps the input folder {src}; choose another --out", target)
+    for target in existing:
+        for f in target.iterdir():
+            if f.is_file() or f.is_symlink():
+                f.unlink()
+
+
+def write_split(assignment: dict[str, list[Sample]], out_dir: Path, link: bool) -> None:
+    place = atomic_symlink if link else atomic_copy
+    total = sum(len(v) for v in assignment.values())
+    items = ((split, s) for split, samples in assignment.items() for s in samples)
+    for split, sample in progress(items, desc="split", unit="image", total=total):
+        place(sample.image, out_dir / split / "images" / sample.image.name)
+        if sample.label is not None:
+            place(sample.label, out_dir / split / "labels" / sample.label.name)
+
+
+def dataset_yaml_for(out_dir: Path, config: DatasetConfig) -> tuple[Path, bool]:
+    """The data.yaml that describes a split written to out_dir, and whether it was written now.
+
+    The project's data.yaml describes its own data/ folder; a split built elsewhere (--out) gets its own
+    data.yaml beside it, so `check.py --data` and `train.py --data` can point at what was just built. One
+    that is already there is the user's and is kept."""
+    if out_dir.resolve() == config.root.resolve():
+        return config.yaml_path, False
+    target = out_dir / "data.yaml"
+    if target.exists():
+        return target, False
+    lines = [f"# written by labeling/split.py: the dataset in this folder (classes as in {config.yaml_path})",
+             "path: .", *(f"{split}: {split}/images" for split in SPLITS), "names:",
+             *(f"  {i}: {name}" for i, name in enumerate(config.names))]
+    atomic_write_text(target, "\n".join(lines) + "\n")
+    return target, True

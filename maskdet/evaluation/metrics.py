@@ -1,0 +1,34 @@
+"""One readable metrics table (P, R, mAP50, mAP50-95 overall and per class) from Ultralytics' validator."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+MAP_CONF, MAP_IOU = 0.001, 0.7  # the usual mAP settings: a low threshold, as mAP integrates over all confidences
+def metrics_table(metrics, names: dict[int, str] | list[str], images: int | None = None) -> pd.DataFrame:
+    """Precision, recall, mAP50, mAP50-95 overall and per class (classes absent from the split included)."""
+    names = dict(enumerate(names)) if isinstance(names, (list, tuple)) else dict(names)
+    box = metrics.box
+    nt_class = getattr(metrics, "nt_per_class", None)
+    nt_image = getattr(metrics, "nt_per_image", None)
+    rows = [{"class": "all", "images": images, "instances": int(nt_class.sum()) if nt_class is not None else None,
+             "P": box.mp, "R": box.mr, "mAP50": box.map50, "mAP50-95": box.map}]
+    evaluated = {int(c): i for i, c in enumerate(box.ap_class_index)}
+    for cls, name in names.items():
+        row = {"class": name,
+               "images": int(nt_image[cls]) if nt_image is not None else None,
+               "instances": int(nt_class[cls]) if nt_class is not None else None}
+        if cls in evaluated:
+            p, r, ap50, ap = box.class_result(evaluated[cls])
+            row.update({"P": p, "R": r, "mAP50": ap50, "mAP50-95": ap})
+        else:
+            row.update({"P": float("nan"), "R": float("nan"), "mAP50": float("nan"), "mAP50-95": float("nan")})
+        rows.append(row)
+    table = pd.DataFrame(rows).set_index("class")
+    return table.astype({"instances": "Int64", "images": "Int64"})
+
+
+def format_table(table: pd.DataFrame) -> str:
+    return table.to_string(float_format=lambda v: f"{v:.3f}", na_rep="-")
+
+

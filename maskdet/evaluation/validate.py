@@ -1,0 +1,68 @@
+"""Evaluate any weights (.pt or .onnx) on any split of a data.yaml, on Ultralytics' validator.
+
+What this adds to `yolo val`: paths that work from any folder, a data.yaml resolved into the run folder,
+YOLO26's NMS-free head on request, and one metrics table people can read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from maskdet.config import INFERENCE_IMGSZ, PROJECT_ROOT, SPLITS, load_dataset_config
+from maskdet.errors import UserError
+from maskdet.evaluation.metrics import MAP_CONF, MAP_IOU, metrics_table
+from maskdet.fileio import atomic_write_text, list_images, next_run_dir
+from maskdet.training.export import has_nms_free_head
+from maskdet.training.trainer import resolve_model, write_resolved_data_yaml
+
+
+@dataclass
+class EvalResult:
+    save_dir: Path
+    table: pd.DataFrame
+    speed_ms: dict[str, float]
+
+
+def evaluate(
+    weights: str | Path, data: str | Path, split: str = "val", imgsz: int = INFERENCE_IMGSZ, batch: int = 16,
+    device: str | None = None, conf: float = MAP_CONF, iou: float = MAP_IOU, project: Path | None = None,
+    name: str = "exp", exist_ok: bool = False, plots: bool = True, end2end: bool = False,
+) -> EvalResult:
+    """Ultralytics validation of any weights on any split; writes confusion matrix and PR curves.
+
+    An .onnx is evaluated as it was exported (Ultralytics reads `end2end` from its metadata);
+    `end2end` makes a YOLO26 .pt use its NMS-free head too, the one an end-to-end export runs."""
+    from ultralytics import YOLO
+
+    if split not in SPLITS:
+        raise UserError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
+    config = load_dataset_config(data)
+    if split not in config.split_images:
+        raise UserError(f"data.yaml names no '{split}' split", config.yaml_path)
+    if not config.images_dir(split).is_dir() or not list_images(config.images_dir(split)):
+        raise UserError(f"the {split} split has no images (build it with labeling/split.py)", config.images_dir(split))
+    weights = resolve_model(weights)
+    project = Path(project or PROJECT_ROOT / "runs" / "val")
+    run_dir = next_run_dir(project, name, exist_ok)
+    data_yaml = write_resolved_data_yaml(data, run_dir)
+    yolo = YOLO(weights, task="detect")
+    args = dict(data=str(data_yaml), split=split, imgsz=imgsz, batch=batch, conf=conf, iou=iou, plots=plots,
+                project=str(project), name=run_dir.name, exist_ok=True, verbose=False)
+    if end2end:
+        if Path(weights).suffix != ".pt":
+            raise UserError("--end2end is for a .pt; an .onnx is evaluated as it was exported (export.py --end2end)",
+                            weights)
+        if not has_nms_free_head(yolo):
+            raise UserError("--end2end needs a model with an NMS-free head (YOLO26)", weights)
+        args["nms"] = False
+    if device:
+        args["device"] = device
+    metrics = yolo.val(**args)
+    table = metrics_table(metrics, config.names, images=len(list_images(config.images_dir(split))))
+    atomic_write_text(run_dir / "metrics.csv", table.to_csv())
+    return EvalResult(Path(metrics.save_dir), table, dict(metrics.speed))
+
+

@@ -1,0 +1,211 @@
+"""Where detections go. Each sink is a context manager that writes as results arrive and
+closes cleanly, so Ctrl-C or the end of input leaves complete files: a playable video, a CSV
+and a JSON with every detection made so far.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from maskdet.fileio import atomic_write_bytes, atomic_write_text
+from maskdet.inference.detections import Detections, Frame
+from maskdet.inference.threads import BackgroundWorker
+
+RECORD_FIELDS = ["source", "frame", "timestamp", "class_id", "class_name", "confidence", "x1", "y1", "x2", "y2"]
+
+
+def records(frame: Frame, det: Detections) -> list[dict]:
+    """One flat record per detection: what --save-csv and --save-json write (with --track, its track_id)."""
+    rows = [
+        {"source": frame.source, "frame": frame.index, "timestamp": round(frame.timestamp, 3),
+         "class_id": int(det.class_id[i]), "class_name": det.class_name(i), "confidence": round(float(det.confidence[i]), 4),
+         **{k: round(float(v), 1) for k, v in zip(("x1", "y1", "x2", "y2"), det.xyxy[i])}}
+        for i in range(len(det))
+    ]
+    if det.tracker_id is not None:
+        for row, track_id in zip(rows, det.tracker_id):
+            row["track_id"] = int(track_id)  # -1: not (yet) confirmed as a track
+    return rows
+
+
+def output_stem(frame: Frame) -> str:
+    """Images keep their stem; video and live frames get the frame number appended."""
+    return frame.name if frame.kind == "image" else f"{frame.name}_{frame.index}"
+
+
+class Sink:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def write(self, frame: Frame, det: Detections, annotated: np.ndarray | None) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class VideoOut:
+    """One .mp4 being written on a background thread, so encoding overlaps the next frame's inference."""
+
+    def __init__(self, path: Path, fps: float, size: tuple[int, int], name: str):
+        self.fps = fps
+        self.writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+        self.worker = BackgroundWorker(self._encode, name=f"video-{name}")
+        self.frames_written = 0
+        self.first_timestamp: float | None = None
+        self.held: np.ndarray | None = None
+
+    def _encode(self, item: tuple[np.ndarray, int]) -> None:
+        image, copies = item
+        for _ in range(copies):
+            self.writer.write(image)
+
+    def add(self, image: np.ndarray, copies: int = 1) -> None:
+        self.worker.submit((image, copies))
+        self.frames_written += copies
+
+    def add_in_real_time(self, image: np.ndarray, timestamp: float) -> None:
+        """Hold each image until the time of the next one. A live reader skips frames the model had no
+        time for; written once each, a minute of webcam would play back in seconds. The image waits
+        here until its successor says how long it lasted; close() writes the last one."""
+        if self.first_timestamp is None:
+            self.first_timestamp = timestamp
+        starts_at = round((timestamp - self.first_timestamp) * self.fps)  # frame number this image is due at
+        if self.held is not None:
+            self.add(self.held, max(1, starts_at - self.frames_written))
+        self.held = image
+
+    def close(self) -> None:
+        try:
+            if self.held is not None:
+                self.add(self.held)
+                self.held = None
+            self.worker.close()  # every queued frame is encoded first
+        finally:
+            self.writer.release()  # writes the index: the .mp4 is playable after Ctrl-C too
+
+
+class MediaSink(Sink):
+    """Annotated images as files, videos and live sources as one .mp4 each (live ones in real time)."""
+
+    def __init__(self, out_dir: Path):
+        self.out_dir = out_dir
+        self.videos: dict[str, VideoOut] = {}
+        self.saved: list[Path] = []
+
+    def write(self, frame: Frame, det: Detections, annotated: np.ndarray | None) -> None:
+        if annotated is None:
+            return
+        if frame.kind == "image":
+            suffix = Path(frame.source).suffix.lower()
+            suffix = suffix if suffix in (".jpg", ".jpeg", ".png", ".bmp", ".webp") else ".jpg"
+            ok, data = cv2.imencode(suffix, annotated)
+            if ok:
+                path = self.out_dir / f"{frame.name}{suffix}"
+                atomic_write_bytes(path, data.tobytes())
+                self.saved.append(path)
+            return
+        if frame.source not in self.videos:
+            path = self.out_dir / f"{frame.name}.mp4"
+            h, w = annotated.shape[:2]
+            self.videos[frame.source] = VideoOut(path, frame.fps or 25.0, (w, h), frame.name)
+            self.saved.append(path)
+        video = self.videos[frame.source]
+        if frame.kind == "live":
+            video.add_in_real_time(annotated, frame.timestamp)
+        else:
+            video.add(annotated)
+
+    def close(self) -> None:
+        """Close every video even if one fails (a full disk), then report the first failure."""
+        errors = []
+        for video in self.videos.values():
+            try:
+                video.close()
+            except Exception as exc:
+                errors.append(exc)
+        self.videos.clear()
+        if errors:
+            raise errors[0]
+
+
+class CsvSink(Sink):
+    def __init__(self, path: Path, track: bool = False):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = open(path, "w", newline="", encoding="utf-8")
+        self.writer = csv.DictWriter(self.file, RECORD_FIELDS + ["track_id"] if track else RECORD_FIELDS)
+        self.writer.writeheader()
+
+    def write(self, frame: Frame, det: Detections, annotated: np.ndarray | None) -> None:
+        self.writer.writerows(records(frame, det))
+        self.file.flush()
+
+    def close(self) -> None:
+        if not self.file.closed:
+            self.file.close()
+
+
+class JsonSink(Sink):
+    """A JSON array written record by record; closing it (Ctrl-C included) writes the final ']'."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = open(path, "w", encoding="utf-8")
+        self.file.write("[")
+        self.first = True
+
+    def write(self, frame: Frame, det: Detections, annotated: np.ndarray | None) -> None:
+        for record in records(frame, det):
+            self.file.write(("\n" if self.first else ",\n") + json.dumps(record))
+            self.first = False
+        self.file.flush()
+
+    def close(self) -> None:
+        if not self.file.closed:
+            self.file.write("\n]\n")
+            self.file.close()
+
+
+class YoloTxtSink(Sink):
+    """YOLO label files labelImg opens (with classes.txt), so detections can be corrected and trained on."""
+
+    def __init__(self, out_dir: Path, names: tuple[str, ...], save_conf: bool = False):
+        self.out_dir = out_dir
+        self.save_conf = save_conf
+        atomic_write_text(out_dir / "classes.txt", "".join(f"{n}\n" for n in names))
+
+    def write(self, frame: Frame, det: Detections, annotated: np.ndarray | None) -> None:
+        h, w = frame.image.shape[:2]
+        lines = []
+        tracks = det.tracker_id.tolist() if det.tracker_id is not None else [None] * len(det)
+        for box, conf, track in zip(det.yolo_boxes(w, h), det.confidence.tolist(), tracks):
+            line = f"{box.to_line()} {conf:.4f}" if self.save_conf else box.to_line()
+            lines.append(line if track is None else f"{line} {int(track)}")  # Ultralytics' track layout: the ID last
+        atomic_write_text(self.out_dir / f"{output_stem(frame)}.txt", "".join(f"{line}\n" for line in lines))
+
+
+class CropSink(Sink):
+    """Each detected face as its own image, in a folder per class."""
+
+    def __init__(self, out_dir: Path):
+        self.out_dir = out_dir
+
+    def write(self, frame: Frame, det: Detections, annotated: np.ndarray | None) -> None:
+        h, w = frame.image.shape[:2]
+        for i in range(len(det)):
+            x1, y1, x2, y2 = (int(round(v)) for v in det.xyxy[i])
+            crop = frame.image[max(0, y1):min(h, y2), max(0, x1):min(w, x2)]
+            if crop.size:
+                ok, data = cv2.imencode(".jpg", crop)
+                if ok:
+                    atomic_write_bytes(self.out_dir / det.class_name(i) / f"{output_stem(frame)}_{i}.jpg", data.tobytes())

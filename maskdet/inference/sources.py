@@ -1,0 +1,353 @@
+"""Where frames come from: images, folders, globs, videos, webcams, network streams, .txt lists.
+
+Files are read in order, every frame. Live sources (webcams, streams) are read on a thread
+that keeps only the newest frame, so however slow the detector is, what it sees is at most
+one frame old: the delay between capture and result never grows.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from maskdet.errors import UserError
+from maskdet.fileio import IMAGE_SUFFIXES
+from maskdet.inference.detections import Frame
+from maskdet.inference.threads import prefetch
+
+VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".gif"})
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
+OPEN_TIMEOUT_MS = 5000
+READ_TIMEOUT_MS = 5000
+
+Log = Callable[[str], None]
+
+
+class SourceError(Exception):
+    """A source that cannot be read; the message says what to try."""
+
+
+@dataclass(frozen=True)
+class InputProblem:
+    """An input that failed: unreadable, or a live source that stopped sending.
+
+    It travels in the stream of frames, so the run reports it in its place among the frame lines (not
+    early, from the decoding thread) and counts it in the summary and the exit status."""
+
+    message: str  # the whole line, 'skipped: 2/3 a.png: cannot read this image (...)'
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    kind: str  # "image", "video", "webcam" or "stream"
+    target: str  # a path, a URL or a camera index
+
+    @property
+    def is_live(self) -> bool:
+        return self.kind in ("webcam", "stream")
+
+
+def quiet_opencv_logs() -> None:
+    """Keep OpenCV's and FFmpeg's own diagnostics ("[ WARN:0@0.2] global cap_v4l.cpp ...", "[tcp @ 0x...]
+    Connection refused") off stderr: every failure here is already reported once, in words, with what to
+    do. Setting OPENCV_LOG_LEVEL or OPENCV_FFMPEG_LOGLEVEL brings them back."""
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    if "OPENCV_LOG_LEVEL" not in os.environ and logging is not None:
+        logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET; read when OpenCV first opens a video
+
+
+def classify(path: Path) -> str | None:
+    suffix = path.suffix.lower()
+    return "image" if suffix in IMAGE_SUFFIXES else "video" if suffix in VIDEO_SUFFIXES else None
+
+
+def expand_source(source: str, log: Log, _depth: int = 0) -> list[SourceSpec]:
+    """Turn --source into a list of inputs. Problems with one entry are logged and skipped."""
+    source = source.strip()
+    if not source and _depth == 0:  # Path('') is the current folder: never read it by accident
+        raise UserError("--source is empty: give an image, a folder, a video, a webcam index or a stream URL")
+    if source.isdigit():
+        return [SourceSpec("webcam", source)]
+    if source.lower().startswith(STREAM_SCHEMES):
+        return [SourceSpec("stream", source)]
+    path = Path(source).expanduser()
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and classify(p) and not p.name.startswith("."))
+        if not files:
+            log(f"skipped: {path}: no images or videos in this folder")
+        return [SourceSpec(classify(p), str(p)) for p in files]
+    if path.suffix.lower() == ".txt" and path.is_file():
+        if _depth > 3:
+            log(f"skipped: {path}: lists nested too deep")
+            return []
+        specs = []
+        for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            entry = line if line.isdigit() or line.lower().startswith(STREAM_SCHEMES) or Path(line).is_absolute() \
+                else str(path.parent / line)
+            inner: list[str] = []
+            found = expand_source(entry, inner.append, _depth + 1)
+            if found:
+                for note in inner:
+                    log(note)
+            else:  # one line for one bad entry, with the reason
+                why = "; ".join(note.removeprefix("skipped: ").removeprefix(f"{entry}: ") for note in inner)
+                log(f"skipped: {path}:{number}: nothing to read at {line!r}" + (f" ({why})" if why else ""))
+            specs.extend(found)
+        return specs
+    if any(ch in source for ch in "*?["):
+        matches = sorted(Path(p) for p in glob.glob(source, recursive=True))
+        specs = [SourceSpec(classify(p), str(p)) for p in matches if p.is_file() and classify(p)]
+        if not specs:
+            log(f"skipped: {source}: the pattern matches no images or videos")
+        return specs
+    if path.is_file():
+        kind = classify(path)
+        if kind is None:
+            log(f"skipped: {path}: not an image or video file (by its extension)")
+            return []
+        return [SourceSpec(kind, str(path))]
+    log(f"skipped: {path}: no such file or folder")
+    return []
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_is_intact(data: bytes) -> bool:
+    """Every chunk of a PNG is whole and its CRC matches, up to IEND.
+
+    libpng prints its own 'libpng error: ...' line on stderr before OpenCV gives up on a damaged PNG;
+    checking the chunks first means a damaged file is reported once, in our words."""
+    pos = len(PNG_SIGNATURE)
+    while pos + 12 <= len(data):
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        end = pos + 12 + length
+        if end > len(data):
+            return False
+        if zlib.crc32(data[pos + 4:pos + 8 + length]) != int.from_bytes(data[pos + 8 + length:end], "big"):
+            return False
+        if data[pos + 4:pos + 8] == b"IEND":
+            return True
+        pos = end
+    return False
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Decode an image; unreadable files raise SourceError (the caller skips them)."""
+    data = np.fromfile(str(path), np.uint8) if path.exists() else None
+    if data is not None and data[:8].tobytes() == PNG_SIGNATURE and not png_is_intact(data.tobytes()):
+        raise SourceError(f"{path}: cannot read this image (a damaged or truncated PNG)")
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
+    if image is None:
+        raise SourceError(f"{path}: cannot read this image (corrupt or not an image)")
+    return image
+
+
+def _open_capture(target: str | int) -> cv2.VideoCapture:
+    if isinstance(target, int):
+        return cv2.VideoCapture(target)
+    params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, READ_TIMEOUT_MS]
+    return cv2.VideoCapture(target, cv2.CAP_FFMPEG, params)
+
+
+def iter_video(path: Path, vid_stride: int, log: Log) -> Iterator[Frame]:
+    """Every vid_stride-th frame of a video file; a truncated file ends early with a note."""
+    cap = _open_capture(str(path))
+    if not cap.isOpened():
+        cap.release()
+        raise SourceError(f"{path}: cannot open this video (corrupt, or a codec OpenCV lacks)")
+    fps = cap.get(cv2.CAP_PROP_FPS) or None
+    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    index = 0
+    try:
+        while True:
+            ok, image = cap.read()
+            if not ok:
+                break
+            yield Frame(image, str(path), path.stem, "video", index, index / fps if fps else 0.0, time.perf_counter(),
+                        fps / vid_stride if fps else None, total)
+            index += 1
+            for _ in range(vid_stride - 1):
+                if not cap.grab():
+                    return
+                index += 1
+    finally:
+        cap.release()
+    if index == 0:
+        raise SourceError(f"{path}: no frame could be decoded (empty or corrupt video)")
+    if total and index < total - 1 and total - index > 2:
+        log(f"note: {path}: ended after {index} of {total} frames (truncated?); what was read is kept")
+
+
+class LatestFrameReader:
+    """Reads a webcam or stream on a thread and hands out only the newest frame.
+
+    A dropped stream is reopened with exponential backoff; after `give_up_after` seconds
+    without a frame it ends (0 = keep trying forever).
+    """
+
+    def __init__(self, spec: SourceSpec, log: Log, give_up_after: float = 30.0):
+        self.spec = spec
+        self.log = log
+        self.give_up_after = give_up_after
+        self.target: str | int = int(spec.target) if spec.kind == "webcam" else spec.target
+        self.name = f"webcam{spec.target}" if spec.kind == "webcam" else _stream_name(spec.target)
+        self._cond = threading.Condition()
+        self._latest: tuple[np.ndarray, int, float] | None = None
+        self._taken = -1
+        self._stop = threading.Event()
+        self._ended = False
+        self.gave_up = False  # ended because no frame came for give_up_after seconds
+        self.fps: float | None = None
+        self.started = 0.0
+        self._thread: threading.Thread | None = None
+
+    def open(self) -> None:
+        cap = _open_capture(self.target)
+        if not cap.isOpened():
+            cap.release()
+            if self.spec.kind == "webcam":
+                raise SourceError(
+                    f"cannot open webcam {self.target}: no camera there, or it is busy. Try another index "
+                    f"(--source 1), close other programs using the camera, check that your user may read "
+                    f"/dev/video{self.target} (the 'video' group); in Docker/WSL pass the device through")
+            raise SourceError(f"cannot open stream {self.target}: check the URL, that the server is up, "
+                              "and that it is reachable from here")
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        self.fps = fps if 0 < fps < 240 else None
+        self.started = time.perf_counter()
+        self._thread = threading.Thread(target=self._run, args=(cap,), name=f"reader-{self.name}", daemon=True)
+        self._thread.start()
+
+    def _run(self, cap: cv2.VideoCapture) -> None:
+        index = 0
+        last_frame = time.perf_counter()
+        backoff = 0.5
+        while not self._stop.is_set():
+            ok, image = cap.read() if cap is not None else (False, None)
+            now = time.perf_counter()
+            if ok:
+                with self._cond:
+                    self._latest = (image, index, now)
+                    self._cond.notify_all()
+                index += 1
+                last_frame, backoff = now, 0.5
+                continue
+            if cap is not None:
+                cap.release()
+                cap = None
+                self.log(f"warning: {self.spec.target}: no frames; reconnecting")
+            left = self.give_up_after - (now - last_frame) if self.give_up_after else float("inf")
+            if left <= 0:
+                self.gave_up = True  # reported by the run, in its place and in the exit status
+                break
+            if self._stop.wait(min(backoff, left)):  # never sleeps past the give-up time; close() wakes it
+                break
+            backoff = min(backoff * 2, 8.0)
+            cap = _open_capture(self.target)
+            if cap.isOpened():
+                self.log(f"note: {self.spec.target}: reconnected")
+                continue
+            cap.release()
+            cap = None
+            left = self.give_up_after - (time.perf_counter() - last_frame) if self.give_up_after else float("inf")
+            if left > 0:  # else the loop gives up next, and says only that
+                self.log(f"warning: {self.spec.target}: still unavailable; trying again in {min(backoff, left):.0f} s")
+        if cap is not None:
+            cap.release()
+        with self._cond:
+            self._ended = True
+            self._cond.notify_all()
+
+    def frames(self) -> Iterator[Frame]:
+        """Yield each newest frame once; frames that arrived meanwhile are skipped, never queued."""
+        while True:
+            with self._cond:
+                while not self._ended and (self._latest is None or self._latest[1] == self._taken):
+                    self._cond.wait(timeout=0.5)
+                if self._latest is None or self._latest[1] == self._taken:
+                    return  # ended with nothing new
+                image, index, captured = self._latest
+                self._taken = index
+            yield Frame(image, str(self.spec.target), self.name, "live", index, captured - self.started, captured, self.fps)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=READ_TIMEOUT_MS / 1000 + 2)
+
+
+def _stream_name(url: str) -> str:
+    stem = url.split("://", 1)[-1].split("?", 1)[0].strip("/").replace("/", "_").replace(":", "_")
+    return f"stream_{stem}"[:80] or "stream"
+
+
+def _file_frames(specs: list[SourceSpec], first: int, count: int, vid_stride: int,
+                 log: Log) -> Iterator[Frame | InputProblem]:
+    for n, spec in enumerate(specs, first):
+        position = f"{n}/{count}"
+        try:
+            if spec.kind == "image":
+                path = Path(spec.target)
+                yield Frame(read_image(path), str(path), path.stem, "image", 0, 0.0, time.perf_counter(), position=position)
+            else:
+                for frame in iter_video(Path(spec.target), vid_stride, log):
+                    frame.position = position
+                    yield frame
+        except SourceError as exc:
+            if count == 1:
+                raise UserError(str(exc)) from None
+            yield InputProblem(f"skipped: {position} {exc}")
+
+
+def _live_frames(spec: SourceSpec, position: str, count: int, log: Log,
+                 stream_timeout: float) -> Iterator[Frame | InputProblem]:
+    reader = LatestFrameReader(spec, log, stream_timeout)
+    try:
+        reader.open()
+    except SourceError as exc:
+        if count == 1:
+            raise UserError(str(exc)) from None
+        yield InputProblem(f"skipped: {position} {exc}")
+        return
+    try:
+        for frame in reader.frames():
+            frame.position = position
+            yield frame
+    finally:
+        reader.close()
+    if reader.gave_up:
+        yield InputProblem(f"stopped: {spec.target}: gave up after {stream_timeout:.0f} s without frames")
+
+
+def iter_frames(specs: list[SourceSpec], vid_stride: int, log: Log,
+                stream_timeout: float) -> Iterator[Frame | InputProblem]:
+    """All frames of all inputs in order, with an InputProblem in place of an input that failed.
+
+    Runs of files are decoded on a prefetch thread while the detector works; live sources are
+    not (a queue would show old frames).
+    """
+    i = 0
+    while i < len(specs):
+        if specs[i].is_live:
+            yield from _live_frames(specs[i], f"{i + 1}/{len(specs)}", len(specs), log, stream_timeout)
+            i += 1
+            continue
+        j = i
+        while j < len(specs) and not specs[j].is_live:
+            j += 1
+        yield from prefetch(_file_frames(specs[i:j], i + 1, len(specs), vid_stride, log))
+        i = j

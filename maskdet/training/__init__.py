@@ -1,0 +1,1 @@
+"""Training and export on Ultralytics' engine: where a run starts, its settings, resume, ONNX."""

@@ -1,0 +1,259 @@
+"""Training on Ultralytics' engine.
+
+Ultralytics does the real work (training loop, augmentation, loss). What this module adds: where a run
+starts (the shipped model by default, COCO or from scratch) and the settings a fine-tune needs, paths
+that work from any folder, a clear offline message instead of a download failure, run folders that
+resume, and every CPU core.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from maskdet.config import PROJECT_ROOT, load_dataset_config
+from maskdet.errors import UserError
+from maskdet.evaluation.metrics import metrics_table
+from maskdet.fileio import atomic_write_text, list_images, next_run_dir
+from maskdet.training.oversample import write_oversampled_list
+
+# Where `python train.py` starts: the shipped model, which already knows faces and masks, so a user's
+# own photos fine-tune it instead of training from nothing (issue 16).
+SHIPPED_MODEL = PROJECT_ROOT / "models" / "best.pt"
+# COCO-pretrained checkpoints kept beside the project on machines that cannot download (../shared/weights).
+LOCAL_WEIGHTS = PROJECT_ROOT.parent / "shared" / "weights"
+
+
+def ultralytics_online() -> bool:
+    from ultralytics.utils import ONLINE
+
+    return bool(ONLINE) and not os.environ.get("YOLO_OFFLINE")
+
+
+TRAIN_OFFLINE_HINT = "Start from scratch with --model {stem}.yaml, or give the path of a local .pt (the project ships models/best.pt)"
+
+
+def local_checkpoint(stem: str, weights_dir: Path = LOCAL_WEIGHTS) -> Path | None:
+    """The local copy of a hub checkpoint (yolo11n.pt -> <weights_dir>/yolo11n-coco.pt), if there is one."""
+    candidate = weights_dir / f"{stem}-coco.pt"
+    return candidate if candidate.is_file() else None
+
+
+def offline_train_hint(stem: str, weights_dir: Path = LOCAL_WEIGHTS) -> str:
+    """What to do instead of downloading `stem`.pt: build from scratch, or a local .pt, naming the local COCO copy."""
+    hint = TRAIN_OFFLINE_HINT.format(stem=stem)
+    local = local_checkpoint(stem, weights_dir)
+    if local is not None:
+        hint += f"; the same COCO start is on this machine: --model {os.path.relpath(local)}"
+    return hint
+
+
+def resolve_model(model: str | Path, offline_hint: str | None = None) -> str:
+    """A local file, an architecture name (*.yaml, built from scratch), or a hub checkpoint name.
+
+    A hub checkpoint (yolo11n.pt) needs a download: online Ultralytics fetches it as usual;
+    offline we stop at once with what to do instead of a failed download (`offline_hint`, with
+    {stem} for the model's name; by default the training alternatives, local COCO copy included).
+    """
+    model = str(model)
+    path = Path(model).expanduser()
+    if path.exists():
+        return str(path.resolve())
+    if path.suffix in {".yaml", ".yml"}:
+        return model  # Ultralytics builds known architectures (yolo11n.yaml) from its own configs
+    if path.suffix not in {".pt", ".onnx"}:
+        raise UserError(f"unknown model '{model}': give a .pt/.onnx file or an architecture .yaml such as yolo11n.yaml")
+    if len(path.parts) > 1:
+        raise UserError("no such file", model)
+    if not ultralytics_online():
+        hint = offline_train_hint(path.stem) if offline_hint is None else offline_hint.format(stem=path.stem)
+        raise UserError(f"'{model}' is not on this machine and it is offline, so it cannot be downloaded. " + hint)
+    return model
+
+
+def write_resolved_data_yaml(data: str | Path, run_dir: Path, oversample: float = 0.0) -> Path:
+    """Copy data.yaml into the run folder with absolute paths.
+
+    Ultralytics resolves a relative `path:` against the working directory, not the yaml; a copy
+    with absolute paths makes training work from any folder and lets --resume find the data again.
+    With `oversample` > 0 the train split becomes a list in the run folder that repeats the images
+    holding rare classes (maskdet.training.oversample); the dataset itself is not touched.
+    """
+    if oversample < 0:
+        raise UserError(f"--oversample must be 0 (off) or a positive threshold, got {oversample}")
+    config = load_dataset_config(data)
+    resolved = {"path": str(config.root), "names": dict(enumerate(config.names))}
+    for split, folder in config.split_images.items():
+        resolved[split] = str(folder)
+    if oversample > 0:
+        if "train" not in config.split_images or not config.images_dir("train").is_dir():
+            raise UserError("data.yaml has no train folder to oversample", config.yaml_path)
+        train_list = run_dir / "train_oversampled.txt"
+        summary = write_oversampled_list(config.images_dir("train"), oversample, train_list)
+        print(summary.describe(config.names))
+        resolved["train"] = str(train_list)
+    target = run_dir / "data.yaml"
+    atomic_write_text(target, f"# resolved copy of {config.yaml_path}\n" + yaml.safe_dump(resolved, sort_keys=False))
+    return target
+
+
+def find_last_checkpoint(project: Path) -> Path:
+    """The most recent runs/train/*/weights/last.pt, as YOLOv5's --resume without a path."""
+    candidates = sorted(project.glob("*/weights/last.pt"), key=lambda p: p.stat().st_mtime)
+    if not candidates:
+        raise UserError(f"no run to resume: no */weights/last.pt under {project}")
+    return candidates[-1]
+
+
+def trim_results_to_checkpoint(checkpoint: Path) -> None:
+    """Drop results.csv rows of epochs the checkpoint does not hold.
+
+    Ultralytics logs an epoch's row before it saves last.pt, so a Ctrl-C between the two leaves a
+    row for an epoch that --resume will train again: without this the log lists it twice.
+    """
+    import torch
+
+    results = checkpoint.parent.parent / "results.csv"
+    if not results.exists():
+        return
+    completed = int(torch.load(checkpoint, map_location="cpu", weights_only=False).get("epoch", -1)) + 1
+    table = pd.read_csv(results)
+    kept = table[table["epoch"] <= completed]
+    if len(kept) < len(table):
+        atomic_write_text(results, kept.to_csv(index=False))
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, object]:
+    """`key=value` pass-through arguments, typed as Ultralytics' own CLI types them (YAML scalars)."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"extra arguments must be key=value (Ultralytics train settings), got {pair!r}")
+        out[key.strip().replace("-", "_")] = yaml.safe_load(value) if value else None
+    return out
+
+
+def use_every_core_on_cpu(trainer) -> None:
+    """Ultralytics callback: train on every CPU core.
+
+    Ultralytics caps PyTorch at os.cpu_count() - 1 threads (`NUM_THREADS`) to leave a core for its
+    dataloader workers, but on a CPU it trains with no workers (the loading runs in the main
+    process), so on a 2-core laptop it computes on one core and leaves the other idle.
+    """
+    import torch
+
+    if trainer.device.type == "cpu":
+        torch.set_num_threads(os.cpu_count() or 1)
+        print(f"training on {torch.get_num_threads()} CPU threads")
+
+
+def finetune_settings(epochs: int, overrides: dict[str, object]) -> dict[str, object]:
+    """Settings for a start from a checkpoint, those the user did not set themselves.
+
+    Ultralytics' defaults suit a start from scratch: optimizer=auto picks its rate from the run's
+    length (MuSGD at 0.01 past 10,000 iterations, which shakes pretrained features loose), 3 warm-up
+    epochs, mosaic until the last 10 epochs (most of a short fine-tune). A low fixed rate with AdamW,
+    a short warm-up and mosaic closed for the last sixth of the run (10 epochs at most) is the usual
+    fine-tuning recipe, and the same whatever the run's length."""
+    chosen = {"optimizer": "AdamW", "lr0": 0.001, "warmup_epochs": 1, "close_mosaic": min(10, max(1, epochs // 6))}
+    return {key: value for key, value in chosen.items() if key not in overrides}
+
+
+def describe_start(source: str, chosen: dict[str, object], overrides: dict[str, object]) -> str:
+    """One line: where training starts and the fine-tuning settings chosen (or the user's own)."""
+    parts = [" ".join(f"{k}={v}" for k, v in chosen.items())] if chosen else []
+    kept = {k: overrides[k] for k in ("optimizer", "lr0", "warmup_epochs", "close_mosaic") if k in overrides}
+    if kept:
+        parts.append("(yours kept: " + " ".join(f"{k}={v}" for k, v in kept.items()) + ")")
+    if chosen:
+        parts.append("-- change any of them as key=value")
+    return f"fine-tuning {display_name(source)}: " + " ".join(parts)
+
+
+def class_change_note(source: str, checkpoint_names: list[str], data_names: tuple[str, ...]) -> str | None:
+    """One line when the checkpoint's classes differ from data.yaml's: what Ultralytics will transfer.
+
+    Ultralytics copies every tensor whose name and shape match (intersect_dicts): with another class
+    count only the class outputs differ in shape and start afresh; with the same count they are
+    copied too, so checkpoint class i becomes data.yaml class i whatever its name."""
+    if tuple(checkpoint_names) == tuple(data_names):
+        return None
+
+    def show(names) -> str:
+        return ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+
+    mine = f"{display_name(source)} knows {len(checkpoint_names)} classes ({show(checkpoint_names)})"
+    theirs = f"data.yaml has {len(data_names)} ({show(data_names)})"
+    if len(checkpoint_names) != len(data_names):
+        return f"note: {mine}, {theirs}: every layer but the class outputs is transferred; those start afresh"
+    pairs = ", ".join(f"{a}->{b}" for a, b in zip(checkpoint_names, data_names) if a != b)
+    return f"note: {mine}, {theirs}: every layer is transferred and the class outputs are reused in order ({pairs})"
+
+
+def display_name(source: str) -> str:
+    """A path as the user would type it: relative to here when that is shorter."""
+    if not Path(source).is_absolute():
+        return source
+    relative = os.path.relpath(source)
+    return relative if len(relative) < len(source) else source
+
+
+@dataclass
+class TrainResult:
+    save_dir: Path
+    best: Path
+    last: Path
+    table: pd.DataFrame
+
+
+def train(
+    data: str | Path, model: str | None, epochs: int, imgsz: int, batch: int | float, device: str | None,
+    workers: int, patience: int, cache: str | bool, seed: int, project: Path, name: str, exist_ok: bool,
+    cls_pw: float, resume: str | bool | None = None, overrides: dict[str, object] | None = None,
+    oversample: float = 0.0,
+) -> TrainResult:
+    from ultralytics import YOLO
+
+    device_arg = {"device": device} if device else {}  # else Ultralytics picks: the GPU if there is one
+    if resume:
+        checkpoint = find_last_checkpoint(project) if resume is True else Path(resume)
+        if not checkpoint.exists():
+            raise UserError("checkpoint to resume not found", checkpoint)
+        print(f"resuming {checkpoint}")
+        trim_results_to_checkpoint(checkpoint)
+        source, args = str(checkpoint), {"resume": True, **device_arg}
+    else:
+        source = resolve_model(model or SHIPPED_MODEL)
+        data_names = load_dataset_config(data).names
+        overrides = overrides or {}
+        run_dir = next_run_dir(project, name, exist_ok)
+        data_yaml = write_resolved_data_yaml(data, run_dir, oversample)
+        args = dict(data=str(data_yaml), epochs=epochs, imgsz=imgsz, batch=batch, workers=workers,
+                    patience=patience, cache=cache, seed=seed, project=str(project), name=run_dir.name,
+                    exist_ok=True, cls_pw=cls_pw, **device_arg)
+        if Path(source).suffix == ".pt":  # a checkpoint: fine-tune it (an architecture .yaml trains from scratch)
+            chosen = finetune_settings(epochs, overrides)
+            args.update(chosen)
+            print(describe_start(source, chosen, overrides))
+        else:
+            print(f"training {source} from scratch")
+        args.update(overrides)
+    yolo = YOLO(source)
+    if not resume and Path(source).suffix == ".pt":
+        note = class_change_note(source, [yolo.names[i] for i in sorted(yolo.names)], data_names)
+        if note:
+            print(note)
+    yolo.add_callback("on_pretrain_routine_start", use_every_core_on_cpu)
+    yolo.train(**args)
+    trainer = yolo.trainer
+    metrics = getattr(trainer.validator, "metrics", None) if trainer.validator else None
+    val_images = len(list_images(trainer.data["val"])) if Path(trainer.data["val"]).is_dir() else None
+    table = metrics_table(metrics, trainer.data["names"], val_images) if metrics is not None else pd.DataFrame()
+    return TrainResult(Path(trainer.save_dir), Path(trainer.best), Path(trainer.last), table)
+
+

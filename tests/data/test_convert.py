@@ -1,0 +1,422 @@
+"""maskdet.data.convert and its scripts: labeling/voc2yolo.py and labeling/import_yolo.py.
+
+Both write labels atomically, renumber classes by name onto data.yaml (with --map renames), report
+what they could not import, write classes.txt, and never overwrite without --force.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from maskdet.cli import import_yolo as import_yolo_cli
+from maskdet.cli import voc2yolo as voc2yolo_cli
+from maskdet.config import load_dataset_config
+from maskdet.data.convert import convert_voc_folder, import_yolo_dataset
+from maskdet.errors import UserError
+
+NAMES = ["with_mask", "without_mask", "mask_weared_incorrect"]
+
+
+# --- voc2yolo ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def voc(tmp_path, make_image, make_voc, data_yaml):
+    """Three photos and their VOC files, as labelImg or Kaggle leave them."""
+    images, xml = tmp_path / "images", tmp_path / "xml"
+    make_image(images / "a.png", 100, 50)
+    make_image(images / "b.jpg", 64, 64)
+    make_image(images / "c.png", 80, 40)
+    make_image(images / "unlabelled.png", 10, 10)
+    # a.xml's <filename> is stale (the photo was renamed); its <size> is wrong too.
+    make_voc(xml / "a.xml", [("with_mask", 10, 5, 30, 25), ("without_mask", 90, 40, 101, 51)], filename="IMG_0001.jpg", size=(200, 100))
+    make_voc(xml / "b.xml", [("mask_weared_incorrect", 0, 0, 32, 64)], size=(64, 64))
+    make_voc(xml / "c.xml", [], size=(80, 40))  # a background image: no faces
+    return SimpleNamespace(images=images, xml=xml, out=tmp_path / "labels", config=load_dataset_config(data_yaml), yaml=data_yaml)
+
+
+def convert(voc, **kwargs):
+    echoed: list[str] = []
+    report = convert_voc_folder(voc.xml, voc.images, voc.out, voc.config, echo=echoed.append, **kwargs)
+    return report, echoed
+
+
+def test_voc_files_are_matched_to_images_by_stem_and_normalised_by_the_real_size(voc, tools):
+    report, echoed = convert(voc)
+    rows = tools.read_label_lines(voc.out / "a.txt")
+    # a.png is 100x50 whatever <filename> and <size> say; the second box is clipped at the corner.
+    assert rows == [pytest.approx([0, 0.2, 0.3, 0.2, 0.4], abs=1e-6), pytest.approx([1, 0.95, 0.9, 0.1, 0.2], abs=1e-6)]
+    assert tools.read_label_lines(voc.out / "b.txt") == [pytest.approx([2, 0.25, 0.5, 0.5, 1.0], abs=1e-6)]
+    assert any("<size> says 200x100, the image is 100x50" in line for line in echoed)
+    assert report.files_written == 3 and report.skipped == []
+
+
+def test_annotation_without_objects_gives_an_empty_label_file(voc):
+    convert(voc)
+    assert (voc.out / "c.txt").read_text() == ""
+
+
+def test_images_without_xml_get_no_label_file(voc):
+    convert(voc)
+    assert not (voc.out / "unlabelled.txt").exists()
+
+
+def test_classes_txt_is_written_in_data_yaml_order(voc):
+    convert(voc)
+    assert (voc.out / "classes.txt").read_text() == "with_mask\nwithout_mask\nmask_weared_incorrect\n"
+
+
+def test_clipped_boxes_are_counted_and_reported_with_file_and_line(voc, tools):
+    report, echoed = convert(voc)
+    assert report.stats.clipped == 1 and report.stats.dropped == 0
+    line = tools.bndbox_line((voc.xml / "a.xml").read_text(), 1)
+    assert f"{voc.xml / 'a.xml'}:{line}: clipped box 'without_mask' to the 100x50 image" in echoed
+    summary = report.summary_lines(voc.out)
+    assert summary[0] == f"wrote 3 label files to {voc.out}"
+    assert summary[1] == "boxes: 3 written of 3 read; 1 clipped to the image edge; 0 dropped (unreadable, empty, inverted or outside)"
+
+
+def test_inverted_box_is_dropped_and_reported(voc, make_voc):
+    make_voc(voc.xml / "b.xml", [("with_mask", 40, 10, 20, 30), ("with_mask", 1, 1, 9, 9)])
+    report, echoed = convert(voc)
+    assert report.stats.dropped == 1
+    assert any("b.xml" in e and "dropped empty or inverted box 'with_mask'" in e for e in echoed)
+    assert len((voc.out / "b.txt").read_text().splitlines()) == 1
+
+
+def test_xml_without_image_is_skipped_and_reported_the_rest_converted(voc, make_voc):
+    make_voc(voc.xml / "lost.xml", [("with_mask", 1, 1, 5, 5)])
+    report, echoed = convert(voc)
+    assert report.skipped == [f"{voc.xml / 'lost.xml'}: no image named lost.* in {voc.images}"]
+    assert f"skipped: {report.skipped[0]}" in echoed
+    assert not (voc.out / "lost.txt").exists()
+    assert {p.name for p in voc.out.iterdir()} == {"a.txt", "b.txt", "c.txt", "classes.txt"}
+
+
+def test_malformed_xml_is_skipped_with_file_and_line_the_rest_converted(voc, make_image):
+    make_image(voc.images / "broken.png")
+    (voc.xml / "broken.xml").write_text("<annotation>\n  <object>\n    <name>with_mask</name>\n</annotation>\n")
+    report, _ = convert(voc)
+    assert len(report.skipped) == 1
+    assert report.skipped[0].startswith(f"{voc.xml / 'broken.xml'}:4: not valid XML")
+    assert (voc.out / "a.txt").exists() and not (voc.out / "broken.txt").exists()
+
+
+def test_map_renames_classes(voc, make_voc, tools):
+    make_voc(voc.xml / "b.xml", [("mask", 0, 0, 32, 32), ("no-mask", 32, 32, 64, 64)])
+    report, _ = convert(voc, rename={"mask": "with_mask", "no-mask": "without_mask"})
+    assert [r[0] for r in tools.read_label_lines(voc.out / "b.txt")] == [0, 1]
+    assert not report.stats.unknown
+
+
+def test_unknown_class_is_left_out_and_counted(voc, make_voc, tools):
+    make_voc(voc.xml / "b.xml", [("face", 0, 0, 32, 32), ("with_mask", 32, 32, 64, 64)])
+    report, _ = convert(voc)
+    assert report.stats.unknown == {"face": 1}
+    assert [r[0] for r in tools.read_label_lines(voc.out / "b.txt")] == [0]
+    assert report.summary_lines(voc.out)[-1] == (f"NOT imported, class not in data.yaml: 'face' x1 in {voc.xml / 'b.xml'}"
+                                                 "  (map them with --map OLD=NEW)")
+
+
+def test_the_unknown_class_summary_names_the_files_that_use_it(voc, make_voc, make_image):
+    for stem in "bcdef":
+        make_image(voc.images / f"{stem}.png", 64, 64)
+        make_voc(voc.xml / f"{stem}.xml", [("face", 0, 0, 32, 32)])
+    (voc.images / "b.jpg").unlink()
+    report, _ = convert(voc)
+    files = ", ".join(str(voc.xml / f"{stem}.xml") for stem in "bcd")
+    assert report.summary_lines(voc.out)[-1] == (f"NOT imported, class not in data.yaml: 'face' x5 in {files} and 2 more files"
+                                                 "  (map them with --map OLD=NEW)")
+
+
+def test_an_object_without_bndbox_costs_that_box_only_not_the_photo(voc, tools):
+    """One broken <object> used to discard the whole XML: the photo then went in as unlabelled, a background."""
+    xml = voc.xml / "a.xml"
+    text = xml.read_text()
+    text = text.replace("<object>", "<object><name>with_mask</name><pose>x</pose></object>\n<object>", 1)
+    xml.write_text(text)
+    bad_line = next(i for i, line in enumerate(text.splitlines(), 1) if "<pose>" in line)
+    proc = tools.run_script("voc2yolo.py", *voc_args(voc))
+    assert "Traceback" not in proc.stderr
+    assert f"skipped box: {xml}:{bad_line}: <object> 'with_mask' has no <bndbox>" in proc.stdout
+    assert len(tools.read_label_lines(voc.out / "a.txt")) == text.count("<bndbox>")  # every other face kept
+    assert "1 dropped (unreadable, empty, inverted or outside)" in proc.stdout
+
+
+def test_refuses_to_overwrite_without_force_and_writes_nothing(voc, tools):
+    voc.out.mkdir()
+    (voc.out / "b.txt").write_text("my own work\n")
+    before = tools.snapshot(voc.out)
+    with pytest.raises(UserError, match="--force") as err:
+        convert(voc)
+    assert str(voc.out / "b.txt") in str(err.value)
+    assert tools.snapshot(voc.out) == before  # not even classes.txt or a.txt
+
+
+def test_force_overwrites_existing_labels(voc):
+    voc.out.mkdir()
+    (voc.out / "b.txt").write_text("my own work\n")
+    report, _ = convert(voc, force=True)
+    assert report.files_written == 3
+    assert (voc.out / "b.txt").read_text().startswith("2 ")
+
+
+def test_folder_without_xml_is_an_error(voc, tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no .xml files found"):
+        convert_voc_folder(tmp_path / "empty", voc.images, voc.out, voc.config)
+
+
+def test_cli_unknown_class_exits_1_and_says_to_use_map(voc, make_voc, capsys):
+    make_voc(voc.xml / "b.xml", [("mask", 0, 0, 32, 32)])
+    rc = voc2yolo_cli.main(["--xml", str(voc.xml), "--images", str(voc.images), "--out", str(voc.out), "--data", str(voc.yaml)])
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert "'mask' x1" in out and "--map" in out
+
+
+def test_cli_map_option_converts_the_renamed_class(voc, make_voc, capsys, tools):
+    make_voc(voc.xml / "b.xml", [("mask", 0, 0, 32, 32)])
+    rc = voc2yolo_cli.main(["--xml", str(voc.xml), "--images", str(voc.images), "--out", str(voc.out),
+                            "--data", str(voc.yaml), "--map", "mask=with_mask"])
+    assert rc == 0
+    assert "per class: with_mask 2, without_mask 1" in capsys.readouterr().out
+    assert [r[0] for r in tools.read_label_lines(voc.out / "b.txt")] == [0]
+
+
+def test_cli_trim_top_moves_the_top_edge_down(voc, make_voc, capsys, tools):
+    make_voc(voc.xml / "b.xml", [("with_mask", 0, 0, 32, 32)])
+    args = ["--xml", str(voc.xml), "--images", str(voc.images), "--out", str(voc.out), "--data", str(voc.yaml)]
+    assert voc2yolo_cli.main([*args, "--trim-top", "0.25"]) == 0
+    (line,) = tools.read_label_lines(voc.out / "b.txt")
+    height = line[4] * 64  # b.jpg is 64 px tall: its 32 px box loses its top 8 px
+    assert height == pytest.approx(24, abs=1e-3)
+
+
+@pytest.mark.parametrize("value", ["-0.1", "1", "1.5"])
+def test_cli_trim_top_outside_0_to_1_is_refused(voc, value, capsys):
+    args = ["--xml", str(voc.xml), "--images", str(voc.images), "--out", str(voc.out), "--data", str(voc.yaml)]
+    with pytest.raises(SystemExit) as exc:
+        voc2yolo_cli.main([*args, "--trim-top", value])
+    assert exc.value.code == 2
+    assert "--trim-top must be at least 0 and below 1" in capsys.readouterr().err
+
+
+def test_cli_images_default_to_the_xml_folder(tmp_path, make_image, make_voc, data_yaml, tools):
+    # labelImg's PascalVOC mode saves photo.xml next to photo.jpg.
+    make_image(tmp_path / "photos" / "p.jpg", 40, 20)
+    make_voc(tmp_path / "photos" / "p.xml", [("without_mask", 0, 0, 20, 20)])
+    assert voc2yolo_cli.main(["--xml", str(tmp_path / "photos"), "--out", str(tmp_path / "photos"), "--data", str(data_yaml)]) == 0
+    assert tools.read_label_lines(tmp_path / "photos" / "p.txt") == [pytest.approx([1, 0.25, 0.5, 0.5, 1.0], abs=1e-6)]
+
+
+# voc2yolo.py as a user runs it: errors are one line, exit 2, never a traceback.
+
+
+def voc_args(voc, *extra):
+    return ["--xml", voc.xml, "--images", voc.images, "--out", voc.out, "--data", voc.yaml, *extra]
+
+
+def test_script_converts_and_exits_0(voc, tools):
+    proc = tools.run_script("voc2yolo.py", *voc_args(voc))
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert f"wrote 3 label files to {voc.out}" in proc.stdout
+    assert sorted(p.name for p in voc.out.iterdir()) == ["a.txt", "b.txt", "c.txt", "classes.txt"]
+
+
+def test_script_refuses_to_overwrite_names_the_file_and_writes_nothing(voc, tools):
+    voc.out.mkdir()
+    (voc.out / "a.txt").write_text("keep me\n")
+    before = tools.snapshot(voc.out)
+    proc = tools.run_script("voc2yolo.py", *voc_args(voc))
+    tools.assert_one_line_error(proc, voc.out / "a.txt", "--force", "nothing was written")
+    assert tools.snapshot(voc.out) == before
+
+
+def test_script_with_force_overwrites(voc, tools):
+    voc.out.mkdir()
+    (voc.out / "a.txt").write_text("old\n")
+    proc = tools.run_script("voc2yolo.py", *voc_args(voc, "--force"))
+    assert proc.returncode == 0, proc.stderr
+    assert (voc.out / "a.txt").read_text().startswith("0 0.2")
+
+
+def test_script_malformed_xml_is_one_line_with_file_and_line_and_exit_1(voc, tools):
+    (voc.xml / "a.xml").write_text("<annotation>\n<object><name>with_mask</name>\n<bndbox></object>\n</annotation>\n")
+    proc = tools.run_script("voc2yolo.py", *voc_args(voc))
+    assert "Traceback" not in proc.stderr
+    assert proc.returncode == 1
+    skipped = [line for line in proc.stdout.splitlines() if line.startswith("skipped:")]
+    assert len(skipped) == 1 and skipped[0].startswith(f"skipped: {voc.xml / 'a.xml'}:3: not valid XML")
+    assert (voc.out / "b.txt").exists()
+
+
+@pytest.mark.parametrize("which", ["xml", "images"])
+def test_script_missing_folder_is_named(voc, tools, which):
+    missing = voc.xml.parent / "nowhere"
+    args = {"xml": voc.xml, "images": voc.images} | {which: missing}
+    proc = tools.run_script("voc2yolo.py", "--xml", args["xml"], "--images", args["images"], "--out", voc.out, "--data", voc.yaml)
+    tools.assert_one_line_error(proc, missing)
+    assert not voc.out.exists()
+
+
+def test_script_bad_data_yaml_names_file_and_line(voc, tools):
+    voc.yaml.write_text("path: data\nnames: [with_mask, without_mask\ntrain: x\n")
+    proc = tools.run_script("voc2yolo.py", *voc_args(voc))
+    line = tools.assert_one_line_error(proc, f"{voc.yaml}:")
+    assert "not valid YAML" in line
+
+
+def test_script_bad_map_is_a_one_line_error(voc, tools):
+    proc = tools.run_script("voc2yolo.py", *voc_args(voc, "--map", "mask"))
+    tools.assert_one_line_error(proc, "--map expects OLD=NEW", "'mask'")
+
+
+# --- import_yolo: a Roboflow export --------------------------------------------------------------
+
+
+@pytest.fixture(params=["../{split}/images", "{split}/images"], ids=["roboflow-relative", "plain-relative"])
+def roboflow(request, tmp_path, make_image, make_labels, make_data_yaml):
+    """A tiny Roboflow-style export: its own data.yaml, other class names and order, train/ and valid/."""
+    src = tmp_path / "export"
+    style = request.param
+    (src).mkdir()
+    (src / "data.yaml").write_text(
+        f"train: {style.format(split='train')}\nval: {style.format(split='valid')}\n"
+        "nc: 4\nnames: ['no-mask', 'mask', 'incorrect', 'face-shield']\n"
+    )
+    for stem, seed in (("p1", 1), ("p2", 2), ("p3", 3)):
+        make_image(src / "train" / "images" / f"{stem}.jpg", 40, 30, seed=seed)
+    make_image(src / "valid" / "images" / "v1.jpg", 40, 30, seed=4)
+    make_labels(src / "train" / "labels" / "p1.txt", ["0 0.5 0.5 0.2 0.2", "1 0.25 0.25 0.1 0.1"])
+    make_labels(src / "train" / "labels" / "p2.txt", ["2 0.5 0.5 0.4 0.4", "3 0.3 0.3 0.1 0.1"])
+    # p3 has no label file: a background image.
+    make_labels(src / "valid" / "labels" / "v1.txt", ["1 0.95 0.5 0.2 0.2", "7 0.5 0.5 0.1 0.1"])
+    ours = make_data_yaml(tmp_path / "project")
+    return SimpleNamespace(src=src, yaml=src / "data.yaml", out=tmp_path / "incoming", config=load_dataset_config(ours), ours=ours)
+
+
+RF_MAP = {"mask": "with_mask", "no-mask": "without_mask", "incorrect": "mask_weared_incorrect"}
+
+
+def do_import(rf, rename=RF_MAP, prefix="rf_", **kwargs):
+    echoed: list[str] = []
+    report = import_yolo_dataset(rf.yaml, rf.out, rf.config, rename, prefix=prefix, echo=echoed.append, **kwargs)
+    return report, echoed
+
+
+def test_import_renumbers_class_ids_by_name_onto_ours(roboflow, tools):
+    report, _ = do_import(roboflow)
+    # theirs: 0 no-mask, 1 mask, 2 incorrect  ->  ours: 0 with_mask, 1 without_mask, 2 mask_weared_incorrect
+    assert tools.read_label_lines(roboflow.out / "labels" / "rf_p1.txt") == [[1, 0.5, 0.5, 0.2, 0.2], [0, 0.25, 0.25, 0.1, 0.1]]
+    assert tools.read_label_lines(roboflow.out / "labels" / "rf_p2.txt") == [[2, 0.5, 0.5, 0.4, 0.4]]
+    assert report.stats.per_class == {"with_mask": 2, "without_mask": 1, "mask_weared_incorrect": 1}
+
+
+def test_import_applies_the_prefix_and_copies_images_of_every_split(roboflow):
+    report, _ = do_import(roboflow)
+    images = sorted(p.name for p in (roboflow.out / "images").iterdir())
+    labels = sorted(p.name for p in (roboflow.out / "labels").iterdir())
+    assert images == ["rf_p1.jpg", "rf_p2.jpg", "rf_p3.jpg", "rf_v1.jpg"]
+    assert labels == ["classes.txt", "rf_p1.txt", "rf_p2.txt", "rf_p3.txt", "rf_v1.txt"]
+    assert (roboflow.out / "images" / "rf_v1.jpg").read_bytes() == (roboflow.src / "valid" / "images" / "v1.jpg").read_bytes()
+    assert (report.images_copied, report.files_written) == (4, 4)
+
+
+def test_import_background_image_gets_an_empty_label_file(roboflow):
+    do_import(roboflow)
+    assert (roboflow.out / "labels" / "rf_p3.txt").read_text() == ""
+
+
+def test_import_reports_unknown_classes_and_leaves_them_out(roboflow):
+    report, _ = do_import(roboflow)
+    assert report.stats.unknown == {"face-shield": 1}
+    assert "'face-shield' x1" in report.summary_lines(roboflow.out)[-1]
+
+
+def test_import_without_map_imports_nothing_of_differently_named_classes(roboflow):
+    report, _ = do_import(roboflow, rename={})
+    assert report.stats.boxes_out == 0
+    assert set(report.stats.unknown) == {"no-mask", "mask", "incorrect", "face-shield"}
+
+
+def test_import_skips_lines_with_ids_its_own_yaml_does_not_have(roboflow, tools):
+    _, echoed = do_import(roboflow)
+    assert any(e.startswith("skipped line: ") and "v1.txt:2" in e and "out of range" in e for e in echoed)
+    assert tools.read_label_lines(roboflow.out / "labels" / "rf_v1.txt") == [pytest.approx([0, 0.925, 0.5, 0.15, 0.2], abs=1e-6)]
+
+
+def test_import_writes_classes_txt(roboflow):
+    do_import(roboflow)
+    assert (roboflow.out / "labels" / "classes.txt").read_text().splitlines() == NAMES
+
+
+def test_import_accepts_names_as_a_mapping(roboflow, tools):
+    text = roboflow.yaml.read_text().replace("names: ['no-mask', 'mask', 'incorrect', 'face-shield']",
+                                             "names:\n  0: no-mask\n  1: mask\n  2: incorrect\n  3: face-shield")
+    roboflow.yaml.write_text(text)
+    do_import(roboflow)
+    assert tools.read_label_lines(roboflow.out / "labels" / "rf_p1.txt")[0][0] == 1
+
+
+def test_import_refuses_to_overwrite_without_force(roboflow, tools):
+    do_import(roboflow)
+    before = tools.snapshot(roboflow.out)
+    with pytest.raises(UserError, match="--force"):
+        do_import(roboflow)
+    assert tools.snapshot(roboflow.out) == before
+    report, _ = do_import(roboflow, force=True)
+    assert report.files_written == 4
+
+
+def test_import_same_name_in_two_splits_is_refused(roboflow, make_image):
+    make_image(roboflow.src / "valid" / "images" / "p1.jpg")
+    with pytest.raises(UserError, match="--prefix"):
+        do_import(roboflow)
+    assert not roboflow.out.exists()
+
+
+def test_import_missing_split_folder_is_named(roboflow):
+    roboflow.yaml.write_text(roboflow.yaml.read_text() + "test: ../test/images\n")
+    with pytest.raises(UserError, match="'test' folder") as err:
+        do_import(roboflow)
+    assert str(roboflow.yaml) in str(err.value)
+
+
+def test_import_never_touches_the_export(roboflow, tools):
+    before = tools.snapshot(roboflow.src)
+    do_import(roboflow)
+    assert tools.snapshot(roboflow.src) == before
+
+
+def test_import_cli_exits_1_when_classes_were_left_out(roboflow, capsys):
+    argv = ["--src", str(roboflow.yaml), "--out", str(roboflow.out), "--data", str(roboflow.ours), "--prefix", "rf_",
+            "--map", "mask=with_mask", "--map", "no-mask=without_mask", "--map", "incorrect=mask_weared_incorrect"]
+    assert import_yolo_cli.main(argv) == 1
+    assert "--map" in capsys.readouterr().out
+    argv_all = [*argv, "--map", "face-shield=with_mask", "--force"]
+    assert import_yolo_cli.main(argv_all) == 0
+
+
+def test_import_script_missing_source_yaml_is_named(tmp_path, tools, data_yaml):
+    missing = tmp_path / "nowhere" / "data.yaml"
+    proc = tools.run_script("import_yolo.py", "--src", missing, "--out", tmp_path / "in", "--data", data_yaml)
+    tools.assert_one_line_error(proc, missing, "file not found")
+
+
+def test_import_script_bad_source_yaml_names_file_and_line(tmp_path, tools, data_yaml):
+    src = tmp_path / "export" / "data.yaml"
+    src.parent.mkdir()
+    src.write_text("train: train/images\nnames: {0: a\nval: x\n")
+    proc = tools.run_script("import_yolo.py", "--src", src, "--out", tmp_path / "in", "--data", data_yaml)
+    tools.assert_one_line_error(proc, f"{src}:", "not valid YAML")
+
+
+def test_import_script_refuses_to_overwrite(roboflow, tools):
+    do_import(roboflow)
+    proc = tools.run_script("import_yolo.py", "--src", roboflow.yaml, "--out", roboflow.out, "--data", roboflow.ours, "--prefix", "rf_")
+    tools.assert_one_line_error(proc, "already exist", "--force", Path(roboflow.out))

@@ -1,0 +1,403 @@
+"""maskdet.data.split and labeling/split.py: data/{train,val,test}/{images,labels} from a folder of photos.
+
+By ratios (seeded, stratified so a rare class reaches every split) or exactly by lists; the
+originals are only read; an existing split is replaced only with --force, and then completely.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from maskdet.cli import split as split_cli
+from maskdet.config import SPLITS, load_dataset_config
+from maskdet.data.split import Sample, collect_samples, prepare_output, read_stem_list, split_from_lists, stratified_split
+from maskdet.errors import UserError
+
+RATIOS = {"train": 0.7, "val": 0.15, "test": 0.15}
+
+
+def fake_samples(common: int = 40, rare: int = 4, backgrounds: int = 6, rare_class: int = 2) -> list[Sample]:
+    """Samples (no files): class 0 everywhere, class 1 in every third, rare_class in the first `rare`."""
+    out = []
+    for i in range(common):
+        classes = {0} | ({1} if i % 3 == 0 else set()) | ({rare_class} if i < rare else set())
+        out.append(Sample(f"img{i:03d}", Path(f"img{i:03d}.png"), Path(f"img{i:03d}.txt"), frozenset(classes)))
+    out += [Sample(f"bg{j:02d}", Path(f"bg{j:02d}.png"), None, frozenset()) for j in range(backgrounds)]
+    return out
+
+
+def stems(assignment: dict[str, list[Sample]]) -> dict[str, list[str]]:
+    return {split: [s.stem for s in samples] for split, samples in assignment.items()}
+
+
+# --- stratified_split --------------------------------------------------------------------------
+
+
+def test_every_image_lands_in_exactly_one_split():
+    samples = fake_samples()
+    assignment = stratified_split(samples, RATIOS, seed=0)
+    assert set(assignment) == set(SPLITS)
+    assigned = [s.stem for v in assignment.values() for s in v]
+    assert sorted(assigned) == sorted(s.stem for s in samples)
+
+
+def test_split_sizes_follow_the_ratios():
+    samples = fake_samples(common=90, rare=5, backgrounds=10)
+    sizes = {k: len(v) for k, v in stratified_split(samples, RATIOS, seed=3).items()}
+    # Each class group is shared out by largest remainder: at most one image off per group (4 groups).
+    for split, ratio in RATIOS.items():
+        assert abs(sizes[split] - ratio * 100) <= 4, sizes
+
+
+def test_same_seed_same_split_other_seed_other_split():
+    samples = fake_samples()
+    first = stems(stratified_split(samples, RATIOS, seed=7))
+    assert stems(stratified_split(list(reversed(samples)), RATIOS, seed=7)) == first  # input order does not matter
+    assert stems(stratified_split(samples, RATIOS, seed=8)) != first
+
+
+@pytest.mark.parametrize("rare", [3, 4, 5])
+def test_rare_class_reaches_every_split_whatever_the_seed(rare):
+    samples = fake_samples(common=60, rare=rare)
+    for seed in range(25):
+        assignment = stratified_split(samples, RATIOS, seed=seed)
+        for split, chosen in assignment.items():
+            assert any(2 in s.classes for s in chosen), (rare, seed, split)
+
+
+def test_every_class_reaches_every_split():
+    samples = fake_samples(common=60, rare=3)
+    assignment = stratified_split(samples, RATIOS, seed=1)
+    for split, chosen in assignment.items():
+        assert set().union(*(s.classes for s in chosen)) == {0, 1, 2}, split
+
+
+def test_backgrounds_are_split_too():
+    assignment = stratified_split(fake_samples(backgrounds=20), RATIOS, seed=0)
+    counts = {split: sum(s.label is None for s in chosen) for split, chosen in assignment.items()}
+    assert sum(counts.values()) == 20
+    assert all(n > 0 for n in counts.values()), counts
+
+
+def test_only_backgrounds_is_allowed():
+    assignment = stratified_split(fake_samples(common=0, rare=0, backgrounds=10), RATIOS, seed=0)
+    assert sum(len(v) for v in assignment.values()) == 10
+
+
+def test_zero_ratio_gives_an_empty_split():
+    assignment = stratified_split(fake_samples(), {"train": 0.8, "val": 0.2, "test": 0.0}, seed=0)
+    assert assignment["test"] == []
+    assert len(assignment["train"]) + len(assignment["val"]) == 46
+    assert any(2 in s.classes for s in assignment["val"])
+
+
+def test_class_in_fewer_images_than_splits_is_still_assigned():
+    assignment = stratified_split(fake_samples(rare=2), RATIOS, seed=0)
+    assert sum(2 in s.classes for v in assignment.values() for s in v) == 2
+
+
+def test_each_split_is_sorted_by_name():
+    for chosen in stratified_split(fake_samples(), RATIOS, seed=5).values():
+        assert [s.stem for s in chosen] == sorted(s.stem for s in chosen)
+
+
+# --- files on disk ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def source(tmp_path, make_image, make_labels, data_yaml):
+    """A photo folder: 24 labelled images (class 2 in only 4 of them), 4 backgrounds, labels beside."""
+    images, labels = tmp_path / "photos" / "images", tmp_path / "photos" / "labels"
+    for i in range(24):
+        stem = f"img{i:03d}"
+        make_image(images / f"{stem}.png", 8, 8, seed=i)
+        lines = ["0 0.5 0.5 0.2 0.2"] + (["1 0.3 0.3 0.1 0.1"] if i % 3 == 0 else []) + (["2 0.7 0.7 0.1 0.1"] if i % 6 == 1 else [])
+        make_labels(labels / f"{stem}.txt", lines)
+    for j in range(4):
+        make_image(images / f"bg{j}.jpg", 8, 8, seed=100 + j)
+    (labels / "classes.txt").write_text("with_mask\nwithout_mask\nmask_weared_incorrect\n")
+    return SimpleNamespace(root=tmp_path / "photos", images=images, labels=labels, out=tmp_path / "dataset", yaml=data_yaml)
+
+
+def run_split(src, *extra: str) -> int:
+    return split_cli.main(["--images", str(src.images), "--labels", str(src.labels), "--data", str(src.yaml),
+                           "--out", str(src.out), *extra])
+
+
+def output(out: Path) -> dict[str, set[str]]:
+    """split/kind -> file names (hidden ones included: temp files must not be left behind)."""
+    return {f"{s}/{k}": {p.name for p in (out / s / k).iterdir()} for s in SPLITS for k in ("images", "labels") if (out / s / k).is_dir()}
+
+
+def test_collect_pairs_images_with_labels_by_stem(source):
+    samples = {s.stem: s for s in collect_samples(source.images, source.labels)}
+    assert len(samples) == 28
+    assert samples["img001"].label == source.labels / "img001.txt"
+    assert samples["img001"].classes == {0, 2}
+    assert dict(samples["img000"].boxes_per_class) == {0: 1, 1: 1}
+    assert samples["bg0"].label is None and samples["bg0"].classes == frozenset()
+
+
+def test_collect_refuses_two_images_with_one_stem(source, make_image):
+    make_image(source.images / "img000.jpg")
+    with pytest.raises(UserError, match="img000") as err:
+        collect_samples(source.images, source.labels)
+    assert str(source.images) in str(err.value)
+
+
+def test_collect_with_no_images_is_an_error(tmp_path):
+    with pytest.raises(UserError, match="no images found"):
+        collect_samples(tmp_path, tmp_path)
+
+
+def test_split_writes_every_image_and_its_label_once(source, capsys):
+    assert run_split(source) == 0
+    files = output(source.out)
+    images = [n for s in SPLITS for n in files[f"{s}/images"]]
+    assert sorted(images) == sorted(p.name for p in source.images.iterdir())
+    for split in SPLITS:
+        labelled = {Path(n).stem for n in files[f"{split}/images"] if not n.startswith("bg")}
+        assert {Path(n).stem for n in files[f"{split}/labels"]} == labelled
+        for name in files[f"{split}/labels"]:
+            assert (source.out / split / "labels" / name).read_bytes() == (source.labels / name).read_bytes()
+        assert not (source.out / split / "labels" / "classes.txt").exists()
+    out = capsys.readouterr().out
+    assert f"split 28 images into {source.out}" in out
+
+
+def test_rare_class_reaches_every_split_on_disk(source):
+    run_split(source, "--seed", "11")
+    for split in SPLITS:
+        text = "".join(p.read_text() for p in (source.out / split / "labels").iterdir())
+        assert any(line.startswith("2 ") for line in text.splitlines()), split
+
+
+def test_same_seed_gives_the_same_files(source, tmp_path):
+    run_split(source, "--seed", "4")
+    first = output(source.out)
+    source.out = tmp_path / "again"
+    run_split(source, "--seed", "4")
+    assert output(source.out) == first
+
+
+def test_out_defaults_to_the_path_in_data_yaml(source):
+    assert split_cli.main(["--images", str(source.images), "--labels", str(source.labels), "--data", str(source.yaml)]) == 0
+    assert len(list((source.yaml.parent / "data" / "train" / "images").iterdir())) > 0
+
+
+def test_labels_default_to_the_images_folder(tmp_path, make_image, make_labels, data_yaml):
+    # labelImg's YOLO mode saves photo.txt beside photo.jpg.
+    for i in range(6):
+        make_image(tmp_path / "photos" / f"p{i}.jpg", 8, 8)
+        make_labels(tmp_path / "photos" / f"p{i}.txt", ["1 0.5 0.5 0.2 0.2"])
+    assert split_cli.main(["--images", str(tmp_path / "photos"), "--data", str(data_yaml), "--out", str(tmp_path / "ds")]) == 0
+    assert sum(len(v) for k, v in output(tmp_path / "ds").items() if k.endswith("labels")) == 6
+
+
+def test_originals_are_never_modified_or_deleted(source, tools):
+    before = tools.snapshot(source.root)
+    run_split(source)
+    run_split(source, "--force", "--seed", "3")
+    run_split(source, "--force", "--link")
+    run_split(source, "--force", "--ratios", "1", "0", "0")
+    assert tools.snapshot(source.root) == before
+
+
+def test_existing_split_is_not_touched_without_force(source, tools):
+    run_split(source)
+    before = tools.snapshot(source.out)
+    with pytest.raises(UserError, match="--force") as err:
+        run_split(source, "--seed", "9")
+    assert "nothing was written" in str(err.value) and str(source.out) in str(err.value)
+    assert tools.snapshot(source.out) == before
+
+
+def test_force_replaces_the_split_and_leaves_no_stale_files(source):
+    run_split(source, "--seed", "1")
+    (source.out / "val" / "images" / "old_photo.png").write_bytes(b"stale")
+    (source.out / "test" / "labels" / "old_photo.txt").write_text("0 0.5 0.5 0.1 0.1\n")
+    assert run_split(source, "--seed", "2", "--force") == 0
+    samples = {s.stem: s for s in collect_samples(source.images, source.labels)}
+    expected = stratified_split(list(samples.values()), {k: v / sum(RATIOS.values()) for k, v in RATIOS.items()}, seed=2)
+    files = output(source.out)
+    for split in SPLITS:
+        assert files[f"{split}/images"] == {s.image.name for s in expected[split]}
+        assert files[f"{split}/labels"] == {s.label.name for s in expected[split] if s.label is not None}
+
+
+@pytest.mark.parametrize("split", SPLITS)
+def test_force_refuses_an_output_that_holds_the_originals_before_clearing_anything(source, tools, split):
+    # Re-splitting data/<split>/images into data/ with --force would empty the input first; refusing
+    # must leave the whole earlier split as it was, not just the overlapping folder.
+    run_split(source)
+    inside = SimpleNamespace(**vars(source))
+    inside.images = inside.labels = source.out / split / "images"
+    before = tools.snapshot(source.out)
+    with pytest.raises(UserError, match="overlaps the input"):
+        run_split(inside, "--force")
+    assert tools.snapshot(source.out) == before
+
+
+def test_link_makes_symlinks_to_the_originals(source):
+    assert run_split(source, "--link") == 0
+    entries = [p for s in SPLITS for k in ("images", "labels") for p in (source.out / s / k).iterdir()]
+    assert len(entries) == 28 + 24
+    for p in entries:
+        assert p.is_symlink(), p
+        original = (source.images if p.parent.name == "images" else source.labels) / p.name
+        assert p.resolve() == original.resolve()
+        assert Path(p.readlink()).is_absolute()
+
+
+def test_copy_mode_makes_real_files(source):
+    run_split(source)
+    assert not any(p.is_symlink() for s in SPLITS for p in (source.out / s / "images").iterdir())
+
+
+@pytest.mark.parametrize("ratios", [["0", "0", "0"], ["0.7", "-0.1", "0.4"]])
+def test_bad_ratios_are_refused(source, ratios):
+    with pytest.raises(UserError, match="--ratios"):
+        run_split(source, "--ratios", *ratios)
+    assert not source.out.exists()
+
+
+def test_prepare_output_with_force_keeps_other_folders(tmp_path):
+    (tmp_path / "train" / "images").mkdir(parents=True)
+    (tmp_path / "train" / "images" / "a.png").write_bytes(b"x")
+    (tmp_path / "notes.md").write_text("mine")
+    (tmp_path / "train" / "labels.cache").write_bytes(b"c")
+    prepare_output(tmp_path, ["train", "val", "test"], [tmp_path / "elsewhere"], force=True)
+    assert list((tmp_path / "train" / "images").iterdir()) == []
+    assert (tmp_path / "notes.md").read_text() == "mine"
+
+
+# --- lists -------------------------------------------------------------------------------------
+
+
+def write_lists(folder: Path, **lists: list[str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, lines in lists.items():
+        (folder / f"{split}.txt").write_text("".join(f"{line}\n" for line in lines))
+    return folder
+
+
+def test_lists_are_followed_exactly(source, tmp_path, capsys):
+    lists = write_lists(tmp_path / "lists", train=["# published split", "img000", "img001.png", "img002"],
+                        val=[str(source.images / "img003.png"), "", "bg0  # a background"], test=["img004"])
+    assert run_split(source, "--lists", str(lists)) == 0
+    files = output(source.out)
+    assert files["train/images"] == {"img000.png", "img001.png", "img002.png"}
+    assert files["val/images"] == {"img003.png", "bg0.jpg"}
+    assert files["val/labels"] == {"img003.txt"}
+    assert files["test/images"] == {"img004.png"}
+    assert "note: 22 images are in no list and were left out" in capsys.readouterr().out
+
+
+def test_lists_may_name_only_some_splits(source, tmp_path):
+    lists = write_lists(tmp_path / "lists", train=["img000"], val=["img001"])
+    run_split(source, "--lists", str(lists))
+    assert set(output(source.out)) == {"train/images", "train/labels", "val/images", "val/labels"}
+
+
+def test_unknown_stem_in_a_list_names_the_list_file(source, tmp_path):
+    lists = write_lists(tmp_path / "lists", train=["img000"], val=["img001", "typo_img"])
+    with pytest.raises(UserError, match="'typo_img' has no image") as err:
+        split_from_lists(collect_samples(source.images, source.labels), lists)
+    assert err.value.path == lists / "val.txt"
+
+
+def test_stem_in_two_lists_is_an_error(source, tmp_path):
+    lists = write_lists(tmp_path / "lists", train=["img000", "img001"], test=["img001.png"])
+    with pytest.raises(UserError, match="'img001' is listed in both train.txt and test.txt") as err:
+        split_from_lists(collect_samples(source.images, source.labels), lists)
+    assert err.value.path == lists / "test.txt"
+
+
+def test_folder_without_lists_is_an_error(source, tmp_path):
+    (tmp_path / "lists").mkdir()
+    with pytest.raises(UserError, match="no train.txt"):
+        split_from_lists(collect_samples(source.images, source.labels), tmp_path / "lists")
+
+
+def test_list_stems_may_contain_dots(source, tmp_path, make_image):
+    # Roboflow names files like photo_jpg.rf.3f2a9c.jpg: its stem has dots of its own.
+    make_image(source.images / "photo_jpg.rf.3f2a9c.jpg")
+    lists = write_lists(tmp_path / "lists", train=["photo_jpg.rf.3f2a9c", "img000.png"], val=["img001"])
+    assignment = split_from_lists(collect_samples(source.images, source.labels), lists)
+    assert stems(assignment) == {"train": ["photo_jpg.rf.3f2a9c", "img000"], "val": ["img001"]}
+
+
+def test_read_stem_list_accepts_stems_names_paths_and_comments(tmp_path):
+    path = tmp_path / "train.txt"
+    path.write_text("# header\na\nb.jpg\n./images/c.PNG\n/abs/path/d.jpeg  # note\n\n   \n")
+    assert read_stem_list(path) == ["a", "b", "c", "d"]
+
+
+# --- split.py as a user runs it ------------------------------------------------------------------
+
+
+def script_args(src, *extra):
+    return ["--images", src.images, "--labels", src.labels, "--data", src.yaml, "--out", src.out, *extra]
+
+
+def test_script_unknown_stem_in_list_is_one_line_naming_the_list(source, tmp_path, tools):
+    lists = write_lists(tmp_path / "lists", train=["img000", "nope"])
+    proc = tools.run_script("split.py", *script_args(source, "--lists", lists))
+    tools.assert_one_line_error(proc, lists / "train.txt", "'nope'")
+    assert not source.out.exists()
+
+
+def test_script_stem_in_two_lists_is_one_line(source, tmp_path, tools):
+    lists = write_lists(tmp_path / "lists", train=["img000"], val=["img000"])
+    proc = tools.run_script("split.py", *script_args(source, "--lists", lists))
+    tools.assert_one_line_error(proc, lists / "val.txt", "train.txt and val.txt")
+
+
+def test_script_refuses_an_existing_split_without_force(source, tools):
+    run_split(source)
+    before = tools.snapshot(source.out)
+    proc = tools.run_script("split.py", *script_args(source, "--seed", "5"))
+    tools.assert_one_line_error(proc, source.out, "--force")
+    assert tools.snapshot(source.out) == before
+
+
+def test_script_missing_images_folder_is_named(source, tools):
+    source.images = source.root / "nothing_here"
+    proc = tools.run_script("split.py", *script_args(source))
+    tools.assert_one_line_error(proc, source.images, "not a folder")
+
+
+def test_script_splits_and_exits_0(source, tools):
+    proc = tools.run_script("split.py", *script_args(source, "--link"))
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"split 28 images into {source.out} (symlinks)" in proc.stdout
+    counts = Counter(line.split()[0] for line in proc.stdout.splitlines() if line.split() and line.split()[0] in SPLITS)
+    assert counts == {"train": 1, "val": 1, "test": 1}
+
+
+def test_a_split_written_elsewhere_gets_its_own_data_yaml_and_the_next_hint_points_at_it(source, tools):
+    proc = tools.run_script("split.py", *script_args(source))
+    assert proc.returncode == 0, proc.stderr
+    written = source.out / "data.yaml"
+    assert proc.stdout.splitlines()[-1] == f"next: python labeling/check.py --data {written}"
+    config = load_dataset_config(written)
+    assert config.root == source.out.resolve() and config.names == load_dataset_config(source.yaml).names
+    assert {s: config.images_dir(s) for s in SPLITS} == {s: source.out.resolve() / s / "images" for s in SPLITS}
+    check = tools.run_script("check.py", "--data", written, "--no-plots", "--project", source.root / "runs")
+    # check.py reads the split just written (its 8 px test images are too small to pass, which is beside the point)
+    assert "Traceback" not in check.stderr and "[missing]" not in check.stdout, check.stdout[-2000:]
+    assert f"{source.out}/train/images/" in check.stdout
+
+
+def test_a_data_yaml_already_in_the_output_folder_is_kept(source, tools):
+    source.out.mkdir()
+    mine = source.out / "data.yaml"
+    mine.write_text("# my own\npath: .\ntrain: train/images\nval: val/images\nnames: {0: with_mask, 1: without_mask, 2: mask_weared_incorrect}\n")
+    proc = tools.run_script("split.py", *script_args(source))
+    assert proc.returncode == 0, proc.stderr
+    assert mine.read_text().startswith("# my own")
+    assert proc.stdout.splitlines()[-1] == f"next: python labeling/check.py --data {mine}"

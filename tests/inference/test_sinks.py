@@ -1,0 +1,65 @@
+"""MediaSink: a video source's .mp4 has one frame per frame read; a live source's .mp4 plays in real time,
+each annotated frame held until the next, however many frames the model had to skip."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from maskdet.inference.detections import Detections, Frame
+from maskdet.inference.sinks import MediaSink
+
+NAMES = ("with_mask", "without_mask", "mask_weared_incorrect")
+
+
+def no_detections() -> Detections:
+    return Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, int), NAMES)
+
+
+def shade(value: int) -> np.ndarray:
+    return np.full((48, 64, 3), value, np.uint8)
+
+
+def decoded_shades(path) -> list[int]:
+    """The mean grey level of every frame a player decodes."""
+    cap = cv2.VideoCapture(str(path))
+    shades = []
+    while True:
+        ok, image = cap.read()
+        if not ok:
+            break
+        shades.append(int(round(image.mean())))
+    cap.release()
+    return shades
+
+
+def test_a_live_source_is_written_in_real_time_holding_each_frame_until_the_next(tmp_path):
+    # 10 fps camera; the model kept up with frames 0 and 1, then took 0.4 s and 0.3 s.
+    captured = [(0, 5.00, 40), (1, 5.10, 120), (5, 5.50, 200), (8, 5.80, 250)]
+    with MediaSink(tmp_path) as sink:
+        for index, timestamp, value in captured:
+            frame = Frame(shade(value), "webcam 0", "webcam0", "live", index, timestamp, fps=10.0)
+            sink.write(frame, no_detections(), frame.image)
+    shades = decoded_shades(tmp_path / "webcam0.mp4")
+    assert len(shades) == 9, "0.8 s at 10 fps, from the first frame to the last"
+    expected = [40, 120, 120, 120, 120, 200, 200, 200, 250]
+    assert all(abs(got - want) <= 4 for got, want in zip(shades, expected, strict=True)), shades
+
+
+def test_a_video_file_gets_one_frame_per_frame_read_whatever_the_timestamps(tmp_path):
+    with MediaSink(tmp_path) as sink:
+        for index, value in enumerate((40, 120, 200)):
+            frame = Frame(shade(value), "clip.mp4", "clip", "video", index * 5, index * 0.2, fps=5.0)
+            sink.write(frame, no_detections(), frame.image)
+    shades = decoded_shades(tmp_path / "clip.mp4")
+    assert len(shades) == 3
+    assert all(abs(got - want) <= 4 for got, want in zip(shades, (40, 120, 200), strict=True)), shades
+
+
+def test_frames_that_come_early_are_still_written(tmp_path, kit):
+    """A camera delivering faster than it claims: no annotated frame is dropped to keep the clock."""
+    with MediaSink(tmp_path) as sink:
+        for index in range(5):
+            frame = Frame(shade(100), "webcam 0", "webcam0", "live", index, index * 0.01, fps=10.0)
+            sink.write(frame, no_detections(), frame.image)
+    assert kit.count_video_frames(tmp_path / "webcam0.mp4") == 5
