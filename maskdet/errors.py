@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from collections.abc import Callable
@@ -17,6 +18,10 @@ REQUIREMENTS_OF_MODULE = {
     **dict.fromkeys(("numpy", "cv2", "yaml", "tqdm", "onnxruntime", "trackers", "supervision"), "requirements.txt"),
 }
 
+# Where a module's pip name differs from its import name (for messages that say what to install).
+PACKAGE_OF_MODULE = {"multipart": "python-multipart", "python_multipart": "python-multipart", "PIL": "pillow",
+                     "cv2": "opencv-python", "yaml": "pyyaml", "labelImg": "labelimg", "swagger_ui_bundle": "swagger-ui-bundle-v2"}
+
 
 class UserError(Exception):
     """Bad input or a refused action: printed as one line, exit status 2, never a traceback."""
@@ -30,6 +35,11 @@ class UserError(Exception):
         self.line = line
 
 
+def _requirements_path(requirements: str) -> str:
+    path = Path(__file__).resolve().parents[1] / requirements
+    return os.path.relpath(path) if path.is_relative_to(Path.cwd()) else str(path)
+
+
 def missing_requirement_message(exc: ModuleNotFoundError) -> str | None:
     """'this needs ultralytics, which is not installed: pip install -r requirements-train.txt', or None for a
     module no requirements file brings (a bug, not an install step)."""
@@ -37,9 +47,17 @@ def missing_requirement_message(exc: ModuleNotFoundError) -> str | None:
     requirements = REQUIREMENTS_OF_MODULE.get(module)
     if requirements is None:
         return None
-    path = Path(__file__).resolve().parents[1] / requirements
-    shown = os.path.relpath(path) if path.is_relative_to(Path.cwd()) else str(path)
-    return f"this needs '{module}', which is not installed: pip install -r {shown}"
+    return f"this needs '{module}', which is not installed: pip install -r {_requirements_path(requirements)}"
+
+
+def require_modules(command: str, *modules: str) -> None:
+    """Check up front that a command's optional packages are installed, and name every missing one at once
+    (an import error would name only the first), with the requirements file that brings them."""
+    missing = [module for module in modules if importlib.util.find_spec(module) is None]
+    if missing:
+        packages = ", ".join(PACKAGE_OF_MODULE.get(module, module) for module in missing)
+        files = " ".join(f"-r {_requirements_path(f)}" for f in sorted({REQUIREMENTS_OF_MODULE[m] for m in missing}))
+        raise UserError(f"{command} needs {packages}, not installed: pip install {files}")
 
 
 def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
 import os
 import socket
 
 from maskdet.cli import make_parser
 from maskdet.config import PROJECT_ROOT
-from maskdet.errors import UserError
+from maskdet.errors import UserError, require_modules
 from maskdet.fileio import next_run_dir
 
-NEEDS = {"fastapi": "fastapi", "uvicorn": "uvicorn", "multipart": "python-multipart", "av": "av"}
+SERVER_MODULES = ("fastapi", "uvicorn", "multipart", "av")
 
 EXAMPLES = """examples:
   python serve.py                                   # http://127.0.0.1:8000/ : the page; /docs : the API
@@ -23,10 +22,6 @@ EXAMPLES = """examples:
 Uploads, results and their folders (runs/serve/expN/<job id>/) are deleted --keep-minutes after
 they were made. Ctrl-C stops the server.
 """
-
-
-def missing_packages() -> list[str]:
-    return [package for module, package in NEEDS.items() if importlib.util.find_spec(module) is None]
 
 
 def is_loopback(host: str) -> bool:
@@ -74,9 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", default="exp", help="run folder name (exp, exp2, ... if it exists)")
     args = p.parse_args(argv)
 
-    missing = missing_packages()
-    if missing:
-        raise UserError(f"serve.py needs {', '.join(missing)}: pip install -r requirements-serve.txt")
+    require_modules("serve.py", *SERVER_MODULES)
     if args.workers < 1 or args.max_video_jobs < 1 or (args.backlog or 0) < 0 or args.max_upload_mb <= 0 or args.keep_minutes <= 0:
         raise UserError("--workers and --max-video-jobs must be 1 or more, --backlog 0 or more, "
                         "--max-upload-mb and --keep-minutes above 0")
