@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
 import sys
 import time
@@ -27,6 +28,7 @@ from maskdet.config import INFERENCE_IMGSZ  # noqa: E402
 from maskdet.fileio import list_images  # noqa: E402
 from maskdet.inference.detectors import DetectSettings, OnnxDetector, TorchDetector, warmup  # noqa: E402
 
+BLOCK = 16  # images a detector runs in one turn
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -50,13 +52,21 @@ def main() -> int:
     for detector in detectors.values():
         warmup(detector)
     images = [cv2.imread(str(p)) for p in list_images(args.images)]
+    # Detectors take turns in blocks of BLOCK images, in a shuffled order each block: machine noise hits all
+    # alike, and a runtime's worker threads, which keep spinning for a while after a call, slow only the first
+    # image of the next block. Turns of one image let that spin-over land on every call of whichever detector
+    # runs next: two copies of one .onnx measured 1.43x apart that way.
+    entries = list(detectors.items())
+    shuffle = random.Random(0).shuffle
     times: dict[str, list[float]] = {k: [] for k in detectors}
     for _ in range(args.rounds):
-        for image in images:
-            for label, detector in detectors.items():
-                t = time.perf_counter()
-                detector(image)
-                times[label].append((time.perf_counter() - t) * 1e3)
+        for start in range(0, len(images), BLOCK):
+            shuffle(entries)
+            for label, detector in entries:
+                for image in images[start:start + BLOCK]:
+                    t = time.perf_counter()
+                    detector(image)
+                    times[label].append((time.perf_counter() - t) * 1e3)
     results = {label: round(statistics.median(v), 1) for label, v in times.items()}
     print(f"{len(images)} images x {args.rounds} rounds, imgsz {args.imgsz}, median ms per image (preprocess + inference + NMS):")
     for label, ms in results.items():
