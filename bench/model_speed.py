@@ -30,6 +30,7 @@ from maskdet.inference.detectors import DetectSettings, OnnxDetector, TorchDetec
 
 BLOCK = 16  # images a detector runs in one turn
 
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", default=str(ROOT / "models" / "best.pt"), help=".pt model; its .onnx sibling is timed too")

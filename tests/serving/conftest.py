@@ -17,9 +17,11 @@ import cv2
 import numpy as np
 import pytest
 
+from maskdet.cli.serve import SERVER_MODULES
+
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-MISSING = [name for name in ("fastapi", "uvicorn", "multipart", "av") if importlib.util.find_spec(name) is None]
+MISSING = [name for name in SERVER_MODULES if importlib.util.find_spec(name) is None]  # serve.py's own list
 
 
 def pytest_collection_modifyitems(config, items) -> None:
