@@ -15,6 +15,7 @@ REQUIREMENTS_OF_MODULE = {
                      "lxml", "labelImg", "PyQt5"), "requirements-train.txt"),
     **dict.fromkeys(("fastapi", "uvicorn", "multipart", "python_multipart", "av", "swagger_ui_bundle"),
                     "requirements-serve.txt"),
+    **dict.fromkeys(("ray", "psycopg"), "requirements-fleet.txt"),
     **dict.fromkeys(("numpy", "cv2", "yaml", "tqdm", "onnxruntime", "trackers", "supervision"), "requirements.txt"),
 }
 

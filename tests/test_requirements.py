@@ -112,6 +112,13 @@ def test_the_quickstart_install_brings_no_pytorch():
     assert {"onnxruntime", "opencv-python", "numpy", "pyyaml"} <= light
 
 
+def test_the_fleet_has_its_own_requirements_file_outside_the_light_install():
+    # monitor.py's Ray and PostgreSQL driver are heavy: requirements-fleet.txt brings them, the dev install includes it.
+    assert {"ray", "psycopg"} <= requirement_names("requirements-fleet.txt")
+    assert not {"ray", "psycopg"} & requirement_names("requirements.txt")
+    assert {"ray", "psycopg"} <= requirement_names("requirements-dev.txt")
+
+
 # Modules the light install does not have: blocked, a script behaves as on a machine without them.
 HEAVY = sorted(module for module, file in REQUIREMENTS_OF_MODULE.items() if file != "requirements.txt")
 

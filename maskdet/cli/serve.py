@@ -18,6 +18,7 @@ EXAMPLES = """examples:
   python serve.py --port 8080 --workers 2 --conf 0.4
   python serve.py --host 0.0.0.0 --token s3cret     # reachable from the network, only with the token
   curl -F file=@photo.jpg http://127.0.0.1:8000/api/detect
+  python serve.py --db runs/fleet/fleet.db          # + the fleet page of monitor.py at /fleet
 
 Uploads, results and their folders (runs/serve/expN/<job id>/) are deleted --keep-minutes after
 they were made. Ctrl-C stops the server.
@@ -67,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-video-jobs", type=int, default=2, help="videos processed at once; more get 503 + Retry-After")
     p.add_argument("--project", default=str(PROJECT_ROOT / "runs" / "serve"), help="where run folders go")
     p.add_argument("--name", default="exp", help="run folder name (exp, exp2, ... if it exists)")
+    p.add_argument("--db", default=None, metavar="PATH_OR_URL",
+                   help="monitor.py's store (SQLite file or postgresql:// URL): the fleet page at /fleet")
     args = p.parse_args(argv)
 
     require_modules("serve.py", *SERVER_MODULES)
@@ -74,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError("--workers and --max-video-jobs must be 1 or more, --backlog 0 or more, "
                         "--max-upload-mb and --keep-minutes above 0")
     check_port_free(args.host, args.port)
+    if args.db and not args.db.startswith(("postgresql://", "postgres://")) and not os.path.isfile(args.db):
+        raise UserError("no such store: monitor.py --db writes it", args.db)
 
     import uvicorn
 
@@ -84,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = ServeSettings(weights=args.weights or default_weights(), results_dir=next_run_dir(args.project, args.name),
                              conf=args.conf, iou=args.iou, imgsz=args.imgsz, device=args.device, workers=args.workers,
                              backlog=args.backlog, max_upload_mb=args.max_upload_mb, token=args.token or None, keep_minutes=args.keep_minutes,
-                             max_video_jobs=args.max_video_jobs)
+                             max_video_jobs=args.max_video_jobs, fleet_db=args.db)
     service = Service(settings)  # load the model now: a bad --weights is one line, not a server log
     if not is_loopback(args.host) and not settings.token:
         print(f"warning: listening on {args.host} without --token: anyone on the network can use this server", flush=True)

@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 import maskdet
 from maskdet.inference.visualize import class_color
+from maskdet.serving import fleet
 from maskdet.serving.jobs import Job
 from maskdet.serving.pool import PoolFull
 from maskdet.serving.service import ServeSettings, Service
@@ -241,6 +242,9 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
     async def page() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
+    app.state.fleet_db = settings.fleet_db  # serve.py --db: monitor.py's store, shown at /fleet
+    app.include_router(fleet.page_router)
+    app.include_router(fleet.api_router, dependencies=auth)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     add_docs(app)
     return app

@@ -41,6 +41,7 @@ class ServeSettings:
     token: str | None = None
     keep_minutes: float = 60.0
     max_video_jobs: int = 2
+    fleet_db: str | None = None  # monitor.py's store (SQLite path or postgresql:// URL) for the /fleet page
 
     @property
     def max_upload_bytes(self) -> int:

@@ -1,0 +1,154 @@
+"""python monitor.py cameras.yaml: many cameras, many sites, on Ray workers, into one store."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+
+from maskdet.cli import make_parser
+from maskdet.config import PROJECT_ROOT
+from maskdet.errors import UserError, require_modules
+
+DEFAULT_DB = PROJECT_ROOT / "runs" / "fleet" / "fleet.db"
+
+EXAMPLES = """cameras file (YAML):
+  defaults:                      # for every camera; all optional
+    model: models/best.onnx
+    fps: 2                       # frames sampled per camera per second (the newest each time)
+    alert: [without_mask]        # verdicts that raise an alert, once per person
+    alert_after: 2               # seconds the verdict must hold first
+    webhook: https://host/hook   # alerts POSTed here from a background queue, with retries
+    down_after: 30               # seconds without frames before a camera shows as down
+  cameras:
+    - name: door-1
+      source: rtsp://10.0.0.5/stream1   # or http(s)://..., a video file, a webcam index
+      site: hq
+      zone: entrance
+      line: 0,0.6,1,0.6                 # its own counting line (optional)
+      alert: [without_mask, mask_weared_incorrect]
+      alert_after: 3
+
+examples:
+  python monitor.py cameras.yaml                          # a local Ray, one worker per core, runs/fleet/fleet.db
+  python monitor.py cameras.yaml --workers 2 --db postgresql://maskdet@dbhost/fleet
+  python monitor.py cameras.yaml --ray 10.0.0.2:6379      # join a running Ray cluster (ray start --head)
+  python monitor.py --archive recordings/ --workers 2     # recorded videos, spread over the workers
+  python monitor.py cameras.yaml --check                  # only check the cameras file
+  python serve.py --db runs/fleet/fleet.db                # the fleet page: http://127.0.0.1:8000/fleet
+
+Each camera is sampled at its fps, the newest frame each time; a camera that drops is reconnected with
+backoff and never holds up the others. A worker that dies is restarted by Ray and its cameras resume.
+--archive: a rerun skips the videos already done and redoes one that was cut.
+
+exit status:
+  0    stopped (Ctrl-C or SIGTERM on a live fleet, or every video done); the store is consistent
+  1    done, but some videos could not be read (named above the summary)
+  2    nothing was started: a bad argument or cameras file (one line per mistake)
+  130  an archive run stopped by Ctrl-C before every video was done (a rerun goes on from there)
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = make_parser("monitor.py", "Watch many cameras at many sites: people counted, who wears a mask, alerts, one\n"
+                    "store for all of it. Camera workers are Ray actors, each with one copy of the model.", EXAMPLES)
+    p.add_argument("cameras", nargs="?", default=None, help="the cameras file (YAML; see below)")
+    p.add_argument("--archive", default=None, metavar="DIR",
+                   help="process the recorded videos under DIR instead of live cameras (defaults from the cameras file)")
+    p.add_argument("--workers", type=int, default=None, help="camera workers, each one model on one core (default: one per core)")
+    p.add_argument("--ray", default=None, metavar="ADDRESS",
+                   help="join this running Ray cluster (host:port of `ray start --head`); default: a local Ray for this run")
+    p.add_argument("--db", default=str(DEFAULT_DB), metavar="PATH_OR_URL",
+                   help="the store: an SQLite file, or postgresql://user@host/dbname")
+    p.add_argument("--duration", type=float, default=0.0, help="live: stop by itself after this many seconds (0 = until Ctrl-C)")
+    p.add_argument("--check", action="store_true", help="only check the cameras file, then exit")
+    args = p.parse_args(argv)
+
+    from maskdet.fleet.cameras import CamerasFileError, archive_fleet, read_fleet
+
+    if (args.cameras is None) == (args.archive is None) and not (args.archive and args.cameras):
+        raise UserError("give a cameras file, or --archive DIR (with an optional cameras file for the defaults)")
+    if args.workers is not None and not 1 <= args.workers <= 1024:
+        raise UserError("--workers must be between 1 and 1024")
+    if not 0 <= args.duration <= 10 * 365 * 86400:
+        raise UserError("--duration must be 0 (until Ctrl-C) or a number of seconds")
+    try:
+        fleet = read_fleet(args.cameras) if args.cameras else None
+        if args.archive:
+            fleet = archive_fleet(args.archive, fleet.defaults if fleet else None)
+    except CamerasFileError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    kinds = {cam.kind == "video" for cam in fleet.cameras}
+    if len(kinds) > 1:
+        raise UserError("mixes live cameras and video files: put the videos in a folder and run --archive DIR",
+                        fleet.path)
+    if args.check:
+        print(f"{fleet.path}: {len(fleet.cameras)} cameras, {len({c.site for c in fleet.cameras})} sites: OK")
+        return 0
+
+    require_modules("monitor.py", "ray", *(("psycopg",) if args.db.startswith(("postgresql://", "postgres://")) else ()))
+    from maskdet.fleet.runner import make_workers, run_archive, run_live, start_ray, stop_on_signals
+    from maskdet.fleet.store import Store
+    from maskdet.fleet.worker import load_model
+    from maskdet.inference.sources import quiet_opencv_logs
+
+    quiet_opencv_logs()
+    load_model(fleet.defaults)  # a bad model is one line now, not a worker crashing in a loop
+    if not args.db.startswith(("postgresql://", "postgres://")):
+        os.makedirs(os.path.dirname(os.path.abspath(args.db)), exist_ok=True)
+    store = Store.open(args.db)
+    workers_n = args.workers or os.cpu_count() or 1
+    archive = not fleet.live
+    workers_n = min(workers_n, len(fleet.cameras))
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr if line.startswith(("warning", "note", "skipped")) else sys.stdout, flush=True)
+
+    stop = threading.Event()
+    stop_on_signals(stop)
+    if args.duration:
+        threading.Timer(args.duration, stop.set).start()
+    started_ray = start_ray(args.ray, workers_n, log)
+    import ray
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    try:
+        if not archive:
+            store.register_cameras(fleet.cameras)
+        workers = make_workers(fleet, workers_n)
+        print(f"monitor: {len(fleet.cameras)} {'videos' if archive else 'cameras'} on {workers_n} worker(s) "
+              f"(Ray {'at ' + args.ray if args.ray else 'started for this run'}), store {store.where}"
+              + ("" if archive else "; Ctrl-C stops"), flush=True)
+        if archive:
+            totals = run_archive(fleet, store, workers, log, stop)
+        else:
+            totals = run_live(fleet, store, workers, log, stop)
+    finally:
+        if started_ray:
+            ray.shutdown()
+    wall = time.perf_counter() - t0
+    frames = sum(totals.frames.values())
+    summary = store.summary()
+    store.close()
+    print()
+    if archive:
+        print(f"videos: {totals.videos} done this run, {len(totals.skipped)} skipped; {frames} frames in {wall:.1f} s "
+              f"({frames / wall if wall else 0:.1f} frames/s)")
+    else:
+        for cam in summary["cameras"]:
+            print(f"{cam['name']} ({cam['site']}/{cam['zone']}): {totals.frames[cam['name']]} frames this run, "
+                  f"{cam['people_last_hour']} people in the last hour")
+        print(f"frames: {frames} in {wall:.1f} s ({frames / wall if wall else 0:.1f} frames/s); "
+              f"worker restarts: {totals.restarts}")
+    print(f"people: {totals.people} stored this run; alerts: {totals.alerts} stored this run; "
+          f"driver CPU {time.process_time() - c0:.1f} s")
+    for line in totals.skipped:
+        print(f"skipped: {line}", file=sys.stderr)
+    print(f"store: {store.where} (python serve.py --db {store.where} shows the fleet page)")
+    if totals.interrupted:
+        print("interrupted: the videos done are stored; a rerun does the rest", file=sys.stderr)
+        return 130
+    return 1 if totals.skipped else 0

@@ -1,0 +1,344 @@
+"""The cameras file: defaults for the fleet at the top, then one entry per camera.
+
+    defaults:
+      model: models/best.onnx      # one copy per worker
+      fps: 2                       # frames sampled per camera per second (the newest frame each time)
+      alert: [without_mask]        # verdicts that raise an alert, once per person
+      alert_after: 2               # seconds the verdict must hold first
+      webhook: https://host/hook   # alerts POSTed here from a background queue, with retries
+    cameras:
+      - name: door-1
+        source: rtsp://10.0.0.5/stream1
+        site: hq
+        zone: entrance
+        line: 0,0.6,1,0.6          # its own counting line (optional)
+
+The file comes from outside: it is read with a size cap, parsed safely (no Python objects) and refused
+if it uses YAML anchors or aliases (a few lines of aliases can expand to gigabytes). Every mistake is
+found before anything starts and reported on its own line, with the line number it is on.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import yaml
+
+from maskdet.inference.sources import STREAM_SCHEMES, VIDEO_SUFFIXES
+from maskdet.monitoring.people import ALERT_AFTER_S, MIN_FRAMES, Line
+
+MAX_FILE_BYTES = 1 << 20  # a fleet of 10,000 cameras is well under this
+MAX_CAMERAS = 10_000
+NAMES = ("with_mask", "without_mask", "mask_weared_incorrect")
+PRIVACY = ("none", "no-faces")  # no-faces: no face thumbnails leave the worker (counts and alerts only)
+URL_SCHEMES = tuple(s.removesuffix("://") for s in STREAM_SCHEMES)
+
+
+@dataclass(frozen=True)
+class FleetDefaults:
+    """What every camera gets unless its entry says otherwise. The one place these defaults live."""
+
+    model: str = ""  # empty: models/best.onnx (maskdet.inference.detect.default_weights)
+    imgsz: int | None = None  # None: the model's own size
+    conf: float = 0.25
+    fps: float = 2.0
+    min_frames: int = MIN_FRAMES
+    alert: tuple[str, ...] = ()
+    alert_after: float = ALERT_AFTER_S
+    webhook: str | None = None
+    privacy: str = "none"
+    down_after: float = 30.0  # seconds without a frame before a reconnecting camera is shown as down
+
+
+@dataclass(frozen=True)
+class Camera:
+    name: str
+    source: str  # URL, video file path or webcam index (as text)
+    site: str = ""
+    zone: str = ""
+    line: str | None = None
+    alert: tuple[str, ...] = ()
+    alert_after: float = ALERT_AFTER_S
+    fps: float = 2.0
+    min_frames: int = MIN_FRAMES
+
+    @property
+    def kind(self) -> str:
+        """'stream', 'webcam' or 'video'."""
+        if self.source.isdigit():
+            return "webcam"
+        return "stream" if "://" in self.source else "video"
+
+
+@dataclass(frozen=True)
+class Fleet:
+    path: Path
+    defaults: FleetDefaults
+    cameras: tuple[Camera, ...] = field(default_factory=tuple)
+
+    @property
+    def live(self) -> bool:
+        return any(c.kind != "video" for c in self.cameras)
+
+
+class CamerasFileError(Exception):
+    """Every mistake in a cameras file, each a line 'FILE:LINE: what is wrong'."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+TOP_KEYS = ("defaults", "cameras")
+DEFAULT_KEYS = ("model", "imgsz", "conf", "fps", "min_frames", "alert", "alert_after", "webhook", "privacy", "down_after")
+CAMERA_KEYS = ("name", "source", "site", "zone", "line", "alert", "alert_after", "fps", "min_frames")
+
+
+class _Checker:
+    """Walks the composed YAML nodes (which know their line numbers) and collects problems."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.problems: list[str] = []
+
+    def bad(self, node: yaml.Node | None, message: str) -> None:
+        line = node.start_mark.line + 1 if node is not None else 1
+        self.problems.append(f"{self.path}:{line}: {message}")
+
+    def mapping(self, node: yaml.Node, what: str, keys: tuple[str, ...]) -> dict[str, yaml.Node] | None:
+        if not isinstance(node, yaml.MappingNode):
+            self.bad(node, f"{what} must be a mapping (key: value lines)")
+            return None
+        found: dict[str, yaml.Node] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            if key not in keys:
+                self.bad(key_node, f"unknown key {key!r} in {what} (known: {', '.join(keys)})")
+            elif key in found:
+                self.bad(key_node, f"{key!r} is given twice in {what}")
+            else:
+                found[key] = value_node
+        return found
+
+    def scalar(self, node: yaml.Node, key: str) -> str | None:
+        if not isinstance(node, yaml.ScalarNode) or node.tag == "tag:yaml.org,2002:null":
+            self.bad(node, f"{key} must be a single value")
+            return None
+        return node.value
+
+    def number(self, node: yaml.Node, key: str, low: float, high: float, integer: bool = False) -> float | None:
+        text = self.scalar(node, key)
+        if text is None:
+            return None
+        try:
+            value = int(text) if integer else float(text)
+        except ValueError:
+            self.bad(node, f"{key} must be {'a whole number' if integer else 'a number'}, not {text!r}")
+            return None
+        if not low <= value <= high or value != value:
+            self.bad(node, f"{key} must be between {low:g} and {high:g}, not {text}")
+            return None
+        return value
+
+    def classes(self, node: yaml.Node, key: str) -> tuple[str, ...] | None:
+        items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        out = []
+        for item in items:
+            text = self.scalar(item, key)
+            if text is None:
+                return None
+            if text not in NAMES:
+                self.bad(item, f"{key}: unknown class {text!r} (the model's classes are {', '.join(NAMES)})")
+                return None
+            out.append(text)
+        return tuple(out)
+
+    def url(self, node: yaml.Node, key: str, schemes: tuple[str, ...]) -> str | None:
+        text = self.scalar(node, key)
+        if text is None:
+            return None
+        parts = urlsplit(text)
+        if parts.scheme.lower() not in schemes or not parts.netloc:
+            self.bad(node, f"{key}: {text!r} is not a {'/'.join(s + '://' for s in schemes)} URL")
+            return None
+        return text
+
+
+def _check_no_aliases(text: str, path: Path) -> list[str]:
+    problems = []
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            problems.append(f"{path}:{event.start_mark.line + 1}: YAML anchors and aliases (&, *) are not accepted here")
+    return problems
+
+
+def read_fleet(path: str | Path, archive: bool = False) -> Fleet:
+    """The cameras file, checked whole; raises CamerasFileError listing every mistake."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise CamerasFileError([f"{path}: no such file"]) from None
+    except OSError as exc:
+        raise CamerasFileError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise CamerasFileError([f"{path}: over {MAX_FILE_BYTES >> 20} MiB: not a cameras file"])
+    try:
+        text = data.decode("utf-8")
+        problems = _check_no_aliases(text, path)
+        if problems:
+            raise CamerasFileError(problems)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except UnicodeDecodeError:
+        raise CamerasFileError([f"{path}: not UTF-8 text"]) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise CamerasFileError([f"{path}{line}: not valid YAML: {getattr(exc, 'problem', None) or exc}"]) from None
+    check = _Checker(path)
+    if root is None:
+        raise CamerasFileError([f"{path}: empty: it needs a 'cameras:' list"])
+    top = check.mapping(root, "the file", TOP_KEYS) or {}
+    defaults = _read_defaults(check, top.get("defaults"))
+    cameras = _read_cameras(check, top.get("cameras"), defaults, path.parent, root)
+    if check.problems:
+        raise CamerasFileError(check.problems)
+    return Fleet(path, defaults, tuple(cameras))
+
+
+def _read_defaults(check: _Checker, node: yaml.Node | None) -> FleetDefaults:
+    if node is None:
+        return FleetDefaults()
+    found = check.mapping(node, "defaults", DEFAULT_KEYS) or {}
+    values: dict = {}
+    for key, value in found.items():
+        if key == "model":
+            values[key] = check.scalar(value, key)
+        elif key == "imgsz":
+            values[key] = check.number(value, key, 32, 4096, integer=True)
+        elif key == "conf":
+            values[key] = check.number(value, key, 0.0, 1.0)
+        elif key == "fps":
+            values[key] = check.number(value, key, 0.05, 30)
+        elif key == "min_frames":
+            values[key] = check.number(value, key, 1, 1000, integer=True)
+        elif key == "alert":
+            values[key] = check.classes(value, key)
+        elif key == "alert_after":
+            values[key] = check.number(value, key, 0, 3600)
+        elif key == "webhook":
+            values[key] = check.url(value, key, ("http", "https"))
+        elif key == "privacy":
+            text = check.scalar(value, key)
+            if text is not None and text not in PRIVACY:
+                check.bad(value, f"privacy must be one of {', '.join(PRIVACY)}, not {text!r}")
+                text = None
+            values[key] = text
+        elif key == "down_after":
+            values[key] = check.number(value, key, 1, 86400)
+    return FleetDefaults(**{k: v for k, v in values.items() if v is not None})
+
+
+def _read_cameras(check: _Checker, node: yaml.Node | None, defaults: FleetDefaults, folder: Path,
+                  root: yaml.Node) -> list[Camera]:
+    if node is None:
+        check.bad(root, "no 'cameras:' list")
+        return []
+    if not isinstance(node, yaml.SequenceNode) or not node.value:
+        check.bad(node, "'cameras' must be a list of cameras (- name: ..., source: ...)")
+        return []
+    if len(node.value) > MAX_CAMERAS:
+        check.bad(node, f"more than {MAX_CAMERAS} cameras")
+        return []
+    cameras: list[Camera] = []
+    names: dict[str, int] = {}
+    for entry in node.value:
+        found = check.mapping(entry, "a camera", CAMERA_KEYS)
+        if found is None:
+            continue
+        values: dict = {"alert": defaults.alert, "alert_after": defaults.alert_after, "fps": defaults.fps,
+                        "min_frames": defaults.min_frames}
+        ok = True
+        for key in ("name", "source"):
+            if key not in found:
+                check.bad(entry, f"a camera without {key!r}")
+                ok = False
+        for key, value in found.items():
+            if key == "name":
+                name = check.scalar(value, key)
+                if name is not None and not (0 < len(name) <= 100 and name.isprintable()):
+                    check.bad(value, "name must be 1 to 100 printable characters")
+                    name = None
+                if name is not None and name in names:
+                    check.bad(value, f"duplicate camera name {name!r} (first on line {names[name]})")
+                    name = None
+                if name is not None:
+                    names[name] = value.start_mark.line + 1
+                values[key] = name
+            elif key == "source":
+                values[key] = _source(check, value, folder)
+            elif key in ("site", "zone"):
+                text = check.scalar(value, key)
+                if text is not None and not (len(text) <= 100 and text.isprintable()):
+                    check.bad(value, f"{key} must be at most 100 printable characters")
+                    text = None
+                values[key] = text
+            elif key == "line":
+                text = check.scalar(value, key)
+                if text is not None:
+                    try:
+                        Line.parse(text)
+                    except Exception as exc:  # UserError: its message says what a line looks like
+                        check.bad(value, str(exc).replace("--line", "line"))
+                        text = None
+                values[key] = text
+            elif key == "alert":
+                values[key] = check.classes(value, key)
+            elif key == "alert_after":
+                values[key] = check.number(value, key, 0, 3600)
+            elif key == "fps":
+                values[key] = check.number(value, key, 0.05, 30)
+            elif key == "min_frames":
+                values[key] = check.number(value, key, 1, 1000, integer=True)
+        if ok and all(values.get(k) is not None for k in ("name", "source", "alert", "alert_after", "fps", "min_frames")):
+            cameras.append(Camera(**{k: v for k, v in values.items() if v is not None}))
+    return cameras
+
+
+def _source(check: _Checker, node: yaml.Node, folder: Path) -> str | None:
+    text = check.scalar(node, "source")
+    if text is None:
+        return None
+    text = text.strip()
+    if text.isdigit():
+        return text  # a webcam index
+    if "://" in text:
+        return check.url(node, "source", URL_SCHEMES)
+    path = Path(os.path.expanduser(text))
+    path = path if path.is_absolute() else folder / path
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        check.bad(node, f"source {text!r} is neither a stream URL ({', '.join(URL_SCHEMES)}), a webcam index nor a video file")
+        return None
+    if not path.is_file():
+        check.bad(node, f"source {text!r}: no such video file")
+        return None
+    return str(path)
+
+
+def archive_fleet(folder: str | Path, defaults: FleetDefaults | None = None, site: str = "") -> Fleet:
+    """--archive DIR: every video file under the folder is a 'camera' named by its path inside it."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CamerasFileError([f"{folder}: not a folder (--archive takes a folder of videos)"])
+    defaults = defaults or FleetDefaults()
+    videos = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES
+                    and not p.name.startswith("."))
+    if not videos:
+        raise CamerasFileError([f"{folder}: no video files in this folder"])
+    return Fleet(folder, defaults, tuple(
+        Camera(str(p.relative_to(folder)), str(p.resolve()), site or folder.name, p.parent.name if p.parent != folder else "",
+               None, defaults.alert, defaults.alert_after, defaults.fps, defaults.min_frames) for p in videos))

@@ -1,0 +1,277 @@
+"""The driver: camera workers as Ray actors, results into the store, alerts to the webhook.
+
+Ray does the distribution: it places the workers (one CPU each) on the machines of the cluster, restarts
+a worker that dies (max_restarts) and carries calls and results. The driver only paces each camera at its
+sampling rate (one call in flight per camera, so a slow worker drops frames instead of queueing them)
+and is the store's one writer: a batch of results per transaction, about once a second.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from maskdet.fleet.cameras import Camera, Fleet
+from maskdet.fleet.store import Batch, Store, utc_text
+from maskdet.fleet.worker import CameraWorker
+from maskdet.monitoring.webhook import WebhookSender
+
+MAX_RESTARTS = 20  # a worker killed this many times stays down (a model that crashes it every time)
+FLUSH_S = 1.0
+STOP_S = 20.0  # Ctrl-C: how long the workers get to hand back the people still in view
+Log = Callable[[str], None]
+
+
+@dataclass
+class Totals:
+    frames: Counter = field(default_factory=Counter)
+    people: int = 0
+    alerts: int = 0
+    restarts: int = 0
+    videos: int = 0
+    skipped: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def start_ray(address: str | None, workers: int, log: Log) -> bool:
+    """Join the cluster at `address`, or start a local Ray for this run. True when we started it."""
+    import ray
+
+    if address:
+        ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+        return False
+    ray.init(num_cpus=max(workers, os.cpu_count() or 1), include_dashboard=False, logging_level="ERROR",
+             log_to_driver=False, configure_logging=True)
+    return True
+
+
+def make_workers(fleet: Fleet, count: int) -> list:
+    import ray
+
+    actor = ray.remote(num_cpus=1, max_restarts=MAX_RESTARTS, max_task_retries=0)(CameraWorker)
+    return [actor.remote(fleet.defaults) for _ in range(count)]
+
+
+class Alerts:
+    """Alerts to the webhook from a background queue; delivery statuses come back to the driver, which
+    alone writes the store."""
+
+    def __init__(self, url: str | None):
+        self.lock = threading.Lock()
+        self.statuses: list[tuple[str, str, str]] = []
+        self.sender = WebhookSender(url, self._on_status) if url else None
+
+    def _on_status(self, record: dict, status: str) -> None:
+        with self.lock:
+            self.statuses.append((record["camera"], record["track"], status))
+
+    def submit(self, alert: dict) -> None:
+        alert["delivery"] = "queued" if self.sender else "not sent (no webhook)"
+        if self.sender:
+            self.sender.submit({k: v for k, v in alert.items() if k != "delivery"})
+
+    def take_statuses(self) -> list[tuple[str, str, str]]:
+        with self.lock:
+            out, self.statuses = self.statuses, []
+        return out
+
+    def close(self) -> None:
+        if self.sender:
+            self.sender.close()
+
+
+class Writer:
+    """Collects results and writes them to the store in batches."""
+
+    def __init__(self, store: Store, alerts: Alerts, totals: Totals, log: Log):
+        self.store, self.alerts, self.totals, self.log = store, alerts, totals, log
+        self.batch = Batch([], [], {}, {})
+        self.states: dict[str, str] = {}
+        self.last_flush = time.monotonic()
+
+    def add(self, result: dict) -> None:
+        name = result["camera"]
+        for note in result.get("notes", []):
+            self.log(note)
+        self.batch.people += result["people"]
+        for alert in result["alerts"]:
+            self.alerts.submit(alert)
+            self.log(f"ALERT {alert['camera']} ({alert['site']}/{alert['zone']}): {alert['verdict']} #{alert['track']}")
+        self.batch.alerts += result["alerts"]
+        if result["processed"]:
+            frames, _ = self.batch.frames.get(name, (0, None))
+            self.batch.frames[name] = (frames + result["processed"], result["last_frame_at"])
+            self.totals.frames[name] += result["processed"]
+        self.set_state(name, result["state"], result.get("last_frame_at"))
+
+    def set_state(self, name: str, state: str, last_frame_at: str | None = None) -> None:
+        if self.states.get(name) != state:
+            if self.states.get(name) is not None:
+                self.log(f"{name}: {state}")
+            self.states[name] = state
+            # down/reconnecting since the last frame it sent; live since now
+            since = last_frame_at if state in ("down", "reconnecting") and last_frame_at else utc_text()
+            self.batch.states[name] = (state, since)
+
+    def flush(self, force: bool = False) -> None:
+        if not force and time.monotonic() - self.last_flush < FLUSH_S:
+            return
+        self.last_flush = time.monotonic()
+        statuses = self.alerts.take_statuses()
+        batch, self.batch = self.batch, Batch([], [], {}, {})
+        if batch.people or batch.alerts or batch.states or batch.frames:
+            people, alerts = self.store.write(batch)
+            self.totals.people += people
+            self.totals.alerts += alerts
+        for camera, track, status in statuses:
+            self.store.set_delivery(camera, track, status)
+
+
+def run_live(fleet: Fleet, store: Store, workers: list, log: Log, stop: threading.Event) -> Totals:
+    """Sample every camera at its rate until `stop` is set (Ctrl-C); then close every camera cleanly."""
+    import ray
+    from ray.exceptions import RayActorError
+
+    try:
+        from ray.exceptions import ActorUnavailableError
+    except ImportError:  # older Ray
+        ActorUnavailableError = RayActorError  # noqa: N806
+
+    totals = Totals()
+    alerts = Alerts(fleet.defaults.webhook)
+    writer = Writer(store, alerts, totals, log)
+    cameras = list(fleet.cameras)
+    owner_index = {cam.name: i % len(workers) for i, cam in enumerate(cameras)}
+    owner = {name: workers[i] for name, i in owner_index.items()}
+    incarnation: dict[int, str] = {}
+    due = {cam.name: 0.0 for cam in cameras}
+    in_flight: dict = {}  # ObjectRef -> camera
+    seen_worker: dict[str, str] = {}
+    try:
+        while not stop.is_set():
+            now = time.monotonic()
+            busy = set(in_flight.values())
+            for cam in cameras:
+                if cam.name not in busy and due[cam.name] <= now:
+                    in_flight[owner[cam.name].step.remote(cam)] = cam.name
+                    due[cam.name] = now + 1.0 / cam.fps
+            wait = max(0.01, min([d for n, d in due.items() if n not in set(in_flight.values())] + [now + 0.5]) - now)
+            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=min(wait, 0.5))
+            for ref in ready:
+                name = in_flight.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except (RayActorError, ActorUnavailableError):
+                    # The worker died (Ray is restarting it): its cameras show as reconnecting until it is back.
+                    if writer.states.get(name) != "reconnecting":
+                        log(f"{name}: its worker stopped; Ray is restarting it")
+                    writer.set_state(name, "reconnecting")
+                    due[name] = time.monotonic() + 0.5
+                    continue
+                index = owner_index[name]
+                if incarnation.get(index) not in (None, result["incarnation"]):
+                    totals.restarts += 1
+                    log(f"worker {index + 1} is back (restarted by Ray): its cameras resume")
+                incarnation[index] = result["incarnation"]
+                if seen_worker.get(name) != result["worker"]:
+                    seen_worker[name] = result["worker"]
+                    store.set_worker(name, result["worker"])
+                writer.add(result)
+            writer.flush()
+    finally:
+        # Ctrl-C or the end: finish every camera (people still in view are counted), write, stop the webhook.
+        refs = {}
+        for cam in cameras:
+            refs[owner[cam.name].stop.remote(cam)] = cam.name
+        deadline = time.monotonic() + STOP_S
+        pending = list(refs) + list(in_flight)
+        while pending and time.monotonic() < deadline:
+            ready, pending = ray.wait(pending, num_returns=len(pending), timeout=max(0.1, deadline - time.monotonic()))
+            for ref in ready:
+                try:
+                    writer.add(ray.get(ref))
+                except Exception:  # a worker that died while stopping: what it had in view is lost, the rest is kept
+                    pass
+        for cam in cameras:
+            writer.set_state(cam.name, "stopped")
+        writer.flush(force=True)
+        alerts.close()
+        writer.flush(force=True)
+    return totals
+
+
+def run_archive(fleet: Fleet, store: Store, workers: list, log: Log, stop: threading.Event,
+                progress: Callable[[int], None] = lambda n: None) -> Totals:
+    """Every video not yet done, one per worker at a time; each video's results in one transaction."""
+    import ray
+    from ray.exceptions import RayActorError
+
+    totals = Totals()
+    alerts = Alerts(fleet.defaults.webhook)
+    done = store.videos_done()
+    todo = [cam for cam in fleet.cameras if cam.source not in done]
+    skipped = len(fleet.cameras) - len(todo)
+    if skipped:
+        log(f"{skipped} of {len(fleet.cameras)} videos already done (in the store): skipped")
+    store.register_cameras(todo)
+    idle = list(workers)
+    in_flight: dict = {}  # ObjectRef -> (camera, worker, tries)
+    queue = [(cam, 0) for cam in todo]
+    try:
+        while (queue or in_flight) and not stop.is_set():
+            while queue and idle:
+                cam, tries = queue.pop(0)
+                worker = idle.pop(0)
+                in_flight[worker.run_video.remote(cam)] = (cam, worker, tries)
+            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=0.5)
+            for ref in ready:
+                cam, worker, tries = in_flight.pop(ref)
+                idle.append(worker)
+                try:
+                    result = ray.get(ref)
+                except RayActorError:
+                    totals.restarts += 1
+                    if tries < 2:
+                        log(f"{cam.name}: its worker stopped; trying the video again")
+                        queue.append((cam, tries + 1))
+                    else:
+                        totals.skipped.append(f"{cam.name}: its worker stopped three times on it")
+                    continue
+                for note in result["notes"]:
+                    log(note)
+                if result.get("error"):
+                    totals.skipped.append(f"{cam.name}: {result['error']}")
+                    log(f"skipped: {result['error']}")
+                    continue
+                for alert in result["alerts"]:
+                    alerts.submit(alert)
+                batch = Batch(result["people"], result["alerts"], {cam.name: ("done", utc_text())},
+                              {cam.name: (result["frames"], None)})
+                people, new_alerts = store.finish_video(cam.source, cam.name, result["started"], result["frames"], batch)
+                totals.people += people
+                totals.alerts += new_alerts
+                totals.frames[cam.name] += result["frames"]
+                totals.videos += 1
+                progress(1)
+    finally:
+        alerts.close()
+        for camera, track, status in alerts.take_statuses():
+            store.set_delivery(camera, track, status)
+    totals.interrupted = stop.is_set() and bool(queue or in_flight)
+    return totals
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """Ctrl-C and SIGTERM set `stop`: the driver loop ends at its next turn and closes everything."""
+    def handler(signum, _frame):
+        if stop.is_set():  # a second Ctrl-C: stop now (the store is still consistent: one transaction per batch)
+            raise KeyboardInterrupt
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)

@@ -1,0 +1,280 @@
+"""The fleet's one store: an SQLite file, or PostgreSQL for a fleet across machines.
+
+One schema and one set of statements for both (portable SQL: `ON CONFLICT`, text timestamps). Times are
+UTC text 'YYYY-MM-DD HH:MM:SS', so they sort and group by prefix the same way in both databases
+(`substr(first_seen, 1, 13)` is the hour). Only the monitor's driver writes, in one transaction per
+batch: a reader (the fleet page) never sees half a batch, and a kill -9 loses at most the batch in hand.
+
+A person and an alert are keyed by (camera, track): the track id carries the worker's incarnation, so a
+worker restarted by Ray never reuses an id, and the same alert written twice is stored once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from maskdet.errors import UserError
+
+VERDICTS = ("with_mask", "without_mask", "mask_weared_incorrect")
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS cameras (
+        name TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        site TEXT NOT NULL DEFAULT '',
+        zone TEXT NOT NULL DEFAULT '',
+        state TEXT NOT NULL DEFAULT 'starting',     -- live, reconnecting, down, stopped, done
+        state_since TEXT NOT NULL,
+        last_frame_at TEXT,
+        frames BIGINT NOT NULL DEFAULT 0,
+        worker TEXT NOT NULL DEFAULT '')""",
+    """CREATE TABLE IF NOT EXISTS people (
+        camera TEXT NOT NULL,
+        track TEXT NOT NULL,                        -- worker incarnation + tracker id: never reused
+        site TEXT NOT NULL DEFAULT '',
+        zone TEXT NOT NULL DEFAULT '',
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        verdict TEXT NOT NULL,
+        frames INTEGER NOT NULL,
+        confidence REAL NOT NULL,
+        crossings TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (camera, track))""",
+    """CREATE TABLE IF NOT EXISTS alerts (
+        camera TEXT NOT NULL,
+        track TEXT NOT NULL,
+        site TEXT NOT NULL DEFAULT '',
+        zone TEXT NOT NULL DEFAULT '',
+        time TEXT NOT NULL,
+        verdict TEXT NOT NULL,
+        confidence REAL NOT NULL,
+        delivery TEXT NOT NULL,                     -- not sent / queued / retrying: ... / delivered / undelivered: ...
+        PRIMARY KEY (camera, track))""",
+    """CREATE TABLE IF NOT EXISTS counts (
+        camera TEXT NOT NULL,
+        minute TEXT NOT NULL,                       -- 'YYYY-MM-DD HH:MM' (UTC) the people left the view
+        with_mask INTEGER NOT NULL DEFAULT 0,
+        without_mask INTEGER NOT NULL DEFAULT 0,
+        mask_weared_incorrect INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (camera, minute))""",
+    """CREATE TABLE IF NOT EXISTS videos (
+        path TEXT PRIMARY KEY,                      -- --archive: a row once a video is wholly done
+        camera TEXT NOT NULL,
+        started TEXT NOT NULL,
+        frames INTEGER NOT NULL,
+        people INTEGER NOT NULL,
+        alerts INTEGER NOT NULL,
+        done_at TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS people_last_seen ON people (last_seen)",
+    "CREATE INDEX IF NOT EXISTS alerts_time ON alerts (time)",
+]
+
+
+def utc_text(epoch: float | None = None) -> str:
+    return datetime.fromtimestamp(time.time() if epoch is None else epoch, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+@dataclass
+class Batch:
+    """What the driver writes in one transaction."""
+
+    people: list[dict]
+    alerts: list[dict]
+    states: dict[str, tuple[str, str]]  # camera -> (state, since)
+    frames: dict[str, tuple[int, str | None]]  # camera -> (frames processed since the last batch, last frame time)
+
+
+class Store:
+    """A connection to the store; `Store.open(PATH_OR_URL)` picks SQLite or PostgreSQL."""
+
+    def __init__(self, connection, postgres: bool, where: str):
+        self.db = connection
+        self.postgres = postgres
+        self.where = where
+
+    @classmethod
+    def open(cls, target: str | Path, create: bool = True) -> Store:
+        target = str(target)
+        if is_postgres(target):
+            try:
+                import psycopg
+            except ModuleNotFoundError:
+                raise UserError("a PostgreSQL store needs psycopg: pip install -r requirements-fleet.txt") from None
+            try:
+                connection = psycopg.connect(target, connect_timeout=10)
+            except psycopg.Error as exc:
+                raise UserError(f"cannot connect to PostgreSQL: {str(exc).strip().splitlines()[0]}") from None
+            store = cls(connection, True, _redact(target))
+        else:
+            path = Path(target)
+            if not create and not path.is_file():
+                raise UserError("no such store (monitor.py writes it)", path)
+            try:
+                connection = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+                connection.execute("PRAGMA journal_mode=WAL")  # readers (the fleet page) never block the writer
+                connection.execute("PRAGMA synchronous=NORMAL")
+            except sqlite3.Error as exc:
+                raise UserError(f"cannot open the SQLite store: {exc}", path) from None
+            store = cls(connection, False, str(path))
+        if create:
+            store.create()
+        return store
+
+    # -- plumbing: one statement text for both databases
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.postgres else sql
+
+    def execute(self, sql: str, params: Iterable = ()) -> list[tuple]:
+        cur = self.db.execute(self._sql(sql), tuple(params))
+        try:
+            return cur.fetchall() if cur.description else []
+        finally:
+            if not self.postgres:
+                cur.close()
+
+    def _rowcount(self, sql: str, params: Iterable) -> int:
+        cur = self.db.execute(self._sql(sql), tuple(params))
+        return cur.rowcount
+
+    def transaction(self):
+        if self.postgres:
+            return self.db.transaction()
+        return _SqliteTransaction(self.db)
+
+    def create(self) -> None:
+        with self.transaction():
+            for statement in SCHEMA:
+                self.execute(statement)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- writes (the driver)
+    def register_cameras(self, cameras: Iterable) -> None:
+        now = utc_text()
+        with self.transaction():
+            for cam in cameras:
+                self.execute("INSERT INTO cameras (name, source, site, zone, state, state_since) VALUES (?, ?, ?, ?, 'starting', ?) "
+                             "ON CONFLICT (name) DO UPDATE SET source = excluded.source, site = excluded.site, "
+                             "zone = excluded.zone, state = 'starting', state_since = excluded.state_since",
+                             (cam.name, _display_source(cam.source), cam.site, cam.zone, now))
+
+    def write(self, batch: Batch) -> tuple[int, int]:
+        """One transaction; returns (people, alerts) newly stored (a repeat of a stored key is skipped)."""
+        people = alerts = 0
+        with self.transaction():
+            for p in batch.people:
+                added = self._rowcount(
+                    "INSERT INTO people (camera, track, site, zone, first_seen, last_seen, verdict, frames, confidence, crossings) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (camera, track) DO NOTHING",
+                    (p["camera"], p["track"], p["site"], p["zone"], p["first_seen"], p["last_seen"], p["verdict"],
+                     p["frames"], p["confidence"], p.get("crossings", "")))
+                if added and p["verdict"] in VERDICTS:
+                    people += 1
+                    column = p["verdict"]  # one of VERDICTS: never user text in the statement
+                    self.execute(f"INSERT INTO counts (camera, minute, {column}) VALUES (?, ?, 1) ON CONFLICT (camera, minute) "
+                                 f"DO UPDATE SET {column} = counts.{column} + 1", (p["camera"], p["last_seen"][:16]))
+            for a in batch.alerts:
+                alerts += self._rowcount(
+                    "INSERT INTO alerts (camera, track, site, zone, time, verdict, confidence, delivery) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (camera, track) DO NOTHING",
+                    (a["camera"], a["track"], a["site"], a["zone"], a["time"], a["verdict"], a["confidence"], a["delivery"]))
+            for camera, (state, since) in batch.states.items():
+                self.execute("UPDATE cameras SET state = ?, state_since = ? WHERE name = ? AND state <> ?",
+                             (state, since, camera, state))
+            for camera, (frames, last) in batch.frames.items():
+                self.execute("UPDATE cameras SET frames = frames + ?, last_frame_at = COALESCE(?, last_frame_at) WHERE name = ?",
+                             (frames, last, camera))
+        return people, alerts
+
+    def set_delivery(self, camera: str, track: str, status: str) -> None:
+        with self.transaction():
+            self.execute("UPDATE alerts SET delivery = ? WHERE camera = ? AND track = ?", (status[:500], camera, track))
+
+    def set_worker(self, camera: str, worker: str) -> None:
+        with self.transaction():
+            self.execute("UPDATE cameras SET worker = ? WHERE name = ?", (worker, camera))
+
+    # -- the archive
+    def videos_done(self) -> set[str]:
+        return {row[0] for row in self.execute("SELECT path FROM videos")}
+
+    def finish_video(self, path: str, camera: str, started: str, frames: int, batch: Batch) -> tuple[int, int]:
+        """A video's people and alerts and its 'done' row in one transaction: a video cut halfway leaves nothing."""
+        with self.transaction():
+            people, alerts = self.write(batch)  # nested: joins this transaction (a savepoint in PostgreSQL)
+            self.execute("INSERT INTO videos (path, camera, started, frames, people, alerts, done_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                         "ON CONFLICT (path) DO NOTHING", (path, camera, started, frames, people, alerts, utc_text()))
+        return people, alerts
+
+    # -- reads (the fleet page, the tests, the summary)
+    def summary(self, now: float | None = None, hour_s: float = 3600, latest_alerts: int = 20) -> dict:
+        since = utc_text((now or time.time()) - hour_s)
+        cameras = []
+        people = {row[0]: row[1:] for row in self.execute(
+            "SELECT camera, COUNT(*), SUM(CASE WHEN verdict = 'with_mask' THEN 1 ELSE 0 END) FROM people "
+            "WHERE last_seen >= ? GROUP BY camera", (since,))}
+        for name, source, site, zone, state, state_since, last_frame_at, frames in self.execute(
+                "SELECT name, source, site, zone, state, state_since, last_frame_at, frames FROM cameras ORDER BY site, zone, name"):
+            total, masked = people.get(name, (0, 0))
+            cameras.append({"name": name, "source": source, "site": site, "zone": zone, "state": state,
+                            "state_since": state_since, "last_frame_at": last_frame_at, "frames": int(frames),
+                            "people_last_hour": int(total or 0), "masked_last_hour": int(masked or 0),
+                            "compliance": (int(masked) / int(total)) if total else None})
+        sites: dict[str, dict] = {}
+        for cam in cameras:
+            site = sites.setdefault(cam["site"], {"site": cam["site"], "cameras": 0, "live": 0, "people_last_hour": 0,
+                                                  "masked_last_hour": 0})
+            site["cameras"] += 1
+            site["live"] += cam["state"] == "live"
+            site["people_last_hour"] += cam["people_last_hour"]
+            site["masked_last_hour"] += cam["masked_last_hour"]
+        for site in sites.values():
+            site["compliance"] = site["masked_last_hour"] / site["people_last_hour"] if site["people_last_hour"] else None
+        alerts = [dict(zip(("camera", "site", "zone", "track", "time", "verdict", "confidence", "delivery"), row))
+                  for row in self.execute("SELECT camera, site, zone, track, time, verdict, confidence, delivery FROM alerts "
+                                          "ORDER BY time DESC, camera LIMIT ?", (latest_alerts,))]
+        return {"now": utc_text(now), "cameras": cameras, "sites": sorted(sites.values(), key=lambda s: s["site"]),
+                "alerts": alerts}
+
+
+class _SqliteTransaction:
+    """BEGIN IMMEDIATE ... COMMIT, nested calls joining the outer one (as psycopg's savepoints behave)."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+        self.outer = False
+
+    def __enter__(self):
+        if not self.db.in_transaction:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.outer = True
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if self.outer:
+            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        return False
+
+
+def _display_source(source: str) -> str:
+    """A camera URL without its password, as it is shown on the page."""
+    return _redact(source)
+
+
+def _redact(url: str) -> str:
+    if "://" in url and "@" in url.split("://", 1)[1].split("/", 1)[0]:
+        scheme, rest = url.split("://", 1)
+        auth, _, host = rest.partition("@")
+        user = auth.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url

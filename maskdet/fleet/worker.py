@@ -1,0 +1,209 @@
+"""A camera worker: one copy of the model serving several cameras (a Ray actor; see runner.py).
+
+The driver calls step(camera) at each camera's sampling rate; the worker hands the newest frame of that
+camera to its per-frame pipeline and returns what came of it: people who left the view, alerts raised,
+the camera's state. Results travel only as return values, so a worker killed mid-call loses that one
+frame and nothing already returned. Cameras are opened lazily on their first step: a worker restarted
+by Ray picks its cameras up again on the driver's next call, with a new incarnation in its track ids.
+
+This module imports no Ray: it is plain Python, and Ray wraps it in runner.py.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from maskdet.fleet.cameras import Camera, FleetDefaults
+from maskdet.fleet.store import utc_text
+from maskdet.inference.detections import Detections, Frame
+from maskdet.inference.sources import LatestFrameReader, SourceSpec, _open_capture, iter_video, quiet_opencv_logs
+from maskdet.monitoring.people import Line, MonitorSettings, PeopleCounter, Person
+from maskdet.monitoring.tracking import Tracker
+
+
+def load_model(defaults: FleetDefaults, threads: int = 1):
+    """The detector for a worker: one inference thread (a worker is one core; more workers use more cores)."""
+    from maskdet.inference.detect import default_weights
+    from maskdet.inference.detectors import DetectSettings, OnnxDetector, load_detector, warmup
+
+    weights = Path(defaults.model) if defaults.model else Path(default_weights())
+    settings = DetectSettings(conf=defaults.conf)
+    if weights.suffix == ".onnx" and weights.exists():
+        detector = OnnxDetector(weights, settings, defaults.imgsz, threads=threads)
+        warmup(detector)
+        return detector
+    return load_detector(weights, settings, defaults.imgsz)
+
+
+class CameraPipeline:
+    """The per-frame work for one camera: detect, track, count people, raise alerts.
+
+    THE adapter to maskdet's per-frame step: the fleet calls only process(), take_people(), take_alerts()
+    and finish(), so the step it wraps can change without touching the Ray plumbing."""
+
+    def __init__(self, detector, camera: Camera):
+        self.detector = detector
+        self.names = tuple(detector.names)
+        line = Line.parse(camera.line) if camera.line else None
+        self.tracker = Tracker()
+        self.people = PeopleCounter(self.names, MonitorSettings(camera.min_frames, line, camera.alert, camera.alert_after))
+
+    def process(self, frame: Frame) -> Detections:
+        det = self.detector(frame.image)
+        det = self.tracker(frame, det)
+        return self.people(frame, det)
+
+    def take_people(self) -> list[Person]:
+        return self.people.take_left()
+
+    def take_alerts(self) -> list:
+        return self.people.take_alerts()
+
+    def finish(self) -> None:
+        self.people.finish_all()
+
+    def verdict(self, person: Person) -> str:
+        return self.people.verdict_name(person)
+
+
+class CameraReader(LatestFrameReader):
+    """The newest frame of a live camera, read on a thread; reconnects with backoff for ever.
+
+    Unlike detect.py's reader it starts even when the camera is down at first (the others must not
+    wait for it), and hands frames out without blocking (the driver paces the sampling)."""
+
+    def __init__(self, camera: Camera, log):
+        spec = SourceSpec("webcam" if camera.kind == "webcam" else "stream", camera.source)
+        super().__init__(spec, log, give_up_after=0)
+        self.opened_wall = time.time()
+        self.last_wall: float | None = None  # wall-clock time of the newest frame
+
+    def start(self) -> None:
+        """Connect on the reader's thread (an open can take OPEN_TIMEOUT_MS: the worker's other cameras go on)."""
+        self.started = time.perf_counter()
+        self.opened_wall = time.time()
+        self._thread = threading.Thread(target=self._run, args=(None,), name=f"reader-{self.name}", daemon=True)
+        self._thread.start()
+
+    def newest(self, wait_s: float) -> tuple[np.ndarray, int, float] | None:
+        """The newest frame not handed out yet, waiting up to wait_s for one; None if none came."""
+        deadline = time.monotonic() + wait_s
+        with self._cond:
+            while self._latest is None or self._latest[1] == self._taken:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._ended:
+                    return None
+                self._cond.wait(left)
+            image, index, captured = self._latest
+            self._taken = index
+        self.last_wall = time.time() - (time.perf_counter() - captured)
+        return image, index, captured
+
+    def age(self) -> float:
+        """Seconds since the newest frame arrived (or since the camera was first tried)."""
+        with self._cond:
+            captured = self._latest[2] if self._latest is not None else None
+        return time.perf_counter() - (captured if captured is not None else self.started)
+
+
+class CameraWorker:
+    """One model, several cameras. Every method returns plain dicts (what crosses Ray)."""
+
+    def __init__(self, defaults: FleetDefaults):
+        quiet_opencv_logs()
+        self.defaults = defaults
+        self.detector = load_model(defaults)
+        self.incarnation = uuid.uuid4().hex[:8]  # a restarted worker's track ids never collide with the last one's
+        self.where = f"{socket.gethostname()}:{os.getpid()}"
+        self.cameras: dict[str, tuple[CameraReader, CameraPipeline]] = {}
+        self.notes: list[str] = []
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    # -- live cameras
+    def step(self, camera: Camera) -> dict:
+        """Process the newest frame of this camera (opening it first if this worker has not yet)."""
+        if camera.name not in self.cameras:
+            # The reader's own notes (each retry) stay quiet: the driver reports each change of state once.
+            reader = CameraReader(camera, lambda note: None)
+            reader.start()
+            self.cameras[camera.name] = (reader, CameraPipeline(self.detector, camera))
+        reader, pipeline = self.cameras[camera.name]
+        got = reader.newest(wait_s=min(1.0, 0.5 / camera.fps))
+        processed = 0
+        if got is not None:
+            image, index, captured = got
+            frame = Frame(image, camera.source, camera.name, "live", index, captured - reader.started, captured, camera.fps)
+            pipeline.process(frame)
+            processed = 1
+        age = reader.age()
+        stale = max(2.0, 3.0 / camera.fps)
+        state = "live" if age < stale else "reconnecting" if age < self.defaults.down_after else "down"
+        return self._result(camera, reader.opened_wall, reader.started, pipeline, state, processed,
+                            utc_text(reader.last_wall) if reader.last_wall else None)
+
+    def stop(self, camera: Camera) -> dict:
+        """Close a camera: everyone still in view is counted as having left."""
+        reader, pipeline = self.cameras.pop(camera.name, (None, None))
+        if reader is None:
+            return self._empty(camera)
+        reader.close()
+        pipeline.finish()
+        return self._result(camera, reader.opened_wall, reader.started, pipeline, "stopped", 0, None)
+
+    def _empty(self, camera: Camera) -> dict:
+        return {"camera": camera.name, "worker": self.where, "incarnation": self.incarnation, "state": "stopped",
+                "processed": 0, "last_frame_at": None, "people": [], "alerts": [], "notes": self._take_notes()}
+
+    def _take_notes(self) -> list[str]:
+        notes, self.notes = self.notes, []
+        return notes
+
+    def _result(self, camera: Camera, wall_start: float, clock_start: float, pipeline: CameraPipeline, state: str,
+                processed: int, last_frame_at: str | None) -> dict:
+        def when(seconds_in: float) -> str:
+            return utc_text(wall_start + seconds_in)
+
+        people = [{"camera": camera.name, "track": f"{self.incarnation}-{p.track_id}", "site": camera.site, "zone": camera.zone,
+                   "first_seen": when(p.first_time), "last_seen": when(p.last_time), "verdict": pipeline.verdict(p),
+                   "frames": p.frames, "confidence": round(p.confidence(), 4),
+                   "crossings": " ".join(f"{d}@{t}" for d, t in p.crossings)} for p in pipeline.take_people()]
+        alerts = [{"camera": camera.name, "track": f"{self.incarnation}-{a.person.track_id}", "site": camera.site,
+                   "zone": camera.zone, "time": when(a.frame.timestamp), "verdict": pipeline.verdict(a.person),
+                   "confidence": round(a.confidence, 4)} for a in pipeline.take_alerts()]
+        return {"camera": camera.name, "worker": self.where, "incarnation": self.incarnation, "state": state,
+                "processed": processed, "last_frame_at": last_frame_at, "people": people, "alerts": alerts,
+                "notes": self._take_notes()}
+
+    # -- recorded videos (--archive)
+    def run_video(self, camera: Camera) -> dict:
+        """A whole video at the camera's sampling rate; its people and alerts on the video's own clock
+        (it started its file's modification time minus its length: recorders write to the end)."""
+        path = Path(camera.source)
+        cap = _open_capture(str(path))
+        fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+        total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        cap.release()
+        started = path.stat().st_mtime - (total / fps if total else 0.0)
+        stride = max(1, round(fps / camera.fps))
+        pipeline = CameraPipeline(self.detector, camera)
+        frames = 0
+        try:
+            for frame in iter_video(path, stride, lambda note: self.notes.append(f"{camera.name}: {note}")):
+                pipeline.process(frame)
+                frames += 1
+        except Exception as exc:  # SourceError and whatever a damaged file makes OpenCV raise: the video is skipped
+            return {**self._empty(camera), "error": str(exc), "frames": frames, "started": utc_text(started)}
+        pipeline.finish()
+        out = self._result(camera, started, 0.0, pipeline, "done", frames, None)
+        out.update(frames=frames, started=utc_text(started), error=None)
+        return out
