@@ -142,7 +142,9 @@ class CameraWorker:
         processed = 0
         if got is not None:
             image, index, captured = got
-            frame = Frame(image, camera.source, camera.name, "live", index, captured - reader.started, captured, camera.fps)
+            # One tracker step per sample, as for a video at the sampling rate: with the capture timestamps ByteTrack would
+            # count a late sample as several frames and drop tracks it should keep (people then count twice).
+            frame = Frame(image, camera.source, camera.name, "video", index, captured - reader.started, captured, camera.fps)
             pipeline.process(frame)
             processed = 1
         age = reader.age()

@@ -1,0 +1,101 @@
+"""The cameras file is checked whole before anything starts: one line per mistake, with its line, exit 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def monitor(*args, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "monitor.py"), *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=120)
+
+
+def test_every_mistake_is_named_on_its_own_line_and_nothing_starts(tmp_path):
+    path = tmp_path / "cameras.yaml"
+    path.write_text("""defaults:
+  fps: 0
+  alert: [no_mask]
+  webhook: ftp://hooks.example/x
+  colour: red
+cameras:
+  - name: door
+    source: ftp://10.0.0.5/stream
+    site: hq
+  - name: door
+    source: rtsp://10.0.0.6/stream
+  - site: hq
+    sorce: rtsp://10.0.0.7/stream
+  - name: yard
+    source: missing.mp4
+    line: 0,0,0,0
+""", encoding="utf-8")
+    db = tmp_path / "fleet.db"
+    proc = monitor(path, "--db", db, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert all(line.startswith(f"error: {path}:") for line in lines), lines
+    expected = {
+        2: "fps must be between",
+        3: "unknown class 'no_mask'",
+        4: "'ftp://hooks.example/x' is not a http:///https:// URL",
+        5: "unknown key 'colour' in defaults",
+        8: "'ftp://10.0.0.5/stream' is not a rtsp://",
+        10: "duplicate camera name 'door' (first on line 7)",
+        12: "a camera without 'name'",
+        13: "unknown key 'sorce' in a camera",
+        15: "'missing.mp4': no such video file",
+        16: "the two ends are the same point",
+    }
+    found = {int(line.split(":")[2]): line for line in lines if "without 'source'" not in line}
+    assert sorted(found) == sorted(expected), lines
+    for number, fragment in expected.items():
+        assert fragment in found[number], (number, found[number])
+    assert any(line.startswith(f"error: {path}:12: a camera without 'source'") for line in lines)
+    assert not db.exists(), "nothing is started, not even the store"
+
+
+def test_anchors_aliases_and_oversized_files_are_refused(tmp_path):
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("a: &a [x, x, x]\nb: &b [*a, *a, *a]\ncameras: [*b, *b]\n", encoding="utf-8")
+    proc = monitor(bomb, cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"error: {bomb}:1: YAML anchors and aliases" in proc.stderr
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"# " + b"x" * (2 << 20) + b"\n")
+    proc = monitor(big, cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.strip() == f"error: {big}: over 1 MiB: not a cameras file"
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("cameras:\n  - name: a\n    source: [unclosed\n", encoding="utf-8")
+    proc = monitor(broken, cwd=tmp_path)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert proc.stderr.startswith(f"error: {broken}:") and "not valid YAML" in proc.stderr
+
+
+def test_a_good_file_passes_the_check(tmp_path):
+    path = tmp_path / "cameras.yaml"
+    path.write_text("""defaults:
+  fps: 1
+  alert: [without_mask, mask_weared_incorrect]
+  webhook: https://hooks.example/mask
+cameras:
+  - {name: door, source: "rtsp://user:pw@10.0.0.5/stream", site: hq, zone: entrance, line: "0,0.6,1,0.6"}
+  - {name: desk, source: 0, site: hq, zone: reception, alert_after: 5}
+  - {name: yard, source: "http://10.0.1.9:8080/live.ts", site: depot}
+""", encoding="utf-8")
+    proc = monitor(path, "--check", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"{path}: 3 cameras, 2 sites: OK"
+
+
+def test_numbers_on_the_command_line_are_range_checked(tmp_path):
+    path = tmp_path / "cameras.yaml"
+    path.write_text("cameras:\n  - {name: a, source: 'rtsp://10.0.0.5/s'}\n", encoding="utf-8")
+    for args, fragment in ((["--workers", "0"], "--workers must be between 1 and 1024"),
+                           (["--duration", "-1"], "--duration must be 0")):
+        proc = monitor(path, *args, cwd=tmp_path)
+        assert proc.returncode == 2 and proc.stderr.strip().startswith("error: ") and fragment in proc.stderr, proc.stderr

@@ -1,0 +1,187 @@
+"""Four live cameras at two sites on two Ray workers, in a private network, into a real store (SQLite and
+PostgreSQL): people counted per camera and per site, one alert per unmasked person, a camera that dies
+shows as down while the others go on, and a worker killed with SIGKILL comes back with its cameras.
+
+Every camera sends the same timeline (seconds from the start of its stream):
+  0-6 empty; 6-14 group A walks in and out; 14-36 empty (the worker is killed in here); 36-44 group B; 47 end.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+import pytest
+
+LEAD, GAP_END, END = 6.0, 36.0, 47.0
+# Worker i % 2 serves camera i: north-door and south-door share worker 1, north-hall and south-yard worker 2.
+CAMERAS = [  # name, site, zone, group A, group B: (face, seconds after the group starts, seconds in view)
+    ("north-door", "north", "door", [("with_mask0", 0, 7), ("without_mask0", 1, 7)], [("without_mask1", 0, 7)]),
+    ("north-hall", "north", "hall", [("without_mask0", 0, 7)], [("with_mask0", 0, 7), ("with_mask1", 1, 7)]),
+    ("south-door", "south", "door", [("with_mask1", 0, 7)], [("without_mask0", 0, 7), ("with_mask0", 1, 7)]),
+    ("south-yard", "south", "yard", [("without_mask1", 0, 7), ("with_mask0", 1, 7)], [("without_mask0", 0, 7)]),
+]
+KILLED_CAMERA = "south-yard"  # its stream is stopped in the gap: group B never reaches the fleet
+KILLED_WORKER_CAMERAS = ("north-door", "south-door")
+PLACES = [((70, 80), (110, 95)), ((240, 165), (205, 150))]  # two slow walks that never overlap
+
+
+def visits(kit, groups):
+    out = []
+    for start, group in zip((LEAD, GAP_END), groups):
+        for place, (face, after, seconds) in zip(PLACES, group):
+            out.append(kit.Visit(face, start + after, start + after + seconds, *place))
+    return out
+
+
+def truth(name: str) -> list[str]:
+    """The verdicts of the people the fleet can see on this camera."""
+    _, _, _, a, b = next(c for c in CAMERAS if c[0] == name)
+    seen = a if name == KILLED_CAMERA else a + b
+    return [face.rstrip("0123456789") for face, _, _ in seen]
+
+
+def cameras_file(tmp_path, cameras) -> str:
+    lines = ["defaults:", "  fps: 2", "  min_frames: 3", "  alert: [without_mask]", "  alert_after: 1", "  down_after: 6",
+             "cameras:"]
+    for (name, site, zone, _, _), camera in zip(CAMERAS, cameras):
+        lines += [f"  - name: {name}", f"    source: {camera.url}", f"    site: {site}", f"    zone: {zone}"]
+    path = tmp_path / "cameras.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return str(path)
+
+
+def test_four_cameras_two_sites_two_workers(store_url, netns, udp_cameras, faces, fleet_kit, detect_kit, tmp_path, request):
+    kit = fleet_kit
+    videos = [kit.write_camera_video(tmp_path / f"{c[0]}.mp4", faces, visits(kit, c[3:]), END, kit.background) for c in CAMERAS]
+    cameras = udp_cameras(videos)
+    monitor = kit.Background(netns.argv([sys.executable, kit.root / "monitor.py", cameras_file(tmp_path, cameras),
+                                         "--workers", "2", "--db", store_url.url]), tmp_path / "logs", "monitor")
+    request.addfinalizer(monitor.stop)
+
+    def rows(sql, params=()):
+        return kit.query(store_url.read_url, sql, params)
+
+    def states() -> dict[str, tuple[str, str]]:
+        try:
+            return {name: (state, worker) for name, state, worker in rows("SELECT name, state, worker FROM cameras")}
+        except Exception:  # not created yet
+            return {}
+
+    def people(name: str) -> int:
+        return rows("SELECT COUNT(*) FROM people WHERE camera = ?", (name,))[0][0]
+
+    page = None
+    if store_url.kind == "sqlite":  # the page reads the store as monitor.py writes it
+        kit.wait_for(lambda: os.path.exists(store_url.url), 120, message="the store")
+        page = FleetPage(store_url.url, kit, detect_kit, tmp_path)
+        request.addfinalizer(page.close)
+
+    # The workers are up and listening on every camera: the streams start now, together.
+    kit.wait_for(lambda: len(states()) == 4 and all(s in ("reconnecting", "down") for s, _ in states().values())
+                 or not monitor.running(), 180, interval=0.3, message="every camera to be opened by a worker")
+    assert monitor.running(), monitor.stderr[-3000:]
+    for camera in cameras:
+        camera.start()
+    kit.wait_for(lambda: all(s == "live" for s, _ in states().values()), 30, message="every camera live")
+
+    # Group A has come and gone on the first worker's cameras: kill that worker (SIGKILL) in the quiet gap,
+    # and stop the south-yard camera for good.
+    kit.wait_for(lambda: people("north-door") >= 2 and people("south-door") >= 1, 40, message="group A to be counted")
+    old_worker = states()["north-door"][1]
+    assert old_worker == states()["south-door"][1] != states()["north-hall"][1]
+    os.kill(int(old_worker.rsplit(":", 1)[1]), signal.SIGKILL)
+    killed_at = time.monotonic()
+    cameras[[c[0] for c in CAMERAS].index(KILLED_CAMERA)].stop()
+
+    # Ray restarts the worker and its cameras resume within 15 s.
+    kit.wait_for(lambda: all(states()[n][1] != old_worker and states()[n][0] == "live" for n in KILLED_WORKER_CAMERAS),
+                 20, interval=0.2, message="the killed worker's cameras to resume")
+    assert time.monotonic() - killed_at <= 15
+
+    # The dead camera is shown as down, the others go on.
+    kit.wait_for(lambda: states()[KILLED_CAMERA][0] == "down", 30, message=f"{KILLED_CAMERA} to be down")
+    live = {n: s for n, (s, _) in states().items()}
+    assert live == {"north-door": "live", "north-hall": "live", "south-door": "live", KILLED_CAMERA: "down"}, live
+    if page is not None:
+        page.check_one_down()
+
+    # The streams end; once everyone has left the view, Ctrl-C.
+    kit.wait_for(lambda: all(c.process.proc.poll() is not None for c in cameras), 60, message="the streams to end")
+    kit.wait_for(lambda: all(s != "live" for s, _ in states().values()), 30, message="every camera to stop sending")
+    monitor.signal(signal.SIGINT)
+    assert monitor.wait(timeout=90) == 0, monitor.stderr[-3000:]
+    assert "Traceback" not in monitor.stderr and "Traceback" not in monitor.stdout, monitor.stderr[-3000:]
+    assert "worker restarts: 1" in monitor.stdout, monitor.stdout[-2000:]
+
+    # People per camera and per site within one of the truth; alerts exactly once per unmasked person.
+    for name, site, _, _, _ in CAMERAS:
+        counted = people(name)
+        assert abs(counted - len(truth(name))) <= 1, (name, counted, truth(name), monitor.stdout[-3000:])
+        alerts = rows("SELECT COUNT(*) FROM alerts WHERE camera = ?", (name,))[0][0]
+        assert alerts == truth(name).count("without_mask"), (name, alerts, truth(name), monitor.stdout[-3000:])
+    for site in ("north", "south"):
+        counted = rows("SELECT COUNT(*) FROM people WHERE site = ?", (site,))[0][0]
+        expected = sum(len(truth(c[0])) for c in CAMERAS if c[1] == site)
+        assert abs(counted - expected) <= 1, (site, counted, expected)
+    # Alerts carry camera, site and zone; every alert is a person counted as unmasked.
+    for camera, site, zone, track, verdict in rows("SELECT camera, site, zone, track, verdict FROM alerts"):
+        assert (site, zone) == next((c[1], c[2]) for c in CAMERAS if c[0] == camera)
+        assert verdict == "without_mask"
+        assert rows("SELECT verdict FROM people WHERE camera = ? AND track = ?", (camera, track)) == [("without_mask",)]
+    # The per-minute counts add up to the people; Ctrl-C left every camera stopped.
+    assert rows("SELECT SUM(with_mask + without_mask + mask_weared_incorrect) FROM counts")[0][0] == \
+        rows("SELECT COUNT(*) FROM people")[0][0]
+    assert {s for s, _ in states().values()} == {"stopped"}
+
+
+class FleetPage:
+    """serve.py --db and the fleet page in a headless Chromium, opened early (both take a while to start)."""
+
+    def __init__(self, db: str, kit, detect_kit, tmp_path):
+        import shutil
+
+        if not (shutil.which("chromium") and shutil.which("chromedriver")):
+            pytest.skip("needs Debian's chromium and chromium-driver for the fleet page")
+        webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (requirements-dev.txt)")
+        self.tmp_path = tmp_path
+        port = detect_kit.free_port()
+        self.server = kit.Background([sys.executable, kit.root / "serve.py", "--db", db, "--port", str(port),
+                                      "--project", tmp_path / "serve"], tmp_path / "logs", "serve")
+        kit.wait_for(lambda: detect_kit.is_listening(port) or not self.server.running(), 120, message="serve.py to listen")
+        assert self.server.running(), self.server.stderr[-2000:]
+        options = webdriver.ChromeOptions()
+        options.binary_location = shutil.which("chromium")
+        for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1100,1200"):
+            options.add_argument(arg)
+        self.driver = webdriver.Chrome(options=options,
+                                       service=webdriver.ChromeService(executable_path=shutil.which("chromedriver")))
+        self.driver.get(f"http://127.0.0.1:{port}/fleet")
+
+    def shown(self) -> dict[str, str]:
+        from selenium.webdriver.common.by import By
+
+        return {row.get_attribute("data-camera"): row.find_element(By.CSS_SELECTOR, ".state").text
+                for row in self.driver.find_elements(By.CSS_SELECTOR, "#cameras tbody tr")}
+
+    def check_one_down(self) -> None:
+        """The dead camera down (since when), the others live, totals per site, alerts; refreshed by itself."""
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        wanted = {"north-door": "live", "north-hall": "live", "south-door": "live", KILLED_CAMERA: "down"}
+        WebDriverWait(self.driver, 10, 0.3).until(lambda d: self.shown() == wanted)  # the page refreshes by itself
+        since = self.driver.find_element(By.CSS_SELECTOR, f'#cameras tr[data-camera="{KILLED_CAMERA}"] td:nth-child(5)').text
+        assert since.endswith("UTC") and since[:4].isdigit(), since
+        sites = [row.get_attribute("data-site") for row in self.driver.find_elements(By.CSS_SELECTOR, "#sites tbody tr")]
+        assert sites == ["north", "south"]
+        assert self.driver.find_elements(By.CSS_SELECTOR, "#alerts tbody tr"), "the alerts of group A"
+        path = self.tmp_path / "artefacts" / "fleet.png"
+        path.parent.mkdir(exist_ok=True)
+        self.driver.save_screenshot(str(path))
+
+    def close(self) -> None:
+        self.driver.quit()
+        self.server.stop()
