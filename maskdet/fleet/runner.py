@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from maskdet.fleet.cameras import Camera, Fleet
+from maskdet.fleet.cameras import Fleet
 from maskdet.fleet.store import Batch, Store, utc_text
 from maskdet.fleet.worker import CameraWorker
 from maskdet.monitoring.webhook import WebhookSender
@@ -45,6 +45,9 @@ def start_ray(address: str | None, workers: int, log: Log) -> bool:
     if address:
         ray.init(address=address, logging_level="ERROR", log_to_driver=False)
         return False
+    # Ray starts its workers at niceness 15 (the raylet first); here the workers ARE the job, and a camera worker
+    # that any other program on the machine can starve drops frames. A cluster started with `ray start` keeps its own.
+    os.environ.setdefault("RAY_worker_niceness", "0")
     ray.init(num_cpus=max(workers, os.cpu_count() or 1), include_dashboard=False, logging_level="ERROR",
              log_to_driver=False, configure_logging=True)
     return True

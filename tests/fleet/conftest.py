@@ -174,7 +174,7 @@ class UdpCamera:
 
     def start(self) -> None:
         argv = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-i", self.video, "-an",
-                "-c:v", "mpeg1video", "-r", "25", "-q:v", "5", "-g", "5", "-f", "mpegts", f"{self.url}?pkt_size=1316"]
+                "-c:v", "mpeg1video", "-r", "25", "-q:v", "2", "-g", "5", "-f", "mpegts", f"{self.url}?pkt_size=1316"]
         self.process = self.kit.Background(self.netns.argv(argv), self.logs, f"camera{self.port}")
 
     def stop(self) -> None:

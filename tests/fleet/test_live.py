@@ -3,7 +3,7 @@ PostgreSQL): people counted per camera and per site, one alert per unmasked pers
 shows as down while the others go on, and a worker killed with SIGKILL comes back with its cameras.
 
 Every camera sends the same timeline (seconds from the start of its stream):
-  0-6 empty; 6-14 group A walks in and out; 14-36 empty (the worker is killed in here); 36-44 group B; 47 end.
+  0-6 empty; 6-16 group A comes and goes; 16-38 empty (the worker is killed in here); 38-48 group B; 51 end.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ import time
 
 import pytest
 
-LEAD, GAP_END, END = 6.0, 36.0, 47.0
+LEAD, GAP_END, END = 6.0, 38.0, 51.0
 # Worker i % 2 serves camera i: north-door and south-door share worker 1, north-hall and south-yard worker 2.
 CAMERAS = [  # name, site, zone, group A, group B: (face, seconds after the group starts, seconds in view)
-    ("north-door", "north", "door", [("with_mask0", 0, 7), ("without_mask0", 1, 7)], [("without_mask1", 0, 7)]),
-    ("north-hall", "north", "hall", [("without_mask0", 0, 7)], [("with_mask0", 0, 7), ("with_mask1", 1, 7)]),
-    ("south-door", "south", "door", [("with_mask1", 0, 7)], [("without_mask0", 0, 7), ("with_mask0", 1, 7)]),
-    ("south-yard", "south", "yard", [("without_mask1", 0, 7), ("with_mask0", 1, 7)], [("without_mask0", 0, 7)]),
+    ("north-door", "north", "door", [("with_mask0", 0, 9), ("without_mask0", 1, 9)], [("without_mask1", 0, 9)]),
+    ("north-hall", "north", "hall", [("without_mask0", 0, 9)], [("with_mask0", 0, 9), ("with_mask1", 1, 9)]),
+    ("south-door", "south", "door", [("with_mask1", 0, 9)], [("without_mask0", 0, 9), ("with_mask0", 1, 9)]),
+    ("south-yard", "south", "yard", [("without_mask1", 0, 9), ("with_mask0", 1, 9)], [("without_mask0", 0, 9)]),
 ]
 KILLED_CAMERA = "south-yard"  # its stream is stopped in the gap: group B never reaches the fleet
 KILLED_WORKER_CAMERAS = ("north-door", "south-door")
