@@ -67,14 +67,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from maskdet.fleet.cameras import CamerasFileError, archive_fleet, read_fleet
 
-    if (args.cameras is None) == (args.archive is None) and not (args.archive and args.cameras):
+    if args.cameras is None and args.archive is None:
         raise UserError("give a cameras file, or --archive DIR (with an optional cameras file for the defaults)")
     if args.workers is not None and not 1 <= args.workers <= 1024:
         raise UserError("--workers must be between 1 and 1024")
     if not 0 <= args.duration <= 10 * 365 * 86400:
         raise UserError("--duration must be 0 (until Ctrl-C) or a number of seconds")
     try:
-        fleet = read_fleet(args.cameras) if args.cameras else None
+        fleet = read_fleet(args.cameras, archive=bool(args.archive)) if args.cameras else None
         if args.archive:
             fleet = archive_fleet(args.archive, fleet.defaults if fleet else None)
     except CamerasFileError as exc:

@@ -176,7 +176,8 @@ def _check_no_aliases(text: str, path: Path) -> list[str]:
 
 
 def read_fleet(path: str | Path, archive: bool = False) -> Fleet:
-    """The cameras file, checked whole; raises CamerasFileError listing every mistake."""
+    """The cameras file, checked whole; raises CamerasFileError listing every mistake. With archive=True the
+    cameras list may be left out (only the defaults are used)."""
     path = Path(path)
     try:
         with open(path, "rb") as fh:
@@ -204,7 +205,10 @@ def read_fleet(path: str | Path, archive: bool = False) -> Fleet:
         raise CamerasFileError([f"{path}: empty: it needs a 'cameras:' list"])
     top = check.mapping(root, "the file", TOP_KEYS) or {}
     defaults = _read_defaults(check, top.get("defaults"))
-    cameras = _read_cameras(check, top.get("cameras"), defaults, path.parent, root)
+    if archive and top.get("cameras") is None:
+        cameras = []  # --archive takes only the defaults from the file
+    else:
+        cameras = _read_cameras(check, top.get("cameras"), defaults, path.parent, root)
     if check.problems:
         raise CamerasFileError(check.problems)
     return Fleet(path, defaults, tuple(cameras))

@@ -110,7 +110,9 @@ class Store:
             except ModuleNotFoundError:
                 raise UserError("a PostgreSQL store needs psycopg: pip install -r requirements-fleet.txt") from None
             try:
-                connection = psycopg.connect(target, connect_timeout=10)
+                # autocommit: a lone statement commits by itself, and transaction() is a real BEGIN ... COMMIT
+                # (without it the first SELECT would open a transaction that every later write nests in, uncommitted).
+                connection = psycopg.connect(target, connect_timeout=10, autocommit=True)
             except psycopg.Error as exc:
                 raise UserError(f"cannot connect to PostgreSQL: {str(exc).strip().splitlines()[0]}") from None
             store = cls(connection, True, _redact(target))
@@ -275,6 +277,7 @@ def _redact(url: str) -> str:
     if "://" in url and "@" in url.split("://", 1)[1].split("/", 1)[0]:
         scheme, rest = url.split("://", 1)
         auth, _, host = rest.partition("@")
-        user = auth.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}"
+        if ":" not in auth:
+            return url  # a user name, no password
+        return f"{scheme}://{auth.split(':', 1)[0]}:***@{host}"
     return url

@@ -77,8 +77,27 @@ class NetNS:
     def run(self, argv: list[str], **kwargs) -> subprocess.CompletedProcess:
         return subprocess.run(self.argv(argv), capture_output=True, text=True, **kwargs)
 
+    def members(self, uid: int | None = None) -> list[int]:
+        """Every process in this namespace (all started by the test: a crashed run's Ray included), or those of
+        one user (root's: not the PostgreSQL server, which runs as postgres)."""
+        mine = os.readlink(f"/proc/{self.holder.pid}/ns/net")
+        found = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and int(entry) != self.holder.pid:
+                try:
+                    if os.readlink(f"/proc/{entry}/ns/net") == mine and uid in (None, os.stat(f"/proc/{entry}").st_uid):
+                        found.append(int(entry))
+                except OSError:
+                    pass
+        return found
+
     def stop(self) -> None:
         if self.holder.poll() is None:
+            for pid in self.members():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             os.killpg(self.holder.pid, signal.SIGKILL)
             self.holder.wait(timeout=10)
 

@@ -117,7 +117,7 @@ def test_four_cameras_two_sites_two_workers(store_url, netns, udp_cameras, faces
     assert "worker restarts: 1" in monitor.stdout, monitor.stdout[-2000:]
 
     # People per camera and per site within one of the truth; alerts exactly once per unmasked person.
-    for name, site, _, _, _ in CAMERAS:
+    for name, *_ in CAMERAS:
         counted = people(name)
         assert abs(counted - len(truth(name))) <= 1, (name, counted, truth(name), monitor.stdout[-3000:])
         alerts = rows("SELECT COUNT(*) FROM alerts WHERE camera = ?", (name,))[0][0]
