@@ -215,7 +215,7 @@ def train(
     data: str | Path, model: str | None, epochs: int, imgsz: int, batch: int | float, device: str | None,
     workers: int, patience: int, cache: str | bool, seed: int, project: Path, name: str, exist_ok: bool,
     cls_pw: float, resume: str | bool | None = None, overrides: dict[str, object] | None = None,
-    oversample: float = 0.0,
+    oversample: float = 0.0, camera_aug: float = 0.0,
 ) -> TrainResult:
     from ultralytics import YOLO
 
@@ -243,6 +243,11 @@ def train(
         else:
             print(f"training {source} from scratch")
         args.update(overrides)
+        if camera_aug > 0:
+            from maskdet.training.augment import camera_augmentations
+
+            args["augmentations"] = camera_augmentations(camera_aug)
+            print(f"camera augmentation: blur, JPEG, exposure, downscale and colour cast, each with p={camera_aug}")
     yolo = YOLO(source)
     if not resume and Path(source).suffix == ".pt":
         note = class_change_note(source, [yolo.names[i] for i in sorted(yolo.names)], data_names)
