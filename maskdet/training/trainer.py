@@ -19,6 +19,8 @@ from maskdet.config import PROJECT_ROOT, load_dataset_config
 from maskdet.errors import UserError
 from maskdet.evaluation.metrics import metrics_table
 from maskdet.fileio import atomic_write_text, list_images, next_run_dir
+from maskdet.training.augment import SETTINGS_FILE as CAMERA_AUG_FILE
+from maskdet.training.augment import camera_trainer, check_probability, saved_probability
 from maskdet.training.oversample import write_oversampled_list
 
 # Where `python train.py` starts: the shipped model, which already knows faces and masks, so a user's
@@ -244,10 +246,13 @@ def train(
             print(f"training {source} from scratch")
         args.update(overrides)
         if camera_aug > 0:
-            from maskdet.training.augment import camera_augmentations
-
-            args["augmentations"] = camera_augmentations(camera_aug)
-            print(f"camera augmentation: blur, JPEG, exposure, downscale and colour cast, each with p={camera_aug}")
+            check_probability(camera_aug)
+            atomic_write_text(run_dir / CAMERA_AUG_FILE, f"{camera_aug}\n")
+    if resume and camera_aug <= 0:
+        camera_aug = saved_probability(checkpoint.parent.parent)  # runs/train/<name>/weights/last.pt
+    if camera_aug > 0:
+        args["trainer"] = camera_trainer(camera_aug)
+        print(f"camera augmentation: blur, lower resolution, exposure, colour cast and JPEG, each with p={camera_aug}")
     yolo = YOLO(source)
     if not resume and Path(source).suffix == ".pt":
         note = class_change_note(source, [yolo.names[i] for i in sorted(yolo.names)], data_names)
