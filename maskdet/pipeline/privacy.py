@@ -5,6 +5,11 @@ from the real picture) and before annotation and the sinks (so nothing downstrea
 crops, people/ and alerts/ pictures included, sees more than this stage leaves). Today it is a no-op for
 every level: PrivacySettings (maskdet.settings) carries level, blur_margin, retain and period, and the
 blurring (level "blur"), the numbers-only mode ("counts") and retention are to be written here.
+
+Mind one path around it: the people stage (3) copies each person's best face crop from the frame as it
+is then, before this stage (maskdet.monitoring.people.crop_box, for people/ and report.html thumbnails).
+Alert pictures are cut later, by AlertSink, from the same Frame object, so they see what this stage left
+if it changes frame.image in place.
 """
 
 from __future__ import annotations
