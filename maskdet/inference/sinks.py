@@ -15,6 +15,7 @@ import numpy as np
 from maskdet.fileio import atomic_write_bytes, atomic_write_text
 from maskdet.inference.detections import Detections, Frame
 from maskdet.inference.threads import BackgroundWorker
+from maskdet.yolo_format import label_line
 
 RECORD_FIELDS = ["source", "frame", "timestamp", "class_id", "class_name", "confidence", "x1", "y1", "x2", "y2"]
 
@@ -186,11 +187,9 @@ class YoloTxtSink(Sink):
 
     def write(self, frame: Frame, det: Detections, annotated: np.ndarray | None) -> None:
         h, w = frame.image.shape[:2]
-        lines = []
         tracks = det.tracker_id.tolist() if det.tracker_id is not None else [None] * len(det)
-        for box, conf, track in zip(det.yolo_boxes(w, h), det.confidence.tolist(), tracks):
-            line = f"{box.to_line()} {conf:.4f}" if self.save_conf else box.to_line()
-            lines.append(line if track is None else f"{line} {int(track)}")  # Ultralytics' track layout: the ID last
+        lines = [label_line(box, conf if self.save_conf else None, track)
+                 for box, conf, track in zip(det.yolo_boxes(w, h), det.confidence.tolist(), tracks)]
         atomic_write_text(self.out_dir / f"{output_stem(frame)}.txt", "".join(f"{line}\n" for line in lines))
 
 
