@@ -22,7 +22,8 @@ from maskdet.inference.sources import SourceError, iter_video
 from maskdet.inference.visualize import Annotator
 from maskdet.serving.jobs import Job, JobStore
 from maskdet.serving.pool import ModelPool
-from maskdet.serving.video import BrowserVideoSink
+from maskdet.serving.uploads import MAX_PIXELS, MAX_VIDEO_FRAMES, MAX_VIDEO_PIXELS
+from maskdet.serving.video import BrowserVideoSink, bounded_frames
 
 CSV_NAME, JSON_NAME, VIDEO_NAME = "predictions.csv", "predictions.json", "annotated.mp4"
 
@@ -38,6 +39,9 @@ class ServeSettings:
     workers: int = 1
     backlog: int | None = None  # requests waiting for a worker before 503 (default: as many as workers)
     max_upload_mb: float = 50.0
+    max_pixels: int = MAX_PIXELS  # a photo or camera frame, from its header before decoding (413 above)
+    max_video_pixels: int = MAX_VIDEO_PIXELS  # a video frame, from the container before decoding
+    max_video_frames: int = MAX_VIDEO_FRAMES
     token: str | None = None
     keep_minutes: float = 60.0
     max_video_jobs: int = 2
@@ -107,7 +111,8 @@ class Service:
         try:
             with CsvSink(job.folder / CSV_NAME) as csv_sink, JsonSink(job.folder / JSON_NAME) as json_sink, \
                     BrowserVideoSink(job.folder / VIDEO_NAME, fps) as video:
-                for frame in iter_video(path, 1, lambda _msg: None):
+                for frame in bounded_frames(iter_video(path, 1, lambda _msg: None), self.settings.max_video_pixels,
+                                            self.settings.max_video_frames):
                     if self.stopping.is_set():
                         raise SourceError("the server stopped before the video was done")
                     frame.source = job.source  # records name the upload, not the server's file
