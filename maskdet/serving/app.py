@@ -42,6 +42,8 @@ VIDEO_RETRY_AFTER_S = 10
 CHUNK = 1 << 20
 FORM_SLACK = 64 * 1024  # room for the multipart boundaries and headers around the file
 MAX_FILES = 1  # files per request: one photo (or video) per POST, each answered on its own
+# Declared for the OpenAPI docs (their Authorize button); auto_error=False: check_token does the checking.
+BEARER = HTTPBearer(auto_error=False, description="the server's --token (only when it was started with one)")
 log = logging.getLogger("maskdet.serve")
 
 
@@ -134,11 +136,9 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
     def svc() -> Service:
         return app.state.service
 
-    bearer = HTTPBearer(auto_error=False, description="the server's --token (only when it was started with one)")
-
-    def check_token(request: Request, _declared: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]) -> None:
+    def check_token(request: Request, _declared: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]) -> None:
         """The token from the Authorization header only (never the query), compared in constant time.
-        `bearer` is declared so /docs has an Authorize button; the check itself is this function's."""
+        BEARER is declared so /docs has an Authorize button; the check itself is this function's."""
         if settings.token is None:
             return
         given = request.headers.get("authorization", "")
@@ -311,8 +311,26 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
         return FileResponse(STATIC / "index.html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    without_422(app)
     add_docs(app)
     return app
+
+
+def without_422(app: FastAPI) -> None:
+    """FastAPI documents its validation errors as 422 {"detail": ...}; this app answers them 400 {"error": ...}."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = build()
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    operation.get("responses", {}).pop("422", None)
+            for name in ("HTTPValidationError", "ValidationError"):
+                schema.get("components", {}).get("schemas", {}).pop(name, None)
+        return app.openapi_schema
+
+    app.openapi = openapi
 
 
 def add_docs(app: FastAPI) -> None:
