@@ -5,6 +5,7 @@ wrote, wchar in /proc/<pid>/io), and it still answers afterwards.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import select
@@ -305,3 +306,17 @@ def test_a_wrong_an_empty_or_a_misplaced_token_is_refused_on_every_route_and_the
     live.send(cv2.imencode(".jpg", cv2.imread(str(photo)))[1].tobytes())
     assert live.receive_json()["counts"]
     live.close()
+
+
+# --- what the server writes --------------------------------------------------------------------
+
+
+def test_a_file_name_that_is_a_formula_is_written_to_predictions_csv_as_text(start_server, photo):
+    server = start_server()
+    name = "=SUM(1+1)*cmd|calc!A0.png"
+    with open(photo, "rb") as f:
+        body = httpx.post(f"{server.url}/api/detect", params={"save": "true"}, files={"file": (name, f)}, timeout=60).json()
+    assert body["source"] == name  # the JSON keeps it as it was: JSON is not a spreadsheet
+    text = httpx.get(server.url + body["files"]["predictions.csv"]).text
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(rows) == 2 and {row["source"] for row in rows} == {"'" + name}
