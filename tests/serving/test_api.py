@@ -325,3 +325,23 @@ def test_the_openapi_docs_declare_every_refusal_and_the_bearer_token(client):
     description = schema["info"]["description"]
     assert "`Authorization: Bearer <token>`" in description  # a Markdown code span: shown as text, not eaten as HTML
     assert all(word in description for word in ("megapixels", "MB a request", "1 file a request", "frames a video"))
+
+
+def test_a_video_longer_than_the_frame_limit_is_413_before_any_job_starts(make_client, video, tmp_path):
+    client = make_client(max_video_frames=5)
+    with open(video, "rb") as f:
+        assert_json_error(client.post("/api/videos", files={"file": ("clip.mp4", f)}), 413, "clip.mp4", "6 frames", "5 frame limit")
+    assert list((tmp_path / "results").iterdir()) == []
+
+
+def test_a_video_whose_header_lies_stops_at_the_frame_and_pixel_limits():
+    from maskdet.inference.detections import Frame
+    from maskdet.inference.sources import SourceError
+    from maskdet.serving.video import bounded_frames
+
+    frames = [Frame(np.zeros((h, w, 3), np.uint8), "v", "v", "video", i) for i, (w, h) in enumerate([(40, 30)] * 3 + [(400, 300)])]
+    assert len(list(bounded_frames(frames[:3], max_pixels=1200, max_frames=3))) == 3
+    with pytest.raises(SourceError, match="more than 2 frames"):
+        list(bounded_frames(frames[:3], max_pixels=1200, max_frames=2))
+    with pytest.raises(SourceError, match="frame 3 is 400x300 pixels"):
+        list(bounded_frames(frames, max_pixels=1200, max_frames=10))
