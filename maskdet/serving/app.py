@@ -75,6 +75,35 @@ def documented(*statuses: int) -> dict[int | str, dict]:
     return {status: {"model": ErrorBody, "description": what[status]} for status in statuses}
 
 
+def token_refusal(token: str | None, authorization: str) -> str | None:
+    """Why an Authorization header does not carry `token` (None: it does, or the server has none).
+    The header only, never the query; compared in constant time."""
+    if token is None:
+        return None
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() == "bearer" and secrets.compare_digest(value.strip().encode(), token.encode()):
+        return None
+    return ("missing or wrong token: send the header 'Authorization: Bearer <token>'" if authorization
+            else "this server needs a token: send the header 'Authorization: Bearer <token>'")
+
+
+class TokenGate:
+    """With --token, an /api request without it is answered 401 before any of its body is read: a client
+    without the token cannot make the server parse or spool an upload. (Routes check it again.)"""
+
+    def __init__(self, app, token: str | None):
+        self.app, self.token = app, token
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"].startswith("/api/"):
+            headers = {k.lower(): v for k, v in scope.get("headers") or []}
+            refusal = token_refusal(self.token, headers.get(b"authorization", b"").decode("latin-1"))
+            if refusal:
+                await error(401, refusal, {"WWW-Authenticate": "Bearer"})(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 class BodyTooLarge(StarletteHTTPException):
     """Raised from inside the body stream: FastAPI lets an HTTPException through its form parsing as is."""
 
@@ -139,14 +168,9 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
     def check_token(request: Request, _declared: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]) -> None:
         """The token from the Authorization header only (never the query), compared in constant time.
         BEARER is declared so /docs has an Authorize button; the check itself is this function's."""
-        if settings.token is None:
-            return
-        given = request.headers.get("authorization", "")
-        scheme, _, value = given.partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(value.strip().encode(), settings.token.encode()):
-            raise HTTPException(401, "missing or wrong token: send the header 'Authorization: Bearer <token>'"
-                                if given else "this server needs a token: send the header 'Authorization: Bearer <token>'",
-                                {"WWW-Authenticate": "Bearer"})
+        refusal = token_refusal(settings.token, request.headers.get("authorization", ""))
+        if refusal:
+            raise HTTPException(401, refusal, {"WWW-Authenticate": "Bearer"})
 
     app = FastAPI(title="maskdet", version=maskdet.__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Face-mask detection: who wears a mask, who does not, who wears it wrong. "
@@ -157,6 +181,7 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
                               f"{settings.max_video_pixels / 1e6:.3g} megapixels a video frame, "
                               f"{settings.max_video_frames} frames a video.")
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
+    app.add_middleware(TokenGate, token=settings.token)  # added last: runs first
     auth = [Security(check_token)]
 
     @app.exception_handler(UploadError)
