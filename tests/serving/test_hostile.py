@@ -10,8 +10,6 @@ import io
 import json
 import select
 import socket
-import struct
-import zlib
 from pathlib import Path
 
 import cv2
@@ -54,35 +52,14 @@ def still_answers(server, photo) -> None:
     assert "Traceback" not in server.process.stderr
 
 
-def png_chunk(kind: bytes, data: bytes, crc: int | None = None) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) if crc is None else crc)
-
-
-def blank_png_with_a_bad_ancillary_crc(width: int, height: int, rows_per_block: int = 500) -> bytes:
-    """A valid grayscale PNG of blank pixels whose tEXt chunk has a wrong CRC: libpng (OpenCV) only warns and
-    decodes it, Pillow refuses to open it. The zlib stream repeats one fully flushed block, so a
-    20000 x 20000 image is built in a fraction of a second (and is about 400 KB)."""
-    assert height % rows_per_block == 0
-    block = b"\x00" * ((width + 1) * rows_per_block)  # each row: filter byte 0, then the pixels
-    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
-    segment = deflate.compress(block) + deflate.flush(zlib.Z_FULL_FLUSH)  # independent of what came before
-    adler = 1
-    for _ in range(height // rows_per_block):
-        adler = zlib.adler32(block, adler)
-    stream = b"\x78\xda" + segment * (height // rows_per_block) + deflate.flush() + struct.pack(">I", adler)
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"tEXt", b"Comment\x00hello", crc=0)
-            + png_chunk(b"IDAT", stream) + png_chunk(b"IEND", b""))
-
-
 @pytest.fixture(scope="module")
-def png_bomb() -> bytes:
-    data = blank_png_with_a_bad_ancillary_crc(20_000, 20_000)
+def png_bomb(serve_kit) -> bytes:
+    data = serve_kit.blank_png(20_000, 20_000, bad_crc=True)
     from PIL import Image
 
     with pytest.raises(OSError, match="cannot identify"):  # the bypass: Pillow cannot size it
         Image.open(io.BytesIO(data))
-    small = blank_png_with_a_bad_ancillary_crc(40, 1000)  # the same construction, small: OpenCV decodes it
+    small = serve_kit.blank_png(40, 1000, bad_crc=True)  # the same construction, small: OpenCV decodes it
     assert cv2.imdecode(np.frombuffer(small, np.uint8), cv2.IMREAD_COLOR).shape == (1000, 40, 3)
     return data
 
