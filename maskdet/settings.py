@@ -183,6 +183,12 @@ class Settings:
         return {key: getattr(getattr(self, section), name) for key, (section, name) in self.flat_names().items()}
 
 
+# What an outside image or video may be, measured from its header before anything is decoded.
+MAX_PIXELS = 100_000_000  # 10,000 x 10,000: decoded as BGR, 300 MB
+MAX_VIDEO_PIXELS = 4096 * 2160  # a frame of 4K video; decoded, each frame in FFmpeg's pool takes 13 MB (YUV)
+MAX_VIDEO_FRAMES = 108_000  # an hour at 30 fps
+
+
 @dataclass
 class ServeSettings:
     """serve.py: the detector's settings it passes on, and the server's own limits."""
@@ -196,6 +202,9 @@ class ServeSettings:
     workers: int = 1
     backlog: int | None = None  # requests waiting for a worker before 503 (default: as many as workers)
     max_upload_mb: float = 50.0
+    max_pixels: int = MAX_PIXELS  # a photo or camera frame, from its header before decoding (413 above)
+    max_video_pixels: int = MAX_VIDEO_PIXELS  # a video frame, from the container before decoding
+    max_video_frames: int = MAX_VIDEO_FRAMES
     token: str | None = None
     keep_minutes: float = 60.0
     max_video_jobs: int = 2

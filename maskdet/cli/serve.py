@@ -45,6 +45,23 @@ def check_port_free(host: str, port: int) -> None:
             raise UserError(f"cannot listen on {host}:{port} ({exc.strerror}): pass another --port or --host") from None
 
 
+# flag: (lowest, highest, lowest allowed itself); every number a user gives is checked before anything starts
+RANGES = {"port": (1, 65535, True), "conf": (0.0, 1.0, True), "iou": (0.0, 1.0, True), "imgsz": (32, 8192, True),
+          "workers": (1, 64, True), "backlog": (0, 10_000, True), "max_upload_mb": (0.0, 10_240.0, False),
+          "keep_minutes": (0.0, 525_600.0, False), "max_video_jobs": (1, 64, True)}
+
+
+def check_ranges(args) -> None:
+    """A one-line error naming the first number out of its range (exit 2)."""
+    for name, (low, high, low_included) in RANGES.items():
+        value = getattr(args, name)
+        if value is None:
+            continue
+        if not (low <= value <= high) or (value == low and not low_included) or value != value:  # value != value: NaN
+            span = f"from {low:g} to {high:g}" if low_included else f"above {low:g} and at most {high:g}"
+            raise UserError(f"--{name.replace('_', '-')} must be {span}, got {value:g}")
+
+
 def build_parser():
     """serve.py's flags; the defaults of the ones that are settings are ServeSettings' (maskdet/settings.py)."""
     d = lambda name: default_of(ServeSettings, name)  # noqa: E731
@@ -77,10 +94,8 @@ def build_parser():
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
+    check_ranges(args)
     require_modules("serve.py", *SERVER_MODULES)
-    if args.workers < 1 or args.max_video_jobs < 1 or (args.backlog or 0) < 0 or args.max_upload_mb <= 0 or args.keep_minutes <= 0:
-        raise UserError("--workers and --max-video-jobs must be 1 or more, --backlog 0 or more, "
-                        "--max-upload-mb and --keep-minutes above 0")
     check_port_free(args.host, args.port)
 
     import uvicorn

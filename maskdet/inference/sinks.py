@@ -5,13 +5,13 @@ and a JSON with every detection made so far.
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from maskdet.csvcells import SafeDictWriter
 from maskdet.fileio import atomic_write_bytes, atomic_write_text
 from maskdet.inference.detections import Detections, Frame
 from maskdet.inference.threads import BackgroundWorker
@@ -143,7 +143,7 @@ class CsvSink(Sink):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self.file = open(path, "w", newline="", encoding="utf-8")
-        self.writer = csv.DictWriter(self.file, RECORD_FIELDS + ["track_id"] if track else RECORD_FIELDS)
+        self.writer = SafeDictWriter(self.file, RECORD_FIELDS + ["track_id"] if track else RECORD_FIELDS)  # a file or URL may start with =
         self.writer.writeheader()
 
     def write(self, frame: Frame, det: Detections, annotated: np.ndarray | None) -> None:

@@ -21,7 +21,7 @@ from maskdet.inference.sources import SourceError, iter_video
 from maskdet.pipeline.step import Pipeline
 from maskdet.serving.jobs import Job, JobStore
 from maskdet.serving.pool import ModelPool
-from maskdet.serving.video import BrowserVideoSink
+from maskdet.serving.video import BrowserVideoSink, bounded_frames
 from maskdet.settings import ServeSettings  # noqa: F401  (imported from here by the app and tests)
 
 CSV_NAME, JSON_NAME, VIDEO_NAME = "predictions.csv", "predictions.json", "annotated.mp4"
@@ -86,7 +86,8 @@ class Service:
         try:
             with CsvSink(job.folder / CSV_NAME) as csv_sink, JsonSink(job.folder / JSON_NAME) as json_sink, \
                     BrowserVideoSink(job.folder / VIDEO_NAME, fps) as video:
-                for frame in iter_video(path, 1, lambda _msg: None):
+                for frame in bounded_frames(iter_video(path, 1, lambda _msg: None), self.settings.max_video_pixels,
+                                            self.settings.max_video_frames):
                     if self.stopping.is_set():
                         raise SourceError("the server stopped before the video was done")
                     frame.source = job.source  # records name the upload, not the server's file

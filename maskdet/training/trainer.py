@@ -16,6 +16,7 @@ import pandas as pd
 import yaml
 
 from maskdet.config import PROJECT_ROOT, load_dataset_config
+from maskdet.csvcells import safe_table
 from maskdet.errors import UserError
 from maskdet.evaluation.metrics import metrics_table
 from maskdet.fileio import atomic_write_text, list_images, next_run_dir
@@ -126,7 +127,7 @@ def trim_results_to_checkpoint(checkpoint: Path) -> None:
     table = pd.read_csv(results)
     kept = table[table["epoch"] <= completed]
     if len(kept) < len(table):
-        atomic_write_text(results, kept.to_csv(index=False))
+        atomic_write_text(results, safe_table(kept).to_csv(index=False))
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, object]:
