@@ -33,7 +33,7 @@ from maskdet.monitoring.people import ALERT_AFTER_S, MIN_FRAMES, Line
 MAX_FILE_BYTES = 1 << 20  # a fleet of 10,000 cameras is well under this
 MAX_CAMERAS = 10_000
 NAMES = ("with_mask", "without_mask", "mask_weared_incorrect")
-PRIVACY = ("none", "no-faces")  # no-faces: no face thumbnails leave the worker (counts and alerts only)
+PRIVACY = ("off", "blur", "counts")  # the per-frame step's privacy levels (maskdet.settings.PRIVACY_LEVELS)
 URL_SCHEMES = tuple(s.removesuffix("://") for s in STREAM_SCHEMES)
 
 
@@ -49,7 +49,7 @@ class FleetDefaults:
     alert: tuple[str, ...] = ()
     alert_after: float = ALERT_AFTER_S
     webhook: str | None = None
-    privacy: str = "none"
+    privacy: str = "off"  # the fleet keeps no pictures of people whatever the level; it is the step's setting
     down_after: float = 30.0  # seconds without a frame before a reconnecting camera is shown as down
 
 

@@ -25,47 +25,58 @@ from maskdet.fleet.cameras import Camera, FleetDefaults
 from maskdet.fleet.store import utc_text
 from maskdet.inference.detections import Detections, Frame
 from maskdet.inference.sources import LatestFrameReader, SourceSpec, _open_capture, iter_video, quiet_opencv_logs
-from maskdet.monitoring.people import Line, MonitorSettings, PeopleCounter, Person
-from maskdet.monitoring.tracking import Tracker
+from maskdet.models import default_weights
+from maskdet.monitoring.people import Person
+from maskdet.pipeline.step import Pipeline
+from maskdet.settings import DetectionSettings, MonitoringSettings, PrivacySettings, Settings
+
+
+def camera_settings(defaults: FleetDefaults, camera: Camera | None = None) -> Settings:
+    """The per-frame step's settings for one camera: the fleet's defaults with the camera's own line and alerts
+    (alerts are delivered by the driver, so the step gets no webhook)."""
+    detection = DetectionSettings(weights=defaults.model or None, imgsz=defaults.imgsz, conf=defaults.conf)
+    monitoring = MonitoringSettings(track=True, min_frames=camera.min_frames if camera else defaults.min_frames,
+                                    line=camera.line if camera else None,
+                                    alert=list(camera.alert if camera else defaults.alert) or None,
+                                    alert_after=camera.alert_after if camera else defaults.alert_after)
+    return Settings(detection=detection, monitoring=monitoring, privacy=PrivacySettings(level=defaults.privacy))
 
 
 def load_model(defaults: FleetDefaults, threads: int = 1):
-    """The detector for a worker: one inference thread (a worker is one core; more workers use more cores)."""
-    from maskdet.inference.detect import default_weights
-    from maskdet.inference.detectors import DetectSettings, OnnxDetector, load_detector, warmup
+    """The detector a worker shares between its cameras: one inference thread, as a worker is one core (more
+    workers use more cores)."""
+    from maskdet.inference.detectors import OnnxDetector, warmup
+    from maskdet.pipeline.step import load_settings_detector
 
-    weights = Path(defaults.model) if defaults.model else Path(default_weights())
-    settings = DetectSettings(conf=defaults.conf)
+    settings = camera_settings(defaults)
+    weights = Path(settings.detection.weights or default_weights())
     if weights.suffix == ".onnx" and weights.exists():
-        detector = OnnxDetector(weights, settings, defaults.imgsz, threads=threads)
+        detector = OnnxDetector(weights, settings.detection.decoding(), settings.detection.imgsz, threads=threads)
         warmup(detector)
         return detector
-    return load_detector(weights, settings, defaults.imgsz)
+    return load_settings_detector(settings)
 
 
 class CameraPipeline:
-    """The per-frame work for one camera: detect, track, count people, raise alerts.
+    """maskdet's per-frame step (Pipeline) for one camera, on the worker's shared detector, and what the fleet
+    takes from it after each frame: the people who left the view and the alerts raised."""
 
-    THE adapter to maskdet's per-frame step: the fleet calls only process(), take_people(), take_alerts()
-    and finish(), so the step it wraps can change without touching the Ray plumbing."""
-
-    def __init__(self, detector, camera: Camera):
-        self.detector = detector
-        self.names = tuple(detector.names)
-        line = Line.parse(camera.line) if camera.line else None
-        self.tracker = Tracker()
-        self.people = PeopleCounter(self.names, MonitorSettings(camera.min_frames, line, camera.alert, camera.alert_after))
+    def __init__(self, detector, camera: Camera, defaults: FleetDefaults):
+        self.step = Pipeline(camera_settings(defaults, camera), detector=detector)
+        self.people = self.step.monitor.people
 
     def process(self, frame: Frame) -> Detections:
-        det = self.detector(frame.image)
-        det = self.tracker(frame, det)
-        return self.people(frame, det)
+        return self.step.process(frame)
 
     def take_people(self) -> list[Person]:
-        return self.people.take_left()
+        left = self.people.take_left()
+        self.people.people.clear()  # the store keeps them: a camera that runs for months must not grow in memory
+        return left
 
     def take_alerts(self) -> list:
-        return self.people.take_alerts()
+        alerts = self.people.take_alerts()
+        self.people.alerted.clear()
+        return alerts
 
     def finish(self) -> None:
         self.people.finish_all()
@@ -136,7 +147,7 @@ class CameraWorker:
             # The reader's own notes (each retry) stay quiet: the driver reports each change of state once.
             reader = CameraReader(camera, lambda note: None)
             reader.start()
-            self.cameras[camera.name] = (reader, CameraPipeline(self.detector, camera))
+            self.cameras[camera.name] = (reader, CameraPipeline(self.detector, camera, self.defaults))
         reader, pipeline = self.cameras[camera.name]
         got = reader.newest(wait_s=min(1.0, 0.5 / camera.fps))
         processed = 0
@@ -191,13 +202,17 @@ class CameraWorker:
         """A whole video at the camera's sampling rate; its people and alerts on the video's own clock
         (it started its file's modification time minus its length: recorders write to the end)."""
         path = Path(camera.source)
+        try:
+            modified = path.stat().st_mtime
+        except OSError as exc:
+            return {**self._empty(camera), "error": f"{path}: {exc.strerror}", "frames": 0, "started": utc_text()}
         cap = _open_capture(str(path))
         fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
         total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         cap.release()
-        started = path.stat().st_mtime - (total / fps if total else 0.0)
+        started = modified - (total / fps if 0 < fps < 1000 and total > 0 else 0.0)
         stride = max(1, round(fps / camera.fps))
-        pipeline = CameraPipeline(self.detector, camera)
+        pipeline = CameraPipeline(self.detector, camera, self.defaults)
         frames = 0
         try:
             for frame in iter_video(path, stride, lambda note: self.notes.append(f"{camera.name}: {note}")):
