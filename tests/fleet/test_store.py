@@ -1,0 +1,57 @@
+"""The store, SQLite and PostgreSQL alike: a person or an alert written twice (a retried batch, a rerun) is
+stored once, the per-minute counts follow the people, and the summary the fleet page shows adds up."""
+
+from __future__ import annotations
+
+import time
+
+from maskdet.fleet.cameras import Camera
+from maskdet.fleet.store import Batch, Store, utc_text
+
+
+def person(camera: str, track: str, verdict: str, site: str = "north", when: float | None = None) -> dict:
+    seen = utc_text(when)
+    return {"camera": camera, "track": track, "site": site, "zone": "door", "first_seen": seen, "last_seen": seen,
+            "verdict": verdict, "frames": 8, "confidence": 0.8, "crossings": ""}
+
+
+def alert(camera: str, track: str, site: str = "north") -> dict:
+    return {"camera": camera, "track": track, "site": site, "zone": "door", "time": utc_text(), "verdict": "without_mask",
+            "confidence": 0.7, "delivery": "queued"}
+
+
+def test_the_same_person_and_alert_are_stored_once_and_counted_once(store_url):
+    store = Store.open(store_url.read_url)
+    try:
+        store.register_cameras([Camera("door", "rtsp://user:secret@10.0.0.5/s", "north", "door"),
+                                Camera("yard", "rtsp://10.0.0.6/s", "south", "yard")])
+        batch = Batch([person("door", "a1-1", "with_mask"), person("door", "a1-2", "without_mask"),
+                       person("yard", "a1-1", "without_mask", "south")],
+                      [alert("door", "a1-2"), alert("yard", "a1-1", "south")],
+                      {"door": ("live", utc_text()), "yard": ("down", "2026-12-05 10:00:00")}, {"door": (4, utc_text())})
+        assert store.write(batch) == (3, 2)
+        again = Batch(batch.people, batch.alerts, {}, {})  # the same results again (a retried batch, a rerun)
+        assert store.write(again) == (0, 0)  # nothing new, nothing counted twice
+        # a restarted worker's tracks carry its new incarnation: the same tracker id is another person
+        assert store.write(Batch([person("door", "b7-1", "with_mask")], [], {}, {})) == (1, 0)
+        store.set_delivery("door", "a1-2", "delivered")
+
+        assert store.execute("SELECT COUNT(*) FROM people")[0][0] == 4
+        assert store.execute("SELECT SUM(with_mask), SUM(without_mask) FROM counts") == [(2, 2)]
+        assert store.execute("SELECT delivery FROM alerts WHERE camera = 'door'") == [("delivered",)]
+        summary = store.summary()
+        cameras = {c["name"]: c for c in summary["cameras"]}
+        assert cameras["door"]["source"] == "rtsp://user:***@10.0.0.5/s"  # no password on the page
+        assert (cameras["door"]["state"], cameras["door"]["people_last_hour"], cameras["door"]["compliance"]) == \
+            ("live", 3, 2 / 3)
+        assert (cameras["yard"]["state"], cameras["yard"]["state_since"]) == ("down", "2026-12-05 10:00:00")
+        assert cameras["door"]["frames"] == 4
+        sites = {s["site"]: s for s in summary["sites"]}
+        assert (sites["north"]["people_last_hour"], sites["north"]["live"]) == (3, 1)
+        assert (sites["south"]["people_last_hour"], sites["south"]["compliance"]) == (1, 0.0)
+        assert [a["camera"] for a in summary["alerts"]] == sorted(a["camera"] for a in summary["alerts"])
+        # People seen more than an hour ago are not in the last hour.
+        store.write(Batch([person("yard", "a1-9", "with_mask", "south", time.time() - 7200)], [], {}, {}))
+        assert {c["name"]: c["people_last_hour"] for c in store.summary()["cameras"]}["yard"] == 1
+    finally:
+        store.close()
