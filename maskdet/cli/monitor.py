@@ -109,8 +109,6 @@ def main(argv: list[str] | None = None) -> int:
 
     stop = threading.Event()
     stop_on_signals(stop)
-    if args.duration:
-        threading.Timer(args.duration, stop.set).start()
     started_ray = start_ray(args.ray, workers_n, log)
     import ray
 
@@ -119,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         if not archive:
             store.register_cameras(fleet.cameras)
         workers = make_workers(fleet, workers_n)
+        if args.duration:  # counted from when every worker has its model loaded
+            timer = threading.Timer(args.duration, stop.set)
+            timer.daemon = True
+            timer.start()
         print(f"monitor: {len(fleet.cameras)} {'videos' if archive else 'cameras'} on {workers_n} worker(s) "
               f"(Ray {'at ' + args.ray if args.ray else 'started for this run'}), store {store.where}"
               + ("" if archive else "; Ctrl-C stops"), flush=True)

@@ -57,7 +57,9 @@ def make_workers(fleet: Fleet, count: int) -> list:
     import ray
 
     actor = ray.remote(num_cpus=1, max_restarts=MAX_RESTARTS, max_task_retries=0)(CameraWorker)
-    return [actor.remote(fleet.defaults) for _ in range(count)]
+    workers = [actor.remote(fleet.defaults) for _ in range(count)]
+    ray.get([w.pid.remote() for w in workers])  # every model loaded before the first camera is sampled
+    return workers
 
 
 class Alerts:
