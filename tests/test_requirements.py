@@ -155,3 +155,14 @@ def test_a_command_without_its_packages_says_in_one_line_what_to_install(script,
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("error: ") and "pip install -r" in lines[0] and "requirements-train.txt" in lines[0]
+
+
+def test_monitor_without_ray_says_which_file_to_install(tmp_path):
+    cameras = tmp_path / "cameras.yaml"
+    cameras.write_text("cameras:\n  - {name: door, source: 'rtsp://10.0.0.5/s'}\n", encoding="utf-8")
+    assert run_without_heavy_packages(str(ROOT / "monitor.py"), "--help", cwd=tmp_path).returncode == 0
+    proc = run_without_heavy_packages(str(ROOT / "monitor.py"), str(cameras), cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: monitor.py needs ray") and \
+        lines[0].endswith("requirements-fleet.txt"), proc.stderr
