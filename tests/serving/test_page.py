@@ -121,9 +121,9 @@ def test_a_dropped_photo_comes_back_with_numbered_boxes_the_list_of_faces_and_do
     assert "1 face below confidence 0.85 hidden" in card.find_element(By.CSS_SELECTOR, ".status").text
 
 
-@pytest.mark.parametrize("width", [390, 1280])
+@pytest.mark.parametrize("width", [390, 600, 1280])
 def test_the_photo_fills_the_width_there_is_and_nothing_scrolls_sideways(start_server, browser, tmp_path, serve_kit, width):
-    """A phone (390 px) and a laptop (1280 px): the photo as wide as the page allows (never 0, never capped at
+    """A phone (390 px), a small tablet (600 px) and a laptop (1280 px): the photo as wide as the page allows (never 0, never capped at
     480 px, never wider than the photo), every control reachable with Tab, no sideways scrolling."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
