@@ -255,6 +255,7 @@ function showTimeline(card, people, video) {
   const timeline = document.createElement("div");
   timeline.className = "timeline";
   timeline.setAttribute("aria-label", "when each person was in view");
+  const lane = Math.max(2, Math.min(10, Math.floor(320 / people.people.length)));  // a crowd stays within ~400 px
   for (const p of people.people) {
     const bar = document.createElement("button");
     bar.type = "button";
@@ -267,6 +268,8 @@ function showTimeline(card, people, video) {
     bar.addEventListener("click", () => { video.currentTime = p.first; video.play().catch(() => {}); });
     const row = document.createElement("div");
     row.className = "row";
+    row.style.height = `${lane}px`;
+    row.style.margin = `${lane > 4 ? 2 : 1}px 0`;
     row.append(bar);
     timeline.append(row);
   }
