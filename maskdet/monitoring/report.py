@@ -65,6 +65,14 @@ def duration_text(seconds: float) -> str:
     return f"{h} h {m:02d} min" if h else f"{m} min {s:02d} s"
 
 
+def clock_text(iso: str) -> str:
+    """A wall-clock time as a person reads it (a camera's alert): '05 Dec 2026 14:31:07'."""
+    try:
+        return datetime.fromisoformat(iso).strftime("%d %b %Y %H:%M:%S")
+    except ValueError:
+        return html.escape(iso)
+
+
 def bin_size(duration_s: float) -> int:
     """The smallest round bin that keeps the chart to MAX_BINS bars: a 30-s clip gets 2-s bins, an hour 5-min ones."""
     return next((b for b in BIN_CHOICES_S if duration_s / b <= MAX_BINS), BIN_CHOICES_S[-1])
@@ -203,7 +211,7 @@ def render(counter: PeopleCounter, alerts: Sequence[dict], alert_crops: dict[int
                      "<th>final verdict</th><th>delivery</th></tr>")
         for a in alerts:
             live = a.get("live", info.live)
-            when = esc(a["time"]) if live else f"{a.get('timestamp', 0):.1f} s into the video (frame {a['frame']})"
+            when = clock_text(a["time"]) if live else f"{a.get('timestamp', 0):.1f} s into the video (frame {a['frame']})"
             person = final.get(a["track_id"])
             now = counter.verdict_name(person) if person else a["verdict"]
             changed = (f"<span class=changed>{esc(label(now))}: changed after the alert, once more frames were seen "

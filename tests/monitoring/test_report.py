@@ -98,7 +98,7 @@ def test_an_alert_shows_the_frame_that_raised_it_at_its_time_in_the_video_and_sa
     assert "<td>no mask (0.90)</td>" in row
     assert "mask worn: changed after the alert, once more frames were seen (67% of 9 frames)" in row
     live = render(counter, [alert(7, "with_mask", live=True)], {}, "cam", info=info(live=True))
-    assert "2026-12-05T14:31:07+00:00" in live and "s into the video" not in live  # a camera's alerts: wall-clock time
+    assert "05 Dec 2026 14:31:07" in live and "s into the video" not in live  # a camera's alerts: wall-clock time
 
 
 def test_the_report_sink_measures_the_duration_from_the_frames_it_sees(tmp_path):
