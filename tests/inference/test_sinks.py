@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from maskdet.inference.detections import Detections, Frame
 from maskdet.inference import sinks
+from maskdet.inference.detections import Detections, Frame
 from maskdet.inference.sinks import MediaSink
 
 NAMES = ("with_mask", "without_mask", "mask_weared_incorrect")

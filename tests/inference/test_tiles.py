@@ -7,6 +7,8 @@ in 480-px tiles (upscaled 1.5x to the model's 704 px) they are big enough again.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -125,10 +127,7 @@ def test_a_large_face_seen_whole_and_in_a_tile_is_reported_once(shipped):
     assert matches(found, truth) == [1]
 
 
-def run_detect(*args: str) -> "subprocess.CompletedProcess":
-    import subprocess
-    import sys
-
+def run_detect(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(ROOT / "detect.py"), *args], capture_output=True, text=True, timeout=600)
 
 

@@ -31,9 +31,9 @@ def see(counter: PeopleCounter, track_id: int, cls: int, start: float, frames: i
         counter(Frame(image, SOURCE, "door", "video", round(t * 10), t, fps=10.0, position="1/1"), det)
 
 
-def counter_with_people(settings: MonitorSettings = MonitorSettings(min_frames=2)) -> PeopleCounter:
+def counter_with_people(settings: MonitorSettings | None = None) -> PeopleCounter:
     """A 30-s clip: masked people at 1 s and 12 s, an unmasked one at 25 s, one wearing it wrong at 3 s."""
-    counter = PeopleCounter(NAMES, settings)
+    counter = PeopleCounter(NAMES, settings or MonitorSettings(min_frames=2))
     for track_id, cls, start in ((1, 0, 1.0), (2, 2, 3.0), (3, 0, 12.0), (4, 1, 25.0)):
         see(counter, track_id, cls, start)
         counter.finish_all()
