@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,13 +21,15 @@ from maskdet.fileio import atomic_write_bytes, atomic_write_text
 from maskdet.inference.detections import Detections, Frame
 from maskdet.inference.sinks import Sink
 from maskdet.inference.visualize import class_color, draw_box
-from maskdet.monitoring.people import Alert, PeopleCounter, Person, crop_box, thumbnail
-from maskdet.monitoring.report import render
+from maskdet.monitoring.people import Alert, PeopleCounter, Person, crop_box, now_iso, thumbnail
+from maskdet.monitoring.report import RunInfo, render
+from maskdet.monitoring.tracking import DEFAULT_FPS, sequence_key
 from maskdet.monitoring.webhook import WebhookSender
 
 PEOPLE_FIELDS = ["track_id", "source", "first_seen_at", "first_time_s", "first_frame", "last_time_s", "last_frame",
                  "frames", "verdict", "verdict_share", "confidence", "crossings", "crop"]
 Log = Callable[[str], None]
+FRAME_THUMB_PX = 320  # an alert's frame in the report: large enough to see who it was about
 
 
 def save_jpeg(path: Path, image: np.ndarray) -> bool:
@@ -90,6 +93,7 @@ class AlertSink(Sink):
         self.log = log
         self.records: list[dict] = []
         self.crops: dict[int, bytes | None] = {}  # track id -> JPEG thumbnail, for the report
+        self.frames: dict[int, bytes | None] = {}  # track id -> the frame that raised the alert (box drawn), for the report
         self.lock = threading.Lock()
         self.path = run_dir / "alerts.jsonl"
         self._save_records()
@@ -116,7 +120,9 @@ class AlertSink(Sink):
         save_jpeg(folder / f"{stem}_frame.jpg", view)
         save_jpeg(folder / f"{stem}_face.jpg", crop)
         self.crops[person.track_id] = thumbnail(crop)
+        self.frames[person.track_id] = thumbnail(view, FRAME_THUMB_PX)
         record = {"time": alert.time, "source": frame.source, "frame": frame.index, "timestamp": round(frame.timestamp, 3),
+                  "live": frame.kind == "live",  # a file's alerts are placed by "timestamp" (video time), a camera's by "time"
                   "track_id": person.track_id, "verdict": name, "confidence": round(alert.confidence, 4),
                   "box": [round(float(v), 1) for v in alert.box], "crop": f"alerts/{stem}_face.jpg",
                   "frame_image": f"alerts/{stem}_frame.jpg", "delivery": "queued" if self.webhook else "not sent (no --alert-url)"}
@@ -163,11 +169,24 @@ class ReportSink(Sink):
         self.alerts = alerts
         self.title = title
         self.interrupted = False
+        self.info = RunInfo(started=now_iso())
+        self.ends: dict[str, float] = {}  # each view's length so far (seconds): the report's duration is their sum
+        self.images: Counter = Counter()
 
     def write(self, frame: Frame, det: Detections, annotated: np.ndarray | None) -> None:
-        pass
+        key = sequence_key(frame)
+        if frame.kind == "image":  # the people counter's clock: DEFAULT_FPS images a second
+            self.images[key] += 1
+            self.ends[key] = self.images[key] / DEFAULT_FPS
+        else:
+            self.ends[key] = frame.timestamp + (1 / frame.fps if frame.fps else 0.0)
+        self.info.live = self.info.live or frame.kind == "live"
+        if frame.source not in self.info.sources:
+            self.info.sources += (frame.source,)
 
     def close(self) -> None:
         with self.alerts.lock:
             records = [dict(r) for r in self.alerts.records]
-        atomic_write_text(self.path, render(self.counter, records, self.alerts.crops, self.title, self.interrupted))
+        self.info.duration_s = sum(self.ends.values())
+        atomic_write_text(self.path, render(self.counter, records, self.alerts.crops, self.title, self.interrupted, self.info,
+                                            self.alerts.frames))
