@@ -4,7 +4,9 @@
     python bench/fleet_speed.py [--cameras 4] [--seconds 30]
 
 Everything runs here, on 127.0.0.1: ffmpeg sends the live cameras over UDP, Ray is started for each run.
-Figures are wall time and the CPU time of the whole process tree (Ray's workers included), with the CPU named.
+Figures are wall time, and CPU time where it can be counted: detect.py's whole, the Ray runs' outside the
+workers (the driver and Ray's services: Ray's overhead); the workers' own CPU is the per-frame step measured
+in one process. The CPU is named.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ def children_cpu() -> float:
 
 
 def timed(argv: list, timeout: float = 900) -> tuple[float, float, subprocess.CompletedProcess]:
-    """Wall and CPU seconds of a command and everything it started (Ray's workers are its descendants)."""
+    """Wall and CPU seconds of a command and the children it waited for (Ray's workers are not among them)."""
     c0, t0 = children_cpu(), time.perf_counter()
     proc = subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=timeout)
     wall, cpu = time.perf_counter() - t0, children_cpu() - c0
@@ -145,13 +147,13 @@ def main() -> None:
         for workers in (1, 2):
             fps, wall, cpu = live(videos, workers, args.seconds, work)
             print(f"live: {args.cameras} cameras asked for 2 fps on {workers} worker(s): {fps:.2f} frames/s per camera "
-                  f"({fps * args.cameras:.1f} in all); run {wall:.0f} s wall, {cpu:.0f} s CPU")
+                  f"({fps * args.cameras:.1f} in all); run {wall:.0f} s wall, {cpu:.0f} s CPU outside the workers")
         results = {}
         for workers in (1, 2):
             wall, cpu, frames = archive(work / "videos", workers, work)
             results[workers] = frames / wall
             print(f"archive on {workers} worker(s): {frames} frames in {wall:.1f} s wall ({frames / wall:.1f} frames/s), "
-                  f"{cpu:.0f} s CPU, Ray start included")
+                  f"{cpu:.0f} s CPU outside the workers, Ray start included")
         wall, cpu = detect_one_after_another(videos, work)
         frames = sum(int(args.seconds * 10) for _ in videos)
         print(f"detect.py one video after another: {frames} frames in {wall:.1f} s wall ({frames / wall:.1f} frames/s), "

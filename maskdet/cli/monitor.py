@@ -50,6 +50,20 @@ exit status:
 """
 
 
+def store_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions a store raises when its database fails under it."""
+    import sqlite3
+
+    errors: tuple[type[BaseException], ...] = (sqlite3.Error,)
+    try:
+        import psycopg
+
+        errors += (psycopg.Error,)
+    except ModuleNotFoundError:
+        pass
+    return errors
+
+
 def main(argv: list[str] | None = None) -> int:
     p = make_parser("monitor.py", "Watch many cameras at many sites: people counted, who wears a mask, alerts, one\n"
                     "store for all of it. Camera workers are Ray actors, each with one copy of the model.", EXAMPLES)
@@ -128,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
             totals = run_archive(fleet, store, workers, log, stop)
         else:
             totals = run_live(fleet, store, workers, log, stop)
+    except store_errors() as exc:  # the database went away or its disk is full: one line, what was written is kept
+        raise UserError(f"the store failed ({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}); "
+                        "everything written before is kept", store.where) from None
     finally:
         if started_ray:
             ray.shutdown()
