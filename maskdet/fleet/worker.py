@@ -28,7 +28,7 @@ from maskdet.inference.sources import LatestFrameReader, SourceSpec, _open_captu
 from maskdet.models import default_weights
 from maskdet.monitoring.people import Person
 from maskdet.pipeline.step import Pipeline
-from maskdet.settings import DetectionSettings, MonitoringSettings, PrivacySettings, Settings
+from maskdet.settings import MAX_VIDEO_PIXELS, DetectionSettings, MonitoringSettings, PrivacySettings, Settings
 
 
 def camera_settings(defaults: FleetDefaults, camera: Camera | None = None) -> Settings:
@@ -136,6 +136,7 @@ class CameraWorker:
         self.where = f"{socket.gethostname()}:{os.getpid()}"
         self.cameras: dict[str, tuple[CameraReader, CameraPipeline]] = {}
         self.notes: list[str] = []
+        self.refused: set[str] = set()
 
     def pid(self) -> int:
         return os.getpid()
@@ -151,6 +152,12 @@ class CameraWorker:
         reader, pipeline = self.cameras[camera.name]
         got = reader.newest(wait_s=min(1.0, 0.5 / camera.fps))
         processed = 0
+        if got is not None and got[0].shape[0] * got[0].shape[1] > MAX_VIDEO_PIXELS:
+            if camera.name not in self.refused:  # a camera sending frames bigger than 4K: said once, never processed
+                self.refused.add(camera.name)
+                self.notes.append(f"warning: {camera.name}: frames of {got[0].shape[1]}x{got[0].shape[0]} are over "
+                                  f"{MAX_VIDEO_PIXELS:,} pixels: not processed")
+            got = None
         if got is not None:
             image, index, captured = got
             # One tracker step per sample, as for a video at the sampling rate: with the capture timestamps ByteTrack would
