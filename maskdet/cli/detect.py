@@ -35,6 +35,14 @@ monitoring (--track, --line, --alert):
   (for a line drawn left to right: moving down the image).
   python detect.py --source door.mp4 --track --line 0,0.5,1,0.5 --alert without_mask --alert-url http://host/hook
 
+privacy (--privacy, --retain):
+  Monitoring blurs every face the model found (box enlarged for hair and jaw) before any image is written
+  or sent, and writes no face crop; a face the model misses is not blurred. --privacy counts keeps only
+  counts.csv/json (people by verdict per --period) and a report without pictures: no image, video, crop or
+  row per person. --retain 72h deletes frames, videos, reports and table rows of monitoring runs older than
+  that, inside run folders detect.py made only.
+  python detect.py --source rtsp://host/cam --track --privacy counts --period 20m --retain 72h
+
 Ctrl-C stops at any time and keeps complete outputs (playable video, full CSV/JSON; with --track a consistent
 people.csv, alerts.jsonl and report.html).
 
@@ -93,6 +101,15 @@ def main(argv: list[str] | None = None) -> int:
                    help="seconds the verdict must have held before the alert (video time; image folders count 25 images a second)")
     m.add_argument("--alert-url", default=None, metavar="URL",
                    help="POST each alert as JSON to this http(s) webhook, from a background queue with retries")
+    v = p.add_argument_group("privacy (see 'privacy' below)")
+    v.add_argument("--privacy", choices=("off", "blur", "counts"), default=None,
+                   help="off: keep faces; blur: blur every face found in every image written or sent, no face crops; "
+                        "counts: counts per period only, no image, no person (default: blur when monitoring, else off)")
+    v.add_argument("--retain", default=None, metavar="DURATION",
+                   help="delete outputs of monitoring runs under --project older than this (e.g. 72h, 30m, 7d), "
+                        "at the start and while running")
+    v.add_argument("--period", default=None, metavar="DURATION",
+                   help="--privacy counts: the length of a row of counts (default 20m)")
     args = p.parse_args(argv)
 
     # `kill` (SIGTERM) stops as cleanly as Ctrl-C: outputs are closed, not cut off.

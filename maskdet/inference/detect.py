@@ -31,11 +31,16 @@ from maskdet.inference.sources import InputProblem, expand_source, iter_frames
 from maskdet.inference.visualize import Annotator, class_color, draw_overlay
 from maskdet.interrupts import interrupts_held
 from maskdet.monitoring.people import ALERT_AFTER_S, MIN_FRAMES
+from maskdet.privacy import parse_duration, resolve_level
+from maskdet.privacy.blur import MARGIN as BLUR_MARGIN
+from maskdet.privacy.blur import blur_faces
+from maskdet.privacy.counts import PERIOD_S
+from maskdet.privacy.retention import Retention, write_marker
 
 MODELS_DIR = PROJECT_ROOT / "models"
 # The fast path first: ONNX Runtime needs no torch and is quicker on a CPU.
 DEFAULT_WEIGHTS_ORDER = (MODELS_DIR / "best.onnx", MODELS_DIR / "best.pt")
-STAGES = ("read", "preprocess", "inference", "nms", "draw", "write", "show")
+STAGES = ("read", "preprocess", "inference", "nms", "blur", "draw", "write", "show")
 
 
 def default_weights() -> Path:
@@ -141,11 +146,16 @@ def run(
     vid_stride: int = 1, stream_timeout: float = 30.0, quiet: bool = False, log=None,
     track: bool = False, line: str | None = None, min_frames: int = MIN_FRAMES, alert: list[str] | None = None,
     alert_after: float = ALERT_AFTER_S, alert_url: str | None = None,
+    privacy: str | None = None, retain: str | None = None, period: str | None = None,
 ) -> DetectSummary:
     """Detect masks on every frame of `source` and write what was asked for; returns a summary."""
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     if vid_stride < 1:
         raise UserError("--vid-stride must be 1 or more")
+    level = resolve_level(privacy, bool(track or line or alert or privacy == "counts"))
+    period_s = parse_duration(period, "--period") if period is not None else PERIOD_S
+    retain_s = parse_duration(retain, "--retain") if retain is not None else None
+    show, nosave = check_privacy(level, locals())
     problem = display_problem("--show") if show else None
     if problem:
         raise UserError(f"{problem}; or leave out --show")
@@ -154,10 +164,15 @@ def run(
     if classes is not None and any(not 0 <= c < len(detector.names) for c in classes):
         raise UserError(f"--classes must be ids 0..{len(detector.names) - 1} ({', '.join(detector.names)})")
     monitor = None
-    if track or line or alert:  # --line and --alert count people: they need the tracker
+    if track or line or alert or level == "counts":  # --line, --alert and counts count people: they need the tracker
         from maskdet.monitoring.monitor import Monitor
 
-        monitor = Monitor.from_args(detector.names, line, min_frames, alert, alert_after, alert_url)
+        monitor = Monitor.from_args(detector.names, line, min_frames, alert, alert_after, alert_url, level, period_s)
+        if level == "off":
+            log("warning: --privacy off: this monitoring run keeps every face (crops, frames, videos); "
+                "--privacy blur blurs them, --privacy counts keeps counts only")
+    elif retain_s is not None:
+        raise UserError("--retain deletes the outputs of monitoring runs: add --track (or --line, --alert)")
     notes: list[str] = []  # why entries were skipped: part of the one error line when nothing is left
     specs = expand_source(str(source), notes.append)
     if not specs:
@@ -166,18 +181,23 @@ def run(
     for note in notes:
         log(note)
     problems = [note for note in notes if note.startswith("skipped: ")]
-    if not show and any(spec.kind == "webcam" for spec in specs) and display_problem("--show") is None:
+    if not show and level != "counts" and any(spec.kind == "webcam" for spec in specs) and display_problem("--show") is None:
         show = True  # as YOLOv5 does: a webcam is for watching
         log("note: showing the webcam in a window (q or Esc quits)")
     existed = exist_ok and (Path(project) / name).exists()
     save_dir = next_run_dir(project, name, exist_ok)
     summary = DetectSummary(save_dir, sources=len(specs) + len(problems), problems=problems)
+    retention = None
+    if monitor:
+        write_marker(save_dir, level)  # what --retain may sweep: only folders that hold this marker
     annotator = Annotator(detector.names, line_thickness, hide_labels, hide_conf)
     window = Window(detector.names) if show else None
     draw = show or not nosave
     start = time.perf_counter()
     with ExitStack() as stack:
         stack.push(_removed_if_nothing_was_done(summary, existed))  # runs last, once the sinks have closed
+        if monitor:
+            stack.callback(lambda: save_dir.is_dir() and write_marker(save_dir, level, running=False))
         sinks: list[Sink] = []
         if not nosave:
             media = stack.enter_context(MediaSink(save_dir))
@@ -192,6 +212,9 @@ def run(
             sinks.append(stack.enter_context(JsonSink(save_dir / "predictions.json")))
         if monitor:
             sinks += monitor.open_sinks(stack, save_dir, f"maskdet: {source}", log)
+            if retain_s is not None:
+                retention = Retention(Path(project), retain_s, save_dir, monitor.prune, log)
+                retention(force=True)  # at each start: what earlier runs left past the duration
         if window:
             stack.callback(window.close)
         frames = iter_frames(specs, vid_stride, log, stream_timeout)
@@ -208,6 +231,10 @@ def run(
                     continue
                 t1 = time.perf_counter()
                 det = detector(frame.image)
+                tb = time.perf_counter()
+                if level == "blur" and len(det):  # before anything sees the frame: crops, sinks, the window
+                    blur_faces(frame.image, det.xyxy, BLUR_MARGIN)
+                blur_ms = (time.perf_counter() - tb) * 1e3
                 if monitor:
                     det = monitor(frame, det)
                 t2 = time.perf_counter()
@@ -229,6 +256,7 @@ def run(
                 stage["read"] += (t1 - t0) * 1e3 if frame.kind != "live" else 0.0  # live waits are not work
                 for key in ("preprocess", "inference", "nms"):
                     stage[key] += det.timings_ms.get(key, 0.0)
+                stage["blur"] += blur_ms
                 stage["draw"] += (t3 - t2) * 1e3
                 stage["write"] += (t4 - t3) * 1e3
                 stage["show"] += (t5 - t4) * 1e3
@@ -237,6 +265,8 @@ def run(
                     summary.max_latency_ms = max(summary.max_latency_ms, latency)
                 if not quiet:
                     print(frame_line(frame, det, (t2 - t1) * 1e3, latency), flush=True)
+                if retention is not None:
+                    retention()
                 if not keep_going:
                     log("stopped from the window")
                     break
@@ -250,8 +280,25 @@ def run(
         if summary.frames == 0 and summary.problems and not summary.interrupted:
             raise UserError(f"none of the {summary.sources} inputs could be read (see above)")
     if monitor:
-        summary.monitoring = monitor.lines()
+        summary.monitoring = monitor.lines() + (retention.lines() if retention else [])
+        summary.monitoring.append(f"privacy: {level}" + {"off": " (faces kept)", "blur": " (every face found was blurred before it was written)",
+                                                        "counts": " (counts only: no image, no person)"}[level])
     return summary
+
+
+def check_privacy(level: str, args: dict) -> tuple[bool, bool]:
+    """Flags that would keep faces or people under a privacy level are one-line errors; returns (show, nosave)."""
+    if level != "off" and args["save_crop"]:
+        raise UserError(f"--save-crop writes faces: not with --privacy {level} (use --privacy off)")
+    if level == "counts":
+        given = [flag for flag, key in (("--show", "show"), ("--save-txt", "save_txt"), ("--save-csv", "save_csv"),
+                                        ("--save-json", "save_json")) if args[key]]
+        if given:
+            raise UserError(f"--privacy counts keeps counts only: leave out {', '.join(given)}")
+        return False, True  # no annotated image or video either
+    if args["period"] is not None:
+        raise UserError("--period is the length of a row of --privacy counts")
+    return args["show"], args["nosave"]
 
 
 def _removed_if_nothing_was_done(summary: DetectSummary, existed: bool):

@@ -13,7 +13,7 @@ import secrets
 import shutil
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import cv2
 from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, UploadFile, WebSocket, WebSocketDisconnect
@@ -34,6 +34,8 @@ STATIC = Path(__file__).with_name("static")
 RETRY_AFTER_S = 1  # a photo takes well under a second: try again soon
 VIDEO_RETRY_AFTER_S = 10
 CHUNK = 1 << 20
+PrivacyQuery = Annotated[Literal["off", "blur"] | None, Query(
+    description="blur: every face found is blurred in the pictures returned and kept (always so with serve.py --privacy blur)")]
 log = logging.getLogger("maskdet.serve")
 
 
@@ -144,20 +146,20 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
         return {"status": "ok", "version": maskdet.__version__, "model": Path(settings.weights).name, "classes": list(names),
                 "colors": {name: css_color(class_color(i, names)) for i, name in enumerate(names)},  # the page's live boxes
                 "imgsz": service.pool.imgsz, "conf": settings.conf, "iou": settings.iou, "workers": service.pool.workers,
-                "max_upload_mb": settings.max_upload_mb, "keep_minutes": settings.keep_minutes}
+                "max_upload_mb": settings.max_upload_mb, "keep_minutes": settings.keep_minutes, "privacy": settings.privacy}
 
     @app.post("/api/detect", dependencies=auth)
     async def detect(file: Annotated[UploadFile, File(description="a photo: JPEG, PNG, BMP, WebP or TIFF")],
                      annotated: Annotated[bool, Query(description="include the annotated image (JPEG, base64)")] = False,
                      save: Annotated[bool, Query(description="keep the annotated image, CSV and JSON for download")] = False,
-                     ) -> dict:
+                     privacy: PrivacyQuery = None) -> dict:
         """One photo in, its detections out (class, confidence, box in pixels; counts per class)."""
         name, _suffix, _head = await read_upload(file, "image")
         service = svc()
         try:
             with service.pool.ticket():  # reading and decoding inside too: bytes and pixels in memory are bounded like the work
                 image = await run_in_threadpool(decode_image, await file.read(), name)
-                out, picture = await run_in_threadpool(service.detect_photo, image, name, save)
+                out, picture = await run_in_threadpool(service.detect_photo, image, name, save, service.blurs(privacy))
         except PoolFull:
             raise busy() from None
         if annotated:
@@ -176,7 +178,8 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
                 "counts": job.counts, "error": job.error, "files": file_links(job) if job.status == "done" else {}}
 
     @app.post("/api/videos", dependencies=auth, status_code=202)
-    async def start_video(file: Annotated[UploadFile, File(description="a video: MP4, MOV, MKV, WebM, AVI or MPEG")]) -> dict:
+    async def start_video(file: Annotated[UploadFile, File(description="a video: MP4, MOV, MKV, WebM, AVI or MPEG")],
+                          privacy: PrivacyQuery = None) -> dict:
         """Start a video job; poll GET /api/videos/{id} for progress, then the result links."""
         service = svc()
         if service.store.active("video") >= settings.max_video_jobs:
@@ -192,7 +195,7 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
             service.store.remove(job)
             raise
         job.total = job.total or None
-        service.start_video(job, path, fps)
+        service.start_video(job, path, fps, service.blurs(privacy))
         return job_status(job)
 
     @app.get("/api/videos/{job_id}", dependencies=auth)
@@ -212,7 +215,7 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
         return FileResponse(path, filename=name)
 
     @app.websocket("/api/live")
-    async def live(ws: WebSocket, token: str | None = None) -> None:
+    async def live(ws: WebSocket, token: str | None = None, privacy: str | None = None) -> None:
         """The camera: the page sends one JPEG, waits for its detections, then sends the newest frame.
         Browsers cannot set headers on a WebSocket: the token comes as ?token=."""
         if settings.token is not None and not secrets.compare_digest((token or "").encode(), settings.token.encode()):
@@ -227,7 +230,7 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
                 try:
                     with service.pool.ticket():
                         image = await run_in_threadpool(decode_image, data, "camera frame")
-                        out = await run_in_threadpool(service.live, image, index)
+                        out = await run_in_threadpool(service.live, image, index, service.blurs(privacy))
                 except UploadError as exc:
                     out = {"error": exc.message}
                 except PoolFull:

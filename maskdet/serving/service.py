@@ -20,6 +20,8 @@ from maskdet.inference.detectors import DetectSettings, load_detector
 from maskdet.inference.sinks import CsvSink, JsonSink, MediaSink, Sink, records
 from maskdet.inference.sources import SourceError, iter_video
 from maskdet.inference.visualize import Annotator
+from maskdet.privacy.blur import MARGIN as BLUR_MARGIN
+from maskdet.privacy.blur import blur_faces, enlarged
 from maskdet.serving.jobs import Job, JobStore
 from maskdet.serving.pool import ModelPool
 from maskdet.serving.video import BrowserVideoSink
@@ -41,6 +43,7 @@ class ServeSettings:
     token: str | None = None
     keep_minutes: float = 60.0
     max_video_jobs: int = 2
+    privacy: str = "off"  # "blur": every face found is blurred in every picture served or kept, whatever a request asks
 
     @property
     def max_upload_bytes(self) -> int:
@@ -71,16 +74,23 @@ class Service:
         return [f"served {served}", f"results were kept in {self.settings.results_dir} "
                 f"(each for {self.settings.keep_minutes:g} minutes)"]
 
-    def detect(self, frame: Frame) -> tuple[Detections, np.ndarray]:
-        """Boxes and the annotated picture, on the next free detector (the caller holds a pool ticket)."""
+    def blurs(self, privacy: str | None) -> bool:
+        """A request may ask for blur; with serve.py --privacy blur, every request gets it."""
+        return self.settings.privacy == "blur" or privacy == "blur"
+
+    def detect(self, frame: Frame, blur: bool = False) -> tuple[Detections, np.ndarray]:
+        """Boxes and the annotated picture, on the next free detector (the caller holds a pool ticket).
+        With `blur`, the faces are blurred in the frame itself before anything draws or keeps it."""
         with self.pool.detector() as detector:
             det = detector(frame.image)
+        if blur:
+            blur_faces(frame.image, det.xyxy, BLUR_MARGIN)
         return det, self.annotator(frame.image.copy(), det)
 
-    def detect_photo(self, image: np.ndarray, source: str, save: bool) -> tuple[dict, np.ndarray]:
+    def detect_photo(self, image: np.ndarray, source: str, save: bool, blur: bool = False) -> tuple[dict, np.ndarray]:
         """Detect on one photo; with `save`, its annotated image, CSV and JSON go to a new job folder."""
         frame = Frame(image, source, "annotated", "image", captured_at=time.perf_counter())
-        det, annotated = self.detect(frame)
+        det, annotated = self.detect(frame, blur)
         out = result(frame, det)
         self.served["photos"] += 1
         if save:
@@ -97,10 +107,10 @@ class Service:
         job.counts = dict(counts)
         job.status = "done"
 
-    def start_video(self, job: Job, path: Path, fps: float) -> None:
-        self.videos.submit(self.run_video, job, path, fps)
+    def start_video(self, job: Job, path: Path, fps: float, blur: bool = False) -> None:
+        self.videos.submit(self.run_video, job, path, fps, blur)
 
-    def run_video(self, job: Job, path: Path, fps: float) -> None:
+    def run_video(self, job: Job, path: Path, fps: float, blur: bool = False) -> None:
         """Every frame through the pool (taking turns with photos), into an H.264 MP4 and the records."""
         job.status = "running"
         counts: Counter = Counter()
@@ -111,7 +121,7 @@ class Service:
                     if self.stopping.is_set():
                         raise SourceError("the server stopped before the video was done")
                     frame.source = job.source  # records name the upload, not the server's file
-                    det, annotated = self.detect(frame)
+                    det, annotated = self.detect(frame, blur)
                     write_all([video, csv_sink, json_sink], frame, det, annotated)
                     counts.update(det.counts())
                     job.frames += 1
@@ -124,11 +134,16 @@ class Service:
         finally:
             path.unlink(missing_ok=True)  # the upload is not needed once processed
 
-    def live(self, image: np.ndarray, index: int) -> dict:
+    def live(self, image: np.ndarray, index: int, blur: bool = False) -> dict:
+        """With `blur`, the answer names the regions the page must blur before it shows the frame."""
         frame = Frame(image, "camera", "camera", "live", index, captured_at=time.perf_counter())
         det, _ = self.detect(frame)
         self.served["camera frames"] += 1
-        return result(frame, det)
+        out = result(frame, det)
+        if blur:
+            h, w = image.shape[:2]
+            out["blur"] = enlarged(det.xyxy, BLUR_MARGIN, w, h).tolist()
+        return out
 
     def close(self) -> None:
         self.stopping.set()

@@ -45,6 +45,7 @@ async function start() {
   const health = await response.json();
   state.colors = health.colors || {};
   state.classes = health.classes;
+  state.privacy = health.privacy || "off";  // "blur": the camera is shown only as analysed frames, faces blurred
   $("#token-form").hidden = true;
   $("#app").hidden = false;
   $("#model-info").textContent =
@@ -217,6 +218,7 @@ function drawLive(answer) {
   const ctx = canvas.getContext("2d");
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   const sx = canvas.width / answer.width, sy = canvas.height / answer.height;
+  if (answer.blur) blurFaces(ctx, answer.blur, sx, sy);
   ctx.lineWidth = Math.max(2, Math.round(canvas.width / 300));
   ctx.font = "16px sans-serif";
   for (const d of answer.detections) {
@@ -240,6 +242,21 @@ function drawLive(answer) {
   stats.dataset.boxes = String(answer.detections.length);
 }
 
+// serve.py --privacy blur: the frame that was analysed covers the camera, its face regions blurred.
+function blurFaces(ctx, boxes, sx, sy) {
+  ctx.drawImage(live.grab, 0, 0, ctx.canvas.width, ctx.canvas.height);
+  for (const [x1, y1, x2, y2] of boxes) {
+    const w = (x2 - x1) * sx, h = (y2 - y1) * sy;
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(x1 * sx, y1 * sy, w, h);
+    ctx.clip();
+    ctx.filter = `blur(${Math.max(6, Math.max(w, h) / 6)}px)`;
+    ctx.drawImage(live.grab, 0, 0, ctx.canvas.width, ctx.canvas.height);
+    ctx.restore();
+  }
+}
+
 async function startCamera() {
   $("#live").hidden = false;
   try {
@@ -249,6 +266,7 @@ async function startCamera() {
     return;
   }
   $("#camera").srcObject = live.stream;
+  $("#camera").style.visibility = state.privacy === "blur" ? "hidden" : "";  // only blurred frames are shown
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const query = state.token ? `?token=${encodeURIComponent(state.token)}` : "";
   live.socket = new WebSocket(`${scheme}://${location.host}/api/live${query}`);
