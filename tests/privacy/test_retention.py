@@ -157,3 +157,17 @@ def test_retain_without_monitoring_is_refused(tmp_path):
     with pytest.raises(UserError, match="--retain"):
         run(source=str(ROOT / "samples"), retain="1h", project=tmp_path, privacy="off",
             weights=monitoring.MODEL)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--track", "--retain", "72"], "error: --retain must be a number and a unit"),
+    (["--track", "--privacy", "counts", "--save-csv"], "error: --privacy counts keeps counts only: leave out --save-csv"),
+    (["--track", "--period", "5m"], "error: --period is the length of a row of --privacy counts"),
+])
+def test_detect_py_says_what_is_wrong_in_one_line(args, message, tmp_path):
+    import subprocess
+
+    proc = subprocess.run([sys.executable, str(ROOT / "detect.py"), "--source", str(tmp_path), "--project", str(tmp_path / "runs"),
+                           *args], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.strip().startswith(message), proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "runs").exists()
