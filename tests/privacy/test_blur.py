@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from conftest import IMAGE_SUFFIXES, VIDEO_SUFFIXES, iou, laplacian_variance, monitoring, report_thumbnails, video_frames
+from privacy_outputs import IMAGE_SUFFIXES, VIDEO_SUFFIXES, iou, laplacian_variance, monitoring, report_thumbnails, video_frames
 from maskdet.inference.detect import run
 from maskdet.privacy.blur import MARGIN, blur_faces, enlarged
 

@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from conftest import looks_like_picture, written_files
+from privacy_outputs import looks_like_picture, monitoring, written_files
 from maskdet.errors import UserError
 from maskdet.inference.detect import run
 from maskdet.privacy.retention import MARKER
@@ -32,8 +32,6 @@ def counted(face_video, receiver_module, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def receiver_module(face_video):
-    from conftest import monitoring
-
     r = monitoring.Receiver()
     yield r
     r.stop()

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from conftest import ROOT, monitoring, written_files
+from privacy_outputs import ROOT, monitoring, written_files
 from maskdet.errors import UserError
 from maskdet.inference.detect import run
 from maskdet.privacy import parse_duration
