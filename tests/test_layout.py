@@ -61,3 +61,71 @@ def test_script_help_describes_every_flag(script):
         described_here = "  " in lines[i].strip()  # argparse puts a short flag's help on its line
         described_below = i + 1 < len(lines) and lines[i + 1].startswith(" " * 6) and not lines[i + 1].lstrip().startswith("-")
         assert described_here or described_below, f"{script}: {lines[i].strip()} has no description"
+
+
+# --- layers: higher layers import lower ones, never the reverse ---------------------------------------
+
+PACKAGE = ROOT / "maskdet"
+# The bottom: no maskdet subpackage, no numpy or OpenCV (the scripts import them before parsing arguments).
+BOTTOM = ("config", "errors", "fileio", "models", "settings", "yolo_format")
+# What each layer must not import at module level (a lazy import inside a function, like the
+# maskdet.inference.detect.run shim, is allowed: the runtime test below checks it stays lazy).
+FORBIDDEN = {
+    "inference": ("maskdet.monitoring", "maskdet.pipeline", "maskdet.serving", "maskdet.cli"),
+    "monitoring": ("maskdet.pipeline", "maskdet.serving", "maskdet.cli"),
+    "pipeline": ("maskdet.serving", "maskdet.cli"),
+    "serving": ("maskdet.cli",),
+}
+
+
+def module_level_imports(path: Path) -> list[str]:
+    """Modules imported by statements outside functions (what importing the file runs)."""
+    import ast
+
+    found = []
+
+    def visit(node) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                continue
+            if isinstance(child, ast.Import):
+                found.extend(alias.name for alias in child.names)
+            elif isinstance(child, ast.ImportFrom) and child.module and child.level == 0:
+                found.append(child.module)
+            visit(child)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")))
+    return found
+
+
+def offending_imports(files: list[Path], forbidden: tuple[str, ...]) -> list[str]:
+    return [f"{path.parent.name}/{path.name} imports {name}" for path in files for name in module_level_imports(path)
+            if any(name == f or name.startswith(f + ".") for f in forbidden)]
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_a_layer_never_imports_the_layers_above_it(layer):
+    files = sorted((PACKAGE / layer).glob("*.py"))
+    assert files
+    assert offending_imports(files, FORBIDDEN[layer]) == []
+
+
+def test_the_bottom_modules_import_no_subpackage_and_no_numpy():
+    above = tuple(f"maskdet.{p.name}" for p in PACKAGE.iterdir() if (p / "__init__.py").exists()) + ("numpy", "cv2")
+    assert offending_imports([PACKAGE / f"{name}.py" for name in BOTTOM], above) == []
+
+
+def test_the_layering_check_catches_an_upward_import_and_lets_a_lazy_one_be(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("import os\nfrom maskdet.monitoring.people import MIN_FRAMES\n\n\ndef f():\n    import maskdet.pipeline\n")
+    assert offending_imports([bad], FORBIDDEN["inference"]) == [f"{tmp_path.name}/bad.py imports maskdet.monitoring.people"]
+
+
+def test_importing_inference_loads_nothing_above_it():
+    code = ("import sys, pkgutil, importlib, maskdet.inference as pkg\n"
+            "for m in pkgutil.iter_modules(pkg.__path__): importlib.import_module('maskdet.inference.' + m.name)\n"
+            "from maskdet.inference.detect import run\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('maskdet.monitoring', 'maskdet.pipeline', 'maskdet.serving'))))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

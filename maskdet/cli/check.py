@@ -6,6 +6,7 @@ import pandas as pd
 
 from maskdet.cli import add_data_arg, make_parser
 from maskdet.config import PROJECT_ROOT, load_dataset_config
+from maskdet.csvcells import safe_table
 from maskdet.data.check import apply_fixes, check_dataset
 from maskdet.data.labels import Severity
 from maskdet.fileio import atomic_write_text, next_run_dir
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print("\n" + table.to_string())
         print("\nbox sizes (side in pixels):\n" + size_table(report).to_string())
-    atomic_write_text(run_dir / "splits.csv", table.to_csv(index_label="split"))
+    atomic_write_text(run_dir / "splits.csv", safe_table(table).to_csv(index_label="split"))
     if not args.no_plots:
         write_class_balance_plot(report, run_dir / "class_balance.png")
         write_previews(report, run_dir)

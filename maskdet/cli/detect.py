@@ -5,10 +5,8 @@ from __future__ import annotations
 import signal
 
 from maskdet.cli import make_parser
-from maskdet.config import PROJECT_ROOT
-from maskdet.inference.detect import run
-from maskdet.inference.sources import quiet_opencv_logs
-from maskdet.monitoring.people import ALERT_AFTER_S, MIN_FRAMES
+from maskdet.settings import (PRIVACY_LEVELS, DetectionSettings, MonitoringSettings, OutputSettings, PrivacySettings,
+                              SourceSettings)
 
 EXAMPLES = """sources:
   0, 1                       webcam index (the default is 0)
@@ -54,21 +52,37 @@ exit status:
 """
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(**keywords):
+    """maskdet.pipeline.runner.run, imported only once the arguments are parsed (--help stays light)."""
+    from maskdet.pipeline.runner import run as run_detect
+
+    return run_detect(**keywords)
+
+
+def quiet_opencv_logs() -> None:
+    from maskdet.inference.sources import quiet_opencv_logs as quiet
+
+    quiet()
+
+
+def build_parser():
+    """detect.py's flags; every default is the Settings dataclasses' (maskdet/settings.py)."""
+    det, mon, src, out = DetectionSettings(), MonitoringSettings(), SourceSettings(), OutputSettings()
+    priv = PrivacySettings()
     p = make_parser("detect.py", "Detect who wears a mask, who does not, and who wears it wrong. Boxes with class and\n"
                     "confidence after NMS; annotated results under runs/detect/expN.", EXAMPLES)
-    p.add_argument("--source", default="0", help="what to read (see 'sources' below)")
-    p.add_argument("--weights", default=None,
+    p.add_argument("--source", default=src.source, help="what to read (see 'sources' below)")
+    p.add_argument("--weights", default=det.weights,
                    help="model .onnx (ONNX Runtime, fastest on CPU) or .pt (PyTorch); default: models/best.onnx, else models/best.pt")
-    p.add_argument("--imgsz", "--img", "--img-size", dest="imgsz", type=int, default=None,
+    p.add_argument("--imgsz", "--img", "--img-size", dest="imgsz", type=int, default=det.imgsz,
                    help="inference size in pixels (default: the model's own; a fixed-size .onnx only takes its own)")
-    p.add_argument("--conf", "--conf-thres", dest="conf", type=float, default=0.25, help="minimum confidence to keep a box")
-    p.add_argument("--iou", "--iou-thres", dest="iou", type=float, default=0.45,
+    p.add_argument("--conf", "--conf-thres", dest="conf", type=float, default=det.conf, help="minimum confidence to keep a box")
+    p.add_argument("--iou", "--iou-thres", dest="iou", type=float, default=det.iou,
                    help="NMS IoU threshold: of two boxes of one class overlapping more than this, only the better is kept")
-    p.add_argument("--max-det", type=int, default=1000, help="most boxes kept per image")
-    p.add_argument("--classes", type=int, nargs="+", default=None, help="keep only these class ids (e.g. --classes 1 2)")
+    p.add_argument("--max-det", type=int, default=det.max_det, help="most boxes kept per image")
+    p.add_argument("--classes", type=int, nargs="+", default=det.classes, help="keep only these class ids (e.g. --classes 1 2)")
     p.add_argument("--agnostic-nms", action="store_true", help="NMS across classes (one box per face whatever its class)")
-    p.add_argument("--device", default=None, help="'cpu', or a CUDA device such as '0' (default: the GPU if there is one)")
+    p.add_argument("--device", default=det.device, help="'cpu', or a CUDA device such as '0' (default: the GPU if there is one)")
     p.add_argument("--half", action="store_true", help="FP16 inference (CUDA with .pt only)")
     p.add_argument("--show", "--view-img", dest="show", action="store_true",
                    help="show results in a window with FPS and counts (on by itself for a webcam when there is a screen)")
@@ -78,39 +92,43 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--save-crop", action="store_true", help="save each detected face to <run>/crops/<class>/")
     p.add_argument("--save-csv", action="store_true", help="write every detection to <run>/predictions.csv as it is made")
     p.add_argument("--save-json", action="store_true", help="write every detection to <run>/predictions.json as it is made")
-    p.add_argument("--project", default=str(PROJECT_ROOT / "runs" / "detect"), help="where run folders go")
-    p.add_argument("--name", default="exp", help="run folder name (exp, exp2, ... if it exists)")
+    p.add_argument("--project", default=str(out.project), help="where run folders go")
+    p.add_argument("--name", default=out.name, help="run folder name (exp, exp2, ... if it exists)")
     p.add_argument("--exist-ok", action="store_true", help="reuse the run folder instead of numbering a new one")
-    p.add_argument("--line-thickness", type=int, default=None, help="box line width in pixels (default: by image size)")
+    p.add_argument("--line-thickness", type=int, default=out.line_thickness, help="box line width in pixels (default: by image size)")
     p.add_argument("--hide-labels", action="store_true", help="draw boxes without class names")
     p.add_argument("--hide-conf", action="store_true", help="draw class names without confidences")
-    p.add_argument("--vid-stride", type=int, default=1, help="video files: detect on every n-th frame")
-    p.add_argument("--stream-timeout", type=float, default=30.0,
+    p.add_argument("--vid-stride", type=int, default=src.vid_stride, help="video files: detect on every n-th frame")
+    p.add_argument("--stream-timeout", type=float, default=src.stream_timeout,
                    help="live sources: give up after this many seconds without a frame (0 = keep reconnecting forever)")
     p.add_argument("--quiet", action="store_true", help="no line per frame, only the summary")
     m = p.add_argument_group("monitoring: people, not frames (see 'monitoring' below)")
     m.add_argument("--track", action="store_true",
                    help="follow each face with an ID (ByteTrack) and count people: people.csv, people/, report.html")
-    m.add_argument("--min-frames", type=int, default=MIN_FRAMES,
+    m.add_argument("--min-frames", type=int, default=mon.min_frames,
                    help="frames a track needs before it counts as a person and gets a verdict")
-    m.add_argument("--line", default=None, metavar="X1,Y1,X2,Y2",
+    m.add_argument("--line", default=mon.line, metavar="X1,Y1,X2,Y2",
                    help="count people crossing this line, each direction, by verdict (pixels, or fractions 0-1 of the frame)")
-    m.add_argument("--alert", nargs="+", default=None, metavar="CLASS",
+    m.add_argument("--alert", nargs="+", default=mon.alert, metavar="CLASS",
                    help="alert once per person whose verdict is one of these classes, e.g. --alert without_mask mask_weared_incorrect")
-    m.add_argument("--alert-after", type=float, default=ALERT_AFTER_S,
+    m.add_argument("--alert-after", type=float, default=mon.alert_after,
                    help="seconds the verdict must have held before the alert (video time; image folders count 25 images a second)")
-    m.add_argument("--alert-url", default=None, metavar="URL",
+    m.add_argument("--alert-url", default=mon.alert_url, metavar="URL",
                    help="POST each alert as JSON to this http(s) webhook, from a background queue with retries")
     v = p.add_argument_group("privacy (see 'privacy' below)")
-    v.add_argument("--privacy", choices=("off", "blur", "counts"), default=None,
+    v.add_argument("--privacy", dest="privacy_level", choices=PRIVACY_LEVELS, default=priv.level,
                    help="off: keep faces; blur: blur every face found in every image written or sent, no face crops; "
                         "counts: counts per period only, no image, no person (default: blur when monitoring, else off)")
-    v.add_argument("--retain", default=None, metavar="DURATION",
+    v.add_argument("--retain", dest="privacy_retain", default=priv.retain, metavar="DURATION",
                    help="delete outputs of monitoring runs under --project older than this (e.g. 72h, 30m, 7d), "
                         "at the start and while running")
-    v.add_argument("--period", default=None, metavar="DURATION",
+    v.add_argument("--period", dest="privacy_period", default=priv.period, metavar="DURATION",
                    help="--privacy counts: the length of a row of counts (default 20m)")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     # `kill` (SIGTERM) stops as cleanly as Ctrl-C: outputs are closed, not cut off.
     signal.signal(signal.SIGTERM, signal.default_int_handler)

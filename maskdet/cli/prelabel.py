@@ -12,8 +12,8 @@ from maskdet.data.labelimg_launcher import check_classes_txt, prepare_labels_dir
 from maskdet.data.prelabel import PRELABEL_CONF, REVIEW_FLOOR, check_model_classes, prelabel_folder
 from maskdet.errors import UserError
 from maskdet.fileio import next_run_dir
-from maskdet.inference.detect import default_weights
-from maskdet.inference.detectors import DetectSettings, load_detector
+from maskdet.models import default_weights
+from maskdet.settings import DetectionSettings, Settings
 
 EXAMPLES = f"""examples:
   # labels beside the photos, then review the least certain photos first
@@ -30,7 +30,8 @@ looked at, to put the photos whose closest call is nearest the threshold first i
 """
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser():
+    """prelabel.py's flags (its --conf default is PRELABEL_CONF, chosen for labelling: see EXAMPLES)."""
     parser = make_parser("prelabel.py", "Pre-label photos with the model: a YOLO label file per photo (and classes.txt) where\n"
                          "labeling/label.py opens them, plus the order to review them in (runs/prelabel/expN/review.txt).",
                          EXAMPLES)
@@ -48,7 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--project", default=str(PROJECT_ROOT / "runs" / "prelabel"), help="where run folders go")
     parser.add_argument("--name", default="exp", help="run folder name (exp, exp2, ... if it exists)")
     parser.add_argument("--exist-ok", action="store_true", help="reuse the run folder instead of numbering a new one")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     if not 0 < args.conf < 1:
         raise UserError(f"--conf must be between 0 and 1, got {args.conf}")
@@ -61,15 +66,17 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError("labels folder is a file", labels_dir)
     stale = check_classes_txt(labels_dir, config.names, force=False, again="pre-label again") if labels_dir.is_dir() else False
     weights = getattr(args, "weights", None) or default_weights()
-    detector = load_detector(weights, DetectSettings(conf=min(REVIEW_FLOOR, args.conf)), getattr(args, "imgsz", None),
-                             getattr(args, "device", None))
-    check_model_classes(detector, config.names, weights)
+    from maskdet.pipeline.step import Pipeline  # the model and its step, only once the arguments are good
+
+    step = Pipeline(Settings(detection=DetectionSettings(weights=weights, conf=min(REVIEW_FLOOR, args.conf),
+                                                         imgsz=getattr(args, "imgsz", None), device=getattr(args, "device", None))))
+    check_model_classes(step, config.names, weights)
     labels_dir.mkdir(parents=True, exist_ok=True)
     prepare_labels_dir(labels_dir, config.names, rewrite_classes_txt=stale)
     run_dir = next_run_dir(args.project, args.name, args.exist_ok)
     review_file = run_dir / "review.txt"
     print(f"prelabel: {images_dir} with {weights} at --conf {args.conf}, labels to {labels_dir}", flush=True)
-    report = prelabel_folder(images_dir, labels_dir, detector, args.conf, args.force, review_file)
+    report = prelabel_folder(images_dir, labels_dir, step, args.conf, args.force, review_file)
     for line in report.summary_lines(labels_dir):
         print(line)
     labels_arg = f" --labels {labels_dir}" if "labels" in args else ""

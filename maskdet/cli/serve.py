@@ -10,6 +10,8 @@ from maskdet.cli import make_parser
 from maskdet.config import PROJECT_ROOT
 from maskdet.errors import UserError, require_modules
 from maskdet.fileio import next_run_dir
+from maskdet.models import default_weights
+from maskdet.settings import ServeSettings, default_of
 
 SERVER_MODULES = ("fastapi", "uvicorn", "multipart", "av")
 
@@ -43,46 +45,66 @@ def check_port_free(host: str, port: int) -> None:
             raise UserError(f"cannot listen on {host}:{port} ({exc.strerror}): pass another --port or --host") from None
 
 
-def main(argv: list[str] | None = None) -> int:
+# flag: (lowest, highest, lowest allowed itself); every number a user gives is checked before anything starts
+RANGES = {"port": (1, 65535, True), "conf": (0.0, 1.0, True), "iou": (0.0, 1.0, True), "imgsz": (32, 8192, True),
+          "workers": (1, 64, True), "backlog": (0, 10_000, True), "max_upload_mb": (0.0, 10_240.0, False),
+          "keep_minutes": (0.0, 525_600.0, False), "max_video_jobs": (1, 64, True)}
+
+
+def check_ranges(args) -> None:
+    """A one-line error naming the first number out of its range (exit 2)."""
+    for name, (low, high, low_included) in RANGES.items():
+        value = getattr(args, name)
+        if value is None:
+            continue
+        if not (low <= value <= high) or (value == low and not low_included) or value != value:  # value != value: NaN
+            span = f"from {low:g} to {high:g}" if low_included else f"above {low:g} and at most {high:g}"
+            raise UserError(f"--{name.replace('_', '-')} must be {span}, got {value:g}")
+
+
+def build_parser():
+    """serve.py's flags; the defaults of the ones that are settings are ServeSettings' (maskdet/settings.py)."""
+    d = lambda name: default_of(ServeSettings, name)  # noqa: E731
     p = make_parser("serve.py", "A web page and a JSON API for mask detection: drop photos and videos, use the\n"
                     "camera, or POST images from another program. Same detector as detect.py.", EXAMPLES)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on; 0.0.0.0 makes it reachable from the network (use --token then)")
     p.add_argument("--port", type=int, default=8000, help="TCP port to listen on")
     p.add_argument("--weights", default=None, help="model .onnx or .pt; default: models/best.onnx, else models/best.pt")
-    p.add_argument("--conf", "--conf-thres", dest="conf", type=float, default=0.25, help="minimum confidence to keep a box")
-    p.add_argument("--iou", "--iou-thres", dest="iou", type=float, default=0.45, help="NMS IoU threshold")
-    p.add_argument("--imgsz", "--img", "--img-size", dest="imgsz", type=int, default=None,
+    p.add_argument("--conf", "--conf-thres", dest="conf", type=float, default=d("conf"), help="minimum confidence to keep a box")
+    p.add_argument("--iou", "--iou-thres", dest="iou", type=float, default=d("iou"), help="NMS IoU threshold")
+    p.add_argument("--imgsz", "--img", "--img-size", dest="imgsz", type=int, default=d("imgsz"),
                    help="inference size in pixels (default: the model's own)")
-    p.add_argument("--device", default=None, help="'cpu', or a CUDA device such as '0'")
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--device", default=d("device"), help="'cpu', or a CUDA device such as '0'")
+    p.add_argument("--workers", type=int, default=d("workers"),
                    help="models run at once (each a copy of the model)")
-    p.add_argument("--backlog", type=int, default=None,
+    p.add_argument("--backlog", type=int, default=d("backlog"),
                    help="requests that may wait for a worker; more get 503 + Retry-After (default: as many as --workers)")
-    p.add_argument("--max-upload-mb", type=float, default=50.0, help="largest upload accepted; bigger ones get 413")
+    p.add_argument("--max-upload-mb", type=float, default=d("max_upload_mb"), help="largest upload accepted; bigger ones get 413")
     p.add_argument("--token", default=os.environ.get("MASKDET_TOKEN"),
                    help="require 'Authorization: Bearer TOKEN' on every API call (the page asks once); "
                         "default: $MASKDET_TOKEN, else none")
-    p.add_argument("--keep-minutes", type=float, default=60.0, help="delete uploads and results this long after they were made")
-    p.add_argument("--max-video-jobs", type=int, default=2, help="videos processed at once; more get 503 + Retry-After")
-    p.add_argument("--privacy", choices=("off", "blur"), default="off",
+    p.add_argument("--keep-minutes", type=float, default=d("keep_minutes"), help="delete uploads and results this long after they were made")
+    p.add_argument("--max-video-jobs", type=int, default=d("max_video_jobs"), help="videos processed at once; more get 503 + Retry-After")
+    p.add_argument("--privacy", choices=("off", "blur"), default=d("privacy"),
                    help="blur: every face found is blurred in every picture served or kept, for every request "
                         "(and on the live camera page); off: a request may still ask for ?privacy=blur")
     p.add_argument("--project", default=str(PROJECT_ROOT / "runs" / "serve"), help="where run folders go")
     p.add_argument("--name", default="exp", help="run folder name (exp, exp2, ... if it exists)")
-    args = p.parse_args(argv)
+    return p
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+
+    check_ranges(args)
     require_modules("serve.py", *SERVER_MODULES)
-    if args.workers < 1 or args.max_video_jobs < 1 or (args.backlog or 0) < 0 or args.max_upload_mb <= 0 or args.keep_minutes <= 0:
-        raise UserError("--workers and --max-video-jobs must be 1 or more, --backlog 0 or more, "
-                        "--max-upload-mb and --keep-minutes above 0")
     check_port_free(args.host, args.port)
 
     import uvicorn
 
-    from maskdet.inference.detect import default_weights
     from maskdet.serving.app import create_app
-    from maskdet.serving.service import ServeSettings, Service
+    from maskdet.serving.service import Service
 
     settings = ServeSettings(weights=args.weights or default_weights(), results_dir=next_run_dir(args.project, args.name),
                              conf=args.conf, iou=args.iou, imgsz=args.imgsz, device=args.device, workers=args.workers,

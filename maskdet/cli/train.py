@@ -59,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
                              "a class on a fraction f of the images repeats its images round(sqrt(T/f)) times); "
                              "0.8 doubles the Kaggle images with unmasked faces and triples those with badly worn "
                              "masks; 0 = off")
+    parser.add_argument("--camera-aug", type=float, default=0.0, metavar="P",
+                        help="make training photos look like camera frames: blur, JPEG compression, exposure, "
+                             "downscaling and colour cast, each with probability P (0.15 is a good start; 0 = off; "
+                             "needs albumentations)")
     parser.add_argument("--resume", nargs="?", const=True, default=None, metavar="LAST_PT",
                         help="continue an interrupted run: the latest one, or the given last.pt")
     parser.add_argument("--project", default=str(PROJECT_ROOT / "runs" / "train"), help="where run folders go")
@@ -72,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
                    device=args.device, workers=args.workers, patience=args.patience, cache=args.cache,
                    seed=args.seed, project=Path(args.project), name=args.name, exist_ok=args.exist_ok,
                    cls_pw=args.cls_pw, resume=args.resume, overrides=parse_overrides(args.overrides),
-                   oversample=args.oversample)
+                   oversample=args.oversample, camera_aug=args.camera_aug)
     print(f"\nvalidation of {result.best.name} (the epoch with the best val mAP):")
     print(format_table(result.table))
     print(f"\nbest weights: {result.best}\nlast weights: {result.last} (for --resume)\n"

@@ -10,15 +10,16 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
-from maskdet.data.labels import format_label_text
 from maskdet.data.review import ReviewItem, box_doubt, write_review_order
 from maskdet.errors import UserError
 from maskdet.fileio import atomic_write_text, list_images
-from maskdet.inference.detections import Detections
+from maskdet.inference.detections import Detections, Frame
 from maskdet.inference.detectors import Detector
 from maskdet.inference.sources import SourceError, read_image
 from maskdet.progress import progress
+from maskdet.yolo_format import format_label_text
 
 # The default --conf: the threshold at which correcting the pre-labels takes the fewest actions
 # (maskdet.data.corrections' cost model), chosen with bench/prelabel_saving.py on the Kaggle val
@@ -49,23 +50,33 @@ class PrelabelReport:
         return lines
 
 
-def check_model_classes(detector: Detector, names: tuple[str, ...], weights: str | Path) -> None:
+def check_model_classes(detector: Detector | FrameStep, names: tuple[str, ...], weights: str | Path) -> None:
     """Label ids are data.yaml's: a model with other classes would write wrong ids."""
     if tuple(detector.names) != tuple(names):
         raise UserError(f"the model's classes {list(detector.names)} differ from data.yaml's {list(names)}", weights)
 
 
-def prelabel_folder(images_dir: Path, labels_dir: Path, detector: Detector, conf: float, force: bool = False,
+class FrameStep(Protocol):
+    """What prelabel_folder runs on each photo: maskdet.pipeline.Pipeline (what prelabel.py passes)."""
+
+    names: tuple[str, ...]
+
+    def process(self, frame: Frame) -> Detections: ...
+
+
+def prelabel_folder(images_dir: Path, labels_dir: Path, detector: FrameStep | Detector, conf: float, force: bool = False,
                     review_file: Path | None = None, echo=print) -> PrelabelReport:
     """Write a label file for every photo directly in images_dir that has none (all with force).
 
-    `detector` must report boxes down to REVIEW_FLOOR (or conf, if lower): the boxes at or above
+    `detector` is the per-frame step (a Pipeline, as prelabel.py builds it) or a bare Detector called on
+    the image. It must report boxes down to REVIEW_FLOOR (or conf, if lower): the boxes at or above
     conf are written, and all of them give the photo's place in the review order, written to
     review_file at the end (also after Ctrl-C, for the photos done so far).
     """
     images = list_images(images_dir)
     if not images:
         raise UserError("no images (.jpg, .png, ...) in this folder", images_dir)
+    process = detector.process if hasattr(detector, "process") else lambda frame: detector(frame.image)
     report = PrelabelReport()
     seen_stems: dict[str, Path] = {}
     try:
@@ -86,7 +97,7 @@ def prelabel_folder(images_dir: Path, labels_dir: Path, detector: Detector, conf
                 report.skipped.append(str(exc))
                 echo(f"skipped: {exc}")
                 continue
-            det = detector(image)
+            det = process(Frame(image, str(image_path), image_path.stem, "image"))
             keep = det.confidence >= conf
             h, w = image.shape[:2]
             boxes = [box.clipped() for box, k in zip(det.yolo_boxes(w, h), keep) if k]

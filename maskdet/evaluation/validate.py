@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from maskdet.config import INFERENCE_IMGSZ, PROJECT_ROOT, SPLITS, load_dataset_config
+from maskdet.csvcells import safe_table
 from maskdet.errors import UserError
 from maskdet.evaluation.metrics import MAP_CONF, MAP_IOU, metrics_table
 from maskdet.fileio import atomic_write_text, list_images, next_run_dir
@@ -62,7 +63,7 @@ def evaluate(
         args["device"] = device
     metrics = yolo.val(**args)
     table = metrics_table(metrics, config.names, images=len(list_images(config.images_dir(split))))
-    atomic_write_text(run_dir / "metrics.csv", table.to_csv())
+    atomic_write_text(run_dir / "metrics.csv", safe_table(table).to_csv())  # class names come from data.yaml
     return EvalResult(Path(metrics.save_dir), table, dict(metrics.speed))
 
 

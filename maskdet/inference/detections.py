@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from maskdet.data.labels import Box
+from maskdet.yolo_format import Box
 
 
 @dataclass

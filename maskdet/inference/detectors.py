@@ -11,7 +11,6 @@ from __future__ import annotations
 import ast
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -21,15 +20,7 @@ import numpy as np
 from maskdet.config import INFERENCE_IMGSZ
 from maskdet.errors import UserError
 from maskdet.inference.detections import Detections
-
-
-@dataclass(frozen=True)
-class DetectSettings:
-    conf: float = 0.25
-    iou: float = 0.45
-    max_det: int = 1000
-    classes: tuple[int, ...] | None = None
-    agnostic_nms: bool = False
+from maskdet.settings import DetectSettings  # noqa: F401  (its defaults live with every other setting)
 
 
 class Detector(Protocol):

@@ -5,16 +5,17 @@ and a JSON with every detection made so far.
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from maskdet.csvcells import SafeDictWriter
 from maskdet.fileio import atomic_write_bytes, atomic_write_text
 from maskdet.inference.detections import Detections, Frame
 from maskdet.inference.threads import BackgroundWorker
+from maskdet.yolo_format import label_line
 
 RECORD_FIELDS = ["source", "frame", "timestamp", "class_id", "class_name", "confidence", "x1", "y1", "x2", "y2"]
 
@@ -142,7 +143,7 @@ class CsvSink(Sink):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self.file = open(path, "w", newline="", encoding="utf-8")
-        self.writer = csv.DictWriter(self.file, RECORD_FIELDS + ["track_id"] if track else RECORD_FIELDS)
+        self.writer = SafeDictWriter(self.file, RECORD_FIELDS + ["track_id"] if track else RECORD_FIELDS)  # a file or URL may start with =
         self.writer.writeheader()
 
     def write(self, frame: Frame, det: Detections, annotated: np.ndarray | None) -> None:
@@ -186,11 +187,9 @@ class YoloTxtSink(Sink):
 
     def write(self, frame: Frame, det: Detections, annotated: np.ndarray | None) -> None:
         h, w = frame.image.shape[:2]
-        lines = []
         tracks = det.tracker_id.tolist() if det.tracker_id is not None else [None] * len(det)
-        for box, conf, track in zip(det.yolo_boxes(w, h), det.confidence.tolist(), tracks):
-            line = f"{box.to_line()} {conf:.4f}" if self.save_conf else box.to_line()
-            lines.append(line if track is None else f"{line} {int(track)}")  # Ultralytics' track layout: the ID last
+        lines = [label_line(box, conf if self.save_conf else None, track)
+                 for box, conf, track in zip(det.yolo_boxes(w, h), det.confidence.tolist(), tracks)]
         atomic_write_text(self.out_dir / f"{output_stem(frame)}.txt", "".join(f"{line}\n" for line in lines))
 
 

@@ -18,9 +18,8 @@ import numpy as np
 from maskdet.errors import UserError
 from maskdet.inference.detections import Detections, Frame
 from maskdet.monitoring.tracking import DEFAULT_FPS, LOST_SECONDS, sequence_key
+from maskdet.settings import ALERT_AFTER_S, MIN_FRAMES
 
-MIN_FRAMES = 5
-ALERT_AFTER_S = 2.0
 THUMB_PX = 96  # thumbnails kept in memory for the report
 COMPLIANT = "with_mask"
 

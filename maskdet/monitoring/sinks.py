@@ -11,7 +11,6 @@ report: the report is built from exactly the people and alerts the other two fil
 
 from __future__ import annotations
 
-import csv
 import json
 import threading
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from maskdet.csvcells import SafeDictWriter
 from maskdet.fileio import atomic_write_bytes, atomic_write_text
 from maskdet.inference.detections import Detections, Frame
 from maskdet.inference.sinks import Sink
@@ -50,7 +50,7 @@ class PeopleCsvSink(Sink):
         self.counter = counter
         self.crops = crops  # False with --privacy blur: no face crop is written at all
         self.file = open(run_dir / "people.csv", "w", newline="", encoding="utf-8")
-        self.writer = csv.DictWriter(self.file, PEOPLE_FIELDS)
+        self.writer = SafeDictWriter(self.file, PEOPLE_FIELDS)  # sources are file names and URLs: no formulas
         self.writer.writeheader()
         self.file.flush()
         self.rows = 0
@@ -84,7 +84,7 @@ class PeopleCsvSink(Sink):
             return prune_table(self.run_dir / "people.csv", older_than_s)
         finally:
             self.file = open(self.run_dir / "people.csv", "a", newline="", encoding="utf-8")
-            self.writer = csv.DictWriter(self.file, PEOPLE_FIELDS)
+            self.writer = SafeDictWriter(self.file, PEOPLE_FIELDS)
 
     def close(self) -> None:
         if not self.file.closed:

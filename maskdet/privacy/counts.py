@@ -7,7 +7,6 @@ per person, so it stays small (a day at 20 minutes is 72 rows) and a kill -9 lea
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections import Counter
@@ -15,9 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from maskdet.csvcells import SafeDictWriter
 from maskdet.fileio import atomic_write_text
+from maskdet.settings import COUNTS_PERIOD_S
 
-PERIOD_S = 20 * 60.0  # --period's default
+PERIOD_S = COUNTS_PERIOD_S  # --period's default
 COMPLIANT = "with_mask"
 
 
@@ -74,7 +75,7 @@ class PeriodCounts:
     def save(self, csv_path: Path, json_path: Path) -> None:
         rows = self.rows()
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, self.fields())
+        writer = SafeDictWriter(buffer, self.fields())  # source names come from outside: no formulas
         writer.writeheader()
         writer.writerows(rows)
         atomic_write_text(csv_path, buffer.getvalue())

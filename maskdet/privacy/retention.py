@@ -25,6 +25,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from maskdet.csvcells import SafeDictWriter
 from maskdet.fileio import atomic_write_text
 
 MARKER = ".maskdet-monitoring.json"
@@ -80,7 +81,7 @@ def prune_table(path: Path, older_than_s: float) -> int:
         if len(kept) == len(rows):
             return 0
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, reader.fieldnames or [])
+        writer = SafeDictWriter(buffer, reader.fieldnames or [])  # already safe cells stay as they are
         writer.writeheader()
         writer.writerows(kept)
         atomic_write_text(path, buffer.getvalue())

@@ -1,7 +1,10 @@
 """The FastAPI app: the page at /, the JSON API under /api, OpenAPI docs at /docs.
 
-Every error is JSON `{"error": "..."}` naming the problem, with the right status (400, 401, 404,
-413, 415, 503 + Retry-After); never a traceback in a response.
+Every error is JSON `{"error": "..."}` naming the problem, with the right status (400, 401, 404, 405,
+413, 415, 503 + Retry-After), the framework's own errors included; never a traceback in a response.
+What a client sends is bounded before it is parsed or decoded: body bytes as they arrive (BodyLimit),
+one file per request, image pixels from the header (maskdet.imageio), video frame size and length from
+the container (uploads.check_video).
 """
 
 from __future__ import annotations
@@ -16,12 +19,15 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import cv2
-from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, UploadFile, WebSocket, WebSocketDisconnect
+from fastapi import FastAPI, File, HTTPException, Query, Request, Security, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import maskdet
 from maskdet.inference.visualize import class_color
@@ -34,6 +40,10 @@ STATIC = Path(__file__).with_name("static")
 RETRY_AFTER_S = 1  # a photo takes well under a second: try again soon
 VIDEO_RETRY_AFTER_S = 10
 CHUNK = 1 << 20
+FORM_SLACK = 64 * 1024  # room for the multipart boundaries and headers around the file
+MAX_FILES = 1  # files per request: one photo (or video) per POST, each answered on its own
+# Declared for the OpenAPI docs (their Authorize button); auto_error=False: check_token does the checking.
+BEARER = HTTPBearer(auto_error=False, description="the server's --token (only when it was started with one)")
 PrivacyQuery = Annotated[Literal["off", "blur"] | None, Query(
     description="blur: every face found is blurred in the pictures returned and kept (always so with serve.py --privacy blur)")]
 log = logging.getLogger("maskdet.serve")
@@ -52,21 +62,88 @@ def busy(retry_after: int = RETRY_AFTER_S) -> HTTPException:
     return HTTPException(503, f"busy: every worker is taken, try again in {retry_after} s", {"Retry-After": str(retry_after)})
 
 
+class ErrorBody(BaseModel):
+    """What every refusal answers."""
+
+    error: str
+
+
+def documented(*statuses: int) -> dict[int | str, dict]:
+    """OpenAPI `responses` for these error statuses: each a JSON {"error": ...}."""
+    what = {400: "bad request: a malformed form, a corrupt file, or more than one file",
+            401: "missing or wrong token (only with --token)", 404: "unknown or expired job or file",
+            413: "upload, image or video over a limit", 415: "not an image / not a video (decided by its bytes)",
+            503: "busy: every worker is taken; the Retry-After header says when to try again"}
+    return {status: {"model": ErrorBody, "description": what[status]} for status in statuses}
+
+
+def token_refusal(token: str | None, authorization: str) -> str | None:
+    """Why an Authorization header does not carry `token` (None: it does, or the server has none).
+    The header only, never the query; compared in constant time."""
+    if token is None:
+        return None
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() == "bearer" and secrets.compare_digest(value.strip().encode(), token.encode()):
+        return None
+    return ("missing or wrong token: send the header 'Authorization: Bearer <token>'" if authorization
+            else "this server needs a token: send the header 'Authorization: Bearer <token>'")
+
+
+class TokenGate:
+    """With --token, an /api request without it is answered 401 before any of its body is read: a client
+    without the token cannot make the server parse or spool an upload. (Routes check it again.)"""
+
+    def __init__(self, app, token: str | None):
+        self.app, self.token = app, token
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"].startswith("/api/"):
+            headers = {k.lower(): v for k, v in scope.get("headers") or []}
+            refusal = token_refusal(self.token, headers.get(b"authorization", b"").decode("latin-1"))
+            if refusal:
+                await error(401, refusal, {"WWW-Authenticate": "Bearer"})(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """Raised from inside the body stream: FastAPI lets an HTTPException through its form parsing as is."""
+
+
 class BodyLimit:
-    """Refuse a request whose Content-Length is over the upload limit before reading any of it (413)."""
+    """Stop reading a request body as soon as it passes the upload limit, whatever its framing (413).
+
+    A Content-Length over the limit is refused before any byte is read; a chunked body (or one whose
+    Content-Length lies) is counted as it arrives, so at most the limit is ever parsed or spooled to disk.
+    """
 
     def __init__(self, app, limit: int):
         self.app, self.limit = app, limit
 
+    def message(self, size: str) -> str:
+        return f"upload too large: {size}, the limit is {self.limit / 2**20:g} MB (--max-upload-mb)"
+
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            length = dict(scope.get("headers") or []).get(b"content-length")
-            if length and length.isdigit() and int(length) > self.limit + 64 * 1024:  # + room for the form fields
-                response = error(413, f"upload too large: {int(length) / 2**20:.1f} MB, the limit is "
-                                      f"{self.limit / 2**20:g} MB (--max-upload-mb)")
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        allowed = self.limit + FORM_SLACK
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length and length.isdigit() and int(length) > allowed:
+            await error(413, self.message(f"{int(length) / 2**20:.1f} MB"))(scope, receive, send)
+            return
+        received = 0
+
+        async def counted_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > allowed:
+                    raise BodyTooLarge(413, self.message(f"over {allowed / 2**20:.1f} MB"))
+            return message
+
+        await self.app(scope, counted_receive, send)
 
 
 def create_app(settings: ServeSettings, service: Service | None = None) -> FastAPI:
@@ -90,28 +167,31 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
     def svc() -> Service:
         return app.state.service
 
-    def check_token(request: Request) -> None:
-        if settings.token is None:
-            return
-        given = request.headers.get("authorization", "")
-        scheme, _, value = given.partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(value.strip().encode(), settings.token.encode()):
-            raise HTTPException(401, "missing or wrong token: send the header 'Authorization: Bearer <token>'"
-                                if given else "this server needs a token: send the header 'Authorization: Bearer <token>'",
-                                {"WWW-Authenticate": "Bearer"})
+    def check_token(request: Request, _declared: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]) -> None:
+        """The token from the Authorization header only (never the query), compared in constant time.
+        BEARER is declared so /docs has an Authorize button; the check itself is this function's."""
+        refusal = token_refusal(settings.token, request.headers.get("authorization", ""))
+        if refusal:
+            raise HTTPException(401, refusal, {"WWW-Authenticate": "Bearer"})
 
     app = FastAPI(title="maskdet", version=maskdet.__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Face-mask detection: who wears a mask, who does not, who wears it wrong. "
-                              "With --token, send 'Authorization: Bearer <token>' on every /api call.")
+                              "With --token, send `Authorization: Bearer <token>` on every /api call "
+                              "(the Authorize button). Every error is JSON `{\"error\": \"...\"}`.\n\n"
+                              f"Limits: {settings.max_upload_mb:g} MB a request, {MAX_FILES} file a request, "
+                              f"{settings.max_pixels / 1e6:g} megapixels a photo or camera frame, "
+                              f"{settings.max_video_pixels / 1e6:.3g} megapixels a video frame, "
+                              f"{settings.max_video_frames} frames a video.")
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
-    auth = [Depends(check_token)]
+    app.add_middleware(TokenGate, token=settings.token)  # added last: runs first
+    auth = [Security(check_token)]
 
     @app.exception_handler(UploadError)
     async def upload_error(_request: Request, exc: UploadError) -> JSONResponse:
         return error(exc.status, exc.message)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+    @app.exception_handler(StarletteHTTPException)  # FastAPI's and the router's own (404, 405, a malformed form)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return error(exc.status_code, str(exc.detail), exc.headers)
 
     @app.exception_handler(RequestValidationError)
@@ -124,8 +204,12 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
         log.exception("internal error")  # the traceback goes to the server's log, never to the client
         return error(500, f"internal error ({type(exc).__name__}); the server log has the details")
 
-    async def read_upload(upload: UploadFile, wanted: str) -> tuple[str, str, bytes]:
-        """(display name, suffix, first bytes); 413 over the limit, 415 for the wrong kind, by content."""
+    async def read_upload(request: Request, upload: UploadFile, wanted: str) -> tuple[str, str, bytes]:
+        """(display name, suffix, first bytes); 400 for more than MAX_FILES files, 413 over the limit,
+        415 for the wrong kind, by content."""
+        files = [value for _key, value in (await request.form()).multi_items() if not isinstance(value, str)]
+        if len(files) > MAX_FILES:  # a form keeps the last of repeated fields: never answer for one of many silently
+            raise UploadError(400, f"{len(files)} files in one request: send one file per request")
         name = display_name(upload.filename)
         size = upload.size if upload.size is not None else len(await upload.read())
         if size > settings.max_upload_bytes:
@@ -138,7 +222,7 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
         await upload.seek(0)
         return name, suffix, head
 
-    @app.get("/api/health", dependencies=auth)
+    @app.get("/api/health", dependencies=auth, responses=documented(401))
     async def health() -> dict:
         """The model, its classes and input size, and the server's limits."""
         service = svc()
@@ -146,19 +230,21 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
         return {"status": "ok", "version": maskdet.__version__, "model": Path(settings.weights).name, "classes": list(names),
                 "colors": {name: css_color(class_color(i, names)) for i, name in enumerate(names)},  # the page's live boxes
                 "imgsz": service.pool.imgsz, "conf": settings.conf, "iou": settings.iou, "workers": service.pool.workers,
-                "max_upload_mb": settings.max_upload_mb, "keep_minutes": settings.keep_minutes, "privacy": settings.privacy}
+                "max_upload_mb": settings.max_upload_mb, "max_files": MAX_FILES, "max_pixels": settings.max_pixels,
+                "max_video_pixels": settings.max_video_pixels, "max_video_frames": settings.max_video_frames,
+                "keep_minutes": settings.keep_minutes, "privacy": settings.privacy}
 
-    @app.post("/api/detect", dependencies=auth)
-    async def detect(file: Annotated[UploadFile, File(description="a photo: JPEG, PNG, BMP, WebP or TIFF")],
+    @app.post("/api/detect", dependencies=auth, responses=documented(400, 401, 413, 415, 503))
+    async def detect(request: Request, file: Annotated[UploadFile, File(description="a photo: JPEG, PNG, BMP, WebP or TIFF")],
                      annotated: Annotated[bool, Query(description="include the annotated image (JPEG, base64)")] = False,
                      save: Annotated[bool, Query(description="keep the annotated image, CSV and JSON for download")] = False,
                      privacy: PrivacyQuery = None) -> dict:
         """One photo in, its detections out (class, confidence, box in pixels; counts per class)."""
-        name, _suffix, _head = await read_upload(file, "image")
+        name, _suffix, _head = await read_upload(request, file, "image")
         service = svc()
         try:
             with service.pool.ticket():  # reading and decoding inside too: bytes and pixels in memory are bounded like the work
-                image = await run_in_threadpool(decode_image, await file.read(), name)
+                image = await run_in_threadpool(decode_image, await file.read(), name, settings.max_pixels)
                 out, picture = await run_in_threadpool(service.detect_photo, image, name, save, service.blurs(privacy))
         except PoolFull:
             raise busy() from None
@@ -177,20 +263,21 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
                 "progress": round(min(1.0, job.frames / job.total), 3) if job.total else (1.0 if job.status == "done" else 0.0),
                 "counts": job.counts, "error": job.error, "files": file_links(job) if job.status == "done" else {}}
 
-    @app.post("/api/videos", dependencies=auth, status_code=202)
-    async def start_video(file: Annotated[UploadFile, File(description="a video: MP4, MOV, MKV, WebM, AVI or MPEG")],
+    @app.post("/api/videos", dependencies=auth, status_code=202, responses=documented(400, 401, 413, 415, 503))
+    async def start_video(request: Request, file: Annotated[UploadFile, File(description="a video: MP4, MOV, MKV, WebM, AVI or MPEG")],
                           privacy: PrivacyQuery = None) -> dict:
         """Start a video job; poll GET /api/videos/{id} for progress, then the result links."""
         service = svc()
         if service.store.active("video") >= settings.max_video_jobs:
             raise busy(VIDEO_RETRY_AFTER_S)
-        name, suffix, _head = await read_upload(file, "video")
+        name, suffix, _head = await read_upload(request, file, "video")
         job = service.store.create("video", name)
         try:
             path = job.folder / f"input{suffix}"  # the server's name, never the client's
             with open(path, "wb") as out:
                 await run_in_threadpool(shutil.copyfileobj, file.file, out, CHUNK)
-            job.total, fps = await run_in_threadpool(check_video, path, name)
+            job.total, fps = await run_in_threadpool(check_video, path, name, settings.max_video_pixels,
+                                                     settings.max_video_frames)
         except BaseException:
             service.store.remove(job)
             raise
@@ -198,7 +285,7 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
         service.start_video(job, path, fps, service.blurs(privacy))
         return job_status(job)
 
-    @app.get("/api/videos/{job_id}", dependencies=auth)
+    @app.get("/api/videos/{job_id}", dependencies=auth, responses=documented(401, 404))
     async def video_status(job_id: str) -> dict:
         """Progress of a video job (frames done of total), then links to the MP4 (H.264), CSV and JSON."""
         job = svc().store.get(job_id)
@@ -206,7 +293,7 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
             raise HTTPException(404, f"no video job {job_id!r} (unknown, or expired)")
         return job_status(job)
 
-    @app.get("/api/files/{job_id}/{name}", dependencies=auth)
+    @app.get("/api/files/{job_id}/{name}", dependencies=auth, responses=documented(401, 404))
     async def download(job_id: str, name: str) -> FileResponse:
         """A result file of a job, by the name the job's links give."""
         path = svc().store.file(job_id, name)
@@ -216,7 +303,8 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
 
     @app.websocket("/api/live")
     async def live(ws: WebSocket, token: str | None = None, privacy: str | None = None) -> None:
-        """The camera: the page sends one JPEG, waits for its detections, then sends the newest frame.
+        """The camera: the page sends one JPEG (a binary message), waits for its detections, then sends the
+        newest frame. A bad frame, or a text message, is answered {"error": ...} and the socket stays open.
         Browsers cannot set headers on a WebSocket: the token comes as ?token=."""
         if settings.token is not None and not secrets.compare_digest((token or "").encode(), settings.token.encode()):
             await ws.close(code=1008, reason="missing or wrong token")
@@ -226,10 +314,16 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
         index = 0
         try:
             while True:
-                data = await ws.receive_bytes()
+                message = await ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                data = message.get("bytes")
+                if data is None:
+                    await ws.send_json({"error": "send each camera frame as a binary message (JPEG bytes), not text"})
+                    continue
                 try:
                     with service.pool.ticket():
-                        image = await run_in_threadpool(decode_image, data, "camera frame")
+                        image = await run_in_threadpool(decode_image, data, "camera frame", settings.max_pixels)
                         out = await run_in_threadpool(service.live, image, index, service.blurs(privacy))
                 except UploadError as exc:
                     out = {"error": exc.message}
@@ -245,8 +339,26 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
         return FileResponse(STATIC / "index.html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    without_422(app)
     add_docs(app)
     return app
+
+
+def without_422(app: FastAPI) -> None:
+    """FastAPI documents its validation errors as 422 {"detail": ...}; this app answers them 400 {"error": ...}."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = build()
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    operation.get("responses", {}).pop("422", None)
+            for name in ("HTTPValidationError", "ValidationError"):
+                schema.get("components", {}).get("schemas", {}).pop(name, None)
+        return app.openapi_schema
+
+    app.openapi = openapi
 
 
 def add_docs(app: FastAPI) -> None:

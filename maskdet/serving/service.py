@@ -1,7 +1,8 @@
 """What the server does, apart from HTTP: detect on a photo, run a video job, answer a live frame.
 
-Detection, drawing and records are detect.py's own (load_detector, Annotator, the sinks), so a
-photo through the API gives the same boxes, picture, CSV and JSON as `python detect.py`.
+Detection and drawing are the per-frame step detect.py runs (maskdet.pipeline.Pipeline, one per pool
+worker, from ServeSettings.pipeline_settings()) and the records are its sinks, so a photo through the API
+gives the same boxes, picture, CSV and JSON as `python detect.py`.
 """
 
 from __future__ import annotations
@@ -10,44 +11,21 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from maskdet.inference.detections import Detections, Frame
-from maskdet.inference.detectors import DetectSettings, load_detector
 from maskdet.inference.sinks import CsvSink, JsonSink, MediaSink, Sink, records
 from maskdet.inference.sources import SourceError, iter_video
-from maskdet.inference.visualize import Annotator
-from maskdet.privacy.blur import MARGIN as BLUR_MARGIN
-from maskdet.privacy.blur import blur_faces, enlarged
+from maskdet.pipeline.step import Pipeline
+from maskdet.privacy.blur import enlarged
 from maskdet.serving.jobs import Job, JobStore
 from maskdet.serving.pool import ModelPool
-from maskdet.serving.video import BrowserVideoSink
+from maskdet.serving.video import BrowserVideoSink, bounded_frames
+from maskdet.settings import PrivacySettings, ServeSettings  # noqa: F401  (imported from here by the app and tests)
 
 CSV_NAME, JSON_NAME, VIDEO_NAME = "predictions.csv", "predictions.json", "annotated.mp4"
-
-
-@dataclass
-class ServeSettings:
-    weights: Path
-    results_dir: Path
-    conf: float = 0.25
-    iou: float = 0.45
-    imgsz: int | None = None
-    device: str | None = None
-    workers: int = 1
-    backlog: int | None = None  # requests waiting for a worker before 503 (default: as many as workers)
-    max_upload_mb: float = 50.0
-    token: str | None = None
-    keep_minutes: float = 60.0
-    max_video_jobs: int = 2
-    privacy: str = "off"  # "blur": every face found is blurred in every picture served or kept, whatever a request asks
-
-    @property
-    def max_upload_bytes(self) -> int:
-        return int(self.max_upload_mb * 1024 * 1024)
 
 
 def result(frame: Frame, det: Detections) -> dict:
@@ -60,10 +38,9 @@ def result(frame: Frame, det: Detections) -> dict:
 class Service:
     def __init__(self, settings: ServeSettings):
         self.settings = settings
-        detect_settings = DetectSettings(settings.conf, settings.iou)
-        self.pool = ModelPool(lambda: load_detector(settings.weights, detect_settings, settings.imgsz, settings.device),
-                              settings.workers, settings.backlog)
-        self.annotator = Annotator(self.pool.names)
+        step_settings = settings.pipeline_settings()
+        # Each worker is a Pipeline with its own model copy; no tracking, so they hold no per-stream state.
+        self.pool = ModelPool(lambda: Pipeline(step_settings), settings.workers, settings.backlog)
         self.store = JobStore(settings.results_dir, settings.keep_minutes * 60)
         self.videos = ThreadPoolExecutor(max_workers=max(1, settings.max_video_jobs), thread_name_prefix="video-job")
         self.stopping = threading.Event()
@@ -79,13 +56,13 @@ class Service:
         return self.settings.privacy == "blur" or privacy == "blur"
 
     def detect(self, frame: Frame, blur: bool = False) -> tuple[Detections, np.ndarray]:
-        """Boxes and the annotated picture, on the next free detector (the caller holds a pool ticket).
-        With `blur`, the faces are blurred in the frame itself before anything draws or keeps it."""
-        with self.pool.detector() as detector:
-            det = detector(frame.image)
+        """Boxes and the annotated picture, on the next free pipeline (the caller holds a pool ticket).
+        With `blur`, the pipeline's privacy stage blurs the faces in the frame itself before anything draws it."""
+        with self.pool.detector() as pipeline:
+            det = pipeline.process(frame)
         if blur:
-            blur_faces(frame.image, det.xyxy, BLUR_MARGIN)
-        return det, self.annotator(frame.image.copy(), det)
+            det = pipeline.privacy.blur(frame, det)
+        return det, pipeline.annotate(frame, det)  # drawing needs no model (nor stream state): out of the pool
 
     def detect_photo(self, image: np.ndarray, source: str, save: bool, blur: bool = False) -> tuple[dict, np.ndarray]:
         """Detect on one photo; with `save`, its annotated image, CSV and JSON go to a new job folder."""
@@ -117,7 +94,8 @@ class Service:
         try:
             with CsvSink(job.folder / CSV_NAME) as csv_sink, JsonSink(job.folder / JSON_NAME) as json_sink, \
                     BrowserVideoSink(job.folder / VIDEO_NAME, fps) as video:
-                for frame in iter_video(path, 1, lambda _msg: None):
+                for frame in bounded_frames(iter_video(path, 1, lambda _msg: None), self.settings.max_video_pixels,
+                                            self.settings.max_video_frames):
                     if self.stopping.is_set():
                         raise SourceError("the server stopped before the video was done")
                     frame.source = job.source  # records name the upload, not the server's file
@@ -142,7 +120,7 @@ class Service:
         out = result(frame, det)
         if blur:
             h, w = image.shape[:2]
-            out["blur"] = enlarged(det.xyxy, BLUR_MARGIN, w, h).tolist()
+            out["blur"] = enlarged(det.xyxy, PrivacySettings().blur_margin, w, h).tolist()
         return out
 
     def close(self) -> None:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import io
-import warnings
 from pathlib import Path
 
-import cv2
 import numpy as np
-from PIL import Image
 
-MAX_PIXELS = 100_000_000  # 10,000 x 10,000: decoded, 300 MB
+from maskdet.imageio import ImageError, ImageTooLarge, read_image_bounded
+from maskdet.settings import MAX_PIXELS, MAX_VIDEO_FRAMES, MAX_VIDEO_PIXELS
 
 # (magic bytes at offset, offset, kind, suffix the server stores it under)
 _SIGNATURES: tuple[tuple[bytes, int, str, str], ...] = (
@@ -67,35 +64,51 @@ def check_kind(head: bytes, wanted: str, name: str) -> str:
     return suffix
 
 
-def decode_image(data: bytes, name: str) -> np.ndarray:
-    """BGR pixels of an uploaded image; 400 when its bytes look like an image but do not decode,
-    413 when it would decode to more than MAX_PIXELS (a small PNG can hold a huge blank image)."""
-    limit = f"over the {MAX_PIXELS // 10**6} megapixel limit"
+def decode_image(data: bytes, name: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """BGR pixels of an uploaded image, through the one bounded reader (maskdet.imageio): 413 when its header
+    says it has more than `max_pixels` (a small PNG can hold a huge blank image), 400 when its size cannot
+    be read from its header or its pixels do not decode. Nothing is decoded before the size is known."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we say it ourselves, as a 413
-            with Image.open(io.BytesIO(data)) as header:  # reads the size only, not the pixels
-                width, height = header.size
-    except Image.DecompressionBombError:
-        raise UploadError(413, f"{name}: {limit}") from None
-    except Exception:  # Pillow raises many types for bytes it cannot parse; OpenCV gets its chance below
-        width = height = 0
-    if width * height > MAX_PIXELS:
-        raise UploadError(413, f"{name}: {width}x{height} pixels, {limit}")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
-    if image is None:
-        raise UploadError(400, f"{name}: the image is corrupt (it cannot be decoded)")
-    return image
+        return read_image_bounded(data, max_pixels)
+    except ImageTooLarge as exc:
+        raise UploadError(413, f"{name}: {exc}") from None
+    except ImageError as exc:
+        raise UploadError(400, f"{name}: {exc}") from None
 
 
-def check_video(path: Path, name: str) -> tuple[int, float]:
-    """(frames, fps) of a stored upload; 400 when not even its first frame decodes."""
-    cap = cv2.VideoCapture(str(path))
+def check_video(path: Path, name: str, max_pixels: int = MAX_VIDEO_PIXELS,
+                max_frames: int = MAX_VIDEO_FRAMES) -> tuple[int, float]:
+    """(frames, fps) of a stored upload, from its container's header: 413 when a frame would have more than
+    `max_pixels` or the video more than `max_frames` frames, 400 when it has no video stream or its first
+    frame does not decode. The size is read before any frame is decoded, and FFmpeg's own max_pixels
+    makes its decoder refuse bigger frames instead of allocating them (a 198 KB H.264 file can hold
+    8192 x 8192 frames that decode to 2 GB)."""
+    import av
+
+    corrupt = UploadError(400, f"{name}: the video is corrupt (no frame can be decoded)")
     try:
-        ok = cap.isOpened() and cap.read()[0]
-        if not ok:
-            raise UploadError(400, f"{name}: the video is corrupt (no frame can be decoded)")
-        fps = cap.get(cv2.CAP_PROP_FPS)
-        return int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), fps if 0 < fps < 240 else 25.0
-    finally:
-        cap.release()
+        with av.open(str(path), options={"max_pixels": str(max_pixels)}, timeout=10) as container:
+            if not container.streams.video:
+                raise corrupt
+            stream = container.streams.video[0]
+            width, height = stream.codec_context.width, stream.codec_context.height
+            if width * height > max_pixels:
+                raise UploadError(413, f"{name}: {width}x{height} pixels a frame, over the "
+                                       f"{max_pixels / 1e6:.3g} megapixel limit for videos")
+            if width <= 0 or height <= 0:
+                raise corrupt
+            fps = float(stream.average_rate or stream.guessed_rate or 0)
+            fps = fps if 0 < fps < 240 else 25.0
+            seconds = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else (
+                container.duration / 1e6 if container.duration else 0.0)
+            frames = stream.frames or round(seconds * fps)
+            if frames > max_frames:
+                raise UploadError(413, f"{name}: {frames} frames, over the {max_frames} frame limit for videos")
+            first = next(container.decode(stream), None)  # decoded under max_pixels: a bigger frame is an error
+            if first is None or first.width * first.height > max_pixels:
+                raise corrupt
+    except UploadError:
+        raise
+    except (av.FFmpegError, OSError, ValueError, StopIteration):
+        raise corrupt from None
+    return frames, fps

@@ -7,6 +7,7 @@ is fine for files on disk but not for the page. This sink takes the same annotat
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from maskdet.inference.detections import Detections, Frame
 from maskdet.inference.sinks import Sink
+from maskdet.inference.sources import SourceError
 
 
 class BrowserVideoSink(Sink):
@@ -59,3 +61,17 @@ class BrowserVideoSink(Sink):
             os.replace(self.tmp, self.path)
         else:
             self.tmp.unlink(missing_ok=True)
+
+
+def bounded_frames(frames: Iterable[Frame], max_pixels: int, max_frames: int) -> Iterator[Frame]:
+    """The frames of an uploaded video, up to `max_frames`; a frame over `max_pixels` ends the job.
+
+    The upload's header was checked before the job started (uploads.check_video); this holds a file
+    whose header lies (more frames than it says, or a stream that changes to a huge size midway)."""
+    for index, frame in enumerate(frames):
+        if index >= max_frames:
+            raise SourceError(f"more than {max_frames} frames: the rest of the video was not processed")
+        h, w = frame.image.shape[:2]
+        if w * h > max_pixels:
+            raise SourceError(f"frame {index} is {w}x{h} pixels, over the {max_pixels / 1e6:.3g} megapixel limit for videos")
+        yield frame

@@ -16,9 +16,12 @@ import pandas as pd
 import yaml
 
 from maskdet.config import PROJECT_ROOT, load_dataset_config
+from maskdet.csvcells import safe_table
 from maskdet.errors import UserError
 from maskdet.evaluation.metrics import metrics_table
 from maskdet.fileio import atomic_write_text, list_images, next_run_dir
+from maskdet.training.augment import SETTINGS_FILE as CAMERA_AUG_FILE
+from maskdet.training.augment import camera_trainer, check_probability, saved_probability
 from maskdet.training.oversample import write_oversampled_list
 
 # Where `python train.py` starts: the shipped model, which already knows faces and masks, so a user's
@@ -124,7 +127,7 @@ def trim_results_to_checkpoint(checkpoint: Path) -> None:
     table = pd.read_csv(results)
     kept = table[table["epoch"] <= completed]
     if len(kept) < len(table):
-        atomic_write_text(results, kept.to_csv(index=False))
+        atomic_write_text(results, safe_table(kept).to_csv(index=False))
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, object]:
@@ -215,7 +218,7 @@ def train(
     data: str | Path, model: str | None, epochs: int, imgsz: int, batch: int | float, device: str | None,
     workers: int, patience: int, cache: str | bool, seed: int, project: Path, name: str, exist_ok: bool,
     cls_pw: float, resume: str | bool | None = None, overrides: dict[str, object] | None = None,
-    oversample: float = 0.0,
+    oversample: float = 0.0, camera_aug: float = 0.0,
 ) -> TrainResult:
     from ultralytics import YOLO
 
@@ -243,6 +246,14 @@ def train(
         else:
             print(f"training {source} from scratch")
         args.update(overrides)
+        if camera_aug > 0:
+            check_probability(camera_aug)
+            atomic_write_text(run_dir / CAMERA_AUG_FILE, f"{camera_aug}\n")
+    if resume and camera_aug <= 0:
+        camera_aug = saved_probability(checkpoint.parent.parent)  # runs/train/<name>/weights/last.pt
+    if camera_aug > 0:
+        args["trainer"] = camera_trainer(camera_aug)
+        print(f"camera augmentation: blur, lower resolution, exposure, colour cast and JPEG, each with p={camera_aug}")
     yolo = YOLO(source)
     if not resume and Path(source).suffix == ".pt":
         note = class_change_note(source, [yolo.names[i] for i in sorted(yolo.names)], data_names)

@@ -23,7 +23,7 @@ EVERY = 4  # frames of the written video looked at
 
 def monitored(video, project: Path, privacy: str, **extra) -> SimpleNamespace:
     summary = run(source=str(video.path), weights=video.model, track=True, alert=["without_mask"], alert_after=0.3,
-                  save_csv=True, privacy=privacy, project=project, name=privacy, quiet=True, log=lambda _m: None, **extra)
+                  save_csv=True, privacy_level=privacy, project=project, name=privacy, quiet=True, log=lambda _m: None, **extra)
     out = summary.save_dir
     boxes = defaultdict(list)  # frame -> boxes the run found (and, with blur, blurred)
     with open(out / "predictions.csv", newline="", encoding="utf-8") as f:

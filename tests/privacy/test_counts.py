@@ -24,7 +24,7 @@ PERSON_KEYS = {"track_id", "box", "crop", "frame_image", "x1", "y1", "x2", "y2",
 def counted(face_video, receiver_module, tmp_path_factory):
     project = tmp_path_factory.mktemp("privacy_counts")
     logged: list[str] = []
-    summary = run(source=str(face_video.path), weights=face_video.model, privacy="counts", period=f"{PERIOD_S:g}s",
+    summary = run(source=str(face_video.path), weights=face_video.model, privacy_level="counts", privacy_period=f"{PERIOD_S:g}s",
                   line=face_video.line, alert=["without_mask"], alert_after=0.3, alert_url=receiver_module.url,
                   project=project, quiet=True, log=logged.append)
     return summary, project, logged
@@ -92,4 +92,4 @@ def test_counts_per_period_match_the_faces_that_walked_through(counted, face_vid
 @pytest.mark.parametrize("flag", ["save_csv", "save_json", "save_txt", "save_crop", "show"])
 def test_flags_that_would_keep_a_person_are_refused(flag, tmp_path):
     with pytest.raises(UserError, match=f"--{flag.replace('_', '-')}"):
-        run(source="nothing.jpg", privacy="counts", project=tmp_path, **{flag: True})
+        run(source="nothing.jpg", privacy_level="counts", project=tmp_path, **{flag: True})

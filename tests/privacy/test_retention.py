@@ -19,7 +19,7 @@ import pytest
 from privacy_outputs import ROOT, monitoring, written_files
 from maskdet.errors import UserError
 from maskdet.inference.detect import run
-from maskdet.privacy import parse_duration
+from maskdet.settings import parse_duration
 from maskdet.privacy.retention import MARKER
 
 pytestmark = pytest.mark.integration  # the Kaggle faces (skipped when the dataset is absent)
@@ -98,7 +98,7 @@ def test_a_start_deletes_what_earlier_runs_left_past_the_duration(face_video, tm
     assert len(people_rows(old)) == 2 and list((old / "alerts").glob("*.jpg"))
     age_rows(old, old=1)
 
-    new = monitored(face_video, photos, project, retain="30m")
+    new = monitored(face_video, photos, project, privacy_retain="30m")
     left = sorted(p.relative_to(old).as_posix() for p in written_files(old))
     assert left == [MARKER, "alerts.jsonl", "people.csv"]  # frames, alert pictures, report: gone
     assert len(people_rows(old)) == 1 and (old / "alerts.jsonl").read_text(encoding="utf-8") == ""
@@ -107,7 +107,7 @@ def test_a_start_deletes_what_earlier_runs_left_past_the_duration(face_video, tm
     assert any(line.startswith("retention: deleted ") for line in new.lines())
 
     age_rows(old, old=1)  # the last row too
-    monitored(face_video, photos, project, retain="30m")
+    monitored(face_video, photos, project, privacy_retain="30m")
     assert not old.exists()  # nothing left but the marker: the folder goes
     assert (new.save_dir / "report.html").is_file()
     assert_untouched(user_files)
@@ -155,7 +155,7 @@ def test_other_durations_are_one_line_errors(text):
 
 def test_retain_without_monitoring_is_refused(tmp_path):
     with pytest.raises(UserError, match="--retain"):
-        run(source=str(ROOT / "samples"), retain="1h", project=tmp_path, privacy="off",
+        run(source=str(ROOT / "samples"), privacy_retain="1h", project=tmp_path, privacy_level="off",
             weights=monitoring.MODEL)
 
 

@@ -8,7 +8,9 @@ loaded from that file rather than copied.
 from __future__ import annotations
 
 import importlib.util
+import struct
 import sys
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -109,10 +111,31 @@ def count_color(image: np.ndarray, bgr: tuple[int, int, int], tolerance: int = 4
     return int((np.abs(image.astype(int) - np.array(bgr)).max(axis=2) <= tolerance).sum())
 
 
+def png_chunk(kind: bytes, data: bytes, crc: int | None = None) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) if crc is None else crc)
+
+
+def blank_png(width: int, height: int, bad_crc: bool = False, rows_per_block: int = 500) -> bytes:
+    """A valid grayscale PNG of blank pixels, small however big the image: the zlib stream repeats one fully
+    flushed block, so 20000 x 20000 is built in a fraction of a second (about 400 KB). With bad_crc its
+    tEXt chunk has a wrong CRC: libpng (OpenCV) only warns and decodes it, Pillow refuses to open it."""
+    assert height % rows_per_block == 0
+    block = b"\x00" * ((width + 1) * rows_per_block)  # each row: filter byte 0, then the pixels
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    segment = deflate.compress(block) + deflate.flush(zlib.Z_FULL_FLUSH)  # independent of what came before
+    adler = 1
+    for _ in range(height // rows_per_block):
+        adler = zlib.adler32(block, adler)
+    stream = b"\x78\xda" + segment * (height // rows_per_block) + deflate.flush() + struct.pack(">I", adler)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"tEXt", b"Comment\x00hello", crc=0 if bad_crc else None)
+            + png_chunk(b"IDAT", stream) + png_chunk(b"IEND", b""))
+
+
 @pytest.fixture(scope="session")
 def serve_kit() -> SimpleNamespace:
     return SimpleNamespace(root=ROOT, faces=FACES, photo_wh=PHOTO_WH, green=GREEN_BGR, red=RED_BGR, write_photo=write_photo,
-                           write_video=write_video, count_color=count_color, wait_for=detect_kit.wait_for,
+                           write_video=write_video, blank_png=blank_png, count_color=count_color, wait_for=detect_kit.wait_for,
                            free_port=detect_kit.free_port, Background=detect_kit.Background)
 
 

@@ -284,10 +284,63 @@ def test_json_errors_never_carry_a_traceback_even_for_an_unexpected_failure(make
     assert json.loads(post_photo(client, photo).text)["error"]
 
 
-def test_a_small_file_that_would_decode_to_a_huge_image_is_413(client, tmp_path):
+def test_a_small_file_that_would_decode_to_a_huge_image_is_413(client, tmp_path, serve_kit):
     bomb = tmp_path / "bomb.png"
-    cv2.imwrite(str(bomb), np.zeros((12_000, 9_000), np.uint8), [cv2.IMWRITE_PNG_COMPRESSION, 9])
-    assert bomb.stat().st_size < 1_000_000
-    assert_json_error(post_photo(client, bomb), 413, "bomb.png", "9000x12000", "megapixel")
-    cv2.imwrite(str(bomb), np.zeros((20_000, 10_000), np.uint8), [cv2.IMWRITE_PNG_COMPRESSION, 9])  # Pillow refuses to size it
-    assert_json_error(post_photo(client, bomb), 413, "bomb.png", "megapixel")
+    for width, height in ((9_000, 12_000), (10_000, 20_000)):  # the second Pillow would refuse to size (over 2 x its limit)
+        bomb.write_bytes(serve_kit.blank_png(width, height))
+        assert bomb.stat().st_size < 1_000_000
+        assert_json_error(post_photo(client, bomb), 413, "bomb.png", f"{width}x{height}", "megapixel")
+
+
+# --- the error format and the docs ---------------------------------------------------------------
+
+
+def test_the_frameworks_own_errors_are_json_error_too(client):
+    assert_json_error(client.get("/api/nothing-here"), 404, "Not Found")
+    assert_json_error(client.delete("/api/health"), 405, "Method Not Allowed")
+    malformed = client.post("/api/detect", content=b"--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n",
+                            headers={"Content-Type": "multipart/form-data; boundary=x"})
+    assert_json_error(malformed, 400)
+    no_boundary = client.post("/api/detect", content=b"abc", headers={"Content-Type": "multipart/form-data"})
+    assert_json_error(no_boundary, 400)
+    for response in (client.get("/api/nothing-here"), malformed, no_boundary):
+        assert "detail" not in response.json()
+
+
+def test_the_openapi_docs_declare_every_refusal_and_the_bearer_token(client):
+    schema = client.get("/openapi.json").json()
+    error_schema = {"$ref": "#/components/schemas/ErrorBody"}
+    for path, statuses in {"/api/detect": {"400", "401", "413", "415", "503"}, "/api/videos": {"400", "401", "413", "415", "503"},
+                           "/api/videos/{job_id}": {"401", "404"}, "/api/health": {"401"}}.items():
+        operation = next(iter(schema["paths"][path].values()))
+        assert statuses <= set(operation["responses"]), (path, operation["responses"].keys())
+        assert "422" not in operation["responses"]  # validation errors are answered 400 {"error": ...}
+        for status in statuses:
+            assert operation["responses"][status]["content"]["application/json"]["schema"] == error_schema
+        assert operation["security"] == [{"HTTPBearer": []}], path  # Swagger UI's Authorize button sends it
+    assert schema["components"]["schemas"]["ErrorBody"]["required"] == ["error"]
+    assert schema["components"]["securitySchemes"]["HTTPBearer"] == {
+        "type": "http", "scheme": "bearer", "description": "the server's --token (only when it was started with one)"}
+    description = schema["info"]["description"]
+    assert "`Authorization: Bearer <token>`" in description  # a Markdown code span: shown as text, not eaten as HTML
+    assert all(word in description for word in ("megapixels", "MB a request", "1 file a request", "frames a video"))
+
+
+def test_a_video_longer_than_the_frame_limit_is_413_before_any_job_starts(make_client, video, tmp_path):
+    client = make_client(max_video_frames=5)
+    with open(video, "rb") as f:
+        assert_json_error(client.post("/api/videos", files={"file": ("clip.mp4", f)}), 413, "clip.mp4", "6 frames", "5 frame limit")
+    assert list((tmp_path / "results").iterdir()) == []
+
+
+def test_a_video_whose_header_lies_stops_at_the_frame_and_pixel_limits():
+    from maskdet.inference.detections import Frame
+    from maskdet.inference.sources import SourceError
+    from maskdet.serving.video import bounded_frames
+
+    frames = [Frame(np.zeros((h, w, 3), np.uint8), "v", "v", "video", i) for i, (w, h) in enumerate([(40, 30)] * 3 + [(400, 300)])]
+    assert len(list(bounded_frames(frames[:3], max_pixels=1200, max_frames=3))) == 3
+    with pytest.raises(SourceError, match="more than 2 frames"):
+        list(bounded_frames(frames[:3], max_pixels=1200, max_frames=2))
+    with pytest.raises(SourceError, match="frame 3 is 400x300 pixels"):
+        list(bounded_frames(frames, max_pixels=1200, max_frames=10))

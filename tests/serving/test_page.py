@@ -190,3 +190,17 @@ def test_the_camera_streams_live_frames_and_boxes_are_drawn_over_them(start_serv
     keep_screenshot(driver, tmp_path, "page_camera")
     driver.find_element(By.ID, "camera-button").click()
     assert driver.find_element(By.ID, "camera-button").text == "Use my camera"
+
+
+def test_the_api_docs_show_the_token_header_and_an_authorize_button(browser, start_server, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    server = start_server("--token", "s3cret")
+    driver = browser()
+    driver.get(f"{server.url}/docs")
+    WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".info .description"))
+    description = driver.find_element(By.CSS_SELECTOR, ".info .description").text
+    keep_screenshot(driver, tmp_path, "docs")
+    assert "Authorization: Bearer <token>" in description, description
+    assert driver.find_elements(By.CSS_SELECTOR, "button.authorize"), "no Authorize button"

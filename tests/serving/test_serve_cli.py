@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 
 from maskdet.cli.serve import is_loopback
 
@@ -48,10 +49,11 @@ def test_a_busy_port_is_one_line_error(tools, tmp_path):
     tools.assert_one_line_error(proc, f"127.0.0.1:{port}", "--port")
 
 
-def test_bad_weights_are_one_line_error(tools, tmp_path):
+def test_bad_weights_are_one_line_error(tools, tmp_path, serve_kit):
     bad = tmp_path / "model.onnx"
     bad.write_bytes(b"not a model")
-    proc = subprocess.run([sys.executable, "serve.py", "--weights", str(bad), "--port", "0", "--project", str(tmp_path)],
+    proc = subprocess.run([sys.executable, "serve.py", "--weights", str(bad), "--port", str(serve_kit.free_port()),
+                           "--project", str(tmp_path)],
                           capture_output=True, text=True, cwd=tools.repo_root, timeout=60)
     tools.assert_one_line_error(proc, bad)
 
@@ -72,3 +74,14 @@ def test_bad_limits_are_one_line_error(tools, tmp_path):
     proc = subprocess.run([sys.executable, "serve.py", "--workers", "0", "--project", str(tmp_path)],
                           capture_output=True, text=True, cwd=tools.repo_root, timeout=60)
     tools.assert_one_line_error(proc, "--workers")
+
+
+@pytest.mark.parametrize("args", [["--port", "99999"], ["--port", "0"], ["--conf", "5"],
+                                  ["--iou", "1.5"], ["--imgsz", "0"], ["--workers", "1000"],
+                                  ["--backlog", "-1"], ["--max-upload-mb", "nan"],
+                                  ["--keep-minutes", "-5"], ["--max-video-jobs", "0"]])
+def test_every_number_is_range_checked_before_anything_starts(tools, tmp_path, args):
+    proc = subprocess.run([sys.executable, "serve.py", *args, "--project", str(tmp_path)],
+                          capture_output=True, text=True, cwd=tools.repo_root, timeout=60)
+    tools.assert_one_line_error(proc, args[0], "must be")
+    assert not list(tmp_path.iterdir())  # no run folder was made

@@ -1,0 +1,158 @@
+"""Reading an image whose size is known before it is decoded.
+
+A small file can hold a huge image (a 1 MB PNG of 20000 x 20000 blank pixels decodes to 1.2 GB), and
+the decoders do not agree on what they can parse: Pillow refuses a PNG with a bad ancillary-chunk CRC
+that OpenCV decodes anyway. So the size is read ONCE, here, from the container header of the formats
+we accept (PNG, JPEG, BMP, WebP, TIFF), and the bytes reach cv2.imdecode only when that size is known
+and within the limit. Whatever this reader cannot measure it refuses; it never falls back to decoding.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from maskdet.settings import MAX_PIXELS  # the limit lives with the other settings; importable from here too
+
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers (DHT, JPG, DAC excluded)
+_JPEG_NO_LENGTH = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM and RSTn stand alone
+
+
+class ImageError(ValueError):
+    """An image refused before decoding; the message says why (no file name: the caller adds it)."""
+
+
+class ImageTooLarge(ImageError):
+    """The header says the image has more pixels than allowed."""
+
+
+class ImageUnreadable(ImageError):
+    """Not a format this reader measures, a header it cannot parse, or pixels that do not decode."""
+
+
+def _png(data: bytes) -> tuple[int, int] | None:
+    # The first chunk must be IHDR (13 bytes): libpng refuses anything else, and reads the size from it.
+    if len(data) < 24 or data[12:16] != b"IHDR" or struct.unpack(">I", data[8:12])[0] != 13:
+        return None
+    return struct.unpack(">II", data[16:24])
+
+
+def _jpeg(data: bytes) -> tuple[int, int] | None:
+    # Walk the marker segments from SOI to the first SOF; strict where libjpeg is lenient (garbage
+    # between segments), so both always agree on which segment is the frame header.
+    i = 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            return None
+        while i < len(data) and data[i] == 0xFF:  # fill bytes
+            i += 1
+        if i >= len(data):
+            return None
+        marker = data[i]
+        i += 1
+        if marker in _JPEG_NO_LENGTH:
+            continue
+        if marker in (0xD8, 0xD9, 0xDA) or i + 2 > len(data):  # SOI again, EOI or scan data before any frame header
+            return None
+        length = struct.unpack(">H", data[i:i + 2])[0]
+        if length < 2:
+            return None
+        if marker in _JPEG_SOF:
+            if length < 7 or i + 7 > len(data):
+                return None
+            height, width = struct.unpack(">HH", data[i + 3:i + 7])
+            return (width, height) if height else None  # height 0: given later by a DNL marker, unmeasurable
+        i += length
+    return None
+
+
+def _bmp(data: bytes) -> tuple[int, int] | None:
+    if len(data) < 26:
+        return None
+    header = struct.unpack("<I", data[14:18])[0]
+    if header == 12:  # OS/2 BITMAPCOREHEADER
+        return struct.unpack("<HH", data[18:22])
+    if header >= 40:
+        width, height = struct.unpack("<ii", data[18:26])
+        return (width, abs(height)) if width > 0 else None  # a negative height is a top-down bitmap
+    return None
+
+
+def _webp(data: bytes) -> tuple[int, int] | None:
+    chunk = data[12:16]
+    if chunk == b"VP8X" and len(data) >= 30:  # extended: the canvas size
+        return (int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1)
+    if chunk == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:  # lossless: 14 bits each, minus one
+        bits = int.from_bytes(data[21:25], "little")
+        return ((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1)
+    if chunk == b"VP8 " and len(data) >= 30 and data[23:26] == b"\x9d\x01\x2a":  # lossy key frame
+        width, height = struct.unpack("<HH", data[26:30])
+        return (width & 0x3FFF, height & 0x3FFF)
+    return None
+
+
+def _tiff(data: bytes) -> tuple[int, int] | None:
+    # OpenCV decodes the first directory (IFD): its ImageWidth (256) and ImageLength (257) tags.
+    order = "<" if data[:2] == b"II" else ">"
+    if len(data) < 8:
+        return None
+    offset = struct.unpack(order + "I", data[4:8])[0]
+    if offset + 2 > len(data):
+        return None
+    count = struct.unpack(order + "H", data[offset:offset + 2])[0]
+    if offset + 2 + 12 * count > len(data):
+        return None
+    found: dict[int, int] = {}
+    for k in range(count):
+        tag, kind, n = struct.unpack(order + "HHI", data[offset + 2 + 12 * k:offset + 10 + 12 * k])
+        if tag not in (256, 257):
+            continue
+        value = data[offset + 10 + 12 * k:offset + 14 + 12 * k]
+        if tag in found or n != 1 or kind not in (3, 4):  # twice, or not one SHORT/LONG: do not guess which counts
+            return None
+        found[tag] = struct.unpack(order + "H", value[:2])[0] if kind == 3 else struct.unpack(order + "I", value)[0]
+    return (found[256], found[257]) if len(found) == 2 else None
+
+
+def image_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from the header of a PNG, JPEG, BMP, WebP or TIFF; ImageUnreadable for anything else."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        size = _png(data)
+    elif data[:3] == b"\xff\xd8\xff":
+        size = _jpeg(data)
+    elif data[:2] == b"BM":
+        size = _bmp(data)
+    elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        size = _webp(data)
+    elif data[:4] in (b"II*\x00", b"MM\x00*"):
+        size = _tiff(data)
+    else:
+        raise ImageUnreadable("not a JPEG, PNG, BMP, WebP or TIFF image")
+    if size is None or size[0] <= 0 or size[1] <= 0:
+        raise ImageUnreadable("the image is corrupt (its size cannot be read from its header)")
+    return int(size[0]), int(size[1])
+
+
+def check_pixels(width: int, height: int, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise ImageTooLarge(f"{width}x{height} pixels, over the {max_pixels / 1e6:g} megapixel limit")
+
+
+def read_image_bounded(source: bytes | str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """BGR pixels of an image file or its bytes, decoded only once its header says it fits `max_pixels`.
+
+    Raises ImageTooLarge (over the limit) or ImageUnreadable (not measurable, or not decodable);
+    OSError when a path cannot be read.
+    """
+    data = Path(source).read_bytes() if isinstance(source, (str, Path)) else bytes(source)
+    width, height = image_size(data)
+    check_pixels(width, height, max_pixels)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ImageUnreadable("the image is corrupt (it cannot be decoded)")
+    if image.shape[0] * image.shape[1] > max_pixels:  # never expected: the decoder disagreed with the header
+        raise ImageTooLarge(f"{image.shape[1]}x{image.shape[0]} pixels, over the {max_pixels / 1e6:g} megapixel limit")
+    return image

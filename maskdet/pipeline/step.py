@@ -1,0 +1,101 @@
+"""The per-frame step every entry point runs: detect.py, serve.py, prelabel.py and camera workers.
+
+    pipeline = Pipeline(Settings(...))        # loads the model once
+    det = pipeline.process(frame)              # Detections: detect -> second stage -> privacy -> track/people
+    picture = pipeline.annotate(frame, det)    # boxes (and the counting line) drawn on a copy of the frame
+
+Stages, in order (STAGES):
+  1. detect        the detector (maskdet.inference.detectors), shared by every stream made with new_stream()
+  2. second_stage  a slot for a second model on the boxes (a classifier of face crops); None: off
+  3. privacy       maskdet.pipeline.privacy.PrivacyStage: faces blurred in the frame (before anything crops it)
+  4. track         tracker + people, verdicts, line crossings and alerts (maskdet.monitoring), per stream
+  5. annotate      boxes and labels drawn on a copy of the frame, after privacy
+Sinks (files, the window, the browser) are not part of the step: the caller gives them the Detections.
+
+One Pipeline holds one stream's state (its tracker and people). A worker serving several cameras with one
+copy of the model makes one Pipeline per camera from the first: `cam2 = cam1.new_stream()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from maskdet.errors import UserError
+from maskdet.inference.detections import Detections, Frame
+from maskdet.inference.detectors import Detector, load_detector
+from maskdet.inference.visualize import Annotator
+from maskdet.models import default_weights
+from maskdet.monitoring.monitor import Monitor
+from maskdet.pipeline.privacy import PrivacyStage
+from maskdet.settings import Settings
+
+STAGES = ("detect", "second_stage", "privacy", "track", "annotate")
+SecondStage = Callable[[Frame, Detections], Detections]
+
+
+def load_settings_detector(settings: Settings) -> Detector:
+    """The detector the settings name (models/best.onnx, else best.pt, when they name none)."""
+    det = settings.detection
+    detector = load_detector(det.weights or default_weights(), det.decoding(), det.imgsz, det.device, det.half)
+    if det.classes is not None and any(not 0 <= c < len(detector.names) for c in det.classes):
+        raise UserError(f"--classes must be ids 0..{len(detector.names) - 1} ({', '.join(detector.names)})")
+    return detector
+
+
+class Pipeline:
+    """The per-frame step for one stream, built from Settings (see the module docstring)."""
+
+    def __init__(self, settings: Settings | None = None, detector: Detector | None = None):
+        """Loads the model unless `detector` is given (an already loaded one, shared with other streams)."""
+        self.settings = settings or Settings()
+        self.detector = detector if detector is not None else load_settings_detector(self.settings)
+        self.second_stage: SecondStage | None = None  # stage 2: a placeholder, off
+        mon, priv = self.settings.monitoring, self.settings.privacy
+        monitoring = mon.enabled or priv.level == "counts"  # counts are of people: they need the tracker
+        self.privacy = PrivacyStage(priv, monitoring)
+        self.monitor = (Monitor.from_args(self.names, mon.line, mon.min_frames, mon.alert, mon.alert_after, mon.alert_url,
+                                          self.privacy.level, priv.period_s)
+                        if monitoring else None)
+        out = self.settings.output
+        self.annotator = Annotator(self.names, out.line_thickness, out.hide_labels, out.hide_conf)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.detector.names
+
+    @property
+    def imgsz(self) -> int:
+        return self.detector.imgsz
+
+    def new_stream(self) -> Pipeline:
+        """A Pipeline for another stream (camera): the same loaded detector, its own tracker and people."""
+        return Pipeline(self.settings, detector=self.detector)
+
+    def process(self, frame: Frame) -> Detections:
+        """Stages 1-4 on one frame. With blur, frame.image comes back changed (its faces blurred)."""
+        det = self.detector(frame.image)
+        if self.second_stage is not None:
+            det = self.second_stage(frame, det)
+        det = self.privacy(frame, det)  # before the people stage: its crops are of the blurred frame
+        if self.monitor is not None:
+            det = self.monitor(frame, det)
+        return det
+
+    def annotate(self, frame: Frame, det: Detections) -> np.ndarray:
+        """Stage 5: the frame (as privacy left it) with boxes, labels and the counting line, on a copy."""
+        picture = self.annotator(frame.image.copy(), det)
+        if self.monitor is not None:
+            self.monitor.annotate(picture)
+        return picture
+
+    def __call__(self, frame: Frame) -> tuple[Detections, np.ndarray]:
+        """The whole step: Detections and the annotated picture, for the sinks."""
+        det = self.process(frame)
+        return det, self.annotate(frame, det)
+
+    def overlay(self) -> list[tuple[str, tuple[int, int, int]]] | None:
+        """Lines for a live window: people by verdict when tracking, else None (the window counts boxes)."""
+        return self.monitor.overlay() if self.monitor is not None else None
+

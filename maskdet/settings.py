@@ -1,0 +1,251 @@
+"""Every setting of the per-frame pipeline and of the commands built on it, each default written once.
+
+`Settings` is what builds a `maskdet.pipeline.Pipeline`: one section per concern, so a camera worker, the
+server or a test can make one without any command line:
+
+    Settings(detection=DetectionSettings(conf=0.4), monitoring=MonitoringSettings(track=True))
+
+The scripts' argparse defaults are read from these dataclasses (maskdet/cli/detect.py, serve.py,
+prelabel.py); tests/test_settings.py holds them equal. This module is low in the package (no numpy, no
+OpenCV): the scripts import it before parsing arguments, and every layer may import it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from maskdet.config import PROJECT_ROOT
+from maskdet.errors import UserError
+
+# The people stage (maskdet.monitoring.people): frames a track needs to count as a person, and how long
+# an alerting verdict must hold.
+MIN_FRAMES = 5
+ALERT_AFTER_S = 2.0
+PRIVACY_LEVELS = ("off", "blur", "counts")
+
+
+def default_of(cls: type, name: str) -> Any:
+    """The default of one field of a settings dataclass (for argparse, and for dataclasses whose other
+    fields have no default, like ServeSettings)."""
+    for f in fields(cls):
+        if f.name == name:
+            if f.default is not MISSING:
+                return f.default
+            if f.default_factory is not MISSING:
+                return f.default_factory()
+            raise KeyError(f"{cls.__name__}.{name} has no default")
+    raise KeyError(f"{cls.__name__} has no field {name}")
+
+
+@dataclass(frozen=True)
+class DetectSettings:
+    """What the detector's decoding uses (maskdet.inference.detectors): which boxes --conf, --iou,
+    --max-det, --classes and --agnostic-nms keep."""
+
+    conf: float = 0.25
+    iou: float = 0.45
+    max_det: int = 1000
+    classes: tuple[int, ...] | None = None
+    agnostic_nms: bool = False
+
+
+@dataclass
+class DetectionSettings:
+    """The detector: which model, at what size, on which device, keeping which boxes."""
+
+    weights: str | Path | None = None  # None: maskdet.models.default_weights() (models/best.onnx, else best.pt)
+    imgsz: int | None = None  # None: the model's own
+    conf: float = DetectSettings.conf
+    iou: float = DetectSettings.iou
+    max_det: int = DetectSettings.max_det
+    classes: tuple[int, ...] | list[int] | None = None
+    agnostic_nms: bool = DetectSettings.agnostic_nms
+    device: str | None = None  # None: the GPU if there is one
+    half: bool = False
+
+    def decoding(self) -> DetectSettings:
+        return DetectSettings(self.conf, self.iou, self.max_det, tuple(self.classes) if self.classes is not None else None,
+                              self.agnostic_nms)
+
+
+@dataclass
+class MonitoringSettings:
+    """The tracker and people stage (--track, --line, --alert); off unless one of them is asked for."""
+
+    track: bool = False
+    line: str | None = None  # "x1,y1,x2,y2", parsed by maskdet.monitoring.people.Line
+    min_frames: int = MIN_FRAMES
+    alert: list[str] | None = None  # class names to alert on
+    alert_after: float = ALERT_AFTER_S
+    alert_url: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        """--line and --alert count people: they need the tracker too."""
+        return bool(self.track or self.line or self.alert)
+
+
+@dataclass
+class SourceSettings:
+    """What detect.py reads (maskdet.inference.sources)."""
+
+    source: str = "0"
+    vid_stride: int = 1
+    stream_timeout: float = 30.0  # live sources: 0 keeps reconnecting forever
+
+
+@dataclass
+class OutputSettings:
+    """How results are drawn, shown and saved (the sinks, outside the per-frame step)."""
+
+    show: bool = False
+    nosave: bool = False
+    save_txt: bool = False
+    save_conf: bool = False
+    save_crop: bool = False
+    save_csv: bool = False
+    save_json: bool = False
+    project: str | Path = PROJECT_ROOT / "runs" / "detect"
+    name: str = "exp"
+    exist_ok: bool = False
+    line_thickness: int | None = None  # None: by image size
+    hide_labels: bool = False
+    hide_conf: bool = False
+    quiet: bool = False
+
+
+@dataclass
+class PrivacySettings:
+    """What may be kept of the people seen (the privacy stage, maskdet.pipeline.privacy; the work is in maskdet.privacy).
+
+    level: None is "blur" when people are monitored and "off" otherwise. "off" keeps frames as they are;
+    "blur" blurs every face found before anything is drawn, saved or sent, and keeps no face crop; "counts"
+    keeps counts by verdict per `period`, no picture and no row per person. retain: outputs of monitoring runs
+    older than this are deleted (None: kept). Durations are seconds, or text such as "72h" (s, m, h, d).
+    """
+
+    level: str | None = None
+    blur_margin: float = 0.25  # of the box's width and height, on each side: hair and jaw go too
+    retain: float | str | None = None
+    period: float | str | None = None  # --privacy counts: None is 20 minutes
+
+    def check(self) -> None:
+        if self.level is not None and self.level not in PRIVACY_LEVELS:
+            raise UserError(f"--privacy must be one of {', '.join(PRIVACY_LEVELS)}, not {self.level!r}")
+        if not 0 <= self.blur_margin <= 1:
+            raise UserError(f"blur margin must be between 0 and 1, got {self.blur_margin}")
+        self.retain_s, self.period_s  # noqa: B018 (parsed and range-checked: a bad one is a one-line error now)
+
+    def resolved(self, monitoring: bool) -> str:
+        """The level asked for, or the default: blur when people are monitored, off for plain detection."""
+        self.check()
+        return self.level or ("blur" if monitoring else "off")
+
+    @property
+    def retain_s(self) -> float | None:
+        return None if self.retain is None else parse_duration(self.retain, "--retain")
+
+    @property
+    def period_s(self) -> float:
+        return COUNTS_PERIOD_S if self.period is None else parse_duration(self.period, "--period")
+
+
+COUNTS_PERIOD_S = 20 * 60.0
+DURATION_UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_DURATION_S = 10 * 365 * 86400  # ten years: anything longer is a typo
+
+
+def parse_duration(value: float | str, flag: str, minimum_s: float = 1.0) -> float:
+    """72h, 20m, 30s, 7d, 1.5h (or a number of seconds) in seconds; anything else, or out of range, is a one-line error."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", str(value).lower())
+        if not match:
+            raise UserError(f"{flag} must be a number and a unit (s, m, h or d), such as 72h or 20m, not {value!r}")
+        seconds = float(match.group(1)) * DURATION_UNITS_S[match.group(2)]
+    if not minimum_s <= seconds <= MAX_DURATION_S:  # NaN fails both
+        raise UserError(f"{flag} {value}: must be between {minimum_s:g} s and {MAX_DURATION_S // 86400} days")
+    return seconds
+
+
+# Privacy's keys in Settings.from_flat (run()'s keywords): "level" and "period" alone would be unclear there.
+PRIVACY_PREFIX = "privacy_"
+
+
+@dataclass
+class Settings:
+    """The one object a Pipeline (and detect.py's runner) is built from."""
+
+    detection: DetectionSettings = field(default_factory=DetectionSettings)
+    monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
+    source: SourceSettings = field(default_factory=SourceSettings)
+    output: OutputSettings = field(default_factory=OutputSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
+
+    @staticmethod
+    def flat_names() -> dict[str, tuple[str, str]]:
+        """run()'s keyword -> (section, field): detect.py's flag names, privacy's with PRIVACY_PREFIX."""
+        out = {}
+        for section in fields(Settings):
+            prefix = PRIVACY_PREFIX if section.name == "privacy" else ""
+            for f in fields(section.default_factory):  # type: ignore[arg-type]
+                out[prefix + f.name] = (section.name, f.name)
+        return out
+
+    @classmethod
+    def from_flat(cls, **kwargs: Any) -> Settings:
+        """Settings from detect.py's keywords (`run(source=..., save_csv=True)`, or vars(args))."""
+        names = cls.flat_names()
+        unknown = sorted(set(kwargs) - set(names))
+        if unknown:
+            raise TypeError(f"unknown setting(s): {', '.join(unknown)}")
+        sections: dict[str, dict[str, Any]] = {f.name: {} for f in fields(cls)}
+        for key, value in kwargs.items():
+            section, name = names[key]
+            sections[section][name] = value
+        return cls(**{f.name: f.default_factory(**sections[f.name]) for f in fields(cls)})  # type: ignore[misc]
+
+    def flat(self) -> dict[str, Any]:
+        """The inverse of from_flat."""
+        return {key: getattr(getattr(self, section), name) for key, (section, name) in self.flat_names().items()}
+
+
+# What an outside image or video may be, measured from its header before anything is decoded.
+MAX_PIXELS = 100_000_000  # 10,000 x 10,000: decoded as BGR, 300 MB
+MAX_VIDEO_PIXELS = 4096 * 2160  # a frame of 4K video; decoded, each frame in FFmpeg's pool takes 13 MB (YUV)
+MAX_VIDEO_FRAMES = 108_000  # an hour at 30 fps
+
+
+@dataclass
+class ServeSettings:
+    """serve.py: the detector's settings it passes on, and the server's own limits."""
+
+    weights: Path
+    results_dir: Path
+    conf: float = DetectionSettings.conf
+    iou: float = DetectionSettings.iou
+    imgsz: int | None = None
+    device: str | None = None
+    workers: int = 1
+    backlog: int | None = None  # requests waiting for a worker before 503 (default: as many as workers)
+    max_upload_mb: float = 50.0
+    max_pixels: int = MAX_PIXELS  # a photo or camera frame, from its header before decoding (413 above)
+    max_video_pixels: int = MAX_VIDEO_PIXELS  # a video frame, from the container before decoding
+    max_video_frames: int = MAX_VIDEO_FRAMES
+    token: str | None = None
+    keep_minutes: float = 60.0
+    max_video_jobs: int = 2
+    privacy: str = "off"  # "blur": every face found is blurred in every picture served or kept, whatever a request asks
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    def pipeline_settings(self) -> Settings:
+        """The per-frame step the server runs: detection only, boxes drawn as detect.py draws them."""
+        return Settings(detection=DetectionSettings(weights=self.weights, imgsz=self.imgsz, conf=self.conf, iou=self.iou,
+                                                    device=self.device))

@@ -1,0 +1,125 @@
+"""--tile: sliced inference finds faces too small for the whole frame, and never reports one face twice.
+
+The scene is a 1920x1080 frame with 12 copies of the sample photo's face, each about 22 px high: at the
+whole frame's scale (letterboxed to 704 px) they shrink to 8 px and the shipped model misses them;
+in 480-px tiles (upscaled 1.5x to the model's 704 px) they are big enough again. Some faces sit right on the seams between tiles.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from maskdet.inference.detections import Detections
+from maskdet.inference.detectors import DetectSettings, load_detector
+from maskdet.inference.tiles import TiledDetector, TileSettings, merge_boxes, tile_grid, tile_starts
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "samples" / "images" / "astronaut.jpg"
+SAMPLE_FACE = (181, 89, 269, 180)  # the shipped model's box on the sample (without_mask)
+FACE_PX = 22
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    lt, rb = np.maximum(a[:2], b[:2]), np.minimum(a[2:], b[2:])
+    inter = float(np.prod(np.clip(rb - lt, 0, None)))
+    return inter / (np.prod(a[2:] - a[:2]) + np.prod(b[2:] - b[:2]) - inter)
+
+
+def small_face_scene() -> tuple[np.ndarray, np.ndarray]:
+    """A grey 1920x1080 frame with 12 small faces; returns the frame and their true boxes."""
+    photo = cv2.imread(str(SAMPLE))
+    x1, y1, x2, y2 = SAMPLE_FACE
+    mx, my = int(0.4 * (x2 - x1)), int(0.4 * (y2 - y1))
+    crop = photo[y1 - my:y2 + my, x1 - mx:x2 + mx]
+    scale = FACE_PX / (y2 - y1)
+    face = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    rng = np.random.default_rng(0)
+    frame = np.clip(rng.normal(128, 6, (1080, 1920, 3)), 0, 255).astype(np.uint8)
+    # 480-px tiles start at x 0, 360, 720, 1080, 1440 and y 0, 300, 600: several faces straddle seams.
+    corners = [(100, 100), (350, 150), (1050, 120), (1430, 290), (1800, 90), (300, 620),
+               (710, 590), (900, 700), (1070, 640), (1600, 900), (200, 960), (1100, 430)]
+    truth = []
+    for cx, cy in corners:
+        h, w = face.shape[:2]
+        frame[cy:cy + h, cx:cx + w] = face
+        truth.append([cx + mx * scale, cy + my * scale, cx + mx * scale + (x2 - x1) * scale, cy + h - my * scale])
+    return frame, np.array(truth, np.float32)
+
+
+def matches(found: Detections, truth: np.ndarray) -> list[int]:
+    """For each true face, how many reported boxes overlap it (IoU >= 0.3)."""
+    return [sum(iou(box, t) >= 0.3 for box in found.xyxy) for t in truth]
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_detector(ROOT / "models" / "best.onnx", DetectSettings(conf=0.25))
+
+
+def test_tiles_cover_the_frame_with_the_overlap_asked_for():
+    assert tile_starts(1920, 640, 0.25) == [0, 427, 853, 1280]
+    assert tile_starts(500, 640, 0.25) == [0]
+    grid = tile_grid(1920, 1080, 640, 0.25)
+    covered = np.zeros((1080, 1920), bool)
+    for x1, y1, x2, y2 in grid:
+        assert x2 - x1 <= 640 and y2 - y1 <= 640
+        covered[y1:y2, x1:x2] = True
+    assert covered.all()
+    starts = tile_starts(1920, 640, 0.25)
+    assert all(b - a <= 640 * 0.75 for a, b in zip(starts, starts[1:]))
+
+
+def test_a_box_mostly_inside_a_better_one_is_the_same_face():
+    xyxy = np.array([[0, 0, 20, 20], [1, 1, 19, 12], [100, 100, 120, 120]], np.float32)
+    assert merge_boxes(xyxy, np.array([0.9, 0.95, 0.5], np.float32), 0.6).tolist() == [1, 2]
+    kept = merge_boxes(xyxy, np.array([0.9, 0.8, 0.5], np.float32), 0.6)
+    assert kept.tolist() == [0, 2]
+
+
+def test_settings_are_range_checked():
+    with pytest.raises(ValueError, match="tile size"):
+        TileSettings(size=10)
+    with pytest.raises(ValueError, match="overlap"):
+        TileSettings(size=640, overlap=0.95)
+
+
+def test_tiles_find_the_small_faces_the_whole_frame_misses(shipped):
+    frame, truth = small_face_scene()
+    whole = matches(shipped(frame), truth)
+    tiled = matches(TiledDetector(shipped, TileSettings(size=480))(frame), truth)
+    assert sum(n > 0 for n in whole) <= 2, f"the whole frame already finds them: {whole}"
+    assert sum(n > 0 for n in tiled) >= 10, f"tiles found only {tiled}"
+
+
+def test_tiles_never_report_one_face_twice(shipped):
+    frame, truth = small_face_scene()
+    found = TiledDetector(shipped, TileSettings(size=480))(frame)
+    assert max(matches(found, truth)) == 1
+    for i in range(len(found)):
+        for j in range(i + 1, len(found)):
+            assert iou(found.xyxy[i], found.xyxy[j]) < 0.3
+
+
+def test_a_frame_no_larger_than_a_tile_is_run_once(shipped):
+    calls = []
+
+    def counting(image):
+        calls.append(image.shape)
+        return shipped(image)
+
+    counting.names, counting.imgsz = shipped.names, shipped.imgsz
+    TiledDetector(counting, TileSettings(size=640))(np.full((480, 640, 3), 128, np.uint8))
+    assert calls == [(480, 640, 3)]
+
+
+def test_a_large_face_seen_whole_and_in_a_tile_is_reported_once(shipped):
+    photo = cv2.imread(str(SAMPLE))
+    frame = np.full((1080, 1920, 3), 128, np.uint8)
+    frame[300:812, 700:1212] = photo  # the 88-px face lies whole in a tile and is found in the whole frame too
+    found = TiledDetector(shipped, TileSettings(size=480))(frame)
+    truth = np.array([[x + 700 if i % 2 == 0 else x + 300 for i, x in enumerate(SAMPLE_FACE)]], np.float32)
+    assert matches(found, truth) == [1]

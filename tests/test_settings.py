@@ -1,0 +1,87 @@
+"""maskdet.settings: every default written once, in the dataclasses; the scripts' flags read them."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from maskdet.cli.detect import build_parser as detect_parser
+from maskdet.cli.prelabel import build_parser as prelabel_parser
+from maskdet.cli.serve import build_parser as serve_parser
+from maskdet.data.prelabel import PRELABEL_CONF
+from maskdet.errors import UserError
+from maskdet.inference.detectors import DetectSettings as DetectorsDetectSettings
+from maskdet.monitoring.people import ALERT_AFTER_S, MIN_FRAMES, MonitorSettings
+from maskdet.settings import (
+    PRIVACY_PREFIX,
+    DetectionSettings,
+    DetectSettings,
+    MonitoringSettings,
+    PrivacySettings,
+    ServeSettings,
+    Settings,
+    default_of,
+)
+
+
+def normalised(flat: dict) -> dict:
+    return {k: str(Path(v)) if k == "project" else v for k, v in flat.items()}
+
+
+def test_detect_py_defaults_are_the_settings_defaults():
+    args = vars(detect_parser().parse_args([]))
+    defaults = {k: v for k, v in Settings().flat().items() if k != PRIVACY_PREFIX + "blur_margin"}  # no flag for it
+    assert normalised(args) == normalised(defaults)
+
+
+def test_every_detect_py_flag_is_a_setting():
+    assert set(vars(detect_parser().parse_args([]))) <= set(Settings.flat_names())
+
+
+def test_serve_py_defaults_are_serve_settings_defaults():
+    args = vars(serve_parser().parse_args([]))
+    for f in fields(ServeSettings):
+        if f.name in args and f.name not in ("weights", "token"):  # weights: the shipped model; token: $MASKDET_TOKEN
+            assert args[f.name] == default_of(ServeSettings, f.name), f.name
+    assert default_of(ServeSettings, "conf") == DetectionSettings.conf and default_of(ServeSettings, "iou") == DetectionSettings.iou
+
+
+def test_prelabel_py_conf_default_is_the_labelling_threshold():
+    assert prelabel_parser().parse_args(["--images", "x"]).conf == PRELABEL_CONF
+
+
+def test_the_detector_and_the_people_stage_use_the_same_defaults():
+    assert DetectorsDetectSettings is DetectSettings
+    assert DetectionSettings().decoding() == DetectSettings()
+    assert (MonitoringSettings().min_frames, MonitoringSettings().alert_after) == (MIN_FRAMES, ALERT_AFTER_S)
+    assert (MonitorSettings().min_frames, MonitorSettings().alert_after) == (MIN_FRAMES, ALERT_AFTER_S)
+
+
+def test_flat_keywords_land_in_their_sections_and_back():
+    s = Settings.from_flat(source="clip.mp4", conf=0.4, classes=[1, 2], track=True, save_csv=True, privacy_level="blur")
+    assert s.source.source == "clip.mp4" and s.detection.conf == 0.4 and s.monitoring.track and s.output.save_csv
+    assert s.detection.decoding().classes == (1, 2) and s.privacy.level == "blur"
+    assert Settings.from_flat(**s.flat()) == s
+
+
+def test_an_unknown_keyword_is_refused():
+    with pytest.raises(TypeError, match="no_such"):
+        Settings.from_flat(no_such=1)
+
+
+def test_monitoring_is_on_with_any_of_track_line_or_alert():
+    assert not MonitoringSettings().enabled
+    assert MonitoringSettings(track=True).enabled and MonitoringSettings(line="0,0.5,1,0.5").enabled
+    assert MonitoringSettings(alert=["without_mask"]).enabled
+
+
+def test_privacy_is_blur_when_monitoring_else_off_and_range_checked():
+    assert PrivacySettings() == PrivacySettings(level=None, blur_margin=0.25, retain=None, period=None)
+    assert PrivacySettings().resolved(monitoring=True) == "blur" and PrivacySettings().resolved(monitoring=False) == "off"
+    assert PrivacySettings(retain="72h").retain_s == 259200 and PrivacySettings().period_s == 1200
+    for bad in (PrivacySettings(level="hide"), PrivacySettings(blur_margin=-0.1), PrivacySettings(blur_margin=2),
+                PrivacySettings(retain=0), PrivacySettings(period=0), PrivacySettings(retain="72")):
+        with pytest.raises(UserError):
+            bad.check()
