@@ -10,7 +10,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-MARGIN = 0.25  # of the box's width and height, on each side
+from maskdet.settings import PrivacySettings, default_of
+
+MARGIN = default_of(PrivacySettings, "blur_margin")  # of the box's size on each side (its one home: maskdet.settings)
 CELLS = 4  # what is left of a face across its longer side (6 left the model a face at conf 0.11 on 1 in 12)
 
 
