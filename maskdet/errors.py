@@ -13,9 +13,10 @@ from pathlib import Path
 REQUIREMENTS_OF_MODULE = {
     **dict.fromkeys(("ultralytics", "torch", "onnx", "onnxslim", "pandas", "PIL", "matplotlib",
                      "lxml", "labelImg", "PyQt5"), "requirements-train.txt"),
-    **dict.fromkeys(("fastapi", "uvicorn", "multipart", "python_multipart", "av", "swagger_ui_bundle"),
+    **dict.fromkeys(("fastapi", "uvicorn", "multipart", "python_multipart", "swagger_ui_bundle"),
                     "requirements-serve.txt"),
-    **dict.fromkeys(("numpy", "cv2", "yaml", "tqdm", "onnxruntime", "trackers", "supervision"), "requirements.txt"),
+    **dict.fromkeys(("numpy", "cv2", "yaml", "tqdm", "onnxruntime", "trackers", "supervision", "av"),
+                    "requirements.txt"),
 }
 
 # Where a module's pip name differs from its import name (for messages that say what to install).

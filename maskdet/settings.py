@@ -65,6 +65,8 @@ class DetectionSettings:
     agnostic_nms: bool = DetectSettings.agnostic_nms
     device: str | None = None  # None: the GPU if there is one
     half: bool = False
+    tile: int = 0  # sliced inference: tile side in frame pixels, 0 = off (maskdet.inference.tiles)
+    tile_overlap: float = 0.25  # share of a tile shared with its neighbour
 
     def decoding(self) -> DetectSettings:
         return DetectSettings(self.conf, self.iou, self.max_det, tuple(self.classes) if self.classes is not None else None,

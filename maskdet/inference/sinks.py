@@ -6,6 +6,8 @@ and a JSON with every detection made so far.
 from __future__ import annotations
 
 import json
+import sys
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -53,12 +55,76 @@ class Sink:
         pass
 
 
+MP4V_NOTE = ("note: PyAV is not installed (pip install av): videos are written as OpenCV's mp4v, which browsers do not "
+             "play and which a killed run leaves unreadable")
+_noted: set[str] = set()
+
+
+def note_once(text: str) -> None:
+    if text not in _noted:
+        _noted.add(text)
+        print(text, file=sys.stderr)
+
+
+class H264Writer:
+    """H.264 in a fragmented MP4 through PyAV (FFmpeg, libx264): what browsers play, as the server writes.
+
+    Fragmented (moov first, then a fragment per key frame, one a second) so the file is playable up to the
+    last whole second even if the process is killed (kill -9, a power cut): a plain MP4 is unreadable
+    until its index is written at the end. Sides are cut to even numbers (yuv420p needs them).
+    """
+
+    def __init__(self, path: Path, fps: float, size: tuple[int, int]):
+        import av
+
+        self.size = (size[0] - size[0] % 2, size[1] - size[1] % 2)
+        rate = Fraction(round(fps * 1000), 1000)
+        self.container = av.open(str(path), "w", format="mp4",
+                                 options={"movflags": "frag_keyframe+empty_moov+default_base_moof",
+                                          "flush_packets": "1"})  # each fragment to the OS as it is made
+        self.stream = self.container.add_stream("libx264", rate=rate)
+        self.stream.width, self.stream.height = self.size
+        self.stream.pix_fmt = "yuv420p"
+        keyint = str(max(1, round(fps)))  # a key frame, hence a fragment on disk, every second
+        self.stream.options = {"preset": "veryfast", "crf": "23", "g": keyint, "keyint_min": keyint}
+        self.stream.time_base = 1 / rate
+        self.pts = 0
+
+    def write(self, image: np.ndarray) -> None:
+        import av
+
+        w, h = self.size
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[:h, :w]), format="bgr24").reformat(format="yuv420p")
+        frame.pts = self.pts
+        self.pts += 1
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+
+    def release(self) -> None:
+        try:
+            for packet in self.stream.encode():  # the encoder's delayed frames
+                self.container.mux(packet)
+        finally:
+            self.container.close()
+
+
+def open_video_writer(path: Path, fps: float, size: tuple[int, int]):
+    """H.264 (fragmented MP4) with PyAV, which the light install has through supervision; else OpenCV's mp4v, with a note."""
+    try:
+        return H264Writer(path, fps, size)
+    except ImportError:
+        note_once(MP4V_NOTE)
+    except Exception as exc:  # an FFmpeg build without libx264
+        note_once(f"note: no H.264 encoder ({exc}): videos are written as OpenCV's mp4v, which browsers do not play")
+    return cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+
+
 class VideoOut:
     """One .mp4 being written on a background thread, so encoding overlaps the next frame's inference."""
 
     def __init__(self, path: Path, fps: float, size: tuple[int, int], name: str):
         self.fps = fps
-        self.writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+        self.writer = open_video_writer(path, fps, size)
         self.worker = BackgroundWorker(self._encode, name=f"video-{name}")
         self.frames_written = 0
         self.first_timestamp: float | None = None
@@ -91,7 +157,7 @@ class VideoOut:
                 self.held = None
             self.worker.close()  # every queued frame is encoded first
         finally:
-            self.writer.release()  # writes the index: the .mp4 is playable after Ctrl-C too
+            self.writer.release()  # the last fragment (H.264) or the index (mp4v): the whole .mp4 after Ctrl-C too
 
 
 class MediaSink(Sink):

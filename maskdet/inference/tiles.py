@@ -30,9 +30,9 @@ class TileSettings:
 
     def __post_init__(self) -> None:
         if self.size and not 64 <= self.size <= 8192:
-            raise ValueError(f"tile size must be 0 (off) or 64..8192 px, got {self.size}")
+            raise ValueError(f"tile must be 0 (off) or 64..8192 px, got {self.size}")
         if not 0.0 <= self.overlap < 0.9:
-            raise ValueError(f"tile overlap must be in [0, 0.9), got {self.overlap}")
+            raise ValueError(f"tile-overlap must be in [0, 0.9), got {self.overlap}")
 
 
 def tile_starts(length: int, size: int, overlap: float) -> list[int]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,8 +25,9 @@ from maskdet.fileio import atomic_write_bytes, atomic_write_text
 from maskdet.inference.detections import Detections, Frame
 from maskdet.inference.sinks import Sink
 from maskdet.inference.visualize import class_color, draw_box
-from maskdet.monitoring.people import Alert, PeopleCounter, Person, crop_box, thumbnail
-from maskdet.monitoring.report import render, render_counts
+from maskdet.monitoring.people import Alert, PeopleCounter, Person, crop_box, now_iso, thumbnail
+from maskdet.monitoring.report import RunInfo, render, render_counts
+from maskdet.monitoring.tracking import DEFAULT_FPS, sequence_key
 from maskdet.monitoring.webhook import WebhookSender
 from maskdet.privacy.counts import PeriodCounts
 from maskdet.privacy.retention import age_of, prune_table
@@ -33,6 +35,7 @@ from maskdet.privacy.retention import age_of, prune_table
 PEOPLE_FIELDS = ["track_id", "source", "first_seen_at", "first_time_s", "first_frame", "last_time_s", "last_frame",
                  "frames", "verdict", "verdict_share", "confidence", "crossings", "crop"]
 Log = Callable[[str], None]
+FRAME_THUMB_PX = 320  # an alert's frame in the report: large enough to see who it was about
 
 
 def save_jpeg(path: Path, image: np.ndarray) -> bool:
@@ -142,6 +145,7 @@ class AlertSink(Sink):
         self.log = log
         self.records: list[dict] = []
         self.crops: dict[int, bytes | None] = {}  # track id -> JPEG thumbnail, for the report
+        self.frames: dict[int, bytes | None] = {}  # track id -> the frame that raised the alert (box drawn), for the report
         self.lock = threading.Lock()
         self.path = run_dir / "alerts.jsonl"
         self._save_records()
@@ -161,9 +165,10 @@ class AlertSink(Sink):
         person, frame = alert.person, alert.frame
         name = self.counter.verdict_name(person)
         delivery = "queued" if self.webhook else "not sent (no --alert-url)"
+        live = frame.kind == "live"  # a file's alerts are placed by "timestamp" (video time), a camera's by "time"
         if self.privacy == "counts":  # who it was stays unknown: no image, no track ID, no box
-            record = {"time": alert.time, "source": frame.source, "timestamp": round(frame.timestamp, 3), "verdict": name,
-                      "confidence": round(alert.confidence, 4), "delivery": delivery}
+            record = {"time": alert.time, "source": frame.source, "timestamp": round(frame.timestamp, 3), "live": live,
+                      "verdict": name, "confidence": round(alert.confidence, 4), "delivery": delivery}
             where = ""
         else:
             folder = self.run_dir / "alerts"
@@ -173,8 +178,9 @@ class AlertSink(Sink):
             draw_box(view, alert.box, class_color(person.verdict or 0, self.counter.names), f"#{person.track_id} {name}", 2)
             save_jpeg(folder / f"{stem}_frame.jpg", view)
             self.crops[person.track_id] = thumbnail(crop)
+            self.frames[person.track_id] = thumbnail(view, FRAME_THUMB_PX)
             record = {"time": alert.time, "source": frame.source, "frame": frame.index, "timestamp": round(frame.timestamp, 3),
-                      "track_id": person.track_id, "verdict": name, "confidence": round(alert.confidence, 4),
+                      "live": live, "track_id": person.track_id, "verdict": name, "confidence": round(alert.confidence, 4),
                       "box": [round(float(v), 1) for v in alert.box]}
             if self.privacy == "off":
                 save_jpeg(folder / f"{stem}_face.jpg", crop)
@@ -237,15 +243,27 @@ class ReportSink(Sink):
         self.alerts = alerts
         self.title = title
         self.interrupted = False
+        self.info = RunInfo(started=now_iso())
+        self.ends: dict[str, float] = {}  # each view's length so far (seconds): the report's duration is their sum
+        self.images: Counter = Counter()
 
     def write(self, frame: Frame, det: Detections, annotated: np.ndarray | None) -> None:
-        pass
+        key = sequence_key(frame)
+        if frame.kind == "image":  # the people counter's clock: DEFAULT_FPS images a second
+            self.images[key] += 1
+            self.ends[key] = self.images[key] / DEFAULT_FPS
+        else:
+            self.ends[key] = frame.timestamp + (1 / frame.fps if frame.fps else 0.0)
+        self.info.live = self.info.live or frame.kind == "live"
+        if frame.source not in self.info.sources:
+            self.info.sources += (frame.source,)
 
     def close(self) -> None:
         with self.alerts.lock:
             records = [dict(r) for r in self.alerts.records]
+        self.info.duration_s = sum(self.ends.values())
         if self.counts is not None:
             page = render_counts(self.counts.counts, len(records), self.title, self.interrupted)
         else:
-            page = render(self.counter, records, self.alerts.crops, self.title, self.interrupted)
+            page = render(self.counter, records, self.alerts.crops, self.title, self.interrupted, self.info, self.alerts.frames)
         atomic_write_text(self.path, page)

@@ -25,6 +25,7 @@ import numpy as np
 from maskdet.errors import UserError
 from maskdet.inference.detections import Detections, Frame
 from maskdet.inference.detectors import Detector, load_detector
+from maskdet.inference.tiles import TiledDetector, TileSettings
 from maskdet.inference.visualize import Annotator
 from maskdet.models import default_weights
 from maskdet.monitoring.monitor import Monitor
@@ -41,6 +42,12 @@ def load_settings_detector(settings: Settings) -> Detector:
     detector = load_detector(det.weights or default_weights(), det.decoding(), det.imgsz, det.device, det.half)
     if det.classes is not None and any(not 0 <= c < len(detector.names) for c in det.classes):
         raise UserError(f"--classes must be ids 0..{len(detector.names) - 1} ({', '.join(detector.names)})")
+    if det.tile:
+        try:
+            tiles = TileSettings(size=det.tile, overlap=det.tile_overlap)
+        except ValueError as error:
+            raise UserError(f"--{error}") from None
+        detector = TiledDetector(detector, tiles, det.max_det)
     return detector
 
 

@@ -22,10 +22,10 @@ from maskdet.pipeline.step import Pipeline
 from maskdet.privacy.blur import enlarged
 from maskdet.serving.jobs import Job, JobStore
 from maskdet.serving.pool import ModelPool
-from maskdet.serving.video import BrowserVideoSink, bounded_frames
+from maskdet.serving.video import BrowserVideoSink, PeopleSink, bounded_frames
 from maskdet.settings import PrivacySettings, ServeSettings  # noqa: F401  (imported from here by the app and tests)
 
-CSV_NAME, JSON_NAME, VIDEO_NAME = "predictions.csv", "predictions.json", "annotated.mp4"
+CSV_NAME, JSON_NAME, VIDEO_NAME, PEOPLE_NAME = "predictions.csv", "predictions.json", "annotated.mp4", "people.json"
 
 
 def result(frame: Frame, det: Detections) -> dict:
@@ -90,22 +90,22 @@ class Service:
     def run_video(self, job: Job, path: Path, fps: float, blur: bool = False) -> None:
         """Every frame through the pool (taking turns with photos), into an H.264 MP4 and the records."""
         job.status = "running"
-        counts: Counter = Counter()
         try:
             with CsvSink(job.folder / CSV_NAME) as csv_sink, JsonSink(job.folder / JSON_NAME) as json_sink, \
-                    BrowserVideoSink(job.folder / VIDEO_NAME, fps) as video:
+                    BrowserVideoSink(job.folder / VIDEO_NAME, fps) as video, \
+                    PeopleSink(job.folder / PEOPLE_NAME, self.pool.names) as people:
                 for frame in bounded_frames(iter_video(path, 1, lambda _msg: None), self.settings.max_video_pixels,
                                             self.settings.max_video_frames):
                     if self.stopping.is_set():
                         raise SourceError("the server stopped before the video was done")
                     frame.source = job.source  # records name the upload, not the server's file
                     det, annotated = self.detect(frame, blur)
-                    write_all([video, csv_sink, json_sink], frame, det, annotated)
-                    counts.update(det.counts())
+                    write_all([video, csv_sink, json_sink, people], frame, det, annotated)
                     job.frames += 1
                     self.served["video frames"] += 1
-                    job.counts = dict(counts)
-            self.finish(job, [job.folder / VIDEO_NAME, job.folder / CSV_NAME, job.folder / JSON_NAME], counts)
+                    job.counts = people.counts()  # people, not boxes summed over frames
+            self.finish(job, [job.folder / VIDEO_NAME, job.folder / CSV_NAME, job.folder / JSON_NAME, job.folder / PEOPLE_NAME],
+                        Counter(people.counts()))
         except Exception as exc:  # a job that fails says why in its status; the server goes on
             job.error = str(exc).replace(str(path), job.source)
             job.status = "failed"

@@ -6,6 +6,7 @@ is fine for files on disk but not for the page. This sink takes the same annotat
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Iterator
 from fractions import Fraction
@@ -75,3 +76,36 @@ def bounded_frames(frames: Iterable[Frame], max_pixels: int, max_frames: int) ->
         if w * h > max_pixels:
             raise SourceError(f"frame {index} is {w}x{h} pixels, over the {max_pixels / 1e6:.3g} megapixel limit for videos")
         yield frame
+
+
+class PeopleSink(Sink):
+    """People, not boxes: a video of 30 people has 30, each with one verdict (the --track monitoring's
+    tracker and people counter), and when each was in view, for the page's timeline (people.json)."""
+
+    def __init__(self, path: Path, names: tuple[str, ...]):
+        from maskdet.monitoring.people import PeopleCounter
+        from maskdet.monitoring.tracking import Tracker
+
+        self.path = path
+        self.tracker = Tracker()
+        self.counter = PeopleCounter(names)
+        self.duration = 0.0
+
+    def write(self, frame: Frame, det: Detections, annotated: np.ndarray | None) -> None:
+        self.counter(frame, self.tracker(frame, det))
+        self.duration = max(self.duration, frame.timestamp + 1 / (frame.fps or 25.0))
+
+    def counts(self) -> dict[str, int]:
+        """People with a verdict so far, by verdict."""
+        return dict(self.counter.by_verdict())
+
+    def close(self) -> None:
+        from maskdet.fileio import atomic_write_text
+
+        self.counter.finish_all()
+        people = sorted(self.counter.people, key=lambda p: p.first_time)
+        atomic_write_text(self.path, json.dumps({
+            "duration": round(self.duration, 3),
+            "people": [{"id": p.track_id, "verdict": self.counter.verdict_name(p), "first": round(p.first_time, 3),
+                        "last": round(p.last_time, 3), "frames": p.frames, "share": round(p.share(), 3),
+                        "confidence": round(p.confidence(), 3)} for p in people]}))

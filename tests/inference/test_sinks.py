@@ -1,11 +1,17 @@
 """MediaSink: a video source's .mp4 has one frame per frame read; a live source's .mp4 plays in real time,
-each annotated frame held until the next, however many frames the model had to skip."""
+each annotated frame held until the next, however many frames the model had to skip. Videos are H.264 in a
+fragmented MP4 (what browsers play, readable up to the last second even after kill -9), or, without PyAV,
+OpenCV's mp4v with a note saying what is lost."""
 
 from __future__ import annotations
 
+import sys
+
 import cv2
 import numpy as np
+import pytest
 
+from maskdet.inference import sinks
 from maskdet.inference.detections import Detections, Frame
 from maskdet.inference.sinks import MediaSink
 
@@ -63,3 +69,37 @@ def test_frames_that_come_early_are_still_written(tmp_path, kit):
             frame = Frame(shade(100), "webcam 0", "webcam0", "live", index, index * 0.01, fps=10.0)
             sink.write(frame, no_detections(), frame.image)
     assert kit.count_video_frames(tmp_path / "webcam0.mp4") == 5
+
+
+def write_clip(folder, frames: int = 30, fps: float = 10.0, size: tuple[int, int] = (65, 49)):
+    with MediaSink(folder) as sink:
+        for index in range(frames):
+            frame = Frame(np.full((size[1], size[0], 3), index * 8 % 256, np.uint8), "clip.mp4", "clip", "video", index,
+                          index / fps, fps=fps)
+            sink.write(frame, no_detections(), frame.image)
+    return folder / "clip.mp4"
+
+
+def test_videos_are_h264_in_a_fragmented_mp4_that_browsers_play(tmp_path):
+    av = pytest.importorskip("av", reason="PyAV (brought by supervision, requirements.txt)")
+    path = write_clip(tmp_path)
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264" and stream.codec_context.pix_fmt == "yuv420p"
+        assert (stream.codec_context.width, stream.codec_context.height) == (64, 48)  # odd sides cut to even
+        assert sum(1 for _ in container.decode(stream)) == 30
+    data = path.read_bytes()
+    assert data.index(b"moov") < data.index(b"moof") < data.index(b"mdat")  # the index first, then fragments
+    assert data.count(b"moof") >= 3  # a fragment a second: 3 s of video
+    assert len(decoded_shades(path)) == 30  # OpenCV reads it too
+
+
+def test_without_pyav_videos_are_mp4v_with_a_note(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "av", None)  # as if not installed
+    monkeypatch.setattr(sinks, "_noted", set())
+    path = write_clip(tmp_path, frames=5)
+    assert "PyAV is not installed (pip install av)" in capsys.readouterr().err
+    cap = cv2.VideoCapture(str(path))
+    fourcc = int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode()
+    cap.release()
+    assert fourcc in ("mp4v", "FMP4") and len(decoded_shades(path)) == 5  # FMP4: FFmpeg's name for the same codec

@@ -7,6 +7,8 @@ in 480-px tiles (upscaled 1.5x to the model's 704 px) they are big enough again.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -81,9 +83,9 @@ def test_a_box_mostly_inside_a_better_one_is_the_same_face():
 
 
 def test_settings_are_range_checked():
-    with pytest.raises(ValueError, match="tile size"):
+    with pytest.raises(ValueError, match="tile must be"):
         TileSettings(size=10)
-    with pytest.raises(ValueError, match="overlap"):
+    with pytest.raises(ValueError, match="tile-overlap"):
         TileSettings(size=640, overlap=0.95)
 
 
@@ -123,3 +125,29 @@ def test_a_large_face_seen_whole_and_in_a_tile_is_reported_once(shipped):
     found = TiledDetector(shipped, TileSettings(size=480))(frame)
     truth = np.array([[x + 700 if i % 2 == 0 else x + 300 for i, x in enumerate(SAMPLE_FACE)]], np.float32)
     assert matches(found, truth) == [1]
+
+
+def run_detect(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "detect.py"), *args], capture_output=True, text=True, timeout=600)
+
+
+def test_detect_py_tile_finds_the_small_faces_and_saves_each_once(tmp_path):
+    frame, truth = small_face_scene()
+    scene = tmp_path / "scene.png"
+    cv2.imwrite(str(scene), frame)
+    counts = {}
+    for tile in ("0", "480"):
+        proc = run_detect("--source", str(scene), "--tile", tile, "--save-txt", "--nosave", "--quiet",
+                          "--project", str(tmp_path / "runs"), "--name", f"tile{tile}")
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        label = tmp_path / "runs" / f"tile{tile}" / "labels" / "scene.txt"
+        counts[tile] = len(label.read_text().splitlines()) if label.exists() else 0
+    assert counts["0"] <= 2 and counts["480"] == len(truth), counts
+
+
+@pytest.mark.parametrize("flag, value, message", [("--tile", "10", "--tile must be 0 (off) or 64..8192 px"),
+                                                  ("--tile-overlap", "0.95", "--tile-overlap must be in [0, 0.9)")])
+def test_detect_py_refuses_a_tile_setting_out_of_range_in_one_line(tmp_path, flag, value, message):
+    proc = run_detect("--source", str(SAMPLE), "--tile", "480", flag, value, "--project", str(tmp_path))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert message in proc.stderr

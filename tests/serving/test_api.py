@@ -86,7 +86,10 @@ def test_a_video_job_reports_progress_then_links_to_an_h264_mp4_and_the_records(
     status = wait_done(client, job["id"])
     assert status["status"] == "done", status
     assert status["frames"] == 6 and status["progress"] == 1.0
-    assert status["counts"] == {"with_mask": 6, "without_mask": 6}
+    assert status["counts"] == {"with_mask": 1, "without_mask": 1}  # people (tracked), not boxes summed over frames
+    people = client.get(status["files"]["people.json"]).json()
+    assert [(p["verdict"], p["first"] <= p["last"]) for p in people["people"]] == [("with_mask", True), ("without_mask", True)]
+    assert people["duration"] == 0.6
     import av
 
     mp4 = client.get(status["files"]["annotated.mp4"])

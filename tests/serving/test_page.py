@@ -21,14 +21,14 @@ pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
 
 @pytest.fixture
 def browser(tmp_path, request):
-    """browser(camera=None) -> a headless Chromium; with camera=FILE.y4m it is the fake webcam."""
+    """browser(camera=None, size=(w, h)) -> a headless Chromium; with camera=FILE.y4m it is the fake webcam."""
     webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (requirements-dev.txt)")
     drivers = []
 
-    def start(camera: Path | None = None):
+    def start(camera: Path | None = None, size: tuple[int, int] = (1100, 1400)):
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM
-        for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1100,1400",
+        for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={size[0]},{size[1]}",
                     "--disable-gpu", "--no-first-run", "--disable-extensions"):
             options.add_argument(arg)
         options.add_experimental_option("prefs", {"download.default_directory": str(tmp_path / "downloads"),
@@ -39,6 +39,9 @@ def browser(tmp_path, request):
             options.add_argument(f"--use-file-for-fake-video-capture={camera}")
         driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
         driver.set_script_timeout(30)
+        if size[0] < 500:  # Chromium's windows are at least 500 px wide: a phone's screen is emulated instead
+            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                   {"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": True})
         drivers.append(driver)
         return driver
 
@@ -80,32 +83,90 @@ def faces_of(card) -> list[str]:
     return [row.text for row in card.find_elements(By.CSS_SELECTOR, "tr.face")]
 
 
-def test_a_dropped_photo_comes_back_with_its_boxes_and_the_list_of_faces(start_server, browser, photo, tmp_path, serve_kit):
+def test_a_dropped_photo_comes_back_with_numbered_boxes_the_list_of_faces_and_downloads_named_after_it(
+        start_server, browser, photo, tmp_path, serve_kit):
     from selenium.webdriver.common.by import By
 
     server = start_server()
     driver = browser()
     driver.get(server.url + "/")
     wait(driver, lambda d: "model scripted.onnx" in d.find_element(By.ID, "model-info").text, message="the model info")
+    assert "mask worn incorrectly" in driver.find_element(By.ID, "model-info").text  # words, not mask_weared_incorrect
     second = serve_kit.write_photo(tmp_path / "inputs" / "second.png", seed=2)
     upload(driver, photo, second)
     wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "tr.face")) == 4, message="two faces in each photo")
     card = driver.find_elements(By.CSS_SELECTOR, ".result")[-1]  # newest first: the last card is the first photo
     assert card.find_element(By.CSS_SELECTOR, ".name").text == "people.png"
-    assert faces_of(card) == ["1 with_mask 0.90", "2 without_mask 0.80"]
-    assert card.find_element(By.CSS_SELECTOR, ".counts").text == "1 with_mask, 1 without_mask"
-    assert {b.text for b in card.find_elements(By.CSS_SELECTOR, ".downloads button")} == \
-        {"annotated.png", "predictions.csv", "predictions.json"}
+    assert faces_of(card) == ["1 mask worn 0.90", "2 no mask 0.80"]
+    assert card.find_element(By.CSS_SELECTOR, ".counts").text == "2 faces: 1 mask worn, 1 no mask"
+    # The table's numbers are on the boxes, in a size a person reads.
+    tags = card.find_elements(By.CSS_SELECTOR, ".photo .box .tag")
+    assert [t.text for t in tags] == ["1", "2"]
+    assert all(float(t.value_of_css_property("font-size").removesuffix("px")) >= 12 for t in tags)
+    assert {(b.text, b.get_attribute("data-name")) for b in card.find_elements(By.CSS_SELECTOR, ".downloads button")} == \
+        {("photo with boxes", "people_annotated.png"), ("table (CSV)", "people_faces.csv"), ("data (JSON)", "people_faces.json")}
     image = card.find_element(By.CSS_SELECTOR, "img.annotated")
     assert driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image) == serve_kit.photo_wh[0]
-    shown = png_pixels(image.screenshot_as_png)  # the boxes as the browser shows them
+    shown = png_pixels(card.find_element(By.CSS_SELECTOR, ".photo").screenshot_as_png)  # the boxes as the browser shows them
     plain = cv2.imread(str(photo))
     assert serve_kit.count_color(shown, serve_kit.green) > serve_kit.count_color(plain, serve_kit.green) + 100
     assert serve_kit.count_color(shown, serve_kit.red) > serve_kit.count_color(plain, serve_kit.red) + 100
     keep_screenshot(driver, tmp_path, "page_photo")
+    # The confidence control: at 0.85 the 0.80 face leaves the photo, the table and the counts.
+    driver.execute_script("const s = document.getElementById('conf'); s.value = '0.85';"
+                          "s.dispatchEvent(new Event('input', {bubbles: true}));")
+    assert [row for row in faces_of(card) if row] == ["1 mask worn 0.90"]  # a hidden row has no text
+    assert [t.text for t in card.find_elements(By.CSS_SELECTOR, ".photo .box .tag") if t.is_displayed()] == ["1"]
+    assert card.find_element(By.CSS_SELECTOR, ".counts").text == "1 face: 1 mask worn"
+    assert "1 face below confidence 0.85 hidden" in card.find_element(By.CSS_SELECTOR, ".status").text
 
 
-def test_a_video_shows_progress_then_plays_in_the_browser(start_server, browser, video, tmp_path):
+@pytest.mark.parametrize("width", [390, 600, 1280])
+def test_the_photo_fills_the_width_there_is_and_nothing_scrolls_sideways(start_server, browser, tmp_path, serve_kit, width):
+    """A phone (390 px), a small tablet (600 px) and a laptop (1280 px): the photo as wide as the page allows (never 0, never capped at
+    480 px, never wider than the photo), every control reachable with Tab, no sideways scrolling."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    big = tmp_path / "inputs" / "a_long_file_name_as_phones_write_them_IMG_20261205_123456789_HDR_portrait.jpg"
+    big.parent.mkdir(parents=True, exist_ok=True)
+    small = cv2.imread(str(serve_kit.write_photo(tmp_path / "inputs" / "small.png")))
+    assert cv2.imwrite(str(big), cv2.resize(small, (1280, 960)))  # the scripted model's boxes scale with it
+    server = start_server()
+    driver = browser(size=(width, 900))
+    driver.get(server.url + "/")
+    wait(driver, lambda d: "model" in d.find_element(By.ID, "model-info").text)
+    inner = driver.execute_script("return window.innerWidth")
+    assert inner == width
+    reached = []
+    for _ in range(6):  # the controls, in order, from the keyboard
+        driver.switch_to.active_element.send_keys(Keys.TAB)
+        reached.append(driver.execute_script("return document.activeElement.id"))
+    assert reached[:3] == ["choose", "camera-button", "conf"], reached
+    upload(driver, big)
+    wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "tr.face")) == 2, message="the faces")
+    image = driver.find_element(By.CSS_SELECTOR, "img.annotated")
+    wait(driver, lambda d: d.execute_script("return arguments[0].complete", image))
+    shown_w, shown_h = driver.execute_script("const r = arguments[0].getBoundingClientRect(); return [r.width, r.height]", image)
+    column = driver.execute_script("return document.querySelector('.result .media').getBoundingClientRect().width")
+    keep_screenshot(driver, tmp_path, f"page_photo_{width}px")
+    if width < 760:
+        room = driver.execute_script("return document.documentElement.clientWidth")  # less a scrollbar, if any
+        assert shown_w >= room - 40, (shown_w, room)  # the whole width of the screen, less the margins
+    else:
+        tall = driver.execute_script("return window.innerHeight")  # no taller than 80% of the screen
+        assert 600 < shown_w <= 1280 and shown_w >= min(column, 0.8 * tall * 4 / 3) - 1, (shown_w, column, tall)
+        table = driver.find_element(By.CSS_SELECTOR, ".faces").rect
+        assert table["x"] >= image.rect["x"] + shown_w  # the list beside the photo, not under it
+    assert abs(shown_h - shown_w * 960 / 1280) < 2  # not stretched
+    assert driver.execute_script("return document.documentElement.scrollWidth") <= inner
+    name = driver.find_element(By.CSS_SELECTOR, ".result .name").rect
+    assert name["x"] >= 0 and name["x"] + name["width"] <= inner  # the long name wraps instead of being cut
+    tags = driver.find_elements(By.CSS_SELECTOR, ".photo .box .tag")
+    assert [t.text for t in tags] == ["1", "2"]
+
+
+def test_a_video_counts_people_not_boxes_and_draws_when_each_was_in_view(start_server, browser, video, tmp_path):
     from selenium.webdriver.common.by import By
 
     server = start_server()
@@ -115,12 +176,20 @@ def test_a_video_shows_progress_then_plays_in_the_browser(start_server, browser,
     upload(driver, video)
     wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "video.annotated"), message="the annotated video")
     card = driver.find_element(By.CSS_SELECTOR, ".result")
-    assert card.find_element(By.CSS_SELECTOR, ".status").text == "done: 6 frames"
-    assert driver.execute_script("return arguments[0].value", card.find_element(By.CSS_SELECTOR, "progress")) == 1
+    wait(driver, lambda d: card.find_element(By.CSS_SELECTOR, ".status").text.startswith("Done"), 30, "the people")
+    assert card.find_element(By.CSS_SELECTOR, ".status").text.startswith("Done: 0.6 s of video, 6 frames.")
+    # Two faces in each of 6 frames: 2 people (as --track counts them), not "6 mask worn, 6 no mask".
+    assert card.find_element(By.CSS_SELECTOR, ".counts").text == "2 people: 1 mask worn, 1 no mask"
+    lanes = card.find_elements(By.CSS_SELECTOR, ".timeline .lane")
+    assert [lane.get_attribute("data-verdict") for lane in lanes] == ["with_mask", "without_mask"]
+    assert all(lane.rect["width"] > 100 for lane in lanes)  # in view for most of the clip
     player = card.find_element(By.CSS_SELECTOR, "video.annotated")
     # Chromium decodes it: the first frame is there (readyState >= 2) at the video's size.
     wait(driver, lambda d: d.execute_script("return arguments[0].readyState", player) >= 2, 30, "the video to decode")
     assert driver.execute_script("return [arguments[0].videoWidth, arguments[0].error]", player) == [320, None]
+    assert player.rect["width"] >= card.rect["width"] - 2  # the player takes the card's width: no empty column beside it
+    assert {b.get_attribute("data-name") for b in card.find_elements(By.CSS_SELECTOR, ".downloads button")} == \
+        {"clip_annotated.mp4", "clip_faces.csv", "clip_faces.json", "clip_people.json"}
     keep_screenshot(driver, tmp_path, "page_video")
 
 
@@ -138,9 +207,9 @@ def test_with_a_token_the_page_asks_for_it_once_then_works(start_server, browser
     upload(driver, photo)
     wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "tr.face")) == 2, message="the faces")
     # Downloads go through fetch() with the token (a plain link could not send it) and land as files.
-    [button] = [b for b in driver.find_elements(By.CSS_SELECTOR, ".downloads button") if b.text == "predictions.csv"]
+    [button] = [b for b in driver.find_elements(By.CSS_SELECTOR, ".downloads button") if b.text == "table (CSV)"]
     button.click()
-    saved = tmp_path / "downloads" / "predictions.csv"
+    saved = tmp_path / "downloads" / "people_faces.csv"  # named after the photo
     wait(driver, lambda d: saved.exists() and saved.read_text().count("\n") == 3, 30, "the downloaded CSV")
     assert saved.read_text().splitlines()[0].startswith("source,frame,timestamp,class_id,class_name,confidence")
     driver.refresh()  # asked once: the tab remembers it
@@ -178,7 +247,7 @@ def test_the_camera_streams_live_frames_and_boxes_are_drawn_over_them(start_serv
     stats = driver.find_element(By.ID, "live-stats")
     wait(driver, lambda d: int(stats.get_attribute("data-frames")) >= 5, message="five live frames answered")
     assert stats.get_attribute("data-boxes") == "2"
-    assert "FPS" in stats.text and "with_mask 1" in stats.text and "without_mask 1" in stats.text
+    assert "frames a second" in stats.text and "mask worn 1" in stats.text and "no mask 1" in stats.text
     # The overlay canvas over the live video has the boxes, in the classes' colours.
     counts = driver.execute_script("""
         const c = document.getElementById('overlay'); const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
@@ -190,6 +259,11 @@ def test_the_camera_streams_live_frames_and_boxes_are_drawn_over_them(start_serv
     keep_screenshot(driver, tmp_path, "page_camera")
     driver.find_element(By.ID, "camera-button").click()
     assert driver.find_element(By.ID, "camera-button").text == "Use my camera"
+    # Stopped: neither the last frame's boxes nor its frame rate stay on screen as if live.
+    assert not driver.find_element(By.ID, "overlay").is_displayed() and not driver.find_element(By.ID, "camera").is_displayed()
+    assert driver.execute_script("""const c = document.getElementById('overlay');
+        return c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some((v, i) => i % 4 === 3 && v > 0);""") is False
+    assert stats.text == "The camera is off." and stats.get_attribute("data-boxes") == "0"
 
 
 def test_the_api_docs_show_the_token_header_and_an_authorize_button(browser, start_server, tmp_path):

@@ -1,10 +1,18 @@
 // The maskdet page: photos and videos to the JSON API, the camera over a WebSocket.
-// Boxes on photos and videos are drawn by the server (detect.py's own drawing); only the live
-// overlay is drawn here, in the colours /api/health gives.
+// Photos: the browser shows the photo itself with the boxes as HTML on top of it (readable labels at any
+// size, numbered like the table, filtered by the confidence slider); the server's drawing (detect.py's)
+// is the fallback for formats the browser cannot show, and the download. Videos are drawn by the server;
+// their people (tracked, one verdict each) come as people.json and are drawn as a timeline.
 "use strict";
 
-const state = { token: sessionStorage.getItem("maskdet-token") || "", colors: {}, classes: [] };
+const state = { token: sessionStorage.getItem("maskdet-token") || "", colors: {}, classes: [], conf: 0.25, serverConf: 0.25 };
 const $ = (selector, root = document) => root.querySelector(selector);
+const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
+
+// What a person reads instead of the model's class names.
+const LABELS = { with_mask: "mask worn", without_mask: "no mask", mask_weared_incorrect: "mask worn incorrectly" };
+const label = (name) => LABELS[name] || String(name).replaceAll("_", " ");
+const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
 
 function authHeaders() {
   return state.token ? { Authorization: "Bearer " + state.token } : {};
@@ -46,11 +54,18 @@ async function start() {
   state.colors = health.colors || {};
   state.classes = health.classes;
   state.privacy = health.privacy || "off";  // "blur": the camera is shown only as analysed frames, faces blurred
+  state.serverConf = state.conf = health.conf;
+  const slider = $("#conf");
+  slider.min = String(Math.min(0.95, Math.ceil(health.conf * 20) / 20));  // below the server's --conf there is nothing to show
+  slider.value = slider.min;
+  state.conf = Number(slider.value);
+  $("#conf-value").textContent = state.conf.toFixed(2);
   $("#token-form").hidden = true;
   $("#app").hidden = false;
   $("#model-info").textContent =
-    `model ${health.model} at ${health.imgsz} px; classes: ${health.classes.join(", ")}; ` +
-    `uploads up to ${health.max_upload_mb} MB, results kept ${health.keep_minutes} min`;
+    `Finds faces and tells: ${health.classes.map(label).join(", ")}. ` +
+    `Photos and videos up to ${health.max_upload_mb} MB; results are kept ${health.keep_minutes} minutes. ` +
+    `(model ${health.model} at ${health.imgsz} px)`;
 }
 
 $("#token-form").addEventListener("submit", (event) => {
@@ -66,6 +81,10 @@ function isVideo(file) {
   return file.type.startsWith("video/") || /\.(mp4|mov|m4v|mkv|webm|avi|mpe?g|ts)$/i.test(file.name);
 }
 
+function stem(name) {
+  return name.replace(/\.[^.]*$/, "") || "result";
+}
+
 function newCard(name) {
   const card = $("#result-template").content.firstElementChild.cloneNode(true);
   $(".name", card).textContent = name;
@@ -73,39 +92,50 @@ function newCard(name) {
   return card;
 }
 
-function swatch(name) {
+function badge(text, name) {
   const span = document.createElement("span");
-  span.className = "swatch";
-  span.style.background = state.colors[name] || "#888";
+  span.className = "tag";
+  span.style.background = state.colors[name] || "#555";
+  span.textContent = text;
   return span;
 }
 
-function showCounts(card, counts) {
-  const parts = Object.entries(counts).map(([name, n]) => `${n} ${name}`);
-  $(".counts", card).textContent = parts.length ? parts.join(", ") : "no faces found";
+function countsText(counts, noun = ["face", "faces"]) {
+  const total = Object.values(counts).reduce((a, b) => a + b, 0);
+  if (!total) return `no ${noun[1]} found`;
+  const order = [...state.classes, ...Object.keys(counts).filter((n) => !state.classes.includes(n))];
+  const parts = order.filter((n) => counts[n]).map((n) => `${counts[n]} ${label(n)}`);
+  return `${plural(total, ...noun)}: ${parts.join(", ")}`;
 }
 
-function showFaces(card, detections) {
-  const body = $(".faces tbody", card);
-  body.textContent = "";
-  detections.forEach((d, i) => {
-    const row = body.insertRow();
-    row.className = "face";
-    row.insertCell().textContent = String(i + 1);
-    const cls = row.insertCell();
-    cls.append(swatch(d.class_name), d.class_name);
-    row.insertCell().textContent = d.confidence.toFixed(2);
-  });
-  $(".faces", card).hidden = detections.length === 0;
+// The names the downloads are saved under: the source's name, not predictions.csv for every file.
+const DOWNLOADS = {
+  "annotated.png": ["photo with boxes", (s) => `${s}_annotated.png`],
+  "annotated.jpg": ["photo with boxes", (s) => `${s}_annotated.jpg`],
+  "annotated.mp4": ["video with boxes", (s) => `${s}_annotated.mp4`],
+  "predictions.csv": ["table (CSV)", (s) => `${s}_faces.csv`],
+  "predictions.json": ["data (JSON)", (s) => `${s}_faces.json`],
+  "people.json": ["people (JSON)", (s) => `${s}_people.json`],
+};
+
+function downloadName(source, key) {
+  const known = DOWNLOADS[key] || DOWNLOADS[key.replace(/^annotated\.\w+$/, "annotated.png")];
+  return known ? known[1](stem(source)) : `${stem(source)}_${key}`;
 }
 
-function showDownloads(card, files) {
+function showDownloads(card, files, source) {
   const place = $(".downloads", card);
-  place.textContent = "Download: ";
-  for (const [name, url] of Object.entries(files)) {
+  place.textContent = "";
+  const heading = document.createElement("span");
+  heading.textContent = "Download:";
+  place.append(heading);
+  for (const [key, url] of Object.entries(files)) {
+    const name = downloadName(source, key);
     const button = document.createElement("button");
     button.type = "button";
-    button.textContent = name;
+    button.textContent = (DOWNLOADS[key] || [key])[0];
+    button.title = `saves ${name}`;
+    button.dataset.name = name;
     button.addEventListener("click", () => download(url, name));
     place.append(button);
   }
@@ -132,29 +162,139 @@ async function postFile(path, file) {
   return response.json();
 }
 
+function loadImage(src) {
+  return new Promise((resolve) => {
+    const img = new Image();
+    img.onload = () => resolve(img);
+    img.onerror = () => resolve(null);
+    img.src = src;
+  });
+}
+
 async function detectPhoto(file, card) {
-  $(".status", card).textContent = "detecting...";
+  $(".status", card).textContent = "looking for faces...";
   const body = await postFile("/api/detect?annotated=true&save=true", file);
-  const img = document.createElement("img");
+  const { width: w, height: h } = body;
+  // The photo as the browser decodes it, when that is the picture the server saw (same size);
+  // otherwise (TIFF, a mismatch) the server's drawing.
+  let img = await loadImage(URL.createObjectURL(file));
+  const own = img && img.naturalWidth === w && img.naturalHeight === h;
+  if (!own) img = await loadImage(body.image);
+  const figure = document.createElement("div");
+  figure.className = "photo";
+  figure.dataset.drawn = own ? "page" : "server";
+  // As wide as the column allows, never wider than the photo, never taller than most of the screen.
+  figure.style.maxWidth = `min(${w}px, calc(80vh * ${(w / h).toFixed(4)}))`;
   img.className = "annotated";
   img.alt = `${file.name} with the faces found`;
-  img.src = body.image;
-  $(".media", card).append(img);
-  $(".status", card).textContent = `${body.width}x${body.height}, ${body.inference_ms} ms`;
-  showCounts(card, body.counts);
+  figure.append(img);
+  if (own) {
+    body.detections.forEach((d, i) => {
+      const box = document.createElement("div");
+      box.className = "box";
+      box.dataset.index = String(i);
+      Object.assign(box.style, {
+        left: `${(100 * d.x1) / w}%`, top: `${(100 * d.y1) / h}%`,
+        width: `${(100 * (d.x2 - d.x1)) / w}%`, height: `${(100 * (d.y2 - d.y1)) / h}%`,
+        borderColor: state.colors[d.class_name] || "#ff0",
+      });
+      box.title = `${i + 1}: ${label(d.class_name)} (${d.confidence.toFixed(2)})`;
+      box.append(badge(String(i + 1), d.class_name));
+      figure.append(box);
+    });
+  }
+  $(".media", card).append(figure);
+  card.classList.add("photo-result");
+  card.detections = body.detections;
   showFaces(card, body.detections);
-  showDownloads(card, body.files);
+  showDownloads(card, body.files, file.name);
+  applyConf(card);
+}
+
+function showFaces(card, detections) {
+  const body = $(".faces tbody", card);
+  body.textContent = "";
+  detections.forEach((d, i) => {
+    const row = body.insertRow();
+    row.className = "face";
+    row.dataset.index = String(i);
+    row.insertCell().append(badge(String(i + 1), d.class_name));
+    row.insertCell().textContent = label(d.class_name);
+    row.insertCell().textContent = d.confidence.toFixed(2);
+    // Pointing at a row shows its box.
+    row.addEventListener("mouseenter", () => $$(`.box[data-index="${i}"]`, card).forEach((b) => b.classList.add("hot")));
+    row.addEventListener("mouseleave", () => $$(".box.hot", card).forEach((b) => b.classList.remove("hot")));
+  });
+  $(".faces", card).hidden = detections.length === 0;
+}
+
+function applyConf(card) {
+  const shown = card.detections.filter((d) => d.confidence >= state.conf);
+  for (const el of $$("[data-index]", card)) el.hidden = card.detections[Number(el.dataset.index)].confidence < state.conf;
+  const counts = {};
+  for (const d of shown) counts[d.class_name] = (counts[d.class_name] || 0) + 1;
+  $(".counts", card).textContent = countsText(counts);
+  const hidden = card.detections.length - shown.length;
+  $(".status", card).textContent = hidden ? `${plural(hidden, "face", "faces")} below confidence ${state.conf.toFixed(2)} hidden` : "";
+  $(".faces", card).hidden = shown.length === 0;
+}
+
+$("#conf").addEventListener("input", (event) => {
+  state.conf = Number(event.target.value);
+  $("#conf-value").textContent = state.conf.toFixed(2);
+  $$(".photo-result").forEach(applyConf);
+});
+
+function formatTime(s) {
+  const m = Math.floor(s / 60);
+  return m ? `${m}:${(s - 60 * m).toFixed(1).padStart(4, "0")}` : `${s.toFixed(1)} s`;
+}
+
+function showTimeline(card, people, video) {
+  // One lane per person, from first to last seen, coloured by verdict; a click plays from there.
+  const duration = Math.max(people.duration || 0, ...people.people.map((p) => p.last), 0.1);
+  const timeline = document.createElement("div");
+  timeline.className = "timeline";
+  timeline.setAttribute("aria-label", "when each person was in view");
+  const lane = Math.max(2, Math.min(10, Math.floor(320 / people.people.length)));  // a crowd stays within ~400 px
+  for (const p of people.people) {
+    const bar = document.createElement("button");
+    bar.type = "button";
+    bar.className = "lane";
+    bar.dataset.verdict = p.verdict;
+    bar.style.left = `${(100 * p.first) / duration}%`;
+    bar.style.width = `max(4px, ${(100 * (p.last - p.first)) / duration}%)`;
+    bar.style.background = state.colors[p.verdict] || "#888";
+    bar.title = `person ${p.id}: ${label(p.verdict)}, ${formatTime(p.first)} to ${formatTime(p.last)}`;
+    bar.addEventListener("click", () => { video.currentTime = p.first; video.play().catch(() => {}); });
+    const row = document.createElement("div");
+    row.className = "row";
+    row.style.height = `${lane}px`;
+    row.style.margin = `${lane > 4 ? 2 : 1}px 0`;
+    row.append(bar);
+    timeline.append(row);
+  }
+  const head = document.createElement("div");
+  head.className = "playhead";
+  timeline.append(head);
+  video.addEventListener("timeupdate", () => { head.style.left = `${(100 * video.currentTime) / duration}%`; });
+  const scale = document.createElement("p");
+  scale.className = "scale";
+  scale.textContent = `0 s — ${formatTime(duration)}: when each person was in view (click a bar to play from there)`;
+  $(".media", card).append(timeline, scale);
 }
 
 async function detectVideo(file, card) {
+  card.classList.add("video-result");
   $(".status", card).textContent = "uploading...";
   let job = await postFile("/api/videos", file);
   const bar = $(".progress", card);
   bar.hidden = false;
   while (job.status === "queued" || job.status === "running") {
     bar.value = job.progress;
-    $(".status", card).textContent = `${job.status}: frame ${job.frames} of ${job.total || "?"}`;
-    showCounts(card, job.counts);
+    $(".status", card).textContent = job.status === "queued" ? "waiting for the server..."
+      : `working: frame ${job.frames} of ${job.total || "?"}`;
+    $(".counts", card).textContent = `so far ${countsText(job.counts, ["person", "people"])}`;
     await new Promise((resolve) => setTimeout(resolve, 500));
     const poll = await api(`/api/videos/${job.id}`);
     if (!poll.ok) throw new Error(await errorText(poll));
@@ -162,14 +302,29 @@ async function detectVideo(file, card) {
   }
   if (job.status === "failed") throw new Error(job.error);
   bar.value = 1;
-  $(".status", card).textContent = `done: ${job.frames} frames`;
-  showCounts(card, job.counts);
+  bar.hidden = true;
   const video = document.createElement("video");
   video.className = "annotated";
   video.controls = true;
   video.src = await fileURL(job.files["annotated.mp4"]);
   $(".media", card).append(video);
-  showDownloads(card, job.files);
+  let people = null;
+  if (job.files["people.json"]) {
+    const response = await api(job.files["people.json"]);
+    if (response.ok) people = await response.json();
+  }
+  if (people) {
+    const counts = {};
+    for (const p of people.people) counts[p.verdict] = (counts[p.verdict] || 0) + 1;
+    $(".counts", card).textContent = countsText(counts, ["person", "people"]);
+    $(".status", card).textContent = `Done: ${formatTime(people.duration)} of video, ${job.frames} frames. ` +
+      "Each person is counted once, with the verdict of most of their frames.";
+    if (people.people.length) showTimeline(card, people, video);
+  } else {
+    $(".status", card).textContent = `Done: ${job.frames} frames.`;
+    $(".counts", card).textContent = "";
+  }
+  showDownloads(card, job.files, file.name);
 }
 
 async function handleFiles(files) {
@@ -180,11 +335,13 @@ async function handleFiles(files) {
     } catch (err) {
       $(".status", card).textContent = err.message;
       $(".status", card).classList.add("error");
+      $(".progress", card).hidden = true;
     }
   }
 }
 
-$("#files").addEventListener("change", (event) => handleFiles([...event.target.files]));
+$("#choose").addEventListener("click", () => $("#files").click());
+$("#files").addEventListener("change", (event) => { handleFiles([...event.target.files]); event.target.value = ""; });
 const drop = $("#drop");
 drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
 drop.addEventListener("dragleave", () => drop.classList.remove("over"));
@@ -211,6 +368,7 @@ function sendFrame() {
 }
 
 function drawLive(answer) {
+  if (!live.running) return;  // an answer that arrives after Stop draws nothing
   const canvas = $("#overlay");
   const video = $("#camera");
   canvas.width = video.videoWidth;
@@ -218,28 +376,35 @@ function drawLive(answer) {
   const ctx = canvas.getContext("2d");
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   const sx = canvas.width / answer.width, sy = canvas.height / answer.height;
-  if (answer.blur) blurFaces(ctx, answer.blur, sx, sy);
-  ctx.lineWidth = Math.max(2, Math.round(canvas.width / 300));
-  ctx.font = "16px sans-serif";
-  for (const d of answer.detections) {
+  if (answer.blur) blurFaces(ctx, answer.blur, sx, sy);  // every face found, whatever the slider shows
+  const px = canvas.width / Math.max(1, canvas.clientWidth);  // canvas pixels per CSS pixel: labels stay ~14 px on screen
+  ctx.lineWidth = Math.max(2, Math.round(2 * px));
+  const font = Math.round(14 * px);
+  ctx.font = `600 ${font}px system-ui, sans-serif`;
+  const shown = answer.detections.filter((d) => d.confidence >= state.conf);
+  for (const d of shown) {
     const color = state.colors[d.class_name] || "#ff0";
     ctx.strokeStyle = color;
     ctx.strokeRect(d.x1 * sx, d.y1 * sy, (d.x2 - d.x1) * sx, (d.y2 - d.y1) * sy);
-    const label = `${d.class_name} ${d.confidence.toFixed(2)}`;
+    const text = label(d.class_name);
+    const tw = ctx.measureText(text).width + font * 0.5, th = font * 1.3;
+    const y = d.y1 * sy >= th ? d.y1 * sy - th : d.y1 * sy;  // above the box, or inside it at the top edge
     ctx.fillStyle = color;
-    ctx.fillRect(d.x1 * sx, Math.max(0, d.y1 * sy - 20), ctx.measureText(label).width + 6, 20);
+    ctx.fillRect(d.x1 * sx, y, tw, th);
     ctx.fillStyle = "#fff";
-    ctx.fillText(label, d.x1 * sx + 3, Math.max(15, d.y1 * sy - 5));
+    ctx.fillText(text, d.x1 * sx + font * 0.25, y + font * 1.0);
   }
   const now = performance.now();
   if (live.last) live.fps = live.fps ? 0.8 * live.fps + 0.2 * (1000 / (now - live.last)) : 1000 / (now - live.last);
   live.last = now;
   live.frames += 1;
-  const counts = state.classes.map((name) => `${name} ${answer.counts[name] || 0}`).join(" · ");
+  const counts = {};
+  for (const d of shown) counts[d.class_name] = (counts[d.class_name] || 0) + 1;
   const stats = $("#live-stats");
-  stats.textContent = `FPS ${live.fps.toFixed(1)} · ${counts}`;
+  stats.textContent = `Live, ${live.fps.toFixed(1)} frames a second. In view: ` +
+    state.classes.map((name) => `${label(name)} ${counts[name] || 0}`).join(" · ");
   stats.dataset.frames = String(live.frames);
-  stats.dataset.boxes = String(answer.detections.length);
+  stats.dataset.boxes = String(shown.length);
 }
 
 // serve.py --privacy blur: the frame that was analysed covers the camera, its face regions blurred.
@@ -259,10 +424,11 @@ function blurFaces(ctx, boxes, sx, sy) {
 
 async function startCamera() {
   $("#live").hidden = false;
+  $("#live-stats").textContent = "starting the camera...";
   try {
     live.stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
   } catch (err) {
-    $("#live-stats").textContent = `cannot open the camera: ${err.message}`;
+    $("#live-stats").textContent = `Cannot open the camera (${err.message}).`;
     return;
   }
   $("#camera").srcObject = live.stream;
@@ -271,29 +437,45 @@ async function startCamera() {
   const query = state.token ? `?token=${encodeURIComponent(state.token)}` : "";
   live.socket = new WebSocket(`${scheme}://${location.host}/api/live${query}`);
   live.running = true;
+  live.frames = live.fps = live.last = 0;
   live.socket.onopen = sendFrame;
   live.socket.onmessage = (event) => {
     const answer = JSON.parse(event.data);
     if (answer.error) {
-      $("#live-stats").textContent = answer.error;
+      $("#live-stats").textContent = answer.error === "busy" ? "The server is busy, trying again..." : answer.error;
       setTimeout(sendFrame, 1000 * (answer.retry_after || 1));
       return;
     }
     drawLive(answer);
     sendFrame();
   };
-  live.socket.onclose = (event) => { if (live.running) { $("#live-stats").textContent = `connection closed ${event.reason}`; stopCamera(); } };
+  live.socket.onclose = () => { if (live.running) { stopCamera("The connection to the server was lost: the camera is off."); } };
   $("#camera-button").textContent = "Stop camera";
 }
 
-function stopCamera() {
+function stopCamera(message = "The camera is off.") {
   live.running = false;
   if (live.socket) live.socket.close();
   if (live.stream) live.stream.getTracks().forEach((track) => track.stop());
   live.socket = live.stream = null;
+  // Nothing from the last frame stays on screen as if it were live.
+  const canvas = $("#overlay");
+  canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
+  $("#camera").srcObject = null;
+  $(".live-view").hidden = true;
+  const stats = $("#live-stats");
+  stats.textContent = message;
+  stats.dataset.boxes = "0";
   $("#camera-button").textContent = "Use my camera";
 }
 
-$("#camera-button").addEventListener("click", () => (live.running ? stopCamera() : startCamera()));
+$("#camera-button").addEventListener("click", () => {
+  if (live.running) {
+    stopCamera();
+  } else {
+    $(".live-view").hidden = false;
+    startCamera();
+  }
+});
 
 start();
