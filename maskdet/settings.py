@@ -12,6 +12,7 @@ OpenCV): the scripts import it before parsing arguments, and every layer may imp
 
 from __future__ import annotations
 
+import re
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -120,27 +121,57 @@ class OutputSettings:
 
 @dataclass
 class PrivacySettings:
-    """What may be kept of the people seen (the privacy stage, maskdet.pipeline.privacy).
+    """What may be kept of the people seen (the privacy stage, maskdet.pipeline.privacy; the work is in maskdet.privacy).
 
-    level: "off" keeps frames as they are; "blur" blurs every face before anything is drawn or saved;
-    "counts" keeps numbers only, no pictures of people. retain: seconds results are kept (None: for ever),
-    checked every `period` seconds.
+    level: None is "blur" when people are monitored and "off" otherwise. "off" keeps frames as they are;
+    "blur" blurs every face found before anything is drawn, saved or sent, and keeps no face crop; "counts"
+    keeps counts by verdict per `period`, no picture and no row per person. retain: outputs of monitoring runs
+    older than this are deleted (None: kept). Durations are seconds, or text such as "72h" (s, m, h, d).
     """
 
-    level: str = "off"
-    blur_margin: float = 0.15  # fraction of the box's size blurred around it
-    retain: float | None = None
-    period: float = 60.0
+    level: str | None = None
+    blur_margin: float = 0.25  # of the box's width and height, on each side: hair and jaw go too
+    retain: float | str | None = None
+    period: float | str | None = None  # --privacy counts: None is 20 minutes
 
     def check(self) -> None:
-        if self.level not in PRIVACY_LEVELS:
-            raise UserError(f"privacy level must be one of {', '.join(PRIVACY_LEVELS)}, not {self.level!r}")
+        if self.level is not None and self.level not in PRIVACY_LEVELS:
+            raise UserError(f"--privacy must be one of {', '.join(PRIVACY_LEVELS)}, not {self.level!r}")
         if not 0 <= self.blur_margin <= 1:
             raise UserError(f"blur margin must be between 0 and 1, got {self.blur_margin}")
-        if self.retain is not None and self.retain <= 0:
-            raise UserError(f"retention must be above 0 seconds, got {self.retain}")
-        if self.period <= 0:
-            raise UserError(f"retention period must be above 0 seconds, got {self.period}")
+        self.retain_s, self.period_s  # noqa: B018 (parsed and range-checked: a bad one is a one-line error now)
+
+    def resolved(self, monitoring: bool) -> str:
+        """The level asked for, or the default: blur when people are monitored, off for plain detection."""
+        self.check()
+        return self.level or ("blur" if monitoring else "off")
+
+    @property
+    def retain_s(self) -> float | None:
+        return None if self.retain is None else parse_duration(self.retain, "--retain")
+
+    @property
+    def period_s(self) -> float:
+        return COUNTS_PERIOD_S if self.period is None else parse_duration(self.period, "--period")
+
+
+COUNTS_PERIOD_S = 20 * 60.0
+DURATION_UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_DURATION_S = 10 * 365 * 86400  # ten years: anything longer is a typo
+
+
+def parse_duration(value: float | str, flag: str, minimum_s: float = 1.0) -> float:
+    """72h, 20m, 30s, 7d, 1.5h (or a number of seconds) in seconds; anything else, or out of range, is a one-line error."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", str(value).lower())
+        if not match:
+            raise UserError(f"{flag} must be a number and a unit (s, m, h or d), such as 72h or 20m, not {value!r}")
+        seconds = float(match.group(1)) * DURATION_UNITS_S[match.group(2)]
+    if not minimum_s <= seconds <= MAX_DURATION_S:  # NaN fails both
+        raise UserError(f"{flag} {value}: must be between {minimum_s:g} s and {MAX_DURATION_S // 86400} days")
+    return seconds
 
 
 # Privacy's keys in Settings.from_flat (run()'s keywords): "level" and "period" alone would be unclear there.
@@ -211,6 +242,7 @@ class ServeSettings:
     keep_minutes: float = 60.0
     max_video_jobs: int = 2
     fleet_db: str | None = None  # monitor.py's store (SQLite path or postgresql:// URL) for the /fleet page
+    privacy: str = "off"  # "blur": every face found is blurred in every picture served or kept, whatever a request asks
 
     @property
     def max_upload_bytes(self) -> int:

@@ -32,7 +32,7 @@ def normalised(flat: dict) -> dict:
 
 def test_detect_py_defaults_are_the_settings_defaults():
     args = vars(detect_parser().parse_args([]))
-    defaults = {k: v for k, v in Settings().flat().items() if not k.startswith(PRIVACY_PREFIX)}
+    defaults = {k: v for k, v in Settings().flat().items() if k != PRIVACY_PREFIX + "blur_margin"}  # no flag for it
     assert normalised(args) == normalised(defaults)
 
 
@@ -77,10 +77,11 @@ def test_monitoring_is_on_with_any_of_track_line_or_alert():
     assert MonitoringSettings(alert=["without_mask"]).enabled
 
 
-def test_privacy_is_off_by_default_and_range_checked():
-    assert PrivacySettings() == PrivacySettings(level="off", blur_margin=0.15, retain=None, period=60.0)
-    PrivacySettings().check()
+def test_privacy_is_blur_when_monitoring_else_off_and_range_checked():
+    assert PrivacySettings() == PrivacySettings(level=None, blur_margin=0.25, retain=None, period=None)
+    assert PrivacySettings().resolved(monitoring=True) == "blur" and PrivacySettings().resolved(monitoring=False) == "off"
+    assert PrivacySettings(retain="72h").retain_s == 259200 and PrivacySettings().period_s == 1200
     for bad in (PrivacySettings(level="hide"), PrivacySettings(blur_margin=-0.1), PrivacySettings(blur_margin=2),
-                PrivacySettings(retain=0), PrivacySettings(period=0)):
+                PrivacySettings(retain=0), PrivacySettings(period=0), PrivacySettings(retain="72")):
         with pytest.raises(UserError):
             bad.check()

@@ -5,7 +5,14 @@ from __future__ import annotations
 import signal
 
 from maskdet.cli import make_parser
-from maskdet.settings import DetectionSettings, MonitoringSettings, OutputSettings, SourceSettings
+from maskdet.settings import (
+    PRIVACY_LEVELS,
+    DetectionSettings,
+    MonitoringSettings,
+    OutputSettings,
+    PrivacySettings,
+    SourceSettings,
+)
 
 EXAMPLES = """sources:
   0, 1                       webcam index (the default is 0)
@@ -31,6 +38,14 @@ monitoring (--track, --line, --alert):
   --line 'in' is a crossing from the left to the right of the line seen walking from X1,Y1 to X2,Y2
   (for a line drawn left to right: moving down the image).
   python detect.py --source door.mp4 --track --line 0,0.5,1,0.5 --alert without_mask --alert-url http://host/hook
+
+privacy (--privacy, --retain):
+  Monitoring blurs every face the model found (box enlarged for hair and jaw) before any image is written
+  or sent, and writes no face crop; a face the model misses is not blurred. --privacy counts keeps only
+  counts.csv/json (people by verdict per --period) and a report without pictures: no image, video, crop or
+  row per person. --retain 72h deletes frames, videos, reports and table rows of monitoring runs older than
+  that, inside run folders detect.py made only.
+  python detect.py --source rtsp://host/cam --track --privacy counts --period 20m --retain 72h
 
 Ctrl-C stops at any time and keeps complete outputs (playable video, full CSV/JSON; with --track a consistent
 people.csv, alerts.jsonl and report.html).
@@ -59,6 +74,7 @@ def quiet_opencv_logs() -> None:
 def build_parser():
     """detect.py's flags; every default is the Settings dataclasses' (maskdet/settings.py)."""
     det, mon, src, out = DetectionSettings(), MonitoringSettings(), SourceSettings(), OutputSettings()
+    priv = PrivacySettings()
     p = make_parser("detect.py", "Detect who wears a mask, who does not, and who wears it wrong. Boxes with class and\n"
                     "confidence after NMS; annotated results under runs/detect/expN.", EXAMPLES)
     p.add_argument("--source", default=src.source, help="what to read (see 'sources' below)")
@@ -111,6 +127,15 @@ def build_parser():
                    help="seconds the verdict must have held before the alert (video time; image folders count 25 images a second)")
     m.add_argument("--alert-url", default=mon.alert_url, metavar="URL",
                    help="POST each alert as JSON to this http(s) webhook, from a background queue with retries")
+    v = p.add_argument_group("privacy (see 'privacy' below)")
+    v.add_argument("--privacy", dest="privacy_level", choices=PRIVACY_LEVELS, default=priv.level,
+                   help="off: keep faces; blur: blur every face found in every image written or sent, no face crops; "
+                        "counts: counts per period only, no image, no person (default: blur when monitoring, else off)")
+    v.add_argument("--retain", dest="privacy_retain", default=priv.retain, metavar="DURATION",
+                   help="delete outputs of monitoring runs under --project older than this (e.g. 72h, 30m, 7d), "
+                        "at the start and while running")
+    v.add_argument("--period", dest="privacy_period", default=priv.period, metavar="DURATION",
+                   help="--privacy counts: the length of a row of counts (default 20m)")
     return p
 
 

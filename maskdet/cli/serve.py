@@ -87,6 +87,9 @@ def build_parser():
                         "default: $MASKDET_TOKEN, else none")
     p.add_argument("--keep-minutes", type=float, default=d("keep_minutes"), help="delete uploads and results this long after they were made")
     p.add_argument("--max-video-jobs", type=int, default=d("max_video_jobs"), help="videos processed at once; more get 503 + Retry-After")
+    p.add_argument("--privacy", choices=("off", "blur"), default=d("privacy"),
+                   help="blur: every face found is blurred in every picture served or kept, for every request "
+                        "(and on the live camera page); off: a request may still ask for ?privacy=blur")
     p.add_argument("--project", default=str(PROJECT_ROOT / "runs" / "serve"), help="where run folders go")
     p.add_argument("--name", default="exp", help="run folder name (exp, exp2, ... if it exists)")
     p.add_argument("--db", default=None, metavar="PATH_OR_URL",
@@ -111,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = ServeSettings(weights=args.weights or default_weights(), results_dir=next_run_dir(args.project, args.name),
                              conf=args.conf, iou=args.iou, imgsz=args.imgsz, device=args.device, workers=args.workers,
                              backlog=args.backlog, max_upload_mb=args.max_upload_mb, token=args.token or None, keep_minutes=args.keep_minutes,
-                             max_video_jobs=args.max_video_jobs, fleet_db=args.db)
+                             max_video_jobs=args.max_video_jobs, fleet_db=args.db,
+                             privacy=args.privacy)
     service = Service(settings)  # load the model now: a bad --weights is one line, not a server log
     if not is_loopback(args.host) and not settings.token:
         print(f"warning: listening on {args.host} without --token: anyone on the network can use this server", flush=True)

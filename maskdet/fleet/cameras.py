@@ -29,11 +29,13 @@ import yaml
 
 from maskdet.inference.sources import STREAM_SCHEMES, VIDEO_SUFFIXES
 from maskdet.monitoring.people import ALERT_AFTER_S, MIN_FRAMES, Line
+from maskdet.settings import PRIVACY_LEVELS, DetectionSettings
 
 MAX_FILE_BYTES = 1 << 20  # a fleet of 10,000 cameras is well under this
 MAX_CAMERAS = 10_000
 NAMES = ("with_mask", "without_mask", "mask_weared_incorrect")
-PRIVACY = ("off", "blur", "counts")  # the per-frame step's privacy levels (maskdet.settings.PRIVACY_LEVELS)
+# the per-frame step's levels; "counts" (no per-person row ever) is not yet what the store keeps, so the fleet refuses it
+PRIVACY = tuple(level for level in PRIVACY_LEVELS if level != "counts")
 URL_SCHEMES = tuple(s.removesuffix("://") for s in STREAM_SCHEMES)
 
 
@@ -43,13 +45,13 @@ class FleetDefaults:
 
     model: str = ""  # empty: models/best.onnx (maskdet.inference.detect.default_weights)
     imgsz: int | None = None  # None: the model's own size
-    conf: float = 0.25
+    conf: float = DetectionSettings.conf
     fps: float = 2.0
     min_frames: int = MIN_FRAMES
     alert: tuple[str, ...] = ()
     alert_after: float = ALERT_AFTER_S
     webhook: str | None = None
-    privacy: str = "off"  # the fleet keeps no pictures of people whatever the level; it is the step's setting
+    privacy: str = "blur"  # people are monitored: faces are blurred in anything the step draws (the fleet keeps no pictures)
     down_after: float = 30.0  # seconds without a frame before a reconnecting camera is shown as down
 
 
@@ -239,7 +241,8 @@ def _read_defaults(check: _Checker, node: yaml.Node | None) -> FleetDefaults:
         elif key == "privacy":
             text = check.scalar(value, key)
             if text is not None and text not in PRIVACY:
-                check.bad(value, f"privacy must be one of {', '.join(PRIVACY)}, not {text!r}")
+                why = " (counts: the store keeps one row per person; run detect.py --privacy counts per camera)" if text == "counts" else ""
+                check.bad(value, f"privacy must be one of {', '.join(PRIVACY)}, not {text!r}{why}")
                 text = None
             values[key] = text
         elif key == "down_after":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -13,9 +14,11 @@ from maskdet.inference.sinks import Sink
 from maskdet.inference.visualize import class_color
 from maskdet.interrupts import interrupts_held
 from maskdet.monitoring.people import Line, MonitorSettings, PeopleCounter
-from maskdet.monitoring.sinks import AlertSink, Log, PeopleCsvSink, ReportSink
+from maskdet.monitoring.sinks import AlertSink, CountsSink, Log, PeopleCsvSink, ReportSink
 from maskdet.monitoring.tracking import Tracker
 from maskdet.monitoring.webhook import check_url
+from maskdet.privacy.counts import PERIOD_S
+from maskdet.privacy.retention import age_of
 
 LINE_COLOR = (255, 255, 0)  # BGR cyan: no class uses it
 
@@ -23,17 +26,22 @@ LINE_COLOR = (255, 255, 0)  # BGR cyan: no class uses it
 class Monitor:
     """Tracker and people counter as one pipeline stage, between the detector and the sinks."""
 
-    def __init__(self, names: tuple[str, ...], settings: MonitorSettings, alert_url: str | None = None):
+    def __init__(self, names: tuple[str, ...], settings: MonitorSettings, alert_url: str | None = None,
+                 privacy: str = "off", period_s: float = PERIOD_S):
+        self.privacy = privacy  # maskdet.privacy's level: which sinks, and whether faces are kept at all
+        self.period_s = period_s
         if alert_url is not None:
             check_url(alert_url)  # before the run folder or the model: a typo is a one-line error at once
         self.alert_url = alert_url
+        if privacy == "counts":
+            settings = replace(settings, keep_images=False)
         self.people = PeopleCounter(names, settings)
         self.tracker = Tracker()
         self.alerts: AlertSink | None = None
 
     @classmethod
     def from_args(cls, names: tuple[str, ...], line: str | None, min_frames: int, alert: list[str] | None,
-                  alert_after: float, alert_url: str | None) -> Monitor:
+                  alert_after: float, alert_url: str | None, privacy: str = "off", period_s: float = PERIOD_S) -> Monitor:
         from maskdet.errors import UserError
 
         if min_frames < 1:
@@ -43,7 +51,7 @@ class Monitor:
         if alert_url and not alert:
             raise UserError("--alert-url needs --alert CLASS ... (which verdicts to alert on)")
         settings = MonitorSettings(min_frames, Line.parse(line) if line else None, tuple(alert or ()), alert_after)
-        return cls(names, settings, alert_url)
+        return cls(names, settings, alert_url, privacy, period_s)
 
     def __call__(self, frame: Frame, det: Detections) -> Detections:
         with interrupts_held():  # the tracker and the people never disagree about a frame
@@ -51,13 +59,22 @@ class Monitor:
             return self.people(frame, det)
 
     def open_sinks(self, stack: ExitStack, run_dir: Path, title: str, log: Log) -> list[Sink]:
-        """Entered report first, so closed last: it reads the final people and alerts."""
-        self.alerts = AlertSink(run_dir, self.people, log, self.alert_url)
-        report = stack.enter_context(ReportSink(run_dir / "report.html", self.people, self.alerts, title))
+        """Entered report first, so closed last: it reads the final people and alerts.
+        --privacy counts: counts.csv/json instead of people.csv, and a report of counts only."""
+        self.alerts = AlertSink(run_dir, self.people, log, self.alert_url, privacy=self.privacy)
+        counts = CountsSink(run_dir, self.people, self.period_s) if self.privacy == "counts" else None
+        report = stack.enter_context(ReportSink(run_dir / "report.html", self.people, self.alerts, title, counts))
         stack.enter_context(self.alerts)
-        people = stack.enter_context(PeopleCsvSink(run_dir, self.people))
+        people = stack.enter_context(counts or PeopleCsvSink(run_dir, self.people, crops=self.privacy == "off"))
         self.report = report
+        self.tables = people
         return [people, self.alerts, report]
+
+    def prune(self, older_than_s: float) -> int:
+        """--retain inside this run: rows and people older than the duration leave its tables and its report."""
+        keep = [p for p in self.people.people if (age_of(p.first_seen_at) or 0.0) <= older_than_s]
+        self.people.people = keep
+        return self.tables.prune(older_than_s) + self.alerts.prune(older_than_s)
 
     def annotate(self, image: np.ndarray) -> np.ndarray:
         """The counting line and its totals on the annotated frame."""

@@ -156,6 +156,7 @@ class MonitorSettings:
     alert_classes: tuple[str, ...] = ()
     alert_after: float = ALERT_AFTER_S
     lost_seconds: float = LOST_SECONDS * 1.5  # a little longer than the tracker keeps a lost track
+    keep_images: bool = True  # False with --privacy counts: not even a crop in memory
 
 
 class PeopleCounter:
@@ -211,7 +212,7 @@ class PeopleCounter:
         person.weights[cls] += conf
         person.counts[cls] += 1
         score = float((box[2] - box[0]) * (box[3] - box[1])) * conf  # the largest, most confident view
-        if score > person.best_score:
+        if score > person.best_score and self.settings.keep_images:
             person.best_score = score
             person.best_crop = crop_box(frame.image, box)
         centre = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2], float)

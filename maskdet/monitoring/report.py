@@ -233,3 +233,30 @@ def render(counter: PeopleCounter, alerts: Sequence[dict], alert_crops: dict[int
                      f"<td>{p.last_time:.1f} s (frame {p.last_frame})</td>" + (f"<td>{esc(Path(p.source).name)}</td>" if many else "") + "</tr>")
     parts.append("</table></body></html>\n")
     return "\n".join(parts)
+
+
+def render_counts(counts, alerts: int, title: str, interrupted: bool = False) -> str:
+    """--privacy counts: totals and the table per period (a maskdet.privacy.counts.PeriodCounts), no picture, no person."""
+    esc = html.escape
+    names = counts.names
+    totals = counts.totals()
+    people = sum(totals.values())
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title><style>{STYLE}</style></head><body>",
+             f"<h1>{esc(title)}</h1>",
+             "<p>Counts only (--privacy counts): no image and no record of any one person was kept.</p>"]
+    if interrupted:
+        parts.append("<p><b>The run was interrupted</b>: this report covers what was seen until then.</p>")
+    share = totals.get(COMPLIANT, 0) / people if people else None
+    parts.append("<h2>Totals</h2><table class='totals'><tr><th>people</th>" + "".join(f"<th>{esc(n)}</th>" for n in names)
+                 + "<th>wearing a mask correctly</th></tr>")
+    parts.append(f"<tr><td class='num'>{people}</td>" + "".join(f"<td class='num'>{totals.get(n, 0)}</td>" for n in names)
+                 + f"<td class='num'>{'' if share is None else f'{share:.0%}'}</td></tr></table>")
+    parts.append(f"<h2>Per period of {counts.period_s:g} s</h2><table><tr><th>source</th><th>from (s)</th><th>to (s)</th>"
+                 "<th>people</th>" + "".join(f"<th>{esc(n)}</th>" for n in names) + "<th>wearing a mask correctly</th></tr>")
+    for row in counts.rows():
+        share = row["mask_share"]
+        parts.append(f"<tr><td>{esc(row['source'])}</td><td class='num'>{row['start_s']:g}</td><td class='num'>{row['end_s']:g}</td>"
+                     f"<td class='num'>{row['people']}</td>" + "".join(f"<td class='num'>{row[n]}</td>" for n in names)
+                     + f"<td class='num'>{'' if share is None else f'{share:.0%}'}</td></tr>")
+    parts.append(f"</table><h2>Alerts: {alerts}</h2></body></html>\n")
+    return "\n".join(parts)

@@ -1,4 +1,8 @@
-"""The monitoring writers: people.csv (+ people/ crops), alerts/ + alerts.jsonl (+ webhook), report.html.
+"""The monitoring writers: people.csv (+ people/ crops), alerts/ + alerts.jsonl (+ webhook), report.html,
+and with --privacy counts counts.csv/json instead of anything per person.
+
+With --privacy blur the frames they get are already blurred (run() blurs before any sink sees a frame) and
+no face crop is written; with --privacy counts no image at all, and alerts carry no track ID.
 
 They are sinks like those of maskdet.inference.sinks: written as results arrive, closed cleanly by run() on
 Ctrl-C or SIGTERM too. run() enters them report first, so they close people, then alerts, then the
@@ -22,9 +26,11 @@ from maskdet.inference.detections import Detections, Frame
 from maskdet.inference.sinks import Sink
 from maskdet.inference.visualize import class_color, draw_box
 from maskdet.monitoring.people import Alert, PeopleCounter, Person, crop_box, now_iso, thumbnail
-from maskdet.monitoring.report import RunInfo, render
+from maskdet.monitoring.report import RunInfo, render, render_counts
 from maskdet.monitoring.tracking import DEFAULT_FPS, sequence_key
 from maskdet.monitoring.webhook import WebhookSender
+from maskdet.privacy.counts import PeriodCounts
+from maskdet.privacy.retention import age_of, prune_table
 
 PEOPLE_FIELDS = ["track_id", "source", "first_seen_at", "first_time_s", "first_frame", "last_time_s", "last_frame",
                  "frames", "verdict", "verdict_share", "confidence", "crossings", "crop"]
@@ -42,9 +48,10 @@ def save_jpeg(path: Path, image: np.ndarray) -> bool:
 class PeopleCsvSink(Sink):
     """A row per person, written and flushed as they leave the view, with their best crop under people/."""
 
-    def __init__(self, run_dir: Path, counter: PeopleCounter):
+    def __init__(self, run_dir: Path, counter: PeopleCounter, crops: bool = True):
         self.run_dir = run_dir
         self.counter = counter
+        self.crops = crops  # False with --privacy blur: no face crop is written at all
         self.file = open(run_dir / "people.csv", "w", newline="", encoding="utf-8")
         self.writer = SafeDictWriter(self.file, PEOPLE_FIELDS)  # sources are file names and URLs: no formulas
         self.writer.writeheader()
@@ -58,7 +65,7 @@ class PeopleCsvSink(Sink):
         self.file.flush()
 
     def row(self, person: Person) -> dict:
-        if person.best_crop is not None and person.best_crop.size:
+        if self.crops and person.best_crop is not None and person.best_crop.size:
             path = self.run_dir / "people" / f"{person.track_id}_{self.counter.verdict_name(person)}.jpg"
             if save_jpeg(path, person.best_crop):
                 person.crop_path = str(path.relative_to(self.run_dir))
@@ -73,6 +80,15 @@ class PeopleCsvSink(Sink):
     def write(self, frame: Frame, det: Detections, annotated: np.ndarray | None) -> None:
         self._write_left()
 
+    def prune(self, older_than_s: float) -> int:
+        """--retain: rows older than the duration leave the file (reopened for appending after)."""
+        self.file.close()
+        try:
+            return prune_table(self.run_dir / "people.csv", older_than_s)
+        finally:
+            self.file = open(self.run_dir / "people.csv", "a", newline="", encoding="utf-8")
+            self.writer = SafeDictWriter(self.file, PEOPLE_FIELDS)
+
     def close(self) -> None:
         if not self.file.closed:
             try:
@@ -82,12 +98,48 @@ class PeopleCsvSink(Sink):
                 self.file.close()
 
 
+class CountsSink(Sink):
+    """--privacy counts: counts.csv and counts.json, people by verdict per period, rewritten as people are counted."""
+
+    def __init__(self, run_dir: Path, counter: PeopleCounter, period_s: float):
+        self.run_dir = run_dir
+        self.counter = counter
+        self.counts = PeriodCounts(counter.names, period_s)
+        self._save()
+
+    def _save(self) -> None:
+        self.counts.save(self.run_dir / "counts.csv", self.run_dir / "counts.json")
+
+    def _count_left(self) -> None:
+        left = self.counter.take_left()
+        for person in left:
+            self.counts.add(person.source, person.first_time, self.counter.verdict_name(person))
+        if left:
+            self._save()
+
+    def write(self, frame: Frame, det: Detections, annotated: np.ndarray | None) -> None:
+        self._count_left()
+
+    def prune(self, older_than_s: float) -> int:
+        before = len(self.counts.periods)
+        self.counts.prune(lambda p: (age_of(p.until) or 0.0) <= older_than_s)
+        if len(self.counts.periods) != before:
+            self._save()
+        return before - len(self.counts.periods)
+
+    def close(self) -> None:
+        self.counter.finish_all()
+        self._count_left()
+        self._save()
+
+
 class AlertSink(Sink):
     """Each alert: one printed line, the frame and the face under alerts/, a record in alerts.jsonl (rewritten
     atomically whenever a delivery status changes) and, with a webhook, a POST from the background queue."""
 
     def __init__(self, run_dir: Path, counter: PeopleCounter, log: Log, url: str | None = None,
-                 sender: Callable[..., WebhookSender] = WebhookSender):
+                 sender: Callable[..., WebhookSender] = WebhookSender, privacy: str = "off"):
+        self.privacy = privacy  # blur: the frame (already blurred), no face crop; counts: no image, no track ID
         self.run_dir = run_dir
         self.counter = counter
         self.log = log
@@ -112,31 +164,50 @@ class AlertSink(Sink):
     def handle(self, alert: Alert) -> None:
         person, frame = alert.person, alert.frame
         name = self.counter.verdict_name(person)
-        folder = self.run_dir / "alerts"
-        stem = f"{person.track_id}_{name}"
-        crop = crop_box(frame.image, alert.box)
-        view = frame.image.copy()
-        draw_box(view, alert.box, class_color(person.verdict or 0, self.counter.names), f"#{person.track_id} {name}", 2)
-        save_jpeg(folder / f"{stem}_frame.jpg", view)
-        save_jpeg(folder / f"{stem}_face.jpg", crop)
-        self.crops[person.track_id] = thumbnail(crop)
-        self.frames[person.track_id] = thumbnail(view, FRAME_THUMB_PX)
-        record = {"time": alert.time, "source": frame.source, "frame": frame.index, "timestamp": round(frame.timestamp, 3),
-                  "live": frame.kind == "live",  # a file's alerts are placed by "timestamp" (video time), a camera's by "time"
-                  "track_id": person.track_id, "verdict": name, "confidence": round(alert.confidence, 4),
-                  "box": [round(float(v), 1) for v in alert.box], "crop": f"alerts/{stem}_face.jpg",
-                  "frame_image": f"alerts/{stem}_frame.jpg", "delivery": "queued" if self.webhook else "not sent (no --alert-url)"}
+        delivery = "queued" if self.webhook else "not sent (no --alert-url)"
+        live = frame.kind == "live"  # a file's alerts are placed by "timestamp" (video time), a camera's by "time"
+        if self.privacy == "counts":  # who it was stays unknown: no image, no track ID, no box
+            record = {"time": alert.time, "source": frame.source, "timestamp": round(frame.timestamp, 3), "live": live,
+                      "verdict": name, "confidence": round(alert.confidence, 4), "delivery": delivery}
+            where = ""
+        else:
+            folder = self.run_dir / "alerts"
+            stem = f"{person.track_id}_{name}"
+            crop = crop_box(frame.image, alert.box)  # with blur, a region of the blurred frame
+            view = frame.image.copy()
+            draw_box(view, alert.box, class_color(person.verdict or 0, self.counter.names), f"#{person.track_id} {name}", 2)
+            save_jpeg(folder / f"{stem}_frame.jpg", view)
+            self.crops[person.track_id] = thumbnail(crop)
+            self.frames[person.track_id] = thumbnail(view, FRAME_THUMB_PX)
+            record = {"time": alert.time, "source": frame.source, "frame": frame.index, "timestamp": round(frame.timestamp, 3),
+                      "live": live, "track_id": person.track_id, "verdict": name, "confidence": round(alert.confidence, 4),
+                      "box": [round(float(v), 1) for v in alert.box]}
+            if self.privacy == "off":
+                save_jpeg(folder / f"{stem}_face.jpg", crop)
+                record["crop"] = f"alerts/{stem}_face.jpg"
+            record.update({"frame_image": f"alerts/{stem}_frame.jpg", "delivery": delivery})
+            where = f": {record.get('crop', record['frame_image'])}"
         with self.lock:
             self.records.append(record)
         self._save_records()
-        self.log(f"ALERT #{person.track_id} {name} ({alert.confidence:.2f}) in {frame.source} frame {frame.index}: "
-                 f"{record['crop']}")
+        who = "" if self.privacy == "counts" else f"#{person.track_id} "
+        self.log(f"ALERT {who}{name} ({alert.confidence:.2f}) in {frame.source} frame {frame.index}{where}")
         if self.webhook:
             self.webhook.submit(record)
 
     def write(self, frame: Frame, det: Detections, annotated: np.ndarray | None) -> None:
         for alert in self.counter.take_alerts():
             self.handle(alert)
+
+    def prune(self, older_than_s: float) -> int:
+        """--retain: records older than the duration leave alerts.jsonl (and the report)."""
+        with self.lock:
+            before = len(self.records)
+            self.records = [r for r in self.records if (age_of(r["time"]) or 0.0) <= older_than_s]
+            gone = before - len(self.records)
+        if gone:
+            self._save_records()
+        return gone
 
     def undelivered(self) -> list[dict]:
         return [r for r in self.records if r["delivery"].startswith("undelivered")]
@@ -147,7 +218,8 @@ class AlertSink(Sink):
         if self.webhook is not None:
             self.webhook.close()
             for record in self.undelivered():
-                self.log(f"undelivered alert: #{record['track_id']} {record['verdict']} at {record['time']} ({record['delivery']})")
+                who = f"#{record['track_id']} " if "track_id" in record else ""
+                self.log(f"undelivered alert: {who}{record['verdict']} at {record['time']} ({record['delivery']})")
         self._save_records()
 
     def lines(self) -> list[str]:
@@ -163,7 +235,9 @@ class AlertSink(Sink):
 class ReportSink(Sink):
     """report.html, written when the run ends (Ctrl-C included), after people.csv and alerts.jsonl are final."""
 
-    def __init__(self, path: Path, counter: PeopleCounter, alerts: AlertSink, title: str):
+    def __init__(self, path: Path, counter: PeopleCounter, alerts: AlertSink, title: str,
+                 counts: CountsSink | None = None):
+        self.counts = counts  # --privacy counts: a report of counts only, without a picture or a person
         self.path = path
         self.counter = counter
         self.alerts = alerts
@@ -188,5 +262,8 @@ class ReportSink(Sink):
         with self.alerts.lock:
             records = [dict(r) for r in self.alerts.records]
         self.info.duration_s = sum(self.ends.values())
-        atomic_write_text(self.path, render(self.counter, records, self.alerts.crops, self.title, self.interrupted, self.info,
-                                            self.alerts.frames))
+        if self.counts is not None:
+            page = render_counts(self.counts.counts, len(records), self.title, self.interrupted)
+        else:
+            page = render(self.counter, records, self.alerts.crops, self.title, self.interrupted, self.info, self.alerts.frames)
+        atomic_write_text(self.path, page)

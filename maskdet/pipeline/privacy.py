@@ -1,37 +1,47 @@
-"""THE PRIVACY STAGE SLOT: what may be kept of the people in a frame, applied before anything is drawn or saved.
+"""THE PRIVACY STAGE: what may be kept of the people in a frame, applied before anything is cropped, drawn or saved.
 
-It runs inside Pipeline.process after the tracker and people stage (so verdicts and counts are already made
-from the real picture) and before annotation and the sinks (so nothing downstream, the annotated video,
-crops, people/ and alerts/ pictures included, sees more than this stage leaves). Today it is a no-op for
-every level: PrivacySettings (maskdet.settings) carries level, blur_margin, retain and period, and the
-blurring (level "blur"), the numbers-only mode ("counts") and retention are to be written here.
+It runs inside Pipeline.process right after the detector (and the second stage), BEFORE the tracker and
+people stage: the people stage copies each person's best crop from the frame (people/, report.html
+thumbnails) and AlertSink cuts alert pictures from the same Frame later, so blurring frame.image in place
+here is what makes every picture downstream -- annotated frames and videos, alert frames, thumbnails, the
+window, the server's results -- show blurred faces. The tracker and the verdicts only use the boxes, so
+they are the same with or without blur.
 
-Mind one path around it: the people stage (3) copies each person's best face crop from the frame as it
-is then, before this stage (maskdet.monitoring.people.crop_box, for people/ and report.html thumbnails).
-Alert pictures are cut later, by AlertSink, from the same Frame object, so they see what this stage left
-if it changes frame.image in place.
+Levels (maskdet.settings.PrivacySettings; the work itself is in maskdet.privacy):
+  off     frames pass untouched;
+  blur    every box found, enlarged by blur_margin, is blurred in frame.image (maskdet.privacy.blur);
+  counts  the frame is left alone here: nothing downstream keeps a picture (the runner writes no image and
+          the monitor keeps no crop, maskdet.monitoring.monitor with privacy="counts").
 """
 
 from __future__ import annotations
 
+import time
+
 from maskdet.inference.detections import Detections, Frame
+from maskdet.privacy.blur import blur_faces
 from maskdet.settings import PrivacySettings
 
 
 class PrivacyStage:
-    """Called once per frame as `det = stage(frame, det)`; may change frame.image in place or replace it."""
+    """Called once per frame as `det = stage(frame, det)`; changes frame.image in place for "blur"."""
 
-    def __init__(self, settings: PrivacySettings):
-        settings.check()
+    def __init__(self, settings: PrivacySettings, monitoring: bool = False):
         self.settings = settings
+        self.level = settings.resolved(monitoring)  # checks the settings: a bad one is a one-line error
 
     @property
     def active(self) -> bool:
-        return self.settings.level != "off"
+        return self.level != "off"
+
+    def blur(self, frame: Frame, det: Detections) -> Detections:
+        """Blur every face of `det` in frame.image, in place (also for one request of a server that does not
+        blur by default); its cost goes to det.timings_ms["blur"], shown in detect.py's summary."""
+        start = time.perf_counter()
+        if len(det):
+            blur_faces(frame.image, det.xyxy, self.settings.blur_margin)
+        det.timings_ms["blur"] = (time.perf_counter() - start) * 1e3
+        return det
 
     def __call__(self, frame: Frame, det: Detections) -> Detections:
-        if not self.active:
-            return det  # level "off": frames and detections pass untouched
-        # TODO(issue 21, privacy): blur det.xyxy (grown by settings.blur_margin) in frame.image for "blur";
-        # for "counts", keep no pictures of people. Until then every level leaves the frame as it is.
-        return det
+        return self.blur(frame, det) if self.level == "blur" else det

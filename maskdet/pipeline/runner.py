@@ -24,9 +24,10 @@ from maskdet.inference.sources import InputProblem, expand_source, iter_frames
 from maskdet.inference.window import Window
 from maskdet.interrupts import interrupts_held
 from maskdet.pipeline.step import Pipeline
+from maskdet.privacy.retention import Retention, write_marker
 from maskdet.settings import Settings
 
-TIMED = ("read", "preprocess", "inference", "nms", "draw", "write", "show")  # the summary's time per frame
+TIMED = ("read", "preprocess", "inference", "nms", "blur", "draw", "write", "show")  # the summary's time per frame
 
 
 @dataclass
@@ -85,12 +86,13 @@ def run(log=None, **keywords) -> DetectSummary:
     return run_settings(Settings.from_flat(**keywords), log)
 
 
-def open_sinks(stack: ExitStack, settings: Settings, pipeline: Pipeline, save_dir: Path, log) -> tuple[list[Sink], MediaSink | None]:
+def open_sinks(stack: ExitStack, settings: Settings, pipeline: Pipeline, save_dir: Path, log,
+               nosave: bool) -> tuple[list[Sink], MediaSink | None]:
     """The sinks the output settings ask for, entered on `stack` so they close (in reverse) however the run ends."""
     out = settings.output
     sinks: list[Sink] = []
     media = None
-    if not out.nosave:
+    if not nosave:
         media = stack.enter_context(MediaSink(save_dir))
         sinks.append(media)
     if out.save_txt:
@@ -112,7 +114,7 @@ def run_settings(settings: Settings, log=None) -> DetectSummary:
     src, out = settings.source, settings.output
     if src.vid_stride < 1:
         raise UserError("--vid-stride must be 1 or more")
-    show = out.show
+    show, nosave = check_privacy(settings)
     problem = display_problem("--show") if show else None
     if problem:
         raise UserError(f"{problem}; or leave out --show")
@@ -125,19 +127,31 @@ def run_settings(settings: Settings, log=None) -> DetectSummary:
     for note in notes:
         log(note)
     problems = [note for note in notes if note.startswith("skipped: ")]
-    if not show and any(spec.kind == "webcam" for spec in specs) and display_problem("--show") is None:
+    level = pipeline.privacy.level
+    if pipeline.monitor is not None and level == "off":
+        log("warning: --privacy off: this monitoring run keeps every face (crops, frames, videos); "
+            "--privacy blur blurs them, --privacy counts keeps counts only")
+    if not show and level != "counts" and any(spec.kind == "webcam" for spec in specs) and display_problem("--show") is None:
         show = True  # as YOLOv5 does: a webcam is for watching
         log("note: showing the webcam in a window (q or Esc quits)")
     existed = out.exist_ok and (Path(out.project) / out.name).exists()
     save_dir = next_run_dir(out.project, out.name, out.exist_ok)
     summary = DetectSummary(save_dir, sources=len(specs) + len(problems), problems=problems)
     window = Window(pipeline.names) if show else None
-    draw = show or not out.nosave
+    draw = show or not nosave
     monitor = pipeline.monitor
+    retention = None
+    if monitor:
+        write_marker(save_dir, level)  # what --retain may sweep: only folders that hold this marker
     start = time.perf_counter()
     with ExitStack() as stack:
         stack.push(_removed_if_nothing_was_done(summary, existed))  # runs last, once the sinks have closed
-        sinks, media = open_sinks(stack, settings, pipeline, save_dir, log)
+        if monitor:
+            stack.callback(lambda: save_dir.is_dir() and write_marker(save_dir, level, running=False))
+        sinks, media = open_sinks(stack, settings, pipeline, save_dir, log, nosave)
+        if monitor and settings.privacy.retain_s is not None:
+            retention = Retention(Path(out.project), settings.privacy.retain_s, save_dir, monitor.prune, log)
+            retention(force=True)  # at each start: what earlier runs left past the duration
         if window:
             stack.callback(window.close)
         frames = iter_frames(specs, src.vid_stride, log, src.stream_timeout)
@@ -169,7 +183,7 @@ def run_settings(settings: Settings, log=None) -> DetectSummary:
                 summary.detections.update(det.counts())
                 stage = summary.stage_ms
                 stage["read"] += (t1 - t0) * 1e3 if frame.kind != "live" else 0.0  # live waits are not work
-                for key in ("preprocess", "inference", "nms"):
+                for key in ("preprocess", "inference", "nms", "blur"):
                     stage[key] += det.timings_ms.get(key, 0.0)
                 stage["draw"] += (t3 - t2) * 1e3
                 stage["write"] += (t4 - t3) * 1e3
@@ -179,6 +193,8 @@ def run_settings(settings: Settings, log=None) -> DetectSummary:
                     summary.max_latency_ms = max(summary.max_latency_ms, latency)
                 if not out.quiet:
                     print(frame_line(frame, det, (t2 - t1) * 1e3, latency), flush=True)
+                if retention is not None:
+                    retention()
                 if not keep_going:
                     log("stopped from the window")
                     break
@@ -192,8 +208,32 @@ def run_settings(settings: Settings, log=None) -> DetectSummary:
         if summary.frames == 0 and summary.problems and not summary.interrupted:
             raise UserError(f"none of the {summary.sources} inputs could be read (see above)")
     if monitor:
-        summary.monitoring = monitor.lines()
+        summary.monitoring = monitor.lines() + (retention.lines() if retention else [])
+        summary.monitoring.append(f"privacy: {level}" + PRIVACY_NOTES[level])
     return summary
+
+
+PRIVACY_NOTES = {"off": " (faces kept)", "blur": " (every face found was blurred before it was written)",
+                 "counts": " (counts only: no image, no person)"}
+
+
+def check_privacy(settings: Settings) -> tuple[bool, bool]:
+    """Flags that would keep faces or people under the privacy level are one-line errors; returns (show, nosave)."""
+    out, priv = settings.output, settings.privacy
+    level = priv.resolved(settings.monitoring.enabled or priv.level == "counts")
+    if level != "off" and out.save_crop:
+        raise UserError(f"--save-crop writes faces: not with --privacy {level} (use --privacy off)")
+    if level == "counts":
+        given = [flag for flag, on in (("--show", out.show), ("--save-txt", out.save_txt), ("--save-csv", out.save_csv),
+                                       ("--save-json", out.save_json)) if on]
+        if given:
+            raise UserError(f"--privacy counts keeps counts only: leave out {', '.join(given)}")
+        return False, True  # no annotated image or video either
+    if priv.period is not None:
+        raise UserError("--period is the length of a row of --privacy counts")
+    if priv.retain is not None and not settings.monitoring.enabled:
+        raise UserError("--retain deletes the outputs of monitoring runs: add --track (or --line, --alert)")
+    return out.show, out.nosave
 
 
 def _removed_if_nothing_was_done(summary: DetectSummary, existed: bool):

@@ -1,14 +1,14 @@
 """The per-frame step every entry point runs: detect.py, serve.py, prelabel.py and camera workers.
 
     pipeline = Pipeline(Settings(...))        # loads the model once
-    det = pipeline.process(frame)              # Detections: detect -> second stage -> track/people -> privacy
+    det = pipeline.process(frame)              # Detections: detect -> second stage -> privacy -> track/people
     picture = pipeline.annotate(frame, det)    # boxes (and the counting line) drawn on a copy of the frame
 
 Stages, in order (STAGES):
   1. detect        the detector (maskdet.inference.detectors), shared by every stream made with new_stream()
   2. second_stage  a slot for a second model on the boxes (a classifier of face crops); None: off
-  3. track         tracker + people, verdicts, line crossings and alerts (maskdet.monitoring), per stream
-  4. privacy       maskdet.pipeline.privacy.PrivacyStage: blurring and retention go there (no-op when off)
+  3. privacy       maskdet.pipeline.privacy.PrivacyStage: faces blurred in the frame (before anything crops it)
+  4. track         tracker + people, verdicts, line crossings and alerts (maskdet.monitoring), per stream
   5. annotate      boxes and labels drawn on a copy of the frame, after privacy
 Sinks (files, the window, the browser) are not part of the step: the caller gives them the Detections.
 
@@ -32,7 +32,7 @@ from maskdet.monitoring.monitor import Monitor
 from maskdet.pipeline.privacy import PrivacyStage
 from maskdet.settings import Settings
 
-STAGES = ("detect", "second_stage", "track", "privacy", "annotate")
+STAGES = ("detect", "second_stage", "privacy", "track", "annotate")
 SecondStage = Callable[[Frame, Detections], Detections]
 
 
@@ -59,10 +59,12 @@ class Pipeline:
         self.settings = settings or Settings()
         self.detector = detector if detector is not None else load_settings_detector(self.settings)
         self.second_stage: SecondStage | None = None  # stage 2: a placeholder, off
-        mon = self.settings.monitoring
-        self.monitor = (Monitor.from_args(self.names, mon.line, mon.min_frames, mon.alert, mon.alert_after, mon.alert_url)
-                        if mon.enabled else None)
-        self.privacy = PrivacyStage(self.settings.privacy)
+        mon, priv = self.settings.monitoring, self.settings.privacy
+        monitoring = mon.enabled or priv.level == "counts"  # counts are of people: they need the tracker
+        self.privacy = PrivacyStage(priv, monitoring)
+        self.monitor = (Monitor.from_args(self.names, mon.line, mon.min_frames, mon.alert, mon.alert_after, mon.alert_url,
+                                          self.privacy.level, priv.period_s)
+                        if monitoring else None)
         out = self.settings.output
         self.annotator = Annotator(self.names, out.line_thickness, out.hide_labels, out.hide_conf)
 
@@ -79,13 +81,14 @@ class Pipeline:
         return Pipeline(self.settings, detector=self.detector)
 
     def process(self, frame: Frame) -> Detections:
-        """Stages 1-4 on one frame. With privacy on, frame.image may come back changed (blurred)."""
+        """Stages 1-4 on one frame. With blur, frame.image comes back changed (its faces blurred)."""
         det = self.detector(frame.image)
         if self.second_stage is not None:
             det = self.second_stage(frame, det)
+        det = self.privacy(frame, det)  # before the people stage: its crops are of the blurred frame
         if self.monitor is not None:
             det = self.monitor(frame, det)
-        return self.privacy(frame, det)
+        return det
 
     def annotate(self, frame: Frame, det: Detections) -> np.ndarray:
         """Stage 5: the frame (as privacy left it) with boxes, labels and the counting line, on a copy."""

@@ -16,7 +16,7 @@ import secrets
 import shutil
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import cv2
 from fastapi import FastAPI, File, HTTPException, Query, Request, Security, UploadFile, WebSocket, WebSocketDisconnect
@@ -45,6 +45,8 @@ FORM_SLACK = 64 * 1024  # room for the multipart boundaries and headers around t
 MAX_FILES = 1  # files per request: one photo (or video) per POST, each answered on its own
 # Declared for the OpenAPI docs (their Authorize button); auto_error=False: check_token does the checking.
 BEARER = HTTPBearer(auto_error=False, description="the server's --token (only when it was started with one)")
+PrivacyQuery = Annotated[Literal["off", "blur"] | None, Query(
+    description="blur: every face found is blurred in the pictures returned and kept (always so with serve.py --privacy blur)")]
 log = logging.getLogger("maskdet.serve")
 
 
@@ -231,20 +233,20 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
                 "imgsz": service.pool.imgsz, "conf": settings.conf, "iou": settings.iou, "workers": service.pool.workers,
                 "max_upload_mb": settings.max_upload_mb, "max_files": MAX_FILES, "max_pixels": settings.max_pixels,
                 "max_video_pixels": settings.max_video_pixels, "max_video_frames": settings.max_video_frames,
-                "keep_minutes": settings.keep_minutes}
+                "keep_minutes": settings.keep_minutes, "privacy": settings.privacy}
 
     @app.post("/api/detect", dependencies=auth, responses=documented(400, 401, 413, 415, 503))
     async def detect(request: Request, file: Annotated[UploadFile, File(description="a photo: JPEG, PNG, BMP, WebP or TIFF")],
                      annotated: Annotated[bool, Query(description="include the annotated image (JPEG, base64)")] = False,
                      save: Annotated[bool, Query(description="keep the annotated image, CSV and JSON for download")] = False,
-                     ) -> dict:
+                     privacy: PrivacyQuery = None) -> dict:
         """One photo in, its detections out (class, confidence, box in pixels; counts per class)."""
         name, _suffix, _head = await read_upload(request, file, "image")
         service = svc()
         try:
             with service.pool.ticket():  # reading and decoding inside too: bytes and pixels in memory are bounded like the work
                 image = await run_in_threadpool(decode_image, await file.read(), name, settings.max_pixels)
-                out, picture = await run_in_threadpool(service.detect_photo, image, name, save)
+                out, picture = await run_in_threadpool(service.detect_photo, image, name, save, service.blurs(privacy))
         except PoolFull:
             raise busy() from None
         if annotated:
@@ -263,7 +265,8 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
                 "counts": job.counts, "error": job.error, "files": file_links(job) if job.status == "done" else {}}
 
     @app.post("/api/videos", dependencies=auth, status_code=202, responses=documented(400, 401, 413, 415, 503))
-    async def start_video(request: Request, file: Annotated[UploadFile, File(description="a video: MP4, MOV, MKV, WebM, AVI or MPEG")]) -> dict:
+    async def start_video(request: Request, file: Annotated[UploadFile, File(description="a video: MP4, MOV, MKV, WebM, AVI or MPEG")],
+                          privacy: PrivacyQuery = None) -> dict:
         """Start a video job; poll GET /api/videos/{id} for progress, then the result links."""
         service = svc()
         if service.store.active("video") >= settings.max_video_jobs:
@@ -280,7 +283,7 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
             service.store.remove(job)
             raise
         job.total = job.total or None
-        service.start_video(job, path, fps)
+        service.start_video(job, path, fps, service.blurs(privacy))
         return job_status(job)
 
     @app.get("/api/videos/{job_id}", dependencies=auth, responses=documented(401, 404))
@@ -300,7 +303,7 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
         return FileResponse(path, filename=name)
 
     @app.websocket("/api/live")
-    async def live(ws: WebSocket, token: str | None = None) -> None:
+    async def live(ws: WebSocket, token: str | None = None, privacy: str | None = None) -> None:
         """The camera: the page sends one JPEG (a binary message), waits for its detections, then sends the
         newest frame. A bad frame, or a text message, is answered {"error": ...} and the socket stays open.
         Browsers cannot set headers on a WebSocket: the token comes as ?token=."""
@@ -322,7 +325,7 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
                 try:
                     with service.pool.ticket():
                         image = await run_in_threadpool(decode_image, data, "camera frame", settings.max_pixels)
-                        out = await run_in_threadpool(service.live, image, index)
+                        out = await run_in_threadpool(service.live, image, index, service.blurs(privacy))
                 except UploadError as exc:
                     out = {"error": exc.message}
                 except PoolFull:

@@ -19,10 +19,11 @@ from maskdet.inference.detections import Detections, Frame
 from maskdet.inference.sinks import CsvSink, JsonSink, MediaSink, Sink, records
 from maskdet.inference.sources import SourceError, iter_video
 from maskdet.pipeline.step import Pipeline
+from maskdet.privacy.blur import enlarged
 from maskdet.serving.jobs import Job, JobStore
 from maskdet.serving.pool import ModelPool
 from maskdet.serving.video import BrowserVideoSink, PeopleSink, bounded_frames
-from maskdet.settings import ServeSettings  # noqa: F401  (imported from here by the app and tests)
+from maskdet.settings import PrivacySettings, ServeSettings  # noqa: F401  (imported from here by the app and tests)
 
 CSV_NAME, JSON_NAME, VIDEO_NAME, PEOPLE_NAME = "predictions.csv", "predictions.json", "annotated.mp4", "people.json"
 
@@ -50,16 +51,23 @@ class Service:
         return [f"served {served}", f"results were kept in {self.settings.results_dir} "
                 f"(each for {self.settings.keep_minutes:g} minutes)"]
 
-    def detect(self, frame: Frame) -> tuple[Detections, np.ndarray]:
-        """Boxes and the annotated picture, on the next free pipeline (the caller holds a pool ticket)."""
+    def blurs(self, privacy: str | None) -> bool:
+        """A request may ask for blur; with serve.py --privacy blur, every request gets it."""
+        return self.settings.privacy == "blur" or privacy == "blur"
+
+    def detect(self, frame: Frame, blur: bool = False) -> tuple[Detections, np.ndarray]:
+        """Boxes and the annotated picture, on the next free pipeline (the caller holds a pool ticket).
+        With `blur`, the pipeline's privacy stage blurs the faces in the frame itself before anything draws it."""
         with self.pool.detector() as pipeline:
             det = pipeline.process(frame)
+        if blur:
+            det = pipeline.privacy.blur(frame, det)
         return det, pipeline.annotate(frame, det)  # drawing needs no model (nor stream state): out of the pool
 
-    def detect_photo(self, image: np.ndarray, source: str, save: bool) -> tuple[dict, np.ndarray]:
+    def detect_photo(self, image: np.ndarray, source: str, save: bool, blur: bool = False) -> tuple[dict, np.ndarray]:
         """Detect on one photo; with `save`, its annotated image, CSV and JSON go to a new job folder."""
         frame = Frame(image, source, "annotated", "image", captured_at=time.perf_counter())
-        det, annotated = self.detect(frame)
+        det, annotated = self.detect(frame, blur)
         out = result(frame, det)
         self.served["photos"] += 1
         if save:
@@ -76,10 +84,10 @@ class Service:
         job.counts = dict(counts)
         job.status = "done"
 
-    def start_video(self, job: Job, path: Path, fps: float) -> None:
-        self.videos.submit(self.run_video, job, path, fps)
+    def start_video(self, job: Job, path: Path, fps: float, blur: bool = False) -> None:
+        self.videos.submit(self.run_video, job, path, fps, blur)
 
-    def run_video(self, job: Job, path: Path, fps: float) -> None:
+    def run_video(self, job: Job, path: Path, fps: float, blur: bool = False) -> None:
         """Every frame through the pool (taking turns with photos), into an H.264 MP4 and the records."""
         job.status = "running"
         try:
@@ -91,7 +99,7 @@ class Service:
                     if self.stopping.is_set():
                         raise SourceError("the server stopped before the video was done")
                     frame.source = job.source  # records name the upload, not the server's file
-                    det, annotated = self.detect(frame)
+                    det, annotated = self.detect(frame, blur)
                     write_all([video, csv_sink, json_sink, people], frame, det, annotated)
                     job.frames += 1
                     self.served["video frames"] += 1
@@ -104,11 +112,16 @@ class Service:
         finally:
             path.unlink(missing_ok=True)  # the upload is not needed once processed
 
-    def live(self, image: np.ndarray, index: int) -> dict:
+    def live(self, image: np.ndarray, index: int, blur: bool = False) -> dict:
+        """With `blur`, the answer names the regions the page must blur before it shows the frame."""
         frame = Frame(image, "camera", "camera", "live", index, captured_at=time.perf_counter())
         det, _ = self.detect(frame)
         self.served["camera frames"] += 1
-        return result(frame, det)
+        out = result(frame, det)
+        if blur:
+            h, w = image.shape[:2]
+            out["blur"] = enlarged(det.xyxy, PrivacySettings().blur_margin, w, h).tolist()
+        return out
 
     def close(self) -> None:
         self.stopping.set()

@@ -73,7 +73,8 @@ def test_alerts_reach_a_webhook_that_refuses_at_first(tmp_path, receiver, helper
     assert sent == {k: v for k, v in record.items() if k != "delivery"}
     assert sent["track_id"] == 1 and sent["verdict"] == "without_mask" and sent["source"] == str(video)
     assert sent["box"] == pytest.approx(list(FACE), abs=1) and sent["confidence"] == pytest.approx(0.9, abs=1e-3)
-    assert (summary.save_dir / sent["crop"]).exists() and sent["time"]
+    assert (summary.save_dir / sent["frame_image"]).exists() and sent["time"]
+    assert "crop" not in sent  # monitoring blurs by default (--privacy blur): no face crop is kept or sent
     assert "alerts: 1 raised, 1 delivered, 0 undelivered (listed in alerts.jsonl)" in summary.lines()
 
 

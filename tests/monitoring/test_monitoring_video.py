@@ -25,7 +25,7 @@ def tracked_run(face_video, tmp_path_factory) -> SimpleNamespace:
     logged: list[str] = []
     summary = run(source=str(face_video.path), weights=face_video.model, track=True, line=face_video.line,
                   alert=["without_mask", "mask_weared_incorrect"], alert_after=0.5, save_csv=True, save_json=True,
-                  save_txt=True, project=project, quiet=True, log=logged.append)
+                  save_txt=True, project=project, quiet=True, log=logged.append, privacy_level="off")  # crops kept: specified here
     out = summary.save_dir
     with open(out / "people.csv", newline="", encoding="utf-8") as f:
         people = list(csv.DictReader(f))

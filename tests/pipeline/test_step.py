@@ -32,8 +32,8 @@ def photo_frame(index: int = 0, source: str = "camera 1") -> Frame:
     return Frame(image, source, "cam", "video", index, index / 25, fps=25.0, position="1/1")
 
 
-def test_stages_run_in_the_documented_order_with_privacy_before_annotation():
-    assert STAGES == ("detect", "second_stage", "track", "privacy", "annotate")
+def test_stages_run_in_the_documented_order_with_privacy_before_the_people_stage_crops_and_annotation():
+    assert STAGES == ("detect", "second_stage", "privacy", "track", "annotate")
 
 
 def test_a_pipeline_from_default_settings_finds_the_face_in_the_sample_photo(shipped):

@@ -53,6 +53,7 @@ async function start() {
   const health = await response.json();
   state.colors = health.colors || {};
   state.classes = health.classes;
+  state.privacy = health.privacy || "off";  // "blur": the camera is shown only as analysed frames, faces blurred
   state.serverConf = state.conf = health.conf;
   const slider = $("#conf");
   slider.min = String(Math.min(0.95, Math.ceil(health.conf * 20) / 20));  // below the server's --conf there is nothing to show
@@ -375,6 +376,7 @@ function drawLive(answer) {
   const ctx = canvas.getContext("2d");
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   const sx = canvas.width / answer.width, sy = canvas.height / answer.height;
+  if (answer.blur) blurFaces(ctx, answer.blur, sx, sy);  // every face found, whatever the slider shows
   const px = canvas.width / Math.max(1, canvas.clientWidth);  // canvas pixels per CSS pixel: labels stay ~14 px on screen
   ctx.lineWidth = Math.max(2, Math.round(2 * px));
   const font = Math.round(14 * px);
@@ -405,6 +407,21 @@ function drawLive(answer) {
   stats.dataset.boxes = String(shown.length);
 }
 
+// serve.py --privacy blur: the frame that was analysed covers the camera, its face regions blurred.
+function blurFaces(ctx, boxes, sx, sy) {
+  ctx.drawImage(live.grab, 0, 0, ctx.canvas.width, ctx.canvas.height);
+  for (const [x1, y1, x2, y2] of boxes) {
+    const w = (x2 - x1) * sx, h = (y2 - y1) * sy;
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(x1 * sx, y1 * sy, w, h);
+    ctx.clip();
+    ctx.filter = `blur(${Math.max(6, Math.max(w, h) / 6)}px)`;
+    ctx.drawImage(live.grab, 0, 0, ctx.canvas.width, ctx.canvas.height);
+    ctx.restore();
+  }
+}
+
 async function startCamera() {
   $("#live").hidden = false;
   $("#live-stats").textContent = "starting the camera...";
@@ -415,6 +432,7 @@ async function startCamera() {
     return;
   }
   $("#camera").srcObject = live.stream;
+  $("#camera").style.visibility = state.privacy === "blur" ? "hidden" : "";  // only blurred frames are shown
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const query = state.token ? `?token=${encodeURIComponent(state.token)}` : "";
   live.socket = new WebSocket(`${scheme}://${location.host}/api/live${query}`);

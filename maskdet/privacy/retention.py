@@ -1,0 +1,196 @@
+"""--retain: the outputs of monitoring runs are deleted once older than a duration.
+
+Only folders the project made are touched: a monitoring run writes MARKER into its run folder when it
+creates it, and only folders directly under the run's --project that hold that marker are swept --
+never the user's own files beside them, never a symlink. Inside such a folder:
+
+* images, videos, reports and per-detection records older than the duration (by modification time)
+  are deleted;
+* the monitoring tables (people.csv, alerts.jsonl, counts.csv/json) lose the rows older than it (by
+  the wall-clock time in each row); the running process prunes its own tables through its sinks;
+* a folder left with nothing but its marker is removed.
+
+A video still being written is not cut: it goes once its last frame is older than the duration.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from maskdet.csvcells import SafeDictWriter
+from maskdet.fileio import atomic_write_text
+
+MARKER = ".maskdet-monitoring.json"
+OUTPUT_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".mp4", ".html", ".csv",
+                             ".json", ".jsonl", ".txt"})
+TABLES = {"people.csv": "first_seen_at", "alerts.jsonl": "time", "counts.csv": "until", "counts.json": "until"}
+
+
+def age_of(stamp: str) -> float | None:
+    """Seconds since an ISO 8601 wall-clock time, or None when it is not one (such a row is kept)."""
+    try:
+        when = datetime.fromisoformat(stamp)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.astimezone()
+    return time.time() - when.timestamp()
+
+
+def write_marker(run_dir: Path, privacy: str, running: bool = True) -> None:
+    """Mark a monitoring run folder as ours; `running` (with the pid) tells other processes to leave its tables alone."""
+    atomic_write_text(run_dir / MARKER, json.dumps({"made_by": "maskdet detect.py (monitoring)", "privacy": privacy,
+                                                     "pid": os.getpid(), "running": running}) + "\n")
+
+
+def _running_elsewhere(run_dir: Path) -> bool:
+    """Another live process writes this run: its tables are its own to prune."""
+    try:
+        marker = json.loads((run_dir / MARKER).read_text(encoding="utf-8"))
+        pid, running = int(marker.get("pid", 0)), bool(marker.get("running"))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return False
+    if not running or pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def prune_table(path: Path, older_than_s: float) -> int:
+    """Rewrite a monitoring table without its rows older than the duration; returns how many went."""
+    column = TABLES[path.name]
+    text = path.read_text(encoding="utf-8")
+    old = lambda stamp: (age_of(stamp) or 0.0) > older_than_s  # noqa: E731 (undated rows are kept)
+    if path.suffix == ".csv":
+        reader = csv.DictReader(io.StringIO(text))
+        rows = list(reader)
+        kept = [r for r in rows if not old(r.get(column, ""))]
+        if len(kept) == len(rows):
+            return 0
+        buffer = io.StringIO()
+        writer = SafeDictWriter(buffer, reader.fieldnames or [])  # already safe cells stay as they are
+        writer.writeheader()
+        writer.writerows(kept)
+        atomic_write_text(path, buffer.getvalue())
+    elif path.suffix == ".jsonl":
+        lines = [line for line in text.splitlines() if line.strip()]
+        kept_lines = [line for line in lines if not old(_field(line, column))]
+        if len(kept_lines) == len(lines):
+            return 0
+        atomic_write_text(path, "".join(line + "\n" for line in kept_lines))
+        return len(lines) - len(kept_lines)
+    else:  # counts.json: {"period_s": ..., "periods": [...]}
+        data = json.loads(text)
+        rows = data.get("periods", [])
+        kept = [r for r in rows if not old(r.get(column, ""))]
+        if len(kept) == len(rows):
+            return 0
+        data["periods"] = kept
+        atomic_write_text(path, json.dumps(data, indent=1) + "\n")
+    return len(rows) - len(kept)
+
+
+def _field(line: str, key: str) -> str:
+    try:
+        return str(json.loads(line).get(key, ""))
+    except (ValueError, AttributeError):
+        return ""
+
+
+def sweep(project: Path, older_than_s: float, current: Path | None = None,
+          log: Callable[[str], None] = lambda _m: None) -> tuple[int, int]:
+    """Delete what is older than the duration in every monitoring run folder under `project`.
+
+    `current` is this process's own run: its tables are pruned by its sinks, not here (they hold them open).
+    Returns (files deleted, rows deleted)."""
+    files = rows = 0
+    if not project.is_dir():
+        return 0, 0
+    now = time.time()
+    for run_dir in sorted(project.iterdir()):
+        if run_dir.is_symlink() or not run_dir.is_dir() or not (run_dir / MARKER).is_file():
+            continue
+        own_tables = run_dir == current or _running_elsewhere(run_dir)
+        for folder, _dirs, names in os.walk(run_dir, followlinks=False):
+            for name in names:
+                path = Path(folder) / name
+                if name == MARKER or path.is_symlink() or path.suffix.lower() not in OUTPUT_SUFFIXES:
+                    continue
+                try:
+                    if folder == str(run_dir) and name in TABLES:
+                        if not own_tables:
+                            rows += prune_table(path, older_than_s)
+                        continue
+                    if now - path.stat().st_mtime > older_than_s:
+                        path.unlink()
+                        files += 1
+                except (OSError, ValueError) as exc:  # a file another process just removed, an unreadable table
+                    log(f"--retain: could not sweep {path}: {exc}")
+        if run_dir != current and not _running_elsewhere(run_dir):
+            _remove_if_spent(run_dir, older_than_s, now)
+    return files, rows
+
+
+def _remove_if_spent(run_dir: Path, older_than_s: float, now: float) -> None:
+    """A run folder whose outputs are all gone (tables with no rows left, no other file) goes with its marker."""
+    for folder, _dirs, names in os.walk(run_dir, followlinks=False):
+        for name in names:
+            path = Path(folder) / name
+            if name == MARKER:
+                continue
+            if folder == str(run_dir) and name in TABLES and _empty_table(path):
+                continue
+            return  # something else is still there: a user's file, or an output not old enough
+    if now - (run_dir / MARKER).stat().st_mtime > older_than_s:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _empty_table(path: Path) -> bool:
+    try:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".csv":
+            return len(text.strip().splitlines()) <= 1
+        if path.suffix == ".jsonl":
+            return not text.strip()
+        return not json.loads(text).get("periods")
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+class Retention:
+    """Sweeps at the start of a run and every `every_s` while it runs (a quarter of the duration, at most a minute)."""
+
+    def __init__(self, project: Path, older_than_s: float, current: Path, prune_own: Callable[[float], int],
+                 log: Callable[[str], None]):
+        self.project, self.older_than_s, self.current = Path(project), older_than_s, current
+        self.prune_own = prune_own
+        self.log = log
+        self.every_s = min(60.0, max(0.5, older_than_s / 4))
+        self.last = 0.0
+        self.files = self.rows = 0
+
+    def __call__(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < self.every_s:
+            return
+        self.last = now
+        files, rows = sweep(self.project, self.older_than_s, self.current, self.log)
+        self.files += files
+        self.rows += rows + self.prune_own(self.older_than_s)
+
+    def lines(self) -> list[str]:
+        return [f"retention: deleted {self.files} files and {self.rows} table rows older than "
+                f"{self.older_than_s:g} s from monitoring runs in {self.project}"]

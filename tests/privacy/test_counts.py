@@ -1,0 +1,95 @@
+"""--privacy counts (France's decree 2021-269): a monitoring run on a video of known faces writes counts by
+verdict per period and nothing else about anyone: no image, video, crop or inlined picture of any kind, no
+row per person, no track ID in its alerts; the counts match the faces that walked through."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+
+import pytest
+from privacy_outputs import looks_like_picture, monitoring, written_files
+
+from maskdet.errors import UserError
+from maskdet.inference.detect import run
+from maskdet.privacy.retention import MARKER
+
+pytestmark = pytest.mark.integration  # the Kaggle faces (skipped when the dataset is absent)
+PERIOD_S = 2.0
+PERSON_KEYS = {"track_id", "box", "crop", "frame_image", "x1", "y1", "x2", "y2", "first_seen_at", "first_frame"}
+
+
+@pytest.fixture(scope="module")
+def counted(face_video, receiver_module, tmp_path_factory):
+    project = tmp_path_factory.mktemp("privacy_counts")
+    logged: list[str] = []
+    summary = run(source=str(face_video.path), weights=face_video.model, privacy_level="counts", privacy_period=f"{PERIOD_S:g}s",
+                  line=face_video.line, alert=["without_mask"], alert_after=0.3, alert_url=receiver_module.url,
+                  project=project, quiet=True, log=logged.append)
+    return summary, project, logged
+
+
+@pytest.fixture(scope="module")
+def receiver_module(face_video):
+    r = monitoring.Receiver()
+    yield r
+    r.stop()
+
+
+def truth(video) -> dict[int, Counter]:
+    """People by verdict per period, by the frame each face first appears in."""
+    out: dict[int, Counter] = {}
+    for walk in video.walks:
+        period = int(walk.frames[0] / video.fps // PERIOD_S)
+        out.setdefault(period, Counter())[walk.label] += 1
+    return out
+
+
+def test_no_picture_of_any_kind_is_written(counted):
+    summary, project, _ = counted
+    files = written_files(project)
+    names = sorted(p.relative_to(summary.save_dir).as_posix() for p in files)
+    assert names == [MARKER, "alerts.jsonl", "counts.csv", "counts.json", "report.html"]
+    for path in files:
+        assert not looks_like_picture(path.read_bytes()), path
+
+
+def test_no_row_is_about_one_person(counted, receiver_module):
+    summary, _, logged = counted
+    with open(summary.save_dir / "counts.csv", newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+    assert reader.fieldnames == ["source", "period", "start_s", "end_s", "people", "with_mask", "without_mask",
+                                 "mask_weared_incorrect", "mask_share", "until"]
+    data = json.loads((summary.save_dir / "counts.json").read_text(encoding="utf-8"))
+    assert [r["people"] for r in data["periods"]] == [int(r["people"]) for r in rows]
+    alerts = [json.loads(line) for line in (summary.save_dir / "alerts.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert alerts, "the without_mask faces raise alerts"
+    for record in alerts + receiver_module.received:
+        assert not PERSON_KEYS & set(record), record
+    assert all("#" not in line for line in logged if line.startswith("ALERT"))
+    report = (summary.save_dir / "report.html").read_text(encoding="utf-8")
+    assert "<img" not in report and "person-" not in report and "People (" not in report
+
+
+def test_counts_per_period_match_the_faces_that_walked_through(counted, face_video):
+    summary, _, _ = counted
+    with open(summary.save_dir / "counts.csv", newline="", encoding="utf-8") as f:
+        rows = {int(r["period"]): r for r in csv.DictReader(f)}
+    expected = truth(face_video)
+    assert set(rows) <= set(expected) | {p + 1 for p in expected}
+    for period, want in expected.items():
+        row = rows.get(period, {})
+        got = {name: int(row.get(name, 0)) for name in ("with_mask", "without_mask", "mask_weared_incorrect")}
+        assert abs(sum(got.values()) - sum(want.values())) <= 1, (period, got, want)
+        for name, n in got.items():
+            assert abs(n - want.get(name, 0)) <= 1, (period, got, want)
+    assert sum(int(r["people"]) for r in rows.values()) == len(face_video.walks)
+    assert "privacy: counts (counts only: no image, no person)" in summary.lines()
+
+
+@pytest.mark.parametrize("flag", ["save_csv", "save_json", "save_txt", "save_crop", "show"])
+def test_flags_that_would_keep_a_person_are_refused(flag, tmp_path):
+    with pytest.raises(UserError, match=f"--{flag.replace('_', '-')}"):
+        run(source="nothing.jpg", privacy_level="counts", project=tmp_path, **{flag: True})
