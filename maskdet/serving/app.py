@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import secrets
 import shutil
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 import maskdet
 from maskdet.inference.visualize import class_color
+from maskdet.serving.auth import bearer_token, token_matches
 from maskdet.serving.jobs import Job
 from maskdet.serving.pool import PoolFull
 from maskdet.serving.service import ServeSettings, Service
@@ -92,8 +92,7 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
         if settings.token is None:
             return
         given = request.headers.get("authorization", "")
-        scheme, _, value = given.partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(value.strip().encode(), settings.token.encode()):
+        if not token_matches(bearer_token(given), settings.token):
             raise HTTPException(401, "missing or wrong token: send the header 'Authorization: Bearer <token>'"
                                 if given else "this server needs a token: send the header 'Authorization: Bearer <token>'",
                                 {"WWW-Authenticate": "Bearer"})
@@ -215,7 +214,7 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
     async def live(ws: WebSocket, token: str | None = None) -> None:
         """The camera: the page sends one JPEG, waits for its detections, then sends the newest frame.
         Browsers cannot set headers on a WebSocket: the token comes as ?token=."""
-        if settings.token is not None and not secrets.compare_digest((token or "").encode(), settings.token.encode()):
+        if not token_matches(token, settings.token):
             await ws.close(code=1008, reason="missing or wrong token")
             return
         await ws.accept()
