@@ -97,7 +97,7 @@ def prepare(name: str, target: Target) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(ROOT / "maskdet", work / "maskdet", ignore=ignore)
     shutil.copytree(ROOT / "tests", work / "tests", ignore=ignore)
-    for extra in target.extra:
+    for extra in ("samples", "data.yaml", *target.extra):  # samples/make_sample.py draws the tests' photos
         (shutil.copytree if (ROOT / extra).is_dir() else shutil.copy2)(ROOT / extra, work / extra)
     tests = [t for t in target.tests if (ROOT / t).exists()]
     selection = tests + (["-k", target.deselect] if target.deselect else [])
@@ -106,7 +106,7 @@ def prepare(name: str, target: Target) -> Path:
         "only_mutate": [target.source],
         "pytest_add_cli_args": ["-p", "no:cacheprovider", "-x", "-q"],
         "pytest_add_cli_args_test_selection": selection,
-        "also_copy": list(target.extra),
+        "also_copy": ["samples", "data.yaml", *target.extra],
         "use_git_change_detection": False,
     }
     toml = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
