@@ -103,11 +103,15 @@ def test_every_api_route_refuses_a_missing_wrong_or_misplaced_token(locked, meth
     assert response.headers["www-authenticate"] == "Bearer"
 
 
-@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
+# The scheme is case-insensitive and may be followed by more than one space (RFC 7235's 1*SP).
+RIGHT = [f"Bearer {TOKEN}", f"bearer {TOKEN}", f"BEARER {TOKEN}", f"Bearer  {TOKEN}"]
+
+
+@pytest.mark.parametrize("authorization", RIGHT)
 @pytest.mark.parametrize("method, path", HTTP_ROUTES)
-def test_every_api_route_lets_the_right_token_through(locked, method, path, scheme):
+def test_every_api_route_lets_the_right_token_through(locked, method, path, authorization):
     # Past the check, each route answers for itself (200, or 400/404 for the empty request): never 401.
-    response = call(locked, method, path, {"Authorization": f"{scheme} {TOKEN}"})
+    response = call(locked, method, path, {"Authorization": authorization})
     assert response.status_code != 401, response.text
     assert response.status_code < 500, response.text
 
