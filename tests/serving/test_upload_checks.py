@@ -165,3 +165,50 @@ def test_a_video_without_a_decodable_frame_is_400_corrupt(tmp_path, content):
     with pytest.raises(UploadError) as err:
         check_video(path, "clip.mp4")
     assert (err.value.status, err.value.message) == (400, "clip.mp4: the video is corrupt (no frame can be decoded)")
+
+
+def test_a_slow_time_lapse_keeps_its_rate_under_one_frame_a_second(tmp_path):
+    path = tmp_path / "lapse.mp4"
+    write_video(path, 3, 0.5)
+    assert check_video(path, "lapse.mp4") == (3, pytest.approx(0.5))
+
+
+def test_a_container_that_reports_no_frame_rate_is_taken_as_25_fps(tmp_path, monkeypatch):
+    path = tmp_path / "v.mp4"
+    write_video(path, 3, 10.0)
+    real = cv2.VideoCapture
+
+    class NoRate:  # a real capture of the file, whose container states a rate of 0
+        def __init__(self, *args):
+            self.cap = real(*args)
+
+        def get(self, prop):
+            return 0.0 if prop == cv2.CAP_PROP_FPS else self.cap.get(prop)
+
+        def __getattr__(self, name):
+            return getattr(self.cap, name)
+
+    monkeypatch.setattr(uploads.cv2, "VideoCapture", NoRate)
+    assert check_video(path, "v.mp4") == (3, 25.0)
+
+
+def test_a_video_that_opens_but_whose_frames_do_not_decode_is_400(tmp_path):
+    # A real MJPEG AVI whose frame data is zeroed: the container opens, no frame decodes.
+    import struct
+
+    path = tmp_path / "v.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (32, 32))
+    for i in range(3):
+        writer.write(np.full((32, 32, 3), 20 * i, np.uint8))
+    writer.release()
+    data = bytearray(path.read_bytes())
+    at = data.index(b"movi") + 4
+    while data[at:at + 4] == b"00dc":
+        size = struct.unpack("<I", data[at + 4:at + 8])[0]
+        data[at + 8:at + 8 + size] = bytes(size)
+        at += 8 + size + (size & 1)
+    path.write_bytes(bytes(data))
+    assert cv2.VideoCapture(str(path)).isOpened()  # the case under test: it opens
+    with pytest.raises(UploadError) as err:
+        check_video(path, "v.avi")
+    assert err.value.status == 400
