@@ -1,0 +1,52 @@
+"""Label parsing at its edges: the exact words and places of file-level issues, NUL bytes between fields,
+the duplicate tolerance to the last bit (found by mutation testing, bench/mutation.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from maskdet.data.labels import Severity, parse_label_bytes, parse_label_text, read_label_file
+
+
+def test_a_file_that_is_not_utf8_is_one_error_naming_the_file_and_the_byte_and_the_rest_is_read(tmp_path):
+    path = tmp_path / "a.txt"
+    path.write_bytes(b"0 0.5 0.5 0.2 0.2\n\xff\n1 0.25 0.25 0.1 0.1\n")
+    result = read_label_file(path)
+    first = result.issues[0]
+    assert str(first) == f"{path}: error: not UTF-8 text (byte 18) [encoding]"
+    assert first.path == path and first.line is None and first.severity is Severity.ERROR
+    assert [b.cls for b in result.boxes] == [0, 1]  # the bad line is a bad line, the others are boxes
+    assert [(i.line, i.code) for i in result.issues[1:]] == [(2, "fields")]
+    assert result.lines[1].text == "\ufffd"  # read leniently: the byte replaced, never dropped silently
+
+
+def test_nul_bytes_are_one_error_naming_the_file_and_read_as_spaces():
+    result = parse_label_bytes(b"0\x000.5 0.5 0.2 0.2\n1 0.25 0.25 0.1 0.1\x00\n", "b.txt")
+    (issue,) = result.issues
+    assert str(issue) == "b.txt: error: contains NUL bytes: not a text label file [binary]"
+    assert issue.path == Path("b.txt") and issue.line is None
+    assert [(b.cls, b.x) for b in result.boxes] == [(0, 0.5), (1, 0.25)]
+
+
+def test_bytes_without_a_path_are_reported_as_labels():
+    result = parse_label_bytes(b"\xff0 0.5 0.5 0.2 0.2\x00")
+    assert {str(i).split(":")[0] for i in result.issues} == {"<labels>"}
+    assert all(i.path == Path("<labels>") for i in result.issues)
+
+
+def test_an_unreadable_label_file_is_an_error_naming_it_and_why(tmp_path):
+    folder = tmp_path / "c.txt"
+    folder.mkdir()
+    result = read_label_file(folder)
+    assert result.path == folder and result.lines == []
+    (issue,) = result.issues
+    assert str(issue) == f"{folder}: error: cannot read: Is a directory [unreadable]"
+    assert issue.path == folder and issue.severity is Severity.ERROR
+
+
+def test_boxes_exactly_the_duplicate_tolerance_apart_are_the_same_box():
+    # 0.000002 - 0.000001 is exactly 1e-6 in floating point: at the tolerance, still the same box.
+    result = parse_label_text("0 0.5 0.5 0.000001 0.2\n0 0.5 0.5 0.000002 0.2\n")
+    assert [(i.line, i.code) for i in result.issues] == [(2, "duplicate")]
+    # Twice the tolerance apart (0.000003 - 0.000001 is a hair over 2e-6): two boxes.
+    assert parse_label_text("0 0.5 0.5 0.000001 0.2\n0 0.5 0.5 0.000003 0.2\n").issues == []
