@@ -69,7 +69,7 @@ TARGETS: dict[str, Target] = {
                         "OnnxDetector.__call__"),
                        ("tests/inference/test_box_geometry.py", "tests/inference/test_detect_thresholds.py",
                         "tests/inference/test_detect_end2end.py", "tests/inference/test_geometry_edges.py"),
-                       deselect="not cli and not val_py and not the_onnx_export and not yolo26 and not end2end_export_of "
+                       deselect="not test_cli_ and not val_py and not the_onnx_export and not yolo26 and not end2end_export_of "
                                 "and not pt_boxes and not pt_detector"),
     # Upload kinds and pixel limits: hostile bytes must be refused before they are decoded.
     "uploads": Target("maskdet/serving/uploads.py", None,
@@ -99,6 +99,12 @@ def prepare(name: str, target: Target, root: Path) -> Path:
     shutil.copytree(ROOT / "tests", work / "tests", ignore=ignore)
     for extra in ("samples", "data.yaml", *target.extra):  # samples/make_sample.py draws the tests' photos
         (shutil.copytree if (ROOT / extra).is_dir() else shutil.copy2)(ROOT / extra, work / extra)
+    (work / "pyproject.toml").write_text(prepare_settings(target), encoding="utf-8")
+    return work
+
+
+def prepare_settings(target: Target) -> str:
+    """The project's pyproject.toml with a [tool.mutmut] section for this module and its tests."""
     tests = [t for t in target.tests if (ROOT / t).exists()]
     selection = tests + (["-k", target.deselect] if target.deselect else [])
     settings = {
@@ -110,9 +116,7 @@ def prepare(name: str, target: Target, root: Path) -> Path:
         "use_git_change_detection": False,
     }
     toml = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    toml += "\n[tool.mutmut]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in settings.items())
-    (work / "pyproject.toml").write_text(toml, encoding="utf-8")
-    return work
+    return toml + "\n[tool.mutmut]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in settings.items())
 
 
 def mutmut(work: Path, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess:
@@ -141,11 +145,27 @@ def score(statuses: dict[str, str]) -> tuple[float | None, dict[str, int]]:
     return (caught / judged if judged else None), counts
 
 
-def run_target(name: str, target: Target, children: int, root: Path) -> dict:
-    work = prepare(name, target, root)
+def refresh_tests(name: str, target: Target, root: Path) -> tuple[Path, list[str]]:
+    """The last run's copy with today's tests, and its survivors: only they are run again."""
+    work = root / name
+    before = results(work, target.patterns())
+    survivors = [k for k, s in before.items() if s not in ("killed", "timeout", "caught by type check")]
+    shutil.rmtree(work / "tests")
+    shutil.copytree(ROOT / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    fresh = prepare_settings(target)
+    (work / "pyproject.toml").write_text(fresh, encoding="utf-8")
+    (work / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)  # new tests: which reaches what is found again
+    return work, survivors
+
+
+def run_target(name: str, target: Target, children: int, root: Path, again: bool = False) -> dict:
     patterns = target.patterns()
+    if again and (root / name / "mutants").is_dir():
+        work, wanted = refresh_tests(name, target, root)
+    else:
+        work, wanted = prepare(name, target, root), patterns
     t0, c0 = time.monotonic(), os.times()
-    proc = mutmut(work, "run", "--max-children", str(children), *patterns)
+    proc = mutmut(work, "run", "--max-children", str(children), *wanted) if wanted else subprocess.CompletedProcess([], 0, "", "")
     wall = time.monotonic() - t0
     c1 = os.times()
     cpu = (c1.children_user + c1.children_system) - (c0.children_user + c0.children_system)
@@ -170,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-children", type=int, default=2, help="mutants tested in parallel (default 2)")
     parser.add_argument("--list", action="store_true", help="print the modules, functions and tests, then stop")
     parser.add_argument("--show", action="store_true", help="print each survivor's diff")
+    parser.add_argument("--again", action="store_true",
+                        help="rerun only the last run's survivors, with the tests as they are now (after adding tests)")
     parser.add_argument("--work", type=Path, default=WORK, help=f"where the copies go (default {WORK.relative_to(ROOT)})")
     args = parser.parse_args(argv)
     unknown = [m for m in args.modules if m not in TARGETS]
@@ -191,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name in chosen:
         print(f"{name}: mutating {TARGETS[name].source} ...", flush=True)
-        row = run_target(name, TARGETS[name], args.max_children, args.work.resolve())
+        row = run_target(name, TARGETS[name], args.max_children, args.work.resolve(), args.again)
         rows.append(row)
         pct = "n/a" if row["score"] is None else f"{row['score']:.1%}"
         print(f"  {pct}  {row['counts']}  ({row['wall_s']} s wall, {row['cpu_s']} s CPU)", flush=True)
