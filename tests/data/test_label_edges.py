@@ -50,3 +50,62 @@ def test_boxes_exactly_the_duplicate_tolerance_apart_are_the_same_box():
     assert [(i.line, i.code) for i in result.issues] == [(2, "duplicate")]
     # Twice the tolerance apart (0.000003 - 0.000001 is a hair over 2e-6): two boxes.
     assert parse_label_text("0 0.5 0.5 0.000001 0.2\n0 0.5 0.5 0.000003 0.2\n").issues == []
+
+
+# --- Pascal VOC ------------------------------------------------------------------------------------
+
+from maskdet.data.voc import ConversionStats, parse_voc  # noqa: E402
+from maskdet.errors import UserError  # noqa: E402
+
+VOC = """<annotation><filename>a.png</filename><size><width>100</width><height>50</height></size>
+<object><name><!-- labelImg kept a note here -->with_mask</name><bndbox><xmin>1</xmin><ymin>2</ymin><xmax>30</xmax><ymax>40</ymax></bndbox></object>
+</annotation>"""
+
+
+def test_comments_inside_voc_elements_are_ignored(tmp_path):
+    path = tmp_path / "a.xml"
+    path.write_text(VOC)
+    ann = parse_voc(path)
+    assert [(o.name, o.xmin, o.ymax) for o in ann.objects] == [("with_mask", 1.0, 40.0)] and ann.skipped == ()
+
+
+def test_an_unreadable_voc_file_is_an_error_naming_it(tmp_path):
+    folder = tmp_path / "a.xml"
+    folder.mkdir()
+    try:
+        parse_voc(folder)
+    except UserError as exc:
+        assert exc.path == folder and str(exc).startswith(f"{folder}: cannot read: ")
+    else:
+        raise AssertionError("no error")
+
+
+def test_unknown_classes_are_summarised_with_the_files_that_use_them():
+    stats = ConversionStats()
+    for name, file in [("mask", "a.xml"), ("mask", "a.xml"), ("mask", "b.xml"), ("hat", "c.xml"), ("mask", "d.xml"),
+                       ("mask", "e.xml"), ("mask", "f.xml")]:
+        stats.add_unknown(name, file)
+    assert stats.unknown == {"mask": 6, "hat": 1}
+    assert stats.unknown_files == {"mask": ["a.xml", "b.xml", "d.xml", "e.xml", "f.xml"], "hat": ["c.xml"]}
+    assert stats.unknown_summary() == "'mask' x6 in a.xml, b.xml, d.xml and 2 more files; 'hat' x1 in c.xml"
+    four = ConversionStats()
+    for file in ("a", "b", "c", "d"):
+        four.add_unknown("mask", file)
+    assert four.unknown_summary() == "'mask' x4 in a, b, c and 1 more file"
+    assert ConversionStats().unknown_summary() == ""
+    bare = ConversionStats()
+    bare.unknown["mask"] = 2  # counted without a file
+    assert bare.unknown_summary() == "'mask' x2"
+
+
+def test_stats_of_two_batches_add_up_field_by_field():
+    a, b = ConversionStats(boxes_in=5, boxes_out=3, clipped=2, dropped=1), ConversionStats(boxes_in=4, boxes_out=2, clipped=3, dropped=2)
+    a.add_unknown("mask", "a.xml")
+    b.add_unknown("mask", "a.xml")
+    b.add_unknown("mask", "b.xml")
+    b.add_unknown("hat", "c.xml")
+    b.notes.append("c.xml:3: clipped")
+    a.add(b)
+    assert (a.boxes_in, a.boxes_out, a.clipped, a.dropped) == (9, 5, 5, 3)
+    assert a.unknown == {"mask": 3, "hat": 1} and a.notes == ["c.xml:3: clipped"]
+    assert a.unknown_files == {"mask": ["a.xml", "b.xml"], "hat": ["c.xml"]}
