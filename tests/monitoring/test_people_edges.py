@@ -275,3 +275,24 @@ def test_the_line_summary_counts_every_crossing_and_says_who_crossed():
     assert counter.lines()[1] == "line: in 2 (2 without_mask); out 1 (1 without_mask)"
     quiet = PeopleCounter(NAMES, MonitorSettings(min_frames=1, line=FLAT))
     assert quiet.lines()[1] == "line: in 0; out 0"
+
+
+@pytest.mark.parametrize("big_first", [True, False])
+@pytest.mark.parametrize(("big", "small"), [((280, 200, 320, 240), (0, 0, 30, 30)), ((0, 0, 40, 40), (290, 210, 320, 240))])
+def test_the_best_view_is_judged_by_area_wherever_the_face_is_in_the_frame(big, small, big_first):
+    counter = PeopleCounter(NAMES, MonitorSettings(min_frames=1))
+    image = np.zeros((H, W, 3), np.uint8)
+    image[big[1]:big[3], big[0]:big[2]] = 200
+    image[small[1]:small[3], small[0]:small[2]] = 50
+    for i, box in enumerate([big, small] if big_first else [small, big]):
+        det = Detections(np.array([box], np.float32), np.array([0.9], np.float32), np.array([0]), NAMES, tracker_id=np.array([1]))
+        counter(frame(i, image=image), det)
+    crop = counter.active[1].best_crop
+    assert crop.max() == 200 and crop.shape[:2] == (46, 46)  # the 40x40 face and 6 px more on each side (cut at the frame)
+
+
+def test_a_line_summary_lists_each_class_that_crossed():
+    counter = PeopleCounter(NAMES, MonitorSettings(min_frames=1, line=FLAT))
+    for i, y in enumerate([0, 20]):
+        counter(frame(i), faces((30, y, 0, 0.9), (70, y, 1, 0.9), ids=[1, 2]))
+    assert counter.lines()[1] == "line: in 2 (1 with_mask, 1 without_mask); out 0"
