@@ -71,7 +71,7 @@ TARGETS: dict[str, Target] = {
                         "OnnxDetector.__call__"),
                        ("tests/inference/test_box_geometry.py", "tests/inference/test_detect_thresholds.py",
                         "tests/inference/test_detect_end2end.py", "tests/inference/test_geometry_edges.py"),
-                       deselect="not test_cli_ and not val_py and not the_onnx_export and not yolo26 and not end2end_export_of "
+                       deselect="not test_cli_ and not detect_cli and not val_py and not the_onnx_export and not yolo26 and not end2end_export_of "
                                 "and not pt_boxes and not pt_detector"),
     # Upload kinds and pixel limits: hostile bytes must be refused before they are decoded.
     "uploads": Target("maskdet/serving/uploads.py", None,
