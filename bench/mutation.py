@@ -143,7 +143,8 @@ def mutant_diffs(work: Path, target: Target, names: list[str]) -> dict[str, str]
     """The changed lines of each mutant, read from the functions mutmut wrote beside the original
     (x_f__mutmut_orig, x_f__mutmut_3): what `mutmut show` prints, without a process per mutant."""
     text = (work / "mutants" / target.source).read_text(encoding="utf-8")
-    functions = {node.name: ast.get_source_segment(text, node) or "" for node in ast.walk(ast.parse(text))
+    lines = text.splitlines()
+    functions = {node.name: "\n".join(lines[node.lineno - 1:node.end_lineno]) for node in ast.walk(ast.parse(text))
                  if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
     out = {}
     for name in names:
@@ -177,9 +178,11 @@ def refresh_tests(name: str, target: Target, root: Path) -> tuple[Path, list[str
     return work, survivors
 
 
-def run_target(name: str, target: Target, children: int, root: Path, again: bool = False) -> dict:
+def run_target(name: str, target: Target, children: int, root: Path, again: bool = False, report: bool = False) -> dict:
     patterns = target.patterns()
-    if again and (root / name / "mutants").is_dir():
+    if report and (root / name / "mutants").is_dir():
+        work, wanted = root / name, []
+    elif again and (root / name / "mutants").is_dir():
         work, wanted = refresh_tests(name, target, root)
     else:
         work, wanted = prepare(name, target, root), patterns
@@ -188,7 +191,8 @@ def run_target(name: str, target: Target, children: int, root: Path, again: bool
     wall = time.monotonic() - t0
     c1 = os.times()
     cpu = (c1.children_user + c1.children_system) - (c0.children_user + c0.children_system)
-    (work / "mutmut-run.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
+    if wanted:
+        (work / "mutmut-run.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
     statuses = results(work, patterns)
     value, counts = score(statuses)
     survivors = sorted(k for k, s in statuses.items() if s not in ("killed", "timeout", "caught by type check"))
@@ -208,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show", action="store_true", help="print each survivor's diff")
     parser.add_argument("--again", action="store_true",
                         help="rerun only the last run's survivors, with the tests as they are now (after adding tests)")
+    parser.add_argument("--report", action="store_true", help="run nothing: the scores and survivors of the last run")
     parser.add_argument("--work", type=Path, default=WORK, help=f"where the copies go (default {WORK.relative_to(ROOT)})")
     args = parser.parse_args(argv)
     unknown = [m for m in args.modules if m not in TARGETS]
@@ -229,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name in chosen:
         print(f"{name}: mutating {TARGETS[name].source} ...", flush=True)
-        row = run_target(name, TARGETS[name], args.max_children, args.work.resolve(), args.again)
+        row = run_target(name, TARGETS[name], args.max_children, args.work.resolve(), args.again, args.report)
         rows.append(row)
         pct = "n/a" if row["score"] is None else f"{row['score']:.1%}"
         print(f"  {pct}  {row['counts']}  ({row['wall_s']} s wall, {row['cpu_s']} s CPU)", flush=True)
