@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from maskdet.data.labels import Severity, parse_label_bytes, parse_label_text, read_label_file
 
 
@@ -109,3 +111,30 @@ def test_stats_of_two_batches_add_up_field_by_field():
     assert (a.boxes_in, a.boxes_out, a.clipped, a.dropped) == (9, 5, 5, 3)
     assert a.unknown == {"mask": 3, "hat": 1} and a.notes == ["c.xml:3: clipped"]
     assert a.unknown_files == {"mask": ["a.xml", "b.xml"], "hat": ["c.xml"]}
+
+
+def test_voc_conversion_counts_every_dropped_box_and_goes_on_after_one():
+    from maskdet.data.voc import VocAnnotation, VocObject, voc_to_boxes
+
+    ids = {"with_mask": 0, "without_mask": 1}
+    objects = [("with_mask", 5, 5, 1, 1), ("with_mask", 9, 9, 2, 2),  # inverted, twice
+               ("with_mask", 10, 60, 20, 70), ("without_mask", 120, 5, 130, 9),  # below and right of the 100x50 image
+               ("face", 1, 1, 5, 5),  # unknown
+               ("with_mask", -10, -3, 0.5, 0.5),  # clipped to a sliver in the top-left corner
+               ("without_mask", 10, 10, 30, 40)]
+    ann = VocAnnotation(Path("a.xml"), "a.png", 100, 50,
+                        tuple(VocObject(name, *coords, line=10 + i) for i, (name, *coords) in enumerate(objects)))
+    boxes, stats = voc_to_boxes(ann, (100, 50), ids)
+    assert stats.dropped == 4 and stats.clipped == 1 and stats.unknown_files == {"face": ["a.xml"]}
+    assert [b.cls for b in boxes] == [0, 1]
+    sliver = boxes[0]
+    assert sliver.edges == pytest.approx((0.0, 0.0, 0.005, 0.01))
+
+
+def test_exactly_three_files_are_all_named_with_nothing_more():
+    from maskdet.data.voc import ConversionStats
+
+    stats = ConversionStats()
+    for file in ("a.xml", "b.xml", "c.xml"):
+        stats.add_unknown("mask", file)
+    assert stats.unknown_summary() == "'mask' x3 in a.xml, b.xml, c.xml"
