@@ -138,3 +138,41 @@ def test_exactly_three_files_are_all_named_with_nothing_more():
     for file in ("a.xml", "b.xml", "c.xml"):
         stats.add_unknown("mask", file)
     assert stats.unknown_summary() == "'mask' x3 in a.xml, b.xml, c.xml"
+
+
+def test_every_line_issue_reads_file_line_severity_message_and_code():
+    text = "\n".join([
+        "0 0.5 0.5 0.2",
+        "0 0.5 0.5 0.2 0.2 0.9",
+        "0 0.5 " + "x" * 45 + " 0.2 0.2",
+        "0 nan 0.5 0.2 0.2",
+        "1.5 0.5 0.5 0.2 0.2",
+        "-1.000000000000000000001 0.5 0.5 0.2 0.2",
+        "0 0.5 0.5 0 0.2",
+        "0 1.5 1.5 0.2 0.2",
+        "0 0.95 0.5 0.2 0.2",
+        "",
+        "2 0.5 0.5 0.2 0.2",
+        "2 0.5 0.5 0.2 0.2",
+        "1 0.3 0.3 0.1 0.1",
+        "0 0.5 1.0000009 0.2 0.000002",  # clipped to a height that rounds to 0: dropped, not rewritten
+    ])
+    result = parse_label_text(text, "l.txt", num_classes=3)
+    assert [str(i) for i in result.issues] == [
+        "l.txt:1: error: expected 5 fields 'class x y w h', got 4 [fields]",
+        "l.txt:2: error: expected 5 fields 'class x y w h', got 6 (a 6th field looks like a confidence: "
+        "use --save-txt without --save-conf) [fields]",
+        f"l.txt:3: error: not a number: {'x' * 40!r} [number]",
+        "l.txt:4: error: NaN or infinite value [nan]",
+        "l.txt:5: error: class id must be a non-negative integer, got 1.5 [class]",
+        "l.txt:6: error: class id must be a non-negative integer, got -1.00000000000000000 [class]",  # the first 20 characters
+        "l.txt:7: fixable: zero or negative size (w=0, h=0.2) [degenerate]",
+        "l.txt:8: fixable: box lies (all but a sliver) outside the image [outside]",
+        "l.txt:9: fixable: box extends outside the image (coordinates outside [0, 1]) [bounds]",
+        "l.txt:12: fixable: duplicate of an earlier box [duplicate]",
+        "l.txt:14: fixable: box lies (all but a sliver) outside the image [outside]",
+    ]
+    assert all(i.path == Path("l.txt") for i in result.issues)
+    assert [line.number for line in result.lines] == [*range(1, 10), *range(11, 15)]
+    assert [(b.cls, round(b.x, 3)) for b in result.boxes] == [(0, 0.925), (2, 0.5), (1, 0.3)]  # after the duplicate, go on
+    assert [str(i).split(":")[0] for i in parse_label_text("0 0.5").issues] == ["<labels>"]
