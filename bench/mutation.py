@@ -72,7 +72,8 @@ TARGETS: dict[str, Target] = {
                        ("tests/inference/test_box_geometry.py", "tests/inference/test_detect_thresholds.py",
                         "tests/inference/test_detect_end2end.py", "tests/inference/test_geometry_edges.py"),
                        deselect="not test_cli_ and not detect_cli and not val_py and not the_onnx_export and not yolo26 and not end2end_export_of "
-                                "and not pt_boxes and not pt_detector"),
+                                "and not pt_boxes and not pt_detector",
+                       extra=("models",)),  # the shipped ONNX model, run on a real photo
     # Upload kinds and pixel limits: hostile bytes must be refused before they are decoded.
     "uploads": Target("maskdet/serving/uploads.py", None,
                       ("tests/serving/test_uploads.py", "tests/serving/test_upload_checks.py")),
@@ -100,10 +101,18 @@ def prepare(name: str, target: Target, root: Path) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(ROOT / "maskdet", work / "maskdet", ignore=ignore)
     shutil.copytree(ROOT / "tests", work / "tests", ignore=ignore)
-    for extra in ("samples", "data.yaml", *target.extra):  # samples/make_sample.py draws the tests' photos
-        (shutil.copytree if (ROOT / extra).is_dir() else shutil.copy2)(ROOT / extra, work / extra)
+    copy_extras(target, work)
     (work / "pyproject.toml").write_text(prepare_settings(target), encoding="utf-8")
     return work
+
+
+def copy_extras(target: Target, work: Path) -> None:
+    """samples/ (make_sample.py draws the tests' photos), data.yaml, and what this module's tests need."""
+    for extra in ("samples", "data.yaml", *target.extra):
+        if (ROOT / extra).is_dir():
+            shutil.copytree(ROOT / extra, work / extra, dirs_exist_ok=True)
+        elif (ROOT / extra).exists():
+            shutil.copy2(ROOT / extra, work / extra)
 
 
 def prepare_settings(target: Target) -> str:
@@ -172,6 +181,7 @@ def refresh_tests(name: str, target: Target, root: Path) -> tuple[Path, list[str
     survivors = [k for k, s in before.items() if s not in ("killed", "timeout", "caught by type check")]
     shutil.rmtree(work / "tests")
     shutil.copytree(ROOT / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    copy_extras(target, work)
     fresh = prepare_settings(target)
     (work / "pyproject.toml").write_text(fresh, encoding="utf-8")
     (work / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)  # new tests: which reaches what is found again

@@ -176,3 +176,8 @@ def test_every_line_issue_reads_file_line_severity_message_and_code():
     assert [line.number for line in result.lines] == [*range(1, 10), *range(11, 15)]
     assert [(b.cls, round(b.x, 3)) for b in result.boxes] == [(0, 0.925), (2, 0.5), (1, 0.3)]  # after the duplicate, go on
     assert [str(i).split(":")[0] for i in parse_label_text("0 0.5").issues] == ["<labels>"]
+
+
+def test_a_dropped_box_is_never_the_original_of_a_duplicate():
+    result = parse_label_text("0 0.5 0.5 0 0.2\n0 0.5 0.5 0 0.2\n")
+    assert [(i.line, i.code) for i in result.issues] == [(1, "degenerate"), (2, "degenerate")]
