@@ -86,7 +86,8 @@ TARGETS: dict[str, Target] = {
     "labels": Target("maskdet/data/labels.py", None, ("tests/data/test_labels.py", "tests/data/test_label_edges.py"),
                      deselect="not property"),  # hypothesis' "never raises" properties: hours under mutation
     "voc": Target("maskdet/data/voc.py", None, ("tests/data/test_voc.py", "tests/data/test_label_edges.py")),
-    "convert": Target("maskdet/data/convert.py", None, ("tests/data/test_convert.py", "tests/data/test_label_edges.py"),
+    "convert": Target("maskdet/data/convert.py", None,
+                      ("tests/data/test_convert.py", "tests/data/test_convert_edges.py", "tests/data/test_label_edges.py"),
                       deselect="not script and not object_without_bndbox"),
     # Atomic writes: a crash must never leave a half-written file where the user's was.
     "fileio": Target("maskdet/fileio.py", None, ("tests/test_fileio.py", "tests/test_fileio_edges.py")),
