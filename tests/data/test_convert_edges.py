@@ -74,6 +74,7 @@ def test_every_xml_after_an_unusable_one_is_converted_and_a_size_note_needs_both
     assert [line for line in echoed if line.startswith("note:")] == [
         f"note: {xml / 'c.xml'}: <size> says 80x60, the image is 40x30; using the image"]
     assert report.summary_lines(out)[0] == f"wrote 2 label files to {out}"
+    assert report.summary_lines(out)[-1] == "skipped 1 files (listed above)"
 
 
 def yolo_export(root: Path, yaml: str = "train: train/images\nnames: ['mask', 'no-mask']\n") -> Path:
@@ -112,3 +113,17 @@ def test_an_import_counts_each_box_read_and_written_and_where_unknown_ones_were(
     assert (s.boxes_in, s.boxes_out, report.images_copied) == (3, 2, 1)
     assert s.unknown_files == {"hat": [str(labels)]}
     assert report.summary_lines(tmp_path / "out")[0] == f"wrote 1 label files to {tmp_path / 'out'} and copied 1 images"
+    assert sorted(p.name for p in (tmp_path / "out" / "labels").iterdir()) == ["classes.txt", "p.txt"]  # no prefix unless asked
+
+
+def test_a_class_already_named_as_ours_is_imported_without_a_map(config):
+    from maskdet.data.convert import class_id_remap
+
+    assert class_id_remap(("hat", "without_mask", "with_mask"), config, {}) == {0: None, 1: 1, 2: 0}
+
+
+def test_an_export_with_only_a_val_split_is_imported(tmp_path, config):
+    src = yolo_export(tmp_path / "a", "val: valid/images\nnames: ['with_mask']\n")
+    image(tmp_path / "a" / "valid" / "images" / "v.jpg")
+    report = import_yolo_dataset(src, tmp_path / "out", config, echo=lambda _: None)
+    assert report.images_copied == 1
