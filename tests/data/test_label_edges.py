@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from maskdet.data.labels import Severity, parse_label_bytes, parse_label_text, read_label_file
+from maskdet.data.voc import ConversionStats, VocAnnotation, VocObject, parse_voc, voc_to_boxes
+from maskdet.errors import UserError
 
 
 def test_a_file_that_is_not_utf8_is_one_error_naming_the_file_and_the_byte_and_the_rest_is_read(tmp_path):
@@ -56,8 +58,6 @@ def test_boxes_exactly_the_duplicate_tolerance_apart_are_the_same_box():
 
 # --- Pascal VOC ------------------------------------------------------------------------------------
 
-from maskdet.data.voc import ConversionStats, parse_voc  # noqa: E402
-from maskdet.errors import UserError  # noqa: E402
 
 VOC = """<annotation><filename>a.png</filename><size><width>100</width><height>50</height></size>
 <object><name><!-- labelImg kept a note here -->with_mask</name><bndbox><xmin>1</xmin><ymin>2</ymin><xmax>30</xmax><ymax>40</ymax></bndbox></object>
@@ -114,8 +114,6 @@ def test_stats_of_two_batches_add_up_field_by_field():
 
 
 def test_voc_conversion_counts_every_dropped_box_and_goes_on_after_one():
-    from maskdet.data.voc import VocAnnotation, VocObject, voc_to_boxes
-
     ids = {"with_mask": 0, "without_mask": 1}
     objects = [("with_mask", 5, 5, 1, 1), ("with_mask", 9, 9, 2, 2),  # inverted, twice
                ("with_mask", 10, 60, 20, 70), ("without_mask", 120, 5, 130, 9),  # below and right of the 100x50 image
@@ -132,8 +130,6 @@ def test_voc_conversion_counts_every_dropped_box_and_goes_on_after_one():
 
 
 def test_exactly_three_files_are_all_named_with_nothing_more():
-    from maskdet.data.voc import ConversionStats
-
     stats = ConversionStats()
     for file in ("a.xml", "b.xml", "c.xml"):
         stats.add_unknown("mask", file)
