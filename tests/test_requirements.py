@@ -74,8 +74,12 @@ def distributions_of(module: str) -> list[str]:
     return [normalize(d) for d in packages_distributions().get(module, [])]
 
 
+# Tools of a bench script that is not CI, kept out of requirements-dev.txt: mutmut (bench/mutation.py).
+EXTRA_REQUIREMENTS = ("requirements-mutation.txt",)
+
+
 def test_every_imported_package_is_in_a_requirements_file():
-    listed = requirement_names("requirements-dev.txt")
+    listed = requirement_names("requirements-dev.txt").union(*map(requirement_names, EXTRA_REQUIREMENTS))
     problems = []
     for module, files in sorted(third_party_imports().items()):
         dists = distributions_of(module)
@@ -84,6 +88,13 @@ def test_every_imported_package_is_in_a_requirements_file():
         elif not listed.intersection(dists):
             problems.append(f"{module} (imported by {files[0]}) comes from {dists[0]}, which no requirements file lists")
     assert not problems, "\n".join(problems)
+
+
+def test_mutation_testing_installs_the_dev_tools_and_mutmut():
+    names = requirement_names("requirements-mutation.txt")
+    assert "mutmut" in names and requirement_names("requirements-dev.txt") <= names
+    assert "mutmut" not in requirement_names("requirements-dev.txt")  # CI does not need it
+    assert "requirements-mutation.txt" in (ROOT / "bench" / "mutation.py").read_text(encoding="utf-8")
 
 
 def test_the_scan_sees_the_imports_that_matter():

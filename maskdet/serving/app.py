@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import secrets
 import shutil
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -32,6 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import maskdet
 from maskdet.inference.visualize import class_color
 from maskdet.serving import fleet
+from maskdet.serving.auth import token_matches, token_refusal
 from maskdet.serving.jobs import Job
 from maskdet.serving.pool import PoolFull
 from maskdet.serving.service import ServeSettings, Service
@@ -76,18 +76,6 @@ def documented(*statuses: int) -> dict[int | str, dict]:
             413: "upload, image or video over a limit", 415: "not an image / not a video (decided by its bytes)",
             503: "busy: every worker is taken; the Retry-After header says when to try again"}
     return {status: {"model": ErrorBody, "description": what[status]} for status in statuses}
-
-
-def token_refusal(token: str | None, authorization: str) -> str | None:
-    """Why an Authorization header does not carry `token` (None: it does, or the server has none).
-    The header only, never the query; compared in constant time."""
-    if token is None:
-        return None
-    scheme, _, value = authorization.partition(" ")
-    if scheme.lower() == "bearer" and secrets.compare_digest(value.strip().encode(), token.encode()):
-        return None
-    return ("missing or wrong token: send the header 'Authorization: Bearer <token>'" if authorization
-            else "this server needs a token: send the header 'Authorization: Bearer <token>'")
 
 
 class TokenGate:
@@ -307,7 +295,7 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
         """The camera: the page sends one JPEG (a binary message), waits for its detections, then sends the
         newest frame. A bad frame, or a text message, is answered {"error": ...} and the socket stays open.
         Browsers cannot set headers on a WebSocket: the token comes as ?token=."""
-        if settings.token is not None and not secrets.compare_digest((token or "").encode(), settings.token.encode()):
+        if not token_matches(token, settings.token):
             await ws.close(code=1008, reason="missing or wrong token")
             return
         await ws.accept()
