@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from maskdet.serving import uploads
 from maskdet.serving.uploads import UploadError, check_kind, check_video, decode_image, display_name, sniff
 
 TS = b"G" + b"\x00" * 187 + b"G"  # two MPEG-TS sync bytes 188 apart: 189 bytes
@@ -95,18 +94,16 @@ def test_a_grey_image_decodes_to_three_channels():
     assert image.shape == (8, 6, 3)
 
 
-def test_an_image_at_the_pixel_limit_decodes_and_one_pixel_more_is_413(monkeypatch):
-    monkeypatch.setattr(uploads, "MAX_PIXELS", 64 * 48)
-    assert decode_image(png(64, 48), "ok.png").shape == (48, 64, 3)
+def test_an_image_at_the_pixel_limit_decodes_and_one_pixel_more_is_413():
+    assert decode_image(png(64, 48), "ok.png", max_pixels=64 * 48).shape == (48, 64, 3)
     with pytest.raises(UploadError) as err:
-        decode_image(png(64 * 48 + 1, 1), "wide.png")
+        decode_image(png(64 * 48 + 1, 1), "wide.png", max_pixels=64 * 48)
     assert err.value.status == 413 and err.value.message.startswith("wide.png: 3073x1 pixels, over the ")
 
 
-def test_the_limit_is_on_width_times_height(monkeypatch):
-    monkeypatch.setattr(uploads, "MAX_PIXELS", 100)
+def test_the_limit_is_on_width_times_height():
     with pytest.raises(UploadError) as err:
-        decode_image(png(11, 10), "p.png")  # 110 pixels, though each side is under 100
+        decode_image(png(11, 10), "p.png", max_pixels=100)  # 110 pixels, though each side is under 100
     assert "11x10 pixels" in err.value.message and err.value.status == 413
 
 
@@ -119,25 +116,20 @@ def test_the_real_limit_is_100_megapixels_read_from_the_header_before_decoding()
     assert err.value.message == "big.png: 12000x9000 pixels, over the 100 megapixel limit"
 
 
-def test_a_picture_pillow_calls_a_decompression_bomb_is_413_without_a_warning(monkeypatch):
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # Pillow: a warning over 1,000 pixels, an error over 2,000
+def test_pillows_own_bomb_limits_play_no_part(monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # Pillow would warn over 1,000 pixels, refuse over 2,000
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        with pytest.raises(UploadError) as err:
-            decode_image(png(64, 48), "bomb.png")  # 3,072 pixels: Pillow's error
-        assert (err.value.status, err.value.message) == (413, "bomb.png: over the 100 megapixel limit")
-        monkeypatch.setattr(uploads, "MAX_PIXELS", 1500)
-        with pytest.raises(UploadError) as err:
-            decode_image(png(40, 40), "warned.png")  # 1,600 pixels: Pillow's warning, our 413
-        assert err.value.message.startswith("warned.png: 40x40 pixels")
+        assert decode_image(png(64, 48), "fine.png").shape == (48, 64, 3)  # 3,072 pixels: under our limit
     assert not [w for w in caught if issubclass(w.category, Image.DecompressionBombWarning)]
 
 
 @pytest.mark.parametrize("data", [b"", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, b"\xff\xd8\xffnot really", b"BM" + b"\xff" * 30])
-def test_bytes_that_do_not_decode_are_400_corrupt(data):
+def test_bytes_whose_size_cannot_be_read_are_400_and_never_decoded(data):
     with pytest.raises(UploadError) as err:
         decode_image(data, "bad.png")
-    assert (err.value.status, err.value.message) == (400, "bad.png: the image is corrupt (it cannot be decoded)")
+    assert err.value.status == 400 and err.value.message.startswith("bad.png: ")
+    assert "corrupt" in err.value.message or "not a JPEG, PNG" in err.value.message
 
 
 # --- videos ----------------------------------------------------------------------------------------
@@ -171,25 +163,6 @@ def test_a_slow_time_lapse_keeps_its_rate_under_one_frame_a_second(tmp_path):
     path = tmp_path / "lapse.mp4"
     write_video(path, 3, 0.5)
     assert check_video(path, "lapse.mp4") == (3, pytest.approx(0.5))
-
-
-def test_a_container_that_reports_no_frame_rate_is_taken_as_25_fps(tmp_path, monkeypatch):
-    path = tmp_path / "v.mp4"
-    write_video(path, 3, 10.0)
-    real = cv2.VideoCapture
-
-    class NoRate:  # a real capture of the file, whose container states a rate of 0
-        def __init__(self, *args):
-            self.cap = real(*args)
-
-        def get(self, prop):
-            return 0.0 if prop == cv2.CAP_PROP_FPS else self.cap.get(prop)
-
-        def __getattr__(self, name):
-            return getattr(self.cap, name)
-
-    monkeypatch.setattr(uploads.cv2, "VideoCapture", NoRate)
-    assert check_video(path, "v.mp4") == (3, 25.0)
 
 
 def test_a_video_that_opens_but_whose_frames_do_not_decode_is_400(tmp_path):
