@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
                     "confidence after NMS; annotated results under runs/detect/expN.", EXAMPLES)
     p.add_argument("--source", default="0", help="what to read (see 'sources' below)")
     p.add_argument("--weights", default=None,
-                   help="model .onnx (ONNX Runtime, fastest on CPU) or .pt (PyTorch); default: models/best.onnx, else models/best.pt")
+                   help="model: an OpenVINO folder (*_openvino_model/, INT8 or fp32; fastest on CPU), .onnx (ONNX Runtime) or .pt (PyTorch); default: models/best_int8_openvino_model (when openvino is installed), else models/best.onnx, else models/best.pt")
     p.add_argument("--imgsz", "--img", "--img-size", dest="imgsz", type=int, default=None,
                    help="inference size in pixels (default: the model's own; a fixed-size .onnx only takes its own)")
     p.add_argument("--conf", "--conf-thres", dest="conf", type=float, default=0.25, help="minimum confidence to keep a box")

@@ -24,7 +24,7 @@ from maskdet.config import PROJECT_ROOT
 from maskdet.errors import UserError
 from maskdet.fileio import next_run_dir
 from maskdet.inference.detections import Detections, Frame
-from maskdet.inference.detectors import DetectSettings, load_detector
+from maskdet.inference.detectors import DetectSettings, load_detector, runtime_installed
 from maskdet.inference.display import display_problem
 from maskdet.inference.sinks import CropSink, CsvSink, JsonSink, MediaSink, Sink, YoloTxtSink
 from maskdet.inference.sources import InputProblem, expand_source, iter_frames
@@ -33,14 +33,14 @@ from maskdet.interrupts import interrupts_held
 from maskdet.monitoring.people import ALERT_AFTER_S, MIN_FRAMES
 
 MODELS_DIR = PROJECT_ROOT / "models"
-# The fast path first: ONNX Runtime needs no torch and is quicker on a CPU.
-DEFAULT_WEIGHTS_ORDER = (MODELS_DIR / "best.onnx", MODELS_DIR / "best.pt")
+# The fastest first: the INT8 model on OpenVINO (when installed), then ONNX Runtime (no torch), then PyTorch.
+DEFAULT_WEIGHTS_ORDER = (MODELS_DIR / "best_int8_openvino_model", MODELS_DIR / "best.onnx", MODELS_DIR / "best.pt")
 STAGES = ("read", "preprocess", "inference", "nms", "draw", "write", "show")
 
 
 def default_weights() -> Path:
     for path in DEFAULT_WEIGHTS_ORDER:
-        if path.exists():
+        if path.exists() and runtime_installed(path):
             return path
     raise UserError(f"no model in {MODELS_DIR}: pass --weights, or train one with python train.py")
 

@@ -206,6 +206,14 @@ def is_openvino(path: Path) -> bool:
     return path.suffix == ".xml" or (path.is_dir() and path.name.endswith(OPENVINO_SUFFIX))
 
 
+def runtime_installed(path: Path) -> bool:
+    """Whether the runtime a model needs is importable: the default model order skips an OpenVINO model
+    on an install without openvino rather than failing on it."""
+    import importlib.util
+
+    return not is_openvino(path) or importlib.util.find_spec("openvino") is not None
+
+
 def _read_openvino_metadata(path: Path) -> dict:
     import yaml
 

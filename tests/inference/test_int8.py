@@ -79,3 +79,9 @@ def test_an_openvino_folder_without_its_metadata_is_refused_in_one_line(detect, 
     shutil.copytree(INT8, broken)
     (broken / "metadata.yaml").unlink()
     tools.assert_one_line_error(detect("--source", ASTRONAUT, "--weights", broken), "no metadata.yaml")
+
+
+def test_the_int8_model_is_the_default_when_openvino_is_installed():
+    from maskdet.inference.detect import default_weights
+
+    assert default_weights() == INT8
