@@ -88,10 +88,14 @@ class ExportedDetector:
     def infer(self, blob: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def prepare(self, padded: np.ndarray) -> np.ndarray:
+        """The letterboxed BGR uint8 frame as the network's input."""
+        return to_blob(padded, self.dtype)
+
     def __call__(self, image: np.ndarray) -> Detections:
         t0 = time.perf_counter()
         padded, scale, (left, top) = letterbox(image, self.imgsz)
-        blob = to_blob(padded, self.dtype)
+        blob = self.prepare(padded)
         t1 = time.perf_counter()
         raw = self.infer(blob)
         t2 = time.perf_counter()
@@ -175,7 +179,7 @@ class OpenVinoDetector(ExportedDetector):
             model = core.read_model(str(xml))
             shape = model.inputs[0].get_partial_shape()
             output_shape = [d.get_length() if d.is_static else None for d in model.outputs[0].get_partial_shape()]
-            self.compiled = core.compile_model(model, "CPU", config)
+            self.compiled = core.compile_model(with_uint8_input(model), "CPU", config)
         except Exception as exc:  # openvino raises RuntimeError with long messages
             raise UserError(f"cannot load OpenVINO model: {str(exc).strip().splitlines()[0]}", xml) from None
         h, w = (shape[2].get_length(), shape[3].get_length()) if shape[2].is_static and shape[3].is_static else (None, None)
@@ -188,8 +192,24 @@ class OpenVinoDetector(ExportedDetector):
         self.request = self.compiled.create_infer_request()
         self.settings = settings
 
+    def prepare(self, padded: np.ndarray) -> np.ndarray:
+        return padded[None]  # BGR uint8 HWC: the model itself converts (with_uint8_input)
+
     def infer(self, blob: np.ndarray) -> np.ndarray:
         return self.request.infer({0: blob})[0]
+
+
+def with_uint8_input(model):
+    """Move the BGR uint8 HWC -> RGB float NCHW / 255 conversion into the OpenVINO graph, where it fuses
+    with the first convolution: one pass less over every frame in Python (to_blob's ~1.5 ms CPU at 704 px)."""
+    from openvino import Layout, Type
+    from openvino.preprocess import ColorFormat, PrePostProcessor
+
+    ppp = PrePostProcessor(model)
+    ppp.input().tensor().set_element_type(Type.u8).set_layout(Layout("NHWC")).set_color_format(ColorFormat.BGR)
+    ppp.input().model().set_layout(Layout("NCHW"))
+    ppp.input().preprocess().convert_element_type(Type.f32).convert_color(ColorFormat.RGB).scale(255.0)
+    return ppp.build()
 
 
 def openvino_xml(path: Path) -> Path:
