@@ -5,6 +5,8 @@ that does not fit is refused in one line."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -85,3 +87,29 @@ def test_the_int8_model_is_the_default_when_openvino_is_installed():
     from maskdet.inference.detect import default_weights
 
     assert default_weights() == INT8
+
+
+@pytest.mark.parametrize("fmt", ["openvino", "onnx"])
+def test_export_py_int8_quantizes_a_checkpoint_that_detect_py_then_runs(model, tmp_path, detect, fmt):
+    pytest.importorskip("nncf", reason="export.py --int8 needs pip install nncf")
+    pt = tmp_path / "tiny.pt"
+    shutil.copy(model.pt, pt)
+    argv = [sys.executable, str(ROOT / "export.py"), "--weights", str(pt), "--imgsz", "64", "--int8", "--format", fmt,
+            "--data", str(model.data), "--fraction", "1"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stdout[-2000:] + proc.stderr[-3000:]
+    made = tmp_path / ("tiny_int8_openvino_model" if fmt == "openvino" else "tiny_int8.onnx")
+    assert "calibrated on 4 train photos" in proc.stdout and made.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["tiny.pt", made.name])  # no scratch left behind
+    image = kit_image(tmp_path)
+    ran = detect("--source", image, "--weights", made, "--conf", "0.0001")
+    assert ran.returncode == 0 and "Traceback" not in ran.stderr, ran.stderr
+    again = subprocess.run(argv, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert again.returncode == 2 and "add --force" in again.stderr  # never silently replaced
+
+
+def kit_image(folder: Path) -> Path:
+    path = folder / "in" / "frame.png"
+    path.parent.mkdir()
+    cv2.imwrite(str(path), np.full((120, 160, 3), 90, np.uint8))
+    return path
