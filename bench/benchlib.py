@@ -18,3 +18,16 @@ def cpu_name() -> str:
     except OSError:
         pass
     return f"{name}, {os.cpu_count()} cores"
+
+
+SIMD_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+
+
+def cpu_flags() -> str:
+    """The instruction sets that decide INT8 and bf16 speed (VNNI, AMX), as /proc/cpuinfo lists them."""
+    try:
+        flags = next((ln.split(":", 1)[1].split() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                      if ln.startswith("flags")), [])
+    except OSError:
+        return "unknown"
+    return " ".join(f for f in SIMD_FLAGS if f in flags) or "none of " + " ".join(SIMD_FLAGS)

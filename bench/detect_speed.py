@@ -3,10 +3,11 @@
 
 Every command runs end to end (start-up, decoding, inference, drawing, writing the annotated
 video) on the same input at the same image size; runs are interleaved and the median of
---repeat runs is reported, since a shared machine is noisy. detect.py also reports where its
-time goes (read/decode, preprocess, inference, NMS, drawing, writing).
+--repeat runs is reported, since a shared machine is noisy. Both wall time and CPU time (user + sys of
+the whole process and its children) are measured: CPU time per frame decides how many cameras a machine
+watches. detect.py also reports where its time goes (read/decode, preprocess, inference, NMS, drawing, writing).
 
-    python bench/detect_speed.py                          # models/best.pt and models/best.onnx, 768 px
+    python bench/detect_speed.py                          # INT8 OpenVINO, .onnx and yolo predict on the .pt, 704 px
     python bench/detect_speed.py --frames 300 --repeat 5 --json bench/detect_speed.json
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -28,6 +30,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchlib import cpu_flags, cpu_name  # noqa: E402
+
 from maskdet.config import INFERENCE_IMGSZ  # noqa: E402
 
 SAMPLE = ROOT / "samples" / "images" / "astronaut.jpg"
@@ -50,13 +54,19 @@ def make_video(path: Path, frames: int, size: tuple[int, int] = (640, 480), fps:
     writer.release()
 
 
-def timed(cmd: list[str], cwd: Path) -> tuple[float, str]:
-    t = time.perf_counter()
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(cmd: list[str], cwd: Path) -> tuple[float, float, str]:
+    """Wall seconds, CPU seconds (user + sys of the process and everything it waited for) and its output."""
+    t, c = time.perf_counter(), children_cpu()
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
-    elapsed = time.perf_counter() - t
+    elapsed, cpu = time.perf_counter() - t, children_cpu() - c
     if proc.returncode != 0:
         raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-2000:]}")
-    return elapsed, proc.stdout + proc.stderr
+    return elapsed, cpu, proc.stdout + proc.stderr
 
 
 def parse_breakdown(output: str) -> dict[str, float]:
@@ -66,7 +76,9 @@ def parse_breakdown(output: str) -> dict[str, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--weights", default=str(ROOT / "models" / "best.pt"), help=".pt model; its .onnx sibling is used too")
+    parser.add_argument("--weights", default=str(ROOT / "models" / "best.pt"),
+                        help=".pt model; its .onnx and _int8_openvino_model/ siblings are used too")
+    parser.add_argument("--with-pt", action="store_true", help="also time detect.py on the .pt")
     parser.add_argument("--imgsz", type=int, default=INFERENCE_IMGSZ, help="inference size for every command")
     parser.add_argument("--frames", type=int, default=200, help="length of the generated 640x480 video")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each command; the median is reported")
@@ -75,6 +87,7 @@ def main() -> int:
 
     pt = Path(args.weights).resolve()
     onnx = pt.with_suffix(".onnx")
+    int8 = pt.with_name(f"{pt.stem}_int8_openvino_model")
     yolo = shutil.which("yolo")
     if not pt.exists() or not onnx.exists() or yolo is None:
         raise SystemExit(f"needs {pt}, {onnx} (python export.py) and the 'yolo' command (pip install ultralytics)")
@@ -82,33 +95,45 @@ def main() -> int:
         tmp = Path(tmp)
         video = tmp / "bench.mp4"
         make_video(video, args.frames)
-        commands = {
+        commands = {}
+        if int8.exists():
+            commands["detect.py (INT8)"] = [sys.executable, str(ROOT / "detect.py"), "--weights", str(int8), "--source",
+                                            str(video), "--imgsz", str(args.imgsz), "--project", str(tmp / "d0"), "--quiet"]
+        commands.update({
             "detect.py (.onnx)": [sys.executable, str(ROOT / "detect.py"), "--weights", str(onnx), "--source", str(video),
                                   "--imgsz", str(args.imgsz), "--project", str(tmp / "d1"), "--quiet"],
             "detect.py (.pt)": [sys.executable, str(ROOT / "detect.py"), "--weights", str(pt), "--source", str(video),
                                 "--imgsz", str(args.imgsz), "--project", str(tmp / "d2"), "--quiet"],
             "yolo predict (.pt)": [yolo, "predict", f"model={pt}", f"source={video}", f"imgsz={args.imgsz}", "save=True",
                                    f"project={tmp / 'y'}", "verbose=False"],
-        }
+        })
+        if not args.with_pt:
+            del commands["detect.py (.pt)"]
         walls: dict[str, list[float]] = {k: [] for k in commands}
+        cpus: dict[str, list[float]] = {k: [] for k in commands}
         breakdowns: dict[str, list[dict]] = {k: [] for k in commands}
         for r in range(args.repeat):
             for label, cmd in commands.items():
-                elapsed, out = timed(cmd, tmp)
+                elapsed, cpu, out = timed(cmd, tmp)
                 walls[label].append(elapsed)
+                cpus[label].append(cpu)
                 breakdowns[label].append(parse_breakdown(out))
-                print(f"run {r + 1}/{args.repeat} {label}: {elapsed:.1f} s", file=sys.stderr)
+                print(f"run {r + 1}/{args.repeat} {label}: {elapsed:.1f} s wall, {cpu:.1f} s CPU", file=sys.stderr)
 
     base = statistics.median(walls["yolo predict (.pt)"])
+    base_cpu = statistics.median(cpus["yolo predict (.pt)"])
     results = []
-    print(f"\n{args.frames} frames 640x480, imgsz {args.imgsz}, model {pt.name}; median of {args.repeat} runs (end to end)")
-    print(f"{'command':<22}{'seconds':>9}{'FPS':>8}{'vs yolo predict':>17}")
+    print(f"\n{cpu_name()}; flags: {cpu_flags()}")
+    print(f"{args.frames} frames 640x480, imgsz {args.imgsz}, model {pt.name}; median of {args.repeat} runs (end to end)")
+    print(f"{'command':<22}{'wall s':>8}{'FPS':>7}{'CPU s':>8}{'frames/CPU-s':>14}{'wall vs yolo':>14}{'CPU vs yolo':>13}")
     for label in commands:
-        wall = statistics.median(walls[label])
-        results.append({"command": label, "seconds": round(wall, 2), "fps": round(args.frames / wall, 2),
-                        "speedup_vs_yolo_predict": round(base / wall, 2)})
-        print(f"{label:<22}{wall:9.1f}{args.frames / wall:8.1f}{base / wall:16.2f}x")
-    for label in ("detect.py (.onnx)", "detect.py (.pt)"):
+        wall, cpu = statistics.median(walls[label]), statistics.median(cpus[label])
+        results.append({"command": label, "seconds": round(wall, 2), "cpu_seconds": round(cpu, 2),
+                        "fps": round(args.frames / wall, 2), "frames_per_cpu_s": round(args.frames / cpu, 2),
+                        "speedup_vs_yolo_predict": round(base / wall, 2), "cpu_gain_vs_yolo_predict": round(base_cpu / cpu, 2)})
+        print(f"{label:<22}{wall:8.1f}{args.frames / wall:7.1f}{cpu:8.1f}{args.frames / cpu:14.1f}"
+              f"{base / wall:13.2f}x{base_cpu / cpu:12.2f}x")
+    for label in [k for k in commands if k.startswith("detect.py")]:
         stages = {k: statistics.median(b.get(k, 0.0) for b in breakdowns[label]) for k in breakdowns[label][0]}
         total = sum(stages.values()) or 1.0
         other = 100 * (total - stages.get("inference", 0.0)) / total

@@ -46,10 +46,16 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", help="inference sizes to compare on the val split")
     parser.add_argument("--imgsz", type=int, default=INFERENCE_IMGSZ, help="inference size for the card's figures")
     parser.add_argument("--card", help="write the card's figures (test, val, test_onnx) to this JSON file")
+    parser.add_argument("--add", metavar="KEY=MODEL",
+                        help="add another form of the model (e.g. int8=models/best_int8_openvino_model) to an existing "
+                             "--card: its val, test and test-without-twins figures under card['forms'][KEY], the "
+                             "others left as they are")
     parser.add_argument("--twins", default=str(TWINS_CSV) if TWINS_CSV.exists() else None,
                         help="near_duplicates.csv: also report test without the photos with a twin in train or val "
                              "(default: the Kaggle one in ../shared when present)")
     args = parser.parse_args()
+    if args.add:
+        return add_form(args)
     if not args.sizes and not args.card:
         parser.error("give --sizes (choose on val) and/or --card FILE (write the figures)")
 
@@ -83,6 +89,28 @@ def main() -> int:
                     a = card[key]["all"]
                     print(f"{key:<18} P {a['P']:.3f}  R {a['R']:.3f}  mAP50 {a['mAP50']:.3f}  mAP50-95 {a['mAP50-95']:.3f}")
             print(f"wrote {args.card}")
+    return 0
+
+
+def add_form(args: argparse.Namespace) -> int:
+    """Evaluate one more form of the shipped model (an INT8 export, say) into an existing card, keeping the rest."""
+    key, sep, model = args.add.partition("=")
+    if not sep or not key or not model or not args.card or not Path(args.card).exists():
+        raise SystemExit("--add KEY=MODEL needs an existing --card FILE")
+    card = json.loads(Path(args.card).read_text())
+    form = {"weights": model, "imgsz": args.imgsz}
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        for split in ("val", "test"):
+            form[split] = figures(Path(model), args.data, split, args.imgsz, workdir)
+            print(f"{key} {split}: {form[split]['all']}", flush=True)
+        if args.twins:
+            subset = write_split_without(args.data, "test", photos_with_a_twin(args.twins), workdir / "without_twins")
+            form["test_without_twins"] = figures(Path(model), str(subset.data_yaml), "test", args.imgsz, workdir)
+            print(f"{key} test_without_twins: {form['test_without_twins']['all']}", flush=True)
+    card.setdefault("forms", {})[key] = form
+    atomic_write_text(Path(args.card), json.dumps(card, indent=2) + "\n")
+    print(f"wrote {args.card}")
     return 0
 
 

@@ -79,7 +79,9 @@ def build_parser():
                     "confidence after NMS; annotated results under runs/detect/expN.", EXAMPLES)
     p.add_argument("--source", default=src.source, help="what to read (see 'sources' below)")
     p.add_argument("--weights", default=det.weights,
-                   help="model .onnx (ONNX Runtime, fastest on CPU) or .pt (PyTorch); default: models/best.onnx, else models/best.pt")
+                   help="model: an OpenVINO folder (*_openvino_model/, INT8 or fp32; fastest on CPU), .onnx (ONNX Runtime) or .pt "
+                        "(PyTorch); default: models/best_int8_openvino_model (when openvino is installed), else "
+                        "models/best.onnx, else models/best.pt")
     p.add_argument("--imgsz", "--img", "--img-size", dest="imgsz", type=int, default=det.imgsz,
                    help="inference size in pixels (default: the model's own; a fixed-size .onnx only takes its own)")
     p.add_argument("--conf", "--conf-thres", dest="conf", type=float, default=det.conf, help="minimum confidence to keep a box")

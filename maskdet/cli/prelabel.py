@@ -39,7 +39,7 @@ def build_parser():
     parser.add_argument("--labels", default=argparse.SUPPRESS,
                         help="folder to write the YOLO .txt labels and classes.txt in, created if missing "
                         "(default: as label.py: the --images folder; for a folder named images/, its sibling labels/)")
-    parser.add_argument("--weights", default=argparse.SUPPRESS, help=".onnx or .pt model (default: models/best.onnx, else models/best.pt)")
+    parser.add_argument("--weights", default=argparse.SUPPRESS, help="OpenVINO folder, .onnx or .pt model (default: models/best_int8_openvino_model when openvino is installed, else models/best.onnx, else models/best.pt)")
     add_data_arg(parser)
     parser.add_argument("--conf", type=float, default=PRELABEL_CONF,
                         help="minimum confidence of a box to write (the default costs the fewest corrections)")

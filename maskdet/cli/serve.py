@@ -71,7 +71,8 @@ def build_parser():
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on; 0.0.0.0 makes it reachable from the network (use --token then)")
     p.add_argument("--port", type=int, default=8000, help="TCP port to listen on")
-    p.add_argument("--weights", default=None, help="model .onnx or .pt; default: models/best.onnx, else models/best.pt")
+    p.add_argument("--weights", default=None, help="model: OpenVINO folder, .onnx or .pt; default: models/best_int8_openvino_model when "
+                   "openvino is installed, else models/best.onnx, else models/best.pt")
     p.add_argument("--conf", "--conf-thres", dest="conf", type=float, default=d("conf"), help="minimum confidence to keep a box")
     p.add_argument("--iou", "--iou-thres", dest="iou", type=float, default=d("iou"), help="NMS IoU threshold")
     p.add_argument("--imgsz", "--img", "--img-size", dest="imgsz", type=int, default=d("imgsz"),

@@ -20,6 +20,19 @@ from maskdet.training.export import has_nms_free_head
 from maskdet.training.trainer import resolve_model, write_resolved_data_yaml
 
 
+def check_exported_model(weights: str | Path, names: tuple[str, ...], imgsz: int) -> None:
+    """An exported model (.onnx, OpenVINO folder, INT8 or not) goes through detect.py's own loader first, so
+    one that does not fit (another task, a fixed size other than --imgsz, other classes) is refused in one
+    line here too, before Ultralytics' validator would fail on it with a traceback."""
+    from maskdet.inference.detectors import DetectSettings, load_detector
+
+    if Path(weights).suffix == ".pt":
+        return
+    detector = load_detector(weights, DetectSettings(), imgsz, "cpu")
+    if tuple(detector.names) != tuple(names):
+        raise UserError(f"the model's classes {list(detector.names)} differ from data.yaml's {list(names)}", weights)
+
+
 @dataclass
 class EvalResult:
     save_dir: Path
@@ -46,6 +59,7 @@ def evaluate(
     if not config.images_dir(split).is_dir() or not list_images(config.images_dir(split)):
         raise UserError(f"the {split} split has no images (build it with labeling/split.py)", config.images_dir(split))
     weights = resolve_model(weights)
+    check_exported_model(weights, config.names, imgsz)
     project = Path(project or PROJECT_ROOT / "runs" / "val")
     run_dir = next_run_dir(project, name, exist_ok)
     data_yaml = write_resolved_data_yaml(data, run_dir)

@@ -51,3 +51,111 @@ def export_onnx(weights: str | Path, imgsz: int, opset: int | None = None, dynam
         exported = Path(yolo.export(**args))
         os.replace(exported, target)
     return target
+
+
+INT8_FORMATS = ("openvino", "onnx")
+
+
+def int8_target(weights: Path, fmt: str) -> Path:
+    """Where export_int8 writes: models/best.pt -> models/best_int8_openvino_model/ or models/best_int8.onnx."""
+    return weights.with_name(f"{weights.stem}_int8_openvino_model" if fmt == "openvino" else f"{weights.stem}_int8.onnx")
+
+
+def calibration_images(data: str | Path, split: str, fraction: float) -> list[Path]:
+    """The first `fraction` of a split's images in name order: what Ultralytics' own INT8 calibration
+    takes with the same fraction, so both runtimes calibrate on the same photos."""
+    from maskdet.config import load_dataset_config
+    from maskdet.fileio import list_images
+
+    if not 0 < fraction <= 1:
+        raise UserError(f"--fraction must be in (0, 1], got {fraction}")
+    config = load_dataset_config(data)
+    if split not in config.split_images or not config.images_dir(split).is_dir():
+        raise UserError(f"data.yaml names no '{split}' folder to calibrate on", config.yaml_path)
+    images = sorted(list_images(config.images_dir(split)))
+    if not images:
+        raise UserError(f"the {split} split has no images (build it with labeling/split.py)", config.images_dir(split))
+    return images[:max(1, round(len(images) * fraction))]
+
+
+def export_int8(weights: str | Path, data: str | Path, imgsz: int, fraction: float = 0.5, split: str = "train",
+                fmt: str = "openvino", force: bool = False) -> tuple[Path, int]:
+    """Post-training INT8 quantization, calibrated on `fraction` of a split's photos (ours, not COCO's).
+
+    openvino: Ultralytics' export (format=openvino, quantize=8), i.e. NNCF's MIXED preset with the
+    detection head's decoding (DFL, box arithmetic, sigmoids) left in float, as Ultralytics does.
+    onnx: ONNX Runtime static quantization to QDQ, u8 activations and per-channel s8 weights (the
+    pair x86 VNNI kernels run), MinMax calibration, the same head decoding left in float.
+    Either is written in a scratch folder and moved into place, so an interrupted export leaves nothing."""
+    from maskdet.training.trainer import write_resolved_data_yaml
+
+    path = Path(weights)
+    if fmt not in INT8_FORMATS:
+        raise UserError(f"--format must be one of {', '.join(INT8_FORMATS)}, got {fmt!r}")
+    if not path.exists():
+        raise UserError("weights not found", path)
+    if path.suffix != ".pt":
+        raise UserError("--int8 needs a PyTorch .pt checkpoint (it exports and quantizes it)", path)
+    target = int8_target(path, fmt)
+    if target.exists() and not force:
+        raise UserError("already exists; add --force to replace it", target)
+    images = calibration_images(data, split, fraction)
+    with tempfile.TemporaryDirectory(prefix=".export-", dir=path.parent) as scratch:
+        scratch = Path(scratch)
+        staged = scratch / path.name
+        shutil.copy2(path, staged)
+        if fmt == "openvino":
+            from ultralytics import YOLO
+
+            data_yaml = write_resolved_data_yaml(data, scratch)
+            exported = Path(YOLO(str(staged)).export(format="openvino", imgsz=imgsz, quantize=8, data=str(data_yaml),
+                                                     split=split, fraction=fraction, batch=1))
+        else:
+            fp32 = export_onnx(staged, imgsz, simplify=True)
+            exported = scratch / target.name
+            quantize_onnx(fp32, exported, images, imgsz)
+        if target.is_dir() and force:
+            shutil.rmtree(target)
+        elif target.exists() and force:
+            target.unlink()
+        os.replace(exported, target)
+    return target, len(images)
+
+
+def head_decode_nodes(model) -> list[str]:
+    """The nodes of the Detect head after its convolutions (DFL, anchors, box arithmetic, sigmoid):
+    8-bit there costs box precision for no speed, so they stay float (Ultralytics does the same)."""
+    head = max((n.name.split("/")[1] for n in model.graph.node if n.name.startswith("/model.")),
+               key=lambda s: int(s.split(".")[1]))
+    return [n.name for n in model.graph.node
+            if n.name.startswith(f"/{head}/") and "/cv2" not in n.name and "/cv3" not in n.name]
+
+
+def quantize_onnx(fp32: Path, target: Path, images: list[Path], imgsz: int) -> None:
+    """ONNX Runtime static QDQ quantization, calibrated on `images` letterboxed as detect.py does."""
+    import cv2
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from maskdet.inference.detectors import letterbox, to_blob
+    from maskdet.progress import progress
+
+    class Photos(CalibrationDataReader):
+        def __init__(self):
+            self.images = iter(progress(images, desc="calibrating", unit="photo"))
+            self.name = onnx.load(str(fp32), load_external_data=False).graph.input[0].name
+
+        def get_next(self):
+            for p in self.images:
+                image = cv2.imread(str(p))
+                if image is not None:
+                    return {self.name: to_blob(letterbox(image, imgsz)[0])}
+            return None
+
+    pre = fp32.with_name(fp32.stem + ".pre.onnx")
+    quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
+    model = onnx.load(str(pre))
+    quantize_static(str(pre), str(target), Photos(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    nodes_to_exclude=head_decode_nodes(model), calibrate_method=CalibrationMethod.MinMax)

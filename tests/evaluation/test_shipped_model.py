@@ -20,3 +20,20 @@ def test_the_card_is_measured_at_the_size_detect_py_runs():
     from maskdet.config import INFERENCE_IMGSZ
 
     assert json.loads(CARD.read_text(encoding="utf-8"))["imgsz"] == INFERENCE_IMGSZ
+
+
+# Issue 23: the INT8 model may be the default only this close to the fp32 export it was quantized from.
+INT8_MARGIN = {("all", "mAP50"): 0.01, ("all", "mAP50-95"): 0.01, ("mask_weared_incorrect", "mAP50"): 0.03}
+
+
+def test_the_default_int8_model_stays_within_the_margin_of_fp32_on_val_and_test():
+    from maskdet.inference.detect import DEFAULT_WEIGHTS_ORDER
+
+    forms = json.loads(CARD.read_text(encoding="utf-8"))["forms"]
+    int8, fp32 = forms["int8"], forms["onnx"]
+    assert DEFAULT_WEIGHTS_ORDER[0].name == Path(int8["weights"]).name  # the figures are the default model's
+    for split in ("val", "test", "test_without_twins"):
+        lost = {f"{split} {cls} {metric}": round(fp32[split][cls][metric] - int8[split][cls][metric], 4)
+                for (cls, metric), margin in INT8_MARGIN.items()
+                if fp32[split][cls][metric] - int8[split][cls][metric] > margin}
+        assert not lost, f"INT8 lost more than the margin against fp32: {lost}"
