@@ -10,6 +10,7 @@ import time
 from maskdet.cli import make_parser
 from maskdet.config import PROJECT_ROOT
 from maskdet.errors import UserError, require_modules
+from maskdet.settings import parse_duration
 
 DEFAULT_DB = PROJECT_ROOT / "runs" / "fleet" / "fleet.db"
 
@@ -76,8 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--db", default=str(DEFAULT_DB), metavar="PATH_OR_URL",
                    help="the store: an SQLite file, or postgresql://user@host/dbname")
     p.add_argument("--duration", type=float, default=0.0, help="live: stop by itself after this many seconds (0 = until Ctrl-C)")
+    p.add_argument("--retain", default=None, metavar="DURATION",
+                   help="live: delete people, alerts and per-minute counts older than this from the store (72h, 7d, "
+                        "30m...), at start and every quarter of it while running (default: keep everything)")
     p.add_argument("--check", action="store_true", help="only check the cameras file, then exit")
     args = p.parse_args(argv)
+    retain_s = parse_duration(args.retain, "--retain") if args.retain is not None else None
 
     from maskdet.fleet.cameras import CamerasFileError, archive_fleet, read_fleet
 
@@ -141,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         if archive:
             totals = run_archive(fleet, store, workers, log, stop)
         else:
-            totals = run_live(fleet, store, workers, log, stop)
+            totals = run_live(fleet, store, workers, log, stop, retain_s)
     except store_errors() as exc:  # the database went away or its disk is full: one line, what was written is kept
         raise UserError(f"the store failed ({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}); "
                         "everything written before is kept", store.where) from None

@@ -93,11 +93,22 @@ class Alerts:
 class Writer:
     """Collects results and writes them to the store in batches."""
 
-    def __init__(self, store: Store, alerts: Alerts, totals: Totals, log: Log):
+    def __init__(self, store: Store, alerts: Alerts, totals: Totals, log: Log, retain_s: float | None = None):
         self.store, self.alerts, self.totals, self.log = store, alerts, totals, log
         self.batch = Batch([], [], {}, {})
         self.states: dict[str, str] = {}
         self.last_flush = time.monotonic()
+        self.retain_s = retain_s
+        self.last_prune = float("-inf")
+
+    def prune(self, force: bool = False) -> None:
+        """--retain: rows older than the retention go, at start and then every quarter of it (5 min at most)."""
+        if not self.retain_s or (not force and time.monotonic() - self.last_prune < min(self.retain_s / 4, 300)):
+            return
+        self.last_prune = time.monotonic()
+        deleted = self.store.prune(self.retain_s)
+        if any(deleted.values()):
+            self.log("retention: deleted " + ", ".join(f"{n} {table} rows" for table, n in deleted.items() if n))
 
     def add(self, result: dict) -> None:
         name = result["camera"]
@@ -135,9 +146,11 @@ class Writer:
             self.totals.alerts += alerts
         for camera, track, status in statuses:
             self.store.set_delivery(camera, track, status)
+        self.prune()
 
 
-def run_live(fleet: Fleet, store: Store, workers: list, log: Log, stop: threading.Event) -> Totals:
+def run_live(fleet: Fleet, store: Store, workers: list, log: Log, stop: threading.Event,
+             retain_s: float | None = None) -> Totals:
     """Sample every camera at its rate until `stop` is set (Ctrl-C); then close every camera cleanly."""
     import ray
     from ray.exceptions import RayActorError
@@ -149,7 +162,8 @@ def run_live(fleet: Fleet, store: Store, workers: list, log: Log, stop: threadin
 
     totals = Totals()
     alerts = Alerts(fleet.defaults.webhook)
-    writer = Writer(store, alerts, totals, log)
+    writer = Writer(store, alerts, totals, log, retain_s)
+    writer.prune(force=True)
     cameras = list(fleet.cameras)
     owner_index = {cam.name: i % len(workers) for i, cam in enumerate(cameras)}
     owner = {name: workers[i] for name, i in owner_index.items()}

@@ -198,6 +198,17 @@ class Store:
                              (frames, last, camera))
         return people, alerts
 
+    def prune(self, older_than_s: float, now: float | None = None) -> dict[str, int]:
+        """--retain: delete people, alerts and per-minute counts older than `older_than_s` (by the time in
+        each row, UTC text that sorts as it reads); cameras and the archive's video list stay."""
+        cutoff = utc_text((time.time() if now is None else now) - older_than_s)
+        deleted = {}
+        with self.transaction():
+            for table, column, limit in (("people", "last_seen", cutoff), ("alerts", "time", cutoff),
+                                         ("counts", "minute", cutoff[:16])):
+                deleted[table] = self._rowcount(f"DELETE FROM {table} WHERE {column} < ?", (limit,))
+        return deleted
+
     def set_delivery(self, camera: str, track: str, status: str) -> None:
         with self.transaction():
             self.execute("UPDATE alerts SET delivery = ? WHERE camera = ? AND track = ?", (status[:500], camera, track))

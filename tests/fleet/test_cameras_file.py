@@ -96,6 +96,8 @@ def test_numbers_on_the_command_line_are_range_checked(tmp_path):
     path = tmp_path / "cameras.yaml"
     path.write_text("cameras:\n  - {name: a, source: 'rtsp://10.0.0.5/s'}\n", encoding="utf-8")
     for args, fragment in ((["--workers", "0"], "--workers must be between 1 and 1024"),
-                           (["--duration", "-1"], "--duration must be 0")):
+                           (["--duration", "-1"], "--duration must be 0"),
+                           (["--retain", "3 weeks"], "--retain must be a number and a unit"),
+                           (["--retain", "0s"], "--retain 0s: must be between")):
         proc = monitor(path, *args, cwd=tmp_path)
         assert proc.returncode == 2 and proc.stderr.strip().startswith("error: ") and fragment in proc.stderr, proc.stderr

@@ -55,3 +55,21 @@ def test_the_same_person_and_alert_are_stored_once_and_counted_once(store_url):
         assert {c["name"]: c["people_last_hour"] for c in store.summary()["cameras"]}["yard"] == 1
     finally:
         store.close()
+
+
+def test_retention_deletes_old_people_alerts_and_counts_and_keeps_the_rest(store_url):
+    store = Store.open(store_url.read_url)
+    try:
+        store.register_cameras([Camera("door", "rtsp://10.0.0.5/s", "north", "door")])
+        old = time.time() - 4 * 3600
+        stale_alert = dict(alert("door", "a1-1"), time=utc_text(old))
+        store.write(Batch([person("door", "a1-1", "without_mask", when=old), person("door", "a1-2", "with_mask")],
+                          [stale_alert, alert("door", "a1-2")], {}, {}))
+        assert store.prune(3 * 3600) == {"people": 1, "alerts": 1, "counts": 1}
+        assert store.execute("SELECT track FROM people") == [("a1-2",)]
+        assert store.execute("SELECT track FROM alerts") == [("a1-2",)]
+        assert store.execute("SELECT SUM(with_mask), SUM(without_mask) FROM counts") == [(1, 0)]
+        assert [c["name"] for c in store.summary()["cameras"]] == ["door"]  # the cameras stay
+        assert store.prune(3 * 3600) == {"people": 0, "alerts": 0, "counts": 0}
+    finally:
+        store.close()
