@@ -160,24 +160,31 @@ class FleetPage:
                                        service=webdriver.ChromeService(executable_path=shutil.which("chromedriver")))
         self.driver.get(f"http://127.0.0.1:{port}/fleet")
 
-    def shown(self) -> dict[str, str]:
-        from selenium.webdriver.common.by import By
-
-        return {row.get_attribute("data-camera"): row.find_element(By.CSS_SELECTOR, ".state").text
-                for row in self.driver.find_elements(By.CSS_SELECTOR, "#cameras tbody tr")}
+    def snapshot(self) -> dict:
+        """What the page shows, read in one script: the page re-renders its tables every few seconds, so
+        element handles kept between calls would go stale mid-read."""
+        return self.driver.execute_script("""
+            const rows = sel => [...document.querySelectorAll(sel)];
+            return {
+              states: Object.fromEntries(rows('#cameras tbody tr').map(r =>
+                  [r.dataset.camera, (r.querySelector('.state') || {}).innerText || ''])),
+              since: Object.fromEntries(rows('#cameras tbody tr').map(r =>
+                  [r.dataset.camera, (r.querySelector('td:nth-child(5)') || {}).innerText || ''])),
+              sites: rows('#sites tbody tr').map(r => r.dataset.site),
+              alerts: rows('#alerts tbody tr').length,
+            };""")
 
     def check_one_down(self) -> None:
         """The dead camera down (since when), the others live, totals per site, alerts; refreshed by itself."""
-        from selenium.webdriver.common.by import By
         from selenium.webdriver.support.ui import WebDriverWait
 
         wanted = {"north-door": "live", "north-hall": "live", "south-door": "live", KILLED_CAMERA: "down"}
-        WebDriverWait(self.driver, 10, 0.3).until(lambda d: self.shown() == wanted)  # the page refreshes by itself
-        since = self.driver.find_element(By.CSS_SELECTOR, f'#cameras tr[data-camera="{KILLED_CAMERA}"] td:nth-child(5)').text
+        WebDriverWait(self.driver, 10, 0.3).until(lambda d: self.snapshot()["states"] == wanted)  # refreshes by itself
+        shown = self.snapshot()
+        since = shown["since"][KILLED_CAMERA].strip()
         assert since.endswith("UTC") and since[:4].isdigit(), since
-        sites = [row.get_attribute("data-site") for row in self.driver.find_elements(By.CSS_SELECTOR, "#sites tbody tr")]
-        assert sites == ["north", "south"]
-        assert self.driver.find_elements(By.CSS_SELECTOR, "#alerts tbody tr"), "the alerts of group A"
+        assert shown["sites"] == ["north", "south"]
+        assert shown["alerts"], "the alerts of group A"
         path = self.tmp_path / "artefacts" / "fleet.png"
         path.parent.mkdir(exist_ok=True)
         self.driver.save_screenshot(str(path))
