@@ -11,11 +11,11 @@ from pathlib import Path
 # The optional installs, and the top-level modules each brings. requirements.txt alone runs detect.py with
 # the shipped ONNX model; a command that needs more says in one line which file to install.
 REQUIREMENTS_OF_MODULE = {
-    **dict.fromkeys(("ultralytics", "torch", "onnx", "onnxslim", "pandas", "PIL", "matplotlib",
+    **dict.fromkeys(("ultralytics", "torch", "onnx", "onnxslim", "pandas", "matplotlib",
                      "lxml", "labelImg", "PyQt5"), "requirements-train.txt"),
     **dict.fromkeys(("fastapi", "uvicorn", "multipart", "python_multipart", "av", "swagger_ui_bundle"),
                     "requirements-serve.txt"),
-    **dict.fromkeys(("numpy", "cv2", "yaml", "tqdm", "onnxruntime", "trackers", "supervision"), "requirements.txt"),
+    **dict.fromkeys(("numpy", "cv2", "PIL", "yaml", "tqdm", "onnxruntime", "trackers", "supervision"), "requirements.txt"),
 }
 
 # Where a module's pip name differs from its import name (for messages that say what to install).

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import signal
 
-from maskdet.cli import make_parser
+from maskdet.cli import CONFIDENCE, COUNT, IMGSZ, IOU, POSITIVE_INT, SECONDS, make_parser, number
 from maskdet.config import PROJECT_ROOT
-from maskdet.inference.detect import run
-from maskdet.inference.sources import quiet_opencv_logs
+from maskdet.inference.sources import MAX_PIXELS, quiet_opencv_logs
 from maskdet.monitoring.people import ALERT_AFTER_S, MIN_FRAMES
 
 EXAMPLES = """sources:
@@ -16,7 +15,8 @@ EXAMPLES = """sources:
   'photos/**/*.jpg'          a glob (quote it so the shell does not expand it)
   clip.mp4                   a video file
   rtsp://host/cam  http://host/stream.ts   a network stream (reconnects when it drops)
-  list.txt                   a file listing any of these, one per line
+  list.txt                   a file listing any of these, one per line (relative paths in it are read
+                             from the list's own folder, not from where you run detect.py)
 
 examples:
   python detect.py --source samples/images/astronaut.jpg     # writes runs/detect/exp/astronaut.jpg
@@ -52,13 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--source", default="0", help="what to read (see 'sources' below)")
     p.add_argument("--weights", default=None,
                    help="model .onnx (ONNX Runtime, fastest on CPU) or .pt (PyTorch); default: models/best.onnx, else models/best.pt")
-    p.add_argument("--imgsz", "--img", "--img-size", dest="imgsz", type=int, default=None,
+    p.add_argument("--imgsz", "--img", "--img-size", dest="imgsz", type=IMGSZ, default=None,
                    help="inference size in pixels (default: the model's own; a fixed-size .onnx only takes its own)")
-    p.add_argument("--conf", "--conf-thres", dest="conf", type=float, default=0.25, help="minimum confidence to keep a box")
-    p.add_argument("--iou", "--iou-thres", dest="iou", type=float, default=0.45,
+    p.add_argument("--conf", "--conf-thres", dest="conf", type=CONFIDENCE, default=0.25, help="minimum confidence to keep a box")
+    p.add_argument("--iou", "--iou-thres", dest="iou", type=IOU, default=0.45,
                    help="NMS IoU threshold: of two boxes of one class overlapping more than this, only the better is kept")
-    p.add_argument("--max-det", type=int, default=1000, help="most boxes kept per image")
-    p.add_argument("--classes", type=int, nargs="+", default=None, help="keep only these class ids (e.g. --classes 1 2)")
+    p.add_argument("--max-det", type=number(int, 1, 100_000), default=1000, help="most boxes kept per image")
+    p.add_argument("--classes", type=COUNT, nargs="+", default=None, help="keep only these class ids (e.g. --classes 1 2)")
     p.add_argument("--agnostic-nms", action="store_true", help="NMS across classes (one box per face whatever its class)")
     p.add_argument("--device", default=None, help="'cpu', or a CUDA device such as '0' (default: the GPU if there is one)")
     p.add_argument("--half", action="store_true", help="FP16 inference (CUDA with .pt only)")
@@ -73,27 +73,32 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--project", default=str(PROJECT_ROOT / "runs" / "detect"), help="where run folders go")
     p.add_argument("--name", default="exp", help="run folder name (exp, exp2, ... if it exists)")
     p.add_argument("--exist-ok", action="store_true", help="reuse the run folder instead of numbering a new one")
-    p.add_argument("--line-thickness", type=int, default=None, help="box line width in pixels (default: by image size)")
+    p.add_argument("--line-thickness", type=number(int, 1, 100), default=None, help="box line width in pixels (default: by image size)")
     p.add_argument("--hide-labels", action="store_true", help="draw boxes without class names")
     p.add_argument("--hide-conf", action="store_true", help="draw class names without confidences")
-    p.add_argument("--vid-stride", type=int, default=1, help="video files: detect on every n-th frame")
-    p.add_argument("--stream-timeout", type=float, default=30.0,
+    p.add_argument("--vid-stride", type=POSITIVE_INT, default=1, help="video files: detect on every n-th frame")
+    p.add_argument("--stream-timeout", type=SECONDS, default=30.0,
                    help="live sources: give up after this many seconds without a frame (0 = keep reconnecting forever)")
+    p.add_argument("--max-pixels", type=number(int, 1, 1 << 30), default=MAX_PIXELS,
+                   help="skip (and report) images larger than this many pixels, measured from the file header "
+                        "before decoding (at most 2^30, OpenCV's own ceiling)")
     p.add_argument("--quiet", action="store_true", help="no line per frame, only the summary")
     m = p.add_argument_group("monitoring: people, not frames (see 'monitoring' below)")
     m.add_argument("--track", action="store_true",
                    help="follow each face with an ID (ByteTrack) and count people: people.csv, people/, report.html")
-    m.add_argument("--min-frames", type=int, default=MIN_FRAMES,
+    m.add_argument("--min-frames", type=POSITIVE_INT, default=MIN_FRAMES,
                    help="frames a track needs before it counts as a person and gets a verdict")
     m.add_argument("--line", default=None, metavar="X1,Y1,X2,Y2",
                    help="count people crossing this line, each direction, by verdict (pixels, or fractions 0-1 of the frame)")
     m.add_argument("--alert", nargs="+", default=None, metavar="CLASS",
                    help="alert once per person whose verdict is one of these classes, e.g. --alert without_mask mask_weared_incorrect")
-    m.add_argument("--alert-after", type=float, default=ALERT_AFTER_S,
+    m.add_argument("--alert-after", type=SECONDS, default=ALERT_AFTER_S,
                    help="seconds the verdict must have held before the alert (video time; image folders count 25 images a second)")
     m.add_argument("--alert-url", default=None, metavar="URL",
                    help="POST each alert as JSON to this http(s) webhook, from a background queue with retries")
     args = p.parse_args(argv)
+
+    from maskdet.inference.detect import run
 
     # `kill` (SIGTERM) stops as cleanly as Ctrl-C: outputs are closed, not cut off.
     signal.signal(signal.SIGTERM, signal.default_int_handler)

@@ -27,7 +27,7 @@ from maskdet.inference.detections import Detections, Frame
 from maskdet.inference.detectors import DetectSettings, load_detector
 from maskdet.inference.display import display_problem
 from maskdet.inference.sinks import CropSink, CsvSink, JsonSink, MediaSink, Sink, YoloTxtSink
-from maskdet.inference.sources import InputProblem, expand_source, iter_frames
+from maskdet.inference.sources import MAX_PIXELS, InputProblem, expand_source, iter_frames
 from maskdet.inference.visualize import Annotator, class_color, draw_overlay
 from maskdet.interrupts import interrupts_held
 from maskdet.monitoring.people import ALERT_AFTER_S, MIN_FRAMES
@@ -140,7 +140,7 @@ def run(
     exist_ok: bool = False, line_thickness: int | None = None, hide_labels: bool = False, hide_conf: bool = False,
     vid_stride: int = 1, stream_timeout: float = 30.0, quiet: bool = False, log=None,
     track: bool = False, line: str | None = None, min_frames: int = MIN_FRAMES, alert: list[str] | None = None,
-    alert_after: float = ALERT_AFTER_S, alert_url: str | None = None,
+    alert_after: float = ALERT_AFTER_S, alert_url: str | None = None, max_pixels: int = MAX_PIXELS,
 ) -> DetectSummary:
     """Detect masks on every frame of `source` and write what was asked for; returns a summary."""
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -194,7 +194,7 @@ def run(
             sinks += monitor.open_sinks(stack, save_dir, f"maskdet: {source}", log)
         if window:
             stack.callback(window.close)
-        frames = iter_frames(specs, vid_stride, log, stream_timeout)
+        frames = iter_frames(specs, vid_stride, log, stream_timeout, max_pixels)
         stack.callback(frames.close)
         try:
             while True:

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import glob
 import os
+import re
+import struct
 import threading
 import time
+import warnings
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,6 +21,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from maskdet.errors import UserError
 from maskdet.fileio import IMAGE_SUFFIXES
@@ -27,6 +31,11 @@ from maskdet.inference.threads import prefetch
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".gif"})
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
 OPEN_TIMEOUT_MS = 5000
+# The largest image decoded, measured from its header first (--max-pixels). 100 megapixels holds every
+# phone photo (48 and 50 MP sensors) and costs ~300 MB decoded; a 20000x20000 PNG of a few kilobytes
+# would cost 1.2 GB, and its annotated copy as much again. OpenCV's own ceiling is 2^30 pixels.
+MAX_PIXELS = 100_000_000
+OPENCV_MAX_PIXELS = 1 << 30
 READ_TIMEOUT_MS = 5000
 
 Log = Callable[[str], None]
@@ -71,8 +80,28 @@ def classify(path: Path) -> str | None:
     return "image" if suffix in IMAGE_SUFFIXES else "video" if suffix in VIDEO_SUFFIXES else None
 
 
-def expand_source(source: str, log: Log, _depth: int = 0) -> list[SourceSpec]:
-    """Turn --source into a list of inputs. Problems with one entry are logged and skipped."""
+def expand_source(source: str, log: Log) -> list[SourceSpec]:
+    """Turn --source into a list of inputs. Problems with one entry are logged and skipped.
+
+    A file reached twice (a glob through a symlink loop, a list that names a photo the folder
+    beside it also holds) is read once: duplicates are dropped by resolved path, with a note."""
+    specs = _expand(source, log, ())
+    unique: list[SourceSpec] = []
+    seen: set[str] = set()
+    for spec in specs:
+        key = os.path.realpath(spec.target) if spec.kind in ("image", "video") else f"{spec.kind}:{spec.target}"
+        if key not in seen:
+            seen.add(key)
+            unique.append(spec)
+    if len(unique) < len(specs):
+        log(f"note: {len(specs) - len(unique)} inputs reached more than once (symlinks, repeated list entries) "
+            "are read once")
+    return unique
+
+
+def _expand(source: str, log: Log, lists: tuple[str, ...]) -> list[SourceSpec]:
+    """expand_source's work; `lists` holds the resolved paths of the .txt lists being read (to stop a cycle)."""
+    _depth = len(lists)
     source = source.strip()
     if not source and _depth == 0:  # Path('') is the current folder: never read it by accident
         raise UserError("--source is empty: give an image, a folder, a video, a webcam index or a stream URL")
@@ -87,24 +116,35 @@ def expand_source(source: str, log: Log, _depth: int = 0) -> list[SourceSpec]:
             log(f"skipped: {path}: no images or videos in this folder")
         return [SourceSpec(classify(p), str(p)) for p in files]
     if path.suffix.lower() == ".txt" and path.is_file():
+        resolved = os.path.realpath(path)
+        if resolved in lists:
+            log(f"skipped: {path}: this list includes itself (directly or through another list); its entries are read once")
+            return []
         if _depth > 3:
             log(f"skipped: {path}: lists nested too deep")
             return []
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            log(f"skipped: {path}: cannot read this list ({exc.strerror or exc})")
+            return []
         specs = []
-        for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        for number, line in enumerate(text.splitlines(), 1):
             line = line.split("#", 1)[0].strip()
             if not line:
                 continue
-            entry = line if line.isdigit() or line.lower().startswith(STREAM_SCHEMES) or Path(line).is_absolute() \
-                else str(path.parent / line)
+            relative = not (line.isdigit() or line.lower().startswith(STREAM_SCHEMES) or Path(line).expanduser().is_absolute())
+            entry = str(path.parent / line) if relative else line
             inner: list[str] = []
-            found = expand_source(entry, inner.append, _depth + 1)
+            found = _expand(entry, inner.append, (*lists, resolved))
             if found:
                 for note in inner:
                     log(note)
             else:  # one line for one bad entry, with the reason
                 why = "; ".join(note.removeprefix("skipped: ").removeprefix(f"{entry}: ") for note in inner)
-                log(f"skipped: {path}:{number}: nothing to read at {line!r}" + (f" ({why})" if why else ""))
+                if relative:
+                    why += f"; looked for {entry}: a relative path in a list is read from the list's folder"
+                log(f"skipped: {path}:{number}: nothing to read at {line!r}" + (f" ({why.lstrip('; ')})" if why else ""))
             specs.extend(found)
         return specs
     if any(ch in source for ch in "*?["):
@@ -145,12 +185,44 @@ def png_is_intact(data: bytes) -> bool:
     return False
 
 
-def read_image(path: Path) -> np.ndarray:
-    """Decode an image; unreadable files raise SourceError (the caller skips them)."""
-    data = np.fromfile(str(path), np.uint8) if path.exists() else None
-    if data is not None and data[:8].tobytes() == PNG_SIGNATURE and not png_is_intact(data.tobytes()):
+def header_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from the image's header, without decoding its pixels; None when Pillow cannot tell
+    (OpenCV then gets its chance, and says whether the file is an image at all).
+
+    Raises OSError for a file that cannot be opened (permission denied)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the limit here is --max-pixels
+        try:
+            with Image.open(path) as header:  # reads the header only
+                return header.size
+        except Image.DecompressionBombError as exc:  # over twice Pillow's limit: its message holds the count
+            found = re.search(r"\((\d+) pixels\)", str(exc))
+            return (int(found.group(1)), 1) if found else (OPENCV_MAX_PIXELS + 1, 1)
+        except (Image.UnidentifiedImageError, ValueError, SyntaxError, struct.error, EOFError):
+            return None
+
+
+def read_image(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode an image; unreadable files, and images over max_pixels (measured from the header before any
+    decoding), raise SourceError: the caller skips them."""
+    try:
+        size = header_size(path)
+        data = np.fromfile(str(path), np.uint8)
+    except FileNotFoundError:
+        raise SourceError(f"{path}: cannot read this image (it is gone)") from None
+    except OSError as exc:  # permission denied, a folder named like an image, an I/O error
+        raise SourceError(f"{path}: cannot read this file ({exc.strerror or exc})") from None
+    if size is not None and size[0] * size[1] > max_pixels:
+        w, h = size
+        what = f"{w}x{h} pixels" if h > 1 else f"{w / 1e6:.0f} megapixels"
+        raise SourceError(f"{path}: {what} is over the limit of {max_pixels / 1e6:g} megapixels (--max-pixels); "
+                          "downscale it or raise --max-pixels")
+    if data[:8].tobytes() == PNG_SIGNATURE and not png_is_intact(data.tobytes()):
         raise SourceError(f"{path}: cannot read this image (a damaged or truncated PNG)")
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    except (cv2.error, MemoryError):  # OpenCV's own pixel ceiling, or no memory for the pixels
+        raise SourceError(f"{path}: cannot read this image (too large to decode)") from None
     if image is None:
         raise SourceError(f"{path}: cannot read this image (corrupt or not an image)")
     return image
@@ -163,8 +235,9 @@ def _open_capture(target: str | int) -> cv2.VideoCapture:
     return cv2.VideoCapture(target, cv2.CAP_FFMPEG, params)
 
 
-def iter_video(path: Path, vid_stride: int, log: Log) -> Iterator[Frame]:
-    """Every vid_stride-th frame of a video file; a truncated file ends early with a note."""
+def iter_video(path: Path, vid_stride: int, log: Log, ended_early: Log | None = None) -> Iterator[Frame]:
+    """Every vid_stride-th frame of a video file; a truncated file ends early with a note (to `ended_early`
+    when given: detect.py counts it as a problem, as it did not read the input to its end)."""
     cap = _open_capture(str(path))
     if not cap.isOpened():
         cap.release()
@@ -189,7 +262,7 @@ def iter_video(path: Path, vid_stride: int, log: Log) -> Iterator[Frame]:
     if index == 0:
         raise SourceError(f"{path}: no frame could be decoded (empty or corrupt video)")
     if total and index < total - 1 and total - index > 2:
-        log(f"note: {path}: ended after {index} of {total} frames (truncated?); what was read is kept")
+        (ended_early or log)(f"{path}: ended after {index} of {total} frames (truncated?); what was read is kept")
 
 
 class LatestFrameReader:
@@ -296,17 +369,21 @@ def _stream_name(url: str) -> str:
 
 
 def _file_frames(specs: list[SourceSpec], first: int, count: int, vid_stride: int,
-                 log: Log) -> Iterator[Frame | InputProblem]:
+                 log: Log, max_pixels: int = MAX_PIXELS) -> Iterator[Frame | InputProblem]:
     for n, spec in enumerate(specs, first):
         position = f"{n}/{count}"
         try:
             if spec.kind == "image":
                 path = Path(spec.target)
-                yield Frame(read_image(path), str(path), path.stem, "image", 0, 0.0, time.perf_counter(), position=position)
+                yield Frame(read_image(path, max_pixels), str(path), path.stem, "image", 0, 0.0, time.perf_counter(),
+                            position=position)
             else:
-                for frame in iter_video(Path(spec.target), vid_stride, log):
+                early: list[str] = []
+                for frame in iter_video(Path(spec.target), vid_stride, log, early.append):
                     frame.position = position
                     yield frame
+                for message in early:
+                    yield InputProblem(f"stopped early: {position} {message}")
         except SourceError as exc:
             if count == 1:
                 raise UserError(str(exc)) from None
@@ -334,7 +411,7 @@ def _live_frames(spec: SourceSpec, position: str, count: int, log: Log,
 
 
 def iter_frames(specs: list[SourceSpec], vid_stride: int, log: Log,
-                stream_timeout: float) -> Iterator[Frame | InputProblem]:
+                stream_timeout: float, max_pixels: int = MAX_PIXELS) -> Iterator[Frame | InputProblem]:
     """All frames of all inputs in order, with an InputProblem in place of an input that failed.
 
     Runs of files are decoded on a prefetch thread while the detector works; live sources are
@@ -349,5 +426,5 @@ def iter_frames(specs: list[SourceSpec], vid_stride: int, log: Log,
         j = i
         while j < len(specs) and not specs[j].is_live:
             j += 1
-        yield from prefetch(_file_frames(specs[i:j], i + 1, len(specs), vid_stride, log))
+        yield from prefetch(_file_frames(specs[i:j], i + 1, len(specs), vid_stride, log, max_pixels))
         i = j

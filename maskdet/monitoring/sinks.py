@@ -20,6 +20,7 @@ from maskdet.fileio import atomic_write_bytes, atomic_write_text
 from maskdet.inference.detections import Detections, Frame
 from maskdet.inference.sinks import Sink
 from maskdet.inference.visualize import class_color, draw_box
+from maskdet.interrupts import interrupts_held
 from maskdet.monitoring.people import Alert, PeopleCounter, Person, crop_box, thumbnail
 from maskdet.monitoring.report import render
 from maskdet.monitoring.webhook import WebhookSender
@@ -168,6 +169,7 @@ class ReportSink(Sink):
         pass
 
     def close(self) -> None:
-        with self.alerts.lock:
-            records = [dict(r) for r in self.alerts.records]
-        atomic_write_text(self.path, render(self.counter, records, self.alerts.crops, self.title, self.interrupted))
+        with interrupts_held():  # a second Ctrl-C while the report is drawn waits until it is written
+            with self.alerts.lock:
+                records = [dict(r) for r in self.alerts.records]
+            atomic_write_text(self.path, render(self.counter, records, self.alerts.crops, self.title, self.interrupted))

@@ -63,3 +63,21 @@ def test_frames_that_come_early_are_still_written(tmp_path, kit):
             frame = Frame(shade(100), "webcam 0", "webcam0", "live", index, index * 0.01, fps=10.0)
             sink.write(frame, no_detections(), frame.image)
     assert kit.count_video_frames(tmp_path / "webcam0.mp4") == 5
+
+
+def test_the_json_file_is_valid_json_after_every_frame_so_kill_9_keeps_it_readable(tmp_path):
+    import json
+
+    from maskdet.inference.sinks import JsonSink
+
+    path = tmp_path / "predictions.json"
+    one_face = Detections(np.array([[1, 2, 30, 40]], np.float32), np.array([0.9], np.float32), np.array([1]), NAMES)
+    sink = JsonSink(path)
+    assert json.loads(path.read_text()) == []
+    for index in range(3):  # never closed: as after kill -9
+        sink.write(Frame(shade(0), "clip.mp4", "clip", "video", index, index / 25, 0.0, 25.0), one_face, None)
+        records = json.loads(path.read_text())
+        assert [r["frame"] for r in records] == list(range(index + 1))
+    sink.write(Frame(shade(0), "clip.mp4", "clip", "video", 3, 3 / 25, 0.0, 25.0), no_detections(), None)
+    sink.close()
+    assert len(json.loads(path.read_text())) == 3
