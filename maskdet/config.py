@@ -16,6 +16,8 @@ DEFAULT_DATA_YAML = PROJECT_ROOT / "data.yaml"
 # Inference size of the shipped model, chosen on the val split (models/README.md): the default for
 # evaluation, export, benchmarks and .pt detection.
 INFERENCE_IMGSZ = 704
+# The usual mAP settings for val.py: a low threshold, as mAP integrates over all confidences.
+MAP_CONF, MAP_IOU = 0.001, 0.7
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,19 @@ PACKAGE_OF_MODULE = {"multipart": "python-multipart", "python_multipart": "pytho
                      "cv2": "opencv-python", "yaml": "pyyaml", "labelImg": "labelimg", "swagger_ui_bundle": "swagger-ui-bundle-v2"}
 
 
+# The longest error line printed: a message built from hostile input (a 2-GB YAML value) stays one readable line.
+MAX_ERROR_CHARS = 600
+
+
+def one_line(message: object, limit: int = MAX_ERROR_CHARS) -> str:
+    """The first line of a message (another library's exception, a value from a file), cut to `limit` characters."""
+    text = str(message).strip()
+    first = text.splitlines()[0] if text else ""
+    if len(first) > limit:
+        first = first[:limit] + f"... ({len(first) - limit} more characters)"
+    return first
+
+
 class UserError(Exception):
     """Bad input or a refused action: printed as one line, exit status 2, never a traceback."""
 
@@ -69,7 +82,7 @@ def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = No
     try:
         return main(argv)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as exc:
         message = missing_requirement_message(exc)

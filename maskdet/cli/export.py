@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from maskdet.cli import make_parser
+from maskdet.cli import IMGSZ, make_parser, number
 from maskdet.cli.val import DEFAULT_WEIGHTS
 from maskdet.config import INFERENCE_IMGSZ
-from maskdet.training.export import export_onnx
 
 EXAMPLES = """examples:
   python export.py                                          # models/best.pt -> models/best.onnx
@@ -19,8 +18,8 @@ EXAMPLES = """examples:
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser("export.py", "Export weights to ONNX (written beside the .pt) for fast CPU inference.", EXAMPLES)
     parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help=".pt checkpoint to export")
-    parser.add_argument("--imgsz", "--img", dest="imgsz", type=int, default=INFERENCE_IMGSZ, help="input size baked into the model")
-    parser.add_argument("--opset", type=int, default=None, help="ONNX opset (default: Ultralytics' choice)")
+    parser.add_argument("--imgsz", "--img", dest="imgsz", type=IMGSZ, default=INFERENCE_IMGSZ, help="input size baked into the model")
+    parser.add_argument("--opset", type=number(int, 7, 30), default=None, help="ONNX opset (default: Ultralytics' choice)")
     parser.add_argument("--dynamic", action="store_true", help="dynamic input size and batch")
     parser.add_argument("--no-simplify", action="store_true", help="skip onnxslim graph simplification")
     parser.add_argument("--half", action="store_true", help="FP16 weights (GPU only)")
@@ -30,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
                              "(x1 y1 x2 y2 score class); default: the classic (1, 4 + classes, anchors) output, "
                              "NMS run by detect.py. detect.py and val.py read both")
     args = parser.parse_args(argv)
+
+    from maskdet.training.export import export_onnx
+
 
     path = export_onnx(args.weights, args.imgsz, args.opset, args.dynamic, not args.no_simplify, args.half,
                        args.force, args.end2end)
