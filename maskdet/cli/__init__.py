@@ -17,7 +17,6 @@ from collections.abc import Callable
 from maskdet.config import DEFAULT_DATA_YAML
 from maskdet.errors import run_cli
 
-
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from maskdet.config import MAP_CONF, MAP_IOU  # noqa: F401 (their home before config.py; imported from here too)
+
+
 def metrics_table(metrics, names: dict[int, str] | list[str], images: int | None = None) -> pd.DataFrame:
     """Precision, recall, mAP50, mAP50-95 overall and per class (classes absent from the split included)."""
     names = dict(enumerate(names)) if isinstance(names, (list, tuple)) else dict(names)

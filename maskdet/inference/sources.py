@@ -59,6 +59,7 @@ class InputProblem:
 class SourceSpec:
     kind: str  # "image", "video", "webcam" or "stream"
     target: str  # a path, a URL or a camera index
+    name: str = ""  # base name of a file's outputs: its stem, numbered when another input has the same one
 
     @property
     def is_live(self) -> bool:
@@ -96,7 +97,30 @@ def expand_source(source: str, log: Log) -> list[SourceSpec]:
     if len(unique) < len(specs):
         log(f"note: {len(specs) - len(unique)} inputs reached more than once (symlinks, repeated list entries) "
             "are read once")
-    return unique
+    return _unique_names(unique, log)
+
+
+def _unique_names(specs: list[SourceSpec], log: Log) -> list[SourceSpec]:
+    """Give each file a base name for its outputs no other input of the run has: a/x.jpg and b/x.jpg would
+    otherwise write the same x.jpg, x.txt and crops, the second over the first. Later ones are numbered."""
+    taken: set[str] = set()
+    named, renamed = [], []
+    for spec in specs:
+        if spec.kind not in ("image", "video"):
+            named.append(spec)
+            continue
+        stem = name = Path(spec.target).stem
+        n = 2
+        while name.lower() in taken:  # case-insensitive: X.jpg and x.png would clash on some disks
+            name, n = f"{stem}_{n}", n + 1
+        taken.add(name.lower())
+        if name != stem:
+            renamed.append(f"{spec.target} as {name}")
+        named.append(SourceSpec(spec.kind, spec.target, name))
+    if renamed:
+        log(f"note: {len(renamed)} inputs have the same file name as an earlier one; their results are saved under "
+            f"a numbered name so nothing is overwritten: {', '.join(renamed[:3])}" + (", ..." if len(renamed) > 3 else ""))
+    return named
 
 
 def _expand(source: str, log: Log, lists: tuple[str, ...]) -> list[SourceSpec]:
@@ -235,7 +259,8 @@ def _open_capture(target: str | int) -> cv2.VideoCapture:
     return cv2.VideoCapture(target, cv2.CAP_FFMPEG, params)
 
 
-def iter_video(path: Path, vid_stride: int, log: Log, ended_early: Log | None = None) -> Iterator[Frame]:
+def iter_video(path: Path, vid_stride: int, log: Log, ended_early: Log | None = None,
+               name: str | None = None) -> Iterator[Frame]:
     """Every vid_stride-th frame of a video file; a truncated file ends early with a note (to `ended_early`
     when given: detect.py counts it as a problem, as it did not read the input to its end)."""
     cap = _open_capture(str(path))
@@ -250,7 +275,7 @@ def iter_video(path: Path, vid_stride: int, log: Log, ended_early: Log | None = 
             ok, image = cap.read()
             if not ok:
                 break
-            yield Frame(image, str(path), path.stem, "video", index, index / fps if fps else 0.0, time.perf_counter(),
+            yield Frame(image, str(path), name or path.stem, "video", index, index / fps if fps else 0.0, time.perf_counter(),
                         fps / vid_stride if fps else None, total)
             index += 1
             for _ in range(vid_stride - 1):
@@ -375,11 +400,11 @@ def _file_frames(specs: list[SourceSpec], first: int, count: int, vid_stride: in
         try:
             if spec.kind == "image":
                 path = Path(spec.target)
-                yield Frame(read_image(path, max_pixels), str(path), path.stem, "image", 0, 0.0, time.perf_counter(),
+                yield Frame(read_image(path, max_pixels), str(path), spec.name or path.stem, "image", 0, 0.0, time.perf_counter(),
                             position=position)
             else:
                 early: list[str] = []
-                for frame in iter_video(Path(spec.target), vid_stride, log, early.append):
+                for frame in iter_video(Path(spec.target), vid_stride, log, early.append, spec.name or None):
                     frame.position = position
                     yield frame
                 for message in early:

@@ -4,32 +4,15 @@ reached twice (symlink loops, a list that includes itself) read once."""
 
 from __future__ import annotations
 
-import struct
-import zlib
-from pathlib import Path
-
 import numpy as np
 import onnxruntime as ort
 import pytest
-from synthetic import NAMES, _constant_onnx
+from synthetic import NAMES, _constant_onnx, huge_png
 
 from maskdet.cli import detect as detect_cli
 from maskdet.errors import UserError
 from maskdet.inference.detectors import DetectSettings, load_detector
 from maskdet.inference.sources import SourceError, read_image
-
-
-def huge_png(path: Path, width: int, height: int) -> Path:
-    """A valid black 1-bit PNG of width x height: a few hundred kilobytes on disk, gigabytes decoded."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    pack = zlib.compressobj(9)
-    row = b"\x00" * (1 + (width + 7) // 8)
-    data = b"".join(pack.compress(row) for _ in range(height)) + pack.flush()
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
-                     + chunk(b"IDAT", data) + chunk(b"IEND", b""))
-    return path
 
 
 @pytest.mark.parametrize("args", [["--conf", "2"], ["--conf", "-1"], ["--iou", "5"], ["--max-det", "0"], ["--imgsz", "0"],
@@ -135,3 +118,20 @@ def test_a_relative_entry_of_a_list_is_read_from_the_lists_folder_and_the_error_
     line = next(line for line in proc.stderr.splitlines() if f"{listing}:2" in line)
     assert str(tmp_path / "lists" / "scene0.png") in line and "read from the list's folder" in line
     assert "list's own folder" in " ".join(detect_cli.EXAMPLES.split())
+
+
+def test_two_inputs_with_the_same_name_from_different_folders_both_keep_their_results(detect, scripted_model,
+                                                                                        make_images, tmp_path):
+    first = make_images(tmp_path / "a", n=1)[0]
+    second = make_images(tmp_path / "b", n=1, size=(200, 100))[0]  # the same name, scene0.png: another photo
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{first}\n{second}\n")
+    proc = detect("--source", listing, "--weights", scripted_model([(10, 10, 50, 50, 0, 0.9)]), "--save-txt")
+    assert proc.returncode == 0, proc.stderr
+    assert f"{second} as scene0_2" in proc.stderr
+    out = tmp_path / "runs" / "exp"
+    assert sorted(p.name for p in out.glob("*.png")) == ["scene0.png", "scene0_2.png"]
+    assert sorted(p.name for p in (out / "labels").glob("scene*.txt")) == ["scene0.txt", "scene0_2.txt"]
+    import cv2
+
+    assert cv2.imread(str(out / "scene0_2.png")).shape[:2] == (100, 200)
