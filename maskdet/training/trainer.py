@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from maskdet.config import PROJECT_ROOT, DatasetConfig, load_dataset_config
+from maskdet.config import PROJECT_ROOT, DatasetConfig, load_dataset_config, safe_load_yaml
 from maskdet.data.labels import Severity, read_label_file
 from maskdet.errors import UserError, one_line
 from maskdet.evaluation.metrics import metrics_table
@@ -222,7 +222,10 @@ def parse_overrides(pairs: list[str]) -> dict[str, object]:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise UserError(f"extra arguments must be key=value (Ultralytics train settings), got {pair!r}")
-        out[key.strip().replace("-", "_")] = yaml.safe_load(value) if value else None
+        try:
+            out[key.strip().replace("-", "_")] = safe_load_yaml(value) if value else None
+        except yaml.YAMLError:
+            raise UserError(f"cannot read the value of {pair!r}: quote it, or write it as a plain number or word") from None
     return out
 
 

@@ -468,3 +468,11 @@ def test_import_exits_non_zero_when_a_label_line_could_not_be_read(roboflow, cap
                                  "--map", "incorrect=mask_weared_incorrect", "--map", "face-shield=with_mask"])
     assert code == 1
     assert "NOT imported: 1 label lines" in capsys.readouterr().out
+
+
+def test_import_of_a_yaml_alias_bomb_is_one_line_not_a_memory_error(tmp_path, data_yaml):
+    src = tmp_path / "bomb.yaml"
+    src.write_text("a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                   "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nnames: *c\ntrain: images\n")
+    with pytest.raises(UserError, match="anchors and aliases"):
+        import_yolo_dataset(src, tmp_path / "out", load_dataset_config(data_yaml))
