@@ -148,3 +148,16 @@ def test_a_command_without_its_packages_says_in_one_line_what_to_install(script,
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("error: ") and "pip install -r" in lines[0] and "requirements-train.txt" in lines[0]
+
+
+COMMANDS = ["detect.py", "train.py", "val.py", "export.py", "serve.py", "labeling/check.py", "labeling/split.py",
+            "labeling/merge.py", "labeling/voc2yolo.py", "labeling/import_yolo.py", "labeling/prelabel.py",
+            "labeling/label.py"]
+
+
+@pytest.mark.parametrize("script", COMMANDS)
+def test_help_works_on_the_light_install(script):
+    # --help is how a newcomer finds out what a command needs: it must not need it first.
+    proc = run_without_heavy_packages(str(ROOT / script), "--help", cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"usage: {Path(script).name}") and not proc.stderr, proc.stderr

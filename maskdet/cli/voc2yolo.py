@@ -7,7 +7,7 @@ from pathlib import Path
 from maskdet.cli import add_data_arg, add_map_arg, make_parser, number
 from maskdet.config import load_dataset_config, parse_class_map
 from maskdet.data.convert import convert_voc_folder
-from maskdet.errors import UserError
+from maskdet.errors import UserError, require_modules
 
 EXAMPLES = """examples:
   # the Kaggle face-mask dataset (images/ and annotations/ side by side)
@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
                              "faces with more forehead than yours (ILC 2021: 0.13); 0 = keep the boxes")
     parser.add_argument("--force", action="store_true", help="overwrite label files that already exist, and a classes.txt there that disagrees with data.yaml")
     args = parser.parse_args(argv)
+    require_modules("voc2yolo.py", "lxml")  # read only once XML is: say so before any work
 
     config = load_dataset_config(args.data)
     xml_dir = Path(args.xml)
