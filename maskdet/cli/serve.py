@@ -6,7 +6,7 @@ import ipaddress
 import os
 import socket
 
-from maskdet.cli import make_parser
+from maskdet.cli import CONFIDENCE, IMGSZ, IOU, make_parser, number
 from maskdet.config import PROJECT_ROOT
 from maskdet.errors import UserError, require_modules
 from maskdet.fileio import next_run_dir
@@ -48,11 +48,11 @@ def main(argv: list[str] | None = None) -> int:
                     "camera, or POST images from another program. Same detector as detect.py.", EXAMPLES)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on; 0.0.0.0 makes it reachable from the network (use --token then)")
-    p.add_argument("--port", type=int, default=8000, help="TCP port to listen on")
+    p.add_argument("--port", type=number(int, 0, 65535), default=8000, help="TCP port to listen on (0: any free one)")
     p.add_argument("--weights", default=None, help="model .onnx or .pt; default: models/best.onnx, else models/best.pt")
-    p.add_argument("--conf", "--conf-thres", dest="conf", type=float, default=0.25, help="minimum confidence to keep a box")
-    p.add_argument("--iou", "--iou-thres", dest="iou", type=float, default=0.45, help="NMS IoU threshold")
-    p.add_argument("--imgsz", "--img", "--img-size", dest="imgsz", type=int, default=None,
+    p.add_argument("--conf", "--conf-thres", dest="conf", type=CONFIDENCE, default=0.25, help="minimum confidence to keep a box")
+    p.add_argument("--iou", "--iou-thres", dest="iou", type=IOU, default=0.45, help="NMS IoU threshold")
+    p.add_argument("--imgsz", "--img", "--img-size", dest="imgsz", type=IMGSZ, default=None,
                    help="inference size in pixels (default: the model's own)")
     p.add_argument("--device", default=None, help="'cpu', or a CUDA device such as '0'")
     p.add_argument("--workers", type=int, default=1,

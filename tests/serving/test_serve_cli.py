@@ -72,3 +72,15 @@ def test_bad_limits_are_one_line_error(tools, tmp_path):
     proc = subprocess.run([sys.executable, "serve.py", "--workers", "0", "--project", str(tmp_path)],
                           capture_output=True, text=True, cwd=tools.repo_root, timeout=60)
     tools.assert_one_line_error(proc, "--workers")
+
+
+def test_every_detection_number_is_range_checked_before_the_server_starts(capsys):
+    import pytest
+
+    from maskdet.cli import serve as serve_cli
+
+    for flag, value in (("--conf", "2"), ("--iou", "-1"), ("--imgsz", "0"), ("--port", "70000")):
+        with pytest.raises(SystemExit) as stop:
+            serve_cli.main([flag, value])
+        assert stop.value.code == 2
+        assert f"argument {flag}" in capsys.readouterr().err
