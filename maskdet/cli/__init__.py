@@ -12,6 +12,7 @@ import io
 import math
 import re
 import sys
+import threading
 from collections.abc import Callable
 
 from maskdet.config import DEFAULT_DATA_YAML
@@ -27,12 +28,14 @@ class PlainText(io.TextIOBase):
     def __init__(self, stream):
         self.stream = stream
         self.line = ""
+        self.lock = threading.Lock()  # the reader and webhook threads log too
 
     def write(self, text: str) -> int:
         text = ANSI_ESCAPE.sub("", text)
-        *done, self.line = (self.line + text).split("\n")
-        for line in done:
-            self.stream.write(line.rsplit("\r", 1)[-1] + "\n")
+        with self.lock:
+            *done, self.line = (self.line + text).split("\n")
+            for line in done:
+                self.stream.write(line.rsplit("\r", 1)[-1] + "\n")
         return len(text)
 
     def flush(self) -> None:
