@@ -137,6 +137,8 @@ def check_training_data(config: DatasetConfig, splits: tuple[str, ...] = ("train
         if split not in config.split_images:
             raise UserError(f"names no '{split}' split", config.yaml_path)
         folder = config.images_dir(split)
+        if folder.is_file():  # a list of image paths, as Ultralytics also takes: left to it
+            continue
         if not folder.is_dir():
             raise UserError(f"the {split} folder {folder} does not exist: {hint}", config.yaml_path)
         images = list_images(folder)
