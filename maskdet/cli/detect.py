@@ -6,6 +6,7 @@ import signal
 
 from maskdet.cli import CONFIDENCE, COUNT, IMGSZ, IOU, POSITIVE_INT, SECONDS, make_parser, number
 from maskdet.config import PROJECT_ROOT
+from maskdet.inference.detect import run
 from maskdet.inference.sources import MAX_PIXELS, quiet_opencv_logs
 from maskdet.monitoring.people import ALERT_AFTER_S, MIN_FRAMES
 
@@ -97,8 +98,6 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--alert-url", default=None, metavar="URL",
                    help="POST each alert as JSON to this http(s) webhook, from a background queue with retries")
     args = p.parse_args(argv)
-
-    from maskdet.inference.detect import run
 
     # `kill` (SIGTERM) stops as cleanly as Ctrl-C: outputs are closed, not cut off.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
