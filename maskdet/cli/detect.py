@@ -93,11 +93,11 @@ def build_parser():
     p.add_argument("--agnostic-nms", action="store_true", help="NMS across classes (one box per face whatever its class)")
     p.add_argument("--device", default=det.device, help="'cpu', or a CUDA device such as '0' (default: the GPU if there is one)")
     p.add_argument("--half", action="store_true", help="FP16 inference (CUDA with .pt only)")
-    p.add_argument("--tile", type=number(int, 64, 8192, also=(0,)), default=det.tile, metavar="PX",
+    p.add_argument("--tile", type=int, default=det.tile, metavar="PX",
                    help="sliced inference for frames much larger than the model's input (1080p, 4K): also run the model "
                         "on overlapping PX x PX tiles and merge, so small faces keep their size (480 finds 20-px faces "
                         "in 1080p; costs about one inference per tile); 0 = off")
-    p.add_argument("--tile-overlap", type=number(float, 0, 0.9, high_open=True), default=det.tile_overlap, metavar="F",
+    p.add_argument("--tile-overlap", type=float, default=det.tile_overlap, metavar="F",
                    help="share of a tile shared with its neighbour, at least a face's width (0 to 0.9)")
     p.add_argument("--show", "--view-img", dest="show", action="store_true",
                    help="show results in a window with FPS and counts (on by itself for a webcam when there is a screen)")

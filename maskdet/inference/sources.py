@@ -218,8 +218,8 @@ def read_image(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         return read_image_bounded(data, max_pixels)
     except ImageTooLarge:
         w, h = image_size(data)
-        raise SourceError(f"{path}: {w}x{h} pixels ({w * h / 1e6:.0f} megapixels) is over the limit of "
-                          f"{max_pixels / 1e6:g} megapixels (--max-pixels); downscale it or raise --max-pixels") from None
+        raise SourceError(f"{path}: {w}x{h} pixels is over the limit of {max_pixels / 1e6:g} megapixels (--max-pixels; "
+                          f"this one has {w * h / 1e6:.3g} megapixels): downscale it or raise --max-pixels") from None
     except ImageUnreadable as exc:
         raise SourceError(f"{path}: cannot read this image ({exc})") from None
     except (cv2.error, MemoryError):  # OpenCV's own pixel ceiling, or no memory for the pixels
