@@ -10,6 +10,7 @@ import io
 import json
 import select
 import socket
+import sys
 from pathlib import Path
 
 import cv2
@@ -57,8 +58,12 @@ def png_bomb(serve_kit) -> bytes:
     data = serve_kit.blank_png(20_000, 20_000, bad_crc=True)
     from PIL import Image
 
+    # Pillow's own open: once Ultralytics is imported (another test in this process), Image.open is its patch,
+    # which tries to install a HEIF plugin on an unidentified image instead of saying so.
+    patches = sys.modules.get("ultralytics.utils.patches")
+    pil_open = getattr(patches, "_image_open", Image.open)
     with pytest.raises(OSError, match="cannot identify"):  # the bypass: Pillow cannot size it
-        Image.open(io.BytesIO(data))
+        pil_open(io.BytesIO(data))
     small = serve_kit.blank_png(40, 1000, bad_crc=True)  # the same construction, small: OpenCV decodes it
     assert cv2.imdecode(np.frombuffer(small, np.uint8), cv2.IMREAD_COLOR).shape == (1000, 40, 3)
     return data
