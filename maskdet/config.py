@@ -16,6 +16,8 @@ DEFAULT_DATA_YAML = PROJECT_ROOT / "data.yaml"
 # Inference size of the shipped model, chosen on the val split (models/README.md): the default for
 # evaluation, export, benchmarks and .pt detection.
 INFERENCE_IMGSZ = 704
+# The usual mAP settings for val.py: a low threshold, as mAP integrates over all confidences.
+MAP_CONF, MAP_IOU = 0.001, 0.7
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,9 @@ def labels_dir_for(images_dir: Path) -> Path:
 
 def parse_names(raw: object, where: Path) -> tuple[str, ...]:
     """Accept both Ultralytics forms, `{0: a, 1: b}` and `[a, b]`; ids must be 0..n-1."""
+    values = raw if isinstance(raw, list) else list(raw.values()) if isinstance(raw, dict) else []
+    if any(isinstance(n, (list, dict)) for n in values):
+        raise UserError("each class name under 'names' must be plain text, not a list or a mapping", where)
     if isinstance(raw, list):
         names = [str(n) for n in raw]
     elif isinstance(raw, dict):
@@ -70,11 +75,38 @@ def parse_names(raw: object, where: Path) -> tuple[str, ...]:
     return tuple(names)
 
 
+# A data.yaml is a few hundred bytes; one from a downloaded dataset is read only up to this size.
+MAX_YAML_BYTES = 1_000_000
+
+
+class _PlainYamlLoader(yaml.SafeLoader):
+    """YAML without anchors and aliases (&a / *a): a data.yaml has no use for them, and nested aliases (a
+    'billion laughs' file of a few hundred bytes) expand to gigabytes when the value is printed or walked."""
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise yaml.composer.ComposerError(None, None, "anchors and aliases (&name, *name) are not accepted here",
+                                              event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def safe_load_yaml(text: str):
+    """yaml.safe_load for text from outside, without anchors or aliases (see _PlainYamlLoader)."""
+    return yaml.load(text, Loader=_PlainYamlLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
 def load_yaml_mapping(path: str | Path) -> dict:
     path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = 0  # read_user_text says why it cannot be read
+    if size > MAX_YAML_BYTES:
+        raise UserError(f"{size:,} bytes: too large for a dataset description (at most {MAX_YAML_BYTES:,})", path)
     text = read_user_text(path)
     try:
-        data = yaml.safe_load(text)
+        data = safe_load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

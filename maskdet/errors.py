@@ -11,18 +11,31 @@ from pathlib import Path
 # The optional installs, and the top-level modules each brings. requirements.txt alone runs detect.py with
 # the shipped ONNX model; a command that needs more says in one line which file to install.
 REQUIREMENTS_OF_MODULE = {
-    **dict.fromkeys(("ultralytics", "torch", "onnx", "onnxslim", "pandas", "PIL", "matplotlib",
+    **dict.fromkeys(("ultralytics", "torch", "onnx", "onnxslim", "pandas", "matplotlib",
                      "lxml", "labelImg", "PyQt5"), "requirements-train.txt"),
     **dict.fromkeys(("fastapi", "uvicorn", "multipart", "python_multipart", "swagger_ui_bundle"),
                     "requirements-serve.txt"),
     **dict.fromkeys(("ray", "psycopg"), "requirements-fleet.txt"),
-    **dict.fromkeys(("numpy", "cv2", "yaml", "tqdm", "onnxruntime", "trackers", "supervision", "av"),
+    **dict.fromkeys(("numpy", "cv2", "PIL", "yaml", "tqdm", "onnxruntime", "trackers", "supervision", "av"),
                     "requirements.txt"),
 }
 
 # Where a module's pip name differs from its import name (for messages that say what to install).
 PACKAGE_OF_MODULE = {"multipart": "python-multipart", "python_multipart": "python-multipart", "PIL": "pillow",
                      "cv2": "opencv-python", "yaml": "pyyaml", "labelImg": "labelimg", "swagger_ui_bundle": "swagger-ui-bundle-v2"}
+
+
+# The longest error line printed: a message built from hostile input (a 2-GB YAML value) stays one readable line.
+MAX_ERROR_CHARS = 600
+
+
+def one_line(message: object, limit: int = MAX_ERROR_CHARS) -> str:
+    """The first line of a message (another library's exception, a value from a file), cut to `limit` characters."""
+    text = str(message).strip()
+    first = text.splitlines()[0] if text else ""
+    if len(first) > limit:
+        first = first[:limit] + f"... ({len(first) - limit} more characters)"
+    return first
 
 
 class UserError(Exception):
@@ -71,7 +84,7 @@ def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = No
     try:
         return main(argv)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as exc:
         message = missing_requirement_message(exc)

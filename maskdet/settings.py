@@ -26,6 +26,11 @@ MIN_FRAMES = 5
 ALERT_AFTER_S = 2.0
 PRIVACY_LEVELS = ("off", "blur", "counts")
 
+# What an outside image or video may be, measured from its header before anything is decoded.
+MAX_PIXELS = 100_000_000  # 10,000 x 10,000: decoded as BGR, 300 MB
+MAX_VIDEO_PIXELS = 4096 * 2160  # a frame of 4K video; decoded, each frame in FFmpeg's pool takes 13 MB (YUV)
+MAX_VIDEO_FRAMES = 108_000  # an hour at 30 fps
+
 
 def default_of(cls: type, name: str) -> Any:
     """The default of one field of a settings dataclass (for argparse, and for dataclasses whose other
@@ -97,6 +102,7 @@ class SourceSettings:
     source: str = "0"
     vid_stride: int = 1
     stream_timeout: float = 30.0  # live sources: 0 keeps reconnecting forever
+    max_pixels: int = MAX_PIXELS  # an image file, measured from its header before decoding (skipped above)
 
 
 @dataclass
@@ -214,12 +220,6 @@ class Settings:
     def flat(self) -> dict[str, Any]:
         """The inverse of from_flat."""
         return {key: getattr(getattr(self, section), name) for key, (section, name) in self.flat_names().items()}
-
-
-# What an outside image or video may be, measured from its header before anything is decoded.
-MAX_PIXELS = 100_000_000  # 10,000 x 10,000: decoded as BGR, 300 MB
-MAX_VIDEO_PIXELS = 4096 * 2160  # a frame of 4K video; decoded, each frame in FFmpeg's pool takes 13 MB (YUV)
-MAX_VIDEO_FRAMES = 108_000  # an hour at 30 fps
 
 
 @dataclass

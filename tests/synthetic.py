@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import struct
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -113,3 +115,16 @@ def to_model_pixels(box_xyxy: Sequence[float], image_wh: tuple[int, int], imgsz:
     left, top = (imgsz - round(w * scale)) // 2, (imgsz - round(h * scale)) // 2
     x1, y1, x2, y2 = box_xyxy
     return x1 * scale + left, y1 * scale + top, x2 * scale + left, y2 * scale + top
+
+
+def huge_png(path: Path, width: int, height: int) -> Path:
+    """A valid black 1-bit PNG of width x height: a few hundred kilobytes on disk, gigabytes decoded."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    pack = zlib.compressobj(9)
+    row = b"\x00" * (1 + (width + 7) // 8)
+    data = b"".join(pack.compress(row) for _ in range(height)) + pack.flush()
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+                     + chunk(b"IDAT", data) + chunk(b"IEND", b""))
+    return path

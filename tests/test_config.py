@@ -186,3 +186,44 @@ def test_later_map_of_the_same_name_wins():
 def test_parse_class_map_refuses_incomplete_pairs(pair):
     with pytest.raises(UserError, match="--map expects OLD=NEW"):
         parse_class_map([pair])
+
+
+# --- YAML from outside: bounded before it is parsed ----------------------------------------------
+
+ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+    f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n" for i in range(8)
+) + "names: *i\ntrain: train/images\nval: val/images\n"
+
+
+def test_an_alias_bomb_as_names_is_refused_at_once_in_one_short_line(tmp_path):
+    path = tmp_path / "data.yaml"
+    path.write_text(ALIAS_BOMB)  # 10^9 names once expanded
+    with pytest.raises(UserError, match="anchors and aliases") as err:
+        load_dataset_config(path)
+    assert len(str(err.value)) < 300 and str(path) in str(err.value)
+
+
+def test_a_huge_yaml_is_refused_before_it_is_read(tmp_path):
+    path = tmp_path / "data.yaml"
+    path.write_text("names: [a, b]\n# " + "x" * 2_000_000 + "\n")
+    with pytest.raises(UserError, match="too large for a dataset description"):
+        load_dataset_config(path)
+
+
+def test_class_names_must_be_plain_text(tmp_path):
+    path = tmp_path / "data.yaml"
+    path.write_text("names: [[a, b], c]\n")
+    with pytest.raises(UserError, match="plain text"):
+        load_dataset_config(path)
+
+
+def test_a_long_error_is_cut_to_one_readable_line(capsys):
+    from maskdet.errors import MAX_ERROR_CHARS, run_cli
+
+    def main(argv):
+        raise UserError("class names repeat: " + "['a', 'a'] " * 100_000)
+
+    assert run_cli(main) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and len(err) < MAX_ERROR_CHARS + 100, len(err)

@@ -177,3 +177,16 @@ def test_monitor_without_ray_says_which_file_to_install(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: monitor.py needs ray") and \
         lines[0].endswith("requirements-fleet.txt"), proc.stderr
+
+
+COMMANDS = ["detect.py", "train.py", "val.py", "export.py", "serve.py", "labeling/check.py", "labeling/split.py",
+            "labeling/merge.py", "labeling/voc2yolo.py", "labeling/import_yolo.py", "labeling/prelabel.py",
+            "labeling/label.py"]
+
+
+@pytest.mark.parametrize("script", COMMANDS)
+def test_help_works_on_the_light_install(script):
+    # --help is how a newcomer finds out what a command needs: it must not need it first.
+    proc = run_without_heavy_packages(str(ROOT / script), "--help", cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"usage: {Path(script).name}") and not proc.stderr, proc.stderr

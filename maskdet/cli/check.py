@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import pandas as pd
-
 from maskdet.cli import add_data_arg, make_parser
 from maskdet.config import PROJECT_ROOT, load_dataset_config
 from maskdet.csvcells import safe_table
-from maskdet.data.check import apply_fixes, check_dataset
-from maskdet.data.labels import Severity
-from maskdet.fileio import atomic_write_text, next_run_dir
+from maskdet.errors import UserError
 
 EXAMPLES = """examples:
   python labeling/check.py                       # the dataset of ./data.yaml
@@ -34,7 +30,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-plots", action="store_true", help="skip the class-balance plot and previews")
     args = parser.parse_args(argv)
 
+    import pandas as pd
+
+    from maskdet.data.check import apply_fixes, check_dataset
+    from maskdet.data.labels import Severity
+    from maskdet.fileio import atomic_write_text, next_run_dir
+
     config = load_dataset_config(args.data)
+    if config.split_images and not any(folder.is_dir() for folder in config.split_images.values()):
+        # A fresh clone: the splits are built from the photos, not shipped. Say what to run, leave no run folder.
+        folders = ", ".join(str(folder) for folder in config.split_images.values())
+        raise UserError(f"none of the dataset's folders exist yet ({folders}): build them from your photos with "
+                        "python labeling/split.py --images PHOTOS (README, 'The workflow': 3. Split)", config.yaml_path)
     print(f"checking {config.yaml_path} ({len(config.names)} classes: {', '.join(config.names)})")
     report = check_dataset(config)
     for issue in report.issues:

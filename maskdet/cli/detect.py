@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 
-from maskdet.cli import make_parser
+from maskdet.cli import CONFIDENCE, COUNT, IMGSZ, IOU, POSITIVE_INT, SECONDS, make_parser, number
 from maskdet.settings import (
     PRIVACY_LEVELS,
     DetectionSettings,
@@ -20,7 +20,8 @@ EXAMPLES = """sources:
   'photos/**/*.jpg'          a glob (quote it so the shell does not expand it)
   clip.mp4                   a video file
   rtsp://host/cam  http://host/stream.ts   a network stream (reconnects when it drops)
-  list.txt                   a file listing any of these, one per line
+  list.txt                   a file listing any of these, one per line (relative paths in it are read
+                             from the list's own folder, not from where you run detect.py)
 
 examples:
   python detect.py --source samples/images/astronaut.jpg     # writes runs/detect/exp/astronaut.jpg
@@ -82,13 +83,13 @@ def build_parser():
                    help="model: an OpenVINO folder (*_openvino_model/, INT8 or fp32; fastest on CPU), .onnx (ONNX Runtime) or .pt "
                         "(PyTorch); default: models/best_int8_openvino_model (when openvino is installed), else "
                         "models/best.onnx, else models/best.pt")
-    p.add_argument("--imgsz", "--img", "--img-size", dest="imgsz", type=int, default=det.imgsz,
+    p.add_argument("--imgsz", "--img", "--img-size", dest="imgsz", type=IMGSZ, default=det.imgsz,
                    help="inference size in pixels (default: the model's own; a fixed-size .onnx only takes its own)")
-    p.add_argument("--conf", "--conf-thres", dest="conf", type=float, default=det.conf, help="minimum confidence to keep a box")
-    p.add_argument("--iou", "--iou-thres", dest="iou", type=float, default=det.iou,
+    p.add_argument("--conf", "--conf-thres", dest="conf", type=CONFIDENCE, default=det.conf, help="minimum confidence to keep a box")
+    p.add_argument("--iou", "--iou-thres", dest="iou", type=IOU, default=det.iou,
                    help="NMS IoU threshold: of two boxes of one class overlapping more than this, only the better is kept")
-    p.add_argument("--max-det", type=int, default=det.max_det, help="most boxes kept per image")
-    p.add_argument("--classes", type=int, nargs="+", default=det.classes, help="keep only these class ids (e.g. --classes 1 2)")
+    p.add_argument("--max-det", type=number(int, 1, 100_000), default=det.max_det, help="most boxes kept per image")
+    p.add_argument("--classes", type=COUNT, nargs="+", default=det.classes, help="keep only these class ids (e.g. --classes 1 2)")
     p.add_argument("--agnostic-nms", action="store_true", help="NMS across classes (one box per face whatever its class)")
     p.add_argument("--device", default=det.device, help="'cpu', or a CUDA device such as '0' (default: the GPU if there is one)")
     p.add_argument("--half", action="store_true", help="FP16 inference (CUDA with .pt only)")
@@ -109,23 +110,26 @@ def build_parser():
     p.add_argument("--project", default=str(out.project), help="where run folders go")
     p.add_argument("--name", default=out.name, help="run folder name (exp, exp2, ... if it exists)")
     p.add_argument("--exist-ok", action="store_true", help="reuse the run folder instead of numbering a new one")
-    p.add_argument("--line-thickness", type=int, default=out.line_thickness, help="box line width in pixels (default: by image size)")
+    p.add_argument("--line-thickness", type=number(int, 1, 100), default=out.line_thickness, help="box line width in pixels (default: by image size)")
     p.add_argument("--hide-labels", action="store_true", help="draw boxes without class names")
     p.add_argument("--hide-conf", action="store_true", help="draw class names without confidences")
-    p.add_argument("--vid-stride", type=int, default=src.vid_stride, help="video files: detect on every n-th frame")
-    p.add_argument("--stream-timeout", type=float, default=src.stream_timeout,
+    p.add_argument("--vid-stride", type=POSITIVE_INT, default=src.vid_stride, help="video files: detect on every n-th frame")
+    p.add_argument("--stream-timeout", type=SECONDS, default=src.stream_timeout,
                    help="live sources: give up after this many seconds without a frame (0 = keep reconnecting forever)")
+    p.add_argument("--max-pixels", type=number(int, 1, 1 << 30), default=src.max_pixels,
+                   help="skip (and report) images larger than this many pixels, measured from the file header "
+                        "before decoding (at most 2^30, OpenCV's own ceiling)")
     p.add_argument("--quiet", action="store_true", help="no line per frame, only the summary")
     m = p.add_argument_group("monitoring: people, not frames (see 'monitoring' below)")
     m.add_argument("--track", action="store_true",
                    help="follow each face with an ID (ByteTrack) and count people: people.csv, people/, report.html")
-    m.add_argument("--min-frames", type=int, default=mon.min_frames,
+    m.add_argument("--min-frames", type=POSITIVE_INT, default=mon.min_frames,
                    help="frames a track needs before it counts as a person and gets a verdict")
     m.add_argument("--line", default=mon.line, metavar="X1,Y1,X2,Y2",
                    help="count people crossing this line, each direction, by verdict (pixels, or fractions 0-1 of the frame)")
     m.add_argument("--alert", nargs="+", default=mon.alert, metavar="CLASS",
                    help="alert once per person whose verdict is one of these classes, e.g. --alert without_mask mask_weared_incorrect")
-    m.add_argument("--alert-after", type=float, default=mon.alert_after,
+    m.add_argument("--alert-after", type=SECONDS, default=mon.alert_after,
                    help="seconds the verdict must have held before the alert (video time; image folders count 25 images a second)")
     m.add_argument("--alert-url", default=mon.alert_url, metavar="URL",
                    help="POST each alert as JSON to this http(s) webhook, from a background queue with retries")

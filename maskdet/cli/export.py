@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from maskdet.cli import add_data_arg, make_parser
+from maskdet.cli import add_data_arg, make_parser, number
 from maskdet.cli.val import DEFAULT_WEIGHTS
 from maskdet.config import INFERENCE_IMGSZ
 from maskdet.errors import UserError
@@ -23,8 +23,8 @@ EXAMPLES = """examples:
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser("export.py", "Export weights to ONNX (written beside the .pt) for fast CPU inference.", EXAMPLES)
     parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help=".pt checkpoint to export")
-    parser.add_argument("--imgsz", "--img", dest="imgsz", type=int, default=INFERENCE_IMGSZ, help="input size baked into the model")
-    parser.add_argument("--opset", type=int, default=None, help="ONNX opset (default: Ultralytics' choice)")
+    parser.add_argument("--imgsz", "--img", dest="imgsz", type=number(int, 32, 4096), default=INFERENCE_IMGSZ, help="input size baked into the model")
+    parser.add_argument("--opset", type=number(int, 7, 30), default=None, help="ONNX opset (default: Ultralytics' choice)")
     parser.add_argument("--dynamic", action="store_true", help="dynamic input size and batch")
     parser.add_argument("--no-simplify", action="store_true", help="skip onnxslim graph simplification")
     parser.add_argument("--half", action="store_true", help="FP16 weights (GPU only)")
@@ -39,14 +39,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --int8: openvino (an _int8_openvino_model/ folder, needs pip install openvino nncf; "
                              "the faster) or onnx (an _int8.onnx for ONNX Runtime)")
     add_data_arg(parser)
-    parser.add_argument("--fraction", type=float, default=0.5,
+    parser.add_argument("--fraction", type=number(float, 0, 1, low_open=True), default=0.5,
                         help="with --int8: the share of the train split's photos to calibrate on, in (0, 1] "
                              "(the first ones in name order; 0.5 = 298 Kaggle photos)")
     args = parser.parse_args(argv)
-    if not 0 < args.fraction <= 1:
-        raise UserError(f"--fraction must be in (0, 1], got {args.fraction}")
-    if not 32 <= args.imgsz <= 4096:
-        raise UserError(f"--imgsz must be from 32 to 4096 pixels, got {args.imgsz}")
 
     if args.int8:
         if args.format == "openvino":

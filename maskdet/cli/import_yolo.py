@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     add_data_arg(parser)
     add_map_arg(parser)
     parser.add_argument("--prefix", default="", help="prepend to every file name, to keep merged datasets apart")
-    parser.add_argument("--force", action="store_true", help="overwrite files that already exist")
+    parser.add_argument("--force", action="store_true", help="overwrite files that already exist, and a classes.txt there that disagrees with data.yaml")
     args = parser.parse_args(argv)
 
     config = load_dataset_config(args.data)
@@ -34,4 +34,4 @@ def main(argv: list[str] | None = None) -> int:
                                  prefix=args.prefix, force=args.force)
     for line in report.summary_lines(Path(args.out)):
         print(line)
-    return 1 if report.stats.unknown else 0
+    return report.exit_status

@@ -15,7 +15,7 @@ from maskdet.data.labelimg_launcher import (
     run_labelimg,
 )
 from maskdet.data.review import read_review_order
-from maskdet.errors import UserError
+from maskdet.errors import UserError, require_modules
 from maskdet.inference.display import display_problem
 
 EXAMPLES = f"""in labelImg:
@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="open even though classes.txt in the labels folder disagrees "
                         "with data.yaml (the labels there use other class ids)")
     args = parser.parse_args(argv)
+    require_modules("label.py", "labelImg", "PyQt5", "lxml")  # the window: say what to install before any work
 
     config = load_dataset_config(args.data)
     images_dir = Path(args.images)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from maskdet.cli import make_parser
+from maskdet.cli import SEED, make_parser, number
 from maskdet.cli.label import default_labels_dir
 from maskdet.config import DEFAULT_DATA_YAML, SPLITS, load_dataset_config
 from maskdet.data.labelimg_launcher import check_classes_txt
@@ -36,9 +36,9 @@ def main(argv: list[str] | None = None) -> int:
                         "folder; for a folder named images/, its sibling labels/)")
     parser.add_argument("--into", "--data", dest="into", default=str(DEFAULT_DATA_YAML),
                         help="data.yaml of the dataset to grow (its split folders receive the photos)")
-    parser.add_argument("--ratios", nargs=3, type=float, default=[0.7, 0.15, 0.15], metavar=("TRAIN", "VAL", "TEST"),
+    parser.add_argument("--ratios", nargs=3, type=number(float, 0), default=[0.7, 0.15, 0.15], metavar=("TRAIN", "VAL", "TEST"),
                         help="how the new photos are shared out over the splits (as split.py; 0 leaves a split alone)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same assignment")
+    parser.add_argument("--seed", type=SEED, default=0, help="random seed: the same seed gives the same assignment")
     parser.add_argument("--dry-run", action="store_true", help="say what would be added where, and write nothing")
     args = parser.parse_args(argv)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from maskdet.cli import add_data_arg, make_parser
+from maskdet.cli import IMGSZ, add_data_arg, make_parser, number
 from maskdet.cli.label import default_labels_dir
 from maskdet.config import PROJECT_ROOT, load_dataset_config
+from maskdet.data.convert import refuse_other_classes_txt
 from maskdet.data.labelimg_launcher import check_classes_txt, prepare_labels_dir
 from maskdet.data.prelabel import PRELABEL_CONF, REVIEW_FLOOR, check_model_classes, prelabel_folder
 from maskdet.errors import UserError
@@ -41,11 +42,12 @@ def build_parser():
                         "(default: as label.py: the --images folder; for a folder named images/, its sibling labels/)")
     parser.add_argument("--weights", default=argparse.SUPPRESS, help="OpenVINO folder, .onnx or .pt model (default: models/best_int8_openvino_model when openvino is installed, else models/best.onnx, else models/best.pt)")
     add_data_arg(parser)
-    parser.add_argument("--conf", type=float, default=PRELABEL_CONF,
+    parser.add_argument("--conf", type=number(float, 0, 1, low_open=True, high_open=True), default=PRELABEL_CONF,
                         help="minimum confidence of a box to write (the default costs the fewest corrections)")
-    parser.add_argument("--imgsz", type=int, default=argparse.SUPPRESS, help="inference size in pixels (default: the model's own)")
+    parser.add_argument("--imgsz", type=IMGSZ, default=argparse.SUPPRESS, help="inference size in pixels (default: the model's own)")
     parser.add_argument("--device", default=argparse.SUPPRESS, help="'cpu', or a CUDA device such as '0' (default: the GPU if there is one)")
-    parser.add_argument("--force", action="store_true", help="replace label files that already exist (someone's work: kept otherwise)")
+    parser.add_argument("--force", action="store_true", help="replace label files that already exist (someone's work: kept otherwise), and a classes.txt that "
+                        "disagrees with data.yaml")
     parser.add_argument("--project", default=str(PROJECT_ROOT / "runs" / "prelabel"), help="where run folders go")
     parser.add_argument("--name", default="exp", help="run folder name (exp, exp2, ... if it exists)")
     parser.add_argument("--exist-ok", action="store_true", help="reuse the run folder instead of numbering a new one")
@@ -55,8 +57,6 @@ def build_parser():
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
-    if not 0 < args.conf < 1:
-        raise UserError(f"--conf must be between 0 and 1, got {args.conf}")
     config = load_dataset_config(args.data)
     images_dir = Path(args.images)
     if not images_dir.is_dir():
@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     if labels_dir.exists() and not labels_dir.is_dir():
         raise UserError("labels folder is a file", labels_dir)
     stale = check_classes_txt(labels_dir, config.names, force=False, again="pre-label again") if labels_dir.is_dir() else False
+    if stale:  # no label uses an id it gives another class, but it is someone's file: replaced only with --force
+        refuse_other_classes_txt(labels_dir, config.names, args.force)
     weights = getattr(args, "weights", None) or default_weights()
     from maskdet.pipeline.step import Pipeline  # the model and its step, only once the arguments are good
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from maskdet.cli import add_data_arg, make_parser
+from maskdet.cli import SEED, add_data_arg, make_parser, number
 from maskdet.config import SPLITS, load_dataset_config
 from maskdet.data.split import (
     SplitReport,
+    check_class_ids,
     collect_samples,
     dataset_yaml_for,
     prepare_output,
@@ -32,9 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--labels", help="folder of YOLO .txt labels (default: the --images folder)")
     add_data_arg(parser)
     parser.add_argument("--out", help="dataset folder to build (default: data.yaml's 'path')")
-    parser.add_argument("--ratios", nargs=3, type=float, default=[0.7, 0.15, 0.15], metavar=("TRAIN", "VAL", "TEST"),
+    parser.add_argument("--ratios", nargs=3, type=number(float, 0), default=[0.7, 0.15, 0.15], metavar=("TRAIN", "VAL", "TEST"),
                         help="fractions of images for each split (need not sum to 1; they are normalised)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same split")
+    parser.add_argument("--seed", type=SEED, default=0, help="random seed: the same seed gives the same split")
     parser.add_argument("--lists", help="folder with train.txt / val.txt / test.txt listing image stems: split exactly so")
     parser.add_argument("--link", action="store_true", help="symlink instead of copying (saves disk; the originals must stay put)")
     parser.add_argument("--force", action="store_true", help="replace an existing split in the output folder")
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError("not a folder", folder)
     out_dir = Path(args.out) if args.out else config.root
     samples = collect_samples(images_dir, labels_dir)
+    check_class_ids(samples, len(config.names), config.yaml_path)
     if args.lists:
         assignment = split_from_lists(samples, Path(args.lists))
         unlisted = len(samples) - sum(len(v) for v in assignment.values())

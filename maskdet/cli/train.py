@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from maskdet.cli import add_data_arg, make_parser
+from maskdet.cli import IMGSZ, POSITIVE_INT, SEED, add_data_arg, make_parser, number
 from maskdet.config import PROJECT_ROOT
-from maskdet.evaluation.metrics import format_table
-from maskdet.training.trainer import parse_overrides, train
 
 EXAMPLES = """examples:
   python train.py                                        # fine-tune the shipped model on your photos, 640 px
@@ -39,22 +37,22 @@ def main(argv: list[str] | None = None) -> int:
                         help="where training starts: a .pt checkpoint to fine-tune (default: the shipped model "
                              "models/best.pt; yolo11n.pt or yolo26n.pt: COCO-pretrained, downloaded) or an "
                              "architecture .yaml such as yolo11n.yaml (from scratch)")
-    parser.add_argument("--epochs", type=int, default=100, help="training epochs")
-    parser.add_argument("--imgsz", "--img", "--img-size", dest="imgsz", type=int, default=640,
+    parser.add_argument("--epochs", type=number(int, 1, 100_000), default=100, help="training epochs")
+    parser.add_argument("--imgsz", "--img", "--img-size", dest="imgsz", type=IMGSZ, default=640,
                         help="training image size in pixels (the size the shipped model trains at; the Kaggle "
                              "photos are ~400 px wide, but their faces are small and are found better upscaled)")
-    parser.add_argument("--batch", "--batch-size", dest="batch", type=float, default=16,
+    parser.add_argument("--batch", "--batch-size", dest="batch", type=number(float, 0, 4096, low_open=True, also=(-1,)), default=16,
                         help="batch size; -1 = as large as GPU memory allows, 0.7 = 70%% of it")
     parser.add_argument("--device", default=None, help="'cpu', '0' or '0,1' (CUDA), 'mps'; default: the GPU if there is one")
-    parser.add_argument("--workers", type=int, default=2, help="dataloader worker processes")
-    parser.add_argument("--patience", type=int, default=50, help="stop after this many epochs without a better val mAP")
+    parser.add_argument("--workers", type=number(int, 0, 256), default=2, help="dataloader worker processes")
+    parser.add_argument("--patience", type=POSITIVE_INT, default=50, help="stop after this many epochs without a better val mAP")
     parser.add_argument("--cache", nargs="?", const="ram", default=False, choices=["ram", "disk"],
                         help="cache decoded images in RAM or on disk (faster epochs)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
-    parser.add_argument("--cls-pw", type=float, default=0.5,
+    parser.add_argument("--seed", type=SEED, default=0, help="random seed")
+    parser.add_argument("--cls-pw", type=number(float, 0, 1), default=0.5,
                         help="weight classes by inverse frequency to this power (0 = off, 1 = full): helps the rare "
                              "mask_weared_incorrect class")
-    parser.add_argument("--oversample", type=float, default=0.0, metavar="T",
+    parser.add_argument("--oversample", type=number(float, 0), default=0.0, metavar="T",
                         help="repeat the train images that hold rare classes, each epoch (repeat-factor sampling: "
                              "a class on a fraction f of the images repeats its images round(sqrt(T/f)) times); "
                              "0.8 doubles the Kaggle images with unmasked faces and triples those with badly worn "
@@ -70,7 +68,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exist-ok", action="store_true", help="reuse the run folder instead of numbering a new one")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="any other Ultralytics training setting")
     args = parser.parse_args(argv)
+    if args.batch > 1 and args.batch != int(args.batch):
+        parser.error(f"argument --batch/--batch-size: a batch of images is a whole number (or a fraction below 1 "
+                     f"of GPU memory, or -1), got {args.batch:g}")
 
+    from maskdet.evaluation.metrics import format_table
+    from maskdet.training.trainer import parse_overrides, train
+
+    if args.device not in (None, "", "cpu"):
+        from maskdet.inference.detectors import check_torch_device
+
+        check_torch_device(args.device)
     batch = int(args.batch) if args.batch >= 1 or args.batch == -1 else args.batch
     result = train(data=args.data, model=getattr(args, "model", None), epochs=args.epochs, imgsz=args.imgsz, batch=batch,
                    device=args.device, workers=args.workers, patience=args.patience, cache=args.cache,
@@ -82,4 +90,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nbest weights: {result.best}\nlast weights: {result.last} (for --resume)\n"
           f"plots and logs: {result.save_dir}\n"
           f"next: python val.py --weights {result.best} --split test")
+    for line in result.warnings:  # images left out of training: said at the start, and again here
+        print(line)
     return 0

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from maskdet.cli import add_data_arg, make_parser
-from maskdet.config import INFERENCE_IMGSZ, PROJECT_ROOT
-from maskdet.evaluation.metrics import MAP_CONF, MAP_IOU, format_table
-from maskdet.evaluation.validate import evaluate
+from maskdet.cli import CONFIDENCE, IMGSZ, IOU, add_data_arg, make_parser, number
+from maskdet.config import INFERENCE_IMGSZ, MAP_CONF, MAP_IOU, PROJECT_ROOT
 
 DEFAULT_WEIGHTS = PROJECT_ROOT / "models" / "best.pt"
 EXAMPLES = """examples:
@@ -24,12 +22,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help=".pt or .onnx model")
     add_data_arg(parser)
     parser.add_argument("--split", "--task", dest="split", default="val", choices=["train", "val", "test"], help="which split")
-    parser.add_argument("--imgsz", "--img", dest="imgsz", type=int, default=INFERENCE_IMGSZ,
+    parser.add_argument("--imgsz", "--img", dest="imgsz", type=IMGSZ, default=INFERENCE_IMGSZ,
                         help="inference size in pixels, by default the shipped model's (chosen on val)")
-    parser.add_argument("--batch", "--batch-size", dest="batch", type=int, default=16, help="batch size")
-    parser.add_argument("--conf", "--conf-thres", dest="conf", type=float, default=MAP_CONF,
+    parser.add_argument("--batch", "--batch-size", dest="batch", type=number(int, 1, 4096), default=16, help="batch size")
+    parser.add_argument("--conf", "--conf-thres", dest="conf", type=CONFIDENCE, default=MAP_CONF,
                         help="confidence threshold (low, as mAP integrates over all confidences)")
-    parser.add_argument("--iou", "--iou-thres", dest="iou", type=float, default=MAP_IOU, help="NMS IoU threshold")
+    parser.add_argument("--iou", "--iou-thres", dest="iou", type=IOU, default=MAP_IOU, help="NMS IoU threshold")
     parser.add_argument("--device", default=None, help="'cpu' or a CUDA device such as '0'")
     parser.add_argument("--project", default=str(PROJECT_ROOT / "runs" / "val"), help="where run folders go")
     parser.add_argument("--name", default="exp", help="run folder name")
@@ -39,6 +37,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="YOLO26 .pt only: evaluate its NMS-free head (what an end-to-end export runs) instead of "
                              "the classic head + NMS; an .onnx is always evaluated as it was exported")
     args = parser.parse_args(argv)
+
+    from maskdet.evaluation.metrics import format_table
+    from maskdet.evaluation.validate import evaluate
+
+    if args.device not in (None, "", "cpu"):
+        from maskdet.inference.detectors import check_torch_device
+
+        check_torch_device(args.device)
 
     result = evaluate(args.weights, args.data, split=args.split, imgsz=args.imgsz, batch=args.batch, device=args.device,
                       conf=args.conf, iou=args.iou, project=Path(args.project), name=args.name,

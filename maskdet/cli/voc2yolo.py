@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from maskdet.cli import add_data_arg, add_map_arg, make_parser
+from maskdet.cli import add_data_arg, add_map_arg, make_parser, number
 from maskdet.config import load_dataset_config, parse_class_map
 from maskdet.data.convert import convert_voc_folder
-from maskdet.errors import UserError
+from maskdet.errors import UserError, require_modules
 
 EXAMPLES = """examples:
   # the Kaggle face-mask dataset (images/ and annotations/ side by side)
@@ -28,14 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="folder to write <stem>.txt labels and classes.txt to")
     add_data_arg(parser)
     add_map_arg(parser)
-    parser.add_argument("--trim-top", type=float, default=0.0, metavar="F",
+    parser.add_argument("--trim-top", type=number(float, 0, 1, high_open=True), default=0.0, metavar="F",
                         help="shave this fraction of each box's height off its top, for datasets that draw "
                              "faces with more forehead than yours (ILC 2021: 0.13); 0 = keep the boxes")
-    parser.add_argument("--force", action="store_true", help="overwrite label files that already exist")
+    parser.add_argument("--force", action="store_true", help="overwrite label files that already exist, and a classes.txt there that disagrees with data.yaml")
     args = parser.parse_args(argv)
+    require_modules("voc2yolo.py", "lxml")  # read only once XML is: say so before any work
 
-    if not 0.0 <= args.trim_top < 1.0:
-        parser.error(f"--trim-top must be at least 0 and below 1, got {args.trim_top:g}")
     config = load_dataset_config(args.data)
     xml_dir = Path(args.xml)
     images_dir = Path(args.images or args.xml)
@@ -46,4 +45,4 @@ def main(argv: list[str] | None = None) -> int:
                                 parse_class_map(args.map), force=args.force, trim_top=args.trim_top)
     for line in report.summary_lines(Path(args.out)):
         print(line)
-    return 1 if report.stats.unknown or report.skipped else 0
+    return report.exit_status

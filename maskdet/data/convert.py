@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from maskdet.config import SPLITS, DatasetConfig, labels_dir_for, read_dataset_yaml
+from maskdet.config import SPLITS, DatasetConfig, class_list_mismatch, labels_dir_for, read_class_list, read_dataset_yaml
 from maskdet.data.labels import Severity, format_label_text, read_label_file
 from maskdet.data.voc import ConversionStats, parse_voc, voc_to_boxes
 from maskdet.errors import UserError
@@ -28,6 +28,7 @@ class ImportReport:
     images_copied: int = 0
     stats: ConversionStats = field(default_factory=ConversionStats)
     skipped: list[str] = field(default_factory=list)  # one line per file that could not be used
+    bad_lines: int = 0  # label lines that could not be read (each named as it was met)
 
     def summary_lines(self, out_dir: Path) -> list[str]:
         s = self.stats
@@ -37,11 +38,19 @@ class ImportReport:
                      f"{s.dropped} dropped (unreadable, empty, inverted or outside)")
         if s.per_class:
             lines.append("per class: " + ", ".join(f"{n} {c}" for n, c in s.per_class.most_common()))
+        if self.bad_lines:
+            lines.append(f"NOT imported: {self.bad_lines} label lines that could not be read (listed above): their "
+                         "faces are missing from the labels; fix them and import again with --force")
         if s.unknown:
             lines.append(f"NOT imported, class not in data.yaml: {s.unknown_summary()}  (map them with --map OLD=NEW)")
         if self.skipped:
             lines.append(f"skipped {len(self.skipped)} files (listed above)")
         return lines
+
+    @property
+    def exit_status(self) -> int:
+        """0 when everything was imported; 1 when something was left out (named above the summary)."""
+        return 1 if self.stats.unknown or self.skipped or self.bad_lines else 0
 
 
 def image_size(path: Path) -> tuple[int, int]:
@@ -65,6 +74,22 @@ def write_classes_txt(labels_dir: Path, names: tuple[str, ...]) -> None:
     atomic_write_text(labels_dir / "classes.txt", "".join(f"{n}\n" for n in names))
 
 
+def refuse_other_classes_txt(labels_dir: Path, names: tuple[str, ...], force: bool, echo=print) -> None:
+    """A classes.txt already in the output folder that lists other classes is someone's: the labels beside it
+    use its ids. Replaced only with --force (said so); checked before anything is written."""
+    path = labels_dir / "classes.txt"
+    if not path.is_file():
+        return
+    found = read_class_list(path)
+    if tuple(found) == tuple(names):
+        return
+    why = class_list_mismatch(found, names) or f"it lists {len(found)} classes, data.yaml {len(names)}"
+    if not force:
+        raise UserError(f"already exists and disagrees with data.yaml ({why}): the labels beside it may use its ids. "
+                        "Nothing was written; write to another folder, or pass --force to replace it", path)
+    echo(f"warning: {path}: disagreed with data.yaml ({why}); replaced because of --force")
+
+
 def convert_voc_folder(
     xml_dir: Path, images_dir: Path, out_dir: Path, config: DatasetConfig,
     rename: dict[str, str] | None = None, force: bool = False, echo=print, trim_top: float = 0.0,
@@ -75,6 +100,7 @@ def convert_voc_folder(
         raise UserError("no .xml files found", xml_dir)
     images = {p.stem: p for p in list_images(images_dir)}
     refuse_overwrite((out_dir / f"{x.stem}.txt" for x in xml_files), force)
+    refuse_other_classes_txt(out_dir, config.names, force, echo)
     report = ImportReport()
     for xml_path in progress(xml_files, desc="voc2yolo", unit="file"):
         image = images.get(xml_path.stem)
@@ -144,6 +170,7 @@ def import_yolo_dataset(
                         "import each split with its own --prefix", src_yaml)
     out_images, out_labels = out_dir / "images", out_dir / "labels"
     refuse_overwrite((p for _, img in images for p in (out_images / f"{prefix}{img.name}", out_labels / f"{prefix}{img.stem}.txt")), force)
+    refuse_other_classes_txt(out_labels, config.names, force, echo)
     report = ImportReport()
     for _split, img in progress(images, desc="import", unit="image"):
         label_path = labels_dir_for(img.parent) / f"{img.stem}.txt"
@@ -153,6 +180,11 @@ def import_yolo_dataset(
             errors = [i for i in parsed.issues if i.severity is Severity.ERROR]
             for problem in errors:
                 echo(f"skipped line: {problem}")
+            report.bad_lines += len(errors)
+            if errors and not parsed.boxes:  # faces, none readable: an empty label would call it a background photo
+                report.skipped.append(f"{img}: no readable line in {label_path}; not imported")
+                echo(f"skipped: {report.skipped[-1]}")
+                continue
             for box in parsed.boxes:
                 report.stats.boxes_in += 1
                 target = remap.get(box.cls)

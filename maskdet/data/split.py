@@ -56,6 +56,21 @@ def collect_samples(images_dir: Path, labels_dir: Path) -> list[Sample]:
     return [make_sample(image, labels_dir / f"{image.stem}.txt") for image in images]
 
 
+def check_class_ids(samples: list[Sample], num_classes: int, yaml_path: Path) -> None:
+    """Refuse labels with class ids data.yaml does not have: split.py would copy them into the dataset, and
+    training would then drop each of their images (or learn from ids meaning nothing)."""
+    bad = []
+    for sample in samples:
+        if sample.label is None:
+            continue
+        bad += [issue for issue in read_label_file(sample.label, num_classes).issues if issue.code == "class"]
+    if bad:
+        first = bad[0]
+        raise UserError(f"{len(bad)} label lines use class ids data.yaml ({yaml_path}) does not have, first "
+                        f"{first.path}:{first.line}: {first.message}; nothing was written. Renumber them "
+                        "(labeling/import_yolo.py --map) or give the matching --data")
+
+
 def make_sample(image: Path, label: Path) -> Sample:
     """An image with the classes of its label file (a background sample when there is none)."""
     if not label.exists():

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from lxml import etree
+from typing import TYPE_CHECKING
 
 from maskdet.data.labels import Box
 from maskdet.errors import UserError
 
-# Refuse anything but plain XML: no entities, no DTDs from the network.
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_comments=True)
+if TYPE_CHECKING:
+    from lxml import etree
+
+
+@functools.cache
+def _parser():
+    """Refuse anything but plain XML: no entities, no DTDs from the network. lxml is imported only when XML is
+    read, so the scripts that import this module for its types still answer --help on the light install."""
+    from lxml import etree
+
+    return etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_comments=True)
 
 
 @dataclass(frozen=True)
@@ -56,9 +65,11 @@ def _number(elem: etree._Element, tag: str, path: Path) -> float:
 
 def parse_voc(path: str | Path) -> VocAnnotation:
     """Parse one VOC file; any problem is a UserError naming the file and line."""
+    from lxml import etree
+
     path = Path(path)
     try:
-        root = etree.parse(str(path), _PARSER).getroot()
+        root = etree.parse(str(path), _parser()).getroot()
     except OSError as exc:
         raise UserError(f"cannot read: {exc}", path) from None
     except etree.XMLSyntaxError as exc:

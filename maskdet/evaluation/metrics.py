@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-MAP_CONF, MAP_IOU = 0.001, 0.7  # the usual mAP settings: a low threshold, as mAP integrates over all confidences
+from maskdet.config import MAP_CONF, MAP_IOU  # noqa: F401 (their home before config.py; imported from here too)
+
+
 def metrics_table(metrics, names: dict[int, str] | list[str], images: int | None = None) -> pd.DataFrame:
     """Precision, recall, mAP50, mAP50-95 overall and per class (classes absent from the split included)."""
     names = dict(enumerate(names)) if isinstance(names, (list, tuple)) else dict(names)

@@ -6,6 +6,8 @@ YOLO26's NMS-free head on request, and one metrics table people can read.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,11 +15,11 @@ import pandas as pd
 
 from maskdet.config import INFERENCE_IMGSZ, PROJECT_ROOT, SPLITS, load_dataset_config
 from maskdet.csvcells import safe_table
-from maskdet.errors import UserError
+from maskdet.errors import UserError, one_line
 from maskdet.evaluation.metrics import MAP_CONF, MAP_IOU, metrics_table
 from maskdet.fileio import atomic_write_text, list_images, next_run_dir
 from maskdet.training.export import has_nms_free_head
-from maskdet.training.trainer import resolve_model, write_resolved_data_yaml
+from maskdet.training.trainer import load_yolo, resolve_model, write_resolved_data_yaml
 
 
 def check_exported_model(weights: str | Path, names: tuple[str, ...], imgsz: int) -> None:
@@ -49,8 +51,6 @@ def evaluate(
 
     An .onnx is evaluated as it was exported (Ultralytics reads `end2end` from its metadata);
     `end2end` makes a YOLO26 .pt use its NMS-free head too, the one an end-to-end export runs."""
-    from ultralytics import YOLO
-
     if split not in SPLITS:
         raise UserError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
     config = load_dataset_config(data)
@@ -60,10 +60,10 @@ def evaluate(
         raise UserError(f"the {split} split has no images (build it with labeling/split.py)", config.images_dir(split))
     weights = resolve_model(weights)
     check_exported_model(weights, config.names, imgsz)
+    yolo = load_yolo(weights, task="detect")
     project = Path(project or PROJECT_ROOT / "runs" / "val")
     run_dir = next_run_dir(project, name, exist_ok)
     data_yaml = write_resolved_data_yaml(data, run_dir)
-    yolo = YOLO(weights, task="detect")
     args = dict(data=str(data_yaml), split=split, imgsz=imgsz, batch=batch, conf=conf, iou=iou, plots=plots,
                 project=str(project), name=run_dir.name, exist_ok=True, verbose=False)
     if end2end:
@@ -75,9 +75,32 @@ def evaluate(
         args["nms"] = False
     if device:
         args["device"] = device
-    metrics = yolo.val(**args)
+    try:
+        with no_label_cache():
+            metrics = yolo.val(**args)
+    except (UserError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # Ultralytics' own checks (dataset, model, device) raise many types
+        raise UserError(f"validation stopped: {type(exc).__name__}: {one_line(exc, 300)}", weights) from None
     table = metrics_table(metrics, config.names, images=len(list_images(config.images_dir(split))))
     atomic_write_text(run_dir / "metrics.csv", safe_table(table).to_csv())  # class names come from data.yaml
     return EvalResult(Path(metrics.save_dir), table, dict(metrics.speed))
 
 
+
+
+@contextmanager
+def no_label_cache() -> Iterator[None]:
+    """Keep Ultralytics from writing labels.cache into the dataset folder (beside each labels/ folder): evaluating
+    must not add files to someone's data. Without the cache the labels are scanned afresh, a second for thousands."""
+    import ultralytics.data.dataset as dataset
+
+    def version_only(prefix: str, path: Path, x: dict, version: str) -> None:
+        x["version"] = version  # what the real one adds to the labels before it writes them; nothing is written
+
+    saved = dataset.save_dataset_cache_file
+    dataset.save_dataset_cache_file = version_only
+    try:
+        yield
+    finally:
+        dataset.save_dataset_cache_file = saved

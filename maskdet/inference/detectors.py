@@ -120,15 +120,22 @@ class OnnxDetector(ExportedDetector):
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or (os.cpu_count() or 1)
         providers = ["CPUExecutionProvider"]
-        if device not in (None, "", "cpu") and "CUDAExecutionProvider" in ort.get_available_providers():
+        if device not in (None, "", "cpu"):
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise UserError(f"--device {device}: ONNX Runtime here has no CUDA support (install onnxruntime-gpu "
+                                "on a machine with an NVIDIA GPU), use --device cpu or leave --device out")
             providers.insert(0, "CUDAExecutionProvider")
         try:
             self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception types
             raise UserError(f"cannot load ONNX model: {exc}", path) from None
         meta = self.session.get_modelmeta().custom_metadata_map
+        if meta.get("task", "detect") != "detect":
+            raise UserError(f"this is a {meta['task']} model, not a detector: detect.py needs a detection model "
+                            "(task 'detect', boxes out)", path)
         self.names = _names_from_metadata(meta.get("names"), path)
         self.input = self.session.get_inputs()[0]
+        check_output_shape(self.session.get_outputs()[0].shape, meta, len(self.names), path)
         h, w = self.input.shape[2:4]
         static = isinstance(h, int) and isinstance(w, int)
         if static and imgsz and imgsz != h:
@@ -274,6 +281,17 @@ def decode_end2end(pred: np.ndarray, settings: DetectSettings) -> Decoded:
     return pred[mask][order, :4].copy(), scores[mask][order], class_ids[mask][order]
 
 
+def check_output_shape(shape: list, meta: dict[str, str], classes: int, path: Path) -> None:
+    """Refuse, in one line, an ONNX model whose output is not Ultralytics' detection layout for its own
+    class list: (1, 4 + classes, anchors), or (1, k, 6) end-to-end. A classifier's (1, classes) or a
+    graph edited after export would otherwise fail on the first frame with an IndexError."""
+    dims = [d if isinstance(d, int) else None for d in shape]
+    if len(dims) == 3 and (dims[1] in (None, 4 + classes) or (is_end2end(meta, shape, classes) and dims[2] in (None, 6))):
+        return
+    raise UserError(f"not a detection model for its {classes} classes: its output is {list(shape)}, "
+                    f"expected (1, {4 + classes}, anchors) or an end-to-end (1, k, 6)", path)
+
+
 def is_end2end(meta: dict[str, str], output_shape: list, classes: int) -> bool:
     """Whether an Ultralytics ONNX export ends in the NMS-free head (YOLO26 exported with nms=False).
 
@@ -296,15 +314,27 @@ class TorchDetector:
             self.model = YOLO(str(path), task="detect")
         except Exception as exc:  # a broken checkpoint raises whatever torch.load raises
             raise UserError(f"cannot load weights: {exc}", path) from None
+        if self.model.task != "detect":
+            raise UserError(f"this is a {self.model.task} model, not a detector: detect.py needs a detection model "
+                            "(task 'detect', boxes out)", path)
         names = self.model.names
         self.names = tuple(names[i] for i in sorted(names))
+        head_classes = getattr(getattr(self.model.model, "model", [None])[-1], "nc", len(self.names))
+        if head_classes != len(self.names):
+            raise UserError(f"its head predicts {head_classes} classes but it names {len(self.names)}", path)
         # The size the shipped model was chosen at on val, not each checkpoint's own training size
         # (stage 2 trained at 640 px did best at 768: small faces are found better upscaled; models/README.md).
         self.imgsz = int(imgsz or INFERENCE_IMGSZ)
         self.kwargs = dict(conf=settings.conf, iou=settings.iou, max_det=settings.max_det, imgsz=self.imgsz,
                            classes=list(settings.classes) if settings.classes is not None else None,
                            agnostic_nms=settings.agnostic_nms, verbose=False)
+        if device not in (None, "", "cpu"):
+            check_torch_device(device)
         if half:
+            if device in (None, "") and not _cuda_available():
+                raise UserError("--half needs a CUDA GPU, and there is none here (FP16 on a CPU is not supported)")
+            if device == "cpu":
+                raise UserError("--half needs a CUDA GPU: leave out --device cpu or --half")
             self.kwargs["quantize"] = "fp16"  # Ultralytics 8.4's name for the deprecated half=True
         if device:
             self.kwargs["device"] = device
@@ -316,6 +346,31 @@ class TorchDetector:
         return Detections(boxes.xyxy.cpu().numpy().astype(np.float32), boxes.conf.cpu().numpy().astype(np.float32),
                           boxes.cls.cpu().numpy().astype(int), self.names,
                           {"preprocess": speed["preprocess"], "inference": speed["inference"], "nms": speed["postprocess"]})
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def check_torch_device(device: str) -> None:
+    """A one-line error for a --device PyTorch cannot use here ('0' on a machine without a GPU), instead of
+    Ultralytics' traceback on the first frame."""
+    import torch
+
+    if device == "mps":
+        if not torch.backends.mps.is_available():
+            raise UserError("--device mps: no Apple GPU here; use --device cpu or leave --device out")
+        return
+    ids = [d.strip() for d in str(device).removeprefix("cuda:").split(",") if d.strip()]
+    if not ids or not all(d.isdigit() for d in ids):
+        raise UserError(f"--device must be 'cpu', 'mps' or CUDA device numbers such as 0 or 0,1; got {device!r}")
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count == 0:
+        raise UserError(f"--device {device}: no CUDA GPU here; use --device cpu or leave --device out")
+    if any(int(d) >= count for d in ids):
+        raise UserError(f"--device {device}: this machine has {count} CUDA GPU(s), numbered 0..{count - 1}")
 
 
 def _names_from_metadata(raw: str | dict | list | None, path: Path) -> tuple[str, ...]:
@@ -339,6 +394,9 @@ def load_detector(weights: str | Path, settings: DetectSettings, imgsz: int | No
         # A hub name (yolo11n.pt) is downloaded by Ultralytics online; offline this says what to do instead.
         path = Path(resolve_model(str(weights), "Use the shipped model (leave out --weights) or a local .pt/.onnx file"))
     if path.suffix == ".onnx":
+        if half:
+            raise UserError("--half is for .pt models on a CUDA GPU; an .onnx runs at the precision it was exported "
+                            "with (python export.py --half)", path)
         detector = OnnxDetector(path, settings, imgsz, device)
     elif is_openvino(path):
         detector = OpenVinoDetector(path, settings, imgsz, device)

@@ -222,24 +222,34 @@ class CsvSink(Sink):
 
 
 class JsonSink(Sink):
-    """A JSON array written record by record; closing it (Ctrl-C included) writes the final ']'."""
+    """A JSON array that is valid after every frame: each frame's records are written over the closing
+    ']' in one write call, which ends with a new ']'. Ctrl-C, and even kill -9, leave a file json.load
+    reads, holding every frame finished so far."""
+
+    END = b"\n]\n"
 
     def __init__(self, path: Path):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = open(path, "w", encoding="utf-8")
-        self.file.write("[")
+        self.file = open(path, "wb", buffering=0)  # unbuffered: one write() call per frame
+        self.file.write(b"[" + self.END)
+        self.end = 1  # where the closing ']' starts: the next records go there
         self.first = True
 
     def write(self, frame: Frame, det: Detections, annotated: np.ndarray | None) -> None:
+        chunks = []
         for record in records(frame, det):
-            self.file.write(("\n" if self.first else ",\n") + json.dumps(record))
+            chunks.append(("\n" if self.first else ",\n") + json.dumps(record))
             self.first = False
-        self.file.flush()
+        if not chunks:
+            return
+        body = "".join(chunks).encode("utf-8")
+        self.file.seek(self.end)
+        self.file.write(body + self.END)
+        self.end += len(body)
 
     def close(self) -> None:
         if not self.file.closed:
-            self.file.write("\n]\n")
             self.file.close()
 
 

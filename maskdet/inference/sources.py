@@ -21,8 +21,10 @@ import numpy as np
 
 from maskdet.errors import UserError
 from maskdet.fileio import IMAGE_SUFFIXES
+from maskdet.imageio import ImageTooLarge, ImageUnreadable, image_size, read_image_bounded
 from maskdet.inference.detections import Frame
 from maskdet.inference.threads import prefetch
+from maskdet.settings import MAX_PIXELS
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".gif"})
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
@@ -50,6 +52,7 @@ class InputProblem:
 class SourceSpec:
     kind: str  # "image", "video", "webcam" or "stream"
     target: str  # a path, a URL or a camera index
+    name: str = ""  # base name of a file's outputs: its stem, numbered when another input has the same one
 
     @property
     def is_live(self) -> bool:
@@ -71,8 +74,51 @@ def classify(path: Path) -> str | None:
     return "image" if suffix in IMAGE_SUFFIXES else "video" if suffix in VIDEO_SUFFIXES else None
 
 
-def expand_source(source: str, log: Log, _depth: int = 0) -> list[SourceSpec]:
-    """Turn --source into a list of inputs. Problems with one entry are logged and skipped."""
+def expand_source(source: str, log: Log) -> list[SourceSpec]:
+    """Turn --source into a list of inputs. Problems with one entry are logged and skipped.
+
+    A file reached twice (a glob through a symlink loop, a list that names a photo the folder
+    beside it also holds) is read once: duplicates are dropped by resolved path, with a note."""
+    specs = _expand(source, log, ())
+    unique: list[SourceSpec] = []
+    seen: set[str] = set()
+    for spec in specs:
+        key = os.path.realpath(spec.target) if spec.kind in ("image", "video") else f"{spec.kind}:{spec.target}"
+        if key not in seen:
+            seen.add(key)
+            unique.append(spec)
+    if len(unique) < len(specs):
+        log(f"note: {len(specs) - len(unique)} inputs reached more than once (symlinks, repeated list entries) "
+            "are read once")
+    return _unique_names(unique, log)
+
+
+def _unique_names(specs: list[SourceSpec], log: Log) -> list[SourceSpec]:
+    """Give each file a base name for its outputs no other input of the run has: a/x.jpg and b/x.jpg would
+    otherwise write the same x.jpg, x.txt and crops, the second over the first. Later ones are numbered."""
+    taken: set[str] = set()
+    named, renamed = [], []
+    for spec in specs:
+        if spec.kind not in ("image", "video"):
+            named.append(spec)
+            continue
+        stem = name = Path(spec.target).stem
+        n = 2
+        while name.lower() in taken:  # case-insensitive: X.jpg and x.png would clash on some disks
+            name, n = f"{stem}_{n}", n + 1
+        taken.add(name.lower())
+        if name != stem:
+            renamed.append(f"{spec.target} as {name}")
+        named.append(SourceSpec(spec.kind, spec.target, name))
+    if renamed:
+        log(f"note: {len(renamed)} inputs have the same file name as an earlier one; their results are saved under "
+            f"a numbered name so nothing is overwritten: {', '.join(renamed[:3])}" + (", ..." if len(renamed) > 3 else ""))
+    return named
+
+
+def _expand(source: str, log: Log, lists: tuple[str, ...]) -> list[SourceSpec]:
+    """expand_source's work; `lists` holds the resolved paths of the .txt lists being read (to stop a cycle)."""
+    _depth = len(lists)
     source = source.strip()
     if not source and _depth == 0:  # Path('') is the current folder: never read it by accident
         raise UserError("--source is empty: give an image, a folder, a video, a webcam index or a stream URL")
@@ -87,24 +133,35 @@ def expand_source(source: str, log: Log, _depth: int = 0) -> list[SourceSpec]:
             log(f"skipped: {path}: no images or videos in this folder")
         return [SourceSpec(classify(p), str(p)) for p in files]
     if path.suffix.lower() == ".txt" and path.is_file():
+        resolved = os.path.realpath(path)
+        if resolved in lists:
+            log(f"skipped: {path}: this list includes itself (directly or through another list); its entries are read once")
+            return []
         if _depth > 3:
             log(f"skipped: {path}: lists nested too deep")
             return []
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            log(f"skipped: {path}: cannot read this list ({exc.strerror or exc})")
+            return []
         specs = []
-        for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        for number, line in enumerate(text.splitlines(), 1):
             line = line.split("#", 1)[0].strip()
             if not line:
                 continue
-            entry = line if line.isdigit() or line.lower().startswith(STREAM_SCHEMES) or Path(line).is_absolute() \
-                else str(path.parent / line)
+            relative = not (line.isdigit() or line.lower().startswith(STREAM_SCHEMES) or Path(line).expanduser().is_absolute())
+            entry = str(path.parent / line) if relative else line
             inner: list[str] = []
-            found = expand_source(entry, inner.append, _depth + 1)
+            found = _expand(entry, inner.append, (*lists, resolved))
             if found:
                 for note in inner:
                     log(note)
             else:  # one line for one bad entry, with the reason
                 why = "; ".join(note.removeprefix("skipped: ").removeprefix(f"{entry}: ") for note in inner)
-                log(f"skipped: {path}:{number}: nothing to read at {line!r}" + (f" ({why})" if why else ""))
+                if relative:
+                    why += f"; looked for {entry}: a relative path in a list is read from the list's folder"
+                log(f"skipped: {path}:{number}: nothing to read at {line!r}" + (f" ({why.lstrip('; ')})" if why else ""))
             specs.extend(found)
         return specs
     if any(ch in source for ch in "*?["):
@@ -145,15 +202,28 @@ def png_is_intact(data: bytes) -> bool:
     return False
 
 
-def read_image(path: Path) -> np.ndarray:
-    """Decode an image; unreadable files raise SourceError (the caller skips them)."""
-    data = np.fromfile(str(path), np.uint8) if path.exists() else None
-    if data is not None and data[:8].tobytes() == PNG_SIGNATURE and not png_is_intact(data.tobytes()):
+def read_image(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode an image with the one bounded reader (maskdet.imageio): its size is read from the header and
+    checked against max_pixels before any decoding. Unreadable or oversized files raise SourceError: the
+    caller skips them."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise SourceError(f"{path}: cannot read this image (it is gone)") from None
+    except OSError as exc:  # permission denied, a folder named like an image, an I/O error
+        raise SourceError(f"{path}: cannot read this file ({exc.strerror or exc})") from None
+    if data[:8] == PNG_SIGNATURE and not png_is_intact(data):
         raise SourceError(f"{path}: cannot read this image (a damaged or truncated PNG)")
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
-    if image is None:
-        raise SourceError(f"{path}: cannot read this image (corrupt or not an image)")
-    return image
+    try:
+        return read_image_bounded(data, max_pixels)
+    except ImageTooLarge:
+        w, h = image_size(data)
+        raise SourceError(f"{path}: {w}x{h} pixels is over the limit of {max_pixels / 1e6:g} megapixels (--max-pixels; "
+                          f"this one has {w * h / 1e6:.3g} megapixels): downscale it or raise --max-pixels") from None
+    except ImageUnreadable as exc:
+        raise SourceError(f"{path}: cannot read this image ({exc})") from None
+    except (cv2.error, MemoryError):  # OpenCV's own pixel ceiling, or no memory for the pixels
+        raise SourceError(f"{path}: cannot read this image (too large to decode)") from None
 
 
 def _open_capture(target: str | int) -> cv2.VideoCapture:
@@ -163,8 +233,10 @@ def _open_capture(target: str | int) -> cv2.VideoCapture:
     return cv2.VideoCapture(target, cv2.CAP_FFMPEG, params)
 
 
-def iter_video(path: Path, vid_stride: int, log: Log) -> Iterator[Frame]:
-    """Every vid_stride-th frame of a video file; a truncated file ends early with a note."""
+def iter_video(path: Path, vid_stride: int, log: Log, ended_early: Log | None = None,
+               name: str | None = None) -> Iterator[Frame]:
+    """Every vid_stride-th frame of a video file; a truncated file ends early with a note (to `ended_early`
+    when given: detect.py counts it as a problem, as it did not read the input to its end)."""
     cap = _open_capture(str(path))
     if not cap.isOpened():
         cap.release()
@@ -177,7 +249,7 @@ def iter_video(path: Path, vid_stride: int, log: Log) -> Iterator[Frame]:
             ok, image = cap.read()
             if not ok:
                 break
-            yield Frame(image, str(path), path.stem, "video", index, index / fps if fps else 0.0, time.perf_counter(),
+            yield Frame(image, str(path), name or path.stem, "video", index, index / fps if fps else 0.0, time.perf_counter(),
                         fps / vid_stride if fps else None, total)
             index += 1
             for _ in range(vid_stride - 1):
@@ -189,7 +261,7 @@ def iter_video(path: Path, vid_stride: int, log: Log) -> Iterator[Frame]:
     if index == 0:
         raise SourceError(f"{path}: no frame could be decoded (empty or corrupt video)")
     if total and index < total - 1 and total - index > 2:
-        log(f"note: {path}: ended after {index} of {total} frames (truncated?); what was read is kept")
+        (ended_early or log)(f"{path}: ended after {index} of {total} frames (truncated?); what was read is kept")
 
 
 class LatestFrameReader:
@@ -296,17 +368,21 @@ def _stream_name(url: str) -> str:
 
 
 def _file_frames(specs: list[SourceSpec], first: int, count: int, vid_stride: int,
-                 log: Log) -> Iterator[Frame | InputProblem]:
+                 log: Log, max_pixels: int = MAX_PIXELS) -> Iterator[Frame | InputProblem]:
     for n, spec in enumerate(specs, first):
         position = f"{n}/{count}"
         try:
             if spec.kind == "image":
                 path = Path(spec.target)
-                yield Frame(read_image(path), str(path), path.stem, "image", 0, 0.0, time.perf_counter(), position=position)
+                yield Frame(read_image(path, max_pixels), str(path), spec.name or path.stem, "image", 0, 0.0, time.perf_counter(),
+                            position=position)
             else:
-                for frame in iter_video(Path(spec.target), vid_stride, log):
+                early: list[str] = []
+                for frame in iter_video(Path(spec.target), vid_stride, log, early.append, spec.name or None):
                     frame.position = position
                     yield frame
+                for message in early:
+                    yield InputProblem(f"stopped early: {position} {message}")
         except SourceError as exc:
             if count == 1:
                 raise UserError(str(exc)) from None
@@ -334,7 +410,7 @@ def _live_frames(spec: SourceSpec, position: str, count: int, log: Log,
 
 
 def iter_frames(specs: list[SourceSpec], vid_stride: int, log: Log,
-                stream_timeout: float) -> Iterator[Frame | InputProblem]:
+                stream_timeout: float, max_pixels: int = MAX_PIXELS) -> Iterator[Frame | InputProblem]:
     """All frames of all inputs in order, with an InputProblem in place of an input that failed.
 
     Runs of files are decoded on a prefetch thread while the detector works; live sources are
@@ -349,5 +425,5 @@ def iter_frames(specs: list[SourceSpec], vid_stride: int, log: Log,
         j = i
         while j < len(specs) and not specs[j].is_live:
             j += 1
-        yield from prefetch(_file_frames(specs[i:j], i + 1, len(specs), vid_stride, log))
+        yield from prefetch(_file_frames(specs[i:j], i + 1, len(specs), vid_stride, log, max_pixels))
         i = j

@@ -25,6 +25,7 @@ from maskdet.fileio import atomic_write_bytes, atomic_write_text
 from maskdet.inference.detections import Detections, Frame
 from maskdet.inference.sinks import Sink
 from maskdet.inference.visualize import class_color, draw_box
+from maskdet.interrupts import interrupts_held
 from maskdet.monitoring.people import Alert, PeopleCounter, Person, crop_box, now_iso, thumbnail
 from maskdet.monitoring.report import RunInfo, render, render_counts
 from maskdet.monitoring.tracking import DEFAULT_FPS, sequence_key
@@ -259,11 +260,13 @@ class ReportSink(Sink):
             self.info.sources += (frame.source,)
 
     def close(self) -> None:
-        with self.alerts.lock:
-            records = [dict(r) for r in self.alerts.records]
-        self.info.duration_s = sum(self.ends.values())
-        if self.counts is not None:
-            page = render_counts(self.counts.counts, len(records), self.title, self.interrupted)
-        else:
-            page = render(self.counter, records, self.alerts.crops, self.title, self.interrupted, self.info, self.alerts.frames)
-        atomic_write_text(self.path, page)
+        with interrupts_held():  # a second Ctrl-C while the report is drawn waits until it is written
+            with self.alerts.lock:
+                records = [dict(r) for r in self.alerts.records]
+            self.info.duration_s = sum(self.ends.values())
+            if self.counts is not None:
+                page = render_counts(self.counts.counts, len(records), self.title, self.interrupted)
+            else:
+                page = render(self.counter, records, self.alerts.crops, self.title, self.interrupted, self.info,
+                              self.alerts.frames)
+            atomic_write_text(self.path, page)

@@ -154,7 +154,7 @@ def run_settings(settings: Settings, log=None) -> DetectSummary:
             retention(force=True)  # at each start: what earlier runs left past the duration
         if window:
             stack.callback(window.close)
-        frames = iter_frames(specs, src.vid_stride, log, src.stream_timeout)
+        frames = iter_frames(specs, src.vid_stride, log, src.stream_timeout, src.max_pixels)
         stack.callback(frames.close)
         try:
             while True:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from maskdet.errors import UserError
+from maskdet.errors import UserError, one_line
 
 
 def has_nms_free_head(yolo) -> bool:
@@ -24,7 +27,7 @@ def export_onnx(weights: str | Path, imgsz: int, opset: int | None = None, dynam
     the result into place means an interrupted export never leaves a half-written .onnx, and an
     existing one is replaced only when asked. `end2end` exports YOLO26's NMS-free head (Ultralytics'
     nms=False): one (1, 300, 6) output of finished boxes; otherwise the classic output that needs NMS."""
-    from ultralytics import YOLO
+    from maskdet.training.trainer import load_yolo
 
     path = Path(weights)
     if not path.exists():
@@ -44,11 +47,20 @@ def export_onnx(weights: str | Path, imgsz: int, opset: int | None = None, dynam
     with tempfile.TemporaryDirectory(prefix=".export-", dir=path.parent) as scratch:
         staged = Path(scratch) / path.name
         shutil.copy2(path, staged)
-        yolo = YOLO(str(staged))
+        try:
+            yolo = load_yolo(staged)
+        except UserError as exc:  # name the user's file, not the scratch copy
+            raise UserError(str(exc).replace(str(staged), str(path))) from None
         if end2end and not has_nms_free_head(yolo):
             raise UserError("--end2end needs a model with an NMS-free head (YOLO26); this one has only the classic "
                             "head: export it without --end2end", path)
-        exported = Path(yolo.export(**args))
+        try:
+            with quiet_ultralytics():  # its lines name the scratch copy, gone once this returns
+                exported = Path(yolo.export(**args))
+        except (UserError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # torch.onnx, onnx and Ultralytics raise many types
+            raise UserError(f"export failed: {type(exc).__name__}: {one_line(exc, 300)}", path) from None
         os.replace(exported, target)
     return target
 
@@ -159,3 +171,18 @@ def quantize_onnx(fp32: Path, target: Path, images: list[Path], imgsz: int) -> N
     quantize_static(str(pre), str(target), Photos(), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                     nodes_to_exclude=head_decode_nodes(model), calibrate_method=CalibrationMethod.MinMax)
+
+
+@contextmanager
+def quiet_ultralytics() -> Iterator[None]:
+    """Ultralytics' INFO lines off while exporting: they end with 'Results saved to <scratch folder>' and a
+    'yolo predict model=<scratch copy>' hint, paths that no longer exist once the export is moved into place.
+    Its warnings and errors still show; export.py then prints where the file really is."""
+    from ultralytics.utils import LOGGER
+
+    level = LOGGER.level
+    LOGGER.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        LOGGER.setLevel(level)

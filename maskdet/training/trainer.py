@@ -9,15 +9,16 @@ resume, and every CPU core.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
-from maskdet.config import PROJECT_ROOT, load_dataset_config
+from maskdet.config import PROJECT_ROOT, DatasetConfig, load_dataset_config, safe_load_yaml
 from maskdet.csvcells import safe_table
-from maskdet.errors import UserError
+from maskdet.data.labels import Severity, read_label_file
+from maskdet.errors import UserError, one_line
 from maskdet.evaluation.metrics import metrics_table
 from maskdet.fileio import atomic_write_text, list_images, next_run_dir
 from maskdet.training.augment import SETTINGS_FILE as CAMERA_AUG_FILE
@@ -76,6 +77,95 @@ def resolve_model(model: str | Path, offline_hint: str | None = None) -> str:
         hint = offline_train_hint(path.stem) if offline_hint is None else offline_hint.format(stem=path.stem)
         raise UserError(f"'{model}' is not on this machine and it is offline, so it cannot be downloaded. " + hint)
     return model
+
+
+def load_yolo(weights: str | Path, task: str | None = None):
+    """An Ultralytics YOLO for a detection model, or a one-line UserError: a missing, empty or damaged
+    checkpoint (torch.load's own exceptions), or a model of another task (classify, segment, pose, obb),
+    which Ultralytics would load and then fail on deep inside training, validation or export."""
+    from ultralytics import YOLO
+
+    path = Path(weights)
+    if path.suffix in {".pt", ".onnx"} and path.is_file() and path.stat().st_size == 0:
+        raise UserError("empty file (0 bytes): not a model", path)
+    try:
+        yolo = YOLO(str(weights), task=task) if path.suffix != ".pt" else YOLO(str(weights))
+    except Exception as exc:  # torch.load, pickle, zipfile and Ultralytics all raise their own types
+        raise UserError(f"cannot load this model ({type(exc).__name__}: {one_line(exc, 200)})", weights) from None
+    if yolo.task != "detect":
+        raise UserError(f"this is a {yolo.task} model, not a detector: give a detection model (task 'detect')", weights)
+    return yolo
+
+
+def check_training_settings(overrides: dict[str, object]) -> None:
+    """Refuse unknown or badly typed key=value settings in one line, before a run folder is made.
+
+    Ultralytics checks them too, but only once training starts, and with a traceback."""
+    from difflib import get_close_matches
+
+    from ultralytics.cfg import DEFAULT_CFG_DICT, check_cfg
+
+    for key in overrides:
+        if key not in DEFAULT_CFG_DICT:
+            close = get_close_matches(key, list(DEFAULT_CFG_DICT), n=1)
+            raise UserError(f"unknown training setting '{key}'" + (f" (did you mean '{close[0]}'?)" if close else "")
+                            + ": see the Ultralytics train settings, https://docs.ultralytics.com/modes/train/")
+    try:
+        check_cfg(dict(overrides))
+    except (TypeError, ValueError) as exc:
+        raise UserError(one_line(exc, 300)) from None
+
+
+@dataclass
+class DataCheck:
+    """What training will see of a split: its images, and those Ultralytics leaves out for a bad label line."""
+
+    images: int
+    labelled: int  # images with at least one usable box
+    dropped: list[str]  # 'path:line: problem' for each image Ultralytics leaves out
+
+    def warning(self, split: str) -> str | None:
+        if not self.dropped:
+            return None
+        return (f"warning: {len(self.dropped)} of {self.images} {split} images have a label line Ultralytics cannot "
+                f"read, and it leaves those images out (e.g. {self.dropped[0]}); python labeling/check.py lists them all")
+
+
+def check_training_data(config: DatasetConfig, splits: tuple[str, ...] = ("train", "val")) -> dict[str, DataCheck]:
+    """Check before training that each split exists, holds images and some valid labels; count the images whose
+    labels have an unusable line, which Ultralytics silently drops from training (a quarter of the images, once)."""
+    hint = "build the splits with python labeling/split.py (README, 'The workflow': 3. Split)"
+    found = {}
+    for split in splits:
+        if split not in config.split_images:
+            raise UserError(f"names no '{split}' split", config.yaml_path)
+        folder = config.images_dir(split)
+        if folder.is_file():  # a list of image paths, as Ultralytics also takes: left to it
+            continue
+        if not folder.is_dir():
+            raise UserError(f"the {split} folder {folder} does not exist: {hint}", config.yaml_path)
+        images = list_images(folder)
+        if not images:
+            raise UserError(f"the {split} folder {folder} holds no images: {hint}", config.yaml_path)
+        labels = config.labels_dir(split)
+        labelled, dropped = 0, []
+        for image in images:
+            label_path = labels / f"{image.stem}.txt"
+            if not label_path.exists():
+                continue
+            parsed = read_label_file(label_path, num_classes=len(config.names))
+            errors = [issue for issue in parsed.issues if issue.severity is Severity.ERROR]
+            if errors:
+                where = f"{label_path}:{errors[0].line}" if errors[0].line else str(label_path)
+                dropped.append(f"{where}: {errors[0].message}")
+            elif parsed.boxes:
+                labelled += 1
+        if split == "train" and labelled == 0:
+            why = f" ({len(dropped)} label files have errors, e.g. {dropped[0]})" if dropped else ""
+            raise UserError(f"no image of the train split has a valid label in {labels}{why}: nothing to learn from; "
+                            "check the labels with python labeling/check.py", config.yaml_path)
+        found[split] = DataCheck(len(images), labelled, dropped)
+    return found
 
 
 def write_resolved_data_yaml(data: str | Path, run_dir: Path, oversample: float = 0.0) -> Path:
@@ -137,7 +227,10 @@ def parse_overrides(pairs: list[str]) -> dict[str, object]:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise UserError(f"extra arguments must be key=value (Ultralytics train settings), got {pair!r}")
-        out[key.strip().replace("-", "_")] = yaml.safe_load(value) if value else None
+        try:
+            out[key.strip().replace("-", "_")] = safe_load_yaml(value) if value else None
+        except yaml.YAMLError:
+            raise UserError(f"cannot read the value of {pair!r}: quote it, or write it as a plain number or word") from None
     return out
 
 
@@ -212,6 +305,7 @@ class TrainResult:
     best: Path
     last: Path
     table: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)  # repeated in the summary: images left out of training
 
 
 def train(
@@ -220,20 +314,27 @@ def train(
     cls_pw: float, resume: str | bool | None = None, overrides: dict[str, object] | None = None,
     oversample: float = 0.0, camera_aug: float = 0.0,
 ) -> TrainResult:
-    from ultralytics import YOLO
-
     device_arg = {"device": device} if device else {}  # else Ultralytics picks: the GPU if there is one
+    warnings: list[str] = []
     if resume:
         checkpoint = find_last_checkpoint(project) if resume is True else Path(resume)
         if not checkpoint.exists():
             raise UserError("checkpoint to resume not found", checkpoint)
+        yolo = load_yolo(checkpoint)
         print(f"resuming {checkpoint}")
         trim_results_to_checkpoint(checkpoint)
         source, args = str(checkpoint), {"resume": True, **device_arg}
     else:
         source = resolve_model(model or SHIPPED_MODEL)
-        data_names = load_dataset_config(data).names
+        config = load_dataset_config(data)
+        data_names = config.names
         overrides = overrides or {}
+        check_training_settings(overrides)
+        checks = check_training_data(config)
+        warnings = [w for w in (checks[s].warning(s) for s in checks) if w]
+        for line in warnings:
+            print(line)
+        yolo = load_yolo(source)
         run_dir = next_run_dir(project, name, exist_ok)
         data_yaml = write_resolved_data_yaml(data, run_dir, oversample)
         args = dict(data=str(data_yaml), epochs=epochs, imgsz=imgsz, batch=batch, workers=workers,
@@ -254,17 +355,21 @@ def train(
     if camera_aug > 0:
         args["trainer"] = camera_trainer(camera_aug)
         print(f"camera augmentation: blur, lower resolution, exposure, colour cast and JPEG, each with p={camera_aug}")
-    yolo = YOLO(source)
     if not resume and Path(source).suffix == ".pt":
         note = class_change_note(source, [yolo.names[i] for i in sorted(yolo.names)], data_names)
         if note:
             print(note)
     yolo.add_callback("on_pretrain_routine_start", use_every_core_on_cpu)
-    yolo.train(**args)
+    try:
+        yolo.train(**args)
+    except (UserError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # Ultralytics' own checks (dataset, settings, device) raise many types
+        raise UserError(f"training stopped: {type(exc).__name__}: {one_line(exc, 300)}") from None
     trainer = yolo.trainer
     metrics = getattr(trainer.validator, "metrics", None) if trainer.validator else None
     val_images = len(list_images(trainer.data["val"])) if Path(trainer.data["val"]).is_dir() else None
     table = metrics_table(metrics, trainer.data["names"], val_images) if metrics is not None else pd.DataFrame()
-    return TrainResult(Path(trainer.save_dir), Path(trainer.best), Path(trainer.last), table)
+    return TrainResult(Path(trainer.save_dir), Path(trainer.best), Path(trainer.last), table, warnings)
 
 

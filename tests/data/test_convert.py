@@ -202,7 +202,7 @@ def test_cli_trim_top_outside_0_to_1_is_refused(voc, value, capsys):
     with pytest.raises(SystemExit) as exc:
         voc2yolo_cli.main([*args, "--trim-top", value])
     assert exc.value.code == 2
-    assert "--trim-top must be at least 0 and below 1" in capsys.readouterr().err
+    assert "argument --trim-top: must be at least 0 and below 1" in capsys.readouterr().err
 
 
 def test_cli_images_default_to_the_xml_folder(tmp_path, make_image, make_voc, data_yaml, tools):
@@ -399,6 +399,8 @@ def test_import_cli_exits_1_when_classes_were_left_out(roboflow, capsys):
     assert import_yolo_cli.main(argv) == 1
     assert "--map" in capsys.readouterr().out
     argv_all = [*argv, "--map", "face-shield=with_mask", "--force"]
+    assert import_yolo_cli.main(argv_all) == 1, "v1.txt's class 7 line is still left out"
+    (roboflow.src / "valid" / "labels" / "v1.txt").write_text("1 0.95 0.5 0.2 0.2\n")
     assert import_yolo_cli.main(argv_all) == 0
 
 
@@ -420,3 +422,57 @@ def test_import_script_refuses_to_overwrite(roboflow, tools):
     do_import(roboflow)
     proc = tools.run_script("import_yolo.py", "--src", roboflow.yaml, "--out", roboflow.out, "--data", roboflow.ours, "--prefix", "rf_")
     tools.assert_one_line_error(proc, "already exist", "--force", Path(roboflow.out))
+
+
+# --- an existing classes.txt that disagrees, bad label lines ------------------------------------
+
+
+def test_voc2yolo_keeps_a_classes_txt_that_disagrees_unless_forced(voc, tools):
+    voc.out.mkdir()
+    (voc.out / "classes.txt").write_text("dog\ncat\n")  # someone's labels folder, with their own ids
+    before = tools.snapshot(voc.out)
+    with pytest.raises(UserError, match="classes.txt: already exists and disagrees with data.yaml"):
+        convert(voc)
+    assert tools.snapshot(voc.out) == before, "nothing written"
+    _, echoed = convert(voc, force=True)
+    assert (voc.out / "classes.txt").read_text().splitlines() == NAMES
+    assert any("replaced because of --force" in line for line in echoed)
+
+
+def test_import_keeps_a_classes_txt_that_disagrees_unless_forced(roboflow):
+    (roboflow.out / "labels").mkdir(parents=True)
+    (roboflow.out / "labels" / "classes.txt").write_text("without_mask\nwith_mask\n")
+    with pytest.raises(UserError, match="disagrees with data.yaml"):
+        do_import(roboflow)
+    assert sorted(p.name for p in (roboflow.out / "labels").iterdir()) == ["classes.txt"]
+    do_import(roboflow, force=True)
+    assert (roboflow.out / "labels" / "classes.txt").read_text().splitlines() == NAMES
+
+
+def test_a_photo_whose_label_lines_are_all_unreadable_is_not_imported_as_a_background(roboflow, capsys):
+    (roboflow.src / "train" / "labels" / "p1.txt").write_text("0 0.5 0.5\nmask 0.2 0.2 0.1 0.1\n")  # faces, none readable
+    code = import_yolo_cli.main(["--src", str(roboflow.yaml), "--out", str(roboflow.out), "--data", str(roboflow.ours),
+                                 "--prefix", "rf_", "--map", "mask=with_mask", "--map", "no-mask=without_mask",
+                                 "--map", "incorrect=mask_weared_incorrect"])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert not (roboflow.out / "labels" / "rf_p1.txt").exists() and not (roboflow.out / "images" / "rf_p1.jpg").exists()
+    assert "NOT imported: 3 label lines that could not be read" in out  # p1's two and v1's class 7
+    assert "skipped 1 files" in out
+
+
+def test_import_exits_non_zero_when_a_label_line_could_not_be_read(roboflow, capsys):
+    # v1.txt's second line names class 7 of a 4-class yaml: the rest is imported, the exit status says not all of it.
+    code = import_yolo_cli.main(["--src", str(roboflow.yaml), "--out", str(roboflow.out), "--data", str(roboflow.ours),
+                                 "--prefix", "rf_", "--map", "mask=with_mask", "--map", "no-mask=without_mask",
+                                 "--map", "incorrect=mask_weared_incorrect", "--map", "face-shield=with_mask"])
+    assert code == 1
+    assert "NOT imported: 1 label lines" in capsys.readouterr().out
+
+
+def test_import_of_a_yaml_alias_bomb_is_one_line_not_a_memory_error(tmp_path, data_yaml):
+    src = tmp_path / "bomb.yaml"
+    src.write_text("a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                   "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nnames: *c\ntrain: images\n")
+    with pytest.raises(UserError, match="anchors and aliases"):
+        import_yolo_dataset(src, tmp_path / "out", load_dataset_config(data_yaml))

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from synthetic import huge_png
 
 from maskdet.data.prelabel import prelabel_folder
 from maskdet.data.review import read_review_order
@@ -139,3 +140,26 @@ def test_a_labels_folder_whose_classes_txt_gives_used_ids_other_classes_is_refus
     tools.assert_one_line_error(prelabel("--images", photos, "--weights", photo_model(BOXES), cwd=tmp_path),
                                 "classes.txt", "a.txt:1", "pre-label again")
     assert not (photos / "b.txt").exists()
+
+
+def test_a_classes_txt_that_disagrees_is_kept_unless_forced_even_when_no_label_uses_it(tmp_path, photo_model, make_photo,
+                                                                                         tools):
+    photos = tmp_path / "photos"
+    make_photo(photos / "a.png", 60)
+    (photos / "classes.txt").write_text("dog\ncat\n")
+    tools.assert_one_line_error(prelabel("--images", photos, "--weights", photo_model(BOXES), cwd=tmp_path),
+                                "classes.txt", "--force")
+    assert (photos / "classes.txt").read_text() == "dog\ncat\n" and not (photos / "a.txt").exists()
+    proc = prelabel("--images", photos, "--weights", photo_model(BOXES), "--force", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (photos / "classes.txt").read_text().split() == NAMES
+
+
+def test_a_photo_over_the_pixel_limit_is_skipped_and_the_rest_prelabelled(tmp_path, fixed_detector, make_photo):
+    photos = tmp_path / "photos"
+    make_photo(photos / "a.png", 60)
+    huge_png(photos / "b.png", 20000, 20000)
+    echoed: list[str] = []
+    report = prelabel_folder(photos, photos, fixed_detector({}), conf=0.35, echo=echoed.append)
+    assert report.written == 1 and len(report.skipped) == 1 and "--max-pixels" in report.skipped[0]
+    assert (photos / "a.txt").exists() and not (photos / "b.txt").exists()

@@ -258,10 +258,12 @@ def test_copy_mode_makes_real_files(source):
     assert not any(p.is_symlink() for s in SPLITS for p in (source.out / s / "images").iterdir())
 
 
-@pytest.mark.parametrize("ratios", [["0", "0", "0"], ["0.7", "-0.1", "0.4"]])
-def test_bad_ratios_are_refused(source, ratios):
+def test_bad_ratios_are_refused(source, capsys):
     with pytest.raises(UserError, match="--ratios"):
-        run_split(source, "--ratios", *ratios)
+        run_split(source, "--ratios", "0", "0", "0")
+    with pytest.raises(SystemExit):  # a negative share: argparse's range check
+        run_split(source, "--ratios", "0.7", "-0.1", "0.4")
+    assert "argument --ratios: must be at least 0, got -0.1" in capsys.readouterr().err
     assert not source.out.exists()
 
 
@@ -401,3 +403,11 @@ def test_a_data_yaml_already_in_the_output_folder_is_kept(source, tools):
     assert proc.returncode == 0, proc.stderr
     assert mine.read_text().startswith("# my own")
     assert proc.stdout.splitlines()[-1] == f"next: python labeling/check.py --data {mine}"
+
+
+def test_class_ids_data_yaml_does_not_have_are_refused_before_anything_is_written(source, tools):
+    (source.labels / "img005.txt").write_text("0 0.5 0.5 0.2 0.2\n5 0.3 0.3 0.1 0.1\n")  # data.yaml: 0..2
+    with pytest.raises(UserError, match="class ids data.yaml") as err:
+        run_split(source)
+    assert f"{source.labels / 'img005.txt'}:2" in str(err.value) and "nothing was written" in str(err.value)
+    assert not source.out.exists()

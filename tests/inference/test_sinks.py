@@ -103,3 +103,21 @@ def test_without_pyav_videos_are_mp4v_with_a_note(tmp_path, monkeypatch, capsys)
     fourcc = int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode()
     cap.release()
     assert fourcc in ("mp4v", "FMP4") and len(decoded_shades(path)) == 5  # FMP4: FFmpeg's name for the same codec
+
+
+def test_the_json_file_is_valid_json_after_every_frame_so_kill_9_keeps_it_readable(tmp_path):
+    import json
+
+    from maskdet.inference.sinks import JsonSink
+
+    path = tmp_path / "predictions.json"
+    one_face = Detections(np.array([[1, 2, 30, 40]], np.float32), np.array([0.9], np.float32), np.array([1]), NAMES)
+    sink = JsonSink(path)
+    assert json.loads(path.read_text()) == []
+    for index in range(3):  # never closed: as after kill -9
+        sink.write(Frame(shade(0), "clip.mp4", "clip", "video", index, index / 25, 0.0, 25.0), one_face, None)
+        records = json.loads(path.read_text())
+        assert [r["frame"] for r in records] == list(range(index + 1))
+    sink.write(Frame(shade(0), "clip.mp4", "clip", "video", 3, 3 / 25, 0.0, 25.0), no_detections(), None)
+    sink.close()
+    assert len(json.loads(path.read_text())) == 3

@@ -122,3 +122,26 @@ def test_without_matplotlib_the_report_is_complete_but_for_the_plot(monkeypatch)
     html = render(counter_with_people(), [], {}, "door", info=info())
     assert "data:image/png" not in html and "(install matplotlib for the plot" in html
     assert html.count("<tr id='person-") == 4 and "<td class='num'>0-2 s</td>" in html
+
+
+
+def test_a_second_ctrl_c_while_the_report_is_drawn_still_leaves_report_html(tmp_path, monkeypatch):
+    # The first Ctrl-C stopped the run; the report is then rendered (a plot: seconds on a slow machine).
+    # A second Ctrl-C in that time used to kill the write, while the message said everything was kept.
+    import signal
+
+    import pytest
+
+    from maskdet.monitoring import sinks
+    from maskdet.monitoring.sinks import AlertSink, ReportSink
+
+    def render_interrupted(*args, **kwargs):
+        signal.raise_signal(signal.SIGINT)  # the second Ctrl-C, in the middle of drawing
+        return render(*args, **kwargs)
+
+    monkeypatch.setattr(sinks, "render", render_interrupted)
+    counter = counter_with_people()
+    report = ReportSink(tmp_path / "report.html", counter, AlertSink(tmp_path, counter, lambda line: None), "test")
+    with pytest.raises(KeyboardInterrupt):  # delivered once the report is safe
+        report.close()
+    assert "<html" in (tmp_path / "report.html").read_text(encoding="utf-8").lower()

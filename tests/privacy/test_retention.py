@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -118,7 +119,10 @@ def test_a_running_process_deletes_as_outputs_age(face_video, tmp_path, user_fil
     project = tmp_path / "runs"
     old = monitored(face_video, photos, project).save_dir
     sources = tmp_path / "list.txt"
-    sources.write_text(f"{face_video.path}\n" * 40, encoding="utf-8")  # minutes of video: stopped by the test
+    copies = []  # distinct files: detect.py reads a file reached twice only once
+    for n in range(40):
+        copies.append(shutil.copy(face_video.path, tmp_path / f"clip{n}{Path(face_video.path).suffix}"))
+    sources.write_text("".join(f"{c}\n" for c in copies), encoding="utf-8")  # minutes of video: stopped by the test
     bg = helpers.Background([sys.executable, str(ROOT / "detect.py"), "--source", str(sources), "--track", "--retain",
                              "20s", "--project", str(project), "--name", "live", "--quiet", "--nosave"],
                             tmp_path / "logs", "detect")
