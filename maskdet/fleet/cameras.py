@@ -216,6 +216,15 @@ def read_fleet(path: str | Path, archive: bool = False) -> Fleet:
     return Fleet(path, defaults, tuple(cameras))
 
 
+# The settings a camera may override, checked alike in `defaults:` and in a camera's own entry.
+PER_CAMERA = {
+    "fps": lambda check, value, key: check.number(value, key, 0.05, 30),
+    "min_frames": lambda check, value, key: check.number(value, key, 1, 1000, integer=True),
+    "alert": lambda check, value, key: check.classes(value, key),
+    "alert_after": lambda check, value, key: check.number(value, key, 0, 3600),
+}
+
+
 def _read_defaults(check: _Checker, node: yaml.Node | None) -> FleetDefaults:
     if node is None:
         return FleetDefaults()
@@ -228,14 +237,8 @@ def _read_defaults(check: _Checker, node: yaml.Node | None) -> FleetDefaults:
             values[key] = check.number(value, key, 32, 4096, integer=True)
         elif key == "conf":
             values[key] = check.number(value, key, 0.0, 1.0)
-        elif key == "fps":
-            values[key] = check.number(value, key, 0.05, 30)
-        elif key == "min_frames":
-            values[key] = check.number(value, key, 1, 1000, integer=True)
-        elif key == "alert":
-            values[key] = check.classes(value, key)
-        elif key == "alert_after":
-            values[key] = check.number(value, key, 0, 3600)
+        elif key in PER_CAMERA:
+            values[key] = PER_CAMERA[key](check, value, key)
         elif key == "webhook":
             values[key] = check.url(value, key, ("http", "https"))
         elif key == "privacy":
@@ -267,8 +270,7 @@ def _read_cameras(check: _Checker, node: yaml.Node | None, defaults: FleetDefaul
         found = check.mapping(entry, "a camera", CAMERA_KEYS)
         if found is None:
             continue
-        values: dict = {"alert": defaults.alert, "alert_after": defaults.alert_after, "fps": defaults.fps,
-                        "min_frames": defaults.min_frames}
+        values: dict = {key: getattr(defaults, key) for key in PER_CAMERA}
         ok = True
         for key in ("name", "source"):
             if key not in found:
@@ -303,14 +305,8 @@ def _read_cameras(check: _Checker, node: yaml.Node | None, defaults: FleetDefaul
                         check.bad(value, str(exc).replace("--line", "line"))
                         text = None
                 values[key] = text
-            elif key == "alert":
-                values[key] = check.classes(value, key)
-            elif key == "alert_after":
-                values[key] = check.number(value, key, 0, 3600)
-            elif key == "fps":
-                values[key] = check.number(value, key, 0.05, 30)
-            elif key == "min_frames":
-                values[key] = check.number(value, key, 1, 1000, integer=True)
+            elif key in PER_CAMERA:
+                values[key] = PER_CAMERA[key](check, value, key)
         if ok and all(values.get(k) is not None for k in ("name", "source", "alert", "alert_after", "fps", "min_frames")):
             cameras.append(Camera(**{k: v for k, v in values.items() if v is not None}))
     return cameras
