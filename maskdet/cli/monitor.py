@@ -10,7 +10,7 @@ import time
 from maskdet.cli import make_parser
 from maskdet.config import PROJECT_ROOT
 from maskdet.errors import UserError, require_modules
-from maskdet.settings import parse_duration
+from maskdet.settings import PRIVACY_LEVELS, parse_duration
 
 DEFAULT_DB = PROJECT_ROOT / "runs" / "fleet" / "fleet.db"
 
@@ -22,6 +22,8 @@ EXAMPLES = """cameras file (YAML):
     alert_after: 2               # seconds the verdict must hold first
     webhook: https://host/hook   # alerts POSTed here from a background queue, with retries
     down_after: 30               # seconds without frames before a camera shows as down
+    privacy: blur                # blur (default), counts or off; see --privacy
+    period: 20m                  # privacy counts: the length of a row of counts
   cameras:
     - name: door-1
       source: rtsp://10.0.0.5/stream1   # or http(s)://..., a video file, a webcam index
@@ -36,12 +38,18 @@ examples:
   python monitor.py cameras.yaml --workers 2 --db postgresql://maskdet@dbhost/fleet
   python monitor.py cameras.yaml --ray 10.0.0.2:6379      # join a running Ray cluster (ray start --head)
   python monitor.py --archive recordings/ --workers 2     # recorded videos, spread over the workers
+  python monitor.py cameras.yaml --privacy counts --period 20m   # counts per 20 minutes, nothing per person
   python monitor.py cameras.yaml --check                  # only check the cameras file
   python serve.py --db runs/fleet/fleet.db                # the fleet page: http://127.0.0.1:8000/fleet
 
 Each camera is sampled at its fps, the newest frame each time; a camera that drops is reconnected with
 backoff and never holds up the others. A worker that dies is restarted by Ray and its cameras resume.
 --archive: a rerun skips the videos already done and redoes one that was cut.
+
+privacy: the workers keep no picture at all. "blur" (the default) stores one row per person (verdict,
+times, line crossings, no image) and alerts by track; "counts" (France's decree 2021-269) stores only
+people by verdict per camera and period and alerts with no track (a random alert id), never a row per
+person; "off" is "blur" without blurring the frames the step sees.
 
 exit status:
   0    stopped (Ctrl-C or SIGTERM on a live fleet, or every video done); the store is consistent
@@ -77,14 +85,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--db", default=str(DEFAULT_DB), metavar="PATH_OR_URL",
                    help="the store: an SQLite file, or postgresql://user@host/dbname")
     p.add_argument("--duration", type=float, default=0.0, help="live: stop by itself after this many seconds (0 = until Ctrl-C)")
+    p.add_argument("--privacy", default=None, choices=PRIVACY_LEVELS,
+                   help="what the store keeps of the people seen: blur (rows per person, no picture), counts (people by "
+                        "verdict per --period only, alerts without a track) or off (default: the cameras file's, else blur)")
+    p.add_argument("--period", default=None, metavar="DURATION",
+                   help="with --privacy counts: the length of a row of counts, aligned to UTC (20m, 1h...; "
+                        "default: the cameras file's, else 20m)")
     p.add_argument("--retain", default=None, metavar="DURATION",
-                   help="live: delete people, alerts and per-minute counts older than this from the store (72h, 7d, "
-                        "30m...), at start and every quarter of it while running (default: keep everything)")
+                   help="live: delete people, alerts, per-minute counts and periods older than this from the store "
+                        "(72h, 7d, 30m...), at start and every quarter of it while running (default: keep everything)")
     p.add_argument("--check", action="store_true", help="only check the cameras file, then exit")
     args = p.parse_args(argv)
     retain_s = parse_duration(args.retain, "--retain") if args.retain is not None else None
+    period_s = parse_duration(args.period, "--period") if args.period is not None else None
 
-    from maskdet.fleet.cameras import CamerasFileError, archive_fleet, read_fleet
+    from dataclasses import replace
+
+    from maskdet.fleet.cameras import MAX_PERIOD_S, CamerasFileError, archive_fleet, read_fleet
+
+    if period_s is not None and (period_s != int(period_s) or period_s > MAX_PERIOD_S):
+        raise UserError(f"--period must be whole seconds, at most {MAX_PERIOD_S // 86400} days, not {args.period}")
 
     if args.cameras is None and args.archive is None:
         raise UserError("give a cameras file, or --archive DIR (with an optional cameras file for the defaults)")
@@ -100,6 +120,11 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         return 2
+    if args.privacy or period_s:
+        overrides = {"privacy": args.privacy, "period": int(period_s) if period_s else None}
+        fleet = replace(fleet, defaults=replace(fleet.defaults, **{k: v for k, v in overrides.items() if v is not None}))
+    if period_s and fleet.defaults.privacy != "counts":
+        raise UserError("--period is the length of a row of counts: it needs --privacy counts (or privacy: counts in the file)")
     kinds = {cam.kind == "video" for cam in fleet.cameras}
     if len(kinds) > 1:
         raise UserError("mixes live cameras and video files: put the videos in a folder and run --archive DIR",
@@ -167,8 +192,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{cam['people_last_hour']} people in the last hour")
         print(f"frames: {frames} in {wall:.1f} s ({frames / wall if wall else 0:.1f} frames/s); "
               f"worker restarts: {totals.restarts}")
-    print(f"people: {totals.people} stored this run; alerts: {totals.alerts} stored this run; "
-          f"driver CPU {time.process_time() - c0:.1f} s")
+    counts_only = fleet.defaults.privacy == "counts"
+    print(f"people: {totals.people} {'counted per period (privacy counts: no row per person)' if counts_only else 'stored'} "
+          f"this run; alerts: {totals.alerts} stored this run; driver CPU {time.process_time() - c0:.1f} s")
     for line in totals.skipped:
         print(f"skipped: {line}", file=sys.stderr)
     print(f"store: {store.where} (python serve.py --db {store.where} shows the fleet page)")

@@ -6,6 +6,8 @@
       alert: [without_mask]        # verdicts that raise an alert, once per person
       alert_after: 2               # seconds the verdict must hold first
       webhook: https://host/hook   # alerts POSTed here from a background queue, with retries
+      privacy: blur                # blur (default) | counts (counts per period only) | off
+      period: 20m                  # privacy counts: the length of a row of counts
     cameras:
       - name: door-1
         source: rtsp://10.0.0.5/stream1
@@ -27,15 +29,16 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from maskdet.errors import UserError
 from maskdet.inference.sources import STREAM_SCHEMES, VIDEO_SUFFIXES
 from maskdet.monitoring.people import ALERT_AFTER_S, MIN_FRAMES, Line
-from maskdet.settings import PRIVACY_LEVELS, DetectionSettings
+from maskdet.settings import COUNTS_PERIOD_S, PRIVACY_LEVELS, DetectionSettings, parse_duration
 
 MAX_FILE_BYTES = 1 << 20  # a fleet of 10,000 cameras is well under this
 MAX_CAMERAS = 10_000
 NAMES = ("with_mask", "without_mask", "mask_weared_incorrect")
-# the per-frame step's levels; "counts" (no per-person row ever) is not yet what the store keeps, so the fleet refuses it
-PRIVACY = tuple(level for level in PRIVACY_LEVELS if level != "counts")
+PRIVACY = PRIVACY_LEVELS  # the per-frame step's levels; with "counts" the store keeps periods, never a person
+MAX_PERIOD_S = 7 * 86400
 URL_SCHEMES = tuple(s.removesuffix("://") for s in STREAM_SCHEMES)
 
 
@@ -52,6 +55,7 @@ class FleetDefaults:
     alert_after: float = ALERT_AFTER_S
     webhook: str | None = None
     privacy: str = "blur"  # people are monitored: faces are blurred in anything the step draws (the fleet keeps no pictures)
+    period: int = int(COUNTS_PERIOD_S)  # privacy counts: seconds per row of counts (whole seconds, aligned to UTC)
     down_after: float = 30.0  # seconds without a frame before a reconnecting camera is shown as down
 
 
@@ -95,7 +99,8 @@ class CamerasFileError(Exception):
 
 
 TOP_KEYS = ("defaults", "cameras")
-DEFAULT_KEYS = ("model", "imgsz", "conf", "fps", "min_frames", "alert", "alert_after", "webhook", "privacy", "down_after")
+DEFAULT_KEYS = ("model", "imgsz", "conf", "fps", "min_frames", "alert", "alert_after", "webhook", "privacy", "period",
+                "down_after")
 CAMERA_KEYS = ("name", "source", "site", "zone", "line", "alert", "alert_after", "fps", "min_frames")
 
 
@@ -144,6 +149,21 @@ class _Checker:
             self.bad(node, f"{key} must be between {low:g} and {high:g}, not {text}")
             return None
         return value
+
+    def duration(self, node: yaml.Node, key: str, high_s: float) -> int | None:
+        """20m, 1h, 90s or a number of seconds: whole seconds, 1 s to high_s."""
+        text = self.scalar(node, key)
+        if text is None:
+            return None
+        try:
+            seconds = parse_duration(float(text) if text.replace(".", "", 1).isdigit() else text, key)
+        except UserError as exc:
+            self.bad(node, str(exc))
+            return None
+        if seconds != int(seconds) or seconds > high_s:
+            self.bad(node, f"{key} must be whole seconds, at most {high_s / 86400:g} days, not {text}")
+            return None
+        return int(seconds)
 
     def classes(self, node: yaml.Node, key: str) -> tuple[str, ...] | None:
         items = node.value if isinstance(node, yaml.SequenceNode) else [node]
@@ -244,10 +264,11 @@ def _read_defaults(check: _Checker, node: yaml.Node | None) -> FleetDefaults:
         elif key == "privacy":
             text = check.scalar(value, key)
             if text is not None and text not in PRIVACY:
-                why = " (counts: the store keeps one row per person; run detect.py --privacy counts per camera)" if text == "counts" else ""
-                check.bad(value, f"privacy must be one of {', '.join(PRIVACY)}, not {text!r}{why}")
+                check.bad(value, f"privacy must be one of {', '.join(PRIVACY)}, not {text!r}")
                 text = None
             values[key] = text
+        elif key == "period":
+            values[key] = check.duration(value, key, MAX_PERIOD_S)
         elif key == "down_after":
             values[key] = check.number(value, key, 1, 86400)
     return FleetDefaults(**{k: v for k, v in values.items() if v is not None})

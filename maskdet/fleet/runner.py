@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from maskdet.fleet.cameras import Fleet
-from maskdet.fleet.store import Batch, Store, utc_text
+from maskdet.fleet.store import ALERT_ID_PREFIX, Batch, Store, utc_text
 from maskdet.fleet.worker import CameraWorker
 from maskdet.monitoring.webhook import WebhookSender
 
@@ -62,6 +62,20 @@ def make_workers(fleet: Fleet, count: int) -> list:
     return workers
 
 
+def webhook_record(alert: dict) -> dict:
+    """What the webhook is sent: the alert as stored, except that with privacy counts its key is an alert id,
+    posted as "alert" (there is no track to name)."""
+    record = {k: v for k, v in alert.items() if k != "delivery"}
+    if record["track"].startswith(ALERT_ID_PREFIX):
+        record["alert"] = record.pop("track")
+    return record
+
+
+def alert_line(alert: dict) -> str:
+    who = "" if alert["track"].startswith(ALERT_ID_PREFIX) else f" #{alert['track']}"
+    return f"ALERT {alert['camera']} ({alert['site']}/{alert['zone']}): {alert['verdict']}{who}"
+
+
 class Alerts:
     """Alerts to the webhook from a background queue; delivery statuses come back to the driver, which
     alone writes the store."""
@@ -73,12 +87,12 @@ class Alerts:
 
     def _on_status(self, record: dict, status: str) -> None:
         with self.lock:
-            self.statuses.append((record["camera"], record["track"], status))
+            self.statuses.append((record["camera"], record.get("track") or record["alert"], status))
 
     def submit(self, alert: dict) -> None:
         alert["delivery"] = "queued" if self.sender else "not sent (no webhook)"
         if self.sender:
-            self.sender.submit({k: v for k, v in alert.items() if k != "delivery"})
+            self.sender.submit(webhook_record(alert))
 
     def take_statuses(self) -> list[tuple[str, str, str]]:
         with self.lock:
@@ -117,8 +131,9 @@ class Writer:
         self.batch.people += result["people"]
         for alert in result["alerts"]:
             self.alerts.submit(alert)
-            self.log(f"ALERT {alert['camera']} ({alert['site']}/{alert['zone']}): {alert['verdict']} #{alert['track']}")
+            self.log(alert_line(alert))
         self.batch.alerts += result["alerts"]
+        self.batch.periods += result.get("periods", [])
         if result["processed"]:
             frames, _ = self.batch.frames.get(name, (0, None))
             self.batch.frames[name] = (frames + result["processed"], result["last_frame_at"])
@@ -140,7 +155,7 @@ class Writer:
         self.last_flush = time.monotonic()
         statuses = self.alerts.take_statuses()
         batch, self.batch = self.batch, Batch([], [], {}, {})
-        if batch.people or batch.alerts or batch.states or batch.frames:
+        if batch.people or batch.alerts or batch.states or batch.frames or batch.periods:
             people, alerts = self.store.write(batch)
             self.totals.people += people
             self.totals.alerts += alerts
@@ -270,7 +285,7 @@ def run_archive(fleet: Fleet, store: Store, workers: list, log: Log, stop: threa
                 for alert in result["alerts"]:
                     alerts.submit(alert)
                 batch = Batch(result["people"], result["alerts"], {cam.name: ("done", utc_text())},
-                              {cam.name: (result["frames"], None)})
+                              {cam.name: (result["frames"], None)}, result.get("periods", []))
                 people, new_alerts = store.finish_video(cam.source, cam.name, result["started"], result["frames"], batch)
                 totals.people += people
                 totals.alerts += new_alerts

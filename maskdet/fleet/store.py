@@ -7,6 +7,10 @@ batch: a reader (the fleet page) never sees half a batch, and a kill -9 loses at
 
 A person and an alert are keyed by (camera, track): the track id carries the worker's incarnation, so a
 worker restarted by Ray never reuses an id, and the same alert written twice is stored once.
+
+With `privacy: counts` (decree 2021-269) nothing per person is stored: no `people` row, no per-minute
+`counts` row (a minute with one person in it is that person), only `periods` rows -- people by verdict
+per camera and period -- and alerts keyed by a random alert id ("alert-..."), never a track.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -62,6 +66,16 @@ SCHEMA = [
         without_mask INTEGER NOT NULL DEFAULT 0,
         mask_weared_incorrect INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (camera, minute))""",
+    """CREATE TABLE IF NOT EXISTS periods (
+        camera TEXT NOT NULL,
+        start TEXT NOT NULL,                        -- 'YYYY-MM-DD HH:MM:SS' (UTC), a multiple of period_s since 1970
+        period_s INTEGER NOT NULL,                  -- privacy: counts; people counted in the period they were first seen
+        site TEXT NOT NULL DEFAULT '',
+        zone TEXT NOT NULL DEFAULT '',
+        with_mask INTEGER NOT NULL DEFAULT 0,
+        without_mask INTEGER NOT NULL DEFAULT 0,
+        mask_weared_incorrect INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (camera, start, period_s))""",
     """CREATE TABLE IF NOT EXISTS videos (
         path TEXT PRIMARY KEY,                      -- --archive: a row once a video is wholly done
         camera TEXT NOT NULL,
@@ -75,8 +89,16 @@ SCHEMA = [
 ]
 
 
+ALERT_ID_PREFIX = "alert-"  # privacy counts: an alert's key is a random id, not the person's track
+
+
 def utc_text(epoch: float | None = None) -> str:
     return datetime.fromtimestamp(time.time() if epoch is None else epoch, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def period_start(epoch: float, period_s: float) -> str:
+    """The start of the period (a multiple of period_s since 1970, UTC) that `epoch` falls in."""
+    return utc_text(epoch // period_s * period_s)
 
 
 def is_postgres(url: str) -> bool:
@@ -91,6 +113,7 @@ class Batch:
     alerts: list[dict]
     states: dict[str, tuple[str, str]]  # camera -> (state, since)
     frames: dict[str, tuple[int, str | None]]  # camera -> (frames processed since the last batch, last frame time)
+    periods: list[dict] = field(default_factory=list)  # privacy counts: {camera, start, period_s, site, zone, verdict: n...}
 
 
 class Store:
@@ -190,6 +213,13 @@ class Store:
                     "INSERT INTO alerts (camera, track, site, zone, time, verdict, confidence, delivery) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (camera, track) DO NOTHING",
                     (a["camera"], a["track"], a["site"], a["zone"], a["time"], a["verdict"], a["confidence"], a["delivery"]))
+            for row in batch.periods:  # added to what the period holds: a batch is written once (one transaction)
+                counted = [int(row.get(v, 0)) for v in VERDICTS]
+                people += sum(counted)
+                self.execute("INSERT INTO periods (camera, start, period_s, site, zone, with_mask, without_mask, mask_weared_incorrect) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (camera, start, period_s) DO UPDATE SET "
+                             + ", ".join(f"{v} = periods.{v} + excluded.{v}" for v in VERDICTS),
+                             (row["camera"], row["start"], int(row["period_s"]), row["site"], row["zone"], *counted))
             for camera, (state, since) in batch.states.items():
                 self.execute("UPDATE cameras SET state = ?, state_since = ? WHERE name = ? AND state <> ?",
                              (state, since, camera, state))
@@ -199,13 +229,14 @@ class Store:
         return people, alerts
 
     def prune(self, older_than_s: float, now: float | None = None) -> dict[str, int]:
-        """--retain: delete people, alerts and per-minute counts older than `older_than_s` (by the time in
-        each row, UTC text that sorts as it reads); cameras and the archive's video list stay."""
+        """--retain: delete people, alerts, per-minute counts and periods older than `older_than_s` (by the time
+        in each row, UTC text that sorts as it reads; a period by its start); cameras and the archive's video
+        list stay."""
         cutoff = utc_text((time.time() if now is None else now) - older_than_s)
         deleted = {}
         with self.transaction():
             for table, column, limit in (("people", "last_seen", cutoff), ("alerts", "time", cutoff),
-                                         ("counts", "minute", cutoff[:16])):
+                                         ("counts", "minute", cutoff[:16]), ("periods", "start", cutoff)):
                 deleted[table] = self._rowcount(f"DELETE FROM {table} WHERE {column} < ?", (limit,))
         return deleted
 
@@ -230,12 +261,18 @@ class Store:
         return people, alerts
 
     # -- reads (the fleet page, the tests, the summary)
-    def summary(self, now: float | None = None, hour_s: float = 3600, latest_alerts: int = 20) -> dict:
+    def summary(self, now: float | None = None, hour_s: float = 3600, latest_alerts: int = 20, latest_periods: int = 50) -> dict:
         since = utc_text((now or time.time()) - hour_s)
         cameras = []
-        people = {row[0]: row[1:] for row in self.execute(
-            "SELECT camera, COUNT(*), SUM(CASE WHEN verdict = 'with_mask' THEN 1 ELSE 0 END) FROM people "
-            "WHERE last_seen >= ? GROUP BY camera", (since,))}
+        people: dict[str, list[int]] = {}
+        for camera, total, masked in self.execute(  # people seen in the last hour; with privacy counts, the periods that began in it
+                "SELECT camera, COUNT(*), SUM(CASE WHEN verdict = 'with_mask' THEN 1 ELSE 0 END) FROM people "
+                "WHERE last_seen >= ? GROUP BY camera UNION ALL "
+                "SELECT camera, SUM(with_mask + without_mask + mask_weared_incorrect), SUM(with_mask) FROM periods "
+                "WHERE start >= ? GROUP BY camera", (since, since)):
+            seen = people.setdefault(camera, [0, 0])
+            seen[0] += int(total or 0)
+            seen[1] += int(masked or 0)
         for name, source, site, zone, state, state_since, last_frame_at, frames in self.execute(
                 "SELECT name, source, site, zone, state, state_since, last_frame_at, frames FROM cameras ORDER BY site, zone, name"):
             total, masked = people.get(name, (0, 0))
@@ -253,11 +290,23 @@ class Store:
             site["masked_last_hour"] += cam["masked_last_hour"]
         for site in sites.values():
             site["compliance"] = site["masked_last_hour"] / site["people_last_hour"] if site["people_last_hour"] else None
-        alerts = [dict(zip(("camera", "site", "zone", "track", "time", "verdict", "confidence", "delivery"), row))
-                  for row in self.execute("SELECT camera, site, zone, track, time, verdict, confidence, delivery FROM alerts "
-                                          "ORDER BY time DESC, camera LIMIT ?", (latest_alerts,))]
+        alerts = []
+        for row in self.execute("SELECT camera, site, zone, track, time, verdict, confidence, delivery FROM alerts "
+                                "ORDER BY time DESC, camera LIMIT ?", (latest_alerts,)):
+            alert = dict(zip(("camera", "site", "zone", "track", "time", "verdict", "confidence", "delivery"), row))
+            if alert["track"].startswith(ALERT_ID_PREFIX):  # privacy counts: no track, only the alert's own id
+                alert["alert"], alert["track"] = alert["track"], None
+            alerts.append(alert)
+        periods = []
+        for camera, site, zone, start, period_s, *counted in self.execute(
+                "SELECT camera, site, zone, start, period_s, with_mask, without_mask, mask_weared_incorrect FROM periods "
+                "ORDER BY start DESC, camera LIMIT ?", (latest_periods,)):
+            total = sum(counted)
+            periods.append({"camera": camera, "site": site, "zone": zone, "start": start, "period_s": int(period_s),
+                            "people": total, **dict(zip(VERDICTS, counted)),
+                            "compliance": counted[0] / total if total else None})
         return {"now": utc_text(now), "cameras": cameras, "sites": sorted(sites.values(), key=lambda s: s["site"]),
-                "alerts": alerts}
+                "alerts": alerts, "periods": periods}
 
 
 class _SqliteTransaction:

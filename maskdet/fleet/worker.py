@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from maskdet.fleet.cameras import Camera, FleetDefaults
-from maskdet.fleet.store import utc_text
+from maskdet.fleet.store import ALERT_ID_PREFIX, VERDICTS, period_start, utc_text
 from maskdet.inference.detections import Detections, Frame
 from maskdet.inference.sources import LatestFrameReader, SourceSpec, _open_capture, iter_video, quiet_opencv_logs
 from maskdet.models import default_weights
@@ -39,7 +39,8 @@ def camera_settings(defaults: FleetDefaults, camera: Camera | None = None) -> Se
                                     line=camera.line if camera else None,
                                     alert=list(camera.alert if camera else defaults.alert) or None,
                                     alert_after=camera.alert_after if camera else defaults.alert_after)
-    return Settings(detection=detection, monitoring=monitoring, privacy=PrivacySettings(level=defaults.privacy))
+    return Settings(detection=detection, monitoring=monitoring,
+                    privacy=PrivacySettings(level=defaults.privacy, period=defaults.period))
 
 
 def load_model(defaults: FleetDefaults, threads: int = 1):
@@ -182,7 +183,7 @@ class CameraWorker:
 
     def _empty(self, camera: Camera) -> dict:
         return {"camera": camera.name, "worker": self.where, "incarnation": self.incarnation, "state": "stopped",
-                "processed": 0, "last_frame_at": None, "people": [], "alerts": [], "notes": self._take_notes()}
+                "processed": 0, "last_frame_at": None, "people": [], "alerts": [], "periods": [], "notes": self._take_notes()}
 
     def _take_notes(self) -> list[str]:
         notes, self.notes = self.notes, []
@@ -193,16 +194,36 @@ class CameraWorker:
         def when(seconds_in: float) -> str:
             return utc_text(wall_start + seconds_in)
 
-        people = [{"camera": camera.name, "track": f"{self.incarnation}-{p.track_id}", "site": camera.site, "zone": camera.zone,
-                   "first_seen": when(p.first_time), "last_seen": when(p.last_time), "verdict": pipeline.verdict(p),
-                   "frames": p.frames, "confidence": round(p.confidence(), 4),
-                   "crossings": " ".join(f"{d}@{t}" for d, t in p.crossings)} for p in pipeline.take_people()]
-        alerts = [{"camera": camera.name, "track": f"{self.incarnation}-{a.person.track_id}", "site": camera.site,
-                   "zone": camera.zone, "time": when(a.frame.timestamp), "verdict": pipeline.verdict(a.person),
-                   "confidence": round(a.confidence, 4)} for a in pipeline.take_alerts()]
+        left = pipeline.take_people()
+        counts_only = self.defaults.privacy == "counts"  # no per-person row, and alerts keyed by a random id, not a track
+        people = [] if counts_only else [
+            {"camera": camera.name, "track": f"{self.incarnation}-{p.track_id}", "site": camera.site, "zone": camera.zone,
+             "first_seen": when(p.first_time), "last_seen": when(p.last_time), "verdict": pipeline.verdict(p),
+             "frames": p.frames, "confidence": round(p.confidence(), 4),
+             "crossings": " ".join(f"{d}@{t}" for d, t in p.crossings)} for p in left]
+        periods = self._periods(camera, pipeline, left, wall_start) if counts_only else []
+        alerts = [{"camera": camera.name,
+                   "track": ALERT_ID_PREFIX + uuid.uuid4().hex[:12] if counts_only else f"{self.incarnation}-{a.person.track_id}",
+                   "site": camera.site, "zone": camera.zone, "time": when(a.frame.timestamp),
+                   "verdict": pipeline.verdict(a.person), "confidence": round(a.confidence, 4)} for a in pipeline.take_alerts()]
         return {"camera": camera.name, "worker": self.where, "incarnation": self.incarnation, "state": state,
                 "processed": processed, "last_frame_at": last_frame_at, "people": people, "alerts": alerts,
-                "notes": self._take_notes()}
+                "periods": periods, "notes": self._take_notes()}
+
+    def _periods(self, camera: Camera, pipeline: CameraPipeline, left: list[Person], wall_start: float) -> list[dict]:
+        """privacy counts: the people who left, as counts by verdict in the period each was first seen in;
+        nothing of who they were (no track, no times) leaves the worker."""
+        period_s = self.defaults.period
+        rows: dict[str, dict] = {}
+        for person in left:
+            verdict = pipeline.verdict(person)
+            if verdict not in VERDICTS:
+                continue
+            start = period_start(wall_start + person.first_time, period_s)
+            row = rows.setdefault(start, {"camera": camera.name, "start": start, "period_s": int(period_s),
+                                          "site": camera.site, "zone": camera.zone})
+            row[verdict] = row.get(verdict, 0) + 1
+        return list(rows.values())
 
     # -- recorded videos (--archive)
     def run_video(self, camera: Camera) -> dict:

@@ -29,7 +29,8 @@ def read_summary(db: str) -> dict:
         store.close()
 
 
-@api_router.get("/api/fleet", summary="Every camera with its state, people in the last hour, totals per site, latest alerts")
+@api_router.get("/api/fleet", summary="Every camera with its state, people in the last hour, totals per site, latest alerts "
+                "and (privacy counts) latest periods")
 async def fleet_summary(request: Request) -> dict:
     db = getattr(request.app.state, "fleet_db", None)
     if not db:
@@ -66,6 +67,12 @@ td.num { text-align: right; }
 <h2>Cameras</h2>
 <table id="cameras"><thead><tr><th>camera</th><th>site</th><th>zone</th><th>state</th><th>since</th>
 <th>people (last hour)</th><th>mask worn correctly</th><th>frames</th></tr></thead><tbody></tbody></table>
+<section id="periods-section" hidden>
+<h2>Counts per period</h2>
+<p>Cameras with <code>privacy: counts</code> keep nothing per person: only how many people each period saw, by verdict.</p>
+<table id="periods"><thead><tr><th>period (UTC)</th><th>camera</th><th>site</th><th>zone</th><th>people</th>
+<th>mask</th><th>no mask</th><th>mask worn wrong</th><th>mask worn correctly</th></tr></thead><tbody></tbody></table>
+</section>
 <h2>Latest alerts</h2>
 <table id="alerts"><thead><tr><th>time (UTC)</th><th>camera</th><th>site</th><th>zone</th><th>verdict</th>
 <th>confidence</th><th>delivery</th></tr></thead><tbody></tbody></table>
@@ -99,6 +106,14 @@ async function refresh() {
       cell(tr, "").appendChild(Object.assign(document.createElement("span"), { className: "state " + c.state, textContent: c.state }));
       cell(tr, c.state_since + " UTC"); cell(tr, c.people_last_hour, "num people"); cell(tr, share(c.compliance), "num compliance");
       cell(tr, c.frames, "num");
+    });
+    const periods = data.periods || [];
+    document.getElementById("periods-section").hidden = periods.length === 0;
+    fill("periods", periods, (tr, p) => {
+      tr.dataset.camera = p.camera;
+      cell(tr, p.start + " +" + (p.period_s % 60 ? p.period_s + " s" : p.period_s / 60 + " min")); cell(tr, p.camera); cell(tr, p.site); cell(tr, p.zone);
+      cell(tr, p.people, "num people"); cell(tr, p.with_mask, "num"); cell(tr, p.without_mask, "num");
+      cell(tr, p.mask_weared_incorrect, "num"); cell(tr, share(p.compliance), "num compliance");
     });
     fill("alerts", data.alerts, (tr, a) => {
       tr.dataset.camera = a.camera;

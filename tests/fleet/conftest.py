@@ -277,6 +277,50 @@ def postgres(netns):
     server.stop()
 
 
+class FleetPageBase:
+    """serve.py --db and the fleet page in a headless Chromium, opened early (both take a while to start)."""
+
+    def __init__(self, db: str, kit, detect_kit, tmp_path):
+        import shutil
+
+        if not (shutil.which("chromium") and shutil.which("chromedriver")):
+            pytest.skip("needs Debian's chromium and chromium-driver for the fleet page")
+        webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (requirements-dev.txt)")
+        self.tmp_path = tmp_path
+        port = detect_kit.free_port()
+        self.server = kit.Background([sys.executable, kit.root / "serve.py", "--db", db, "--port", str(port),
+                                      "--project", tmp_path / "serve"], tmp_path / "logs", "serve")
+        kit.wait_for(lambda: detect_kit.is_listening(port) or not self.server.running(), 120, message="serve.py to listen")
+        assert self.server.running(), self.server.stderr[-2000:]
+        options = webdriver.ChromeOptions()
+        options.binary_location = shutil.which("chromium")
+        for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1100,1200"):
+            options.add_argument(arg)
+        self.driver = webdriver.Chrome(options=options,
+                                       service=webdriver.ChromeService(executable_path=shutil.which("chromedriver")))
+        self.driver.get(f"http://127.0.0.1:{port}/fleet")
+
+    def snapshot(self) -> dict:
+        """What the page shows, read in one script: the page re-renders its tables every few seconds, so
+        element handles kept between calls would go stale mid-read."""
+        return self.driver.execute_script("""
+            const rows = sel => [...document.querySelectorAll(sel)];
+            return {
+              states: Object.fromEntries(rows('#cameras tbody tr').map(r =>
+                  [r.dataset.camera, (r.querySelector('.state') || {}).innerText || ''])),
+              since: Object.fromEntries(rows('#cameras tbody tr').map(r =>
+                  [r.dataset.camera, (r.querySelector('td:nth-child(5)') || {}).innerText || ''])),
+              sites: rows('#sites tbody tr').map(r => r.dataset.site),
+              alerts: rows('#alerts tbody tr').length,
+              periods: document.getElementById('periods-section').hidden ? null : rows('#periods tbody tr').map(r =>
+                  [r.dataset.camera, ...[...r.querySelectorAll('td')].map(td => td.innerText)]),
+            };""")
+
+    def close(self) -> None:
+        self.driver.quit()
+        self.server.stop()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request, tmp_path):
     """The store, each way: (url for monitor.py, url for the test to read)."""
@@ -284,12 +328,13 @@ def store_url(request, tmp_path):
         path = tmp_path / "fleet.db"
         return SimpleNamespace(kind="sqlite", url=str(path), read_url=str(path))
     pg = request.getfixturevalue("postgres")
-    from maskdet.fleet.store import Store
+    from maskdet.fleet.store import SCHEMA, Store
 
-    store = Store.open(pg.socket_url)  # a clean store for each test
+    store = Store.open(pg.socket_url)  # a clean store for each test: every table the schema makes
     with store.transaction():
-        for table in ("cameras", "people", "alerts", "counts", "videos"):
-            store.execute(f"DELETE FROM {table}")
+        for statement in SCHEMA:
+            if statement.startswith("CREATE TABLE"):
+                store.execute(f"DELETE FROM {statement.split()[5]}")
     store.close()
     return SimpleNamespace(kind="postgresql", url=pg.url, read_url=pg.socket_url)
 
@@ -308,4 +353,4 @@ def query(url: str, sql: str, params: tuple = ()) -> list[tuple]:
 def fleet_kit(detect_kit, monitoring_kit):
     return SimpleNamespace(Visit=Visit, write_camera_video=write_camera_video, background=monitoring_kit.background,
                            wait_for=detect_kit.wait_for, Background=detect_kit.Background, query=query,
-                           free_port=detect_kit.free_port, root=ROOT)
+                           free_port=detect_kit.free_port, root=ROOT, FleetPage=FleetPageBase)

@@ -59,3 +59,35 @@ def test_a_dead_webhook_leaves_the_alerts_stored_as_undelivered(fleet_kit, detec
         assert status.startswith("undelivered: 2 attempts failed"), status
     finally:
         store.close()
+
+
+def test_with_privacy_counts_an_alert_names_no_track_and_periods_are_stored_as_they_come(monitoring_kit, fleet_kit, tmp_path):
+    """privacy counts: the worker keys an alert by a random alert id; the webhook gets it as "alert" (no
+    "track"), the printed line names nobody, its delivery still lands in the store; periods add up."""
+    receiver = monitoring_kit.Receiver()
+    store = Store.open(tmp_path / "fleet.db")
+    try:
+        alerts = Alerts(receiver.url)
+        lines: list[str] = []
+        writer = Writer(store, alerts, Totals(), lines.append)
+        periods = [{"camera": "door", "start": "2026-12-06 10:20:00", "period_s": 1200, "site": "north", "zone": "entrance",
+                    "with_mask": 2, "without_mask": 1}]
+        writer.add({**result("door", "north", "entrance", ["alert-0123456789ab"]), "periods": periods})
+        writer.add({**result("door", "north", "entrance", []), "periods": [{**periods[0], "with_mask": 1, "without_mask": 0}]})
+        writer.flush(force=True)
+
+        def delivered() -> bool:
+            writer.flush(force=True)
+            return store.execute("SELECT delivery FROM alerts") == [("delivered",)]
+
+        fleet_kit.wait_for(delivered, 30, message="the alert delivered")
+        alerts.close()
+        (sent,) = receiver.received
+        assert "track" not in sent and sent["alert"] == "alert-0123456789ab", sent
+        assert (sent["camera"], sent["site"], sent["zone"], sent["verdict"]) == ("door", "north", "entrance", "without_mask")
+        assert [line for line in lines if line.startswith("ALERT")] == ["ALERT door (north/entrance): without_mask"]
+        assert store.execute("SELECT with_mask, without_mask FROM periods") == [(3, 1)]
+        assert store.execute("SELECT COUNT(*) FROM people") == [(0,)]
+    finally:
+        receiver.stop()
+        store.close()

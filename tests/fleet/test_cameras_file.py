@@ -98,6 +98,30 @@ def test_numbers_on_the_command_line_are_range_checked(tmp_path):
     for args, fragment in ((["--workers", "0"], "--workers must be between 1 and 1024"),
                            (["--duration", "-1"], "--duration must be 0"),
                            (["--retain", "3 weeks"], "--retain must be a number and a unit"),
-                           (["--retain", "0s"], "--retain 0s: must be between")):
+                           (["--retain", "0s"], "--retain 0s: must be between"),
+                           (["--period", "20 minutes"], "--period must be a number and a unit"),
+                           (["--privacy", "counts", "--period", "1.5s"], "--period must be whole seconds"),
+                           (["--privacy", "counts", "--period", "8d"], "--period must be whole seconds, at most 7 days"),
+                           (["--period", "20m"], "--period is the length of a row of counts: it needs --privacy counts")):
         proc = monitor(path, *args, cwd=tmp_path)
         assert proc.returncode == 2 and proc.stderr.strip().startswith("error: ") and fragment in proc.stderr, proc.stderr
+
+
+def test_privacy_counts_and_its_period_are_read_from_the_file_and_checked(tmp_path):
+    from maskdet.fleet.cameras import read_fleet
+
+    path = tmp_path / "cameras.yaml"
+    path.write_text("defaults:\n  privacy: counts\n  period: 15m\ncameras:\n  - {name: a, source: 'rtsp://10.0.0.5/s'}\n",
+                    encoding="utf-8")
+    fleet = read_fleet(path)
+    assert (fleet.defaults.privacy, fleet.defaults.period) == ("counts", 900)
+    assert read_fleet(tmp_path / "cameras.yaml").defaults.period == 900
+    path.write_text("defaults:\n  period: 90\ncameras:\n  - {name: a, source: 'rtsp://10.0.0.5/s'}\n", encoding="utf-8")
+    assert (read_fleet(path).defaults.privacy, read_fleet(path).defaults.period) == ("blur", 90)  # blur by default
+    path.write_text("defaults:\n  privacy: faces\n  period: 2 weeks\ncameras:\n  - {name: a, source: 'rtsp://10.0.0.5/s'}\n",
+                    encoding="utf-8")
+    proc = monitor(path, "--check", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"error: {path}:2: privacy must be one of off, blur, counts, not 'faces'",
+        f"error: {path}:3: period must be a number and a unit (s, m, h or d), such as 72h or 20m, not '2 weeks'"]

@@ -13,8 +13,6 @@ import signal
 import sys
 import time
 
-import pytest
-
 LEAD, GAP_END, END = 6.0, 38.0, 51.0
 # Worker i % 2 serves camera i: north-door and south-door share worker 1, north-hall and south-yard worker 2.
 CAMERAS = [  # name, site, zone, group A, group B: (face, seconds after the group starts, seconds in view)
@@ -76,7 +74,7 @@ def test_four_cameras_two_sites_two_workers(store_url, netns, udp_cameras, faces
     page = None
     if store_url.kind == "sqlite":  # the page reads the store as monitor.py writes it
         kit.wait_for(lambda: os.path.exists(store_url.url), 120, message="the store")
-        page = FleetPage(store_url.url, kit, detect_kit, tmp_path)
+        page = kit.FleetPage(store_url.url, kit, detect_kit, tmp_path)
         request.addfinalizer(page.close)
 
     # The workers are up and listening on every camera: the streams start now, together.
@@ -106,7 +104,7 @@ def test_four_cameras_two_sites_two_workers(store_url, netns, udp_cameras, faces
     live = {n: s for n, (s, _) in states().items()}
     assert live == {"north-door": "live", "north-hall": "live", "south-door": "live", KILLED_CAMERA: "down"}, live
     if page is not None:
-        page.check_one_down()
+        check_one_down(page)
 
     # The streams end; once everyone has left the view, Ctrl-C.
     kit.wait_for(lambda: all(c.process.proc.poll() is not None for c in cameras), 60, message="the streams to end")
@@ -137,58 +135,18 @@ def test_four_cameras_two_sites_two_workers(store_url, netns, udp_cameras, faces
     assert {s for s, _ in states().values()} == {"stopped"}
 
 
-class FleetPage:
-    """serve.py --db and the fleet page in a headless Chromium, opened early (both take a while to start)."""
+def check_one_down(page) -> None:
+    """The dead camera down (since when), the others live, totals per site, alerts; refreshed by itself."""
+    from selenium.webdriver.support.ui import WebDriverWait
 
-    def __init__(self, db: str, kit, detect_kit, tmp_path):
-        import shutil
+    wanted = {"north-door": "live", "north-hall": "live", "south-door": "live", KILLED_CAMERA: "down"}
+    WebDriverWait(page.driver, 10, 0.3).until(lambda d: page.snapshot()["states"] == wanted)  # refreshes by itself
+    shown = page.snapshot()
+    since = shown["since"][KILLED_CAMERA].strip()
+    assert since.endswith("UTC") and since[:4].isdigit(), since
+    assert shown["sites"] == ["north", "south"]
+    assert shown["alerts"], "the alerts of group A"
+    path = page.tmp_path / "artefacts" / "fleet.png"
+    path.parent.mkdir(exist_ok=True)
+    page.driver.save_screenshot(str(path))
 
-        if not (shutil.which("chromium") and shutil.which("chromedriver")):
-            pytest.skip("needs Debian's chromium and chromium-driver for the fleet page")
-        webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (requirements-dev.txt)")
-        self.tmp_path = tmp_path
-        port = detect_kit.free_port()
-        self.server = kit.Background([sys.executable, kit.root / "serve.py", "--db", db, "--port", str(port),
-                                      "--project", tmp_path / "serve"], tmp_path / "logs", "serve")
-        kit.wait_for(lambda: detect_kit.is_listening(port) or not self.server.running(), 120, message="serve.py to listen")
-        assert self.server.running(), self.server.stderr[-2000:]
-        options = webdriver.ChromeOptions()
-        options.binary_location = shutil.which("chromium")
-        for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1100,1200"):
-            options.add_argument(arg)
-        self.driver = webdriver.Chrome(options=options,
-                                       service=webdriver.ChromeService(executable_path=shutil.which("chromedriver")))
-        self.driver.get(f"http://127.0.0.1:{port}/fleet")
-
-    def snapshot(self) -> dict:
-        """What the page shows, read in one script: the page re-renders its tables every few seconds, so
-        element handles kept between calls would go stale mid-read."""
-        return self.driver.execute_script("""
-            const rows = sel => [...document.querySelectorAll(sel)];
-            return {
-              states: Object.fromEntries(rows('#cameras tbody tr').map(r =>
-                  [r.dataset.camera, (r.querySelector('.state') || {}).innerText || ''])),
-              since: Object.fromEntries(rows('#cameras tbody tr').map(r =>
-                  [r.dataset.camera, (r.querySelector('td:nth-child(5)') || {}).innerText || ''])),
-              sites: rows('#sites tbody tr').map(r => r.dataset.site),
-              alerts: rows('#alerts tbody tr').length,
-            };""")
-
-    def check_one_down(self) -> None:
-        """The dead camera down (since when), the others live, totals per site, alerts; refreshed by itself."""
-        from selenium.webdriver.support.ui import WebDriverWait
-
-        wanted = {"north-door": "live", "north-hall": "live", "south-door": "live", KILLED_CAMERA: "down"}
-        WebDriverWait(self.driver, 10, 0.3).until(lambda d: self.snapshot()["states"] == wanted)  # refreshes by itself
-        shown = self.snapshot()
-        since = shown["since"][KILLED_CAMERA].strip()
-        assert since.endswith("UTC") and since[:4].isdigit(), since
-        assert shown["sites"] == ["north", "south"]
-        assert shown["alerts"], "the alerts of group A"
-        path = self.tmp_path / "artefacts" / "fleet.png"
-        path.parent.mkdir(exist_ok=True)
-        self.driver.save_screenshot(str(path))
-
-    def close(self) -> None:
-        self.driver.quit()
-        self.server.stop()

@@ -6,7 +6,9 @@ from __future__ import annotations
 import time
 
 from maskdet.fleet.cameras import Camera
-from maskdet.fleet.store import Batch, Store, utc_text
+from maskdet.fleet.store import Batch, Store, period_start, utc_text
+
+PERIOD_S = 1200
 
 
 def person(camera: str, track: str, verdict: str, site: str = "north", when: float | None = None) -> dict:
@@ -18,6 +20,11 @@ def person(camera: str, track: str, verdict: str, site: str = "north", when: flo
 def alert(camera: str, track: str, site: str = "north") -> dict:
     return {"camera": camera, "track": track, "site": site, "zone": "door", "time": utc_text(), "verdict": "without_mask",
             "confidence": 0.7, "delivery": "queued"}
+
+
+def period(camera: str, when: float, site: str = "north", **counted: int) -> dict:
+    return {"camera": camera, "start": period_start(when, PERIOD_S), "period_s": PERIOD_S, "site": site, "zone": "door",
+            **counted}
 
 
 def test_the_same_person_and_alert_are_stored_once_and_counted_once(store_url):
@@ -57,7 +64,7 @@ def test_the_same_person_and_alert_are_stored_once_and_counted_once(store_url):
         store.close()
 
 
-def test_retention_deletes_old_people_alerts_and_counts_and_keeps_the_rest(store_url):
+def test_retention_deletes_old_people_alerts_counts_and_periods_and_keeps_the_rest(store_url):
     store = Store.open(store_url.read_url)
     try:
         store.register_cameras([Camera("door", "rtsp://10.0.0.5/s", "north", "door")])
@@ -65,11 +72,40 @@ def test_retention_deletes_old_people_alerts_and_counts_and_keeps_the_rest(store
         stale_alert = dict(alert("door", "a1-1"), time=utc_text(old))
         store.write(Batch([person("door", "a1-1", "without_mask", when=old), person("door", "a1-2", "with_mask")],
                           [stale_alert, alert("door", "a1-2")], {}, {}))
-        assert store.prune(3 * 3600) == {"people": 1, "alerts": 1, "counts": 1}
+        store.write(Batch([], [], {}, {}, [period("door", old, with_mask=3), period("door", time.time(), without_mask=1)]))
+        assert store.prune(3 * 3600) == {"people": 1, "alerts": 1, "counts": 1, "periods": 1}
         assert store.execute("SELECT track FROM people") == [("a1-2",)]
         assert store.execute("SELECT track FROM alerts") == [("a1-2",)]
         assert store.execute("SELECT SUM(with_mask), SUM(without_mask) FROM counts") == [(1, 0)]
         assert [c["name"] for c in store.summary()["cameras"]] == ["door"]  # the cameras stay
-        assert store.prune(3 * 3600) == {"people": 0, "alerts": 0, "counts": 0}
+        assert store.execute("SELECT SUM(with_mask), SUM(without_mask) FROM periods") == [(0, 1)]
+        assert store.prune(3 * 3600) == {"people": 0, "alerts": 0, "counts": 0, "periods": 0}
+    finally:
+        store.close()
+
+
+def test_counts_only_periods_add_up_without_a_row_per_person_and_feed_the_summary(store_url):
+    """privacy counts: a period's people arrive in several batches (people leave the view one by one) and add
+    up in one row; the summary counts them like people; alerts keyed by an alert id show no track."""
+    store = Store.open(store_url.read_url)
+    try:
+        store.register_cameras([Camera("door", "rtsp://10.0.0.5/s", "north", "door")])
+        now = time.time()
+        this = period_start(now, PERIOD_S)
+        counts_alert = dict(alert("door", "alert-0123456789ab"))
+        assert store.write(Batch([], [counts_alert], {}, {}, [period("door", now, with_mask=2)])) == (2, 1)
+        assert store.write(Batch([], [], {}, {}, [period("door", now, without_mask=1), period("door", now - 7200, with_mask=5)])) == (6, 0)
+        rows = store.execute("SELECT start, period_s, with_mask, without_mask, mask_weared_incorrect FROM periods ORDER BY start")
+        assert rows[-1] == (this, PERIOD_S, 2, 1, 0) and len(rows) == 2, rows
+        assert this.endswith(("00:00", "20:00", "40:00")), this  # aligned to 20 minutes in UTC
+        assert store.execute("SELECT COUNT(*) FROM people")[0][0] == 0
+        assert store.execute("SELECT COUNT(*) FROM counts")[0][0] == 0
+        summary = store.summary(now=now)
+        door = summary["cameras"][0]
+        assert (door["people_last_hour"], door["masked_last_hour"]) == (3, 2)  # the period of two hours ago is not in it
+        assert summary["periods"][0] == {"camera": "door", "site": "north", "zone": "door", "start": this, "period_s": PERIOD_S,
+                                         "people": 3, "with_mask": 2, "without_mask": 1, "mask_weared_incorrect": 0,
+                                         "compliance": 2 / 3}
+        assert (summary["alerts"][0]["track"], summary["alerts"][0]["alert"]) == (None, "alert-0123456789ab")
     finally:
         store.close()

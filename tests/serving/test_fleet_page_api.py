@@ -24,6 +24,7 @@ def test_the_fleet_api_reads_the_store_and_keeps_the_token(make_client, tmp_path
     assert [(c["name"], c["state"], c["people_last_hour"], c["compliance"]) for c in data["cameras"]] == \
         [("door", "live", 1, 1.0)]
     assert data["sites"][0]["site"] == "north"
+    assert data["periods"] == []  # no camera counts only
     page = client.get("/fleet")
     assert page.status_code == 200 and "/api/fleet" in page.text and "setInterval" in page.text
 
