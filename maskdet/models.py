@@ -18,6 +18,26 @@ OPENVINO_SUFFIX = "_openvino_model"
 DEFAULT_WEIGHTS_ORDER = (MODELS_DIR / f"best_int8{OPENVINO_SUFFIX}", MODELS_DIR / "best.onnx", MODELS_DIR / "best.pt")
 
 
+SECOND_STAGE = MODELS_DIR / "second_stage.onnx"  # the crop classifier's default place (with second_stage.json)
+
+
+def is_shipped(weights: str | Path | None) -> bool:
+    """The detector is one of the shipped models (left out, or named by its place under models/)."""
+    if weights is None:
+        return True
+    return Path(weights).resolve() in {p.resolve() for p in DEFAULT_WEIGHTS_ORDER}
+
+
+def second_stage_model(choice: str | Path | None, weights: str | Path | None = None) -> Path | None:
+    """--second-stage: None is the shipped classifier with a shipped detector (its weight was chosen for them,
+    on val), when there is one; "off" none; anything else a path."""
+    if choice is None:
+        return SECOND_STAGE if SECOND_STAGE.is_file() and is_shipped(weights) else None
+    if str(choice).lower() == "off":
+        return None
+    return Path(choice)
+
+
 def is_openvino(path: Path) -> bool:
     """An OpenVINO model: a *_openvino_model/ folder (Ultralytics' export) or its .xml."""
     path = Path(path)

@@ -72,6 +72,9 @@ class DetectionSettings:
     half: bool = False
     tile: int = 0  # sliced inference: tile side in frame pixels, 0 = off (maskdet.inference.tiles)
     tile_overlap: float = 0.25  # share of a tile shared with its neighbour
+    # the second stage, a classifier of face crops (maskdet.inference.second_stage): None = the shipped one
+    # (models/second_stage.onnx) when there is one, "off" = none, or a path
+    second_stage: str | Path | None = None
 
     def decoding(self) -> DetectSettings:
         return DetectSettings(self.conf, self.iou, self.max_det, tuple(self.classes) if self.classes is not None else None,

@@ -151,6 +151,7 @@ def test_detection_with_the_shipped_onnx_model_needs_only_the_light_install(tmp_
 
 @pytest.mark.parametrize("script, args", [
     ("train.py", ["--epochs", "1"]),
+    ("train_second_stage.py", []),
     ("val.py", []),
     ("export.py", []),
     ("detect.py", ["--weights", "models/best.pt", "--source", "samples/images/astronaut.jpg", "--project", "{tmp}"]),
@@ -179,7 +180,7 @@ def test_monitor_without_ray_says_which_file_to_install(tmp_path):
         lines[0].endswith("requirements-fleet.txt"), proc.stderr
 
 
-COMMANDS = ["detect.py", "train.py", "val.py", "export.py", "serve.py", "labeling/check.py", "labeling/split.py",
+COMMANDS = ["detect.py", "train.py", "train_second_stage.py", "val.py", "export.py", "serve.py", "labeling/check.py", "labeling/split.py",
             "labeling/merge.py", "labeling/voc2yolo.py", "labeling/import_yolo.py", "labeling/prelabel.py",
             "labeling/label.py"]
 

@@ -99,6 +99,11 @@ def build_parser():
                         "in 1080p; costs about one inference per tile); 0 = off")
     p.add_argument("--tile-overlap", type=float, default=det.tile_overlap, metavar="F",
                    help="share of a tile shared with its neighbour, at least a face's width (0 to 0.9)")
+    p.add_argument("--second-stage", default=det.second_stage, metavar="MODEL",
+                   help="a classifier of face crops that gives each box's class a second opinion (an .onnx made by "
+                        "train_second_stage.py, with its second_stage.json); default: models/second_stage.onnx when "
+                        "there is one and the detector is a shipped one (its weight was chosen for them); off = the "
+                        "detector's classes alone")
     p.add_argument("--show", "--view-img", dest="show", action="store_true",
                    help="show results in a window with FPS and counts (on by itself for a webcam when there is a screen)")
     p.add_argument("--nosave", action="store_true", help="do not save annotated images/videos")

@@ -6,7 +6,8 @@
 
 Stages, in order (STAGES):
   1. detect        the detector (maskdet.inference.detectors), shared by every stream made with new_stream()
-  2. second_stage  a slot for a second model on the boxes (a classifier of face crops); None: off
+  2. second_stage  a classifier of face crops mixing its opinion into each box's class
+                   (maskdet.inference.second_stage; --second-stage off: None)
   3. privacy       maskdet.pipeline.privacy.PrivacyStage: faces blurred in the frame (before anything crops it)
   4. track         tracker + people, verdicts, line crossings and alerts (maskdet.monitoring), per stream
   5. annotate      boxes and labels drawn on a copy of the frame, after privacy
@@ -27,7 +28,7 @@ from maskdet.inference.detections import Detections, Frame
 from maskdet.inference.detectors import Detector, load_detector
 from maskdet.inference.tiles import TiledDetector, TileSettings
 from maskdet.inference.visualize import Annotator
-from maskdet.models import default_weights
+from maskdet.models import default_weights, second_stage_model
 from maskdet.monitoring.monitor import Monitor
 from maskdet.pipeline.privacy import PrivacyStage
 from maskdet.settings import Settings
@@ -51,14 +52,24 @@ def load_settings_detector(settings: Settings) -> Detector:
     return detector
 
 
+def load_second_stage(settings: Settings, names: tuple[str, ...]) -> SecondStage | None:
+    """The crop classifier the settings name (the shipped one by default, when there is one), or None."""
+    from maskdet.inference.second_stage import SecondStage as CropSecondStage
+
+    path = second_stage_model(settings.detection.second_stage, settings.detection.weights)
+    return CropSecondStage(path, names) if path is not None else None
+
+
 class Pipeline:
     """The per-frame step for one stream, built from Settings (see the module docstring)."""
 
-    def __init__(self, settings: Settings | None = None, detector: Detector | None = None):
-        """Loads the model unless `detector` is given (an already loaded one, shared with other streams)."""
+    def __init__(self, settings: Settings | None = None, detector: Detector | None = None,
+                 second_stage: SecondStage | None | str = "load"):
+        """Loads the models unless given (already loaded ones, shared with other streams)."""
         self.settings = settings or Settings()
         self.detector = detector if detector is not None else load_settings_detector(self.settings)
-        self.second_stage: SecondStage | None = None  # stage 2: a placeholder, off
+        self.second_stage: SecondStage | None = (load_second_stage(self.settings, self.names) if second_stage == "load"
+                                                 else second_stage)  # type: ignore[assignment]
         mon, priv = self.settings.monitoring, self.settings.privacy
         monitoring = mon.enabled or priv.level == "counts"  # counts are of people: they need the tracker
         self.privacy = PrivacyStage(priv, monitoring)
@@ -78,7 +89,7 @@ class Pipeline:
 
     def new_stream(self) -> Pipeline:
         """A Pipeline for another stream (camera): the same loaded detector, its own tracker and people."""
-        return Pipeline(self.settings, detector=self.detector)
+        return Pipeline(self.settings, detector=self.detector, second_stage=self.second_stage)
 
     def process(self, frame: Frame) -> Detections:
         """Stages 1-4 on one frame. With blur, frame.image comes back changed (its faces blurred)."""

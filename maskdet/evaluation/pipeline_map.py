@@ -1,0 +1,115 @@
+"""mAP of the per-frame step itself (detector, then the second stage), on a split of a YOLO dataset.
+
+Ultralytics' validator (val.py) runs the network alone. A second stage changes classes after the detector,
+so its effect is measured here: every photo goes through the same detector call and SecondStage that
+detect.py runs, at the validator's conf=0.001 and iou=0.7, and the boxes are matched to the labels the way
+Ultralytics matches them (greedy in confidence order, the best unclaimed label of the right class per IoU
+threshold 0.50:0.05:0.95) and scored with its `ap_per_class`. With the second stage off this reproduces
+val.py's figures for exported models (tests/evaluation check it), so the two are comparable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from maskdet.config import load_dataset_config
+from maskdet.fileio import list_images
+from maskdet.imageio import read_image_bounded
+from maskdet.inference.detections import Detections, Frame
+
+IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) IoU of xyxy boxes."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)), np.float32)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(2)
+    area_a = (a[:, 2:] - a[:, :2]).prod(1)
+    area_b = (b[:, 2:] - b[:, :2]).prod(1)
+    return inter / (area_a[:, None] + area_b[None, :] - inter + 1e-9)
+
+
+def match(pred_xyxy: np.ndarray, pred_cls: np.ndarray, true_xyxy: np.ndarray, true_cls: np.ndarray) -> np.ndarray:
+    """(N preds, 10) correct at each IoU threshold; preds must be in descending confidence order."""
+    correct = np.zeros((len(pred_cls), len(IOU_THRESHOLDS)), bool)
+    if len(pred_cls) == 0 or len(true_cls) == 0:
+        return correct
+    iou = box_iou(true_xyxy, pred_xyxy) * (true_cls[:, None] == pred_cls[None, :])
+    claimed = np.zeros((len(true_cls), len(IOU_THRESHOLDS)), bool)
+    columns = np.arange(len(IOU_THRESHOLDS))
+    for j in np.flatnonzero((iou >= IOU_THRESHOLDS.min()).any(0)):
+        available = np.where(claimed, 0, iou[:, j, None])
+        best = available.argmax(0)
+        correct[j] = available[best, columns] >= IOU_THRESHOLDS
+        claimed[best, columns] |= correct[j]
+    return correct
+
+
+@dataclass
+class PipelineMap:
+    names: tuple[str, ...]
+    map50: float
+    map50_95: float
+    ap50: dict[str, float]  # per class
+    images: int
+
+    def as_dict(self) -> dict:
+        return {"mAP50": round(self.map50, 4), "mAP50-95": round(self.map50_95, 4),
+                "AP50": {k: round(v, 4) for k, v in self.ap50.items()}, "images": self.images}
+
+
+@dataclass
+class SplitPredictions:
+    """What the detector made of each photo (kept so that several second-stage weights are scored on one pass)."""
+
+    images: list[np.ndarray | None]
+    detections: list[Detections]
+    truths: list[tuple[np.ndarray, np.ndarray]]  # xyxy, class per photo
+
+
+def predict_split(data: str, split: str, detector, progress: Callable[[int], None] = lambda n: None,
+                  keep_images: bool = True) -> SplitPredictions:
+    config = load_dataset_config(data)
+    images, detections, truths = [], [], []
+    for path in list_images(config.images_dir(split)):
+        image = read_image_bounded(path)
+        h, w = image.shape[:2]
+        label = config.labels_dir(split) / f"{path.stem}.txt"
+        rows = np.loadtxt(label, ndmin=2, dtype=np.float64) if label.is_file() and label.stat().st_size else np.zeros((0, 5))
+        xyxy = np.stack([(rows[:, 1] - rows[:, 3] / 2) * w, (rows[:, 2] - rows[:, 4] / 2) * h,
+                         (rows[:, 1] + rows[:, 3] / 2) * w, (rows[:, 2] + rows[:, 4] / 2) * h], 1) if len(rows) else np.zeros((0, 4))
+        truths.append((xyxy, rows[:, 0].astype(int)))
+        detections.append(detector(image))
+        images.append(image if keep_images else None)
+        progress(1)
+    return SplitPredictions(images, detections, truths)
+
+
+def score(predictions: SplitPredictions, names: tuple[str, ...],
+          second_stage: Callable[[Frame, Detections], Detections] | None = None) -> PipelineMap:
+    """mAP of the predictions, each photo's Detections passed through `second_stage` first (on a copy)."""
+    from ultralytics.utils.metrics import ap_per_class
+
+    correct, confidence, predicted, true_classes = [], [], [], []
+    for image, det, (true_xyxy, true_cls) in zip(predictions.images, predictions.detections, predictions.truths):
+        det = Detections(det.xyxy.copy(), det.confidence.copy(), det.class_id.copy(), det.names)
+        if second_stage is not None and len(det):
+            det = second_stage(Frame(image, "", "", "image", 0, 0.0, 0.0, 0.0), det)
+        order = np.argsort(-det.confidence, kind="stable")
+        correct.append(match(det.xyxy[order], det.class_id[order], true_xyxy, true_cls))
+        confidence.append(det.confidence[order])
+        predicted.append(det.class_id[order])
+        true_classes.append(true_cls)
+    tp = np.concatenate(correct) if correct else np.zeros((0, 10), bool)
+    results = ap_per_class(tp, np.concatenate(confidence), np.concatenate(predicted), np.concatenate(true_classes),
+                           names=dict(enumerate(names)))
+    ap, classes = results[5], results[6]
+    ap50 = {names[c]: float(ap[i, 0]) for i, c in enumerate(classes)}
+    return PipelineMap(names, float(ap[:, 0].mean()) if len(ap) else 0.0, float(ap.mean()) if len(ap) else 0.0, ap50,
+                       len(predictions.detections))
