@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import cv2
-from fastapi import FastAPI, File, HTTPException, Query, Request, Security, UploadFile, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, FastAPI, File, HTTPException, Query, Request, Security, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
@@ -135,33 +135,218 @@ class BodyLimit:
         await self.app(scope, counted_receive, send)
 
 
+# -- the routes: module-level routers; each reads the app's settings and service from app.state -----------
+
+api_router = APIRouter()  # /api/...: included behind the token check (require_token)
+live_router = APIRouter()  # the WebSocket checks its own ?token= (browsers cannot set its headers)
+page_router = APIRouter()
+
+
+def settings_of(request: Request | WebSocket) -> ServeSettings:
+    return request.app.state.settings
+
+
+def service_of(request: Request | WebSocket) -> Service:
+    return request.app.state.service
+
+
+def require_token(request: Request, _declared: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]) -> None:
+    """The token from the Authorization header only (never the query), compared in constant time.
+    BEARER is declared so /docs has an Authorize button; the check itself is this function's."""
+    refusal = token_refusal(settings_of(request).token, request.headers.get("authorization", ""))
+    if refusal:
+        raise HTTPException(401, refusal, {"WWW-Authenticate": "Bearer"})
+
+
+async def read_upload(request: Request, upload: UploadFile, wanted: str) -> tuple[str, str, bytes]:
+    """(display name, suffix, first bytes); 400 for more than MAX_FILES files, 413 over the limit,
+    415 for the wrong kind, by content."""
+    settings = settings_of(request)
+    files = [value for _key, value in (await request.form()).multi_items() if not isinstance(value, str)]
+    if len(files) > MAX_FILES:  # a form keeps the last of repeated fields: never answer for one of many silently
+        raise UploadError(400, f"{len(files)} files in one request: send one file per request")
+    name = display_name(upload.filename)
+    size = upload.size if upload.size is not None else len(await upload.read())
+    if size > settings.max_upload_bytes:
+        raise UploadError(413, f"{name}: {size / 2**20:.1f} MB, over the {settings.max_upload_mb:g} MB limit (--max-upload-mb)")
+    if size == 0:
+        raise UploadError(400, f"{name}: the file is empty")
+    await upload.seek(0)
+    head = await upload.read(512)
+    suffix = check_kind(head, wanted, name)
+    await upload.seek(0)
+    return name, suffix, head
+
+
+def file_links(job: Job | None) -> dict[str, str]:
+    return {name: f"/api/files/{job.id}/{name}" for name in job.files} if job else {}
+
+
+def job_status(job: Job) -> dict:
+    return {"id": job.id, "status": job.status, "source": job.source, "frames": job.frames, "total": job.total,
+            "progress": round(min(1.0, job.frames / job.total), 3) if job.total else (1.0 if job.status == "done" else 0.0),
+            "counts": job.counts, "error": job.error, "files": file_links(job) if job.status == "done" else {}}
+
+
+@api_router.get("/api/health", responses=documented(401))
+async def health(request: Request) -> dict:
+    """The model, its classes and input size, and the server's limits."""
+    settings, service = settings_of(request), service_of(request)
+    names = service.pool.names
+    return {"status": "ok", "version": maskdet.__version__, "model": Path(settings.weights).name, "classes": list(names),
+            "colors": {name: css_color(class_color(i, names)) for i, name in enumerate(names)},  # the page's live boxes
+            "imgsz": service.pool.imgsz, "conf": settings.conf, "iou": settings.iou, "workers": service.pool.workers,
+            "max_upload_mb": settings.max_upload_mb, "max_files": MAX_FILES, "max_pixels": settings.max_pixels,
+            "max_video_pixels": settings.max_video_pixels, "max_video_frames": settings.max_video_frames,
+            "keep_minutes": settings.keep_minutes, "privacy": settings.privacy}
+
+
+@api_router.post("/api/detect", responses=documented(400, 401, 413, 415, 503))
+async def detect(request: Request, file: Annotated[UploadFile, File(description="a photo: JPEG, PNG, BMP, WebP or TIFF")],
+                 annotated: Annotated[bool, Query(description="include the annotated image (JPEG, base64)")] = False,
+                 save: Annotated[bool, Query(description="keep the annotated image, CSV and JSON for download")] = False,
+                 privacy: PrivacyQuery = None) -> dict:
+    """One photo in, its detections out (class, confidence, box in pixels; counts per class)."""
+    name, _suffix, _head = await read_upload(request, file, "image")
+    settings, service = settings_of(request), service_of(request)
+    try:
+        with service.pool.ticket():  # reading and decoding inside too: bytes and pixels in memory are bounded like the work
+            image = await run_in_threadpool(decode_image, await file.read(), name, settings.max_pixels)
+            out, picture = await run_in_threadpool(service.detect_photo, image, name, save, service.blurs(privacy))
+    except PoolFull:
+        raise busy() from None
+    if annotated:
+        ok, data = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        out["image"] = "data:image/jpeg;base64," + base64.b64encode(data.tobytes()).decode() if ok else None
+    if save:
+        out["files"] = file_links(service.store.get(out["job"]))
+    return out
+
+
+@api_router.post("/api/videos", status_code=202, responses=documented(400, 401, 413, 415, 503))
+async def start_video(request: Request, file: Annotated[UploadFile, File(description="a video: MP4, MOV, MKV, WebM, AVI or MPEG")],
+                      privacy: PrivacyQuery = None) -> dict:
+    """Start a video job; poll GET /api/videos/{id} for progress, then the result links."""
+    settings, service = settings_of(request), service_of(request)
+    if service.store.active("video") >= settings.max_video_jobs:
+        raise busy(VIDEO_RETRY_AFTER_S)
+    name, suffix, _head = await read_upload(request, file, "video")
+    job = service.store.create("video", name)
+    try:
+        path = job.folder / f"input{suffix}"  # the server's name, never the client's
+        with open(path, "wb") as out:
+            await run_in_threadpool(shutil.copyfileobj, file.file, out, CHUNK)
+        job.total, fps = await run_in_threadpool(check_video, path, name, settings.max_video_pixels,
+                                                 settings.max_video_frames)
+    except BaseException:
+        service.store.remove(job)
+        raise
+    job.total = job.total or None
+    service.start_video(job, path, fps, service.blurs(privacy))
+    return job_status(job)
+
+
+@api_router.get("/api/videos/{job_id}", responses=documented(401, 404))
+async def video_status(request: Request, job_id: str) -> dict:
+    """Progress of a video job (frames done of total), then links to the MP4 (H.264), CSV and JSON."""
+    job = service_of(request).store.get(job_id)
+    if job is None or job.kind != "video":
+        raise HTTPException(404, f"no video job {job_id!r} (unknown, or expired)")
+    return job_status(job)
+
+
+@api_router.get("/api/files/{job_id}/{name}", responses=documented(401, 404))
+async def download(request: Request, job_id: str, name: str) -> FileResponse:
+    """A result file of a job, by the name the job's links give."""
+    path = service_of(request).store.file(job_id, name)
+    if path is None:
+        raise HTTPException(404, "no such result file (unknown, or expired)")
+    return FileResponse(path, filename=name)
+
+
+@live_router.websocket("/api/live")
+async def live(ws: WebSocket, token: str | None = None, privacy: str | None = None) -> None:
+    """The camera: the page sends one JPEG (a binary message), waits for its detections, then sends the
+    newest frame. A bad frame, or a text message, is answered {"error": ...} and the socket stays open.
+    Browsers cannot set headers on a WebSocket: the token comes as ?token=."""
+    settings = settings_of(ws)
+    if not token_matches(token, settings.token):
+        await ws.close(code=1008, reason="missing or wrong token")
+        return
+    await ws.accept()
+    service = service_of(ws)
+    index = 0
+    try:
+        while True:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            data = message.get("bytes")
+            if data is None:
+                await ws.send_json({"error": "send each camera frame as a binary message (JPEG bytes), not text"})
+                continue
+            try:
+                with service.pool.ticket():
+                    image = await run_in_threadpool(decode_image, data, "camera frame", settings.max_pixels)
+                    out = await run_in_threadpool(service.live, image, index, service.blurs(privacy))
+            except UploadError as exc:
+                out = {"error": exc.message}
+            except PoolFull:
+                out = {"error": "busy", "retry_after": RETRY_AFTER_S}
+            index += 1
+            await ws.send_json(out)
+    except WebSocketDisconnect:
+        pass
+
+
+@page_router.get("/", include_in_schema=False)
+async def page() -> FileResponse:
+    return FileResponse(STATIC / "index.html")
+
+
+# -- errors: every one is {"error": ...} ------------------------------------------------------------------
+
+
+async def upload_error(_request: Request, exc: UploadError) -> JSONResponse:
+    return error(exc.status, exc.message)
+
+
+async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """FastAPI's and the router's own (404, 405, a malformed form)."""
+    return error(exc.status_code, str(exc.detail), exc.headers)
+
+
+async def bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors())
+    return error(400, f"bad request: {problems}")
+
+
+async def internal(_request: Request, exc: Exception) -> JSONResponse:
+    log.exception("internal error")  # the traceback goes to the server's log, never to the client
+    return error(500, f"internal error ({type(exc).__name__}); the server log has the details")
+
+
+# -- the app ------------------------------------------------------------------------------------------------
+
+
 def create_app(settings: ServeSettings, service: Service | None = None) -> FastAPI:
-    """The app for these settings; `service` (already loaded) may be passed in to share it."""
+    """The app for these settings: the routers above, the limits, the error answers, the docs. `service`
+    (already loaded) may be passed in to share it."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.service = service or Service(settings)
-        sweeper = asyncio.create_task(expire_forever())
+        sweeper = asyncio.create_task(expire_forever(app))
         try:
             yield
         finally:
             sweeper.cancel()
             await run_in_threadpool(app.state.service.close)
 
-    async def expire_forever() -> None:
+    async def expire_forever(app: FastAPI) -> None:
         while True:
             await asyncio.sleep(max(1.0, min(60.0, settings.keep_minutes * 30)))
-            await run_in_threadpool(svc().store.expire)
-
-    def svc() -> Service:
-        return app.state.service
-
-    def check_token(request: Request, _declared: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]) -> None:
-        """The token from the Authorization header only (never the query), compared in constant time.
-        BEARER is declared so /docs has an Authorize button; the check itself is this function's."""
-        refusal = token_refusal(settings.token, request.headers.get("authorization", ""))
-        if refusal:
-            raise HTTPException(401, refusal, {"WWW-Authenticate": "Bearer"})
+            await run_in_threadpool(app.state.service.store.expire)
 
     app = FastAPI(title="maskdet", version=maskdet.__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Face-mask detection: who wears a mask, who does not, who wears it wrong. "
@@ -171,163 +356,18 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
                               f"{settings.max_pixels / 1e6:g} megapixels a photo or camera frame, "
                               f"{settings.max_video_pixels / 1e6:.3g} megapixels a video frame, "
                               f"{settings.max_video_frames} frames a video.")
+    app.state.settings = settings
+    app.state.fleet_db = settings.fleet_db  # serve.py --db: monitor.py's store, shown at /fleet
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
     app.add_middleware(TokenGate, token=settings.token)  # added last: runs first
-    auth = [Security(check_token)]
-
-    @app.exception_handler(UploadError)
-    async def upload_error(_request: Request, exc: UploadError) -> JSONResponse:
-        return error(exc.status, exc.message)
-
-    @app.exception_handler(StarletteHTTPException)  # FastAPI's and the router's own (404, 405, a malformed form)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error(exc.status_code, str(exc.detail), exc.headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors())
-        return error(400, f"bad request: {problems}")
-
-    @app.exception_handler(Exception)
-    async def internal(_request: Request, exc: Exception) -> JSONResponse:
-        log.exception("internal error")  # the traceback goes to the server's log, never to the client
-        return error(500, f"internal error ({type(exc).__name__}); the server log has the details")
-
-    async def read_upload(request: Request, upload: UploadFile, wanted: str) -> tuple[str, str, bytes]:
-        """(display name, suffix, first bytes); 400 for more than MAX_FILES files, 413 over the limit,
-        415 for the wrong kind, by content."""
-        files = [value for _key, value in (await request.form()).multi_items() if not isinstance(value, str)]
-        if len(files) > MAX_FILES:  # a form keeps the last of repeated fields: never answer for one of many silently
-            raise UploadError(400, f"{len(files)} files in one request: send one file per request")
-        name = display_name(upload.filename)
-        size = upload.size if upload.size is not None else len(await upload.read())
-        if size > settings.max_upload_bytes:
-            raise UploadError(413, f"{name}: {size / 2**20:.1f} MB, over the {settings.max_upload_mb:g} MB limit (--max-upload-mb)")
-        if size == 0:
-            raise UploadError(400, f"{name}: the file is empty")
-        await upload.seek(0)
-        head = await upload.read(512)
-        suffix = check_kind(head, wanted, name)
-        await upload.seek(0)
-        return name, suffix, head
-
-    @app.get("/api/health", dependencies=auth, responses=documented(401))
-    async def health() -> dict:
-        """The model, its classes and input size, and the server's limits."""
-        service = svc()
-        names = service.pool.names
-        return {"status": "ok", "version": maskdet.__version__, "model": Path(settings.weights).name, "classes": list(names),
-                "colors": {name: css_color(class_color(i, names)) for i, name in enumerate(names)},  # the page's live boxes
-                "imgsz": service.pool.imgsz, "conf": settings.conf, "iou": settings.iou, "workers": service.pool.workers,
-                "max_upload_mb": settings.max_upload_mb, "max_files": MAX_FILES, "max_pixels": settings.max_pixels,
-                "max_video_pixels": settings.max_video_pixels, "max_video_frames": settings.max_video_frames,
-                "keep_minutes": settings.keep_minutes, "privacy": settings.privacy}
-
-    @app.post("/api/detect", dependencies=auth, responses=documented(400, 401, 413, 415, 503))
-    async def detect(request: Request, file: Annotated[UploadFile, File(description="a photo: JPEG, PNG, BMP, WebP or TIFF")],
-                     annotated: Annotated[bool, Query(description="include the annotated image (JPEG, base64)")] = False,
-                     save: Annotated[bool, Query(description="keep the annotated image, CSV and JSON for download")] = False,
-                     privacy: PrivacyQuery = None) -> dict:
-        """One photo in, its detections out (class, confidence, box in pixels; counts per class)."""
-        name, _suffix, _head = await read_upload(request, file, "image")
-        service = svc()
-        try:
-            with service.pool.ticket():  # reading and decoding inside too: bytes and pixels in memory are bounded like the work
-                image = await run_in_threadpool(decode_image, await file.read(), name, settings.max_pixels)
-                out, picture = await run_in_threadpool(service.detect_photo, image, name, save, service.blurs(privacy))
-        except PoolFull:
-            raise busy() from None
-        if annotated:
-            ok, data = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, 90])
-            out["image"] = "data:image/jpeg;base64," + base64.b64encode(data.tobytes()).decode() if ok else None
-        if save:
-            out["files"] = file_links(service.store.get(out["job"]))
-        return out
-
-    def file_links(job: Job | None) -> dict[str, str]:
-        return {name: f"/api/files/{job.id}/{name}" for name in job.files} if job else {}
-
-    def job_status(job: Job) -> dict:
-        return {"id": job.id, "status": job.status, "source": job.source, "frames": job.frames, "total": job.total,
-                "progress": round(min(1.0, job.frames / job.total), 3) if job.total else (1.0 if job.status == "done" else 0.0),
-                "counts": job.counts, "error": job.error, "files": file_links(job) if job.status == "done" else {}}
-
-    @app.post("/api/videos", dependencies=auth, status_code=202, responses=documented(400, 401, 413, 415, 503))
-    async def start_video(request: Request, file: Annotated[UploadFile, File(description="a video: MP4, MOV, MKV, WebM, AVI or MPEG")],
-                          privacy: PrivacyQuery = None) -> dict:
-        """Start a video job; poll GET /api/videos/{id} for progress, then the result links."""
-        service = svc()
-        if service.store.active("video") >= settings.max_video_jobs:
-            raise busy(VIDEO_RETRY_AFTER_S)
-        name, suffix, _head = await read_upload(request, file, "video")
-        job = service.store.create("video", name)
-        try:
-            path = job.folder / f"input{suffix}"  # the server's name, never the client's
-            with open(path, "wb") as out:
-                await run_in_threadpool(shutil.copyfileobj, file.file, out, CHUNK)
-            job.total, fps = await run_in_threadpool(check_video, path, name, settings.max_video_pixels,
-                                                     settings.max_video_frames)
-        except BaseException:
-            service.store.remove(job)
-            raise
-        job.total = job.total or None
-        service.start_video(job, path, fps, service.blurs(privacy))
-        return job_status(job)
-
-    @app.get("/api/videos/{job_id}", dependencies=auth, responses=documented(401, 404))
-    async def video_status(job_id: str) -> dict:
-        """Progress of a video job (frames done of total), then links to the MP4 (H.264), CSV and JSON."""
-        job = svc().store.get(job_id)
-        if job is None or job.kind != "video":
-            raise HTTPException(404, f"no video job {job_id!r} (unknown, or expired)")
-        return job_status(job)
-
-    @app.get("/api/files/{job_id}/{name}", dependencies=auth, responses=documented(401, 404))
-    async def download(job_id: str, name: str) -> FileResponse:
-        """A result file of a job, by the name the job's links give."""
-        path = svc().store.file(job_id, name)
-        if path is None:
-            raise HTTPException(404, "no such result file (unknown, or expired)")
-        return FileResponse(path, filename=name)
-
-    @app.websocket("/api/live")
-    async def live(ws: WebSocket, token: str | None = None, privacy: str | None = None) -> None:
-        """The camera: the page sends one JPEG (a binary message), waits for its detections, then sends the
-        newest frame. A bad frame, or a text message, is answered {"error": ...} and the socket stays open.
-        Browsers cannot set headers on a WebSocket: the token comes as ?token=."""
-        if not token_matches(token, settings.token):
-            await ws.close(code=1008, reason="missing or wrong token")
-            return
-        await ws.accept()
-        service = svc()
-        index = 0
-        try:
-            while True:
-                message = await ws.receive()
-                if message["type"] == "websocket.disconnect":
-                    break
-                data = message.get("bytes")
-                if data is None:
-                    await ws.send_json({"error": "send each camera frame as a binary message (JPEG bytes), not text"})
-                    continue
-                try:
-                    with service.pool.ticket():
-                        image = await run_in_threadpool(decode_image, data, "camera frame", settings.max_pixels)
-                        out = await run_in_threadpool(service.live, image, index, service.blurs(privacy))
-                except UploadError as exc:
-                    out = {"error": exc.message}
-                except PoolFull:
-                    out = {"error": "busy", "retry_after": RETRY_AFTER_S}
-                index += 1
-                await ws.send_json(out)
-        except WebSocketDisconnect:
-            pass
-
-    @app.get("/", include_in_schema=False)
-    async def page() -> FileResponse:
-        return FileResponse(STATIC / "index.html")
-
-    app.state.fleet_db = settings.fleet_db  # serve.py --db: monitor.py's store, shown at /fleet
+    app.add_exception_handler(UploadError, upload_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, bad_request)
+    app.add_exception_handler(Exception, internal)
+    auth = [Security(require_token)]
+    app.include_router(api_router, dependencies=auth)
+    app.include_router(live_router)
+    app.include_router(page_router)
     app.include_router(fleet.page_router)
     app.include_router(fleet.api_router, dependencies=auth)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

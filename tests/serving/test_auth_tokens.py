@@ -16,6 +16,16 @@ TOKEN = "s3cret"
 JOB = "0" * 32
 
 
+def flattened(routes: list) -> list:
+    """The routes of the app and of the routers it includes (FastAPI 0.16x wraps an included router in one
+    entry that keeps the router as `original_router`; older versions copied its routes in)."""
+    out = []
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        out += flattened(inner.routes) if inner is not None else [route]
+    return out
+
+
 def protected_routes() -> tuple[list[tuple[str, str]], list[str]]:
     """([(method, path)], [websocket paths]) of the app's /api routes, path parameters filled in."""
     try:
@@ -28,7 +38,7 @@ def protected_routes() -> tuple[list[tuple[str, str]], list[str]]:
     app = create_app(ServeSettings(weights=Path("unused.onnx"), results_dir=Path("unused")))  # routes only: no model loaded
     fill = {"job_id": JOB, "name": "predictions.csv"}
     http, ws = [], []
-    for route in app.routes:
+    for route in flattened(app.routes):
         path = getattr(route, "path", "")
         if not path.startswith("/api"):
             continue
