@@ -27,7 +27,7 @@ from maskdet.inference.detections import Detections, Frame
 from maskdet.inference.sources import LatestFrameReader, SourceSpec, _open_capture, iter_video, quiet_opencv_logs
 from maskdet.models import default_weights
 from maskdet.monitoring.people import Person
-from maskdet.pipeline.step import Pipeline
+from maskdet.pipeline.step import Pipeline, load_second_stage
 from maskdet.settings import MAX_VIDEO_PIXELS, DetectionSettings, MonitoringSettings, PrivacySettings, Settings
 
 
@@ -62,8 +62,8 @@ class CameraPipeline:
     """maskdet's per-frame step (Pipeline) for one camera, on the worker's shared detector, and what the fleet
     takes from it after each frame: the people who left the view and the alerts raised."""
 
-    def __init__(self, detector, camera: Camera, defaults: FleetDefaults):
-        self.step = Pipeline(camera_settings(defaults, camera), detector=detector)
+    def __init__(self, detector, camera: Camera, defaults: FleetDefaults, second_stage=None):
+        self.step = Pipeline(camera_settings(defaults, camera), detector=detector, second_stage=second_stage)
         self.people = self.step.monitor.people
 
     def process(self, frame: Frame) -> Detections:
@@ -133,6 +133,7 @@ class CameraWorker:
         quiet_opencv_logs()
         self.defaults = defaults
         self.detector = load_model(defaults)
+        self.second_stage = load_second_stage(camera_settings(defaults), self.detector.names)  # shared by its cameras
         self.incarnation = uuid.uuid4().hex[:8]  # a restarted worker's track ids never collide with the last one's
         self.where = f"{socket.gethostname()}:{os.getpid()}"
         self.cameras: dict[str, tuple[CameraReader, CameraPipeline]] = {}
@@ -149,7 +150,7 @@ class CameraWorker:
             # The reader's own notes (each retry) stay quiet: the driver reports each change of state once.
             reader = CameraReader(camera, lambda note: None)
             reader.start()
-            self.cameras[camera.name] = (reader, CameraPipeline(self.detector, camera, self.defaults))
+            self.cameras[camera.name] = (reader, CameraPipeline(self.detector, camera, self.defaults, self.second_stage))
         reader, pipeline = self.cameras[camera.name]
         got = reader.newest(wait_s=min(1.0, 0.5 / camera.fps))
         processed = 0
@@ -240,7 +241,7 @@ class CameraWorker:
         cap.release()
         started = modified - (total / fps if 0 < fps < 1000 and total > 0 else 0.0)
         stride = max(1, round(fps / camera.fps))
-        pipeline = CameraPipeline(self.detector, camera, self.defaults)
+        pipeline = CameraPipeline(self.detector, camera, self.defaults, self.second_stage)
         frames = 0
         try:
             for frame in iter_video(path, stride, lambda note: self.notes.append(f"{camera.name}: {note}")):

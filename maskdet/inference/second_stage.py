@@ -102,9 +102,12 @@ class CropClassifier:
         self.batched = self.session.get_inputs()[0].shape[0] != 1  # a dynamic batch: every crop of a frame in one call
         meta = self.session.get_modelmeta().custom_metadata_map
         model_names = _names(meta.get("names"))
-        if meta.get("task", "classify") != "classify" or (model_names and model_names != names):
+        if meta.get("task", "classify") != "classify" or (model_names and sorted(model_names) != sorted(names)):
             raise UserError(f"the second stage must classify crops into the detector's classes ({', '.join(names)}); "
                             f"this model's are {', '.join(model_names) or 'unknown'}", path)
+        # Ultralytics numbers a classifier's classes by folder name (alphabetically): its columns are put in the
+        # detector's order here
+        self.order = [model_names.index(n) for n in names] if model_names else list(range(len(names)))
         self.names = names
         self.path = path
 
@@ -117,7 +120,7 @@ class CropClassifier:
             out = self.session.run(None, {self.input: batch})[0]
         else:
             out = np.concatenate([self.session.run(None, {self.input: batch[i:i + 1]})[0] for i in range(len(batch))])
-        return out.astype(np.float32)
+        return out[:, self.order].astype(np.float32)
 
 
 class SecondStage:

@@ -108,6 +108,21 @@ def test_the_stage_on_a_frame_changes_the_unsure_boxes_the_classifier_is_sure_of
     assert np.array_equal(det.xyxy, detections().xyxy)
 
 
+def test_a_classifier_with_its_classes_in_another_order_is_read_in_the_detectors_order(tmp_path):
+    """Ultralytics numbers a classifier's classes alphabetically (by folder): mask_weared_incorrect first."""
+    import onnx
+
+    path = colour_classifier(tmp_path / "colour.onnx")
+    model = onnx.load(str(path))
+    for prop in model.metadata_props:
+        if prop.key == "names":  # the same columns, named in the alphabetical order: red is now "with_mask"
+            prop.value = str(dict(enumerate(sorted(NAMES))))
+    onnx.save(model, str(path))
+    probabilities = SecondStage(path, NAMES).probabilities(scene(), detections())
+    # column 2 of the model (red) is sorted(NAMES)[2] == "without_mask", the detector's class 1
+    assert probabilities[[0, 1]].argmax(1).tolist() == [1, 1]
+
+
 def test_a_classifier_of_other_classes_is_refused_in_one_line(tmp_path):
     from maskdet.errors import UserError
 

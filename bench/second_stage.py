@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""The second stage against the detector alone, on one split: what the model card's second-stage table holds.
+
+    python bench/second_stage.py --data data/kaggle-ilc/data.yaml --split val  --crops runs/second_stage/crops
+    python bench/second_stage.py --data data/kaggle-ilc/data.yaml --split test --crops runs/second_stage/crops --json ss.json
+
+* the classifier alone on the split's labelled face crops: top-1 and confusion matrix (the classic projects'
+  figure, about 95 % on easier two-class data);
+* the detector's own class on the faces it finds (conf 0.25, IoU 0.5), then the same boxes after the second
+  stage at its chosen weight (second_stage.json): what the stage changes where people look;
+* the step's mAP (conf 0.001, as val.py), off and on.
+Choose on val (train_second_stage.py does); run test once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from maskdet.evaluation.pipeline_map import predict_split, score  # noqa: E402
+from maskdet.evaluation.second_stage import crop_accuracy, detector_accuracy  # noqa: E402
+from maskdet.fileio import atomic_write_text  # noqa: E402
+from maskdet.inference.detectors import load_detector  # noqa: E402
+from maskdet.inference.second_stage import SecondStage  # noqa: E402
+from maskdet.models import SECOND_STAGE, default_weights  # noqa: E402
+from maskdet.settings import DetectSettings  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, help="the dataset (YOLO data.yaml)")
+    parser.add_argument("--split", default="val", choices=["val", "test"])
+    parser.add_argument("--weights", default=None, help="the detector (default: the shipped one)")
+    parser.add_argument("--model", default=str(SECOND_STAGE), help="the second stage (.onnx with second_stage.json)")
+    parser.add_argument("--crops", default=None, help="train_second_stage.py's crops folder (for the classifier-alone figures)")
+    parser.add_argument("--json", default=None, help="also write the figures here")
+    args = parser.parse_args()
+
+    started = time.time()
+    weights = Path(args.weights) if args.weights else default_weights()
+    detector = load_detector(weights, DetectSettings(conf=0.001, iou=0.7, max_det=300))
+    stage = SecondStage(Path(args.model), detector.names)
+    out: dict = {"detector": str(weights), "model": args.model, "split": args.split, "weight": stage.config.weight}
+    if args.crops:
+        out["classifier_alone"] = crop_accuracy(stage, Path(args.crops) / args.split, detector.names)
+    predictions = predict_split(args.data, args.split, detector)
+    out["detector_classes"] = detector_accuracy(predictions, detector.names)
+    out["with_second_stage_classes"] = detector_accuracy(predictions, detector.names, stage=stage)
+    out["map_off"] = score(predictions, detector.names).as_dict()
+    out["map_on"] = score(predictions, detector.names, stage).as_dict()
+    for key in ("classifier_alone", "detector_classes", "with_second_stage_classes"):
+        if key in out:
+            print(f"{key:<26} top-1 {out[key]['accuracy']:.3f} on {out[key]['crops']} faces  {out[key]['per_class']}")
+            print(f"{'':<26} confusion (rows truth, columns predicted): {out[key]['confusion']['matrix']}")
+    for key in ("map_off", "map_on"):
+        print(f"{key:<26} mAP50 {out[key]['mAP50']:.3f}  mAP50-95 {out[key]['mAP50-95']:.3f}  AP50 {out[key]['AP50']}")
+    print(f"{args.split}, weight {stage.config.weight}, {time.time() - started:.0f} s")
+    if args.json:
+        atomic_write_text(Path(args.json), json.dumps(out, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
