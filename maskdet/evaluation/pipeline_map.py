@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from maskdet.config import load_dataset_config
+from maskdet.data.labels import read_label_file
 from maskdet.fileio import list_images
 from maskdet.imageio import read_image_bounded
 from maskdet.inference.detections import Detections, Frame
@@ -81,10 +82,9 @@ def predict_split(data: str, split: str, detector, progress: Callable[[int], Non
         image = read_image_bounded(path)
         h, w = image.shape[:2]
         label = config.labels_dir(split) / f"{path.stem}.txt"
-        rows = np.loadtxt(label, ndmin=2, dtype=np.float64) if label.is_file() and label.stat().st_size else np.zeros((0, 5))
-        xyxy = np.stack([(rows[:, 1] - rows[:, 3] / 2) * w, (rows[:, 2] - rows[:, 4] / 2) * h,
-                         (rows[:, 1] + rows[:, 3] / 2) * w, (rows[:, 2] + rows[:, 4] / 2) * h], 1) if len(rows) else np.zeros((0, 4))
-        truths.append((xyxy, rows[:, 0].astype(int)))
+        boxes = read_label_file(label, len(config.names)).boxes if label.is_file() else []
+        xyxy = (np.array([b.edges for b in boxes]) * (w, h, w, h)).reshape(-1, 4)
+        truths.append((xyxy, np.array([b.cls for b in boxes], int)))
         detections.append(detector(image))
         images.append(image if keep_images else None)
         progress(1)

@@ -12,7 +12,6 @@ with class weights.
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 from collections import Counter
@@ -22,6 +21,7 @@ import cv2
 import numpy as np
 
 from maskdet.config import load_dataset_config
+from maskdet.data.labels import read_label_file
 from maskdet.errors import UserError
 from maskdet.fileio import list_images
 from maskdet.imageio import ImageTooLarge, ImageUnreadable, read_image_bounded
@@ -50,16 +50,16 @@ def build_crops(data: str | Path, out: str | Path, margin: float = MARGIN, size:
     found: dict[str, Counter] = {}
     skipped: list[Path] = []
     for split in splits:
-        if split not in config.split_images:
+        if split not in config.split_images or not config.images_dir(split).is_dir():
             continue
         counts: Counter = Counter()
         for name in config.names:
             (out / split / name).mkdir(parents=True, exist_ok=True)
         for image_path in list_images(config.images_dir(split)):
             label = config.labels_dir(split) / f"{image_path.stem}.txt"
-            rows = _read_labels(label, len(config.names))
+            boxes = read_label_file(label, len(config.names)).boxes if label.is_file() else []
             progress(1)
-            if not rows:
+            if not boxes:
                 continue
             try:
                 image = read_image_bounded(image_path)
@@ -67,11 +67,11 @@ def build_crops(data: str | Path, out: str | Path, margin: float = MARGIN, size:
                 skipped.append(image_path)
                 continue
             h, w = image.shape[:2]
-            for i, (cls, x, y, bw, bh) in enumerate(rows):
-                box = np.array([(x - bw / 2) * w, (y - bh / 2) * h, (x + bw / 2) * w, (y + bh / 2) * h])
-                if max(bw * w, bh * h) < MIN_FACE_PX:
+            for i, label_box in enumerate(boxes):
+                box = np.array(label_box.edges) * (w, h, w, h)
+                if max(box[2] - box[0], box[3] - box[1]) < MIN_FACE_PX:
                     continue
-                name = config.names[cls]
+                name = config.names[label_box.cls]
                 target = out / split / name / f"{image_path.stem}_{i}.png"
                 cv2.imwrite(str(target), face_crop(image, box, margin, size))
                 counts[name] += 1
@@ -85,23 +85,6 @@ def build_crops(data: str | Path, out: str | Path, margin: float = MARGIN, size:
     if skipped:
         found["skipped"] = Counter({str(p): 1 for p in skipped})
     return found
-
-
-def _read_labels(path: Path, classes: int) -> list[tuple[int, float, float, float, float]]:
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        fields = line.split()
-        if len(fields) != 5:
-            continue
-        try:
-            cls, *xywh = int(float(fields[0])), *map(float, fields[1:])
-        except ValueError:
-            continue
-        if 0 <= cls < classes and all(math.isfinite(v) for v in xywh):
-            rows.append((cls, *xywh))
-    return rows
 
 
 def train_classifier(crops: str | Path, backbone: str | Path, epochs: int = 15, imgsz: int = CROP_PX, batch: int = 64,
