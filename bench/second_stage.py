@@ -8,7 +8,9 @@
   figure, about 95 % on easier two-class data);
 * the detector's own class on the faces it finds (conf 0.25, IoU 0.5), then the same boxes after the second
   stage at its chosen weight (second_stage.json): what the stage changes where people look;
-* the step's mAP (conf 0.001, as val.py), off and on.
+* the step's mAP (conf 0.001, as val.py), off and on;
+* its cost: per photo, the detector call and the second stage on the boxes kept at conf 0.25 (medians, wall
+  and CPU time of this process).
 Choose on val (train_second_stage.py does); run test once.
 """
 
@@ -31,12 +33,35 @@ from maskdet.models import SECOND_STAGE, default_weights  # noqa: E402
 from maskdet.settings import DetectSettings  # noqa: E402
 
 
+def cost(detector, stage: SecondStage, predictions) -> dict:
+    """Median wall and CPU ms per photo of the detector call and of the second stage on its conf-0.25 boxes."""
+    import statistics
+
+    from maskdet.inference.detections import Detections, Frame
+
+    rows = []
+    for image in predictions.images:
+        w0, c0 = time.perf_counter(), time.process_time()
+        det = detector(image)
+        w1, c1 = time.perf_counter(), time.process_time()
+        keep = det.confidence >= 0.25
+        det = Detections(det.xyxy[keep], det.confidence[keep], det.class_id[keep], det.names)
+        w2, c2 = time.perf_counter(), time.process_time()
+        stage(Frame(image, "", "", "image"), det)
+        w3, c3 = time.perf_counter(), time.process_time()
+        rows.append((w1 - w0, c1 - c0, w3 - w2, c3 - c2, len(det)))
+    med = [statistics.median(col) for col in zip(*rows)]
+    return {"detector_wall": med[0] * 1e3, "detector_cpu": med[1] * 1e3, "stage_wall": med[2] * 1e3,
+            "stage_cpu": med[3] * 1e3, "boxes": med[4]}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="the dataset (YOLO data.yaml)")
     parser.add_argument("--split", default="val", choices=["val", "test"])
     parser.add_argument("--weights", default=None, help="the detector (default: the shipped one)")
     parser.add_argument("--model", default=str(SECOND_STAGE), help="the second stage (.onnx with second_stage.json)")
+    parser.add_argument("--weight", type=float, default=None, help="mix at this weight instead of second_stage.json's")
     parser.add_argument("--crops", default=None, help="train_second_stage.py's crops folder (for the classifier-alone figures)")
     parser.add_argument("--json", default=None, help="also write the figures here")
     args = parser.parse_args()
@@ -44,7 +69,7 @@ def main() -> int:
     started = time.time()
     weights = Path(args.weights) if args.weights else default_weights()
     detector = load_detector(weights, DetectSettings(conf=0.001, iou=0.7, max_det=300))
-    stage = SecondStage(Path(args.model), detector.names)
+    stage = SecondStage(Path(args.model), detector.names, weight=args.weight)
     out: dict = {"detector": str(weights), "model": args.model, "split": args.split, "weight": stage.config.weight}
     if args.crops:
         out["classifier_alone"] = crop_accuracy(stage, Path(args.crops) / args.split, detector.names)
@@ -53,12 +78,17 @@ def main() -> int:
     out["with_second_stage_classes"] = detector_accuracy(predictions, detector.names, stage=stage)
     out["map_off"] = score(predictions, detector.names).as_dict()
     out["map_on"] = score(predictions, detector.names, stage).as_dict()
+    out["cost_ms"] = cost(detector, stage, predictions)
     for key in ("classifier_alone", "detector_classes", "with_second_stage_classes"):
         if key in out:
             print(f"{key:<26} top-1 {out[key]['accuracy']:.3f} on {out[key]['crops']} faces  {out[key]['per_class']}")
             print(f"{'':<26} confusion (rows truth, columns predicted): {out[key]['confusion']['matrix']}")
     for key in ("map_off", "map_on"):
         print(f"{key:<26} mAP50 {out[key]['mAP50']:.3f}  mAP50-95 {out[key]['mAP50-95']:.3f}  AP50 {out[key]['AP50']}")
+    c = out["cost_ms"]
+    print(f"cost per photo (medians): detector {c['detector_wall']:.1f} ms wall / {c['detector_cpu']:.1f} ms CPU; second stage "
+          f"{c['stage_wall']:.2f} ms wall / {c['stage_cpu']:.2f} ms CPU for {c['boxes']:.0f} boxes "
+          f"({100 * c['stage_cpu'] / c['detector_cpu']:.1f} % of the detector's CPU)")
     print(f"{args.split}, weight {stage.config.weight}, {time.time() - started:.0f} s")
     if args.json:
         atomic_write_text(Path(args.json), json.dumps(out, indent=1) + "\n")
