@@ -101,10 +101,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from dataclasses import replace
 
-    from maskdet.fleet.cameras import MAX_PERIOD_S, CamerasFileError, archive_fleet, read_fleet
+    from maskdet.fleet.cameras import CamerasFileError, archive_fleet, period_problem, read_fleet
 
-    if period_s is not None and (period_s != int(period_s) or period_s > MAX_PERIOD_S):
-        raise UserError(f"--period must be whole seconds, at most {MAX_PERIOD_S // 86400} days, not {args.period}")
+    if period_s is not None and period_problem(period_s, args.period):
+        raise UserError(f"--{period_problem(period_s, args.period)}")
 
     if args.cameras is None and args.archive is None:
         raise UserError("give a cameras file, or --archive DIR (with an optional cameras file for the defaults)")

@@ -39,6 +39,14 @@ MAX_CAMERAS = 10_000
 NAMES = ("with_mask", "without_mask", "mask_weared_incorrect")
 PRIVACY = PRIVACY_LEVELS  # the per-frame step's levels; with "counts" the store keeps periods, never a person
 MAX_PERIOD_S = 7 * 86400
+
+
+def period_problem(seconds: float, given: object) -> str | None:
+    """Why a privacy-counts period (already parsed to seconds) cannot be one, or None: periods are whole
+    seconds (their starts are aligned to UTC) and at most a week."""
+    if seconds != int(seconds) or seconds > MAX_PERIOD_S:
+        return f"period must be whole seconds, at most {MAX_PERIOD_S // 86400} days, not {given}"
+    return None
 URL_SCHEMES = tuple(s.removesuffix("://") for s in STREAM_SCHEMES)
 
 
@@ -150,8 +158,8 @@ class _Checker:
             return None
         return value
 
-    def duration(self, node: yaml.Node, key: str, high_s: float) -> int | None:
-        """20m, 1h, 90s or a number of seconds: whole seconds, 1 s to high_s."""
+    def period(self, node: yaml.Node, key: str) -> int | None:
+        """20m, 1h, 90s or a number of seconds (see period_problem)."""
         text = self.scalar(node, key)
         if text is None:
             return None
@@ -160,8 +168,9 @@ class _Checker:
         except UserError as exc:
             self.bad(node, str(exc))
             return None
-        if seconds != int(seconds) or seconds > high_s:
-            self.bad(node, f"{key} must be whole seconds, at most {high_s / 86400:g} days, not {text}")
+        problem = period_problem(seconds, text)
+        if problem:
+            self.bad(node, problem)
             return None
         return int(seconds)
 
@@ -268,7 +277,7 @@ def _read_defaults(check: _Checker, node: yaml.Node | None) -> FleetDefaults:
                 text = None
             values[key] = text
         elif key == "period":
-            values[key] = check.duration(value, key, MAX_PERIOD_S)
+            values[key] = check.period(value, key)
         elif key == "down_after":
             values[key] = check.number(value, key, 1, 86400)
     return FleetDefaults(**{k: v for k, v in values.items() if v is not None})
