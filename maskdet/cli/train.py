@@ -59,8 +59,11 @@ def main(argv: list[str] | None = None) -> int:
                              "masks; 0 = off")
     parser.add_argument("--camera-aug", type=float, default=0.0, metavar="P",
                         help="make training photos look like camera frames: blur, JPEG compression, exposure, "
-                             "downscaling and colour cast, each with probability P (0.15 is a good start; 0 = off; "
-                             "needs albumentations)")
+                             "downscaling and colour cast, each with probability P (0.15 is a good start; 0 = off)")
+    parser.add_argument("--average", nargs=2, default=None, metavar=("A_PT", "B_PT"),
+                        help="train nothing: average the weights of two fine-tunes of one model ((1 - alpha) A + alpha "
+                             "B, a 'model soup') into <project>/<name>/weights/best.pt")
+    parser.add_argument("--alpha", type=number(float, 0, 1), default=0.5, help="--average: the share of B")
     parser.add_argument("--resume", nargs="?", const=True, default=None, metavar="LAST_PT",
                         help="continue an interrupted run: the latest one, or the given last.pt")
     parser.add_argument("--project", default=str(PROJECT_ROOT / "runs" / "train"), help="where run folders go")
@@ -71,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.batch > 1 and args.batch != int(args.batch):
         parser.error(f"argument --batch/--batch-size: a batch of images is a whole number (or a fraction below 1 "
                      f"of GPU memory, or -1), got {args.batch:g}")
+
+    if args.average:
+        return average(args)
 
     from maskdet.evaluation.metrics import format_table
     from maskdet.training.trainer import parse_overrides, train
@@ -92,4 +98,20 @@ def main(argv: list[str] | None = None) -> int:
           f"next: python val.py --weights {result.best} --split test")
     for line in result.warnings:  # images left out of training: said at the start, and again here
         print(line)
+    return 0
+
+
+def average(args) -> int:
+    """--average A B: one checkpoint from two, in a run folder of its own."""
+    from maskdet.errors import UserError, require_modules
+
+    require_modules("train.py --average", "torch", "ultralytics")
+    from maskdet.training.average import average_checkpoints
+
+    out = Path(args.project) / args.name / "weights" / "best.pt"
+    if out.exists() and not args.exist_ok:
+        raise UserError("already exists (--exist-ok replaces it, or choose another --name)", out)
+    average_checkpoints(args.average[0], args.average[1], args.alpha, out)
+    print(f"averaged: {1 - args.alpha:g} x {args.average[0]} + {args.alpha:g} x {args.average[1]}\n"
+          f"weights: {out}\nnext: python val.py --weights {out} --split val")
     return 0
