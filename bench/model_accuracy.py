@@ -83,7 +83,13 @@ def main() -> int:
                                  "left_out": {stem: twins[stem] for stem in subset.left_out}}
                 print(f"test without twins: {len(subset.left_out)} test photos with a twin in train or val left out, "
                       f"{subset.kept} kept")
-            atomic_write_text(Path(args.card), json.dumps(card, indent=2) + "\n")
+            previous = json.loads(Path(args.card).read_text()) if Path(args.card).exists() else {}
+            # what this command does not measure is kept (another study's figures), except the other forms of
+            # the model: those were of the model this card described before (add them again with --add)
+            kept = {k: v for k, v in previous.items() if k not in card and k != "forms"}
+            if kept:
+                print(f"kept from the previous card: {', '.join(kept)}")
+            atomic_write_text(Path(args.card), json.dumps({**card, **kept}, indent=2) + "\n")
             for key in ("test", "val", "test_onnx", "test_without_twins"):
                 if key in card:
                     a = card[key]["all"]
