@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import struct
 import zlib
 from collections.abc import Sequence
@@ -127,4 +128,33 @@ def huge_png(path: Path, width: int, height: int) -> Path:
     data = b"".join(pack.compress(row) for _ in range(height)) + pack.flush()
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
                      + chunk(b"IDAT", data) + chunk(b"IEND", b""))
+    return path
+
+
+def colour_classifier(path: Path, weight: float = 0.4, size: int = 32) -> Path:
+    """An ONNX crop classifier, Ultralytics' layout (N,3,size,size RGB in [0,1] -> N,3 softmax), whose rule is the
+    crop's mean colour; second_stage.json beside it."""
+    import pytest
+
+    from maskdet.inference.second_stage import SIDECAR
+
+    onnx = pytest.importorskip("onnx", reason="needs onnx (requirements-train.txt) to write the test classifier")
+    from onnx import TensorProto, helper
+
+    # logits = 12 * (mean RGB) @ W: red (r high) -> class 2, blue (b high) -> class 1, grey -> nearly even
+    w = np.array([[0.0, 0.0, 1.0], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0]], np.float32) * 12  # rows: R, G, B
+    nodes = [helper.make_node("GlobalAveragePool", ["images"], ["pooled"]),
+             helper.make_node("Flatten", ["pooled"], ["flat"]),
+             helper.make_node("MatMul", ["flat", "w"], ["logits"]),
+             helper.make_node("Softmax", ["logits"], ["output0"], axis=1)]
+    graph = helper.make_graph(nodes, "colour", [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, size, size])],
+                              [helper.make_tensor_value_info("output0", TensorProto.FLOAT, ["batch", 3])],
+                              [helper.make_tensor("w", TensorProto.FLOAT, [3, 3], w.flatten().tolist())])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    for key, value in {"task": "classify", "names": str(dict(enumerate(NAMES)))}.items():
+        model.metadata_props.add(key=key, value=value)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    path.with_name(SIDECAR).write_text(json.dumps({"weight": weight, "margin": 0.0, "size": size}), encoding="utf-8")
     return path

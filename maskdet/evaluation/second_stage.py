@@ -69,11 +69,21 @@ def detector_accuracy(predictions: SplitPredictions, names: tuple[str, ...], con
 
 def weight_sweep(predictions: SplitPredictions, names: tuple[str, ...], model: Path,
                  weights: tuple[float, ...] = WEIGHTS) -> dict[float, dict]:
-    out = {}
-    for weight in weights:
-        stage = SecondStage(model, names, weight=weight)
-        out[weight] = score(predictions, names, stage if weight else None).as_dict()
-    return out
+    """The step's mAP at each weight. The classifier sees each photo's boxes once: its probabilities are kept
+    (by photo) and only the mixing, which is all a weight changes, is redone per weight."""
+    from maskdet.inference.second_stage import mix
+
+    stage = SecondStage(model, names)
+    kept = {id(image): stage.probabilities(image, det)
+            for image, det in zip(predictions.images, predictions.detections) if len(det)}
+
+    def mixed_at(weight: float):
+        def second_stage(frame, det):
+            det.class_id = mix(det.class_id, det.confidence, kept[id(frame.image)], weight)
+            return det
+        return second_stage
+
+    return {weight: score(predictions, names, mixed_at(weight) if weight else None).as_dict() for weight in weights}
 
 
 def choose_weight(sweep: dict[float, dict], key: str = "mAP50") -> float:

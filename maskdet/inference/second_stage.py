@@ -42,11 +42,12 @@ def face_crop(image: np.ndarray, box: np.ndarray | list[float], margin: float = 
     left, top = int(round(cx - side / 2)), int(round(cy - side / 2))
     side_px = max(1, int(round(side)))
     h, w = image.shape[:2]
-    pad = max(0, -left, -top, left + side_px - w, top + side_px - h)
-    if pad:
-        image = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        left, top = left + pad, top + pad
-    crop = image[top:top + side_px, left:left + side_px]
+    if left >= 0 and top >= 0 and left + side_px <= w and top + side_px <= h:
+        crop = image[top:top + side_px, left:left + side_px]
+    else:  # the edge rows and columns repeated, as cv2.BORDER_REPLICATE would, gathering only the crop's pixels
+        rows = np.clip(np.arange(top, top + side_px), 0, h - 1)
+        cols = np.clip(np.arange(left, left + side_px), 0, w - 1)
+        crop = image[np.ix_(rows, cols)]
     interpolation = cv2.INTER_AREA if side_px > size else cv2.INTER_LINEAR
     return cv2.resize(crop, (size, size), interpolation=interpolation)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 
 import cv2
@@ -17,7 +18,8 @@ import numpy as np
 import pytest
 
 from maskdet.inference.detections import Detections, Frame
-from maskdet.inference.second_stage import SIDECAR, SecondStage, face_crop, mix
+from maskdet.inference.second_stage import SecondStage, face_crop, mix
+from synthetic import colour_classifier
 
 NAMES = ("with_mask", "without_mask", "mask_weared_incorrect")
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,31 +30,6 @@ SURE_ON_RED = (60, 10, 90, 40, 0, 0.95)  # the detector is sure: stays 0
 UNSURE_ON_GREY = (110, 10, 140, 40, 1, 0.40)  # the classifier is not sure: stays 1
 UNSURE_ON_BLUE = (60, 70, 90, 100, 2, 0.30)  # sure of class 1: becomes 1
 BOXES = [UNSURE_ON_RED, SURE_ON_RED, UNSURE_ON_GREY, UNSURE_ON_BLUE]
-
-
-def colour_classifier(path: Path, weight: float = 0.4, size: int = 32) -> Path:
-    """An ONNX classifier, Ultralytics' layout (N,3,size,size RGB in [0,1] -> N,3 softmax), whose rule is the
-    crop's mean colour; second_stage.json beside it."""
-    onnx = pytest.importorskip("onnx", reason="needs onnx (requirements-train.txt) to write the test classifier")
-    from onnx import TensorProto, helper
-
-    # logits = 12 * (mean RGB) @ W: red (r high) -> class 2, blue (b high) -> class 1, grey -> nearly even
-    w = np.array([[0.0, 0.0, 1.0], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0]], np.float32) * 12  # rows: R, G, B
-    nodes = [helper.make_node("GlobalAveragePool", ["images"], ["pooled"]),
-             helper.make_node("Flatten", ["pooled"], ["flat"]),
-             helper.make_node("MatMul", ["flat", "w"], ["logits"]),
-             helper.make_node("Softmax", ["logits"], ["output0"], axis=1)]
-    graph = helper.make_graph(nodes, "colour", [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, size, size])],
-                              [helper.make_tensor_value_info("output0", TensorProto.FLOAT, ["batch", 3])],
-                              [helper.make_tensor("w", TensorProto.FLOAT, [3, 3], w.flatten().tolist())])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    for key, value in {"task": "classify", "names": str(dict(enumerate(NAMES)))}.items():
-        model.metadata_props.add(key=key, value=value)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(path))
-    path.with_name(SIDECAR).write_text(json.dumps({"weight": weight, "margin": 0.0, "size": size}), encoding="utf-8")
-    return path
 
 
 def scene() -> np.ndarray:
@@ -79,6 +56,27 @@ def test_a_crop_is_the_square_around_the_box_with_its_margin_and_edges_repeated(
     corner[:10, :10] = 200
     edge = face_crop(corner, [0, 0, 10, 10], margin=0.5, size=20)  # x, y from -5 to 15: the edge pixels repeated
     assert edge.shape == (20, 20, 3) and edge[:15, :15].min() == 200 and edge[15:].max() == 0 and edge[:, 15:].max() == 0
+
+
+def test_a_crop_past_any_edge_is_the_frame_with_its_edges_repeated_without_copying_the_frame():
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 255, (90, 160, 3), np.uint8)
+    reference = cv2.copyMakeBorder(image, 200, 200, 200, 200, cv2.BORDER_REPLICATE)
+    for box in ([-4, 30, 12, 50], [150, 30, 160, 44], [60, -3, 80, 10], [60, 80, 84, 90], [0, 0, 160, 90], [-50, -50, -20, -20]):
+        x1, y1, x2, y2 = box
+        side = max(x2 - x1, y2 - y1) * 1.3
+        left, top = int(round((x1 + x2) / 2 - side / 2)), int(round((y1 + y2) / 2 - side / 2))
+        side_px = int(round(side))
+        expected = reference[top + 200:top + 200 + side_px, left + 200:left + 200 + side_px]
+        interpolation = cv2.INTER_AREA if side_px > 32 else cv2.INTER_LINEAR
+        assert np.array_equal(face_crop(image, box, margin=0.15, size=32), cv2.resize(expected, (32, 32), interpolation=interpolation)), box
+    # a 4K frame and a box on its edge: the crop gathers its own pixels, it does not pad (copy) the whole frame
+    frame = np.zeros((2160, 3840, 3), np.uint8)
+    tracemalloc.start()
+    face_crop(frame, [0, 1000, 40, 1040], margin=0.15, size=96)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < frame.nbytes // 20
 
 
 def test_mixing_changes_a_class_only_where_the_classifier_is_sure_and_the_detector_is_not():
