@@ -15,8 +15,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
-from maskdet.fileio import atomic_write_bytes, atomic_write_text  # noqa: E402
 from maskdet.data.labels import Box, format_label_text  # noqa: E402
+from maskdet.fileio import atomic_write_bytes, atomic_write_text  # noqa: E402
 
 SKIN = [(180, 200, 240), (120, 160, 210), (80, 110, 160), (150, 190, 225)]
 MASK = [(235, 215, 170), (250, 250, 250), (60, 60, 60)]

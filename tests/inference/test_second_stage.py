@@ -16,10 +16,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from synthetic import colour_classifier
 
 from maskdet.inference.detections import Detections, Frame
 from maskdet.inference.second_stage import SecondStage, face_crop, mix
-from synthetic import colour_classifier
 
 NAMES = ("with_mask", "without_mask", "mask_weared_incorrect")
 ROOT = Path(__file__).resolve().parents[2]
