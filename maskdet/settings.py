@@ -72,6 +72,7 @@ class DetectionSettings:
     half: bool = False
     tile: int = 0  # sliced inference: tile side in frame pixels, 0 = off (maskdet.inference.tiles)
     tile_overlap: float = 0.25  # share of a tile shared with its neighbour
+    augment: bool = False  # test-time augmentation: the mirror image too, boxes fused (maskdet.inference.augment)
     # the second stage, a classifier of face crops (maskdet.inference.second_stage): None = the shipped one
     # (models/second_stage.onnx) when there is one, "off" = none, or a path
     second_stage: str | Path | None = None

@@ -99,6 +99,10 @@ def build_parser():
                         "in 1080p; costs about one inference per tile); 0 = off")
     p.add_argument("--tile-overlap", type=float, default=det.tile_overlap, metavar="F",
                    help="share of a tile shared with its neighbour, at least a face's width (0 to 0.9)")
+    p.add_argument("--augment", action="store_true",
+                   help="test-time augmentation: also run the model on the mirror image and fuse the two views' boxes "
+                        "(a face seen in both ranks above one seen once: higher mAP, see models/README.md); costs a "
+                        "second inference per frame")
     p.add_argument("--second-stage", default=det.second_stage, metavar="MODEL",
                    help="a classifier of face crops that gives each box's class a second opinion (an .onnx made by "
                         "train_second_stage.py, with its second_stage.json); default: models/second_stage.onnx when "

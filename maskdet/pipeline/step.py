@@ -24,6 +24,7 @@ from collections.abc import Callable
 import numpy as np
 
 from maskdet.errors import UserError
+from maskdet.inference.augment import FlipAugmentedDetector
 from maskdet.inference.detections import Detections, Frame
 from maskdet.inference.detectors import Detector, load_detector
 from maskdet.inference.tiles import TiledDetector, TileSettings
@@ -49,6 +50,8 @@ def load_settings_detector(settings: Settings) -> Detector:
         except ValueError as error:
             raise UserError(f"--{error}") from None
         detector = TiledDetector(detector, tiles, det.max_det)
+    if det.augment:
+        detector = FlipAugmentedDetector(detector, det.conf, det.max_det, det.agnostic_nms)
     return detector
 
 

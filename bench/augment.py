@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Test-time augmentation (`detect.py --augment`) against the detector alone, on one split of a YOLO dataset.
+
+    python bench/augment.py --data data/kaggle/data.yaml --split val          # choose on val
+    python bench/augment.py --data data/kaggle/data.yaml --split test --json augment.json   # the card, once
+
+Both are scored the way val.py scores a model (conf 0.001, IoU 0.7, Ultralytics' matching and AP), through
+the same detector call detect.py makes (maskdet.evaluation.pipeline_map), so the two figures compare. Also
+prints the cost: median wall and CPU milliseconds per photo of the detector call, alone and augmented.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from maskdet.evaluation.pipeline_map import predict_split, score  # noqa: E402
+from maskdet.fileio import atomic_write_text  # noqa: E402
+from maskdet.inference.augment import FlipAugmentedDetector  # noqa: E402
+from maskdet.inference.detectors import load_detector  # noqa: E402
+from maskdet.models import default_weights  # noqa: E402
+from maskdet.settings import DetectSettings  # noqa: E402
+
+
+def timed(detector):
+    """The detector, recording each call's wall and CPU seconds."""
+    calls: list[tuple[float, float]] = []
+
+    def call(image):
+        w, c = time.perf_counter(), time.process_time()
+        det = detector(image)
+        calls.append((time.perf_counter() - w, time.process_time() - c))
+        return det
+
+    return call, calls
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, help="the dataset (YOLO data.yaml)")
+    parser.add_argument("--split", default="val", choices=["val", "test"], help="choose on val, report test once")
+    parser.add_argument("--weights", default=None, help="the detector (default: the shipped one)")
+    parser.add_argument("--json", default=None, help="also write the figures here")
+    args = parser.parse_args()
+
+    started = time.time()
+    weights = Path(args.weights) if args.weights else default_weights()
+    settings = DetectSettings(conf=0.001, iou=0.7, max_det=300)
+    detector = load_detector(weights, settings)
+    out: dict = {"detector": str(weights), "split": args.split}
+    for key, candidate in (("alone", detector), ("augmented", FlipAugmentedDetector(detector, settings.conf, settings.max_det))):
+        call, calls = timed(candidate)
+        out[key] = score(predict_split(args.data, args.split, call, keep_images=False), detector.names).as_dict()
+        out[key]["ms_per_photo"] = {"wall": round(statistics.median(c[0] for c in calls) * 1e3, 1),
+                                    "cpu": round(statistics.median(c[1] for c in calls) * 1e3, 1)}
+        ms = out[key]["ms_per_photo"]
+        print(f"{key:<10} mAP50 {out[key]['mAP50']:.3f}  mAP50-95 {out[key]['mAP50-95']:.3f}  AP50 {out[key]['AP50']}  "
+              f"{ms['wall']:.1f} ms wall / {ms['cpu']:.1f} ms CPU per photo")
+    print(f"{args.split} split, {out['alone']['images']} photos, {weights}, {time.time() - started:.0f} s")
+    if args.json:
+        atomic_write_text(Path(args.json), json.dumps(out, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
