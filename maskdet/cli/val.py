@@ -12,6 +12,7 @@ EXAMPLES = """examples:
   python val.py --split test                        # the shipped model on the test split
   python val.py --weights runs/train/exp/weights/best.pt --split val
   python val.py --weights models/best.onnx --split test
+  python val.py --weights models/best_int8_openvino_model --augment   # detect.py --augment's accuracy
   python val.py --weights yolo26_best.pt --end2end    # YOLO26's NMS-free head, as export.py --end2end runs it
 """
 
@@ -36,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--end2end", action="store_true",
                         help="YOLO26 .pt only: evaluate its NMS-free head (what an end-to-end export runs) instead of "
                              "the classic head + NMS; an .onnx is always evaluated as it was exported")
+    parser.add_argument("--augment", action="store_true",
+                        help="evaluate test-time augmentation as detect.py --augment runs it (the mirror image too, "
+                             "boxes fused), scored as Ultralytics scores a model; no plots")
     args = parser.parse_args(argv)
 
     from maskdet.evaluation.metrics import format_table
@@ -46,11 +50,21 @@ def main(argv: list[str] | None = None) -> int:
 
         check_torch_device(args.device)
 
-    result = evaluate(args.weights, args.data, split=args.split, imgsz=args.imgsz, batch=args.batch, device=args.device,
+    if args.augment:
+        if args.end2end:
+            parser.error("--augment and --end2end: choose one")
+        from maskdet.evaluation.validate import evaluate_augmented
+
+        result = evaluate_augmented(args.weights, args.data, split=args.split, imgsz=args.imgsz, device=args.device,
+                                    conf=args.conf, iou=args.iou, project=Path(args.project), name=args.name,
+                                    exist_ok=args.exist_ok)
+    else:
+        result = evaluate(args.weights, args.data, split=args.split, imgsz=args.imgsz, batch=args.batch, device=args.device,
                       conf=args.conf, iou=args.iou, project=Path(args.project), name=args.name,
                       exist_ok=args.exist_ok, plots=not args.no_plots, end2end=args.end2end)
-    print(f"\n{Path(args.weights).name} on the {args.split} split (imgsz {args.imgsz}):")
+    print(f"\n{Path(args.weights).name}{' --augment' if args.augment else ''} on the {args.split} split (imgsz {args.imgsz}):")
     print(format_table(result.table))
     speed = ", ".join(f"{k} {v:.1f} ms" for k, v in result.speed_ms.items())
-    print(f"\nspeed per image: {speed}\nresults (metrics.csv, confusion matrix, PR curves): {result.save_dir}")
+    made = "metrics.csv" if args.augment else "metrics.csv, confusion matrix, PR curves"
+    print(f"\nspeed per image: {speed}\nresults ({made}): {result.save_dir}")
     return 0

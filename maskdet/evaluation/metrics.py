@@ -34,3 +34,20 @@ def format_table(table: pd.DataFrame) -> str:
     return table.to_string(float_format=lambda v: f"{v:.3f}", na_rep="-")
 
 
+
+
+def step_table(result, images: int) -> pd.DataFrame:
+    """The same table for maskdet.evaluation.pipeline_map's PipelineMap (val.py --augment): the per-frame step
+    scored as Ultralytics scores a model; overall P and R are the class means, as there."""
+    rows = [{"class": "all", "images": images, "instances": sum(result.instances.values()),
+             "P": _mean(result.precision), "R": _mean(result.recall), "mAP50": result.map50, "mAP50-95": result.map50_95}]
+    for name in result.names:
+        nan = float("nan")
+        rows.append({"class": name, "images": result.images_with.get(name, 0), "instances": result.instances.get(name, 0),
+                     "P": result.precision.get(name, nan), "R": result.recall.get(name, nan),
+                     "mAP50": result.ap50.get(name, nan), "mAP50-95": result.ap50_95.get(name, nan)})
+    return pd.DataFrame(rows).set_index("class").astype({"instances": "Int64", "images": "Int64"})
+
+
+def _mean(values: dict[str, float]) -> float:
+    return sum(values.values()) / len(values) if values else float("nan")

@@ -11,7 +11,7 @@ val.py's figures for exported models (tests/evaluation check it), so the two are
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -59,6 +59,13 @@ class PipelineMap:
     map50_95: float
     ap50: dict[str, float]  # per class
     images: int
+    # per class, as Ultralytics' validator reports them: P and R at the confidence of the best mean F1, AP50-95,
+    # and the labelled faces (classes with no label are left out, as there)
+    precision: dict[str, float] = field(default_factory=dict)
+    recall: dict[str, float] = field(default_factory=dict)
+    ap50_95: dict[str, float] = field(default_factory=dict)
+    instances: dict[str, int] = field(default_factory=dict)
+    images_with: dict[str, int] = field(default_factory=dict)  # photos with at least one face of the class
 
     def as_dict(self) -> dict:
         return {"mAP50": round(self.map50, 4), "mAP50-95": round(self.map50_95, 4),
@@ -109,7 +116,11 @@ def score(predictions: SplitPredictions, names: tuple[str, ...],
     tp = np.concatenate(correct) if correct else np.zeros((0, 10), bool)
     results = ap_per_class(tp, np.concatenate(confidence), np.concatenate(predicted), np.concatenate(true_classes),
                            names=dict(enumerate(names)))
-    ap, classes = results[5], results[6]
-    ap50 = {names[c]: float(ap[i, 0]) for i, c in enumerate(classes)}
-    return PipelineMap(names, float(ap[:, 0].mean()) if len(ap) else 0.0, float(ap.mean()) if len(ap) else 0.0, ap50,
-                       len(predictions.detections))
+    precision, recall, ap, classes = results[2], results[3], results[5], results[6]
+    labelled = np.bincount(np.concatenate(true_classes).astype(int), minlength=len(names))
+    per_class = lambda values: {names[c]: float(values[i]) for i, c in enumerate(classes)}  # noqa: E731
+    return PipelineMap(names, float(ap[:, 0].mean()) if len(ap) else 0.0, float(ap.mean()) if len(ap) else 0.0,
+                       per_class(ap[:, 0]) if len(ap) else {}, len(predictions.detections),
+                       per_class(precision), per_class(recall), per_class(ap.mean(1)) if len(ap) else {},
+                       {names[c]: int(labelled[c]) for c in classes},
+                       {name: sum(int((t[1] == c).any()) for t in predictions.truths) for c, name in enumerate(names)})

@@ -16,7 +16,7 @@ import pandas as pd
 from maskdet.config import INFERENCE_IMGSZ, PROJECT_ROOT, SPLITS, load_dataset_config
 from maskdet.csvcells import safe_table
 from maskdet.errors import UserError, one_line
-from maskdet.evaluation.metrics import MAP_CONF, MAP_IOU, metrics_table
+from maskdet.evaluation.metrics import MAP_CONF, MAP_IOU, metrics_table, step_table
 from maskdet.fileio import atomic_write_text, list_images, next_run_dir
 from maskdet.training.export import has_nms_free_head
 from maskdet.training.trainer import load_yolo, resolve_model, write_resolved_data_yaml
@@ -51,13 +51,7 @@ def evaluate(
 
     An .onnx is evaluated as it was exported (Ultralytics reads `end2end` from its metadata);
     `end2end` makes a YOLO26 .pt use its NMS-free head too, the one an end-to-end export runs."""
-    if split not in SPLITS:
-        raise UserError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
-    config = load_dataset_config(data)
-    if split not in config.split_images:
-        raise UserError(f"data.yaml names no '{split}' split", config.yaml_path)
-    if not config.images_dir(split).is_dir() or not list_images(config.images_dir(split)):
-        raise UserError(f"the {split} split has no images (build it with labeling/split.py)", config.images_dir(split))
+    config = checked_split(data, split)
     weights = resolve_model(weights)
     check_exported_model(weights, config.names, imgsz)
     yolo = load_yolo(weights, task="detect")
@@ -87,6 +81,56 @@ def evaluate(
     return EvalResult(Path(metrics.save_dir), table, dict(metrics.speed))
 
 
+
+
+def checked_split(data: str | Path, split: str):
+    """The dataset config, once the split is known to exist and hold photos."""
+    if split not in SPLITS:
+        raise UserError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
+    config = load_dataset_config(data)
+    if split not in config.split_images:
+        raise UserError(f"data.yaml names no '{split}' split", config.yaml_path)
+    if not config.images_dir(split).is_dir() or not list_images(config.images_dir(split)):
+        raise UserError(f"the {split} split has no images (build it with labeling/split.py)", config.images_dir(split))
+    return config
+
+
+def evaluate_augmented(
+    weights: str | Path, data: str | Path, split: str = "val", imgsz: int = INFERENCE_IMGSZ, device: str | None = None,
+    conf: float = MAP_CONF, iou: float = MAP_IOU, project: Path | None = None, name: str = "exp", exist_ok: bool = False,
+) -> EvalResult:
+    """val.py --augment: the detector as `detect.py --augment` runs it (each photo and its mirror image, the boxes
+    fused; maskdet.inference.augment), scored the way Ultralytics' validator scores a model (its matching and AP:
+    maskdet.evaluation.pipeline_map). Writes metrics.csv; Ultralytics' plots are not made."""
+    import sys
+
+    from tqdm import tqdm
+
+    from maskdet.evaluation.pipeline_map import predict_split, score
+    from maskdet.inference.augment import FlipAugmentedDetector
+    from maskdet.inference.detectors import DetectSettings, load_detector
+
+    config = checked_split(data, split)
+    max_det = 300  # the validator's
+    detector = load_detector(resolve_model(weights), DetectSettings(conf=conf, iou=iou, max_det=max_det), imgsz, device)
+    if tuple(detector.names) != tuple(config.names):
+        raise UserError(f"the model's classes {list(detector.names)} differ from data.yaml's {list(config.names)}", weights)
+    augmented = FlipAugmentedDetector(detector, conf, max_det)
+    spent: dict[str, float] = {}
+
+    def timed(image):
+        det = augmented(image)
+        for stage, ms in det.timings_ms.items():
+            spent[stage] = spent.get(stage, 0.0) + ms
+        return det
+
+    photos = len(list_images(config.images_dir(split)))
+    with tqdm(total=photos, desc=f"{split} --augment", unit="photo", disable=not sys.stderr.isatty(), leave=False) as bar:
+        predictions = predict_split(str(config.yaml_path), split, timed, bar.update, keep_images=False)
+    table = step_table(score(predictions, detector.names), photos)
+    run_dir = next_run_dir(Path(project or PROJECT_ROOT / "runs" / "val"), name, exist_ok)
+    atomic_write_text(run_dir / "metrics.csv", safe_table(table).to_csv())
+    return EvalResult(run_dir, table, {stage: ms / photos for stage, ms in spent.items()})
 
 
 @contextmanager
