@@ -4,8 +4,9 @@
     python bench/augment.py --data data/kaggle/data.yaml --split val          # choose on val
     python bench/augment.py --data data/kaggle/data.yaml --split test --json augment.json   # the card, once
 
-Both are scored the way val.py scores a model (conf 0.001, IoU 0.7, Ultralytics' matching and AP), through
-the same detector call detect.py makes (maskdet.evaluation.pipeline_map), so the two figures compare. Also
+Both are scored the way val.py scores a model (conf 0.001, IoU 0.7, every class a box scores over that kept,
+Ultralytics' matching and AP), through the detector call detect.py makes (maskdet.evaluation.pipeline_map):
+"alone" reproduces val.py's figure for an exported model. An exported model only (.onnx, OpenVINO folder). Also
 prints the cost: median wall and CPU milliseconds per photo of the detector call, alone and augmented.
 """
 
@@ -45,18 +46,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="the dataset (YOLO data.yaml)")
     parser.add_argument("--split", default="val", choices=["val", "test"], help="choose on val, report test once")
-    parser.add_argument("--weights", default=None, help="the detector (default: the shipped one)")
+    parser.add_argument("--weights", default=None, help="the exported detector (default: the shipped one)")
     parser.add_argument("--json", default=None, help="also write the figures here")
     args = parser.parse_args()
 
     started = time.time()
     weights = Path(args.weights) if args.weights else default_weights()
-    settings = DetectSettings(conf=0.001, iou=0.7, max_det=300)
+    settings = DetectSettings(conf=0.001, iou=0.7, max_det=300, multi_label=True)  # as val.py scores
     detector = load_detector(weights, settings)
     out: dict = {"detector": str(weights), "split": args.split}
     for key, candidate in (("alone", detector), ("augmented", FlipAugmentedDetector(detector, settings.conf, settings.max_det))):
         call, calls = timed(candidate)
-        out[key] = score(predict_split(args.data, args.split, call, keep_images=False), detector.names).as_dict()
+        predictions = predict_split(args.data, args.split, call, keep_images=False, validator_imgsz=detector.imgsz)
+        out[key] = score(predictions, detector.names).as_dict()
         out[key]["ms_per_photo"] = {"wall": round(statistics.median(c[0] for c in calls) * 1e3, 1),
                                     "cpu": round(statistics.median(c[1] for c in calls) * 1e3, 1)}
         ms = out[key]["ms_per_photo"]

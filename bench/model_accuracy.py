@@ -12,7 +12,8 @@ P, R, mAP50, mAP50-95 to the JSON file that models/README.md quotes and that
 tests/test_kaggle_integration.py checks against a fresh evaluation. With `--twins` (by default
 ../shared/datasets/kaggle-facemask/near_duplicates.csv, when it exists) it also evaluates the test
 split without the photos that have a twin in train or val, under the key `test_without_twins`, and
-lists those photos under `twins`.
+lists those photos under `twins`. `--add KEY=MODEL` adds another form (INT8, ONNX) under `forms`; with
+`--augment`, as `val.py --augment` scores it (detect.py --augment's test-time augmentation).
 """
 
 from __future__ import annotations
@@ -28,13 +29,18 @@ sys.path.insert(0, str(ROOT))
 from maskdet.config import INFERENCE_IMGSZ  # noqa: E402
 from maskdet.evaluation.metrics import MAP_CONF, MAP_IOU  # noqa: E402
 from maskdet.evaluation.twins import TWINS_CSV, photos_with_a_twin, write_split_without  # noqa: E402
-from maskdet.evaluation.validate import evaluate  # noqa: E402
+from maskdet.evaluation.validate import evaluate, evaluate_augmented  # noqa: E402
 from maskdet.fileio import atomic_write_text  # noqa: E402
 
 
-def figures(weights: Path, data: str, split: str, imgsz: int, workdir: Path) -> dict[str, dict[str, float]]:
-    """{class: {P, R, mAP50, mAP50-95}} with 'all' first, rounded as the card prints them."""
-    result = evaluate(weights, data, split=split, imgsz=imgsz, conf=MAP_CONF, iou=MAP_IOU, project=workdir, plots=False)
+def figures(weights: Path, data: str, split: str, imgsz: int, workdir: Path,
+            augment: bool = False) -> dict[str, dict[str, float]]:
+    """{class: {P, R, mAP50, mAP50-95}} with 'all' first, rounded as the card prints them (val.py, or with
+    augment val.py --augment)."""
+    if augment:
+        result = evaluate_augmented(weights, data, split=split, imgsz=imgsz, conf=MAP_CONF, iou=MAP_IOU, project=workdir)
+    else:
+        result = evaluate(weights, data, split=split, imgsz=imgsz, conf=MAP_CONF, iou=MAP_IOU, project=workdir, plots=False)
     return {cls: {m: round(float(row[m]), 4) for m in ("P", "R", "mAP50", "mAP50-95")}
             for cls, row in result.table.iterrows()}
 
@@ -50,6 +56,9 @@ def main() -> int:
                         help="add another form of the model (e.g. int8=models/best_int8_openvino_model) to an existing "
                              "--card: its val, test and test-without-twins figures under card['forms'][KEY], the "
                              "others left as they are")
+    parser.add_argument("--augment", action="store_true",
+                        help="with --add: evaluate the form as val.py --augment does (detect.py --augment's test-time "
+                             "augmentation), e.g. --add int8_augment=models/best_int8_openvino_model --augment")
     parser.add_argument("--twins", default=str(TWINS_CSV) if TWINS_CSV.exists() else None,
                         help="near_duplicates.csv: also report test without the photos with a twin in train or val "
                              "(default: the Kaggle one in ../shared when present)")
@@ -104,15 +113,15 @@ def add_form(args: argparse.Namespace) -> int:
     if not sep or not key or not model or not args.card or not Path(args.card).exists():
         raise SystemExit("--add KEY=MODEL needs an existing --card FILE")
     card = json.loads(Path(args.card).read_text())
-    form = {"weights": model, "imgsz": args.imgsz}
+    form = {"weights": model, "imgsz": args.imgsz, **({"augment": True} if args.augment else {})}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         for split in ("val", "test"):
-            form[split] = figures(Path(model), args.data, split, args.imgsz, workdir)
+            form[split] = figures(Path(model), args.data, split, args.imgsz, workdir, args.augment)
             print(f"{key} {split}: {form[split]['all']}", flush=True)
         if args.twins:
             subset = write_split_without(args.data, "test", photos_with_a_twin(args.twins), workdir / "without_twins")
-            form["test_without_twins"] = figures(Path(model), str(subset.data_yaml), "test", args.imgsz, workdir)
+            form["test_without_twins"] = figures(Path(model), str(subset.data_yaml), "test", args.imgsz, workdir, args.augment)
             print(f"{key} test_without_twins: {form['test_without_twins']['all']}", flush=True)
     card.setdefault("forms", {})[key] = form
     atomic_write_text(Path(args.card), json.dumps(card, indent=2) + "\n")

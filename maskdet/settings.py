@@ -55,6 +55,9 @@ class DetectSettings:
     max_det: int = 1000
     classes: tuple[int, ...] | None = None
     agnostic_nms: bool = False
+    # every class a box scores over conf, each its own box (Ultralytics' validator does this when it measures mAP;
+    # detect.py gives each face its best class only)
+    multi_label: bool = False
 
 
 @dataclass

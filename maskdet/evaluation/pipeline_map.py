@@ -10,9 +10,11 @@ val.py's figures for exported models (tests/evaluation check it), so the two are
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from maskdet.config import load_dataset_config
@@ -81,12 +83,29 @@ class SplitPredictions:
     truths: list[tuple[np.ndarray, np.ndarray]]  # xyxy, class per photo
 
 
+def as_validator_loads(image: np.ndarray, imgsz: int) -> np.ndarray:
+    """The photo as Ultralytics' validator loads it before letterboxing: its longer side resized to imgsz, the
+    other rounded up. detect.py letterboxes the photo itself (rounding to nearest), and a pixel's difference moves
+    single scores by a few hundredths: 0.01 of val mAP50 on 128 photos. Scoring through this makes an exported
+    model's figures the ones val.py prints."""
+    h, w = image.shape[:2]
+    r = imgsz / max(h, w)
+    if r == 1:
+        return image
+    size = (min(math.ceil(w * r), imgsz), min(math.ceil(h * r), imgsz))
+    return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR if r > 1 else cv2.INTER_AREA)
+
+
 def predict_split(data: str, split: str, detector, progress: Callable[[int], None] = lambda n: None,
-                  keep_images: bool = True) -> SplitPredictions:
+                  keep_images: bool = True, validator_imgsz: int | None = None) -> SplitPredictions:
+    """Every photo of the split through `detector`; with `validator_imgsz`, each loaded as Ultralytics' validator
+    loads it for that size (as_validator_loads), the labels scaled alike."""
     config = load_dataset_config(data)
     images, detections, truths = [], [], []
     for path in list_images(config.images_dir(split)):
         image = read_image_bounded(path)
+        if validator_imgsz:
+            image = as_validator_loads(image, validator_imgsz)
         h, w = image.shape[:2]
         label = config.labels_dir(split) / f"{path.stem}.txt"
         boxes = read_label_file(label, len(config.names)).boxes if label.is_file() else []

@@ -101,7 +101,9 @@ def evaluate_augmented(
 ) -> EvalResult:
     """val.py --augment: the detector as `detect.py --augment` runs it (each photo and its mirror image, the boxes
     fused; maskdet.inference.augment), scored the way Ultralytics' validator scores a model (its matching and AP:
-    maskdet.evaluation.pipeline_map). Writes metrics.csv; Ultralytics' plots are not made."""
+    maskdet.evaluation.pipeline_map), every class a box scores over conf kept as the validator keeps it. An
+    exported model only (.onnx, OpenVINO folder): Ultralytics' predictor, which runs a .pt, keeps one class per
+    box. Writes metrics.csv; Ultralytics' plots are not made."""
     import sys
 
     from tqdm import tqdm
@@ -112,7 +114,8 @@ def evaluate_augmented(
 
     config = checked_split(data, split)
     max_det = 300  # the validator's
-    detector = load_detector(resolve_model(weights), DetectSettings(conf=conf, iou=iou, max_det=max_det), imgsz, device)
+    settings = DetectSettings(conf=conf, iou=iou, max_det=max_det, multi_label=True)
+    detector = load_detector(resolve_model(weights), settings, imgsz, device)
     if tuple(detector.names) != tuple(config.names):
         raise UserError(f"the model's classes {list(detector.names)} differ from data.yaml's {list(config.names)}", weights)
     augmented = FlipAugmentedDetector(detector, conf, max_det)
@@ -126,7 +129,8 @@ def evaluate_augmented(
 
     photos = len(list_images(config.images_dir(split)))
     with tqdm(total=photos, desc=f"{split} --augment", unit="photo", disable=not sys.stderr.isatty(), leave=False) as bar:
-        predictions = predict_split(str(config.yaml_path), split, timed, bar.update, keep_images=False)
+        predictions = predict_split(str(config.yaml_path), split, timed, bar.update, keep_images=False,
+                                    validator_imgsz=detector.imgsz)
     table = step_table(score(predictions, detector.names), photos)
     run_dir = next_run_dir(Path(project or PROJECT_ROOT / "runs" / "val"), name, exist_ok)
     atomic_write_text(run_dir / "metrics.csv", safe_table(table).to_csv())

@@ -53,15 +53,17 @@ def to_blob(image: np.ndarray, dtype: type = np.float32) -> np.ndarray:
 
 
 def nms(boxes_xyxy: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, settings: DetectSettings) -> np.ndarray:
-    """Indices kept by OpenCV's NMS, per class unless agnostic, best first, at most max_det."""
+    """Indices kept by OpenCV's NMS, per class unless agnostic, best first, at most max_det.
+
+    max_det caps what NMS keeps, not what it looks at: OpenCV's top_k would drop candidates before suppression,
+    so a crowd whose faces have more than max_det candidate boxes between them lost its least sure faces."""
     if len(scores) == 0:
         return np.zeros(0, int)
     xywh = np.concatenate([boxes_xyxy[:, :2], boxes_xyxy[:, 2:] - boxes_xyxy[:, :2]], axis=1)
     if settings.agnostic_nms:
-        keep = cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), settings.conf, settings.iou, top_k=settings.max_det)
+        keep = cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), settings.conf, settings.iou)
     else:
-        keep = cv2.dnn.NMSBoxesBatched(xywh.tolist(), scores.tolist(), class_ids.tolist(), settings.conf, settings.iou,
-                                       top_k=settings.max_det)
+        keep = cv2.dnn.NMSBoxesBatched(xywh.tolist(), scores.tolist(), class_ids.tolist(), settings.conf, settings.iou)
     keep = np.asarray(keep, int).reshape(-1)
     return keep[np.argsort(-scores[keep], kind="stable")][: settings.max_det]
 
@@ -259,10 +261,13 @@ def decode_raw(pred: np.ndarray, settings: DetectSettings) -> Decoded:
     """The classic head's (4 + classes, anchors) output: xywh and one score per class, then NMS."""
     pred = pred.T  # (anchors, 4 + classes)
     scores_all = pred[:, 4:]
-    class_ids = scores_all.argmax(1)
-    scores = scores_all[np.arange(len(pred)), class_ids]
+    if settings.multi_label:  # an (anchor, class) pair for every class over conf
+        anchors, class_ids = np.nonzero(scores_all >= settings.conf)
+    else:
+        anchors, class_ids = np.arange(len(pred)), scores_all.argmax(1)
+    scores = scores_all[anchors, class_ids]
     mask = wanted(scores, class_ids, settings)
-    pred, scores, class_ids = pred[mask], scores[mask], class_ids[mask]
+    pred, scores, class_ids = pred[anchors[mask]], scores[mask], class_ids[mask]
     xy, wh = pred[:, :2], pred[:, 2:4]
     boxes = np.concatenate([xy - wh / 2, xy + wh / 2], axis=1)
     keep = nms(boxes, scores, class_ids, settings)
@@ -310,6 +315,9 @@ class TorchDetector:
                  half: bool = False):
         from ultralytics import YOLO
 
+        if settings.multi_label:
+            raise UserError("scoring every class of a box (as mAP is measured) needs an exported model (.onnx or an "
+                            f"OpenVINO folder): python export.py --weights {path}", path)
         try:
             self.model = YOLO(str(path), task="detect")
         except Exception as exc:  # a broken checkpoint raises whatever torch.load raises

@@ -91,3 +91,27 @@ def test_the_shipped_model_finds_the_face_on_the_sample_photo_in_float32_pixels_
     assert det.timings_ms["inference"] >= 0.3 * wall_ms
     # Letterboxing a photo and decoding 8,400 anchors each take well over a microsecond: milliseconds, not seconds.
     assert det.timings_ms["preprocess"] > 0.01 and det.timings_ms["nms"] > 0.01
+
+
+def test_multi_label_decoding_gives_a_box_for_every_class_over_conf_as_ultralytics_validator_does():
+    pred = np.zeros((7, 3), np.float32)  # 4 + 3 classes, 3 anchors
+    pred[:4, 0], pred[4:, 0] = (50, 50, 20, 20), (0.6, 0.3, 0.0)  # two classes over 0.25
+    pred[:4, 1], pred[4:, 1] = (150, 50, 20, 20), (0.1, 0.2, 0.9)
+    pred[:4, 2], pred[4:, 2] = (250, 50, 20, 20), (0.1, 0.2, 0.1)  # nothing over 0.25
+    single = decode_raw(pred.copy(), DetectSettings(conf=0.25))
+    multi = decode_raw(pred.copy(), DetectSettings(conf=0.25, multi_label=True))
+    assert sorted((int(c), round(float(v), 2)) for c, v in zip(single[2], single[1])) == [(0, 0.6), (2, 0.9)]
+    assert sorted((int(c), round(float(v), 2)) for c, v in zip(multi[2], multi[1])) == [(0, 0.6), (1, 0.3), (2, 0.9)]
+    assert multi[0][multi[2] == 1].tolist() == [[40, 40, 60, 60]]  # the same box, with its second class
+    only = decode_raw(pred.copy(), DetectSettings(conf=0.25, multi_label=True, classes=(1,)))
+    assert only[2].tolist() == [1]
+
+
+@pytest.mark.parametrize("agnostic", [False, True])
+def test_max_det_caps_the_faces_kept_not_the_candidates_nms_looks_at(agnostic):
+    # 10 faces apart, each with 5 overlapping candidate boxes: 50 candidates; --max-det 10 keeps all 10 faces
+    boxes = np.array([(i * 100 + j, 0, i * 100 + j + 50, 50) for i in range(10) for j in range(5)], np.float32)
+    scores = np.array([0.9 - i * 0.05 - j * 0.001 for i in range(10) for j in range(5)], np.float32)
+    keep = nms(boxes, scores, np.zeros(50, int), DetectSettings(conf=0.1, iou=0.5, max_det=10, agnostic_nms=agnostic))
+    assert keep.tolist() == [i * 5 for i in range(10)]
+    assert nms(boxes, scores, np.zeros(50, int), DetectSettings(conf=0.1, iou=0.5, max_det=4)).tolist() == [0, 5, 10, 15]
