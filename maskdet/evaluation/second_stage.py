@@ -5,7 +5,7 @@
 * detector_accuracy: the detector's own class on the same faces, for the boxes it finds (IoU >= 0.5 with a
   label, conf >= 0.25): what the second stage has to beat.
 * weight_sweep: the per-frame step's mAP (maskdet.evaluation.pipeline_map) with the classifier mixed in at each
-  weight; choose_weight keeps the best on val (0 when nothing beats the detector alone).
+  weight; choose_weight keeps the best on val (0 when nothing beats the detector alone by MIN_GAIN).
 """
 
 from __future__ import annotations
@@ -86,9 +86,15 @@ def weight_sweep(predictions: SplitPredictions, names: tuple[str, ...], model: P
     return {weight: score(predictions, names, mixed_at(weight) if weight else None).as_dict() for weight in weights}
 
 
-def choose_weight(sweep: dict[float, dict], key: str = "mAP50") -> float:
-    """The weight with the best val figure; the smallest of equals (0: the detector alone)."""
+MIN_GAIN = 0.005  # of val mAP50: below it, a difference is the noise of 128 photos (a pixel of resizing moves 0.01)
+
+
+def choose_weight(sweep: dict[float, dict], key: str = "mAP50", min_gain: float = MIN_GAIN) -> float:
+    """The weight with the best val figure, the smallest of equals; 0 (the detector alone, no stage to run)
+    unless that best beats the detector alone by min_gain."""
     best = max(v[key] for v in sweep.values())
+    if 0.0 in sweep and best < sweep[0.0][key] + min_gain:
+        return 0.0
     return min(w for w, v in sweep.items() if v[key] >= best - 1e-9)
 
 

@@ -59,4 +59,12 @@ def test_the_sweep_scores_each_weight_as_the_stage_itself_and_runs_the_classifie
     assert calls == [2, 1]  # each photo's boxes once, not once per weight
     assert sweep[0.0]["AP50"]["mask_weared_incorrect"] == 0 and sweep[0.6]["AP50"]["mask_weared_incorrect"] > 0.9
     assert choose_weight(sweep) == 0.3  # the smallest weight that fixes both faces
+    assert sweep[0.3]["mAP50"] - sweep[0.0]["mAP50"] > 0.1
     assert split.detections[0].class_id.tolist() == [0, 0]  # the stored detections were left as the detector made them
+
+
+def test_a_weight_must_beat_the_detector_alone_by_more_than_the_noise_of_val():
+    sweep = {0.0: {"mAP50": 0.785}, 0.2: {"mAP50": 0.786}, 0.5: {"mAP50": 0.770}}
+    assert choose_weight(sweep) == 0.0  # +0.001 is noise: no stage to run for it
+    assert choose_weight({**sweep, 0.4: {"mAP50": 0.795}}) == 0.4
+    assert choose_weight(sweep, min_gain=0.0) == 0.2
