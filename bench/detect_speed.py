@@ -9,6 +9,7 @@ watches. detect.py also reports where its time goes (read/decode, preprocess, in
 
     python bench/detect_speed.py                          # INT8 OpenVINO, .onnx and yolo predict on the .pt, 704 px
     python bench/detect_speed.py --frames 300 --repeat 5 --json bench/detect_speed.json
+    python bench/detect_speed.py --with-augment           # and what detect.py --augment costs
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ def main() -> int:
     parser.add_argument("--weights", default=str(ROOT / "models" / "best.pt"),
                         help=".pt model; its .onnx and _int8_openvino_model/ siblings are used too")
     parser.add_argument("--with-pt", action="store_true", help="also time detect.py on the .pt")
+    parser.add_argument("--with-augment", action="store_true",
+                        help="also time detect.py --augment on the INT8 model (test-time augmentation: two inferences a frame)")
     parser.add_argument("--imgsz", type=int, default=INFERENCE_IMGSZ, help="inference size for every command")
     parser.add_argument("--frames", type=int, default=200, help="length of the generated 640x480 video")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each command; the median is reported")
@@ -109,6 +112,10 @@ def main() -> int:
         })
         if not args.with_pt:
             del commands["detect.py (.pt)"]
+        if args.with_augment and int8.exists():
+            commands["detect.py (INT8 --augment)"] = [sys.executable, str(ROOT / "detect.py"), "--weights", str(int8),
+                                                      "--source", str(video), "--imgsz", str(args.imgsz), "--project",
+                                                      str(tmp / "d3"), "--quiet", "--augment"]
         walls: dict[str, list[float]] = {k: [] for k in commands}
         cpus: dict[str, list[float]] = {k: [] for k in commands}
         breakdowns: dict[str, list[dict]] = {k: [] for k in commands}
@@ -125,13 +132,13 @@ def main() -> int:
     results = []
     print(f"\n{cpu_name()}; flags: {cpu_flags()}")
     print(f"{args.frames} frames 640x480, imgsz {args.imgsz}, model {pt.name}; median of {args.repeat} runs (end to end)")
-    print(f"{'command':<22}{'wall s':>8}{'FPS':>7}{'CPU s':>8}{'frames/CPU-s':>14}{'wall vs yolo':>14}{'CPU vs yolo':>13}")
+    print(f"{'command':<28}{'wall s':>8}{'FPS':>7}{'CPU s':>8}{'frames/CPU-s':>14}{'wall vs yolo':>14}{'CPU vs yolo':>13}")
     for label in commands:
         wall, cpu = statistics.median(walls[label]), statistics.median(cpus[label])
         results.append({"command": label, "seconds": round(wall, 2), "cpu_seconds": round(cpu, 2),
                         "fps": round(args.frames / wall, 2), "frames_per_cpu_s": round(args.frames / cpu, 2),
                         "speedup_vs_yolo_predict": round(base / wall, 2), "cpu_gain_vs_yolo_predict": round(base_cpu / cpu, 2)})
-        print(f"{label:<22}{wall:8.1f}{args.frames / wall:7.1f}{cpu:8.1f}{args.frames / cpu:14.1f}"
+        print(f"{label:<28}{wall:8.1f}{args.frames / wall:7.1f}{cpu:8.1f}{args.frames / cpu:14.1f}"
               f"{base / wall:13.2f}x{base_cpu / cpu:12.2f}x")
     for label in [k for k in commands if k.startswith("detect.py")]:
         stages = {k: statistics.median(b.get(k, 0.0) for b in breakdowns[label]) for k in breakdowns[label][0]}
