@@ -98,24 +98,20 @@ def main() -> int:
         tmp = Path(tmp)
         video = tmp / "bench.mp4"
         make_video(video, args.frames)
+        def detect_py(weights: Path, project: str, *flags: str) -> list[str]:
+            return [sys.executable, str(ROOT / "detect.py"), "--weights", str(weights), "--source", str(video),
+                    "--imgsz", str(args.imgsz), "--project", str(tmp / project), "--quiet", *flags]
+
         commands = {}
         if int8.exists():
-            commands["detect.py (INT8)"] = [sys.executable, str(ROOT / "detect.py"), "--weights", str(int8), "--source",
-                                            str(video), "--imgsz", str(args.imgsz), "--project", str(tmp / "d0"), "--quiet"]
-        commands.update({
-            "detect.py (.onnx)": [sys.executable, str(ROOT / "detect.py"), "--weights", str(onnx), "--source", str(video),
-                                  "--imgsz", str(args.imgsz), "--project", str(tmp / "d1"), "--quiet"],
-            "detect.py (.pt)": [sys.executable, str(ROOT / "detect.py"), "--weights", str(pt), "--source", str(video),
-                                "--imgsz", str(args.imgsz), "--project", str(tmp / "d2"), "--quiet"],
-            "yolo predict (.pt)": [yolo, "predict", f"model={pt}", f"source={video}", f"imgsz={args.imgsz}", "save=True",
-                                   f"project={tmp / 'y'}", "verbose=False"],
-        })
-        if not args.with_pt:
-            del commands["detect.py (.pt)"]
+            commands["detect.py (INT8)"] = detect_py(int8, "d0")
+        commands["detect.py (.onnx)"] = detect_py(onnx, "d1")
+        if args.with_pt:
+            commands["detect.py (.pt)"] = detect_py(pt, "d2")
+        commands["yolo predict (.pt)"] = [yolo, "predict", f"model={pt}", f"source={video}", f"imgsz={args.imgsz}",
+                                          "save=True", f"project={tmp / 'y'}", "verbose=False"]
         if args.with_augment and int8.exists():
-            commands["detect.py (INT8 --augment)"] = [sys.executable, str(ROOT / "detect.py"), "--weights", str(int8),
-                                                      "--source", str(video), "--imgsz", str(args.imgsz), "--project",
-                                                      str(tmp / "d3"), "--quiet", "--augment"]
+            commands["detect.py (INT8 --augment)"] = detect_py(int8, "d3", "--augment")
         walls: dict[str, list[float]] = {k: [] for k in commands}
         cpus: dict[str, list[float]] = {k: [] for k in commands}
         breakdowns: dict[str, list[dict]] = {k: [] for k in commands}

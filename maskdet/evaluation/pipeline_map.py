@@ -24,21 +24,9 @@ from maskdet.config import load_dataset_config
 from maskdet.data.labels import read_label_file
 from maskdet.fileio import list_images
 from maskdet.imageio import read_image_bounded
-from maskdet.inference.detections import Detections, Frame
+from maskdet.inference.detections import Detections, Frame, box_iou  # noqa: F401  (box_iou: imported from here too)
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(len(a), len(b)) IoU of xyxy boxes."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)), np.float32)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(2)
-    area_a = (a[:, 2:] - a[:, :2]).prod(1)
-    area_b = (b[:, 2:] - b[:, :2]).prod(1)
-    return inter / (area_a[:, None] + area_b[None, :] - inter + 1e-9)
 
 
 def match(pred_xyxy: np.ndarray, pred_cls: np.ndarray, true_xyxy: np.ndarray, true_cls: np.ndarray) -> np.ndarray:
@@ -142,7 +130,7 @@ def score(predictions: SplitPredictions, names: tuple[str, ...],
     labelled = np.bincount(np.concatenate(true_classes).astype(int), minlength=len(names))
     per_class = lambda values: {names[c]: float(values[i]) for i, c in enumerate(classes)}  # noqa: E731
     return PipelineMap(names, float(ap[:, 0].mean()) if len(ap) else 0.0, float(ap.mean()) if len(ap) else 0.0,
-                       per_class(ap[:, 0]) if len(ap) else {}, len(predictions.detections),
-                       per_class(precision), per_class(recall), per_class(ap.mean(1)) if len(ap) else {},
+                       per_class(ap[:, 0]), len(predictions.detections),
+                       per_class(precision), per_class(recall), per_class(ap.mean(1)),
                        {names[c]: int(labelled[c]) for c in classes},
                        {name: sum(int((t[1] == c).any()) for t in predictions.truths) for c, name in enumerate(names)})

@@ -18,7 +18,7 @@ import numpy as np
 from maskdet.evaluation.pipeline_map import SplitPredictions, box_iou, score
 from maskdet.fileio import list_images
 from maskdet.imageio import read_image_bounded
-from maskdet.inference.second_stage import SecondStage, SecondStageConfig
+from maskdet.inference.second_stage import SecondStage, SecondStageConfig, mix
 
 WEIGHTS = tuple(round(w, 2) for w in np.linspace(0, 1, 11))
 
@@ -71,8 +71,6 @@ def weight_sweep(predictions: SplitPredictions, names: tuple[str, ...], model: P
                  weights: tuple[float, ...] = WEIGHTS) -> dict[float, dict]:
     """The step's mAP at each weight. The classifier sees each photo's boxes once: its probabilities are kept
     (by photo) and only the mixing, which is all a weight changes, is redone per weight."""
-    from maskdet.inference.second_stage import mix
-
     stage = SecondStage(model, names)
     kept = {id(image): stage.probabilities(image, det)
             for image, det in zip(predictions.images, predictions.detections) if len(det)}

@@ -30,9 +30,12 @@ def check_exported_model(weights: str | Path, names: tuple[str, ...], imgsz: int
 
     if Path(weights).suffix == ".pt":
         return
-    detector = load_detector(weights, DetectSettings(), imgsz, "cpu")
-    if tuple(detector.names) != tuple(names):
-        raise UserError(f"the model's classes {list(detector.names)} differ from data.yaml's {list(names)}", weights)
+    refuse_other_classes(load_detector(weights, DetectSettings(), imgsz, "cpu").names, names, weights)
+
+
+def refuse_other_classes(model_names: tuple[str, ...], names: tuple[str, ...], weights: str | Path) -> None:
+    if tuple(model_names) != tuple(names):
+        raise UserError(f"the model's classes {list(model_names)} differ from data.yaml's {list(names)}", weights)
 
 
 @dataclass
@@ -110,21 +113,20 @@ def evaluate_augmented(
 
     from maskdet.evaluation.pipeline_map import predict_split, score
     from maskdet.inference.augment import FlipAugmentedDetector
+    from maskdet.inference.detections import add_timings
     from maskdet.inference.detectors import DetectSettings, load_detector
 
     config = checked_split(data, split)
     max_det = 300  # the validator's
     settings = DetectSettings(conf=conf, iou=iou, max_det=max_det, multi_label=True)
     detector = load_detector(resolve_model(weights), settings, imgsz, device)
-    if tuple(detector.names) != tuple(config.names):
-        raise UserError(f"the model's classes {list(detector.names)} differ from data.yaml's {list(config.names)}", weights)
+    refuse_other_classes(detector.names, config.names, weights)
     augmented = FlipAugmentedDetector(detector, conf, max_det)
     spent: dict[str, float] = {}
 
     def timed(image):
         det = augmented(image)
-        for stage, ms in det.timings_ms.items():
-            spent[stage] = spent.get(stage, 0.0) + ms
+        add_timings(spent, det.timings_ms)
         return det
 
     photos = len(list_images(config.images_dir(split)))

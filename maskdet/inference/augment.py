@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from maskdet.inference.detections import Detections
+from maskdet.inference.detections import Detections, add_timings, box_iou
 
 FUSE_IOU = 0.55  # boxes of one class from different views overlapping this much are one face
 
@@ -26,15 +26,6 @@ def mirror_boxes(xyxy: np.ndarray, width: int) -> np.ndarray:
     out = xyxy.astype(np.float32, copy=True)
     out[:, 0], out[:, 2] = width - xyxy[:, 2], width - xyxy[:, 0]
     return out
-
-
-def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    lt = np.maximum(box[:2], boxes[:, :2])
-    rb = np.minimum(box[2:], boxes[:, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
-    area = np.prod(box[2:] - box[:2])
-    areas = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
-    return inter / np.maximum(area + areas - inter, 1e-9)
 
 
 def fuse_views(views: list[Detections], fuse_iou: float = FUSE_IOU, max_det: int = 1000,
@@ -60,14 +51,12 @@ def fuse_views(views: list[Detections], fuse_iou: float = FUSE_IOU, max_det: int
         group = [i]
         taken[i] = True
         candidates = np.flatnonzero(~taken & (view != view[i]) & (agnostic | (class_id == class_id[i])))
-        if len(candidates):
-            overlap = _iou(xyxy[i], xyxy[candidates])
-            for other in sorted(set(view[candidates]) - {view[i]}):
-                mine = (view[candidates] == other) & (overlap >= fuse_iou)
-                if mine.any():
-                    best = candidates[mine][np.argmax(confidence[candidates[mine]])]
-                    group.append(int(best))
-                    taken[best] = True
+        overlapping = candidates[box_iou(xyxy[i:i + 1], xyxy[candidates])[0] >= fuse_iou]
+        for other in np.unique(view[overlapping]):  # each other view's best overlapping box joins
+            mine = overlapping[view[overlapping] == other]
+            best = int(mine[np.argmax(confidence[mine])])
+            group.append(best)
+            taken[best] = True
         weights = confidence[group]
         boxes.append((xyxy[group] * weights[:, None]).sum(0) / max(float(weights.sum()), 1e-9))
         scores.append(float(weights.sum()) / len(views))
@@ -100,6 +89,6 @@ class FlipAugmentedDetector:
         fused = fuse_views([direct, back], self.fuse_iou, self.max_det, self.agnostic)
         keep = fused.confidence >= self.conf
         fused = Detections(fused.xyxy[keep], fused.confidence[keep], fused.class_id[keep], self.names)
-        for stage, ms in (*direct.timings_ms.items(), *mirrored.timings_ms.items()):  # both inferences' cost
-            fused.timings_ms[stage] = fused.timings_ms.get(stage, 0.0) + ms
+        add_timings(fused.timings_ms, direct.timings_ms)  # both inferences' cost
+        add_timings(fused.timings_ms, mirrored.timings_ms)
         return fused

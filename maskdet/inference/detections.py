@@ -62,3 +62,21 @@ class Detections:
         """'2 with_mask, 1 without_mask' or '(no detections)', as YOLOv5 prints it."""
         counts = self.counts()
         return ", ".join(f"{n} {name}" for name, n in counts.items()) if counts else "(no detections)"
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) IoU of xyxy boxes."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)), np.float32)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(2)
+    area_a = (a[:, 2:] - a[:, :2]).prod(1)
+    area_b = (b[:, 2:] - b[:, :2]).prod(1)
+    return inter / (area_a[:, None] + area_b[None, :] - inter + 1e-9)
+
+
+def add_timings(total: dict[str, float], more: dict[str, float]) -> None:
+    """Add one detector call's milliseconds per stage to `total` (a frame that took several calls: tiles, views)."""
+    for stage, ms in more.items():
+        total[stage] = total.get(stage, 0.0) + ms

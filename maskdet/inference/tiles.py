@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from maskdet.inference.detections import Detections
+from maskdet.inference.detections import Detections, add_timings
 
 EDGE_PX = 2.0  # a box within this many pixels of an inner tile edge was cut by it
 
@@ -86,8 +86,7 @@ class TiledDetector:
         parts, timings = [whole], dict(whole.timings_ms)
         for x1, y1, x2, y2 in tile_grid(width, height, self.settings.size, self.settings.overlap):
             found = self.detector(image[y1:y2, x1:x2])
-            for stage, ms in found.timings_ms.items():
-                timings[stage] = timings.get(stage, 0.0) + ms
+            add_timings(timings, found.timings_ms)
             boxes = found.xyxy + np.array([x1, y1, x1, y1], np.float32)
             cut = np.zeros(len(boxes), bool)
             if x1 > 0:
