@@ -31,6 +31,9 @@ MAX_PIXELS = 100_000_000  # 10,000 x 10,000: decoded as BGR, 300 MB
 MAX_VIDEO_PIXELS = 4096 * 2160  # a frame of 4K video; decoded, each frame in FFmpeg's pool takes 13 MB (YUV)
 MAX_VIDEO_FRAMES = 108_000  # an hour at 30 fps
 
+# Sliced inference (maskdet.inference.tiles): a tile side is 0 (off) or in this range of frame pixels.
+TILE_RANGE = (64, 8192)
+
 
 def default_of(cls: type, name: str) -> Any:
     """The default of one field of a settings dataclass (for argparse, and for dataclasses whose other
@@ -239,6 +242,8 @@ class ServeSettings:
     iou: float = DetectionSettings.iou
     imgsz: int | None = None
     device: str | None = None
+    tile: int = DetectionSettings.tile
+    augment: bool = DetectionSettings.augment
     workers: int = 1
     backlog: int | None = None  # requests waiting for a worker before 503 (default: as many as workers)
     max_upload_mb: float = 50.0
@@ -258,4 +263,4 @@ class ServeSettings:
     def pipeline_settings(self) -> Settings:
         """The per-frame step the server runs: detection only, boxes drawn as detect.py draws them."""
         return Settings(detection=DetectionSettings(weights=self.weights, imgsz=self.imgsz, conf=self.conf, iou=self.iou,
-                                                    device=self.device))
+                                                    device=self.device, tile=self.tile, augment=self.augment))

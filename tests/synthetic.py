@@ -158,3 +158,30 @@ def colour_classifier(path: Path, weight: float = 0.4, size: int = 32) -> Path:
     onnx.save(model, str(path))
     path.with_name(SIDECAR).write_text(json.dumps({"weight": weight, "margin": 0.0, "size": size}), encoding="utf-8")
     return path
+
+
+# The sample photo's face, as the shipped model boxes it (without_mask), and the height small_face_scene shrinks it to.
+SAMPLE_FACE = (181, 89, 269, 180)
+SMALL_FACE_PX = 22
+
+
+def small_face_scene() -> tuple[np.ndarray, np.ndarray]:
+    """A grey 1920x1080 frame with 12 copies of the sample's face, each about 22 px high (too small for the whole frame
+    letterboxed to 704 px; found in 480-px tiles); returns the frame and their true boxes."""
+    photo = cv2.imread(str(ROOT / "samples" / "images" / "astronaut.jpg"))
+    x1, y1, x2, y2 = SAMPLE_FACE
+    mx, my = int(0.4 * (x2 - x1)), int(0.4 * (y2 - y1))
+    crop = photo[y1 - my:y2 + my, x1 - mx:x2 + mx]
+    scale = SMALL_FACE_PX / (y2 - y1)
+    face = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    rng = np.random.default_rng(0)
+    frame = np.clip(rng.normal(128, 6, (1080, 1920, 3)), 0, 255).astype(np.uint8)
+    # 480-px tiles start at x 0, 360, 720, 1080, 1440 and y 0, 300, 600: several faces straddle seams.
+    corners = [(100, 100), (350, 150), (1050, 120), (1430, 290), (1800, 90), (300, 620),
+               (710, 590), (900, 700), (1070, 640), (1600, 900), (200, 960), (1100, 430)]
+    truth = []
+    for cx, cy in corners:
+        h, w = face.shape[:2]
+        frame[cy:cy + h, cx:cx + w] = face
+        truth.append([cx + mx * scale, cy + my * scale, cx + mx * scale + (x2 - x1) * scale, cy + h - my * scale])
+    return frame, np.array(truth, np.float32)

@@ -24,6 +24,9 @@ EXAMPLES = """cameras file (YAML):
     down_after: 30               # seconds without frames before a camera shows as down
     privacy: blur                # blur (default), counts or off; see --privacy
     period: 20m                  # privacy counts: the length of a row of counts
+    tile: 640                    # 1080p/4K cameras: also look at 640-px tiles, so small faces keep their size
+                                 # (about one inference per tile; frames no larger than a tile are not cut; 0 = off)
+    augment: false               # true: the mirror image too, boxes fused (more faces found, twice the CPU)
   cameras:
     - name: door-1
       source: rtsp://10.0.0.5/stream1   # or http(s)://..., a video file, a webcam index

@@ -11,7 +11,7 @@ from maskdet.config import PROJECT_ROOT
 from maskdet.errors import UserError, require_modules
 from maskdet.fileio import next_run_dir
 from maskdet.models import default_weights
-from maskdet.settings import ServeSettings, default_of
+from maskdet.settings import TILE_RANGE, ServeSettings, default_of
 
 SERVER_MODULES = ("fastapi", "uvicorn", "multipart", "av")
 
@@ -21,6 +21,7 @@ EXAMPLES = """examples:
   python serve.py --host 0.0.0.0 --token s3cret     # reachable from the network, only with the token
   curl -F file=@photo.jpg http://127.0.0.1:8000/api/detect
   python serve.py --db runs/fleet/fleet.db          # + the fleet page of monitor.py at /fleet
+  python serve.py --tile 640                        # camera frames and big photos: small faces found in tiles
 
 Uploads, results and their folders (runs/serve/expN/<job id>/) are deleted --keep-minutes after
 they were made. Ctrl-C stops the server.
@@ -54,6 +55,9 @@ RANGES = {"port": (1, 65535, True), "conf": (0.0, 1.0, True), "iou": (0.0, 1.0, 
 
 def check_ranges(args) -> None:
     """A one-line error naming the first number out of its range (exit 2)."""
+    smallest_tile, largest_tile = TILE_RANGE
+    if args.tile and not smallest_tile <= args.tile <= largest_tile:
+        raise UserError(f"--tile must be 0 (off) or {smallest_tile} to {largest_tile} pixels, got {args.tile}")
     for name, (low, high, low_included) in RANGES.items():
         value = getattr(args, name)
         if value is None:
@@ -78,6 +82,11 @@ def build_parser():
     p.add_argument("--imgsz", "--img", "--img-size", dest="imgsz", type=int, default=d("imgsz"),
                    help="inference size in pixels (default: the model's own)")
     p.add_argument("--device", default=d("device"), help="'cpu', or a CUDA device such as '0'")
+    p.add_argument("--tile", type=int, default=d("tile"), metavar="PX",
+                   help="sliced inference for photos and frames larger than PX: also look at overlapping PX x PX tiles, so "
+                        "small faces keep their size (about one inference per tile); 0 = off")
+    p.add_argument("--augment", action="store_true", default=d("augment"),
+                   help="test-time augmentation: the mirror image too, boxes fused (more faces found, twice the CPU)")
     p.add_argument("--workers", type=int, default=d("workers"),
                    help="models run at once (each a copy of the model)")
     p.add_argument("--backlog", type=int, default=d("backlog"),
@@ -113,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     from maskdet.serving.service import Service
 
     settings = ServeSettings(weights=args.weights or default_weights(), results_dir=next_run_dir(args.project, args.name),
-                             conf=args.conf, iou=args.iou, imgsz=args.imgsz, device=args.device, workers=args.workers,
+                             conf=args.conf, iou=args.iou, imgsz=args.imgsz, device=args.device, tile=args.tile,
+                             augment=args.augment, workers=args.workers,
                              backlog=args.backlog, max_upload_mb=args.max_upload_mb, token=args.token or None, keep_minutes=args.keep_minutes,
                              max_video_jobs=args.max_video_jobs, fleet_db=args.db,
                              privacy=args.privacy)

@@ -7,6 +7,8 @@
       alert_after: 2               # seconds the verdict must hold first
       webhook: https://host/hook   # alerts POSTed here from a background queue, with retries
       privacy: blur                # blur (default) | counts (counts per period only) | off
+      tile: 640                    # sliced inference for frames larger than the tile (small faces); 0 = off
+      augment: false               # true: the mirror image too (more faces, twice the CPU)
       period: 20m                  # privacy counts: the length of a row of counts
     cameras:
       - name: door-1
@@ -32,13 +34,14 @@ import yaml
 from maskdet.errors import UserError
 from maskdet.inference.sources import STREAM_SCHEMES, VIDEO_SUFFIXES
 from maskdet.monitoring.people import ALERT_AFTER_S, MIN_FRAMES, Line
-from maskdet.settings import COUNTS_PERIOD_S, PRIVACY_LEVELS, DetectionSettings, parse_duration
+from maskdet.settings import COUNTS_PERIOD_S, PRIVACY_LEVELS, TILE_RANGE, DetectionSettings, parse_duration
 
 MAX_FILE_BYTES = 1 << 20  # a fleet of 10,000 cameras is well under this
 MAX_CAMERAS = 10_000
 NAMES = ("with_mask", "without_mask", "mask_weared_incorrect")
 PRIVACY = PRIVACY_LEVELS  # the per-frame step's levels; with "counts" the store keeps periods, never a person
 MAX_PERIOD_S = 7 * 86400
+MIN_TILE, MAX_TILE = TILE_RANGE
 
 
 def period_problem(seconds: float, given: object) -> str | None:
@@ -65,6 +68,8 @@ class FleetDefaults:
     privacy: str = "blur"  # people are monitored: faces are blurred in anything the step draws (the fleet keeps no pictures)
     period: int = int(COUNTS_PERIOD_S)  # privacy counts: seconds per row of counts (whole seconds, aligned to UTC)
     down_after: float = 30.0  # seconds without a frame before a reconnecting camera is shown as down
+    tile: int = DetectionSettings.tile  # sliced inference: tile side in frame pixels, 0 = off (only frames larger are cut)
+    augment: bool = DetectionSettings.augment  # test-time augmentation: the mirror image too, boxes fused
 
 
 @dataclass(frozen=True)
@@ -108,7 +113,7 @@ class CamerasFileError(Exception):
 
 TOP_KEYS = ("defaults", "cameras")
 DEFAULT_KEYS = ("model", "imgsz", "conf", "fps", "min_frames", "alert", "alert_after", "webhook", "privacy", "period",
-                "down_after")
+                "down_after", "tile", "augment")
 CAMERA_KEYS = ("name", "source", "site", "zone", "line", "alert", "alert_after", "fps", "min_frames")
 
 
@@ -173,6 +178,22 @@ class _Checker:
             self.bad(node, problem)
             return None
         return int(seconds)
+
+    def boolean(self, node: yaml.Node, key: str) -> bool | None:
+        text = self.scalar(node, key)
+        if text is None:
+            return None
+        if node.tag != "tag:yaml.org,2002:bool":  # YAML's own booleans only: true/false, yes/no, on/off
+            self.bad(node, f"{key} must be true or false, not {text!r}")
+            return None
+        return text.lower() in ("true", "yes", "on")
+
+    def tile(self, node: yaml.Node, key: str) -> int | None:
+        value = self.number(node, key, 0, MAX_TILE, integer=True)
+        if value is not None and 0 < value < MIN_TILE:
+            self.bad(node, f"{key} must be 0 (off) or {MIN_TILE} to {MAX_TILE} pixels, not {value}")
+            return None
+        return None if value is None else int(value)
 
     def classes(self, node: yaml.Node, key: str) -> tuple[str, ...] | None:
         items = node.value if isinstance(node, yaml.SequenceNode) else [node]
@@ -280,6 +301,10 @@ def _read_defaults(check: _Checker, node: yaml.Node | None) -> FleetDefaults:
             values[key] = check.period(value, key)
         elif key == "down_after":
             values[key] = check.number(value, key, 1, 86400)
+        elif key == "tile":
+            values[key] = check.tile(value, key)
+        elif key == "augment":
+            values[key] = check.boolean(value, key)
     return FleetDefaults(**{k: v for k, v in values.items() if v is not None})
 
 

@@ -25,7 +25,6 @@ from maskdet.fleet.cameras import Camera, FleetDefaults
 from maskdet.fleet.store import ALERT_ID_PREFIX, VERDICTS, period_start, utc_text
 from maskdet.inference.detections import Detections, Frame
 from maskdet.inference.sources import LatestFrameReader, SourceSpec, _open_capture, iter_video, quiet_opencv_logs
-from maskdet.models import default_weights
 from maskdet.monitoring.people import Person
 from maskdet.pipeline.step import Pipeline, load_second_stage
 from maskdet.settings import MAX_VIDEO_PIXELS, DetectionSettings, MonitoringSettings, PrivacySettings, Settings
@@ -34,7 +33,8 @@ from maskdet.settings import MAX_VIDEO_PIXELS, DetectionSettings, MonitoringSett
 def camera_settings(defaults: FleetDefaults, camera: Camera | None = None) -> Settings:
     """The per-frame step's settings for one camera: the fleet's defaults with the camera's own line and alerts
     (alerts are delivered by the driver, so the step gets no webhook)."""
-    detection = DetectionSettings(weights=defaults.model or None, imgsz=defaults.imgsz, conf=defaults.conf)
+    detection = DetectionSettings(weights=defaults.model or None, imgsz=defaults.imgsz, conf=defaults.conf,
+                                  tile=defaults.tile, augment=defaults.augment)
     monitoring = MonitoringSettings(track=True, min_frames=camera.min_frames if camera else defaults.min_frames,
                                     line=camera.line if camera else None,
                                     alert=list(camera.alert if camera else defaults.alert) or None,
@@ -44,18 +44,11 @@ def camera_settings(defaults: FleetDefaults, camera: Camera | None = None) -> Se
 
 
 def load_model(defaults: FleetDefaults, threads: int = 1):
-    """The detector a worker shares between its cameras: one inference thread, as a worker is one core (more
-    workers use more cores)."""
-    from maskdet.inference.detectors import OnnxDetector, warmup
+    """The detector a worker shares between its cameras (with the fleet's tiles and mirror view when asked): one
+    inference thread, as a worker is one core (more workers use more cores)."""
     from maskdet.pipeline.step import load_settings_detector
 
-    settings = camera_settings(defaults)
-    weights = Path(settings.detection.weights or default_weights())
-    if weights.suffix == ".onnx" and weights.exists():
-        detector = OnnxDetector(weights, settings.detection.decoding(), settings.detection.imgsz, threads=threads)
-        warmup(detector)
-        return detector
-    return load_settings_detector(settings)
+    return load_settings_detector(camera_settings(defaults), threads=threads)
 
 
 class CameraPipeline:

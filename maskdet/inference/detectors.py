@@ -394,7 +394,9 @@ def _names_from_metadata(raw: str | dict | list | None, path: Path) -> tuple[str
 
 
 def load_detector(weights: str | Path, settings: DetectSettings, imgsz: int | None = None, device: str | None = None,
-                  half: bool = False) -> Detector:
+                  half: bool = False, threads: int = 0) -> Detector:
+    """The detector for a .pt, an .onnx or an OpenVINO folder, warmed up. threads: inference threads of an exported
+    model (0 = every core; a camera worker, one of several on a machine, takes 1)."""
     path = Path(weights)
     if not path.exists():
         from maskdet.training.trainer import resolve_model
@@ -405,9 +407,9 @@ def load_detector(weights: str | Path, settings: DetectSettings, imgsz: int | No
         if half:
             raise UserError("--half is for .pt models on a CUDA GPU; an .onnx runs at the precision it was exported "
                             "with (python export.py --half)", path)
-        detector = OnnxDetector(path, settings, imgsz, device)
+        detector = OnnxDetector(path, settings, imgsz, device, threads)
     elif is_openvino(path):
-        detector = OpenVinoDetector(path, settings, imgsz, device)
+        detector = OpenVinoDetector(path, settings, imgsz, device, threads)
     elif path.suffix == ".pt":
         detector = TorchDetector(path, settings, imgsz, device, half)
     else:

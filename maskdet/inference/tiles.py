@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from maskdet.inference.detections import Detections, add_timings
+from maskdet.settings import TILE_RANGE
 
 EDGE_PX = 2.0  # a box within this many pixels of an inner tile edge was cut by it
 
@@ -29,8 +30,9 @@ class TileSettings:
     merge_ios: float = 0.6  # a box this much inside a better one is the same face
 
     def __post_init__(self) -> None:
-        if self.size and not 64 <= self.size <= 8192:
-            raise ValueError(f"tile must be 0 (off) or 64..8192 px, got {self.size}")
+        low, high = TILE_RANGE
+        if self.size and not low <= self.size <= high:
+            raise ValueError(f"tile must be 0 (off) or {low}..{high} px, got {self.size}")
         if not 0.0 <= self.overlap < 0.9:
             raise ValueError(f"tile-overlap must be in [0, 0.9), got {self.overlap}")
 

@@ -38,10 +38,11 @@ STAGES = ("detect", "second_stage", "privacy", "track", "annotate")
 SecondStage = Callable[[Frame, Detections], Detections]
 
 
-def load_settings_detector(settings: Settings) -> Detector:
-    """The detector the settings name (models/best.onnx, else best.pt, when they name none)."""
+def load_settings_detector(settings: Settings, threads: int = 0) -> Detector:
+    """The detector the settings name (the shipped one when they name none), with tiles and the mirror view when
+    asked. threads: as load_detector's (0 = every core)."""
     det = settings.detection
-    detector = load_detector(det.weights or default_weights(), det.decoding(), det.imgsz, det.device, det.half)
+    detector = load_detector(det.weights or default_weights(), det.decoding(), det.imgsz, det.device, det.half, threads)
     if det.classes is not None and any(not 0 <= c < len(detector.names) for c in det.classes):
         raise UserError(f"--classes must be ids 0..{len(detector.names) - 1} ({', '.join(detector.names)})")
     if det.tile:

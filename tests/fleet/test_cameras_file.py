@@ -125,3 +125,23 @@ def test_privacy_counts_and_its_period_are_read_from_the_file_and_checked(tmp_pa
     assert proc.stderr.splitlines() == [
         f"error: {path}:2: privacy must be one of off, blur, counts, not 'faces'",
         f"error: {path}:3: period must be a number and a unit (s, m, h or d), such as 72h or 20m, not '2 weeks'"]
+
+
+def test_tiles_and_the_mirror_view_are_read_from_the_defaults_and_checked(tmp_path):
+    from maskdet.fleet.cameras import read_fleet
+
+    path = tmp_path / "cameras.yaml"
+    camera = "cameras:\n  - {name: a, source: 'rtsp://10.0.0.5/s'}\n"
+    path.write_text("defaults:\n  tile: 640\n  augment: true\n" + camera, encoding="utf-8")
+    assert (read_fleet(path).defaults.tile, read_fleet(path).defaults.augment) == (640, True)
+    path.write_text("defaults:\n  tile: 0\n  augment: off\n" + camera, encoding="utf-8")
+    assert (read_fleet(path).defaults.tile, read_fleet(path).defaults.augment) == (0, False)
+    path.write_text("defaults:\n  fps: 1\n  tile: 20\n  augment: 'true'\n" + camera, encoding="utf-8")
+    proc = monitor(path, "--check", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [f"error: {path}:3: tile must be 0 (off) or 64 to 8192 pixels, not 20",
+                                        f"error: {path}:4: augment must be true or false, not 'true'"]
+    path.write_text("defaults:\n  tile: 9000\n  augment: [true]\n" + camera, encoding="utf-8")
+    proc = monitor(path, "--check", cwd=tmp_path)
+    assert proc.stderr.splitlines() == [f"error: {path}:2: tile must be between 0 and 8192, not 9000",
+                                        f"error: {path}:3: augment must be a single value"]

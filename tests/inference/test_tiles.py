@@ -21,35 +21,14 @@ from maskdet.inference.tiles import TiledDetector, TileSettings, merge_boxes, ti
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "samples" / "images" / "astronaut.jpg"
-SAMPLE_FACE = (181, 89, 269, 180)  # the shipped model's box on the sample (without_mask)
-FACE_PX = 22
+sys.path.insert(0, str(ROOT / "tests"))
+from synthetic import SAMPLE_FACE, small_face_scene  # noqa: E402
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     lt, rb = np.maximum(a[:2], b[:2]), np.minimum(a[2:], b[2:])
     inter = float(np.prod(np.clip(rb - lt, 0, None)))
     return inter / (np.prod(a[2:] - a[:2]) + np.prod(b[2:] - b[:2]) - inter)
-
-
-def small_face_scene() -> tuple[np.ndarray, np.ndarray]:
-    """A grey 1920x1080 frame with 12 small faces; returns the frame and their true boxes."""
-    photo = cv2.imread(str(SAMPLE))
-    x1, y1, x2, y2 = SAMPLE_FACE
-    mx, my = int(0.4 * (x2 - x1)), int(0.4 * (y2 - y1))
-    crop = photo[y1 - my:y2 + my, x1 - mx:x2 + mx]
-    scale = FACE_PX / (y2 - y1)
-    face = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    rng = np.random.default_rng(0)
-    frame = np.clip(rng.normal(128, 6, (1080, 1920, 3)), 0, 255).astype(np.uint8)
-    # 480-px tiles start at x 0, 360, 720, 1080, 1440 and y 0, 300, 600: several faces straddle seams.
-    corners = [(100, 100), (350, 150), (1050, 120), (1430, 290), (1800, 90), (300, 620),
-               (710, 590), (900, 700), (1070, 640), (1600, 900), (200, 960), (1100, 430)]
-    truth = []
-    for cx, cy in corners:
-        h, w = face.shape[:2]
-        frame[cy:cy + h, cx:cx + w] = face
-        truth.append([cx + mx * scale, cy + my * scale, cx + mx * scale + (x2 - x1) * scale, cy + h - my * scale])
-    return frame, np.array(truth, np.float32)
 
 
 def matches(found: Detections, truth: np.ndarray) -> list[int]:
