@@ -24,6 +24,8 @@ EXAMPLES = f"""examples:
   python labeling/prelabel.py --images new_photos --labels new_labels --weights runs/train/exp/weights/best.pt
   # then add them to the dataset
   python labeling/merge.py --images new_photos --into data.yaml
+  # phone photos of a crowd (4000x3000, faces a few dozen pixels): look at 1280-px tiles too
+  python labeling/prelabel.py --images crowd_photos --tile 1280
 
 The default --conf {PRELABEL_CONF} is the threshold at which correcting the pre-labels costs the fewest
 clicks on photos the shipped model never saw (bench/prelabel_saving.py). Boxes down to {REVIEW_FLOOR} are only
@@ -46,6 +48,9 @@ def build_parser():
                         help="minimum confidence of a box to write (the default costs the fewest corrections)")
     parser.add_argument("--imgsz", type=IMGSZ, default=argparse.SUPPRESS, help="inference size in pixels (default: the model's own)")
     parser.add_argument("--device", default=argparse.SUPPRESS, help="'cpu', or a CUDA device such as '0' (default: the GPU if there is one)")
+    parser.add_argument("--tile", type=int, default=DetectionSettings.tile, metavar="PX",
+                        help="for photos much larger than the model's input (a phone's 4000x3000) with small faces: also look "
+                             "at overlapping PX x PX tiles, as detect.py --tile (about one inference per tile); 0 = off")
     parser.add_argument("--force", action="store_true", help="replace label files that already exist (someone's work: kept otherwise), and a classes.txt that "
                         "disagrees with data.yaml")
     parser.add_argument("--project", default=str(PROJECT_ROOT / "runs" / "prelabel"), help="where run folders go")
@@ -71,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     from maskdet.pipeline.step import Pipeline  # the model and its step, only once the arguments are good
 
     step = Pipeline(Settings(detection=DetectionSettings(weights=weights, conf=min(REVIEW_FLOOR, args.conf),
-                                                         imgsz=getattr(args, "imgsz", None), device=getattr(args, "device", None))))
+                                                         imgsz=getattr(args, "imgsz", None), device=getattr(args, "device", None),
+                                                         tile=args.tile)))
     check_model_classes(step, config.names, weights)
     labels_dir.mkdir(parents=True, exist_ok=True)
     prepare_labels_dir(labels_dir, config.names, rewrite_classes_txt=stale)

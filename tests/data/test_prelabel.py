@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from synthetic import huge_png
 
@@ -163,3 +164,33 @@ def test_a_photo_over_the_pixel_limit_is_skipped_and_the_rest_prelabelled(tmp_pa
     report = prelabel_folder(photos, photos, fixed_detector({}), conf=0.35, echo=echoed.append)
     assert report.written == 1 and len(report.skipped) == 1 and "--max-pixels" in report.skipped[0]
     assert (photos / "a.txt").exists() and not (photos / "b.txt").exists()
+
+
+def test_tiles_prelabel_the_small_faces_of_a_large_photo_each_once(tmp_path):
+    import cv2
+    from synthetic import small_face_scene
+
+    from maskdet.inference.detections import box_iou
+
+    frame, truth = small_face_scene()  # 12 faces about 22 px high in 1920x1080: too small for the whole photo
+    counts = {}
+    for tile in ("0", "480"):
+        photos = tmp_path / f"tile{tile}"
+        photos.mkdir()
+        assert cv2.imwrite(str(photos / "crowd.png"), frame)
+        proc = prelabel("--images", photos, "--weights", ROOT / "models" / "best.onnx", "--tile", tile, cwd=tmp_path)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+        label = photos / "crowd.txt"
+        boxes = [[(x - w / 2) * 1920, (y - h / 2) * 1080, (x + w / 2) * 1920, (y + h / 2) * 1080]
+                 for _, x, y, w, h in rows(label)] if label.exists() else []
+        overlaps = box_iou(truth, np.array(boxes, np.float32).reshape(-1, 4))
+        counts[tile] = [int((row >= 0.3).sum()) for row in overlaps]
+    assert sum(n > 0 for n in counts["0"]) <= 2
+    assert counts["480"] == [1] * len(truth)
+
+
+def test_a_tile_out_of_range_is_refused_in_one_line(tmp_path, make_photo, tools):
+    make_photo(tmp_path / "photos" / "a.png", 60)
+    proc = prelabel("--images", tmp_path / "photos", "--tile", "10", cwd=tmp_path)
+    tools.assert_one_line_error(proc, "--tile must be 0 (off) or 64..8192 px")
+    assert not (tmp_path / "photos" / "a.txt").exists()
