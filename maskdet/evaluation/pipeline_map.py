@@ -108,29 +108,44 @@ def predict_split(data: str, split: str, detector, progress: Callable[[int], Non
     return SplitPredictions(images, detections, truths)
 
 
-def score(predictions: SplitPredictions, names: tuple[str, ...],
-          second_stage: Callable[[Frame, Detections], Detections] | None = None) -> PipelineMap:
-    """mAP of the predictions, each photo's Detections passed through `second_stage` first (on a copy)."""
-    from ultralytics.utils.metrics import ap_per_class
+PhotoMatches = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # correct (n, 10), confidence, class, true classes
 
-    correct, confidence, predicted, true_classes = [], [], [], []
+
+def photo_matches(predictions: SplitPredictions,
+                  second_stage: Callable[[Frame, Detections], Detections] | None = None) -> list[PhotoMatches]:
+    """Each photo's boxes matched to its labels (its Detections passed through `second_stage` first, on a copy):
+    what mAP is computed from, kept per photo so that photos can be resampled (maskdet.evaluation.bootstrap)."""
+    out = []
     for image, det, (true_xyxy, true_cls) in zip(predictions.images, predictions.detections, predictions.truths):
         det = Detections(det.xyxy.copy(), det.confidence.copy(), det.class_id.copy(), det.names)
         if second_stage is not None and len(det):
             det = second_stage(Frame(image, "", "", "image", 0, 0.0, 0.0, 0.0), det)
         order = np.argsort(-det.confidence, kind="stable")
-        correct.append(match(det.xyxy[order], det.class_id[order], true_xyxy, true_cls))
-        confidence.append(det.confidence[order])
-        predicted.append(det.class_id[order])
-        true_classes.append(true_cls)
+        out.append((match(det.xyxy[order], det.class_id[order], true_xyxy, true_cls), det.confidence[order],
+                    det.class_id[order], true_cls))
+    return out
+
+
+def score(predictions: SplitPredictions, names: tuple[str, ...],
+          second_stage: Callable[[Frame, Detections], Detections] | None = None) -> PipelineMap:
+    """mAP of the predictions, each photo's Detections passed through `second_stage` first (on a copy)."""
+    return score_matches(photo_matches(predictions, second_stage), names)
+
+
+def score_matches(matches: list[PhotoMatches], names: tuple[str, ...]) -> PipelineMap:
+    """mAP of matched photos, with Ultralytics' ap_per_class (the validator's)."""
+    from ultralytics.utils.metrics import ap_per_class
+
+    correct, confidence, predicted, true_classes = zip(*matches) if matches else ((), (), (), ())
     tp = np.concatenate(correct) if correct else np.zeros((0, 10), bool)
-    results = ap_per_class(tp, np.concatenate(confidence), np.concatenate(predicted), np.concatenate(true_classes),
-                           names=dict(enumerate(names)))
+    all_true = np.concatenate(true_classes).astype(int) if true_classes else np.zeros(0, int)
+    results = ap_per_class(tp, np.concatenate(confidence) if confidence else np.zeros(0),
+                           np.concatenate(predicted) if predicted else np.zeros(0), all_true, names=dict(enumerate(names)))
     precision, recall, ap, classes = results[2], results[3], results[5], results[6]
-    labelled = np.bincount(np.concatenate(true_classes).astype(int), minlength=len(names))
+    labelled = np.bincount(all_true, minlength=len(names))
     per_class = lambda values: {names[c]: float(values[i]) for i, c in enumerate(classes)}  # noqa: E731
     return PipelineMap(names, float(ap[:, 0].mean()) if len(ap) else 0.0, float(ap.mean()) if len(ap) else 0.0,
-                       per_class(ap[:, 0]), len(predictions.detections),
+                       per_class(ap[:, 0]), len(matches),
                        per_class(precision), per_class(recall), per_class(ap.mean(1)),
                        {names[c]: int(labelled[c]) for c in classes},
-                       {name: sum(int((t[1] == c).any()) for t in predictions.truths) for c, name in enumerate(names)})
+                       {name: sum(int((t == c).any()) for t in true_classes) for c, name in enumerate(names)})

@@ -98,6 +98,43 @@ def checked_split(data: str | Path, split: str):
     return config
 
 
+def predict_as_validator(weights: str | Path, config, split: str, imgsz: int | None = INFERENCE_IMGSZ,
+                         device: str | None = None, conf: float = MAP_CONF, iou: float = MAP_IOU,
+                         augment: bool = False):
+    """Every photo of the split through detect.py's detector (and its mirror view with `augment`), set up as
+    Ultralytics' validator runs a model: every class a box scores over conf, at most 300 boxes, the photos loaded
+    as it loads them (imgsz None: the model's own size). Returns (SplitPredictions, class names, milliseconds spent
+    per stage in all). An exported model only (.onnx, OpenVINO folder): Ultralytics' predictor, which runs a .pt,
+    keeps one class per box."""
+    import sys
+
+    from tqdm import tqdm
+
+    from maskdet.evaluation.pipeline_map import predict_split
+    from maskdet.inference.augment import FlipAugmentedDetector
+    from maskdet.inference.detections import add_timings
+    from maskdet.inference.detectors import DetectSettings, load_detector
+
+    max_det = 300  # the validator's
+    detector = load_detector(resolve_model(weights), DetectSettings(conf=conf, iou=iou, max_det=max_det, multi_label=True),
+                             imgsz, device)
+    refuse_other_classes(detector.names, config.names, weights)
+    run = FlipAugmentedDetector(detector, conf, max_det) if augment else detector
+    spent: dict[str, float] = {}
+
+    def timed(image):
+        det = run(image)
+        add_timings(spent, det.timings_ms)
+        return det
+
+    photos = len(list_images(config.images_dir(split)))
+    label = f"{Path(weights).name} on {split}{' --augment' if augment else ''}"
+    with tqdm(total=photos, desc=label, unit="photo", disable=not sys.stderr.isatty(), leave=False) as bar:
+        predictions = predict_split(str(config.yaml_path), split, timed, bar.update, keep_images=False,
+                                    validator_imgsz=detector.imgsz)
+    return predictions, detector.names, spent
+
+
 def evaluate_augmented(
     weights: str | Path, data: str | Path, split: str = "val", imgsz: int = INFERENCE_IMGSZ, device: str | None = None,
     conf: float = MAP_CONF, iou: float = MAP_IOU, project: Path | None = None, name: str = "exp", exist_ok: bool = False,
@@ -105,35 +142,13 @@ def evaluate_augmented(
     """val.py --augment: the detector as `detect.py --augment` runs it (each photo and its mirror image, the boxes
     fused; maskdet.inference.augment), scored the way Ultralytics' validator scores a model (its matching and AP:
     maskdet.evaluation.pipeline_map), every class a box scores over conf kept as the validator keeps it. An
-    exported model only (.onnx, OpenVINO folder): Ultralytics' predictor, which runs a .pt, keeps one class per
-    box. Writes metrics.csv; Ultralytics' plots are not made."""
-    import sys
-
-    from tqdm import tqdm
-
-    from maskdet.evaluation.pipeline_map import predict_split, score
-    from maskdet.inference.augment import FlipAugmentedDetector
-    from maskdet.inference.detections import add_timings
-    from maskdet.inference.detectors import DetectSettings, load_detector
+    exported model only (see predict_as_validator). Writes metrics.csv; Ultralytics' plots are not made."""
+    from maskdet.evaluation.pipeline_map import score
 
     config = checked_split(data, split)
-    max_det = 300  # the validator's
-    settings = DetectSettings(conf=conf, iou=iou, max_det=max_det, multi_label=True)
-    detector = load_detector(resolve_model(weights), settings, imgsz, device)
-    refuse_other_classes(detector.names, config.names, weights)
-    augmented = FlipAugmentedDetector(detector, conf, max_det)
-    spent: dict[str, float] = {}
-
-    def timed(image):
-        det = augmented(image)
-        add_timings(spent, det.timings_ms)
-        return det
-
-    photos = len(list_images(config.images_dir(split)))
-    with tqdm(total=photos, desc=f"{split} --augment", unit="photo", disable=not sys.stderr.isatty(), leave=False) as bar:
-        predictions = predict_split(str(config.yaml_path), split, timed, bar.update, keep_images=False,
-                                    validator_imgsz=detector.imgsz)
-    table = step_table(score(predictions, detector.names), photos)
+    predictions, names, spent = predict_as_validator(weights, config, split, imgsz, device, conf, iou, augment=True)
+    photos = len(predictions.detections)
+    table = step_table(score(predictions, names), photos)
     run_dir = next_run_dir(Path(project or PROJECT_ROOT / "runs" / "val"), name, exist_ok)
     atomic_write_text(run_dir / "metrics.csv", safe_table(table).to_csv())
     return EvalResult(run_dir, table, {stage: ms / photos for stage, ms in spent.items()})

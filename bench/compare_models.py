@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Which of these models is better, and can this split tell? mAP with bootstrap intervals, and each model's
+difference from the first on the same resampled photos (a paired bootstrap; maskdet.evaluation.bootstrap).
+
+    python bench/compare_models.py models/best_int8_openvino_model models/best.onnx --data data/kaggle/data.yaml
+    python bench/compare_models.py models/best_int8_openvino_model --with-augment --data data/kaggle/data.yaml
+    python bench/compare_models.py A_openvino_model B_openvino_model --data data/kaggle/data.yaml --json compare.json
+
+Every model is scored as val.py scores an exported model (conf 0.001, IoU 0.7, every class a box scores over
+it, the validator's matching and AP): the figure on the split itself is val.py's. A difference whose interval
+holds 0 is one the split cannot tell from the luck of which photos it holds. Exported models only (.onnx,
+OpenVINO folders): export a .pt first (python export.py --weights X.pt).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from maskdet.errors import UserError  # noqa: E402
+from maskdet.evaluation.bootstrap import bootstrap  # noqa: E402
+from maskdet.evaluation.pipeline_map import photo_matches  # noqa: E402
+from maskdet.evaluation.validate import checked_split, predict_as_validator  # noqa: E402
+from maskdet.fileio import atomic_write_text  # noqa: E402
+
+
+def in_range(low: float, high: float, kind: type = float):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:g}, got {text}")
+        return value
+    return parse
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="+", help="exported models (.onnx, OpenVINO folders); the first is the one the "
+                                                  "others are compared with")
+    parser.add_argument("--data", required=True, help="the dataset (YOLO data.yaml)")
+    parser.add_argument("--split", default="val", choices=["val", "test"], help="choose on val, report test once")
+    parser.add_argument("--imgsz", type=in_range(32, 8192, int), default=None,
+                        help="inference size (default: each model's own; the shipped ones are 704)")
+    parser.add_argument("--with-augment", action="store_true", help="also each model with --augment (its mirror view)")
+    parser.add_argument("--rounds", type=in_range(100, 100_000, int), default=2000, help="bootstrap rounds")
+    parser.add_argument("--level", type=in_range(0.5, 0.999), default=0.95, help="the intervals' coverage")
+    parser.add_argument("--seed", type=int, default=0, help="which photos each round draws")
+    parser.add_argument("--json", default=None, help="also write the figures here")
+    args = parser.parse_args(argv)
+    try:
+        return compare(args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def compare(args: argparse.Namespace) -> int:
+    started = time.time()
+    config = checked_split(args.data, args.split)
+    matches, names = {}, None
+    for model in args.models:
+        for augment in (False, True) if args.with_augment else (False,):
+            key = f"{Path(model).name}{' --augment' if augment else ''}"
+            if key in matches:
+                raise UserError(f"{key} is given twice")
+            predictions, names, _ = predict_as_validator(model, config, args.split, args.imgsz, augment=augment)
+            matches[key] = photo_matches(predictions)
+    result = bootstrap(matches, names, args.rounds, args.level, args.seed)
+    first = next(iter(matches))
+    width = max(len(key) for key in matches)
+    percent = f"{args.level:.0%}"
+    print(f"{'model':<{width}}  {'mAP50 [' + percent + ']':<22}  {'mAP50-95 [' + percent + ']':<22}  "
+          f"{'mAP50 minus the first [' + percent + ']':<30}  better in")
+    for key in matches:
+        line = f"{key:<{width}}  {result.map50[key]!s:<22}  {result.map50_95[key]!s:<22}"
+        if key in result.against_first:
+            c = result.against_first[key]
+            difference = f"{c.difference.estimate:+.3f} [{c.difference.low:+.3f}, {c.difference.high:+.3f}]"
+            line += f"  {difference:<30}  {c.b_better:.0%} of rounds"
+        print(line)
+    photos = len(next(iter(matches.values())))
+    print(f"{args.split} split, {photos} photos, {args.rounds} bootstrap rounds over photos (seed {args.seed}), "
+          f"against {first}; {time.time() - started:.0f} s")
+    if args.json:
+        out = {"split": args.split, "photos": photos, "rounds": args.rounds, "level": args.level, "seed": args.seed,
+               "models": {key: {"mAP50": vars(result.map50[key]), "mAP50-95": vars(result.map50_95[key])} for key in matches},
+               "against_first": {key: {"mAP50_difference": vars(c.difference), "mAP50-95_difference": vars(c.difference_50_95),
+                                       "better_in": c.b_better} for key, c in result.against_first.items()}}
+        atomic_write_text(Path(args.json), json.dumps(out, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
