@@ -185,3 +185,14 @@ def small_face_scene() -> tuple[np.ndarray, np.ndarray]:
         frame[cy:cy + h, cx:cx + w] = face
         truth.append([cx + mx * scale, cy + my * scale, cx + mx * scale + (x2 - x1) * scale, cy + h - my * scale])
     return frame, np.array(truth, np.float32)
+
+
+def boxes_on_each_face(found_xyxy: np.ndarray, truth: np.ndarray, min_iou: float = 0.3) -> list[int]:
+    """For each true face (x1, y1, x2, y2), how many of the boxes found overlap it (IoU >= min_iou): 1 each is
+    every face found once; 0 a face missed, 2 a face reported twice."""
+    from maskdet.inference.detections import box_iou
+
+    found = np.asarray(found_xyxy, np.float32).reshape(-1, 4)
+    if not len(found):
+        return [0] * len(truth)
+    return [int((row >= min_iou).sum()) for row in box_iou(np.asarray(truth, np.float32), found)]

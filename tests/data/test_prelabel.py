@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from synthetic import huge_png
 
@@ -168,9 +167,7 @@ def test_a_photo_over_the_pixel_limit_is_skipped_and_the_rest_prelabelled(tmp_pa
 
 def test_tiles_prelabel_the_small_faces_of_a_large_photo_each_once(tmp_path):
     import cv2
-    from synthetic import small_face_scene
-
-    from maskdet.inference.detections import box_iou
+    from synthetic import boxes_on_each_face, small_face_scene
 
     frame, truth = small_face_scene()  # 12 faces about 22 px high in 1920x1080: too small for the whole photo
     counts = {}
@@ -183,8 +180,7 @@ def test_tiles_prelabel_the_small_faces_of_a_large_photo_each_once(tmp_path):
         label = photos / "crowd.txt"
         boxes = [[(x - w / 2) * 1920, (y - h / 2) * 1080, (x + w / 2) * 1920, (y + h / 2) * 1080]
                  for _, x, y, w, h in rows(label)] if label.exists() else []
-        overlaps = box_iou(truth, np.array(boxes, np.float32).reshape(-1, 4))
-        counts[tile] = [int((row >= 0.3).sum()) for row in overlaps]
+        counts[tile] = boxes_on_each_face(boxes, truth)
     assert sum(n > 0 for n in counts["0"]) <= 2
     assert counts["480"] == [1] * len(truth)
 

@@ -15,25 +15,19 @@ import cv2
 import numpy as np
 import pytest
 
-from maskdet.inference.detections import Detections
 from maskdet.inference.detectors import DetectSettings, load_detector
 from maskdet.inference.tiles import TiledDetector, TileSettings, merge_boxes, tile_grid, tile_starts
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "samples" / "images" / "astronaut.jpg"
 sys.path.insert(0, str(ROOT / "tests"))
-from synthetic import SAMPLE_FACE, small_face_scene  # noqa: E402
+from synthetic import SAMPLE_FACE, boxes_on_each_face, small_face_scene  # noqa: E402
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     lt, rb = np.maximum(a[:2], b[:2]), np.minimum(a[2:], b[2:])
     inter = float(np.prod(np.clip(rb - lt, 0, None)))
     return inter / (np.prod(a[2:] - a[:2]) + np.prod(b[2:] - b[:2]) - inter)
-
-
-def matches(found: Detections, truth: np.ndarray) -> list[int]:
-    """For each true face, how many reported boxes overlap it (IoU >= 0.3)."""
-    return [sum(iou(box, t) >= 0.3 for box in found.xyxy) for t in truth]
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +64,8 @@ def test_settings_are_range_checked():
 
 def test_tiles_find_the_small_faces_the_whole_frame_misses(shipped):
     frame, truth = small_face_scene()
-    whole = matches(shipped(frame), truth)
-    tiled = matches(TiledDetector(shipped, TileSettings(size=480))(frame), truth)
+    whole = boxes_on_each_face(shipped(frame).xyxy, truth)
+    tiled = boxes_on_each_face(TiledDetector(shipped, TileSettings(size=480))(frame).xyxy, truth)
     assert sum(n > 0 for n in whole) <= 2, f"the whole frame already finds them: {whole}"
     assert sum(n > 0 for n in tiled) >= 10, f"tiles found only {tiled}"
 
@@ -79,7 +73,7 @@ def test_tiles_find_the_small_faces_the_whole_frame_misses(shipped):
 def test_tiles_never_report_one_face_twice(shipped):
     frame, truth = small_face_scene()
     found = TiledDetector(shipped, TileSettings(size=480))(frame)
-    assert max(matches(found, truth)) == 1
+    assert max(boxes_on_each_face(found.xyxy, truth)) == 1
     for i in range(len(found)):
         for j in range(i + 1, len(found)):
             assert iou(found.xyxy[i], found.xyxy[j]) < 0.3
@@ -103,7 +97,7 @@ def test_a_large_face_seen_whole_and_in_a_tile_is_reported_once(shipped):
     frame[300:812, 700:1212] = photo  # the 88-px face lies whole in a tile and is found in the whole frame too
     found = TiledDetector(shipped, TileSettings(size=480))(frame)
     truth = np.array([[x + 700 if i % 2 == 0 else x + 300 for i, x in enumerate(SAMPLE_FACE)]], np.float32)
-    assert matches(found, truth) == [1]
+    assert boxes_on_each_face(found.xyxy, truth) == [1]
 
 
 def run_detect(*args: str) -> subprocess.CompletedProcess:

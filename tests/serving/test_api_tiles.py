@@ -11,12 +11,11 @@ import sys
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
-from synthetic import small_face_scene  # noqa: E402
+from synthetic import boxes_on_each_face, small_face_scene  # noqa: E402
 
 
 @pytest.fixture
@@ -41,13 +40,6 @@ def serve_shipped(tmp_path):
         client.__exit__(None, None, None)
 
 
-def faces_per_true_face(body: dict, truth: np.ndarray) -> list[int]:
-    from maskdet.inference.detections import box_iou
-
-    found = np.array([[d["x1"], d["y1"], d["x2"], d["y2"]] for d in body["detections"]], np.float32).reshape(-1, 4)
-    return [int((row >= 0.3).sum()) for row in box_iou(truth, found)] if len(found) else [0] * len(truth)
-
-
 def test_tiles_find_the_small_faces_of_a_1080p_frame_that_the_whole_frame_misses(serve_shipped, tmp_path):
     frame, truth = small_face_scene()
     path = tmp_path / "platform.png"
@@ -57,6 +49,6 @@ def test_tiles_find_the_small_faces_of_a_1080p_frame_that_the_whole_frame_misses
         with open(path, "rb") as fh:
             response = serve_shipped(tile=tile).post("/api/detect", files={"file": (path.name, fh, "image/png")})
         assert response.status_code == 200, response.text
-        answers[tile] = faces_per_true_face(response.json(), truth)
+        answers[tile] = boxes_on_each_face([[d["x1"], d["y1"], d["x2"], d["y2"]] for d in response.json()["detections"]], truth)
     assert sum(n > 0 for n in answers[0]) <= 2
     assert answers[480] == [1] * len(truth)
