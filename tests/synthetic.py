@@ -196,3 +196,18 @@ def boxes_on_each_face(found_xyxy: np.ndarray, truth: np.ndarray, min_iou: float
     if not len(found):
         return [0] * len(truth)
     return [int((row >= min_iou).sum()) for row in box_iou(np.asarray(truth, np.float32), found)]
+
+
+def write_boxes_dataset(root: Path, boxes, photos: int = 2, side: int = 160) -> Path:
+    """A val split of `photos` plain grey side x side photos, each labelled with the same boxes
+    (x1, y1, x2, y2, class id, score: the form write_scripted_onnx takes, so a scripted model can find exactly
+    them); returns its data.yaml."""
+    for sub in ("images", "labels"):
+        (root / "val" / sub).mkdir(parents=True)
+    lines = "".join(f"{c} {(x1 + x2) / (2 * side)} {(y1 + y2) / (2 * side)} {(x2 - x1) / side} {(y2 - y1) / side}\n"
+                    for x1, y1, x2, y2, c, _ in boxes)
+    for i in range(photos):
+        cv2.imwrite(str(root / "val" / "images" / f"p{i}.png"), np.full((side, side, 3), 90 + i, np.uint8))
+        (root / "val" / "labels" / f"p{i}.txt").write_text(lines)
+    (root / "data.yaml").write_text(f"path: {root}\ntrain: val/images\nval: val/images\nnames: [{', '.join(NAMES)}]\n")
+    return root / "data.yaml"

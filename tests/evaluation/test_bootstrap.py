@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -18,7 +17,7 @@ from maskdet.evaluation.pipeline_map import score_matches
 TESTS = Path(__file__).resolve().parents[1]
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
-from synthetic import NAMES, write_scripted_onnx  # noqa: E402
+from synthetic import NAMES, write_boxes_dataset, write_scripted_onnx  # noqa: E402
 
 ROOT = TESTS.parent
 
@@ -69,15 +68,7 @@ WITHOUT_MASK = (10, 10, 30, 30, 1, 0.6)
 
 
 def dataset(root: Path, photos: int = 6) -> Path:
-    for sub in ("images", "labels"):
-        (root / "val" / sub).mkdir(parents=True)
-    lines = "".join(f"{c} {(x1 + x2) / 320} {(y1 + y2) / 320} {(x2 - x1) / 160} {(y2 - y1) / 160}\n"
-                    for x1, y1, x2, y2, c, _ in (WITH_MASK, WITHOUT_MASK))
-    for i in range(photos):
-        cv2.imwrite(str(root / "val" / "images" / f"p{i}.png"), np.full((160, 160, 3), 90 + i, np.uint8))
-        (root / "val" / "labels" / f"p{i}.txt").write_text(lines)
-    (root / "data.yaml").write_text(f"path: {root}\ntrain: val/images\nval: val/images\nnames: [{', '.join(NAMES)}]\n")
-    return root / "data.yaml"
+    return write_boxes_dataset(root, (WITH_MASK, WITHOUT_MASK), photos)
 
 
 def compare(*args) -> subprocess.CompletedProcess:

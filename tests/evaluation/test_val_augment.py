@@ -10,15 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pandas as pd
 
 TESTS = Path(__file__).resolve().parents[1]
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
-from synthetic import write_scripted_onnx  # noqa: E402
+from synthetic import write_boxes_dataset, write_scripted_onnx  # noqa: E402
 
 ROOT = TESTS.parent
 CENTRED = (70, 40, 90, 60, 0, 0.8)  # with_mask, in the middle of a 160x160 photo: its own mirror image
@@ -26,16 +24,7 @@ OFF_CENTRE = (10, 10, 30, 30, 1, 0.6)  # without_mask
 
 
 def dataset(root: Path, photos: int = 2) -> Path:
-    for sub in ("images", "labels"):
-        (root / "val" / sub).mkdir(parents=True)
-    lines = "".join(f"{c} {(x1 + x2) / 320} {(y1 + y2) / 320} {(x2 - x1) / 160} {(y2 - y1) / 160}\n"
-                    for x1, y1, x2, y2, c, _ in (CENTRED, OFF_CENTRE))
-    for i in range(photos):
-        cv2.imwrite(str(root / "val" / "images" / f"p{i}.png"), np.full((160, 160, 3), 90 + i, np.uint8))
-        (root / "val" / "labels" / f"p{i}.txt").write_text(lines)
-    (root / "data.yaml").write_text(f"path: {root}\ntrain: val/images\nval: val/images\n"
-                                    "names: [with_mask, without_mask, mask_weared_incorrect]\n")
-    return root / "data.yaml"
+    return write_boxes_dataset(root, (CENTRED, OFF_CENTRE), photos)
 
 
 def val(*args) -> subprocess.CompletedProcess:

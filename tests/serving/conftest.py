@@ -81,7 +81,7 @@ def video(tmp_path) -> Path:
 
 @pytest.fixture
 def make_client(tmp_path, weights) -> Iterator[Callable]:
-    """make_client(**settings) -> a started TestClient on the app with the scripted model."""
+    """make_client(**settings) -> a started TestClient on the app with the scripted model (or weights=...)."""
     from fastapi.testclient import TestClient
 
     from maskdet.serving.app import create_app
@@ -90,7 +90,7 @@ def make_client(tmp_path, weights) -> Iterator[Callable]:
     clients: list[TestClient] = []
 
     def make(**overrides) -> TestClient:
-        settings = ServeSettings(weights=weights, results_dir=tmp_path / "results", **overrides)
+        settings = ServeSettings(**{"weights": weights, "results_dir": tmp_path / "results", **overrides})
         client = TestClient(create_app(settings), raise_server_exceptions=False)
         client.__enter__()
         clients.append(client)

@@ -11,43 +11,20 @@ import sys
 from pathlib import Path
 
 import cv2
-import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 from synthetic import boxes_on_each_face, small_face_scene  # noqa: E402
 
 
-@pytest.fixture
-def serve_shipped(tmp_path):
-    """serve(**settings) -> a started test client on the app serving models/best.onnx."""
-    from fastapi.testclient import TestClient
-
-    from maskdet.serving.app import create_app
-    from maskdet.settings import ServeSettings
-
-    clients = []
-
-    def serve(**overrides):
-        settings = ServeSettings(weights=ROOT / "models" / "best.onnx", results_dir=tmp_path / "results", **overrides)
-        client = TestClient(create_app(settings), raise_server_exceptions=False)
-        client.__enter__()
-        clients.append(client)
-        return client
-
-    yield serve
-    for client in clients:
-        client.__exit__(None, None, None)
-
-
-def test_tiles_find_the_small_faces_of_a_1080p_frame_that_the_whole_frame_misses(serve_shipped, tmp_path):
+def test_tiles_find_the_small_faces_of_a_1080p_frame_that_the_whole_frame_misses(make_client, tmp_path):
     frame, truth = small_face_scene()
     path = tmp_path / "platform.png"
     assert cv2.imwrite(str(path), frame)
     answers = {}
     for tile in (0, 480):
         with open(path, "rb") as fh:
-            response = serve_shipped(tile=tile).post("/api/detect", files={"file": (path.name, fh, "image/png")})
+            response = make_client(weights=ROOT / "models" / "best.onnx", tile=tile).post("/api/detect", files={"file": (path.name, fh, "image/png")})
         assert response.status_code == 200, response.text
         answers[tile] = boxes_on_each_face([[d["x1"], d["y1"], d["x2"], d["y2"]] for d in response.json()["detections"]], truth)
     assert sum(n > 0 for n in answers[0]) <= 2
