@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Sliced inference (`--tile`) on camera-sized scenes of real small faces: recall with and without tiles, and
+what it costs per frame.
+
+    python bench/tiles.py --data data/kaggle/data.yaml --split test                 # 22-px faces, 480-px tiles
+    python bench/tiles.py --data data/kaggle/data.yaml --face-px 16 --tile 480 640 --json tiles.json
+
+Every labelled face of the split at least --min-px high is cut out with its context, shrunk to --face-px high
+and laid on 1920x1080 scenes, 40 a frame (maskdet/evaluation/small_faces.py). Each scene goes through the
+detector detect.py builds (the shipped model by default), the whole frame alone and then with each tile size.
+A face is found when a box overlaps it at IoU 0.5; the box's class is checked too. Cost: median wall and CPU
+milliseconds per frame, on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from maskdet.errors import UserError  # noqa: E402
+from maskdet.evaluation.small_faces import SceneCounts, build_scenes, labelled_faces  # noqa: E402
+from maskdet.evaluation.validate import checked_split  # noqa: E402
+from maskdet.fileio import atomic_write_text  # noqa: E402
+from maskdet.models import default_weights  # noqa: E402
+from maskdet.pipeline.step import load_settings_detector  # noqa: E402
+from maskdet.settings import TILE_RANGE, DetectionSettings, Settings  # noqa: E402
+
+
+def in_range(low: int, high: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {text}")
+        return value
+    return parse
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, help="the dataset (YOLO data.yaml) whose faces fill the scenes")
+    parser.add_argument("--split", default="test", choices=["val", "test"], help="never train: the model saw those")
+    parser.add_argument("--weights", default=None, help="the detector (default: the shipped one, as detect.py)")
+    parser.add_argument("--face-px", type=in_range(8, 64), default=22, help="the height every face is shrunk to")
+    parser.add_argument("--min-px", type=in_range(8, 512), default=30,
+                        help="faces smaller than this in their photo are left out (they would be shrunk too little)")
+    parser.add_argument("--tile", type=in_range(*TILE_RANGE), nargs="+", default=[480], help="tile sizes to measure")
+    parser.add_argument("--conf", type=float, default=DetectionSettings.conf, help="detect.py's --conf")
+    parser.add_argument("--json", default=None, help="also write the figures here")
+    args = parser.parse_args(argv)
+    try:
+        return measure(args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def measure(args: argparse.Namespace) -> int:
+    if not 0 < args.conf < 1:
+        raise UserError(f"--conf must be between 0 and 1, got {args.conf}")
+    if args.min_px <= args.face_px:
+        raise UserError(f"--min-px ({args.min_px}) must be above --face-px ({args.face_px}): faces are only shrunk")
+    started = time.time()
+    checked_split(args.data, args.split)
+    faces = labelled_faces(args.data, args.split, args.min_px)
+    if not faces:
+        raise UserError(f"no face of the {args.split} split is {args.min_px} px high or more: lower --min-px", args.data)
+    scenes = build_scenes(faces, args.face_px)
+    weights = Path(args.weights) if args.weights else default_weights()
+    out: dict = {"weights": str(weights), "split": args.split, "face_px": args.face_px, "faces": sum(len(s.boxes) for s in scenes),
+                 "frames": len(scenes), "results": {}}
+    print(f"{out['faces']} faces of the {args.split} split, {args.face_px} px high, on {len(scenes)} 1920x1080 frames; {weights}")
+    print(f"{'':<12}{'found':>8}{'recall':>8}{'class right':>13}{'twice':>7}{'extra':>7}{'ms/frame wall':>15}{'CPU':>8}")
+    for tile in [0, *args.tile]:
+        detector = load_settings_detector(Settings(detection=DetectionSettings(weights=weights, conf=args.conf, tile=tile)))
+        counts, wall, cpu = SceneCounts(), [], []
+        for scene in scenes:
+            w, c = time.perf_counter(), time.process_time()
+            det = detector(scene.image)
+            wall.append((time.perf_counter() - w) * 1e3)
+            cpu.append((time.process_time() - c) * 1e3)
+            counts.add(scene.boxes, scene.classes, det.xyxy, det.class_id)
+        key = f"tile {tile}" if tile else "whole frame"
+        out["results"][key] = {"found": counts.found, "recall": round(counts.recall, 4), "right_class": counts.right_class,
+                               "twice": counts.twice, "extra": counts.extra,
+                               "ms_per_frame": {"wall": round(statistics.median(wall), 1), "cpu": round(statistics.median(cpu), 1)}}
+        r = out["results"][key]
+        print(f"{key:<12}{counts.found:>8}{counts.recall:>8.1%}{counts.right_class:>13}{counts.twice:>7}{counts.extra:>7}"
+              f"{r['ms_per_frame']['wall']:>15.1f}{r['ms_per_frame']['cpu']:>8.1f}")
+    print(f"found: a box at IoU 0.5; class right: that box's class is the face's; twice: faces with two boxes; "
+          f"extra: boxes on no face; {time.time() - started:.0f} s")
+    if args.json:
+        atomic_write_text(Path(args.json), json.dumps(out, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
