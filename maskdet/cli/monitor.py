@@ -24,8 +24,7 @@ EXAMPLES = """cameras file (YAML):
     down_after: 30               # seconds without frames before a camera shows as down
     privacy: blur                # blur (default), counts or off; see --privacy
     period: 20m                  # privacy counts: the length of a row of counts
-    tile: 640                    # 1080p/4K cameras: also look at 640-px tiles, so small faces keep their size
-                                 # (about one inference per tile; frames no larger than a tile are not cut; 0 = off)
+    tile: 0                      # sliced inference, tile side in pixels (0 = off): see the camera below
     augment: false               # true: the mirror image too, boxes fused (more faces found, twice the CPU)
   cameras:
     - name: door-1
@@ -35,6 +34,10 @@ EXAMPLES = """cameras file (YAML):
       line: 0,0.6,1,0.6                 # its own counting line (optional)
       alert: [without_mask, mask_weared_incorrect]
       alert_after: 3
+    - name: concourse
+      source: rtsp://10.0.0.6/stream1
+      tile: 480                         # far from the faces: also look at 480-px tiles, so small faces
+                                        # keep their size (frames no larger are not cut; ~16 inferences)
 
 examples:
   python monitor.py cameras.yaml                          # a local Ray, one worker per core, runs/fleet/fleet.db

@@ -7,7 +7,7 @@
       alert_after: 2               # seconds the verdict must hold first
       webhook: https://host/hook   # alerts POSTed here from a background queue, with retries
       privacy: blur                # blur (default) | counts (counts per period only) | off
-      tile: 640                    # sliced inference for frames larger than the tile (small faces); 0 = off
+      tile: 0                      # sliced inference (small faces in large frames): tile side in pixels; 0 = off
       augment: false               # true: the mirror image too (more faces, twice the CPU)
       period: 20m                  # privacy counts: the length of a row of counts
     cameras:
@@ -16,6 +16,10 @@
         site: hq
         zone: entrance
         line: 0,0.6,1,0.6          # its own counting line (optional)
+      - name: concourse
+        source: rtsp://10.0.0.6/stream1
+        tile: 480                  # a far 1080p camera: its own tiles (fps, alert, alert_after, min_frames,
+                                   # tile and augment may be set per camera)
 
 The file comes from outside: it is read with a size cap, parsed safely (no Python objects) and refused
 if it uses YAML anchors or aliases (a few lines of aliases can expand to gigabytes). Every mistake is
@@ -83,6 +87,8 @@ class Camera:
     alert_after: float = ALERT_AFTER_S
     fps: float = 2.0
     min_frames: int = MIN_FRAMES
+    tile: int = DetectionSettings.tile
+    augment: bool = DetectionSettings.augment
 
     @property
     def kind(self) -> str:
@@ -114,7 +120,7 @@ class CamerasFileError(Exception):
 TOP_KEYS = ("defaults", "cameras")
 DEFAULT_KEYS = ("model", "imgsz", "conf", "fps", "min_frames", "alert", "alert_after", "webhook", "privacy", "period",
                 "down_after", "tile", "augment")
-CAMERA_KEYS = ("name", "source", "site", "zone", "line", "alert", "alert_after", "fps", "min_frames")
+CAMERA_KEYS = ("name", "source", "site", "zone", "line", "alert", "alert_after", "fps", "min_frames", "tile", "augment")
 
 
 class _Checker:
@@ -272,6 +278,8 @@ PER_CAMERA = {
     "min_frames": lambda check, value, key: check.number(value, key, 1, 1000, integer=True),
     "alert": lambda check, value, key: check.classes(value, key),
     "alert_after": lambda check, value, key: check.number(value, key, 0, 3600),
+    "tile": lambda check, value, key: check.tile(value, key),
+    "augment": lambda check, value, key: check.boolean(value, key),
 }
 
 
@@ -301,10 +309,6 @@ def _read_defaults(check: _Checker, node: yaml.Node | None) -> FleetDefaults:
             values[key] = check.period(value, key)
         elif key == "down_after":
             values[key] = check.number(value, key, 1, 86400)
-        elif key == "tile":
-            values[key] = check.tile(value, key)
-        elif key == "augment":
-            values[key] = check.boolean(value, key)
     return FleetDefaults(**{k: v for k, v in values.items() if v is not None})
 
 
@@ -399,4 +403,5 @@ def archive_fleet(folder: str | Path, defaults: FleetDefaults | None = None, sit
         raise CamerasFileError([f"{folder}: no video files in this folder"])
     return Fleet(folder, defaults, tuple(
         Camera(str(p.relative_to(folder)), str(p.resolve()), site or folder.name, p.parent.name if p.parent != folder else "",
-               None, defaults.alert, defaults.alert_after, defaults.fps, defaults.min_frames) for p in videos))
+               None, defaults.alert, defaults.alert_after, defaults.fps, defaults.min_frames, defaults.tile,
+               defaults.augment) for p in videos))

@@ -26,15 +26,16 @@ from maskdet.fleet.store import ALERT_ID_PREFIX, VERDICTS, period_start, utc_tex
 from maskdet.inference.detections import Detections, Frame
 from maskdet.inference.sources import LatestFrameReader, SourceSpec, _open_capture, iter_video, quiet_opencv_logs
 from maskdet.monitoring.people import Person
-from maskdet.pipeline.step import Pipeline, load_second_stage
+from maskdet.pipeline.step import Pipeline, load_second_stage, with_views
 from maskdet.settings import MAX_VIDEO_PIXELS, DetectionSettings, MonitoringSettings, PrivacySettings, Settings
 
 
 def camera_settings(defaults: FleetDefaults, camera: Camera | None = None) -> Settings:
-    """The per-frame step's settings for one camera: the fleet's defaults with the camera's own line and alerts
-    (alerts are delivered by the driver, so the step gets no webhook)."""
+    """The per-frame step's settings for one camera: the fleet's defaults with the camera's own line, alerts, tiles
+    and mirror view (alerts are delivered by the driver, so the step gets no webhook)."""
     detection = DetectionSettings(weights=defaults.model or None, imgsz=defaults.imgsz, conf=defaults.conf,
-                                  tile=defaults.tile, augment=defaults.augment)
+                                  tile=camera.tile if camera else defaults.tile,
+                                  augment=camera.augment if camera else defaults.augment)
     monitoring = MonitoringSettings(track=True, min_frames=camera.min_frames if camera else defaults.min_frames,
                                     line=camera.line if camera else None,
                                     alert=list(camera.alert if camera else defaults.alert) or None,
@@ -44,11 +45,11 @@ def camera_settings(defaults: FleetDefaults, camera: Camera | None = None) -> Se
 
 
 def load_model(defaults: FleetDefaults, threads: int = 1):
-    """The detector a worker shares between its cameras (with the fleet's tiles and mirror view when asked): one
-    inference thread, as a worker is one core (more workers use more cores)."""
-    from maskdet.pipeline.step import load_settings_detector
+    """The model a worker shares between its cameras (each camera adds its own tiles and mirror view: see
+    CameraPipeline): one inference thread, as a worker is one core (more workers use more cores)."""
+    from maskdet.pipeline.step import load_base_detector
 
-    return load_settings_detector(camera_settings(defaults), threads=threads)
+    return load_base_detector(camera_settings(defaults), threads=threads)
 
 
 class CameraPipeline:
@@ -56,7 +57,9 @@ class CameraPipeline:
     takes from it after each frame: the people who left the view and the alerts raised."""
 
     def __init__(self, detector, camera: Camera, defaults: FleetDefaults, second_stage=None):
-        self.step = Pipeline(camera_settings(defaults, camera), detector=detector, second_stage=second_stage)
+        """detector: the worker's model (load_model); this camera's tiles and mirror view are wrapped around it."""
+        settings = camera_settings(defaults, camera)
+        self.step = Pipeline(settings, detector=with_views(detector, settings.detection), second_stage=second_stage)
         self.people = self.step.monitor.people
 
     def process(self, frame: Frame) -> Detections:

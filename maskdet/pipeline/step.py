@@ -32,7 +32,7 @@ from maskdet.inference.visualize import Annotator
 from maskdet.models import default_weights, second_stage_model
 from maskdet.monitoring.monitor import Monitor
 from maskdet.pipeline.privacy import PrivacyStage
-from maskdet.settings import Settings
+from maskdet.settings import DetectionSettings, Settings
 
 STAGES = ("detect", "second_stage", "privacy", "track", "annotate")
 SecondStage = Callable[[Frame, Detections], Detections]
@@ -41,10 +41,21 @@ SecondStage = Callable[[Frame, Detections], Detections]
 def load_settings_detector(settings: Settings, threads: int = 0) -> Detector:
     """The detector the settings name (the shipped one when they name none), with tiles and the mirror view when
     asked. threads: as load_detector's (0 = every core)."""
+    return with_views(load_base_detector(settings, threads), settings.detection)
+
+
+def load_base_detector(settings: Settings, threads: int = 0) -> Detector:
+    """The model alone, without tiles or the mirror view: what several streams with their own views can share."""
     det = settings.detection
     detector = load_detector(det.weights or default_weights(), det.decoding(), det.imgsz, det.device, det.half, threads)
     if det.classes is not None and any(not 0 <= c < len(detector.names) for c in det.classes):
         raise UserError(f"--classes must be ids 0..{len(detector.names) - 1} ({', '.join(detector.names)})")
+    return detector
+
+
+def with_views(detector: Detector, det: DetectionSettings) -> Detector:
+    """The detector run on tiles of the frame (det.tile) and on its mirror image (det.augment), as asked: thin
+    wrappers around one loaded model."""
     if det.tile:
         try:
             tiles = TileSettings(size=det.tile, overlap=det.tile_overlap)

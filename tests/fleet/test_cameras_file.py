@@ -145,3 +145,14 @@ def test_tiles_and_the_mirror_view_are_read_from_the_defaults_and_checked(tmp_pa
     proc = monitor(path, "--check", cwd=tmp_path)
     assert proc.stderr.splitlines() == [f"error: {path}:2: tile must be between 0 and 8192, not 9000",
                                         f"error: {path}:3: augment must be a single value"]
+
+
+def test_a_cameras_own_tile_and_augment_are_checked_on_its_line(tmp_path):
+    path = tmp_path / "cameras.yaml"
+    path.write_text("defaults:\n  tile: 640\ncameras:\n  - name: a\n    source: 'rtsp://10.0.0.5/s'\n    tile: 5000.5\n"
+                    "  - {name: b, source: 'rtsp://10.0.0.6/s', augment: 2}\n  - {name: c, source: 'rtsp://10.0.0.7/s'}\n",
+                    encoding="utf-8")
+    proc = monitor(path, "--check", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [f"error: {path}:6: tile must be a whole number, not '5000.5'",
+                                        f"error: {path}:7: augment must be true or false, not '2'"]

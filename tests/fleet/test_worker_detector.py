@@ -1,8 +1,10 @@
-"""A camera worker's detector: one inference thread, and the cameras file's `tile` and `augment` reach it.
+"""A camera worker's model: one inference thread, shared by its cameras, each with the tiles and mirror view
+the cameras file gives it (fleet-wide under `defaults:`, or its own).
 
-A station camera is 1080p and its faces are small: `tile:` in the cameras file must do for every camera what
-detect.py --tile does (tests/inference/test_tiles.py), on the worker's one core. The scene is the one the
-tiles test builds: 12 faces about 22 px high in a 1920x1080 frame, which the whole frame misses.
+A station camera far from the faces is 1080p and its faces are small: `tile:` must do for that camera what
+detect.py --tile does (tests/inference/test_tiles.py), on the worker's one core, while a near camera on the same
+worker pays for no tiles. The scene is the tiles test's: 12 faces about 22 px high in a 1920x1080 frame, which
+the whole frame misses.
 """
 
 from __future__ import annotations
@@ -27,10 +29,9 @@ ONNX = ROOT / "models" / "best.onnx"
 INT8 = ROOT / "models" / "best_int8_openvino_model"
 
 
-def cameras_file(tmp_path: Path, model: Path, extra: str = "") -> Path:
+def cameras_file(tmp_path: Path, model: Path, defaults: str = "", cameras: str = "  - {name: platform-2, source: 'rtsp://10.0.0.5/s'}\n") -> Path:
     path = tmp_path / "cameras.yaml"
-    path.write_text(f"defaults:\n  model: {model}\n{extra}cameras:\n  - {{name: platform-2, source: 'rtsp://10.0.0.5/s'}}\n",
-                    encoding="utf-8")
+    path.write_text(f"defaults:\n  model: {model}\n{defaults}cameras:\n{cameras}", encoding="utf-8")
     return path
 
 
@@ -58,24 +59,32 @@ def test_a_worker_runs_its_model_on_one_thread(tmp_path, model):
     assert inference_threads(load_model(fleet.defaults, threads=2)) == 2
 
 
-def test_tiles_from_the_cameras_file_find_the_small_faces_of_a_1080p_camera_each_once(tmp_path):
+def test_tiles_from_the_defaults_find_the_small_faces_of_a_1080p_camera_each_once(tmp_path):
     frame, truth = small_face_scene()
     plain = read_fleet(cameras_file(tmp_path, ONNX))
-    assert (plain.defaults.tile, plain.defaults.augment) == (0, False)
-    whole = load_model(plain.defaults)
-    assert not isinstance(whole, (TiledDetector, FlipAugmentedDetector))
-    assert sum(n > 0 for n in faces_found(CameraPipeline(whole, plain.cameras[0], plain.defaults), frame, truth)) <= 2
+    assert (plain.cameras[0].tile, plain.cameras[0].augment) == (0, False)
+    model = load_model(plain.defaults)
+    whole = CameraPipeline(model, plain.cameras[0], plain.defaults)
+    assert whole.step.detector is model
+    assert sum(n > 0 for n in faces_found(whole, frame, truth)) <= 2
 
     tiled = read_fleet(cameras_file(tmp_path, ONNX, "  tile: 480\n"))
-    detector = load_model(tiled.defaults)
-    assert isinstance(detector, TiledDetector) and detector.settings.size == 480
-    assert faces_found(CameraPipeline(detector, tiled.cameras[0], tiled.defaults), frame, truth) == [1] * len(truth)
+    pipeline = CameraPipeline(load_model(tiled.defaults), tiled.cameras[0], tiled.defaults)
+    assert isinstance(pipeline.step.detector, TiledDetector) and pipeline.step.detector.settings.size == 480
+    assert faces_found(pipeline, frame, truth) == [1] * len(truth)
 
 
-def test_augment_from_the_cameras_file_wraps_the_tiled_detector_and_keeps_every_face_once(tmp_path):
+def test_each_camera_gets_its_own_tiles_and_mirror_view_around_the_workers_one_model(tmp_path):
     frame, truth = small_face_scene()
-    fleet = read_fleet(cameras_file(tmp_path, ONNX, "  tile: 480\n  augment: yes\n"))
-    detector = load_model(fleet.defaults)
-    assert isinstance(detector, FlipAugmentedDetector) and isinstance(detector.detector, TiledDetector)
-    assert inference_threads(detector) == 1
-    assert faces_found(CameraPipeline(detector, fleet.cameras[0], fleet.defaults), frame, truth) == [1] * len(truth)
+    fleet = read_fleet(cameras_file(tmp_path, ONNX, "  augment: yes\n", "  - {name: near, source: 'rtsp://10.0.0.5/s', augment: no}\n"
+                                    "  - {name: far, source: 'rtsp://10.0.0.6/s', tile: 480}\n"))
+    near, far = fleet.cameras
+    assert (near.tile, near.augment, far.tile, far.augment) == (0, False, 480, True)
+    model = load_model(fleet.defaults)
+    near_step, far_step = (CameraPipeline(model, camera, fleet.defaults) for camera in (near, far))
+    assert near_step.step.detector is model
+    wrapped = far_step.step.detector
+    assert isinstance(wrapped, FlipAugmentedDetector) and isinstance(wrapped.detector, TiledDetector)
+    assert wrapped.detector.detector is model and inference_threads(wrapped) == 1
+    assert sum(n > 0 for n in faces_found(near_step, frame, truth)) <= 2
+    assert faces_found(far_step, frame, truth) == [1] * len(truth)
