@@ -36,7 +36,7 @@ def in_range(low: float, high: float, kind: type = float):
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
         if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:g}, got {text}")
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {text}")
         return value
     return parse
 
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--with-augment", action="store_true", help="also each model with --augment (its mirror view)")
     parser.add_argument("--rounds", type=in_range(100, 100_000, int), default=2000, help="bootstrap rounds")
     parser.add_argument("--level", type=in_range(0.5, 0.999), default=0.95, help="the intervals' coverage")
-    parser.add_argument("--seed", type=int, default=0, help="which photos each round draws")
+    parser.add_argument("--seed", type=in_range(0, 2**32 - 1, int), default=0, help="which photos each round draws")
     parser.add_argument("--json", default=None, help="also write the figures here")
     args = parser.parse_args(argv)
     try:
