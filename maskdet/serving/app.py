@@ -190,7 +190,7 @@ def job_status(job: Job) -> dict:
 
 @api_router.get("/api/health", responses=documented(401))
 async def health(request: Request) -> dict:
-    """The model, its classes and input size, and the server's limits."""
+    """The model, its classes and input size, how it looks at a frame (tiles, mirror view), and the server's limits."""
     settings, service = settings_of(request), service_of(request)
     names = service.pool.names
     return {"status": "ok", "version": maskdet.__version__, "model": Path(settings.weights).name, "classes": list(names),
@@ -198,7 +198,8 @@ async def health(request: Request) -> dict:
             "imgsz": service.pool.imgsz, "conf": settings.conf, "iou": settings.iou, "workers": service.pool.workers,
             "max_upload_mb": settings.max_upload_mb, "max_files": MAX_FILES, "max_pixels": settings.max_pixels,
             "max_video_pixels": settings.max_video_pixels, "max_video_frames": settings.max_video_frames,
-            "keep_minutes": settings.keep_minutes, "privacy": settings.privacy}
+            "keep_minutes": settings.keep_minutes, "privacy": settings.privacy, "tile": settings.tile,
+            "augment": settings.augment}
 
 
 @api_router.post("/api/detect", responses=documented(400, 401, 413, 415, 503))

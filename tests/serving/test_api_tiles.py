@@ -23,8 +23,11 @@ def test_tiles_find_the_small_faces_of_a_1080p_frame_that_the_whole_frame_misses
     assert cv2.imwrite(str(path), frame)
     answers = {}
     for tile in (0, 480):
+        client = make_client(weights=ROOT / "models" / "best.onnx", tile=tile)
+        health = client.get("/api/health").json()
+        assert (health["tile"], health["augment"]) == (tile, False)  # what a client can see of the server's views
         with open(path, "rb") as fh:
-            response = make_client(weights=ROOT / "models" / "best.onnx", tile=tile).post("/api/detect", files={"file": (path.name, fh, "image/png")})
+            response = client.post("/api/detect", files={"file": (path.name, fh, "image/png")})
         assert response.status_code == 200, response.text
         answers[tile] = boxes_on_each_face([[d["x1"], d["y1"], d["x2"], d["y2"]] for d in response.json()["detections"]], truth)
     assert sum(n > 0 for n in answers[0]) <= 2
