@@ -22,23 +22,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from maskdet.cli import number  # noqa: E402
 from maskdet.errors import UserError  # noqa: E402
 from maskdet.evaluation.bootstrap import bootstrap  # noqa: E402
 from maskdet.evaluation.pipeline_map import photo_matches  # noqa: E402
 from maskdet.evaluation.validate import checked_split, predict_as_validator  # noqa: E402
 from maskdet.fileio import atomic_write_text  # noqa: E402
-
-
-def in_range(low: float, high: float, kind: type = float):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {text}")
-        return value
-    return parse
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,12 +36,12 @@ def main(argv: list[str] | None = None) -> int:
                                                   "others are compared with")
     parser.add_argument("--data", required=True, help="the dataset (YOLO data.yaml)")
     parser.add_argument("--split", default="val", choices=["val", "test"], help="choose on val, report test once")
-    parser.add_argument("--imgsz", type=in_range(32, 8192, int), default=None,
+    parser.add_argument("--imgsz", type=number(int, 32, 8192), default=None,
                         help="inference size (default: each model's own; the shipped ones are 704)")
     parser.add_argument("--with-augment", action="store_true", help="also each model with --augment (its mirror view)")
-    parser.add_argument("--rounds", type=in_range(100, 100_000, int), default=2000, help="bootstrap rounds")
-    parser.add_argument("--level", type=in_range(0.5, 0.999), default=0.95, help="the intervals' coverage")
-    parser.add_argument("--seed", type=in_range(0, 2**32 - 1, int), default=0, help="which photos each round draws")
+    parser.add_argument("--rounds", type=number(int, 100, 100_000), default=2000, help="bootstrap rounds")
+    parser.add_argument("--level", type=number(float, 0.5, 0.999), default=0.95, help="the intervals' coverage")
+    parser.add_argument("--seed", type=number(int, 0, 2**32 - 1), default=0, help="which photos each round draws")
     parser.add_argument("--json", default=None, help="also write the figures here")
     args = parser.parse_args(argv)
     try:

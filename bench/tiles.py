@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from maskdet.cli import number  # noqa: E402
 from maskdet.errors import UserError  # noqa: E402
 from maskdet.evaluation.small_faces import SceneCounts, build_scenes, labelled_faces  # noqa: E402
 from maskdet.evaluation.validate import checked_split  # noqa: E402
@@ -32,28 +33,17 @@ from maskdet.pipeline.step import load_settings_detector  # noqa: E402
 from maskdet.settings import TILE_RANGE, DetectionSettings, Settings  # noqa: E402
 
 
-def in_range(low: int, high: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {text}")
-        return value
-    return parse
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="the dataset (YOLO data.yaml) whose faces fill the scenes")
     parser.add_argument("--split", default="test", choices=["val", "test"], help="never train: the model saw those")
     parser.add_argument("--weights", default=None, help="the detector (default: the shipped one, as detect.py)")
-    parser.add_argument("--face-px", type=in_range(8, 64), default=22, help="the height every face is shrunk to")
-    parser.add_argument("--min-px", type=in_range(8, 512), default=30,
+    parser.add_argument("--face-px", type=number(int, 8, 64), default=22, help="the height every face is shrunk to")
+    parser.add_argument("--min-px", type=number(int, 8, 512), default=30,
                         help="faces smaller than this in their photo are left out (they would be shrunk too little)")
-    parser.add_argument("--tile", type=in_range(*TILE_RANGE), nargs="+", default=[480], help="tile sizes to measure")
-    parser.add_argument("--conf", type=float, default=DetectionSettings.conf, help="detect.py's --conf")
+    parser.add_argument("--tile", type=number(int, *TILE_RANGE), nargs="+", default=[480], help="tile sizes to measure")
+    parser.add_argument("--conf", type=number(float, 0, 1, low_open=True, high_open=True), default=DetectionSettings.conf,
+                        help="detect.py's --conf")
     parser.add_argument("--json", default=None, help="also write the figures here")
     args = parser.parse_args(argv)
     try:
@@ -64,8 +54,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def measure(args: argparse.Namespace) -> int:
-    if not 0 < args.conf < 1:
-        raise UserError(f"--conf must be between 0 and 1, got {args.conf}")
     if args.min_px <= args.face_px:
         raise UserError(f"--min-px ({args.min_px}) must be above --face-px ({args.face_px}): faces are only shrunk")
     started = time.time()

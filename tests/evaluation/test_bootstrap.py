@@ -93,8 +93,8 @@ def test_compare_models_prints_each_models_interval_and_its_difference_from_the_
     assert figures["against_first"]["both.onnx"]["better_in"] == 1.0
 
 
-@pytest.mark.parametrize("args, message", [(["--rounds", "5"], "--rounds: must be between 100"),
-                                           (["--level", "2"], "--level: must be between 0.5")])
+@pytest.mark.parametrize("args, message", [(["--rounds", "5"], "--rounds: must be at least 100"),
+                                           (["--level", "2"], "--level: must be at least 0.5 and at most 0.999")])
 def test_compare_models_range_checks_its_numbers(tmp_path, args, message):
     proc = compare(tmp_path / "m.onnx", "--data", tmp_path / "data.yaml", *args)
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
