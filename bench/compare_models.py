@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from maskdet.cli import number  # noqa: E402
-from maskdet.errors import UserError  # noqa: E402
+from maskdet.errors import UserError, run_cli  # noqa: E402
 from maskdet.evaluation.bootstrap import bootstrap  # noqa: E402
 from maskdet.evaluation.pipeline_map import photo_matches  # noqa: E402
 from maskdet.evaluation.validate import checked_split, predict_as_validator  # noqa: E402
@@ -43,12 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--level", type=number(float, 0.5, 0.999), default=0.95, help="the intervals' coverage")
     parser.add_argument("--seed", type=number(int, 0, 2**32 - 1), default=0, help="which photos each round draws")
     parser.add_argument("--json", default=None, help="also write the figures here")
-    args = parser.parse_args(argv)
-    try:
-        return compare(args)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return compare(parser.parse_args(argv))
 
 
 def compare(args: argparse.Namespace) -> int:
@@ -88,4 +83,4 @@ def compare(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))  # a UserError is one line and exit 2, Ctrl-C exit 130

@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from maskdet.cli import number  # noqa: E402
-from maskdet.errors import UserError  # noqa: E402
+from maskdet.errors import UserError, run_cli  # noqa: E402
 from maskdet.evaluation.small_faces import SceneCounts, build_scenes, labelled_faces  # noqa: E402
 from maskdet.evaluation.validate import checked_split  # noqa: E402
 from maskdet.fileio import atomic_write_text  # noqa: E402
@@ -45,12 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conf", type=number(float, 0, 1, low_open=True, high_open=True), default=DetectionSettings.conf,
                         help="detect.py's --conf")
     parser.add_argument("--json", default=None, help="also write the figures here")
-    args = parser.parse_args(argv)
-    try:
-        return measure(args)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return measure(parser.parse_args(argv))
 
 
 def measure(args: argparse.Namespace) -> int:
@@ -91,4 +86,4 @@ def measure(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))  # a UserError is one line and exit 2, Ctrl-C exit 130
