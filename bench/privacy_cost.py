@@ -18,7 +18,6 @@ import json
 import platform
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -26,17 +25,13 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchlib import timed  # noqa: E402
+
 from maskdet.data.voc import parse_voc  # noqa: E402
 from maskdet.inference.detectors import DetectSettings, load_detector  # noqa: E402
 from maskdet.privacy.blur import MARGIN, blur_faces, enlarged  # noqa: E402
 
 KAGGLE = ROOT.parent / "shared" / "datasets" / "kaggle-facemask"
-
-
-def timed(fn, *args):
-    w, c = time.perf_counter(), time.process_time()
-    out = fn(*args)
-    return out, (time.perf_counter() - w) * 1e3, (time.process_time() - c) * 1e3
 
 
 def covered(face: tuple[float, float, float, float], mask: np.ndarray) -> float:

@@ -23,13 +23,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchlib import cpu_flags, cpu_name, timed  # noqa: E402
+
 from maskdet.cli import number  # noqa: E402
 from maskdet.errors import UserError, run_cli  # noqa: E402
 from maskdet.evaluation.small_faces import SceneCounts, build_scenes, labelled_faces  # noqa: E402
 from maskdet.evaluation.validate import checked_split  # noqa: E402
 from maskdet.fileio import atomic_write_text  # noqa: E402
 from maskdet.models import default_weights  # noqa: E402
-from maskdet.pipeline.step import load_settings_detector  # noqa: E402
+from maskdet.pipeline.step import load_base_detector, with_views  # noqa: E402
 from maskdet.settings import TILE_RANGE, DetectionSettings, Settings  # noqa: E402
 
 
@@ -58,18 +60,18 @@ def measure(args: argparse.Namespace) -> int:
         raise UserError(f"no face of the {args.split} split is {args.min_px} px high or more: lower --min-px", args.data)
     scenes = build_scenes(faces, args.face_px)
     weights = Path(args.weights) if args.weights else default_weights()
-    out: dict = {"weights": str(weights), "split": args.split, "face_px": args.face_px, "faces": sum(len(s.boxes) for s in scenes),
+    out: dict = {"weights": str(weights), "cpu": f"{cpu_name()} ({cpu_flags()})", "split": args.split, "face_px": args.face_px, "faces": sum(len(s.boxes) for s in scenes),
                  "frames": len(scenes), "results": {}}
     print(f"{out['faces']} faces of the {args.split} split, {args.face_px} px high, on {len(scenes)} 1920x1080 frames; {weights}")
     print(f"{'':<12}{'found':>8}{'recall':>8}{'class right':>13}{'twice':>7}{'extra':>7}{'ms/frame wall':>15}{'CPU':>8}")
+    model = load_base_detector(Settings(detection=DetectionSettings(weights=weights, conf=args.conf)))
     for tile in [0, *args.tile]:
-        detector = load_settings_detector(Settings(detection=DetectionSettings(weights=weights, conf=args.conf, tile=tile)))
+        detector = with_views(model, DetectionSettings(weights=weights, conf=args.conf, tile=tile))  # as detect.py --tile
         counts, wall, cpu = SceneCounts(), [], []
         for scene in scenes:
-            w, c = time.perf_counter(), time.process_time()
-            det = detector(scene.image)
-            wall.append((time.perf_counter() - w) * 1e3)
-            cpu.append((time.process_time() - c) * 1e3)
+            det, wall_ms, cpu_ms = timed(detector, scene.image)
+            wall.append(wall_ms)
+            cpu.append(cpu_ms)
             counts.add(scene.boxes, scene.classes, det.xyxy, det.class_id)
         key = f"tile {tile}" if tile else "whole frame"
         out["results"][key] = {"found": counts.found, "recall": round(counts.recall, 4), "right_class": counts.right_class,
@@ -79,7 +81,7 @@ def measure(args: argparse.Namespace) -> int:
         print(f"{key:<12}{counts.found:>8}{counts.recall:>8.1%}{counts.right_class:>13}{counts.twice:>7}{counts.extra:>7}"
               f"{r['ms_per_frame']['wall']:>15.1f}{r['ms_per_frame']['cpu']:>8.1f}")
     print(f"found: a box at IoU 0.5; class right: that box's class is the face's; twice: faces with two boxes; "
-          f"extra: boxes on no face; {time.time() - started:.0f} s")
+          f"extra: boxes on no face; {out['cpu']}; {time.time() - started:.0f} s")
     if args.json:
         atomic_write_text(Path(args.json), json.dumps(out, indent=1) + "\n")
     return 0

@@ -49,6 +49,12 @@ def resampled_photos(photos: int, rounds: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, photos, size=(rounds, photos))
 
 
+def resampled_scores(matches: list[PhotoMatches], draws: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """(rounds, 2): mAP50 and mAP50-95 of each round's photos."""
+    scores = [score_matches([matches[i] for i in draw], names) for draw in draws]
+    return np.array([(s.map50, s.map50_95) for s in scores])
+
+
 def interval(estimate: float, samples: np.ndarray, level: float) -> Interval:
     tail = (1 - level) / 2
     low, high = np.quantile(samples, [tail, 1 - tail])
@@ -66,8 +72,7 @@ def bootstrap(matches: dict[str, list[PhotoMatches]], names: tuple[str, ...], ro
         raise ValueError(f"the models were scored on different numbers of photos: {sorted(counts)}")
     draws = resampled_photos(counts.pop(), rounds, seed)
     point = {key: score_matches(m, names) for key, m in matches.items()}
-    samples = {key: np.array([(s.map50, s.map50_95) for s in (score_matches([m[i] for i in draw], names)
-                                                               for draw in draws)]) for key, m in matches.items()}
+    samples = {key: resampled_scores(m, draws, names) for key, m in matches.items()}
     map50 = {key: interval(point[key].map50, samples[key][:, 0], level) for key in matches}
     map50_95 = {key: interval(point[key].map50_95, samples[key][:, 1], level) for key in matches}
     first, *others = matches

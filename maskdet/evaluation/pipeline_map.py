@@ -136,11 +136,10 @@ def score_matches(matches: list[PhotoMatches], names: tuple[str, ...]) -> Pipeli
     """mAP of matched photos, with Ultralytics' ap_per_class (the validator's)."""
     from ultralytics.utils.metrics import ap_per_class
 
-    correct, confidence, predicted, true_classes = zip(*matches) if matches else ((), (), (), ())
-    tp = np.concatenate(correct) if correct else np.zeros((0, 10), bool)
-    all_true = np.concatenate(true_classes).astype(int) if true_classes else np.zeros(0, int)
-    results = ap_per_class(tp, np.concatenate(confidence) if confidence else np.zeros(0),
-                           np.concatenate(predicted) if predicted else np.zeros(0), all_true, names=dict(enumerate(names)))
+    correct, confidence, predicted, true_classes = zip(*matches)  # a split holds at least one photo
+    all_true = np.concatenate(true_classes).astype(int)
+    results = ap_per_class(np.concatenate(correct), np.concatenate(confidence), np.concatenate(predicted), all_true,
+                           names=dict(enumerate(names)))
     precision, recall, ap, classes = results[2], results[3], results[5], results[6]
     labelled = np.bincount(all_true, minlength=len(names))
     per_class = lambda values: {names[c]: float(values[i]) for i, c in enumerate(classes)}  # noqa: E731
