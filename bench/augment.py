@@ -12,7 +12,6 @@ prints the cost: median wall and CPU milliseconds per photo of the detector call
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -21,6 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchlib import timed  # noqa: E402
+
+from maskdet.cli import ArgumentParser, HelpFormatter  # noqa: E402
+from maskdet.errors import run_cli  # noqa: E402
 from maskdet.evaluation.pipeline_map import predict_split, score  # noqa: E402
 from maskdet.fileio import atomic_write_text  # noqa: E402
 from maskdet.inference.augment import FlipAugmentedDetector  # noqa: E402
@@ -29,26 +32,25 @@ from maskdet.models import default_weights  # noqa: E402
 from maskdet.settings import DetectSettings  # noqa: E402
 
 
-def timed(detector):
+def recording(detector):
     """The detector, recording each call's wall and CPU seconds."""
     calls: list[tuple[float, float]] = []
 
     def call(image):
-        w, c = time.perf_counter(), time.process_time()
-        det = detector(image)
-        calls.append((time.perf_counter() - w, time.process_time() - c))
+        det, wall_ms, cpu_ms = timed(detector, image)
+        calls.append((wall_ms / 1e3, cpu_ms / 1e3))
         return det
 
     return call, calls
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    parser = ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--data", required=True, help="the dataset (YOLO data.yaml)")
     parser.add_argument("--split", default="val", choices=["val", "test"], help="choose on val, report test once")
     parser.add_argument("--weights", default=None, help="the exported detector (default: the shipped one)")
     parser.add_argument("--json", default=None, help="also write the figures here")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     started = time.time()
     weights = Path(args.weights) if args.weights else default_weights()
@@ -56,7 +58,7 @@ def main() -> int:
     detector = load_detector(weights, settings)
     out: dict = {"detector": str(weights), "split": args.split}
     for key, candidate in (("alone", detector), ("augmented", FlipAugmentedDetector(detector, settings.conf, settings.max_det))):
-        call, calls = timed(candidate)
+        call, calls = recording(candidate)
         predictions = predict_split(args.data, args.split, call, keep_images=False, validator_imgsz=detector.imgsz)
         out[key] = score(predictions, detector.names).as_dict()
         out[key]["ms_per_photo"] = {"wall": round(statistics.median(c[0] for c in calls) * 1e3, 1),
@@ -71,4 +73,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))  # a UserError is one line and exit 2, Ctrl-C exit 130

@@ -6,6 +6,13 @@ import os
 import platform
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# maskdet is imported where it is used: this module is also imported by bench/mutation.py, which runs from
+# its own venv before the repository is on the path.
 
 
 def cpu_name() -> str:
@@ -40,3 +47,40 @@ def timed(fn, *args):
     w, c = time.perf_counter(), time.process_time()
     out = fn(*args)
     return out, (time.perf_counter() - w) * 1e3, (time.process_time() - c) * 1e3
+
+
+def read_photo(path: str | Path) -> np.ndarray:
+    """A photo a bench runs on, bounded in pixels like every other input (maskdet.imageio): a missing, corrupt or
+    oversized one stops the bench with one line naming it, as a figure measured on fewer photos than asked is
+    not the figure."""
+    from maskdet.errors import UserError
+    from maskdet.imageio import ImageError, read_image_bounded
+
+    try:
+        return read_image_bounded(path)
+    except ImageError as exc:
+        raise UserError(str(exc), path) from None
+    except OSError as exc:
+        raise UserError(f"cannot read it: {exc.strerror or exc}", path) from None
+
+
+def read_photos(folder: str | Path) -> list[np.ndarray]:
+    """Every photo directly in folder (read_photo each), at least one."""
+    from maskdet.errors import UserError
+    from maskdet.fileio import list_images
+
+    if not Path(folder).is_dir():
+        raise UserError("no such folder", folder)
+    paths = list_images(folder)
+    if not paths:
+        raise UserError("the folder holds no images", folder)
+    return [read_photo(p) for p in paths]
+
+
+def write_json(path: str | Path, figures: object) -> None:
+    """The figures as indented JSON, written atomically (a bench stopped mid-write leaves the old file whole)."""
+    import json
+
+    from maskdet.fileio import atomic_write_text
+
+    atomic_write_text(Path(path), json.dumps(figures, indent=2) + "\n")

@@ -12,8 +12,6 @@ the dataset grows: check.py streams one image at a time.
 
 from __future__ import annotations
 
-import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -24,6 +22,11 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchlib import write_json  # noqa: E402
+
+from maskdet.cli import ArgumentParser, HelpFormatter, number  # noqa: E402
+from maskdet.errors import run_cli  # noqa: E402
 
 
 def make_dataset(root: Path, n: int, seed: int = 0) -> None:
@@ -66,13 +69,14 @@ def run_check(data_yaml: Path, project: Path) -> tuple[float, float, int]:
     return float(out[0]), float(out[1]), int(out[2])
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000], help="dataset sizes (images) to time")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per size; the median is reported")
+def main(argv: list[str] | None = None) -> int:
+    parser = ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    parser.add_argument("--sizes", type=number(int, 1, 1_000_000), nargs="+", default=[1000, 10000],
+                        help="dataset sizes (images) to time")
+    parser.add_argument("--repeat", type=number(int, 1, 100), default=3, help="runs per size; the median is reported")
     parser.add_argument("--keep", help="keep the generated datasets under this folder")
     parser.add_argument("--json", help="also write the results to this JSON file")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(args.keep or tmp)
@@ -89,9 +93,9 @@ def main() -> int:
                             "peak_mib": round(mib, 1), "exit": runs[0][2]})
             print(f"{n:>7} images  {secs:7.2f} s  {n / secs:7.0f} img/s  peak {mib:6.1f} MiB  (exit {runs[0][2]}: planted problems found)")
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        write_json(args.json, results)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))  # a UserError is one line and exit 2, Ctrl-C exit 130

@@ -22,16 +22,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from maskdet.cli import number  # noqa: E402
+from maskdet.cli import ArgumentParser, HelpFormatter, number  # noqa: E402
 from maskdet.errors import UserError, run_cli  # noqa: E402
 from maskdet.evaluation.bootstrap import bootstrap  # noqa: E402
 from maskdet.evaluation.pipeline_map import photo_matches  # noqa: E402
-from maskdet.evaluation.validate import checked_split, predict_as_validator  # noqa: E402
+from maskdet.evaluation.validate import checked_split, load_as_validator, predict_as_validator  # noqa: E402
 from maskdet.fileio import atomic_write_text  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("models", nargs="+", help="exported models (.onnx, OpenVINO folders); the first is the one the "
                                                   "others are compared with")
     parser.add_argument("--data", required=True, help="the dataset (YOLO data.yaml)")
@@ -50,12 +50,14 @@ def compare(args: argparse.Namespace) -> int:
     started = time.time()
     config = checked_split(args.data, args.split)
     matches, names = {}, None
-    for model in args.models:
+    for i, model in enumerate(args.models):
+        if Path(model).name in {Path(m).name for m in args.models[:i]}:
+            raise UserError(f"{Path(model).name} is given twice")
+        detector = load_as_validator(model, config, args.imgsz)  # once, for its mirror view too
+        names = detector.names
         for augment in (False, True) if args.with_augment else (False,):
             key = f"{Path(model).name}{' --augment' if augment else ''}"
-            if key in matches:
-                raise UserError(f"{key} is given twice")
-            predictions, names, _ = predict_as_validator(model, config, args.split, args.imgsz, augment=augment)
+            predictions, _ = predict_as_validator(detector, config, args.split, augment, label=Path(model).name)
             matches[key] = photo_matches(predictions)
     result = bootstrap(matches, names, args.rounds, args.level, args.seed)
     first = next(iter(matches))

@@ -14,8 +14,7 @@ watches. detect.py also reports where its time goes (read/decode, preprocess, in
 
 from __future__ import annotations
 
-import argparse
-import json
+import os
 import re
 import resource
 import shutil
@@ -31,16 +30,18 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchlib import cpu_flags, cpu_name  # noqa: E402
+from benchlib import cpu_flags, cpu_name, read_photo, write_json  # noqa: E402
 
+from maskdet.cli import IMGSZ, ArgumentParser, HelpFormatter, number  # noqa: E402
 from maskdet.config import INFERENCE_IMGSZ  # noqa: E402
+from maskdet.errors import UserError, run_cli  # noqa: E402
 
 SAMPLE = ROOT / "samples" / "images" / "astronaut.jpg"
 
 
 def make_video(path: Path, frames: int, size: tuple[int, int] = (640, 480), fps: float = 25.0) -> None:
     """A slow pan and zoom over the sample photo: real image content, deterministic."""
-    photo = cv2.imread(str(SAMPLE))
+    photo = read_photo(SAMPLE)
     w, h = size
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
     for i in range(frames):
@@ -75,25 +76,26 @@ def parse_breakdown(output: str) -> dict[str, float]:
     return {k: float(v) for k, v in re.findall(r"(\w+) ([\d.]+)ms", line)}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    parser = ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--weights", default=str(ROOT / "models" / "best.pt"),
                         help=".pt model; its .onnx and _int8_openvino_model/ siblings are used too")
     parser.add_argument("--with-pt", action="store_true", help="also time detect.py on the .pt")
     parser.add_argument("--with-augment", action="store_true",
                         help="also time detect.py --augment on the INT8 model (test-time augmentation: two inferences a frame)")
-    parser.add_argument("--imgsz", type=int, default=INFERENCE_IMGSZ, help="inference size for every command")
-    parser.add_argument("--frames", type=int, default=200, help="length of the generated 640x480 video")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each command; the median is reported")
+    parser.add_argument("--imgsz", type=IMGSZ, default=INFERENCE_IMGSZ, help="inference size for every command")
+    parser.add_argument("--frames", type=number(int, 1, 100_000), default=200, help="length of the generated 640x480 video")
+    parser.add_argument("--repeat", type=number(int, 1, 100), default=3, help="runs of each command; the median is reported")
     parser.add_argument("--json", help="also write the results to this JSON file")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     pt = Path(args.weights).resolve()
     onnx = pt.with_suffix(".onnx")
     int8 = pt.with_name(f"{pt.stem}_int8_openvino_model")
-    yolo = shutil.which("yolo")
+    # the venv's own `yolo` first: a venv's python run by its path leaves its bin/ off PATH
+    yolo = shutil.which("yolo", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
     if not pt.exists() or not onnx.exists() or yolo is None:
-        raise SystemExit(f"needs {pt}, {onnx} (python export.py) and the 'yolo' command (pip install ultralytics)")
+        raise UserError(f"needs {pt}, {onnx} (python export.py) and the 'yolo' command (pip install ultralytics)")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         video = tmp / "bench.mp4"
@@ -144,9 +146,9 @@ def main() -> int:
               + f"\n  everything but inference: {other:.0f}% of the time")
         next(r for r in results if r["command"] == label).update({"stages_ms": stages, "non_inference_pct": round(other, 1)})
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        write_json(args.json, results)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))  # a UserError is one line and exit 2, Ctrl-C exit 130

@@ -11,7 +11,6 @@ in one process. The CPU is named.
 
 from __future__ import annotations
 
-import argparse
 import resource
 import shutil
 import sqlite3
@@ -26,6 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchlib import cpu_name  # noqa: E402
+
+from maskdet.cli import ArgumentParser, HelpFormatter, number  # noqa: E402
+from maskdet.errors import UserError, run_cli  # noqa: E402
 
 
 def children_cpu() -> float:
@@ -129,13 +131,13 @@ def live(videos: list[Path], workers: int, seconds: float, work: Path) -> tuple[
     return frames / seconds / len(videos), wall, cpu
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--cameras", type=int, default=4, help="live cameras (and archive videos)")
-    p.add_argument("--seconds", type=float, default=30.0, help="length of each live run and of each video")
-    args = p.parse_args()
+def main(argv: list[str] | None = None) -> int:
+    p = ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    p.add_argument("--cameras", type=number(int, 1, 64), default=4, help="live cameras (and archive videos)")
+    p.add_argument("--seconds", type=number(float, 1, 3600), default=30.0, help="length of each live run and of each video")
+    args = p.parse_args(argv)
     if shutil.which("ffmpeg") is None:
-        sys.exit("needs ffmpeg")
+        raise UserError("needs ffmpeg on the PATH (Debian: apt install ffmpeg)")
     print(f"CPU: {cpu_name()}")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -160,7 +162,8 @@ def main() -> None:
               f"{cpu:.0f} s CPU")
         print(f"archive speed-up over detect.py: {results[1] / (frames / wall):.2f}x (1 worker), "
               f"{results[2] / (frames / wall):.2f}x (2 workers)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))  # a UserError is one line and exit 2, Ctrl-C exit 130

@@ -26,7 +26,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from maskdet.cli import IMGSZ, ArgumentParser, HelpFormatter  # noqa: E402
 from maskdet.config import INFERENCE_IMGSZ  # noqa: E402
+from maskdet.errors import run_cli  # noqa: E402
 from maskdet.evaluation.metrics import MAP_CONF, MAP_IOU  # noqa: E402
 from maskdet.evaluation.twins import TWINS_CSV, photos_with_a_twin, write_split_without  # noqa: E402
 from maskdet.evaluation.validate import evaluate, evaluate_augmented  # noqa: E402
@@ -45,12 +47,12 @@ def figures(weights: Path, data: str, split: str, imgsz: int, workdir: Path,
             for cls, row in result.table.iterrows()}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    parser = ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--weights", default=str(ROOT / "models" / "best.pt"), help=".pt model (its .onnx sibling is evaluated too)")
     parser.add_argument("--data", default=str(ROOT / "data.yaml"), help="dataset description with val and test splits")
-    parser.add_argument("--sizes", type=int, nargs="+", help="inference sizes to compare on the val split")
-    parser.add_argument("--imgsz", type=int, default=INFERENCE_IMGSZ, help="inference size for the card's figures")
+    parser.add_argument("--sizes", type=IMGSZ, nargs="+", help="inference sizes to compare on the val split")
+    parser.add_argument("--imgsz", type=IMGSZ, default=INFERENCE_IMGSZ, help="inference size for the card's figures")
     parser.add_argument("--card", help="write the card's figures (test, val, test_onnx) to this JSON file")
     parser.add_argument("--add", metavar="KEY=MODEL",
                         help="add another form of the model (e.g. int8=models/best_int8_openvino_model) to an existing "
@@ -62,7 +64,7 @@ def main() -> int:
     parser.add_argument("--twins", default=str(TWINS_CSV) if TWINS_CSV.exists() else None,
                         help="near_duplicates.csv: also report test without the photos with a twin in train or val "
                              "(default: the Kaggle one in ../shared when present)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.add:
         return add_form(args)
     if not args.sizes and not args.card:
@@ -130,4 +132,4 @@ def add_form(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))  # a UserError is one line and exit 2, Ctrl-C exit 130

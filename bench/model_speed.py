@@ -13,70 +13,62 @@ threads), after a warm-up. Per CPU-second is what decides how many cameras one m
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
 import statistics
 import sys
-import time
 from pathlib import Path
-
-import cv2
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchlib import cpu_flags, cpu_name  # noqa: E402
+from benchlib import cpu_flags, cpu_name, read_photos, timed, write_json  # noqa: E402
 
+from maskdet.cli import IMGSZ, ArgumentParser, HelpFormatter, number  # noqa: E402
 from maskdet.config import INFERENCE_IMGSZ  # noqa: E402
-from maskdet.fileio import list_images  # noqa: E402
-from maskdet.inference.detectors import (  # noqa: E402
-    DetectSettings,
-    OnnxDetector,
-    OpenVinoDetector,
-    TorchDetector,
-    is_openvino,
-    warmup,
-)
+from maskdet.errors import UserError, run_cli  # noqa: E402
+from maskdet.inference.detectors import DetectSettings, load_detector  # noqa: E402
 
 BLOCK = 16  # images a detector runs in one turn
 MODELS = ROOT / "models"
 
 
+SHIPPED = (MODELS / "best_int8_openvino_model", MODELS / "best.onnx", MODELS / "best.pt")
+
+
 def load(path: Path, settings: DetectSettings, imgsz: int | None, threads: int):
+    """detect.py's loader (warmed up), at the model's own size unless it is a .pt."""
     if path.suffix == ".pt":
         import torch
 
         if threads:
             torch.set_num_threads(threads)
-        return TorchDetector(path, settings, imgsz, "cpu")
-    if is_openvino(path):
-        return OpenVinoDetector(path, settings, None, "cpu", threads)
-    return OnnxDetector(path, settings, None, "cpu", threads)
+        return load_detector(path, settings, imgsz, "cpu")
+    return load_detector(path, settings, None, "cpu", threads=threads)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", type=Path,
-                        default=[MODELS / "best_int8_openvino_model", MODELS / "best.onnx", MODELS / "best.pt"],
-                        help="models to time (default: the INT8 OpenVINO model, the fp32 .onnx and the .pt)")
+def main(argv: list[str] | None = None) -> int:
+    parser = ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    parser.add_argument("--models", nargs="+", type=Path, default=None,
+                        help="models to time (default: those of the INT8 OpenVINO model, the fp32 .onnx and the .pt "
+                             "that are in models/)")
     parser.add_argument("--against", action="append", default=[], type=Path, metavar="MODEL",
                         help="also time this model (.onnx, OpenVINO folder, .pt) in the same loop (repeatable)")
     parser.add_argument("--images", default=str(ROOT / "samples" / "images"), help="folder of images to run on")
-    parser.add_argument("--imgsz", type=int, default=INFERENCE_IMGSZ, help="inference size of a .pt")
-    parser.add_argument("--rounds", type=int, default=3, help="passes over the images")
-    parser.add_argument("--threads", type=int, default=0, help="threads per model (default: every core)")
+    parser.add_argument("--imgsz", type=IMGSZ, default=INFERENCE_IMGSZ, help="inference size of a .pt")
+    parser.add_argument("--rounds", type=number(int, 1, 1000), default=3, help="passes over the images")
+    parser.add_argument("--threads", type=number(int, 0, 256), default=0, help="threads per model (default: every core)")
     parser.add_argument("--json", help="also write the results to this JSON file")
-    args = parser.parse_args()
-    if not 1 <= args.rounds <= 1000 or not 0 <= args.threads <= 256:
-        parser.error("--rounds must be 1..1000 and --threads 0..256")
+    args = parser.parse_args(argv)
 
+    images = read_photos(args.images)  # a bad photo is said before minutes of loading
     settings = DetectSettings(conf=0.25, iou=0.45)
-    paths = [p for p in args.models + args.against if p.exists()]
+    paths = (args.models or [p for p in SHIPPED if p.exists()]) + args.against
+    names = [path.name for path in paths]
     detectors = {}
-    for path in paths:
-        detectors[path.name] = load(path, settings, args.imgsz, args.threads)
-        warmup(detectors[path.name])
-    images = [cv2.imread(str(p)) for p in list_images(args.images)]
+    for path in paths:  # a name the table can tell apart: the file's, or its whole path where two share it
+        label = path.name if names.count(path.name) == 1 else str(path)
+        if label in detectors:
+            raise UserError("this model is given twice", path)
+        detectors[label] = load(path, settings, args.imgsz, args.threads)
     # Detectors take turns in blocks of BLOCK images, in a shuffled order each block: machine noise hits all
     # alike, and a runtime's worker threads, which keep spinning for a while after a call, slow only the first
     # image of the next block. Turns of one image let that spin-over land on every call of whichever detector
@@ -90,10 +82,9 @@ def main() -> int:
             shuffle(entries)
             for label, detector in entries:
                 for image in images[start:start + BLOCK]:
-                    w, c = time.perf_counter(), time.process_time()
-                    detector(image)
-                    cpu[label].append((time.process_time() - c) * 1e3)
-                    wall[label].append((time.perf_counter() - w) * 1e3)
+                    _, wall_ms, cpu_ms = timed(detector, image)
+                    cpu[label].append(cpu_ms)
+                    wall[label].append(wall_ms)
     results = {label: {"wall_ms": round(statistics.median(wall[label]), 1), "cpu_ms": round(statistics.median(cpu[label]), 1)}
                for label in detectors}
     print(f"{cpu_name()}; flags: {cpu_flags()}")
@@ -110,11 +101,10 @@ def main() -> int:
             print(f"  {label} against {base}: {results[base]['wall_ms'] / r['wall_ms']:.2f}x the speed (wall), "
                   f"{results[base]['cpu_ms'] / r['cpu_ms']:.2f}x the images per CPU-second")
     if args.json:
-        Path(args.json).write_text(json.dumps({"cpu": cpu_name(), "flags": cpu_flags(), "threads": args.threads,
-                                               "images": len(images), "rounds": args.rounds, "median": results},
-                                              indent=2) + "\n")
+        write_json(args.json, {"cpu": cpu_name(), "flags": cpu_flags(), "threads": args.threads,
+                               "images": len(images), "rounds": args.rounds, "median": results})
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))  # a UserError is one line and exit 2, Ctrl-C exit 130

@@ -20,7 +20,6 @@ either killed by a new test or explained as equivalent in bench/mutation_survivo
 
 from __future__ import annotations
 
-import argparse
 import ast
 import difflib
 import fnmatch
@@ -36,6 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from maskdet.cli import ArgumentParser, HelpFormatter, number  # noqa: E402
+from maskdet.errors import run_cli  # noqa: E402
+
 WORK = ROOT / "runs" / "mutation"
 
 
@@ -216,9 +219,10 @@ def run_target(name: str, target: Target, children: int, root: Path, again: bool
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Mutation score (mutmut) per high-stakes module, each against its own tests.")
+    parser = ArgumentParser(description="Mutation score (mutmut) per high-stakes module, each against its own tests.",
+                            formatter_class=HelpFormatter)
     parser.add_argument("modules", nargs="*", help=f"which to run (default: all): {', '.join(TARGETS)}")
-    parser.add_argument("--max-children", type=int, default=2, help="mutants tested in parallel (default 2)")
+    parser.add_argument("--max-children", type=number(int, 1, 64), default=2, help="mutants tested in parallel")
     parser.add_argument("--list", action="store_true", help="print the modules, functions and tests, then stop")
     parser.add_argument("--show", action="store_true", help="print each survivor's diff")
     parser.add_argument("--again", action="store_true",
@@ -229,8 +233,6 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [m for m in args.modules if m not in TARGETS]
     if unknown:
         parser.error(f"unknown module {unknown[0]!r}: choose from {', '.join(TARGETS)}")
-    if args.max_children < 1:
-        parser.error("--max-children must be at least 1")
     chosen = args.modules or list(TARGETS)
     if args.list:
         for name in chosen:
@@ -270,4 +272,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))  # a UserError is one line and exit 2, Ctrl-C exit 130

@@ -15,7 +15,6 @@ The default --conf is the threshold with the fewest actions on VAL; TEST confirm
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -25,12 +24,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchlib import cpu_name  # noqa: E402
 
+from maskdet.cli import ArgumentParser, HelpFormatter  # noqa: E402
 from maskdet.config import load_dataset_config  # noqa: E402
 from maskdet.data.convert import image_size  # noqa: E402
 from maskdet.data.corrections import Corrections, count_corrections  # noqa: E402
 from maskdet.data.prelabel import PRELABEL_CONF  # noqa: E402
 from maskdet.data.split import read_stem_list  # noqa: E402
 from maskdet.data.voc import parse_voc, voc_to_boxes  # noqa: E402
+from maskdet.errors import run_cli  # noqa: E402
 from maskdet.inference.detectors import DetectSettings, load_detector  # noqa: E402
 from maskdet.inference.sources import read_image  # noqa: E402
 from maskdet.progress import progress  # noqa: E402
@@ -58,13 +59,13 @@ def tally(photos: list[tuple[list, list]], threshold: float) -> Corrections:
     return total
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    parser = ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--kaggle", default=str(ROOT.parent / "shared" / "datasets" / "kaggle-facemask"),
                         help="Kaggle face-mask folder: images/, annotations/ (VOC), splits/")
     parser.add_argument("--weights", default=str(ROOT / "models" / "best.onnx"), help=".onnx or .pt model")
     parser.add_argument("--splits", nargs="+", default=["val", "test"], help="splits to replay (the first chooses --conf)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     kaggle = Path(args.kaggle)
     if not (kaggle / "splits").is_dir():
@@ -95,4 +96,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))  # a UserError is one line and exit 2, Ctrl-C exit 130

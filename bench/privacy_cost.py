@@ -13,21 +13,20 @@ enlarged boxes cover at least 90 % of it.
 
 from __future__ import annotations
 
-import argparse
-import json
 import platform
 import statistics
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchlib import timed  # noqa: E402
+from benchlib import read_photo, timed, write_json  # noqa: E402
 
+from maskdet.cli import CONFIDENCE, ArgumentParser, HelpFormatter, number  # noqa: E402
 from maskdet.data.voc import parse_voc  # noqa: E402
+from maskdet.errors import run_cli  # noqa: E402
 from maskdet.inference.detectors import DetectSettings, load_detector  # noqa: E402
 from maskdet.privacy.blur import MARGIN, blur_faces, enlarged  # noqa: E402
 
@@ -40,19 +39,20 @@ def covered(face: tuple[float, float, float, float], mask: np.ndarray) -> float:
     return float(region.mean()) if region.size else 1.0
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    p = ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("--data", default=str(KAGGLE), help="Kaggle face-mask folder (images/, annotations/, splits/)")
-    p.add_argument("--weights", default=str(ROOT / "models" / "best.onnx"))
-    p.add_argument("--conf", type=float, default=0.25, help="the detection (and so blur) threshold")
-    p.add_argument("--margin", type=float, default=MARGIN)
-    p.add_argument("--repeat", type=int, default=3, help="timed passes over the photos (medians over all)")
+    p.add_argument("--weights", default=str(ROOT / "models" / "best.onnx"), help="the detector (.onnx, OpenVINO, .pt)")
+    p.add_argument("--conf", type=CONFIDENCE, default=0.25, help="the detection (and so blur) threshold")
+    p.add_argument("--margin", type=number(float, 0, 1), default=MARGIN,
+                   help="blur this share of a face box's size beyond it on each side")
+    p.add_argument("--repeat", type=number(int, 1, 100), default=3, help="timed passes over the photos (medians over all)")
     p.add_argument("--json", default=None, help="also write the figures here")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     data = Path(args.data)
     stems = (data / "splits" / "test.txt").read_text().split()
     detector = load_detector(args.weights, DetectSettings(conf=args.conf))
-    photos = [(cv2.imread(str(data / "images" / f"{s}.png")), parse_voc(data / "annotations" / f"{s}.xml")) for s in stems]
+    photos = [(read_photo(data / "images" / f"{s}.png"), parse_voc(data / "annotations" / f"{s}.xml")) for s in stems]
     det_wall, det_cpu, blur_wall, blur_cpu = [], [], [], []
     faces = missed = 0
     for r in range(args.repeat):
@@ -86,9 +86,9 @@ def main() -> int:
     print(f"blur share of frame time: {figures['blur_share_wall']:.1%} wall, {figures['blur_share_cpu']:.1%} CPU (target < 5 %)")
     print(f"faces not blurred (labelled faces < 90 % covered): {missed} of {faces} ({missed / max(faces, 1):.1%})")
     if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=1) + "\n")
+        write_json(args.json, figures)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(run_cli(main))  # a UserError is one line and exit 2, Ctrl-C exit 130

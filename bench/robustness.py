@@ -12,7 +12,6 @@ printed: the model card's robustness table. The dataset is only read; copies go 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -25,7 +24,11 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchlib import read_photo  # noqa: E402
+
+from maskdet.cli import IMGSZ, ArgumentParser, HelpFormatter  # noqa: E402
 from maskdet.config import INFERENCE_IMGSZ, load_dataset_config  # noqa: E402
+from maskdet.errors import run_cli  # noqa: E402
 from maskdet.evaluation.corruptions import CORRUPTIONS  # noqa: E402
 from maskdet.evaluation.validate import evaluate  # noqa: E402
 from maskdet.fileio import atomic_write_text, list_images  # noqa: E402
@@ -39,7 +42,7 @@ def corrupted_split(data: str, split: str, name: str, out: Path) -> Path:
     labels.mkdir(parents=True)
     corrupt = CORRUPTIONS[name]
     for image_path in list_images(config.images_dir(split)):
-        image = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
+        image = read_photo(image_path)
         label = config.labels_dir(split) / f"{image_path.stem}.txt"
         boxes = np.loadtxt(label, ndmin=2, dtype=np.float32) if label.exists() and label.stat().st_size else np.zeros((0, 5), np.float32)
         image, boxes = corrupt(image, boxes)
@@ -57,15 +60,15 @@ def map50(weights: str, data: str, split: str, imgsz: int, workdir: Path) -> dic
     return {cls: round(float(row["mAP50"]), 4) for cls, row in table.iterrows()}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    parser = ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--weights", default=str(ROOT / "models" / "best.pt"), help="model to measure (.pt or .onnx)")
     parser.add_argument("--data", default=str(ROOT / "data.yaml"), help="dataset description")
     parser.add_argument("--split", default="val", choices=["val", "test"], help="choose on val, report test once")
-    parser.add_argument("--imgsz", type=int, default=INFERENCE_IMGSZ, help="inference size")
+    parser.add_argument("--imgsz", type=IMGSZ, default=INFERENCE_IMGSZ, help="inference size")
     parser.add_argument("--only", nargs="+", choices=sorted(CORRUPTIONS), help="a subset of the corruptions")
     parser.add_argument("--json", help="also write the figures to this JSON file")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if not 32 <= args.imgsz <= 4096:
         parser.error(f"--imgsz must be in 32..4096, got {args.imgsz}")
 
@@ -94,4 +97,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))  # a UserError is one line and exit 2, Ctrl-C exit 130

@@ -16,7 +16,6 @@ Choose on val (train_second_stage.py does); run test once.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -24,6 +23,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchlib import timed  # noqa: E402
+
+from maskdet.cli import ArgumentParser, HelpFormatter, number  # noqa: E402
+from maskdet.errors import run_cli  # noqa: E402
 from maskdet.evaluation.pipeline_map import predict_split, score  # noqa: E402
 from maskdet.evaluation.second_stage import crop_accuracy, detector_accuracy  # noqa: E402
 from maskdet.fileio import atomic_write_text  # noqa: E402
@@ -41,30 +44,25 @@ def cost(detector, stage: SecondStage, predictions) -> dict:
 
     rows = []
     for image in predictions.images:
-        w0, c0 = time.perf_counter(), time.process_time()
-        det = detector(image)
-        w1, c1 = time.perf_counter(), time.process_time()
+        det, detector_wall, detector_cpu = timed(detector, image)
         keep = det.confidence >= 0.25
         det = Detections(det.xyxy[keep], det.confidence[keep], det.class_id[keep], det.names)
-        w2, c2 = time.perf_counter(), time.process_time()
-        stage(Frame(image, "", "", "image"), det)
-        w3, c3 = time.perf_counter(), time.process_time()
-        rows.append((w1 - w0, c1 - c0, w3 - w2, c3 - c2, len(det)))
+        _, stage_wall, stage_cpu = timed(stage, Frame(image, "", "", "image"), det)
+        rows.append((detector_wall, detector_cpu, stage_wall, stage_cpu, len(det)))
     med = [statistics.median(col) for col in zip(*rows)]
-    return {"detector_wall": med[0] * 1e3, "detector_cpu": med[1] * 1e3, "stage_wall": med[2] * 1e3,
-            "stage_cpu": med[3] * 1e3, "boxes": med[4]}
+    return {"detector_wall": med[0], "detector_cpu": med[1], "stage_wall": med[2], "stage_cpu": med[3], "boxes": med[4]}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    parser = ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--data", required=True, help="the dataset (YOLO data.yaml)")
-    parser.add_argument("--split", default="val", choices=["val", "test"])
+    parser.add_argument("--split", default="val", choices=["val", "test"], help="choose on val, report test once")
     parser.add_argument("--weights", default=None, help="the detector (default: the shipped one)")
     parser.add_argument("--model", default=str(SECOND_STAGE), help="the second stage (.onnx with second_stage.json)")
-    parser.add_argument("--weight", type=float, default=None, help="mix at this weight instead of second_stage.json's")
+    parser.add_argument("--weight", type=number(float, 0, 1), default=None, help="mix at this weight instead of second_stage.json's")
     parser.add_argument("--crops", default=None, help="train_second_stage.py's crops folder (for the classifier-alone figures)")
     parser.add_argument("--json", default=None, help="also write the figures here")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     started = time.time()
     weights = Path(args.weights) if args.weights else default_weights()
@@ -96,4 +94,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))  # a UserError is one line and exit 2, Ctrl-C exit 130

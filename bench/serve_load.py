@@ -14,7 +14,6 @@ server's memory (RSS) before and after.
 
 from __future__ import annotations
 
-import argparse
 import json
 import queue
 import shutil
@@ -29,7 +28,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 KAGGLE = ROOT.parent / "shared" / "datasets" / "kaggle-facemask"
-from benchlib import cpu_name  # noqa: E402
+sys.path.insert(0, str(ROOT))
+from benchlib import cpu_name, write_json  # noqa: E402
+
+from maskdet.cli import ArgumentParser, HelpFormatter, number  # noqa: E402
+from maskdet.errors import run_cli  # noqa: E402
 
 
 def gather_photos(folder: Path, count: int) -> str:
@@ -162,15 +165,16 @@ def run_detect(args, folder: Path, work: Path) -> dict:
             "photos_per_s_after_startup": float(fps_line.rsplit(":", 1)[1].split()[0])}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    parser = ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--weights", default=str(ROOT / "models" / "best.onnx"), help="model for the server and detect.py")
-    parser.add_argument("--clients", type=int, default=8, help="clients sending at once")
-    parser.add_argument("--photos", type=int, default=200, help="photos sent in all")
-    parser.add_argument("--workers", type=int, default=1, help="serve.py --workers")
-    parser.add_argument("--time-limit", type=float, default=600, help="stop sending after this many seconds")
+    parser.add_argument("--clients", type=number(int, 1, 256), default=8, help="clients sending at once")
+    parser.add_argument("--photos", type=number(int, 1, 100_000), default=200, help="photos sent in all")
+    parser.add_argument("--workers", type=number(int, 1, 64), default=1, help="serve.py --workers")
+    parser.add_argument("--time-limit", type=number(float, 1, 86_400), default=600,
+                        help="stop sending after this many seconds")
     parser.add_argument("--json", help="also write the results to this JSON file")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="serve_load_") as tmp:
         work = Path(tmp)
@@ -197,9 +201,9 @@ def main() -> int:
     print(f"detect.py: {detect['wall_s']} s = {detect['photos_per_s']} photos/s end to end "
           f"({detect['photos_per_s_after_startup']} after start-up); serve.py/detect.py {result['ratio_vs_detect_py']}x")
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        write_json(args.json, result)
     return 1 if served["errors"] or served["busy_without_retry_after"] or served["ok"] < len(photos) else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))  # a UserError is one line and exit 2, Ctrl-C exit 130

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchlib import cpu_flags, cpu_name, timed  # noqa: E402
 
-from maskdet.cli import number  # noqa: E402
+from maskdet.cli import ArgumentParser, HelpFormatter, number  # noqa: E402
 from maskdet.errors import UserError, run_cli  # noqa: E402
 from maskdet.evaluation.small_faces import SceneCounts, build_scenes, labelled_faces  # noqa: E402
 from maskdet.evaluation.validate import checked_split  # noqa: E402
@@ -36,7 +36,7 @@ from maskdet.settings import TILE_RANGE, DetectionSettings, Settings  # noqa: E4
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--data", required=True, help="the dataset (YOLO data.yaml) whose faces fill the scenes")
     parser.add_argument("--split", default="test", choices=["val", "test"], help="never train: the model saw those")
     parser.add_argument("--weights", default=None, help="the detector (default: the shipped one, as detect.py)")

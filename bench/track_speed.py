@@ -12,9 +12,7 @@ frame side by side. The video is a crowd: Kaggle test photos (several faces each
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
-import json
 import statistics
 import sys
 import tempfile
@@ -26,8 +24,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchlib import cpu_name  # noqa: E402
+from benchlib import cpu_name, read_photo, write_json  # noqa: E402
 
+from maskdet.cli import ArgumentParser, HelpFormatter, number  # noqa: E402
+from maskdet.errors import run_cli  # noqa: E402
 from maskdet.inference.detections import Frame  # noqa: E402
 from maskdet.inference.detectors import DetectSettings, load_detector  # noqa: E402
 from maskdet.monitoring.monitor import Monitor  # noqa: E402
@@ -42,7 +42,7 @@ def crowd_frames(frames: int, hold: int) -> list[np.ndarray]:
     names = (KAGGLE / "splits" / "test.txt").read_text().split()
     out = []
     for k in range(-(-frames // hold)):
-        photo = cv2.imread(str(KAGGLE / "images" / f"{Path(names[k % len(names)]).stem}.png"))
+        photo = read_photo(KAGGLE / "images" / f"{Path(names[k % len(names)]).stem}.png")
         photo = cv2.resize(photo, (SIZE[0] + 4 * hold, SIZE[1]))
         out += [photo[:, 4 * i:4 * i + SIZE[0]].copy() for i in range(hold)]
     return out[:frames]
@@ -64,13 +64,13 @@ def sample_frames(frames: int) -> list[np.ndarray]:
     return out
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    parser = ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--weights", default=str(ROOT / "models" / "best.onnx"), help="model to run (.onnx or .pt)")
-    parser.add_argument("--frames", type=int, default=200, help="frames to time")
-    parser.add_argument("--hold", type=int, default=25, help="frames each Kaggle photo stays in view")
+    parser.add_argument("--frames", type=number(int, 1, 100_000), default=200, help="frames to time")
+    parser.add_argument("--hold", type=number(int, 1, 1000), default=25, help="frames each Kaggle photo stays in view")
     parser.add_argument("--json", help="also write the results to this JSON file")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     images = crowd_frames(args.frames, args.hold) if (KAGGLE / "splits" / "test.txt").exists() else sample_frames(args.frames)
     video = "Kaggle test photos, panned" if (KAGGLE / "splits" / "test.txt").exists() else "sample photo, panned"
@@ -110,9 +110,9 @@ def main() -> int:
     print(f"{'tracking + people (--track)':<34}{track:13.2f}{100 * track / (infer + track):7.1f}%")
     print(f"{'report.html (once, spread)':<34}{per_frame_report:13.3f}        ({report:.0f} ms once, {results['report_kib']} KiB)")
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        write_json(args.json, results)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))  # a UserError is one line and exit 2, Ctrl-C exit 130

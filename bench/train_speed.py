@@ -13,8 +13,6 @@ thread count: Ultralytics computes on os.cpu_count() - 1 threads, train.py on al
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import shutil
 import statistics
@@ -27,6 +25,10 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchlib import write_json  # noqa: E402
+
+from maskdet.cli import IMGSZ, ArgumentParser, HelpFormatter, number  # noqa: E402
+from maskdet.errors import run_cli  # noqa: E402
 from maskdet.training.trainer import write_resolved_data_yaml  # noqa: E402
 
 
@@ -37,16 +39,17 @@ def first_epoch_seconds(cmd: list[str], run_dir: Path, cwd: Path) -> float:
     return float(pd.read_csv(run_dir / "results.csv")["time"].iloc[0])
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    parser = ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--data", default=str(ROOT / "data.yaml"), help="dataset description (its train split is used)")
     parser.add_argument("--model", default="yolo11n.yaml", help="architecture, trained from scratch")
-    parser.add_argument("--imgsz", type=int, default=640, help="training image size")
-    parser.add_argument("--batch", type=int, default=16, help="batch size")
-    parser.add_argument("--fraction", type=float, default=0.25, help="share of the train images used")
-    parser.add_argument("--repeat", type=int, default=2, help="runs of each command; the median is reported")
+    parser.add_argument("--imgsz", type=IMGSZ, default=640, help="training image size")
+    parser.add_argument("--batch", type=number(int, 1, 1024), default=16, help="batch size")
+    parser.add_argument("--fraction", type=number(float, 0, 1, low_open=True), default=0.25,
+                        help="share of the train images used")
+    parser.add_argument("--repeat", type=number(int, 1, 100), default=2, help="runs of each command; the median is reported")
     parser.add_argument("--json", help="also write the results to this JSON file")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     yolo = shutil.which("yolo")
     if yolo is None:
@@ -80,9 +83,9 @@ def main() -> int:
         results.append({"command": label, "epoch_seconds": round(median, 1), "speedup_vs_yolo_train": round(base / median, 2)})
         print(f"{label:<14}{median:9.1f}{base / median:14.2f}x")
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        write_json(args.json, results)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))  # a UserError is one line and exit 2, Ctrl-C exit 130

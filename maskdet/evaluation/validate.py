@@ -21,6 +21,8 @@ from maskdet.fileio import atomic_write_text, list_images, next_run_dir
 from maskdet.training.export import has_nms_free_head
 from maskdet.training.trainer import load_yolo, resolve_model, write_resolved_data_yaml
 
+VALIDATOR_MAX_DET = 300  # boxes Ultralytics' validator keeps per photo
+
 
 def check_exported_model(weights: str | Path, names: tuple[str, ...], imgsz: int) -> None:
     """An exported model (.onnx, OpenVINO folder, INT8 or not) goes through detect.py's own loader first, so
@@ -98,14 +100,22 @@ def checked_split(data: str | Path, split: str):
     return config
 
 
-def predict_as_validator(weights: str | Path, config, split: str, imgsz: int | None = INFERENCE_IMGSZ,
-                         device: str | None = None, conf: float = MAP_CONF, iou: float = MAP_IOU,
-                         augment: bool = False):
-    """Every photo of the split through detect.py's detector (and its mirror view with `augment`), set up as
-    Ultralytics' validator runs a model: every class a box scores over conf, at most 300 boxes, the photos loaded
-    as it loads them (imgsz None: the model's own size). Returns (SplitPredictions, class names, milliseconds spent
-    per stage in all). An exported model only (.onnx, OpenVINO folder): Ultralytics' predictor, which runs a .pt,
-    keeps one class per box."""
+def load_as_validator(weights: str | Path, config, imgsz: int | None = INFERENCE_IMGSZ, device: str | None = None,
+                      conf: float = MAP_CONF, iou: float = MAP_IOU):
+    """detect.py's detector set up as Ultralytics' validator runs a model: every class a box scores over conf, at
+    most 300 boxes (imgsz None: the model's own size). An exported model only (.onnx, OpenVINO folder):
+    Ultralytics' predictor, which runs a .pt, keeps one class per box."""
+    from maskdet.inference.detectors import DetectSettings, load_detector
+
+    detector = load_detector(resolve_model(weights), DetectSettings(conf=conf, iou=iou, max_det=VALIDATOR_MAX_DET,
+                                                                    multi_label=True), imgsz, device)
+    refuse_other_classes(detector.names, config.names, weights)
+    return detector
+
+
+def predict_as_validator(detector, config, split: str, augment: bool = False, label: str = ""):
+    """Every photo of the split through a detector from load_as_validator (and its mirror view with `augment`), the
+    photos loaded as the validator loads them. Returns (SplitPredictions, milliseconds spent per stage in all)."""
     import sys
 
     from tqdm import tqdm
@@ -113,13 +123,8 @@ def predict_as_validator(weights: str | Path, config, split: str, imgsz: int | N
     from maskdet.evaluation.pipeline_map import predict_split
     from maskdet.inference.augment import FlipAugmentedDetector
     from maskdet.inference.detections import add_timings
-    from maskdet.inference.detectors import DetectSettings, load_detector
 
-    max_det = 300  # the validator's
-    detector = load_detector(resolve_model(weights), DetectSettings(conf=conf, iou=iou, max_det=max_det, multi_label=True),
-                             imgsz, device)
-    refuse_other_classes(detector.names, config.names, weights)
-    run = FlipAugmentedDetector(detector, conf, max_det) if augment else detector
+    run = FlipAugmentedDetector(detector, detector.settings.conf, VALIDATOR_MAX_DET) if augment else detector
     spent: dict[str, float] = {}
 
     def timed(image):
@@ -128,11 +133,11 @@ def predict_as_validator(weights: str | Path, config, split: str, imgsz: int | N
         return det
 
     photos = len(list_images(config.images_dir(split)))
-    label = f"{Path(weights).name} on {split}{' --augment' if augment else ''}"
+    label = f"{label or 'model'} on {split}{' --augment' if augment else ''}"
     with tqdm(total=photos, desc=label, unit="photo", disable=not sys.stderr.isatty(), leave=False) as bar:
         predictions = predict_split(str(config.yaml_path), split, timed, bar.update, keep_images=False,
                                     validator_imgsz=detector.imgsz)
-    return predictions, detector.names, spent
+    return predictions, spent
 
 
 def evaluate_augmented(
@@ -142,13 +147,14 @@ def evaluate_augmented(
     """val.py --augment: the detector as `detect.py --augment` runs it (each photo and its mirror image, the boxes
     fused; maskdet.inference.augment), scored the way Ultralytics' validator scores a model (its matching and AP:
     maskdet.evaluation.pipeline_map), every class a box scores over conf kept as the validator keeps it. An
-    exported model only (see predict_as_validator). Writes metrics.csv; Ultralytics' plots are not made."""
+    exported model only (see load_as_validator). Writes metrics.csv; Ultralytics' plots are not made."""
     from maskdet.evaluation.pipeline_map import score
 
     config = checked_split(data, split)
-    predictions, names, spent = predict_as_validator(weights, config, split, imgsz, device, conf, iou, augment=True)
+    detector = load_as_validator(weights, config, imgsz, device, conf, iou)
+    predictions, spent = predict_as_validator(detector, config, split, augment=True, label=Path(weights).name)
     photos = len(predictions.detections)
-    table = step_table(score(predictions, names), photos)
+    table = step_table(score(predictions, detector.names), photos)
     run_dir = next_run_dir(Path(project or PROJECT_ROOT / "runs" / "val"), name, exist_ok)
     atomic_write_text(run_dir / "metrics.csv", safe_table(table).to_csv())
     return EvalResult(run_dir, table, {stage: ms / photos for stage, ms in spent.items()})

@@ -104,3 +104,21 @@ def test_compare_models_refuses_a_pt_in_one_line(tmp_path):
     proc = compare(ROOT / "models" / "best.pt", "--data", dataset(tmp_path / "data"), "--rounds", 100)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("error: "), proc.stderr
+
+
+def test_compare_models_refuses_one_model_given_twice_before_running_either(tmp_path):
+    both = write_scripted_onnx(tmp_path / "both" / "both.onnx", [WITH_MASK, WITHOUT_MASK], 160)
+    proc = compare(both, both, "--data", dataset(tmp_path / "data"), "--rounds", 100)
+    assert proc.returncode == 2 and proc.stderr == "error: both.onnx is given twice\n"
+
+
+def test_compare_models_with_augment_adds_each_models_mirror_view(tmp_path):
+    """Each model is loaded once and run twice: as it is, and with its mirror view. The scripted model gives the
+    same boxes whatever it sees, so its mirror view puts them on the wrong side and the fused boxes score lower."""
+    both = write_scripted_onnx(tmp_path / "both" / "both.onnx", [WITH_MASK, WITHOUT_MASK], 160)
+    proc = compare(both, "--with-augment", "--data", dataset(tmp_path / "data"), "--rounds", 100)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    plain, mirrored = proc.stdout.splitlines()[1:3]
+    assert plain.split()[:2] == ["both.onnx", "0.995"]
+    assert mirrored.split()[:2] == ["both.onnx", "--augment"] and float(mirrored.split()[2]) < 0.9
+    assert "0% of rounds" in mirrored
