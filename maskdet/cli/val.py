@@ -14,6 +14,9 @@ EXAMPLES = """examples:
   python val.py --weights models/best.onnx --split test
   python val.py --weights models/best_int8_openvino_model --augment   # detect.py --augment's accuracy
   python val.py --weights yolo26_best.pt --end2end    # YOLO26's NMS-free head, as export.py --end2end runs it
+
+how sure a figure on a small split is, and whether one model beats another there (bootstrap over photos):
+  python bench/compare_models.py models/best_int8_openvino_model runs/train/exp/weights/best.onnx --data data.yaml
 """
 
 
