@@ -13,6 +13,7 @@ from maskdet.config import labels_dir_for
 from maskdet.data.check import CheckReport, size_bin_labels
 from maskdet.data.labels import read_label_file
 from maskdet.fileio import atomic_write_bytes
+from maskdet.imageio import ImageError, read_image_bounded
 from maskdet.inference.visualize import NAMED_COLORS, class_color, draw_box, tile
 
 
@@ -80,9 +81,11 @@ def write_class_balance_plot(report: CheckReport, path: Path) -> None:
 
 
 def render_preview(image_path: Path, names: tuple[str, ...]) -> np.ndarray | None:
-    """The image with its labels drawn, or None if it cannot be decoded."""
-    image = cv2.imread(str(image_path))
-    if image is None:
+    """The image with its labels drawn, or None if it cannot be read, decoded, or is over the pixel limit (a
+    dataset's photo is outside input: bounded before it is decoded)."""
+    try:
+        image = read_image_bounded(image_path)
+    except (ImageError, OSError):
         return None
     h, w = image.shape[:2]
     label = read_label_file(labels_dir_for(image_path.parent) / f"{image_path.stem}.txt", len(names))

@@ -125,13 +125,13 @@ def export_int8(weights: str | Path, data: str | Path, imgsz: int, fraction: flo
         else:
             fp32 = export_onnx(staged, imgsz, simplify=True)
             exported = scratch / target.name
-            quantize_onnx(fp32, exported, images, imgsz)
+            calibrated = quantize_onnx(fp32, exported, images, imgsz)
         if target.is_dir() and force:
             shutil.rmtree(target)
         elif target.exists() and force:
             target.unlink()
         os.replace(exported, target)
-    return target, len(images)
+    return target, len(images) if fmt == "openvino" else calibrated
 
 
 def head_decode_nodes(model) -> list[str]:
@@ -143,13 +143,14 @@ def head_decode_nodes(model) -> list[str]:
             if n.name.startswith(f"/{head}/") and "/cv2" not in n.name and "/cv3" not in n.name]
 
 
-def quantize_onnx(fp32: Path, target: Path, images: list[Path], imgsz: int) -> None:
-    """ONNX Runtime static QDQ quantization, calibrated on `images` letterboxed as detect.py does."""
-    import cv2
+def quantize_onnx(fp32: Path, target: Path, images: list[Path], imgsz: int) -> int:
+    """ONNX Runtime static QDQ quantization, calibrated on `images` letterboxed as detect.py does. Returns how many
+    photos it calibrated on: one that cannot be read, or is over the pixel limit, is skipped."""
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    from maskdet.imageio import ImageError, read_image_bounded
     from maskdet.inference.detectors import letterbox, to_blob
     from maskdet.progress import progress
 
@@ -157,20 +158,31 @@ def quantize_onnx(fp32: Path, target: Path, images: list[Path], imgsz: int) -> N
         def __init__(self):
             self.images = iter(progress(images, desc="calibrating", unit="photo"))
             self.name = onnx.load(str(fp32), load_external_data=False).graph.input[0].name
+            self.used = 0
 
         def get_next(self):
             for p in self.images:
-                image = cv2.imread(str(p))
-                if image is not None:
-                    return {self.name: to_blob(letterbox(image, imgsz)[0])}
+                try:  # a dataset photo is outside input: bounded in pixels before it is decoded
+                    image = read_image_bounded(p)
+                except (ImageError, OSError):
+                    continue  # calibration needs many photos, not every one
+                self.used += 1
+                return {self.name: to_blob(letterbox(image, imgsz)[0])}
             return None
 
     pre = fp32.with_name(fp32.stem + ".pre.onnx")
     quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
     model = onnx.load(str(pre))
-    quantize_static(str(pre), str(target), Photos(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    nodes_to_exclude=head_decode_nodes(model), calibrate_method=CalibrationMethod.MinMax)
+    photos = Photos()
+    try:
+        quantize_static(str(pre), str(target), photos, quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        nodes_to_exclude=head_decode_nodes(model), calibrate_method=CalibrationMethod.MinMax)
+    finally:  # with no photo at all, ONNX Runtime fails on its own terms; say why in ours
+        if not photos.used:
+            raise UserError(f"none of the {len(images)} calibration photos could be read (corrupt, or over the "
+                            f"pixel limit)", images[0].parent)
+    return photos.used
 
 
 @contextmanager

@@ -210,6 +210,16 @@ def test_a_very_large_image_is_one_warning_line_not_a_raw_python_warning(tmp_pat
     assert "warning" in line and "100 megapixels" in line, line
 
 
+def test_the_reports_preview_leaves_out_a_photo_over_the_pixel_limit_instead_of_decoding_it(tmp_path):
+    from maskdet.data.dataset_report import render_preview
+
+    huge = write_huge_png(tmp_path / "images" / "panorama.png", 16000, 12000)  # 192 megapixels: 576 MB decoded
+    assert render_preview(huge, ("with_mask", "without_mask", "mask_weared_incorrect")) is None
+    fine = tmp_path / "images" / "fine.png"
+    cv2.imwrite(str(fine), np.full((48, 64, 3), 90, np.uint8))
+    assert render_preview(fine, ("with_mask", "without_mask", "mask_weared_incorrect")).shape == (48, 64, 3)
+
+
 def make_flat_dataset(root: Path, label_text: str, labels_in: str) -> Path:
     """Split folders that are not named images/ (train/, val/), labels either 'beside' the images or in '../labels'."""
     for split in ("train", "val"):

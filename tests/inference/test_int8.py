@@ -108,6 +108,27 @@ def test_export_py_int8_quantizes_a_checkpoint_that_detect_py_then_runs(model, t
     assert again.returncode == 2 and "add --force" in again.stderr  # never silently replaced
 
 
+def test_onnx_int8_calibration_skips_a_corrupt_and_an_oversized_photo_without_decoding_it(model, tmp_path):
+    """The train photos are outside input: one that cannot be decoded, or whose header says it is over the pixel
+    limit, is left out of calibration (and counted out of the figure export.py prints), never decoded."""
+    pytest.importorskip("onnxruntime.quantization", reason="needs onnxruntime")
+    from PIL import Image
+
+    data = tmp_path / "data"
+    shutil.copytree(model.data.parent, data)
+    train = data / "train" / "images"
+    (train / "a_corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    Image.new("1", (16000, 12000)).save(train / "b_huge.png")  # 192 megapixels, a few kB on disk
+    pt = tmp_path / "tiny.pt"
+    shutil.copy(model.pt, pt)
+    proc = subprocess.run([sys.executable, str(ROOT / "export.py"), "--weights", str(pt), "--imgsz", "64", "--int8",
+                           "--format", "onnx", "--data", str(data / "data.yaml"), "--fraction", "1"],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "calibrated on 4 train photos" in proc.stdout, proc.stdout[-2000:]  # 6 listed, 2 left out
+    assert (tmp_path / "tiny_int8.onnx").exists()
+
+
 def kit_image(folder: Path) -> Path:
     path = folder / "in" / "frame.png"
     path.parent.mkdir()
