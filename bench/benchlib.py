@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import numpy as np
 
-# maskdet is imported where it is used: this module is also imported by bench/mutation.py, which runs from
-# its own venv before the repository is on the path.
+# maskdet is imported inside the functions that use it, so importing this module needs nothing but the
+# standard library, whichever folder the bench was started from.
 
 
 def cpu_name() -> str:
