@@ -50,18 +50,16 @@ def timed(fn, *args):
 
 
 def read_photo(path: str | Path) -> np.ndarray:
-    """A photo a bench runs on, bounded in pixels like every other input (maskdet.imageio): a missing, corrupt or
-    oversized one stops the bench with one line naming it, as a figure measured on fewer photos than asked is
-    not the figure."""
+    """A photo a bench runs on, through detect.py's bounded reader (maskdet.inference.sources.read_image): a
+    missing, corrupt, truncated or oversized one stops the bench with one line naming it, as a figure measured
+    on fewer photos than asked is not the figure."""
     from maskdet.errors import UserError
-    from maskdet.imageio import ImageError, read_image_bounded
+    from maskdet.inference.sources import SourceError, read_image
 
     try:
-        return read_image_bounded(path)
-    except ImageError as exc:
-        raise UserError(str(exc), path) from None
-    except OSError as exc:
-        raise UserError(f"cannot read it: {exc.strerror or exc}", path) from None
+        return read_image(Path(path))
+    except SourceError as exc:
+        raise UserError(str(exc)) from None
 
 
 def read_photos(folder: str | Path) -> list[np.ndarray]:

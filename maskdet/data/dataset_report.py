@@ -13,7 +13,7 @@ from maskdet.config import labels_dir_for
 from maskdet.data.check import CheckReport, size_bin_labels
 from maskdet.data.labels import read_label_file
 from maskdet.fileio import atomic_write_bytes
-from maskdet.imageio import ImageError, read_image_bounded
+from maskdet.inference.sources import SourceError, read_image
 from maskdet.inference.visualize import NAMED_COLORS, class_color, draw_box, tile
 
 
@@ -84,8 +84,8 @@ def render_preview(image_path: Path, names: tuple[str, ...]) -> np.ndarray | Non
     """The image with its labels drawn, or None if it cannot be read, decoded, or is over the pixel limit (a
     dataset's photo is outside input: bounded before it is decoded)."""
     try:
-        image = read_image_bounded(image_path)
-    except (ImageError, OSError):
+        image = read_image(image_path)
+    except SourceError:
         return None
     h, w = image.shape[:2]
     label = read_label_file(labels_dir_for(image_path.parent) / f"{image_path.stem}.txt", len(names))

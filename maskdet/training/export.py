@@ -150,8 +150,8 @@ def quantize_onnx(fp32: Path, target: Path, images: list[Path], imgsz: int) -> i
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from maskdet.imageio import ImageError, read_image_bounded
     from maskdet.inference.detectors import letterbox, to_blob
+    from maskdet.inference.sources import SourceError, read_image
     from maskdet.progress import progress
 
     class Photos(CalibrationDataReader):
@@ -162,9 +162,9 @@ def quantize_onnx(fp32: Path, target: Path, images: list[Path], imgsz: int) -> i
 
         def get_next(self):
             for p in self.images:
-                try:  # a dataset photo is outside input: bounded in pixels before it is decoded
-                    image = read_image_bounded(p)
-                except (ImageError, OSError):
+                try:  # a dataset photo is outside input: detect.py's reader bounds it before decoding
+                    image = read_image(p)
+                except SourceError:
                     continue  # calibration needs many photos, not every one
                 self.used += 1
                 return {self.name: to_blob(letterbox(image, imgsz)[0])}
