@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(result.table))
     print(f"\nbest weights: {result.best}\nlast weights: {result.last} (for --resume)\n"
           f"plots and logs: {result.save_dir}\n"
-          f"next: python val.py --weights {result.best} --split test")
+          f"next: compare runs on val, then look at test once, for the one you keep:\n"
+          f"  python val.py --weights {result.best} --split test")
     for line in result.warnings:  # images left out of training: said at the start, and again here
         print(line)
     return 0

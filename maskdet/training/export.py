@@ -174,18 +174,16 @@ def quantize_onnx(fp32: Path, target: Path, images: list[Path], imgsz: int) -> i
     quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
     model = onnx.load(str(pre))
     photos = Photos()
-    none_read = UserError(f"none of the {len(images)} calibration photos could be read (corrupt, or over the pixel "
-                          f"limit)", images[0].parent)
     try:
         quantize_static(str(pre), str(target), photos, quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         nodes_to_exclude=head_decode_nodes(model), calibrate_method=CalibrationMethod.MinMax)
-    except Exception:  # with no photo at all, ONNX Runtime fails on its own terms; say why in ours
-        if not photos.used:
-            raise none_read from None
-        raise
+    except Exception:  # with no photo at all, ONNX Runtime fails on its own terms: the check below says why in ours
+        if photos.used:
+            raise
     if not photos.used:
-        raise none_read
+        raise UserError(f"none of the {len(images)} calibration photos could be read (corrupt, or over the pixel "
+                        f"limit)", images[0].parent) from None
     return photos.used
 
 

@@ -129,6 +129,27 @@ def test_onnx_int8_calibration_skips_a_corrupt_and_an_oversized_photo_without_de
     assert (tmp_path / "tiny_int8.onnx").exists()
 
 
+def test_onnx_int8_with_no_readable_calibration_photo_is_one_line_error_and_leaves_nothing(model, tmp_path):
+    """With every train photo corrupt, ONNX Runtime would fail on its own terms; export.py says why in ours,
+    exits 2, and leaves neither the INT8 file nor its scratch folder behind."""
+    pytest.importorskip("onnxruntime.quantization", reason="needs onnxruntime")
+    data = tmp_path / "data"
+    shutil.copytree(model.data.parent, data)
+    photos = sorted((data / "train" / "images").iterdir())
+    for photo in photos:
+        photo.write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    pt = tmp_path / "tiny.pt"
+    shutil.copy(model.pt, pt)
+    proc = subprocess.run([sys.executable, str(ROOT / "export.py"), "--weights", str(pt), "--imgsz", "64", "--int8",
+                           "--format", "onnx", "--data", str(data / "data.yaml"), "--fraction", "1"],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stdout[-2000:] + proc.stderr[-3000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: {photos[0].parent}: none of the {len(photos)} calibration photos could be read"), \
+        last
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "tiny.pt"]
+
+
 def kit_image(folder: Path) -> Path:
     path = folder / "in" / "frame.png"
     path.parent.mkdir()

@@ -54,6 +54,8 @@ def test_training_writes_weights_and_prints_the_metrics_table(trained):
     for row in ("all", "with_mask", "without_mask", "mask_weared_incorrect"):
         assert f"\n{row} " in table
     assert f"best weights: {run_dir / 'weights' / 'best.pt'}" in out
+    # choose on val, test once: the hint says so before it gives the test command
+    assert "compare runs on val, then look at test once" in out[out.index("next:"):]
 
 
 def run_args(run_dir: Path) -> dict:
