@@ -13,7 +13,7 @@ import socket
 from pathlib import Path
 
 import cv2
-import httpx
+import httpx2
 import numpy as np
 import pytest
 
@@ -43,7 +43,7 @@ def bytes_written(server) -> int:
 def warm(server, photo) -> None:
     """One ordinary photo first: the model's own first-run allocations are not the hostile input's."""
     with open(photo, "rb") as f:
-        assert httpx.post(f"{server.url}/api/detect", files={"file": ("p.png", f)}, timeout=60).status_code == 200
+        assert httpx2.post(f"{server.url}/api/detect", files={"file": ("p.png", f)}, timeout=60).status_code == 200
 
 
 def still_answers(server, photo) -> None:
@@ -149,7 +149,7 @@ def refused(live: LiveSocket) -> bool:
     return isinstance(event, RejectConnection) or (isinstance(event, CloseConnection) and event.code == 1008)
 
 
-def assert_json_error(response: httpx.Response, status: int, *fragments: str) -> str:
+def assert_json_error(response: httpx2.Response, status: int, *fragments: str) -> str:
     assert response.status_code == status, (response.status_code, response.text)
     message = response.json()["error"]
     for fragment in fragments:
@@ -165,7 +165,7 @@ def test_a_png_pillow_cannot_size_is_measured_from_its_header_and_refused_on_det
     server = start_server()
     warm(server, photo)
     before = peak_rss(server)
-    response = httpx.post(f"{server.url}/api/detect", files={"file": ("bomb.png", png_bomb)}, timeout=60)
+    response = httpx2.post(f"{server.url}/api/detect", files={"file": ("bomb.png", png_bomb)}, timeout=60)
     assert_json_error(response, 413, "bomb.png", "20000x20000", "megapixel")
     live = LiveSocket(server.port, "/api/live")
     assert live.accepted
@@ -183,7 +183,7 @@ def test_a_video_with_huge_frames_is_refused_from_its_container_header_before_de
     warm(server, photo)
     before = peak_rss(server)
     with open(video_bomb, "rb") as f:
-        response = httpx.post(f"{server.url}/api/videos", files={"file": ("huge.mp4", f)}, timeout=60)
+        response = httpx2.post(f"{server.url}/api/videos", files={"file": ("huge.mp4", f)}, timeout=60)
     assert_json_error(response, 413, "huge.mp4", "8192x8192", "megapixel")
     assert peak_rss(server) - before < MEMORY_ROOM, f"peak RSS grew {(peak_rss(server) - before) / MB:.0f} MB"
     assert [p for p in (Path(server.process.stdout_path).parent.parent / "runs").rglob("*") if p.is_file()] == []
@@ -254,9 +254,9 @@ def test_a_text_message_on_the_live_socket_is_answered_with_an_error_and_the_soc
 def test_many_files_in_one_request_are_refused_not_answered_for_the_last_one(start_server, photo, video):
     server = start_server()
     files = [("file", (f"p{i}.png", photo.read_bytes())) for i in range(50)]
-    assert_json_error(httpx.post(f"{server.url}/api/detect", files=files, timeout=60), 400, "50 files", "one file")
+    assert_json_error(httpx2.post(f"{server.url}/api/detect", files=files, timeout=60), 400, "50 files", "one file")
     two = [("file", ("a.mp4", video.read_bytes())), ("other", ("b.mp4", video.read_bytes()))]
-    assert_json_error(httpx.post(f"{server.url}/api/videos", files=two, timeout=60), 400, "2 files")
+    assert_json_error(httpx2.post(f"{server.url}/api/videos", files=two, timeout=60), 400, "2 files")
     still_answers(server, photo)
 
 
@@ -274,7 +274,7 @@ def test_a_wrong_an_empty_or_a_misplaced_token_is_refused_on_every_route_and_the
              ({}, "?token=s3cret"), ({"X-Token": "s3cret"}, ""), ({"Cookie": "token=s3cret"}, "")]
     for method, path, files in routes:
         for headers, query in wrong:
-            response = httpx.request(method, f"{server.url}{path}{query}", headers=headers, files=files, timeout=30)
+            response = httpx2.request(method, f"{server.url}{path}{query}", headers=headers, files=files, timeout=30)
             assert_json_error(response, 401, "token")
     for target, headers in [("/api/live?token=wrong", None), ("/api/live?token=", None), ("/api/live", None),
                             ("/api/live?token=s3cre", None), ("/api/live", [("Authorization", "Bearer s3cret")])]:
@@ -286,7 +286,7 @@ def test_a_wrong_an_empty_or_a_misplaced_token_is_refused_on_every_route_and_the
     assert status == 401 and "token" in body["error"], (status, body)
     assert sent < 8 * MB and bytes_written(server) - written < 1 * MB  # refused before its body was read
     good = {"Authorization": "Bearer s3cret"}
-    assert httpx.get(f"{server.url}/api/health", headers=good).status_code == 200
+    assert httpx2.get(f"{server.url}/api/health", headers=good).status_code == 200
     live = LiveSocket(server.port, "/api/live?token=s3cret")
     assert live.accepted
     live.send(cv2.imencode(".jpg", cv2.imread(str(photo)))[1].tobytes())
@@ -301,8 +301,8 @@ def test_a_file_name_that_is_a_formula_is_written_to_predictions_csv_as_text(sta
     server = start_server()
     name = "=SUM(1+1)*cmd|calc!A0.png"
     with open(photo, "rb") as f:
-        body = httpx.post(f"{server.url}/api/detect", params={"save": "true"}, files={"file": (name, f)}, timeout=60).json()
+        body = httpx2.post(f"{server.url}/api/detect", params={"save": "true"}, files={"file": (name, f)}, timeout=60).json()
     assert body["source"] == name  # the JSON keeps it as it was: JSON is not a spreadsheet
-    text = httpx.get(server.url + body["files"]["predictions.csv"]).text
+    text = httpx2.get(server.url + body["files"]["predictions.csv"]).text
     rows = list(csv.DictReader(io.StringIO(text)))
     assert len(rows) == 2 and {row["source"] for row in rows} == {"'" + name}
