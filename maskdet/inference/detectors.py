@@ -8,7 +8,6 @@ YOLO26's end-to-end (1, max_det, 6) output from its NMS-free head, which does no
 
 from __future__ import annotations
 
-import ast
 import os
 import time
 from pathlib import Path
@@ -17,9 +16,10 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from maskdet.config import INFERENCE_IMGSZ
+from maskdet.config import INFERENCE_IMGSZ, safe_load_yaml
 from maskdet.errors import UserError
 from maskdet.inference.detections import Detections
+from maskdet.inference.model_metadata import imgsz_from_metadata, names_from_metadata
 from maskdet.models import OPENVINO_SUFFIX, is_openvino, runtime_installed  # noqa: F401  (runtime_installed: imported from here too)
 from maskdet.settings import DetectSettings  # noqa: F401  (its defaults live with every other setting)
 
@@ -135,14 +135,14 @@ class OnnxDetector(ExportedDetector):
         if meta.get("task", "detect") != "detect":
             raise UserError(f"this is a {meta['task']} model, not a detector: detect.py needs a detection model "
                             "(task 'detect', boxes out)", path)
-        self.names = _names_from_metadata(meta.get("names"), path)
+        self.names = names_from_metadata(meta.get("names"), path)
         self.input = self.session.get_inputs()[0]
         check_output_shape(self.session.get_outputs()[0].shape, meta, len(self.names), path)
         h, w = self.input.shape[2:4]
         static = isinstance(h, int) and isinstance(w, int)
         if static and imgsz and imgsz != h:
             raise UserError(_fixed_size_message(h, w, imgsz, Path(path).with_suffix(".pt")), path)
-        self.imgsz = int(h) if static else int(imgsz or ast.literal_eval(meta.get("imgsz", "[640, 640]"))[0])
+        self.imgsz = int(h) if static else int(imgsz or imgsz_from_metadata(meta.get("imgsz", "[640, 640]"), path))
         self.dtype = np.float16 if self.input.type == "tensor(float16)" else np.float32
         output_shape = self.session.get_outputs()[0].shape
         self.end2end = is_end2end(meta, output_shape, len(self.names))
@@ -170,7 +170,7 @@ class OpenVinoDetector(ExportedDetector):
         folder = path if path.is_dir() else path.parent
         xml = openvino_xml(path)
         meta = _read_openvino_metadata(folder / "metadata.yaml")
-        self.names = _names_from_metadata(meta.get("names"), folder / "metadata.yaml")
+        self.names = names_from_metadata(meta.get("names"), folder / "metadata.yaml")
         config = {"PERFORMANCE_HINT": "LATENCY"}
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
@@ -186,7 +186,7 @@ class OpenVinoDetector(ExportedDetector):
         if h and imgsz and imgsz != h:
             raise UserError(_fixed_size_message(h, w, imgsz, folder.parent / (folder.name.removesuffix(OPENVINO_SUFFIX)
                                                                              .removesuffix("_int8") + ".pt")), path)
-        self.imgsz = int(h or imgsz or meta.get("imgsz", [640])[0])
+        self.imgsz = int(h or imgsz or imgsz_from_metadata(meta.get("imgsz", [640]), folder / "metadata.yaml"))
         self.end2end = is_end2end({k: str(v) for k, v in meta.items() if k == "end2end"}, output_shape, len(self.names))
         self._check_fits(meta, output_shape, path)
         self.request = self.compiled.create_infer_request()
@@ -223,12 +223,14 @@ def openvino_xml(path: Path) -> Path:
 
 
 def _read_openvino_metadata(path: Path) -> dict:
+    """A model folder comes from outside: its metadata.yaml is bounded in bytes and read without anchors or
+    aliases (a few hundred bytes of nested aliases would expand to gigabytes when the class names are walked)."""
     import yaml
 
     try:
         if path.stat().st_size > METADATA_LIMIT:
             raise UserError(f"metadata.yaml is over {METADATA_LIMIT} bytes: not an Ultralytics export", path)
-        meta = yaml.safe_load(path.read_text(encoding="utf-8"))
+        meta = safe_load_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UserError("no metadata.yaml beside the model (class names, size): export it with "
                         "python export.py --int8 or Ultralytics' export format=openvino", path) from None
@@ -379,18 +381,6 @@ def check_torch_device(device: str) -> None:
         raise UserError(f"--device {device}: no CUDA GPU here; use --device cpu or leave --device out")
     if any(int(d) >= count for d in ids):
         raise UserError(f"--device {device}: this machine has {count} CUDA GPU(s), numbered 0..{count - 1}")
-
-
-def _names_from_metadata(raw: str | dict | list | None, path: Path) -> tuple[str, ...]:
-    """Class names as Ultralytics writes them: a dict or list, or its repr (ONNX metadata is text)."""
-    if not raw:
-        raise UserError("this model has no class names in its metadata: export it with python export.py", path)
-    try:
-        names = ast.literal_eval(raw) if isinstance(raw, str) else raw
-        names = [names[i] for i in sorted(names)] if isinstance(names, dict) else list(names)
-    except (ValueError, SyntaxError, TypeError, KeyError):
-        raise UserError("the class names in this model's metadata cannot be read", path) from None
-    return tuple(str(n) for n in names)
 
 
 def load_detector(weights: str | Path, settings: DetectSettings, imgsz: int | None = None, device: str | None = None,

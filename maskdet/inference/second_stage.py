@@ -27,6 +27,7 @@ import numpy as np
 
 from maskdet.errors import UserError
 from maskdet.inference.detections import Detections, Frame
+from maskdet.inference.model_metadata import names_from_metadata
 
 SIDECAR = "second_stage.json"  # beside the .onnx: {"weight", "margin", "size", "names"}
 MARGIN = 0.15  # of the box's longer side, on each side: the whole head, as the classic crop classifiers saw it
@@ -102,7 +103,7 @@ class CropClassifier:
         self.input = self.session.get_inputs()[0].name
         self.batched = self.session.get_inputs()[0].shape[0] != 1  # a dynamic batch: every crop of a frame in one call
         meta = self.session.get_modelmeta().custom_metadata_map
-        model_names = _names(meta.get("names"))
+        model_names = _names(meta.get("names"), path)
         if meta.get("task", "classify") != "classify" or (model_names and sorted(model_names) != sorted(names)):
             raise UserError(f"the second stage must classify crops into the detector's classes ({', '.join(names)}); "
                             f"this model's are {', '.join(model_names) or 'unknown'}", path)
@@ -145,16 +146,7 @@ class SecondStage:
         return det
 
 
-def _names(raw: str | None) -> tuple[str, ...]:
-    """Ultralytics writes names as a Python dict literal in the ONNX metadata."""
-    if not raw:
-        return ()
-    import ast
-
-    try:
-        value = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-        return ()
-    if isinstance(value, dict):
-        return tuple(str(value[k]) for k in sorted(value))
-    return tuple(map(str, value)) if isinstance(value, (list, tuple)) else ()
+def _names(raw: str | None, path: Path) -> tuple[str, ...]:
+    """Ultralytics writes names as a Python dict literal in the ONNX metadata; a model without them is taken
+    to be in the detector's order."""
+    return names_from_metadata(raw, path) if raw else ()

@@ -83,6 +83,21 @@ def test_an_openvino_folder_without_its_metadata_is_refused_in_one_line(detect, 
     tools.assert_one_line_error(detect("--source", ASTRONAUT, "--weights", broken), "no metadata.yaml")
 
 
+def test_an_openvino_folder_whose_metadata_nests_aliases_is_refused_in_one_line_not_expanded(detect, tmp_path, tools):
+    """A few hundred bytes of nested YAML aliases name 3 x 9**9 classes: walked, they take minutes and gigabytes.
+    A model folder comes from outside, so its metadata.yaml is read without anchors or aliases."""
+    hostile = tmp_path / "bomb_openvino_model"
+    shutil.copytree(INT8, hostile)
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    meta = (hostile / "metadata.yaml").read_text()
+    start, end = meta.index("names:"), meta.index("args:")
+    (hostile / "metadata.yaml").write_text("\n".join(levels) + "\n" + meta[:start] + "names: [*a8, *a8, *a8]\n"
+                                           + meta[end:])
+    proc = detect("--source", ASTRONAUT, "--weights", hostile, timeout=60)
+    tools.assert_one_line_error(proc, hostile / "metadata.yaml", "anchors and aliases")
+
+
 def test_the_int8_model_is_the_default_when_openvino_is_installed():
     from maskdet.inference.detect import default_weights
 
