@@ -29,6 +29,7 @@ from maskdet.errors import UserError
 from maskdet.inference.detections import Detections, Frame
 from maskdet.inference.model_metadata import names_from_metadata
 
+SIDECAR_LIMIT = 65_536  # bytes: the file holds three numbers and the class names
 SIDECAR = "second_stage.json"  # beside the .onnx: {"weight", "margin", "size", "names"}
 MARGIN = 0.15  # of the box's longer side, on each side: the whole head, as the classic crop classifiers saw it
 CROP_PX = 96
@@ -73,11 +74,15 @@ class SecondStageConfig:
     @classmethod
     def beside(cls, model: Path) -> SecondStageConfig:
         path = model.with_name(SIDECAR)
+        if path.is_file() and path.stat().st_size > SIDECAR_LIMIT:  # it comes with a model from outside
+            raise UserError(f"over {SIDECAR_LIMIT:,} bytes: not a second-stage settings file", path)
         try:
             raw = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
             config = cls(float(raw.get("weight", 0.5)), float(raw.get("margin", MARGIN)), int(raw.get("size", CROP_PX)))
-        except (ValueError, TypeError, AttributeError):
+        except (ValueError, TypeError, AttributeError, RecursionError):  # UnicodeDecodeError is a ValueError
             raise UserError("not a second-stage settings file (weight, margin, size)", path) from None
+        except OSError as exc:
+            raise UserError(f"cannot read: {exc.strerror or exc}", path) from None
         if not (0 <= config.weight <= 1 and 0 <= config.margin <= 1 and 16 <= config.size <= 512):
             raise UserError("weight and margin must be in 0..1 and size in 16..512", path)
         return config

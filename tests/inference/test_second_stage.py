@@ -132,6 +132,22 @@ def test_a_classifier_of_other_classes_is_refused_in_one_line(tmp_path):
         SecondStage(tmp_path / "junk.onnx", NAMES)
 
 
+@pytest.mark.parametrize("sidecar, says", [
+    (b"[" * 60_000, "not a second-stage settings file"),            # nested past the JSON parser's depth
+    (b"\xff\xfe not text", "not a second-stage settings file"),
+    (b'{"weight": 0.5, "size": 100000}', "size in 16..512"),
+    (b" " * 70_000 + b"{}", "over 65,536 bytes"),                      # bounded before it is read
+])
+def test_a_settings_file_beside_the_classifier_is_outside_input_bounded_and_checked(tmp_path, sidecar, says):
+    from maskdet.errors import UserError
+    from maskdet.inference.second_stage import SIDECAR
+
+    model = colour_classifier(tmp_path / "colour.onnx")
+    (tmp_path / SIDECAR).write_bytes(sidecar)
+    with pytest.raises(UserError, match=says):
+        SecondStage(model, NAMES)
+
+
 def test_second_stage_off_gives_exactly_the_detectors_output_and_the_stage_runs_without_torch(scripted_model, tmp_path):
     weights = scripted_model(BOXES)
     classifier = colour_classifier(tmp_path / "colour.onnx")
