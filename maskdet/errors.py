@@ -29,13 +29,20 @@ PACKAGE_OF_MODULE = {"multipart": "python-multipart", "python_multipart": "pytho
 MAX_ERROR_CHARS = 600
 
 
+def printable(text: str) -> str:
+    """`text` with its control characters written as escapes (ESC as \\x1b): a file name, a stream's URL or a
+    model's metadata printed as it is could send the terminal escape sequences (retitle it, hide what follows)."""
+    return text if text.isprintable() else "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
 def one_line(message: object, limit: int = MAX_ERROR_CHARS) -> str:
-    """The first line of a message (another library's exception, a value from a file), cut to `limit` characters."""
+    """The first line of a message (another library's exception, a value from a file), cut to `limit` characters,
+    printable (see `printable`)."""
     text = str(message).strip()
     first = text.splitlines()[0] if text else ""
     if len(first) > limit:
         first = first[:limit] + f"... ({len(first) - limit} more characters)"
-    return first
+    return printable(first)
 
 
 class UserError(Exception):

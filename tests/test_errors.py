@@ -21,3 +21,27 @@ def test_require_modules_names_every_missing_package_and_each_file_once(monkeypa
 
 def test_require_modules_is_silent_when_everything_is_there():
     require_modules("detect.py", "yaml", "numpy")
+
+
+def test_an_error_line_is_cut_and_its_control_characters_are_escaped_not_sent_to_the_terminal():
+    from maskdet.errors import MAX_ERROR_CHARS, one_line
+
+    hostile = UserError("this is a '\x1b]0;owned\x07\x1b[8m' model, not a detector", "bad\x1b[2Jname.onnx")
+    line = one_line(hostile)
+    assert "\x1b" not in line and "\x07" not in line
+    assert line == r"bad\x1b[2Jname.onnx: this is a '\x1b]0;owned\x07\x1b[8m' model, not a detector"
+    assert one_line("first\nsecond") == "first"
+    assert one_line("é ok 🙂") == "é ok 🙂"  # printable text of any script stays as it is
+    long = one_line("x" * (MAX_ERROR_CHARS + 50))
+    assert long == "x" * MAX_ERROR_CHARS + "... (50 more characters)"
+
+
+def test_a_cli_prints_a_hostile_error_as_one_escaped_line_and_exits_2(capsys):
+    from maskdet.errors import run_cli
+
+    def main(argv):
+        raise UserError("task is '\x1b[31mred\x1b[0m'", "m.onnx")
+
+    assert run_cli(main, []) == 2
+    err = capsys.readouterr().err
+    assert err == "error: m.onnx: task is '\\x1b[31mred\\x1b[0m'\n"

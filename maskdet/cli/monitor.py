@@ -9,7 +9,7 @@ import time
 
 from maskdet.cli import make_parser
 from maskdet.config import PROJECT_ROOT
-from maskdet.errors import UserError, require_modules
+from maskdet.errors import UserError, printable, require_modules
 from maskdet.settings import PRIVACY_LEVELS, parse_duration
 
 DEFAULT_DB = PROJECT_ROOT / "runs" / "fleet" / "fleet.db"
@@ -155,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     workers_n = min(workers_n, len(fleet.cameras))
 
     def log(line: str) -> None:
-        print(line, file=sys.stderr if line.startswith(("warning", "note", "skipped")) else sys.stdout, flush=True)
+        print(printable(line), file=sys.stderr if line.startswith(("warning", "note", "skipped")) else sys.stdout,
+              flush=True)  # camera names and URLs come from outside
 
     stop = threading.Event()
     stop_on_signals(stop)
@@ -202,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"people: {totals.people} {'counted per period (privacy counts: no row per person)' if counts_only else 'stored'} "
           f"this run; alerts: {totals.alerts} stored this run; driver CPU {time.process_time() - c0:.1f} s")
     for line in totals.skipped:
-        print(f"skipped: {line}", file=sys.stderr)
+        print(f"skipped: {printable(line)}", file=sys.stderr)
     print(f"store: {store.where} (python serve.py --db {store.where} shows the fleet page)")
     if totals.interrupted:
         print("interrupted: the videos done are stored; a rerun does the rest", file=sys.stderr)

@@ -15,7 +15,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from maskdet.errors import UserError
+from maskdet.errors import UserError, printable
 from maskdet.fileio import next_run_dir
 from maskdet.inference.detections import Detections, Frame
 from maskdet.inference.display import display_problem
@@ -78,7 +78,7 @@ def frame_line(frame: Frame, det: Detections, ms: float, latency_ms: float | Non
              "video": f"video {frame.position} (frame {frame.index + 1}/{frame.total or '?'}) {frame.source}",
              "live": f"{frame.name} frame {frame.index}"}[frame.kind]
     lag = f" (delay {latency_ms:.0f}ms)" if latency_ms is not None else ""
-    return f"{where}: {det.describe()}, {ms:.1f}ms{lag}"
+    return printable(f"{where}: {det.describe()}, {ms:.1f}ms{lag}")  # a file name from outside, as it may be
 
 
 def run(log=None, **keywords) -> DetectSummary:
@@ -110,7 +110,7 @@ def open_sinks(stack: ExitStack, settings: Settings, pipeline: Pipeline, save_di
 
 def run_settings(settings: Settings, log=None) -> DetectSummary:
     """Detect masks on every frame of the source and write what was asked for; returns a summary."""
-    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    log = log or (lambda msg: print(printable(msg), file=sys.stderr, flush=True))  # file names come from outside
     src, out = settings.source, settings.output
     if src.vid_stride < 1:
         raise UserError("--vid-stride must be 1 or more")

@@ -30,6 +30,20 @@ def test_an_unreadable_image_in_a_folder_is_skipped_counted_and_the_rest_process
     assert sorted(p.name for p in (tmp_path / "runs" / "exp").iterdir()) == ["scene0.png", "scene1.png"]
 
 
+def test_file_names_with_terminal_escapes_are_printed_escaped_in_frame_and_skip_lines(detect, model, make_images,
+                                                                                         tmp_path):
+    """A file name is outside input: ESC in it would reach the terminal as an escape sequence (clear the screen,
+    retitle the window). Frame, skip and summary lines write it as \\x1b instead."""
+    make_images(tmp_path / "in", n=1)
+    (tmp_path / "in" / "scene0.png").rename(tmp_path / "in" / "clear\x1b[2J.png")
+    (tmp_path / "in" / "title\x1b]0;owned\x07.jpg").write_bytes(b"not an image")
+    proc = detect("--source", tmp_path / "in", "--weights", model.onnx)
+    assert proc.returncode == 1, proc.stderr
+    assert "\x1b" not in proc.stdout + proc.stderr and "\x07" not in proc.stdout + proc.stderr
+    assert r"clear\x1b[2J.png: " in proc.stdout
+    assert str(tmp_path / "in") + r"/title\x1b]0;owned\x07.jpg: cannot read this image" in proc.stderr
+
+
 def test_skip_lines_come_in_order_among_the_frame_lines_with_their_number(detect, model, make_images, tmp_path):
     make_images(tmp_path / "in", n=4)  # scene0..scene3.png
     for name in ("scene1.png", "scene2.png"):
