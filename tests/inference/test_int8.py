@@ -123,6 +123,15 @@ def test_export_py_int8_quantizes_a_checkpoint_that_detect_py_then_runs(model, t
     assert again.returncode == 2 and "add --force" in again.stderr  # never silently replaced
 
 
+def export_onnx_int8(model, folder: Path, data: Path) -> subprocess.CompletedProcess:
+    """export.py --int8 --format onnx on a copy of the tiny model (folder/tiny.pt), calibrated on data's train photos."""
+    pt = folder / "tiny.pt"
+    shutil.copy(model.pt, pt)
+    return subprocess.run([sys.executable, str(ROOT / "export.py"), "--weights", str(pt), "--imgsz", "64", "--int8",
+                           "--format", "onnx", "--data", str(data / "data.yaml"), "--fraction", "1"],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+
+
 def test_onnx_int8_calibration_skips_a_corrupt_and_an_oversized_photo_without_decoding_it(model, tmp_path):
     """The train photos are outside input: one that cannot be decoded, or whose header says it is over the pixel
     limit, is left out of calibration (and counted out of the figure export.py prints), never decoded."""
@@ -134,11 +143,7 @@ def test_onnx_int8_calibration_skips_a_corrupt_and_an_oversized_photo_without_de
     train = data / "train" / "images"
     (train / "a_corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
     Image.new("1", (16000, 12000)).save(train / "b_huge.png")  # 192 megapixels, a few kB on disk
-    pt = tmp_path / "tiny.pt"
-    shutil.copy(model.pt, pt)
-    proc = subprocess.run([sys.executable, str(ROOT / "export.py"), "--weights", str(pt), "--imgsz", "64", "--int8",
-                           "--format", "onnx", "--data", str(data / "data.yaml"), "--fraction", "1"],
-                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    proc = export_onnx_int8(model, tmp_path, data)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert "calibrated on 4 train photos" in proc.stdout, proc.stdout[-2000:]  # 6 listed, 2 left out
     assert (tmp_path / "tiny_int8.onnx").exists()
@@ -153,11 +158,7 @@ def test_onnx_int8_with_no_readable_calibration_photo_is_one_line_error_and_leav
     photos = sorted((data / "train" / "images").iterdir())
     for photo in photos:
         photo.write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
-    pt = tmp_path / "tiny.pt"
-    shutil.copy(model.pt, pt)
-    proc = subprocess.run([sys.executable, str(ROOT / "export.py"), "--weights", str(pt), "--imgsz", "64", "--int8",
-                           "--format", "onnx", "--data", str(data / "data.yaml"), "--fraction", "1"],
-                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    proc = export_onnx_int8(model, tmp_path, data)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stdout[-2000:] + proc.stderr[-3000:]
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: {photos[0].parent}: none of the {len(photos)} calibration photos could be read"), \
