@@ -108,7 +108,8 @@ class CropClassifier:
         self.input = self.session.get_inputs()[0].name
         self.batched = self.session.get_inputs()[0].shape[0] != 1  # a dynamic batch: every crop of a frame in one call
         meta = self.session.get_modelmeta().custom_metadata_map
-        model_names = _names(meta.get("names"), path)
+        # Ultralytics writes the names as a dict literal; a model without them is taken to be in the detector's order
+        model_names = names_from_metadata(meta["names"], path) if meta.get("names") else ()
         if meta.get("task", "classify") != "classify" or (model_names and sorted(model_names) != sorted(names)):
             raise UserError(f"the second stage must classify crops into the detector's classes ({', '.join(names)}); "
                             f"this model's are {', '.join(model_names) or 'unknown'}", path)
@@ -149,9 +150,3 @@ class SecondStage:
         classes = mix(det.class_id, det.confidence, self.probabilities(frame.image, det), self.config.weight)
         det.class_id = classes
         return det
-
-
-def _names(raw: str | None, path: Path) -> tuple[str, ...]:
-    """Ultralytics writes names as a Python dict literal in the ONNX metadata; a model without them is taken
-    to be in the detector's order."""
-    return names_from_metadata(raw, path) if raw else ()

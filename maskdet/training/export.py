@@ -183,7 +183,7 @@ def quantize_onnx(fp32: Path, target: Path, images: list[Path], imgsz: int) -> i
             raise
     if not photos.used:
         raise UserError(f"none of the {len(images)} calibration photos could be read (corrupt, or over the pixel "
-                        f"limit)", images[0].parent) from None
+                        f"limit)", images[0].parent)
     return photos.used
 
 
