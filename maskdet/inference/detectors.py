@@ -101,17 +101,6 @@ class ExportedDetector:
         timings = {"preprocess": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3, "nms": (t3 - t2) * 1e3}
         return Detections(boxes.astype(np.float32), scores, class_ids.astype(int), self.names, timings)
 
-    def _check_fits(self, meta: dict, output_shape: list, path: Path) -> None:
-        """Refuse, in one line, a model that is not a detector or whose output does not match its classes."""
-        task = str(meta.get("task", "detect")).strip()
-        if task != "detect":
-            raise UserError(f"this is a '{task}' model, not a detector: use a YOLO detection model "
-                            "(models/best.pt, .onnx or _openvino_model/)", path)
-        if not self.end2end and len(output_shape) == 3 and isinstance(output_shape[1], int) \
-                and output_shape[1] != 4 + len(self.names):
-            raise UserError(f"the model's output has {output_shape[1] - 4} class scores but its metadata names "
-                            f"{len(self.names)} classes {list(self.names)}: not an Ultralytics detection export", path)
-
 
 class OnnxDetector(ExportedDetector):
     """An Ultralytics ONNX export run with ONNX Runtime (fp32, fp16 or INT8 QDQ): classic output or end-to-end."""
@@ -132,21 +121,18 @@ class OnnxDetector(ExportedDetector):
         except Exception as exc:  # onnxruntime raises its own exception types
             raise UserError(f"cannot load ONNX model: {exc}", path) from None
         meta = self.session.get_modelmeta().custom_metadata_map
-        if meta.get("task", "detect") != "detect":
-            raise UserError(f"this is a {meta['task']} model, not a detector: detect.py needs a detection model "
-                            "(task 'detect', boxes out)", path)
+        check_task(meta, path)
         self.names = names_from_metadata(meta.get("names"), path)
         self.input = self.session.get_inputs()[0]
-        check_output_shape(self.session.get_outputs()[0].shape, meta, len(self.names), path)
+        output_shape = self.session.get_outputs()[0].shape
+        check_output_shape(output_shape, meta, len(self.names), path)
         h, w = self.input.shape[2:4]
         static = isinstance(h, int) and isinstance(w, int)
         if static and imgsz and imgsz != h:
             raise UserError(_fixed_size_message(h, w, imgsz, Path(path).with_suffix(".pt")), path)
         self.imgsz = int(h) if static else int(imgsz or imgsz_from_metadata(meta.get("imgsz", "[640, 640]"), path))
         self.dtype = np.float16 if self.input.type == "tensor(float16)" else np.float32
-        output_shape = self.session.get_outputs()[0].shape
         self.end2end = is_end2end(meta, output_shape, len(self.names))
-        self._check_fits(meta, output_shape, path)
         self.settings = settings
 
     def infer(self, blob: np.ndarray) -> np.ndarray:
@@ -170,6 +156,7 @@ class OpenVinoDetector(ExportedDetector):
         folder = path if path.is_dir() else path.parent
         xml = openvino_xml(path)
         meta = _read_openvino_metadata(folder / "metadata.yaml")
+        check_task(meta, path)
         self.names = names_from_metadata(meta.get("names"), folder / "metadata.yaml")
         config = {"PERFORMANCE_HINT": "LATENCY"}
         if threads:
@@ -187,8 +174,9 @@ class OpenVinoDetector(ExportedDetector):
             raise UserError(_fixed_size_message(h, w, imgsz, folder.parent / (folder.name.removesuffix(OPENVINO_SUFFIX)
                                                                              .removesuffix("_int8") + ".pt")), path)
         self.imgsz = int(h or imgsz or imgsz_from_metadata(meta.get("imgsz", [640]), folder / "metadata.yaml"))
-        self.end2end = is_end2end({k: str(v) for k, v in meta.items() if k == "end2end"}, output_shape, len(self.names))
-        self._check_fits(meta, output_shape, path)
+        flags = {k: str(v) for k, v in meta.items() if k == "end2end"}  # YAML gives a bool, ONNX metadata text
+        check_output_shape(output_shape, flags, len(self.names), path)
+        self.end2end = is_end2end(flags, output_shape, len(self.names))
         self.request = self.compiled.create_infer_request()
         self.settings = settings
 
@@ -288,14 +276,24 @@ def decode_end2end(pred: np.ndarray, settings: DetectSettings) -> Decoded:
     return pred[mask][order, :4].copy(), scores[mask][order], class_ids[mask][order]
 
 
+def check_task(meta: dict, path: Path) -> None:
+    """Refuse, in one line and before anything else is read, an export of another task (a classifier, a
+    segmenter): its metadata says so, and its class names would otherwise pass for a detector's."""
+    task = str(meta.get("task", "detect")).strip()
+    if task != "detect":
+        raise UserError(f"this is a '{task}' model, not a detector: use a YOLO detection model "
+                        "(models/best.pt, .onnx or _openvino_model/)", path)
+
+
 def check_output_shape(shape: list, meta: dict[str, str], classes: int, path: Path) -> None:
-    """Refuse, in one line, an ONNX model whose output is not Ultralytics' detection layout for its own
+    """Refuse, in one line, an ONNX or OpenVINO model whose output is not Ultralytics' detection layout for its own
     class list: (1, 4 + classes, anchors), or (1, k, 6) end-to-end. A classifier's (1, classes) or a
     graph edited after export would otherwise fail on the first frame with an IndexError."""
     dims = [d if isinstance(d, int) else None for d in shape]
     if len(dims) == 3 and (dims[1] in (None, 4 + classes) or (is_end2end(meta, shape, classes) and dims[2] in (None, 6))):
         return
-    raise UserError(f"not a detection model for its {classes} classes: its output is {list(shape)}, "
+    scores = f" ({dims[1] - 4} class scores)" if len(dims) == 3 and dims[1] and dims[1] > 4 else ""
+    raise UserError(f"not a detection model for its {classes} classes: its output is {list(shape)}{scores}, "
                     f"expected (1, {4 + classes}, anchors) or an end-to-end (1, k, 6)", path)
 
 

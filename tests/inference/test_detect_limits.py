@@ -63,7 +63,7 @@ def test_an_image_opencv_refuses_to_decode_is_a_source_error(tmp_path):
 
 
 @pytest.mark.parametrize("out, meta, why", [
-    (np.zeros((1, 3), np.float32), {"task": "classify"}, "classify model, not a detector"),
+    (np.zeros((1, 3), np.float32), {"task": "classify"}, "'classify' model, not a detector"),
     (np.zeros((1, 3), np.float32), {}, "not a detection model for its 3 classes"),
     (np.zeros((1, 4 + 80, 10), np.float32), {}, "not a detection model for its 3 classes"),
 ])
