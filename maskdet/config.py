@@ -143,8 +143,8 @@ def load_dataset_config(path: str | Path = DEFAULT_DATA_YAML) -> DatasetConfig:
 
 
 def read_class_list(path: str | Path) -> list[str]:
-    """A classes.txt / predefined_classes.txt: one name a line, blank lines ignored."""
-    return [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    """A classes.txt / predefined_classes.txt: one name a line, blank lines ignored (UserError if unreadable)."""
+    return [line.strip() for line in read_user_text(path).splitlines() if line.strip()]
 
 
 def class_list_mismatch(found: list[str], expected: tuple[str, ...]) -> str | None:

@@ -1,7 +1,9 @@
-"""Atomic file writes: a reader (or an interrupted run) never sees a half-written file."""
+"""Atomic file writes (a reader, or an interrupted run, never sees a half-written file) and bounded reads
+(a file from outside is never read past the size its kind ever needs)."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -11,6 +13,24 @@ from pathlib import Path
 from maskdet.errors import UserError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+TEXT_FILE_LIMIT = 16 << 20  # bytes of a label, VOC or list file: real ones hold kilobytes (16 MiB: ~400,000 boxes)
+
+
+class FileTooLarge(OSError):
+    """A file bigger than its kind ever is, refused before it is read. An OSError, so every reader that
+    already skips an unreadable file (and prints its strerror) skips this one too, with the reason."""
+
+
+def read_bytes_bounded(path: str | Path, limit: int) -> bytes:
+    """The bytes of a file from outside, never more than `limit` of them in memory: a 30 GB file named
+    photo.jpg (or a device, whose size stat does not tell) is refused, not read whole and then found corrupt."""
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        data = fh.read(limit + 1) if size <= limit else b""
+    if size > limit or len(data) > limit:
+        shown = f"{size:,} bytes" if size > limit else "it goes on"
+        raise FileTooLarge(errno.EFBIG, f"{shown}, over the {limit:,}-byte limit for a file of this kind")
+    return data
 
 
 def _current_umask() -> int:
@@ -36,14 +56,17 @@ def _temp_beside(path: Path) -> tuple[int, str]:
     return fd, tmp
 
 
-def read_user_text(path: str | Path, missing: str = "file not found") -> str:
-    """A UTF-8 file the user named; a missing or unreadable one is a one-line UserError naming it."""
+def read_user_text(path: str | Path, missing: str = "file not found", limit: int = TEXT_FILE_LIMIT) -> str:
+    """A UTF-8 file the user named, of at most `limit` bytes; a missing, unreadable or oversized one is a
+    one-line UserError naming it."""
     path = Path(path)
     try:
-        return path.read_text(encoding="utf-8")
+        return read_bytes_bounded(path, limit).decode("utf-8")
     except FileNotFoundError:
         raise UserError(missing, path) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise UserError(f"cannot read: {exc.strerror or exc}", path) from None
+    except UnicodeDecodeError as exc:
         raise UserError(f"cannot read: {exc}", path) from None
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from maskdet.settings import MAX_PIXELS  # the limit lives with the other settings; importable from here too
+from maskdet.fileio import read_bytes_bounded
+from maskdet.settings import MAX_PIXELS, image_file_limit  # the limits live with the other settings; importable from here too
 
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers (DHT, JPG, DAC excluded)
 _JPEG_NO_LENGTH = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM and RSTn stand alone
@@ -145,9 +146,9 @@ def read_image_bounded(source: bytes | str | Path, max_pixels: int = MAX_PIXELS)
     """BGR pixels of an image file or its bytes, decoded only once its header says it fits `max_pixels`.
 
     Raises ImageTooLarge (over the limit) or ImageUnreadable (not measurable, or not decodable);
-    OSError when a path cannot be read.
+    OSError when a path cannot be read (FileTooLarge past image_file_limit).
     """
-    data = Path(source).read_bytes() if isinstance(source, (str, Path)) else bytes(source)
+    data = read_bytes_bounded(source, image_file_limit(max_pixels)) if isinstance(source, (str, Path)) else bytes(source)
     width, height = image_size(data)
     check_pixels(width, height, max_pixels)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)

@@ -31,6 +31,13 @@ MAX_PIXELS = 100_000_000  # 10,000 x 10,000: decoded as BGR, 300 MB
 MAX_VIDEO_PIXELS = 4096 * 2160  # a frame of 4K video; decoded, each frame in FFmpeg's pool takes 13 MB (YUV)
 MAX_VIDEO_FRAMES = 108_000  # an hour at 30 fps
 
+
+def image_file_limit(max_pixels: int = MAX_PIXELS) -> int:
+    """The most bytes an image file within max_pixels needs: 8 a pixel (16-bit RGBA, uncompressed) and
+    room for metadata. Past it the file is not read at all."""
+    return (64 << 20) + 8 * max_pixels
+
+
 # Sliced inference (maskdet.inference.tiles): a tile side is 0 (off) or in this range of frame pixels.
 TILE_RANGE = (64, 8192)
 

@@ -98,6 +98,14 @@ def write_labels(path: str | Path, lines: Iterable[str]) -> Path:
     return path
 
 
+def sparse_file(path: str | Path, size: int) -> Path:
+    """A file that says it holds `size` bytes and takes no disk (a hole): what a huge file looks like to a reader."""
+    path = Path(path)
+    with open(path, "wb") as fh:
+        fh.truncate(size)
+    return path
+
+
 def read_label_lines(path: str | Path) -> list[list[float]]:
     """The rows of a YOLO label file as numbers (class id first)."""
     return [[float(v) for v in line.split()] for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -186,5 +194,5 @@ def tools():
     return SimpleNamespace(
         repo_root=REPO_ROOT, kaggle_dir=KAGGLE_DIR, our_names=OUR_NAMES, voc_xml=voc_xml, bndbox_line=bndbox_line,
         read_label_lines=read_label_lines, snapshot=snapshot, all_files=all_files,
-        run_script=run_script, assert_one_line_error=assert_one_line_error,
+        run_script=run_script, assert_one_line_error=assert_one_line_error, sparse_file=sparse_file,
     )

@@ -10,7 +10,17 @@ import pytest
 
 from maskdet import fileio
 from maskdet.errors import UserError
-from maskdet.fileio import atomic_copy, atomic_symlink, atomic_write_bytes, atomic_write_text, content_digest, read_user_text
+from maskdet.fileio import (
+    TEXT_FILE_LIMIT,
+    FileTooLarge,
+    atomic_copy,
+    atomic_symlink,
+    atomic_write_bytes,
+    atomic_write_text,
+    content_digest,
+    read_bytes_bounded,
+    read_user_text,
+)
 
 
 def open_fds() -> int:
@@ -124,3 +134,28 @@ def test_an_unreadable_file_is_a_one_line_error_naming_it_and_why(tmp_path, kind
     message = str(err.value)
     assert message.startswith(f"{path}: cannot read: ") and err.value.path == path and "\n" not in message
     assert ("directory" in message) if kind == "folder" else ("utf-8" in message)
+
+
+def test_a_file_past_its_limit_is_refused_from_its_size_before_any_of_it_is_read(tmp_path, tools):
+    """A terabyte named photo.jpg would take all the memory if read whole to find out it is no photo."""
+    huge = tools.sparse_file(tmp_path / "photo.jpg", 1 << 40)
+    with pytest.raises(FileTooLarge) as err:
+        read_bytes_bounded(huge, 1 << 20)
+    assert isinstance(err.value, OSError)  # every reader that skips an unreadable file skips this one too
+    assert err.value.strerror == "1,099,511,627,776 bytes, over the 1,048,576-byte limit for a file of this kind"
+    assert read_bytes_bounded(tools.sparse_file(tmp_path / "exact.jpg", 1 << 20), 1 << 20) == bytes(1 << 20)
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_a_file_whose_size_says_nothing_is_read_only_up_to_its_limit():
+    """A device or a pipe reports size 0: it is read to one byte past the limit, no further."""
+    with pytest.raises(FileTooLarge, match="it goes on, over the 4,096-byte limit"):
+        read_bytes_bounded("/dev/zero", 4096)
+
+
+def test_an_oversized_text_file_is_a_one_line_error_naming_it(tmp_path, tools):
+    big = tools.sparse_file(tmp_path / "classes.txt", TEXT_FILE_LIMIT + 1)
+    with pytest.raises(UserError) as err:
+        read_user_text(big)
+    assert str(err.value) == (f"{big}: cannot read: {TEXT_FILE_LIMIT + 1:,} bytes, over the {TEXT_FILE_LIMIT:,}-byte "
+                              "limit for a file of this kind")

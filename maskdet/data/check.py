@@ -17,8 +17,9 @@ from PIL import Image, UnidentifiedImageError
 
 from maskdet.config import DatasetConfig, class_list_mismatch, read_class_list
 from maskdet.data.labels import Issue, LabelFile, Severity, read_label_file
-from maskdet.fileio import atomic_copy, atomic_write_text, content_digest, is_image
+from maskdet.fileio import atomic_copy, atomic_write_text, content_digest, is_image, read_bytes_bounded
 from maskdet.progress import progress
+from maskdet.settings import image_file_limit
 
 # Ultralytics skips images smaller than this on either side as corrupt.
 MIN_IMAGE_SIDE = 10
@@ -87,7 +88,7 @@ class CheckReport:
 def inspect_image(path: Path) -> tuple[tuple[int, int] | None, bytes | None, list[Issue]]:
     """Size, content digest and problems of one image: header and chunk checks, no full decode."""
     try:
-        data = path.read_bytes()
+        data = read_bytes_bounded(path, image_file_limit())
     except OSError as exc:
         return None, None, [Issue(path, None, Severity.ERROR, "unreadable", f"cannot read image: {exc.strerror or exc}")]
     digest = content_digest(data)

@@ -65,8 +65,8 @@ def classes_txt_problem(labels_dir: Path, expected: tuple[str, ...]) -> str | No
         return None
     try:
         found = read_class_list(path)
-    except (OSError, UnicodeDecodeError) as exc:
-        return f"cannot read it: {exc}"
+    except UserError as exc:
+        return f"cannot read it ({exc})"
     return class_list_mismatch(found, expected)
 
 
@@ -364,7 +364,7 @@ def project_window_class() -> type:
                 return
             try:
                 class_list = read_class_list(classes_txt)
-            except (OSError, UnicodeDecodeError):  # an exception here would abort labelImg (PyQt5)
+            except UserError:  # an exception here would abort labelImg (PyQt5)
                 class_list = []
             foreign = foreign_boxes(label_file, class_list, self.expected_names)
             message = save_warning(classes_txt, problem, label_file, foreign, self.expected_names)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from maskdet.fileio import TEXT_FILE_LIMIT, read_bytes_bounded
+
 # The format itself (Box, one line's parser and writer) lives in maskdet.yolo_format, low enough for
 # every layer to import; these names stay importable from here.
 from maskdet.yolo_format import Box, Issue, Severity, format_label_text, parse_label_line  # noqa: F401
@@ -145,7 +147,7 @@ def read_label_file(path: str | Path, num_classes: int | None = None) -> LabelFi
     """Read and parse a label file; an unreadable file becomes an error issue, not an exception."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_bytes_bounded(path, TEXT_FILE_LIMIT)
     except OSError as exc:
         result = LabelFile(path)
         result.issues.append(Issue(path, None, Severity.ERROR, "unreadable", f"cannot read: {exc.strerror or exc}"))

@@ -15,7 +15,7 @@ from pathlib import Path
 from maskdet.config import SPLITS, DatasetConfig
 from maskdet.data.labels import read_label_file
 from maskdet.errors import UserError
-from maskdet.fileio import atomic_copy, atomic_symlink, atomic_write_text, is_image, list_images
+from maskdet.fileio import atomic_copy, atomic_symlink, atomic_write_text, is_image, list_images, read_user_text
 from maskdet.progress import progress
 
 
@@ -127,7 +127,7 @@ def stratified_split(samples: list[Sample], ratios: dict[str, float], seed: int)
 def read_stem_list(path: Path) -> list[str]:
     """A list file: one image stem (or file name, or path) a line; '#' starts a comment."""
     stems = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in read_user_text(path).splitlines():
         line = line.split("#", 1)[0].strip()
         if line:
             # Strip only a real extension: Roboflow stems such as photo_jpg.rf.3f2a9c contain dots.

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from maskdet.data.labels import Box
 from maskdet.errors import UserError
+from maskdet.fileio import TEXT_FILE_LIMIT, read_bytes_bounded
 
 if TYPE_CHECKING:
     from lxml import etree
@@ -69,9 +70,9 @@ def parse_voc(path: str | Path) -> VocAnnotation:
 
     path = Path(path)
     try:
-        root = etree.parse(str(path), _parser()).getroot()
+        root = etree.fromstring(read_bytes_bounded(path, TEXT_FILE_LIMIT), _parser())
     except OSError as exc:
-        raise UserError(f"cannot read: {exc}", path) from None
+        raise UserError(f"cannot read: {exc.strerror or exc}", path) from None
     except etree.XMLSyntaxError as exc:
         line = exc.position[0] if exc.position else None
         raise UserError(f"not valid XML: {exc.msg}", path, line) from None

@@ -20,11 +20,11 @@ import cv2
 import numpy as np
 
 from maskdet.errors import UserError
-from maskdet.fileio import IMAGE_SUFFIXES
+from maskdet.fileio import IMAGE_SUFFIXES, TEXT_FILE_LIMIT, read_bytes_bounded
 from maskdet.imageio import ImageTooLarge, ImageUnreadable, image_size, read_image_bounded
 from maskdet.inference.detections import Frame
 from maskdet.inference.threads import prefetch
-from maskdet.settings import MAX_PIXELS
+from maskdet.settings import MAX_PIXELS, image_file_limit
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".gif"})
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
@@ -141,7 +141,7 @@ def _expand(source: str, log: Log, lists: tuple[str, ...]) -> list[SourceSpec]:
             log(f"skipped: {path}: lists nested too deep")
             return []
         try:
-            text = path.read_text(encoding="utf-8", errors="replace")
+            text = read_bytes_bounded(path, TEXT_FILE_LIMIT).decode("utf-8", errors="replace")
         except OSError as exc:
             log(f"skipped: {path}: cannot read this list ({exc.strerror or exc})")
             return []
@@ -207,7 +207,7 @@ def read_image(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     checked against max_pixels before any decoding. Unreadable or oversized files raise SourceError: the
     caller skips them."""
     try:
-        data = path.read_bytes()
+        data = read_bytes_bounded(path, image_file_limit(max_pixels))
     except FileNotFoundError:
         raise SourceError(f"{path}: cannot read this image (it is gone)") from None
     except OSError as exc:  # permission denied, a folder named like an image, an I/O error

@@ -96,6 +96,17 @@ def test_image_and_folder_problems_are_reported(tmp_path):
     assert report.splits["train"].unusable_images == 1
 
 
+def test_label_and_image_files_too_big_to_be_either_are_reported_unread(tmp_path, tools):
+    yaml = make_dataset(tmp_path / "ds", {"train": {"a": GOOD, "big": GOOD}, "val": {"b": GOOD}})
+    tools.sparse_file(tmp_path / "ds" / "train" / "labels" / "big.txt", 1 << 40)
+    tools.sparse_file(tmp_path / "ds" / "val" / "images" / "huge.png", 1 << 40)
+    report = check_dataset(load_dataset_config(yaml))
+    unreadable = {i.path.name: i.message for i in report.issues if i.code == "unreadable"}
+    assert set(unreadable) == {"big.txt", "huge.png"}, report.issues
+    assert all("1,099,511,627,776 bytes, over the" in message for message in unreadable.values()), unreadable
+    assert not report.ok
+
+
 def test_the_same_image_in_two_splits_is_flagged_as_a_leak(tmp_path):
     yaml = make_dataset(tmp_path / "ds", {"train": {"a": GOOD}, "val": {"b": GOOD}})
     src = tmp_path / "ds" / "train" / "images" / "a.png"

@@ -105,6 +105,15 @@ def test_malformed_xml_is_skipped_with_file_and_line_the_rest_converted(voc, mak
     assert (voc.out / "a.txt").exists() and not (voc.out / "broken.txt").exists()
 
 
+def test_an_xml_file_too_big_to_be_an_annotation_is_skipped_unread_the_rest_converted(voc, make_image, tools):
+    make_image(voc.images / "huge.png")
+    huge = tools.sparse_file(voc.xml / "huge.xml", 1 << 40)
+    report, _ = convert(voc)
+    assert report.skipped == [f"{huge}: cannot read: 1,099,511,627,776 bytes, over the 16,777,216-byte limit "
+                              "for a file of this kind"]
+    assert (voc.out / "a.txt").exists() and not (voc.out / "huge.txt").exists()
+
+
 def test_map_renames_classes(voc, make_voc, tools):
     make_voc(voc.xml / "b.xml", [("mask", 0, 0, 32, 32), ("no-mask", 32, 32, 64, 64)])
     report, _ = convert(voc, rename={"mask": "with_mask", "no-mask": "without_mask"})

@@ -30,6 +30,30 @@ def test_an_unreadable_image_in_a_folder_is_skipped_counted_and_the_rest_process
     assert sorted(p.name for p in (tmp_path / "runs" / "exp").iterdir()) == ["scene0.png", "scene1.png"]
 
 
+def test_a_file_too_big_to_be_any_image_is_skipped_from_its_size_without_being_read(detect, model, make_images,
+                                                                                  tmp_path, tools):
+    """A terabyte named like a photo (a disk image, a video renamed) would take all the memory if read whole."""
+    make_images(tmp_path / "in", n=1)
+    huge = tools.sparse_file(tmp_path / "in" / "huge.jpg", 1 << 40)
+    proc = detect("--source", tmp_path / "in", "--weights", model.onnx)
+    assert proc.returncode == 1, proc.stderr
+    skipped = [line for line in proc.stderr.splitlines() if line.startswith("skipped: ")]
+    assert len(skipped) == 1 and str(huge) in skipped[0] and "1,099,511,627,776 bytes, over the" in skipped[0], proc.stderr
+    assert "problems: 1 of 2 inputs skipped" in proc.stdout
+
+
+def test_a_source_list_too_big_to_be_one_is_skipped_unread(detect, model, make_images, tmp_path, tools):
+    good = make_images(tmp_path / "in", n=1)[0]
+    huge = tools.sparse_file(tmp_path / "more.txt", 1 << 40)
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{huge}\n{good}\n")
+    proc = detect("--source", listing, "--weights", model.onnx)
+    skipped = [line for line in proc.stderr.splitlines() if line.startswith("skipped: ")]
+    assert skipped == [f"skipped: {listing}:1: nothing to read at '{huge}' (cannot read this list (1,099,511,627,776 "
+                       "bytes, over the 16,777,216-byte limit for a file of this kind))"], proc.stderr
+    assert "1 frames from 2 inputs" in proc.stdout and "problems: 1 of 2 inputs skipped" in proc.stdout, proc.stdout
+
+
 def test_file_names_with_terminal_escapes_are_printed_escaped_in_frame_and_skip_lines(detect, model, make_images,
                                                                                          tmp_path):
     """A file name is outside input: ESC in it would reach the terminal as an escape sequence (clear the screen,
