@@ -20,6 +20,10 @@ from maskdet.settings import MAX_PIXELS, image_file_limit  # the limits live wit
 
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers (DHT, JPG, DAC excluded)
 _JPEG_NO_LENGTH = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM and RSTn stand alone
+# A progressive JPEG comes in a few scans (encoders write 10 or so); libjpeg passes over the whole image for
+# each, so 20,000 empty scans in a 650 KB file take 45 s to decode an 8000x8000 photo. Far past any encoder:
+MAX_JPEG_SCANS = 256
+TIFF_WIDTH, TIFF_LENGTH, TIFF_TILE_WIDTH, TIFF_TILE_LENGTH = 256, 257, 322, 323
 
 
 class ImageError(ValueError):
@@ -95,8 +99,9 @@ def _webp(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _tiff(data: bytes) -> tuple[int, int] | None:
-    # OpenCV decodes the first directory (IFD): its ImageWidth (256) and ImageLength (257) tags.
+def _tiff_tags(data: bytes, wanted: tuple[int, ...]) -> dict[int, int] | None:
+    """The wanted one-number tags of a TIFF's first directory (IFD), the one OpenCV decodes; None if the
+    directory is cut short or names a wanted tag twice or as anything but one SHORT/LONG (do not guess)."""
     order = "<" if data[:2] == b"II" else ">"
     if len(data) < 8:
         return None
@@ -109,13 +114,18 @@ def _tiff(data: bytes) -> tuple[int, int] | None:
     found: dict[int, int] = {}
     for k in range(count):
         tag, kind, n = struct.unpack(order + "HHI", data[offset + 2 + 12 * k:offset + 10 + 12 * k])
-        if tag not in (256, 257):
+        if tag not in wanted:
             continue
         value = data[offset + 10 + 12 * k:offset + 14 + 12 * k]
-        if tag in found or n != 1 or kind not in (3, 4):  # twice, or not one SHORT/LONG: do not guess which counts
+        if tag in found or n != 1 or kind not in (3, 4):
             return None
         found[tag] = struct.unpack(order + "H", value[:2])[0] if kind == 3 else struct.unpack(order + "I", value)[0]
-    return (found[256], found[257]) if len(found) == 2 else None
+    return found
+
+
+def _tiff(data: bytes) -> tuple[int, int] | None:
+    found = _tiff_tags(data, (TIFF_WIDTH, TIFF_LENGTH))  # ImageWidth and ImageLength
+    return (found[TIFF_WIDTH], found[TIFF_LENGTH]) if found and len(found) == 2 else None
 
 
 def image_size(data: bytes) -> tuple[int, int]:
@@ -142,6 +152,24 @@ def check_pixels(width: int, height: int, max_pixels: int) -> None:
         raise ImageTooLarge(f"{width}x{height} pixels, over the {max_pixels / 1e6:g} megapixel limit")
 
 
+def check_decoding_cost(data: bytes, max_pixels: int) -> None:
+    """What the header's size does not bound: the work and memory a decoder spends beyond the pixels.
+    Raises ImageTooLarge for a TIFF tile over max_pixels (the decoder allocates a whole tile however small
+    the image), ImageUnreadable for a JPEG of more scans than any encoder writes."""
+    if data[:3] == b"\xff\xd8\xff":
+        # Entropy-coded data never holds FF DA (an FF there is followed by 00 or a restart marker), so this
+        # counts the scans, plus any in an embedded thumbnail.
+        scans = data.count(b"\xff\xda")
+        if scans > MAX_JPEG_SCANS:
+            raise ImageUnreadable(f"a JPEG of {scans:,} scans (encoders write a dozen; over {MAX_JPEG_SCANS} "
+                                  "would take minutes to decode)")
+    elif data[:4] in (b"II*\x00", b"MM\x00*"):
+        tile = _tiff_tags(data, (TIFF_TILE_WIDTH, TIFF_TILE_LENGTH)) or {}
+        width, length = tile.get(TIFF_TILE_WIDTH, 0), tile.get(TIFF_TILE_LENGTH, 0)
+        if width * length > max_pixels:
+            raise ImageTooLarge(f"its {width}x{length}-pixel tiles are over the {max_pixels / 1e6:g} megapixel limit")
+
+
 def read_image_bounded(source: bytes | str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """BGR pixels of an image file or its bytes, decoded only once its header says it fits `max_pixels`.
 
@@ -151,6 +179,7 @@ def read_image_bounded(source: bytes | str | Path, max_pixels: int = MAX_PIXELS)
     data = read_bytes_bounded(source, image_file_limit(max_pixels)) if isinstance(source, (str, Path)) else bytes(source)
     width, height = image_size(data)
     check_pixels(width, height, max_pixels)
+    check_decoding_cost(data, max_pixels)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise ImageUnreadable("the image is corrupt (it cannot be decoded)")

@@ -78,3 +78,49 @@ def test_mangled_headers_are_refused_or_decode_within_the_limit(data, at, junk):
     except ImageError:
         return
     assert image.shape[0] * image.shape[1] <= 4000
+
+
+def with_extra_scans(jpeg: bytes, copies: int) -> bytes:
+    """A progressive JPEG with its first scan repeated: each copy is legal, and each is a pass over the image."""
+    start = jpeg.index(b"\xff\xda")
+    end = start + 2 + struct.unpack(">H", jpeg[start + 2:start + 4])[0]
+    while jpeg[end] != 0xFF or jpeg[end + 1] == 0 or 0xD0 <= jpeg[end + 1] <= 0xD7:  # to the next marker
+        end += 1
+    return jpeg[:end] + jpeg[start:end] * copies + jpeg[end:]
+
+
+def test_a_jpeg_of_more_scans_than_any_encoder_writes_is_refused_before_decoding():
+    """20,000 empty scans in a 650 KB file took 45 s to decode an 8000x8000 photo: time is bounded too."""
+    from PIL import Image
+
+    from maskdet.imageio import MAX_JPEG_SCANS
+
+    buffer = io.BytesIO()
+    Image.fromarray(PIXELS).save(buffer, "JPEG", progressive=True)
+    assert read_image_bounded(with_extra_scans(buffer.getvalue(), 20)).shape == (37, 53, 3)  # odd, but cheap: decoded
+    bomb = with_extra_scans(buffer.getvalue(), MAX_JPEG_SCANS)
+    with pytest.raises(ImageUnreadable, match=r"a JPEG of 2\d\d scans"):
+        read_image_bounded(bomb)
+
+
+def tiled_tiff(width: int, height: int, tile: int) -> bytes:
+    """An RGB TIFF of one zlib-compressed tile of tile x tile black pixels (TIFF tiles may exceed the image)."""
+    pixels = zlib.compress(bytes(tile * tile * 3), 9)
+    ifd = 8 + len(pixels) + len(pixels) % 2
+    bits = ifd + 2 + 12 * 12 + 4
+    tags = [(256, 4, width), (257, 4, height), (258, 3, bits), (259, 3, 8), (262, 3, 2), (277, 3, 3), (284, 3, 1),
+            (322, 4, tile), (323, 4, tile), (324, 4, 8), (325, 4, len(pixels)), (339, 3, 1)]
+    out = b"II*\x00" + struct.pack("<I", ifd) + pixels + b"\x00" * (len(pixels) % 2) + struct.pack("<H", len(tags))
+    for tag, kind, value in tags:
+        count = 3 if tag == 258 else 1
+        out += struct.pack("<HHI", tag, kind, count) + (struct.pack("<HH", value, 0) if kind == 3 and count == 1
+                                                         else struct.pack("<I", value))
+    return out + struct.pack("<I", 0) + struct.pack("<HHH", 8, 8, 8)
+
+
+def test_a_tiff_whose_tiles_are_over_the_limit_is_refused_however_small_the_image():
+    """The decoder allocates a whole tile: a 16x16 image in one 12288x12288 tile took 650 MB from a 440 KB file."""
+    assert read_image_bounded(tiled_tiff(16, 16, 16)).shape == (16, 16, 3)
+    assert read_image_bounded(tiled_tiff(16, 16, 256), max_pixels=100_000).shape == (16, 16, 3)  # a usual tile size
+    with pytest.raises(ImageTooLarge, match="its 2048x2048-pixel tiles are over the 1 megapixel limit"):
+        read_image_bounded(tiled_tiff(16, 16, 2048), max_pixels=1_000_000)

@@ -18,6 +18,7 @@ import numpy as np
 
 from maskdet.config import INFERENCE_IMGSZ, safe_load_yaml
 from maskdet.errors import UserError
+from maskdet.fileio import FileTooLarge, read_bytes_bounded
 from maskdet.inference.detections import Detections
 from maskdet.inference.model_metadata import imgsz_from_metadata, names_from_metadata
 from maskdet.models import OPENVINO_SUFFIX, is_openvino, runtime_installed  # noqa: F401  (runtime_installed: imported from here too)
@@ -216,9 +217,9 @@ def _read_openvino_metadata(path: Path) -> dict:
     import yaml
 
     try:
-        if path.stat().st_size > METADATA_LIMIT:
-            raise UserError(f"metadata.yaml is over {METADATA_LIMIT} bytes: not an Ultralytics export", path)
-        meta = safe_load_yaml(path.read_text(encoding="utf-8"))
+        meta = safe_load_yaml(read_bytes_bounded(path, METADATA_LIMIT).decode("utf-8"))  # a link to a device too
+    except FileTooLarge:
+        raise UserError(f"metadata.yaml is over {METADATA_LIMIT:,} bytes: not an Ultralytics export", path) from None
     except FileNotFoundError:
         raise UserError("no metadata.yaml beside the model (class names, size): export it with "
                         "python export.py --int8 or Ultralytics' export format=openvino", path) from None

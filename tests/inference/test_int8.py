@@ -98,6 +98,22 @@ def test_an_openvino_folder_whose_metadata_nests_aliases_is_refused_in_one_line_
     tools.assert_one_line_error(proc, hostile / "metadata.yaml", "anchors and aliases")
 
 
+@pytest.mark.parametrize("metadata", ["oversized", "a device"])
+def test_an_openvino_folder_whose_metadata_never_ends_is_refused_unread(metadata, detect, tmp_path, tools):
+    """A link to /dev/zero has no size to check beforehand: read whole, it took 15 GB before the OOM killer came."""
+    hostile = tmp_path / "endless_openvino_model"
+    shutil.copytree(INT8, hostile)
+    (hostile / "metadata.yaml").unlink()
+    if metadata == "oversized":
+        tools.sparse_file(hostile / "metadata.yaml", 1 << 40)
+    elif Path("/dev/zero").exists():
+        (hostile / "metadata.yaml").symlink_to("/dev/zero")
+    else:
+        pytest.skip("needs /dev/zero")
+    proc = detect("--source", ASTRONAUT, "--weights", hostile, timeout=60)
+    tools.assert_one_line_error(proc, hostile / "metadata.yaml", "over 1,048,576 bytes")
+
+
 def test_the_int8_model_is_the_default_when_openvino_is_installed():
     from maskdet.inference.detect import default_weights
 
