@@ -229,11 +229,12 @@ async def start_video(request: Request, file: Annotated[UploadFile, File(descrip
                       privacy: PrivacyQuery = None) -> dict:
     """Start a video job; poll GET /api/videos/{id} for progress, then the result links."""
     settings, service = settings_of(request), service_of(request)
+    # Check and take the slot with no await between them: concurrent uploads cannot all pass the check.
     if service.store.active("video") >= settings.max_video_jobs:
         raise busy(VIDEO_RETRY_AFTER_S)
-    name, suffix, _head = await read_upload(request, file, "video")
-    job = service.store.create("video", name)
+    job = service.store.create("video", display_name(file.filename))
     try:
+        name, suffix, _head = await read_upload(request, file, "video")
         path = job.folder / f"input{suffix}"  # the server's name, never the client's
         with open(path, "wb") as out:
             await run_in_threadpool(shutil.copyfileobj, file.file, out, CHUNK)

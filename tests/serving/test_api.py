@@ -239,6 +239,30 @@ def test_more_video_jobs_than_allowed_answer_503_with_retry_after(make_client, v
     assert wait_done(client, first.json()["id"])["status"] == "done"
 
 
+def test_concurrent_video_uploads_never_start_more_jobs_than_allowed(make_client, video):
+    """The limit is checked and the slot taken with no await between: uploads arriving together cannot all
+    pass the check while the first is still being stored (all 8 got 202 against a limit of 2)."""
+    import asyncio
+
+    import httpx2
+
+    client = make_client(max_video_jobs=2)
+    padding = 2 << 20  # an MP4 'free' box: past 1 MB, an upload is spooled to disk and read in a thread (awaited)
+    data = video.read_bytes() + (8 + padding).to_bytes(4, "big") + b"free" + bytes(padding)
+
+    async def upload_together() -> list:
+        transport = httpx2.ASGITransport(app=client.app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1") as together:
+            return await asyncio.gather(*(together.post("/api/videos", files={"file": (f"{i}.mp4", data)})
+                                          for i in range(6)))
+
+    with client.app.state.service.pool.detector():  # hold the model: no job can finish meanwhile
+        responses = asyncio.run(upload_together())
+    assert sorted(r.status_code for r in responses) == [202, 202, 503, 503, 503, 503], [r.text for r in responses]
+    for started in (r for r in responses if r.status_code == 202):
+        assert wait_done(client, started.json()["id"])["status"] == "done"
+
+
 def test_results_expire_and_their_folders_are_deleted(make_client, photo, tmp_path):
     client = make_client(keep_minutes=1)
     store = client.app.state.service.store
