@@ -260,6 +260,10 @@ class ServeSettings:
     token: str | None = None
     keep_minutes: float = 60.0
     max_video_jobs: int = 2
+    max_live: int = 8  # cameras on /api/live at once; each holds up to a frame (live_frame_bytes) while it arrives
+    live_frame_bytes: int = 8 << 20  # one camera frame as JPEG (a 4K frame at quality 95 is ~3 MB); bigger: closed, 1009
+    min_upload_rate: int = 32 << 10  # bytes/s a request body must average after upload_grace_s (a trickle: 408)
+    upload_grace_s: float = 30.0
     fleet_db: str | None = None  # monitor.py's store (SQLite path or postgresql:// URL) for the /fleet page
     privacy: str = "off"  # "blur": every face found is blurred in every picture served or kept, whatever a request asks
 

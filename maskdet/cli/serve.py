@@ -50,7 +50,7 @@ def check_port_free(host: str, port: int) -> None:
 # flag: (lowest, highest, lowest allowed itself); every number a user gives is checked before anything starts
 RANGES = {"port": (1, 65535, True), "conf": (0.0, 1.0, True), "iou": (0.0, 1.0, True), "imgsz": (32, 8192, True),
           "workers": (1, 64, True), "backlog": (0, 10_000, True), "max_upload_mb": (0.0, 10_240.0, False),
-          "keep_minutes": (0.0, 525_600.0, False), "max_video_jobs": (1, 64, True)}
+          "keep_minutes": (0.0, 525_600.0, False), "max_video_jobs": (1, 64, True), "max_live": (1, 1000, True)}
 
 
 def check_ranges(args) -> None:
@@ -97,6 +97,8 @@ def build_parser():
                         "default: $MASKDET_TOKEN, else none")
     p.add_argument("--keep-minutes", type=float, default=d("keep_minutes"), help="delete uploads and results this long after they were made")
     p.add_argument("--max-video-jobs", type=int, default=d("max_video_jobs"), help="videos processed at once; more get 503 + Retry-After")
+    p.add_argument("--max-live", type=int, default=d("max_live"),
+                   help="live cameras (/api/live WebSockets) open at once; one more is closed with 1013 (try again later)")
     p.add_argument("--privacy", choices=("off", "blur"), default=d("privacy"),
                    help="blur: every face found is blurred in every picture served or kept, for every request "
                         "(and on the live camera page); off: a request may still ask for ?privacy=blur")
@@ -125,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                              conf=args.conf, iou=args.iou, imgsz=args.imgsz, device=args.device, tile=args.tile,
                              augment=args.augment, workers=args.workers,
                              backlog=args.backlog, max_upload_mb=args.max_upload_mb, token=args.token or None, keep_minutes=args.keep_minutes,
-                             max_video_jobs=args.max_video_jobs, fleet_db=args.db,
+                             max_video_jobs=args.max_video_jobs, max_live=args.max_live, fleet_db=args.db,
                              privacy=args.privacy)
     service = Service(settings)  # load the model now: a bad --weights is one line, not a server log
     if not is_loopback(args.host) and not settings.token:
@@ -134,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"maskdet server ({settings.weights}, {service.pool.imgsz} px, {args.workers} worker(s)): "
           f"open http://{shown}:{args.port}/  (API docs: /docs; Ctrl-C stops)", flush=True)
     server = uvicorn.Server(uvicorn.Config(create_app(settings, service), host=args.host, port=args.port,
-                                           log_level="warning", access_log=False))
+                                           log_level="warning", access_log=False, ws_max_size=settings.live_frame_bytes))
     try:
         server.run()
     except KeyboardInterrupt:  # uvicorn shuts down gracefully on Ctrl-C, then re-raises it: stopping is not an error

@@ -13,6 +13,7 @@ import asyncio
 import base64
 import logging
 import shutil
+import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Literal
@@ -95,19 +96,24 @@ class TokenGate:
         await self.app(scope, receive, send)
 
 
-class BodyTooLarge(StarletteHTTPException):
-    """Raised from inside the body stream: FastAPI lets an HTTPException through its form parsing as is."""
+class BodyRefused(StarletteHTTPException):
+    """Raised from inside the body stream (too large, or too slow): FastAPI lets an HTTPException through its
+    form parsing as is."""
+
 
 
 class BodyLimit:
-    """Stop reading a request body as soon as it passes the upload limit, whatever its framing (413).
+    """Stop reading a request body as soon as it passes the upload limit, whatever its framing (413), or
+    falls behind a minimum rate (408).
 
     A Content-Length over the limit is refused before any byte is read; a chunked body (or one whose
     Content-Length lies) is counted as it arrives, so at most the limit is ever parsed or spooled to disk.
+    A body that trickles in (a byte every few seconds, holding a connection and a worker's form parser
+    forever) is cut off once it averages less than `min_rate` bytes/s after its first `grace_s`.
     """
 
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
+    def __init__(self, app, limit: int, min_rate: int, grace_s: float):
+        self.app, self.limit, self.min_rate, self.grace_s = app, limit, min_rate, grace_s
 
     def message(self, size: str) -> str:
         return f"upload too large: {size}, the limit is {self.limit / 2**20:g} MB (--max-upload-mb)"
@@ -121,15 +127,20 @@ class BodyLimit:
         if length and length.isdigit() and int(length) > allowed:
             await error(413, self.message(f"{int(length) / 2**20:.1f} MB"))(scope, receive, send)
             return
-        received = 0
+        received, started = 0, time.monotonic()
 
         async def counted_receive():
             nonlocal received
-            message = await receive()
+            deadline = started + self.grace_s + received / self.min_rate  # when the average rate falls short
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                raise BodyRefused(408, f"upload too slow: {received:,} bytes in {time.monotonic() - started:.0f} s, "
+                                       f"under {self.min_rate / 1024:g} KB/s") from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > allowed:
-                    raise BodyTooLarge(413, self.message(f"over {allowed / 2**20:.1f} MB"))
+                    raise BodyRefused(413, self.message(f"over {allowed / 2**20:.1f} MB"))
             return message
 
         await self.app(scope, counted_receive, send)
@@ -276,6 +287,10 @@ async def live(ws: WebSocket, token: str | None = None, privacy: str | None = No
         await ws.close(code=1008, reason="missing or wrong token")
         return
     await ws.accept()
+    if ws.app.state.live_open >= settings.max_live:  # checked and counted with no await between
+        await ws.close(code=1013, reason=f"busy: {settings.max_live} cameras are live (--max-live); try again later")
+        return
+    ws.app.state.live_open += 1
     service = service_of(ws)
     index = 0
     try:
@@ -299,6 +314,8 @@ async def live(ws: WebSocket, token: str | None = None, privacy: str | None = No
             await ws.send_json(out)
     except WebSocketDisconnect:
         pass
+    finally:
+        ws.app.state.live_open -= 1
 
 
 @page_router.get("/", include_in_schema=False)
@@ -359,8 +376,10 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
                               f"{settings.max_video_pixels / 1e6:.3g} megapixels a video frame, "
                               f"{settings.max_video_frames} frames a video.")
     app.state.settings = settings
+    app.state.live_open = 0  # /api/live sockets open now (at most settings.max_live)
     app.state.fleet_db = settings.fleet_db  # serve.py --db: monitor.py's store, shown at /fleet
-    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
+    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes, min_rate=settings.min_upload_rate,
+                       grace_s=settings.upload_grace_s)
     app.add_middleware(TokenGate, token=settings.token)  # added last: runs first
     app.add_exception_handler(UploadError, upload_error)
     app.add_exception_handler(StarletteHTTPException, http_error)

@@ -263,6 +263,34 @@ def test_concurrent_video_uploads_never_start_more_jobs_than_allowed(make_client
         assert wait_done(client, started.json()["id"])["status"] == "done"
 
 
+def test_an_upload_that_trickles_in_is_cut_off_with_408_not_waited_for(make_client, photo):
+    """A body at a byte every few seconds would hold its connection and form parser for ever (a real server
+    was still waiting after 150 s): past the grace period it must keep an average rate."""
+    import asyncio
+
+    import httpx2
+
+    client = make_client(upload_grace_s=0.5, min_upload_rate=1024)
+    data = photo.read_bytes()
+
+    async def trickle():
+        yield b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.png\"\r\n\r\n" + data[:100]
+        await asyncio.sleep(60)  # then nothing: cut off long before this
+        yield data[100:] + b"\r\n--b--\r\n"
+
+    async def post_slowly():
+        transport = httpx2.ASGITransport(app=client.app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1") as slow:
+            return await slow.post("/api/detect", content=trickle(),
+                                   headers={"content-type": "multipart/form-data; boundary=b"})
+
+    started = time.monotonic()
+    response = asyncio.run(post_slowly())
+    assert response.status_code == 408 and "upload too slow" in response.json()["error"], response.text
+    assert time.monotonic() - started < 30
+    assert post_photo(client, photo).status_code == 200  # a photo sent at once is unaffected
+
+
 def test_results_expire_and_their_folders_are_deleted(make_client, photo, tmp_path):
     client = make_client(keep_minutes=1)
     store = client.app.state.service.store

@@ -251,6 +251,46 @@ def test_a_text_message_on_the_live_socket_is_answered_with_an_error_and_the_soc
     assert "KeyError" not in server.process.stderr and "Traceback" not in server.process.stderr
 
 
+def test_live_cameras_past_max_live_are_closed_with_try_again_later_until_one_leaves(start_server, photo, serve_kit):
+    """Each open live socket may hold a frame in memory while it arrives: their number is bounded."""
+    from wsproto.events import CloseConnection
+
+    server = start_server("--max-live", "2")
+    frame = cv2.imencode(".jpg", cv2.imread(str(photo)))[1].tobytes()
+    first, second = LiveSocket(server.port, "/api/live"), LiveSocket(server.port, "/api/live")
+    for live in (first, second):
+        live.send(frame)
+        assert live.receive_json()["counts"] == {"with_mask": 1, "without_mask": 1}
+    third = LiveSocket(server.port, "/api/live")
+    event = third.next_event()
+    assert isinstance(event, CloseConnection) and event.code == 1013 and "--max-live" in event.reason, event
+    first.close()
+
+    def a_camera_is_let_in() -> bool:  # once the server has seen the first one leave
+        live = LiveSocket(server.port, "/api/live")
+        live.send(frame)
+        event = live.next_event()
+        live.close()
+        return not isinstance(event, CloseConnection)
+
+    serve_kit.wait_for(a_camera_is_let_in, 30, message="a live camera to be let in after one left")
+    second.close()
+    still_answers(server, photo)
+
+
+def test_a_live_frame_over_the_frame_limit_closes_the_socket_with_message_too_big(start_server, photo):
+    """uvicorn's default would buffer 16 MiB per socket; a camera frame is a few hundred KB."""
+    from wsproto.events import CloseConnection
+
+    server = start_server()
+    live = LiveSocket(server.port, "/api/live")
+    assert live.accepted
+    live.send(bytes(9 * MB))
+    event = live.next_event()
+    assert isinstance(event, CloseConnection) and event.code == 1009, event
+    still_answers(server, photo)
+
+
 def test_many_files_in_one_request_are_refused_not_answered_for_the_last_one(start_server, photo, video):
     server = start_server()
     files = [("file", (f"p{i}.png", photo.read_bytes())) for i in range(50)]
