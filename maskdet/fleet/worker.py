@@ -240,7 +240,8 @@ class CameraWorker:
         pipeline = CameraPipeline(self.detector, camera, self.defaults, self.second_stage)
         frames = 0
         try:
-            for frame in iter_video(path, stride, lambda note: self.notes.append(f"{camera.name}: {note}")):
+            for frame in iter_video(path, stride, lambda note: self.notes.append(f"{camera.name}: {note}"),
+                                    max_pixels=MAX_VIDEO_PIXELS):
                 pipeline.process(frame)
                 frames += 1
         except Exception as exc:  # SourceError and whatever a damaged file makes OpenCV raise: the video is skipped

@@ -25,6 +25,7 @@ from maskdet.imageio import ImageTooLarge, ImageUnreadable, image_size, read_ima
 from maskdet.inference.detections import Frame
 from maskdet.inference.threads import prefetch
 from maskdet.settings import MAX_PIXELS, image_file_limit
+from maskdet.videoio import VideoTooLarge, VideoUnreadable, probe_video
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".gif"})
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
@@ -234,9 +235,19 @@ def _open_capture(target: str | int) -> cv2.VideoCapture:
 
 
 def iter_video(path: Path, vid_stride: int, log: Log, ended_early: Log | None = None,
-               name: str | None = None) -> Iterator[Frame]:
+               name: str | None = None, max_pixels: int = MAX_PIXELS) -> Iterator[Frame]:
     """Every vid_stride-th frame of a video file; a truncated file ends early with a note (to `ended_early`
-    when given: detect.py counts it as a problem, as it did not read the input to its end)."""
+    when given: detect.py counts it as a problem, as it did not read the input to its end).
+
+    OpenCV decodes whatever size a file holds, so the frame size is read from the container first
+    (maskdet.videoio) and a video over `max_pixels` a frame is refused undecoded; a frame past it later
+    (a stream that changes size midway) ends the video."""
+    try:
+        probe_video(path, max_pixels)
+    except VideoTooLarge as exc:
+        raise SourceError(f"{path}: {exc}") from None
+    except VideoUnreadable:
+        pass  # OpenCV, below, says what is wrong with it in detect.py's usual words
     cap = _open_capture(str(path))
     if not cap.isOpened():
         cap.release()
@@ -249,6 +260,9 @@ def iter_video(path: Path, vid_stride: int, log: Log, ended_early: Log | None = 
             ok, image = cap.read()
             if not ok:
                 break
+            if image.shape[0] * image.shape[1] > max_pixels:
+                raise SourceError(f"{path}: frame {index} is {image.shape[1]}x{image.shape[0]} pixels, over the "
+                                  f"{max_pixels / 1e6:.3g} megapixel limit")
             yield Frame(image, str(path), name or path.stem, "video", index, index / fps if fps else 0.0, time.perf_counter(),
                         fps / vid_stride if fps else None, total)
             index += 1
@@ -271,10 +285,12 @@ class LatestFrameReader:
     without a frame it ends (0 = keep trying forever).
     """
 
-    def __init__(self, spec: SourceSpec, log: Log, give_up_after: float = 30.0):
+    def __init__(self, spec: SourceSpec, log: Log, give_up_after: float = 30.0, max_pixels: int = MAX_PIXELS):
         self.spec = spec
         self.log = log
         self.give_up_after = give_up_after
+        self.max_pixels = max_pixels
+        self.refused: str | None = None  # why it stopped reading a source whose frames are over max_pixels
         self.target: str | int = int(spec.target) if spec.kind == "webcam" else spec.target
         self.name = f"webcam{spec.target}" if spec.kind == "webcam" else _stream_name(spec.target)
         self._cond = threading.Condition()
@@ -311,6 +327,10 @@ class LatestFrameReader:
         while not self._stop.is_set():
             ok, image = cap.read() if cap is not None else (False, None)
             now = time.perf_counter()
+            if ok and image.shape[0] * image.shape[1] > self.max_pixels:  # never handed out, never reconnected to
+                self.refused = (f"frames of {image.shape[1]}x{image.shape[0]} pixels, over the "
+                                f"{self.max_pixels / 1e6:.3g} megapixel limit (--max-pixels)")
+                break
             if ok:
                 with self._cond:
                     self._latest = (image, index, now)
@@ -378,7 +398,7 @@ def _file_frames(specs: list[SourceSpec], first: int, count: int, vid_stride: in
                             position=position)
             else:
                 early: list[str] = []
-                for frame in iter_video(Path(spec.target), vid_stride, log, early.append, spec.name or None):
+                for frame in iter_video(Path(spec.target), vid_stride, log, early.append, spec.name or None, max_pixels):
                     frame.position = position
                     yield frame
                 for message in early:
@@ -390,8 +410,8 @@ def _file_frames(specs: list[SourceSpec], first: int, count: int, vid_stride: in
 
 
 def _live_frames(spec: SourceSpec, position: str, count: int, log: Log,
-                 stream_timeout: float) -> Iterator[Frame | InputProblem]:
-    reader = LatestFrameReader(spec, log, stream_timeout)
+                 stream_timeout: float, max_pixels: int = MAX_PIXELS) -> Iterator[Frame | InputProblem]:
+    reader = LatestFrameReader(spec, log, stream_timeout, max_pixels)
     try:
         reader.open()
     except SourceError as exc:
@@ -405,7 +425,9 @@ def _live_frames(spec: SourceSpec, position: str, count: int, log: Log,
             yield frame
     finally:
         reader.close()
-    if reader.gave_up:
+    if reader.refused:
+        yield InputProblem(f"stopped: {spec.target}: {reader.refused}")
+    elif reader.gave_up:
         yield InputProblem(f"stopped: {spec.target}: gave up after {stream_timeout:.0f} s without frames")
 
 
@@ -419,7 +441,7 @@ def iter_frames(specs: list[SourceSpec], vid_stride: int, log: Log,
     i = 0
     while i < len(specs):
         if specs[i].is_live:
-            yield from _live_frames(specs[i], f"{i + 1}/{len(specs)}", len(specs), log, stream_timeout)
+            yield from _live_frames(specs[i], f"{i + 1}/{len(specs)}", len(specs), log, stream_timeout, max_pixels)
             i += 1
             continue
         j = i

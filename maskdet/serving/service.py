@@ -94,7 +94,8 @@ class Service:
             with CsvSink(job.folder / CSV_NAME) as csv_sink, JsonSink(job.folder / JSON_NAME) as json_sink, \
                     BrowserVideoSink(job.folder / VIDEO_NAME, fps) as video, \
                     PeopleSink(job.folder / PEOPLE_NAME, self.pool.names) as people:
-                for frame in bounded_frames(iter_video(path, 1, lambda _msg: None), self.settings.max_video_pixels,
+                for frame in bounded_frames(iter_video(path, 1, lambda _msg: None, max_pixels=self.settings.max_video_pixels),
+                                            self.settings.max_video_pixels,
                                             self.settings.max_video_frames):
                     if self.stopping.is_set():
                         raise SourceError("the server stopped before the video was done")

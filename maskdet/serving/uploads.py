@@ -8,6 +8,7 @@ import numpy as np
 
 from maskdet.imageio import ImageError, ImageTooLarge, read_image_bounded
 from maskdet.settings import MAX_PIXELS, MAX_VIDEO_FRAMES, MAX_VIDEO_PIXELS
+from maskdet.videoio import VideoTooLarge, VideoUnreadable, probe_video
 
 # (magic bytes at offset, offset, kind, suffix the server stores it under)
 _SIGNATURES: tuple[tuple[bytes, int, str, str], ...] = (
@@ -78,37 +79,13 @@ def decode_image(data: bytes, name: str, max_pixels: int = MAX_PIXELS) -> np.nda
 
 def check_video(path: Path, name: str, max_pixels: int = MAX_VIDEO_PIXELS,
                 max_frames: int = MAX_VIDEO_FRAMES) -> tuple[int, float]:
-    """(frames, fps) of a stored upload, from its container's header: 413 when a frame would have more than
-    `max_pixels` or the video more than `max_frames` frames, 400 when it has no video stream or its first
-    frame does not decode. The size is read before any frame is decoded, and FFmpeg's own max_pixels
-    makes its decoder refuse bigger frames instead of allocating them (a 198 KB H.264 file can hold
-    8192 x 8192 frames that decode to 2 GB)."""
-    import av
-
-    corrupt = UploadError(400, f"{name}: the video is corrupt (no frame can be decoded)")
+    """(frames, fps) of a stored upload, from its container's header (maskdet.videoio, before any frame is
+    decoded at full size): 413 when a frame would have more than `max_pixels` or the video more than
+    `max_frames` frames, 400 when it has no video stream or its first frame does not decode."""
     try:
-        with av.open(str(path), options={"max_pixels": str(max_pixels)}, timeout=10) as container:
-            if not container.streams.video:
-                raise corrupt
-            stream = container.streams.video[0]
-            width, height = stream.codec_context.width, stream.codec_context.height
-            if width * height > max_pixels:
-                raise UploadError(413, f"{name}: {width}x{height} pixels a frame, over the "
-                                       f"{max_pixels / 1e6:.3g} megapixel limit for videos")
-            if width <= 0 or height <= 0:
-                raise corrupt
-            fps = float(stream.average_rate or stream.guessed_rate or 0)
-            fps = fps if 0 < fps < 240 else 25.0
-            seconds = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else (
-                container.duration / 1e6 if container.duration else 0.0)
-            frames = stream.frames or round(seconds * fps)
-            if frames > max_frames:
-                raise UploadError(413, f"{name}: {frames} frames, over the {max_frames} frame limit for videos")
-            first = next(container.decode(stream), None)  # decoded under max_pixels: a bigger frame is an error
-            if first is None or first.width * first.height > max_pixels:
-                raise corrupt
-    except UploadError:
-        raise
-    except (av.FFmpegError, OSError, ValueError, StopIteration):
-        raise corrupt from None
-    return frames, fps
+        info = probe_video(path, max_pixels, max_frames)
+    except VideoTooLarge as exc:
+        raise UploadError(413, f"{name}: {exc}") from None
+    except VideoUnreadable as exc:
+        raise UploadError(400, f"{name}: {exc}") from None
+    return info.frames, info.fps

@@ -123,3 +123,15 @@ def test_a_slow_model_drops_stream_frames_instead_of_falling_behind(
     # No growth: the last frames are no later than the first ones give or take one slow frame.
     tail, head = delays[-10:], delays[:10]
     assert sum(tail) / len(tail) < sum(head) / len(head) + 500, (head, tail)
+
+
+def test_a_stream_whose_frames_are_over_max_pixels_is_stopped_not_processed(detect, stream_server, stream_video, model,
+                                                                             tmp_path, kit):
+    """A stream is outside input: its frames are bounded as a file's are (160x120 here against a 0.01 MP limit)."""
+    server = stream_server(stream_video)
+    proc = detect("--source", server.url, "--weights", model.onnx, "--max-pixels", "10000", "--stream-timeout", "5",
+                  timeout=60)
+    assert proc.returncode == 2, proc.stderr[-2000:]  # nothing was done
+    assert proc.stderr.splitlines() == [f"stopped: {server.url}: frames of 160x120 pixels, over the 0.01 megapixel "
+                                        "limit (--max-pixels)", "error: none of the 1 inputs could be read (see above)"]
+    assert not live_frames(proc.stdout), "no frame over the limit is processed"
