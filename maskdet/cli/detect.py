@@ -126,8 +126,9 @@ def build_parser():
     p.add_argument("--stream-timeout", type=SECONDS, default=src.stream_timeout,
                    help="live sources: give up after this many seconds without a frame (0 = keep reconnecting forever)")
     p.add_argument("--max-pixels", type=number(int, 1, 1 << 30), default=src.max_pixels,
-                   help="skip (and report) images larger than this many pixels, measured from the file header "
-                        "before decoding (at most 2^30, OpenCV's own ceiling)")
+                   help="skip (and report) images, video files and streams whose frames are larger than this many "
+                        "pixels, measured from the file or container header before decoding where it says (at most "
+                        "2^30, OpenCV's own ceiling)")
     p.add_argument("--quiet", action="store_true", help="no line per frame, only the summary")
     m = p.add_argument_group("monitoring: people, not frames (see 'monitoring' below)")
     m.add_argument("--track", action="store_true",
