@@ -101,7 +101,6 @@ class BodyRefused(StarletteHTTPException):
     form parsing as is."""
 
 
-
 class BodyLimit:
     """Stop reading a request body as soon as it passes the upload limit, whatever its framing (413), or
     falls behind a minimum rate (408).
@@ -127,10 +126,12 @@ class BodyLimit:
         if length and length.isdigit() and int(length) > allowed:
             await error(413, self.message(f"{int(length) / 2**20:.1f} MB"))(scope, receive, send)
             return
-        received, started = 0, time.monotonic()
+        received, started, body_done = 0, time.monotonic(), False
 
         async def counted_receive():
-            nonlocal received
+            nonlocal received, body_done
+            if body_done:  # what follows is the wait for a disconnect (a long download listens for one): no deadline
+                return await receive()
             deadline = started + self.grace_s + received / self.min_rate  # when the average rate falls short
             try:
                 message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
@@ -139,6 +140,7 @@ class BodyLimit:
                                        f"under {self.min_rate / 1024:g} KB/s") from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                body_done = not message.get("more_body", False)
                 if received > allowed:
                     raise BodyRefused(413, self.message(f"over {allowed / 2**20:.1f} MB"))
             return message

@@ -291,6 +291,38 @@ def test_an_upload_that_trickles_in_is_cut_off_with_408_not_waited_for(make_clie
     assert post_photo(client, photo).status_code == 200  # a photo sent at once is unaffected
 
 
+def test_the_upload_deadline_ends_with_the_body_a_long_download_is_not_cut_off():
+    """After the body, an app waits on receive() for the client to go (Starlette does, all through a file
+    download): that wait has no deadline, however long the download takes."""
+    import asyncio
+
+    from maskdet.serving.app import BodyLimit
+
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append(await receive())  # the body
+        seen.append(await receive())  # then the disconnect, 0.5 s later: past the grace
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def client_side():
+        messages = [{"type": "http.request", "body": b"x", "more_body": False}, {"type": "http.disconnect"}]
+
+        async def receive():
+            if len(messages) == 1:
+                await asyncio.sleep(0.5)
+            return messages.pop(0)
+
+        async def send(message):
+            pass
+
+        await BodyLimit(app, limit=1024, min_rate=1024, grace_s=0.1)({"type": "http", "headers": []}, receive, send)
+
+    asyncio.run(client_side())
+    assert [m["type"] for m in seen] == ["http.request", "http.disconnect"]
+
+
 def test_results_expire_and_their_folders_are_deleted(make_client, photo, tmp_path):
     client = make_client(keep_minutes=1)
     store = client.app.state.service.store
