@@ -95,7 +95,6 @@ class Service:
                     BrowserVideoSink(job.folder / VIDEO_NAME, fps) as video, \
                     PeopleSink(job.folder / PEOPLE_NAME, self.pool.names) as people:
                 for frame in bounded_frames(iter_video(path, 1, lambda _msg: None, max_pixels=self.settings.max_video_pixels),
-                                            self.settings.max_video_pixels,
                                             self.settings.max_video_frames):
                     if self.stopping.is_set():
                         raise SourceError("the server stopped before the video was done")

@@ -64,17 +64,14 @@ class BrowserVideoSink(Sink):
             self.tmp.unlink(missing_ok=True)
 
 
-def bounded_frames(frames: Iterable[Frame], max_pixels: int, max_frames: int) -> Iterator[Frame]:
-    """The frames of an uploaded video, up to `max_frames`; a frame over `max_pixels` ends the job.
+def bounded_frames(frames: Iterable[Frame], max_frames: int) -> Iterator[Frame]:
+    """The frames of an uploaded video, up to `max_frames`.
 
-    The upload's header was checked before the job started (uploads.check_video); this holds a file
-    whose header lies (more frames than it says, or a stream that changes to a huge size midway)."""
+    The upload's header was checked before the job started (uploads.check_video); this holds a file whose
+    header lies about its length. (A frame past the pixel limit, midway, ends iter_video itself.)"""
     for index, frame in enumerate(frames):
         if index >= max_frames:
             raise SourceError(f"more than {max_frames} frames: the rest of the video was not processed")
-        h, w = frame.image.shape[:2]
-        if w * h > max_pixels:
-            raise SourceError(f"frame {index} is {w}x{h} pixels, over the {max_pixels / 1e6:.3g} megapixel limit for videos")
         yield frame
 
 
