@@ -18,6 +18,8 @@ import numpy as np
 from maskdet.fileio import read_bytes_bounded
 from maskdet.settings import MAX_PIXELS, image_file_limit  # the limits live with the other settings; importable from here too
 
+JPEG_START = b"\xff\xd8\xff"  # SOI and the next marker's FF
+TIFF_STARTS = (b"II*\x00", b"MM\x00*")  # little- and big-endian
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers (DHT, JPG, DAC excluded)
 _JPEG_NO_LENGTH = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM and RSTn stand alone
 # A progressive JPEG comes in a few scans (encoders write 10 or so); libjpeg passes over the whole image for
@@ -132,13 +134,13 @@ def image_size(data: bytes) -> tuple[int, int]:
     """(width, height) from the header of a PNG, JPEG, BMP, WebP or TIFF; ImageUnreadable for anything else."""
     if data[:8] == b"\x89PNG\r\n\x1a\n":
         size = _png(data)
-    elif data[:3] == b"\xff\xd8\xff":
+    elif data[:3] == JPEG_START:
         size = _jpeg(data)
     elif data[:2] == b"BM":
         size = _bmp(data)
     elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         size = _webp(data)
-    elif data[:4] in (b"II*\x00", b"MM\x00*"):
+    elif data[:4] in TIFF_STARTS:
         size = _tiff(data)
     else:
         raise ImageUnreadable("not a JPEG, PNG, BMP, WebP or TIFF image")
@@ -156,14 +158,14 @@ def check_decoding_cost(data: bytes, max_pixels: int) -> None:
     """What the header's size does not bound: the work and memory a decoder spends beyond the pixels.
     Raises ImageTooLarge for a TIFF tile over max_pixels (the decoder allocates a whole tile however small
     the image), ImageUnreadable for a JPEG of more scans than any encoder writes."""
-    if data[:3] == b"\xff\xd8\xff":
+    if data[:3] == JPEG_START:
         # Entropy-coded data never holds FF DA (an FF there is followed by 00 or a restart marker), so this
         # counts the scans, plus any in an embedded thumbnail.
         scans = data.count(b"\xff\xda")
         if scans > MAX_JPEG_SCANS:
             raise ImageUnreadable(f"a JPEG of {scans:,} scans (encoders write a dozen; over {MAX_JPEG_SCANS} "
                                   "would take minutes to decode)")
-    elif data[:4] in (b"II*\x00", b"MM\x00*"):
+    elif data[:4] in TIFF_STARTS:
         tile = _tiff_tags(data, (TIFF_TILE_WIDTH, TIFF_TILE_LENGTH)) or {}
         width, length = tile.get(TIFF_TILE_WIDTH, 0), tile.get(TIFF_TILE_LENGTH, 0)
         if width * length > max_pixels:
