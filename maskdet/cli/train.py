@@ -16,6 +16,7 @@ EXAMPLES = """examples:
   python train.py --model yolo11n.yaml --epochs 300      # from scratch (no pretrained weights at all)
   python train.py --epochs 300 --cls-pw 0.5              # longer, rare class weighted up
   python train.py --oversample 0.8                       # repeat images with rare classes each epoch
+  python train.py --p2                                   # add a stride-4 output for tiny faces, then train
   python train.py --resume                               # continue the latest interrupted run
   python train.py --epochs 50 mosaic=0.5 lr0=0.02        # any other Ultralytics train setting as key=value
 
@@ -60,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--camera-aug", type=float, default=0.0, metavar="P",
                         help="make training photos look like camera frames: blur, JPEG compression, exposure, "
                              "downscaling and colour cast, each with probability P (0.15 is a good start; 0 = off)")
+    parser.add_argument("--p2", action="store_true",
+                        help="add a stride-4 (P2) output for the smallest faces to the start checkpoint before "
+                             "training: its P3-P5 outputs and every weight are kept, the new one starts silent and "
+                             "learns; about 1.9x the compute a frame (models/README.md says what it bought)")
     parser.add_argument("--average", nargs=2, default=None, metavar=("A_PT", "B_PT"),
                         help="train nothing: average the weights of two fine-tunes of one model ((1 - alpha) A + alpha "
                              "B, a 'model soup') into <project>/<name>/weights/best.pt")
@@ -90,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                    device=args.device, workers=args.workers, patience=args.patience, cache=args.cache,
                    seed=args.seed, project=Path(args.project), name=args.name, exist_ok=args.exist_ok,
                    cls_pw=args.cls_pw, resume=args.resume, overrides=parse_overrides(args.overrides),
-                   oversample=args.oversample, camera_aug=args.camera_aug)
+                   oversample=args.oversample, camera_aug=args.camera_aug, stride4=args.p2)
     print(f"\nvalidation of {result.best.name} (the epoch with the best val mAP):")
     print(format_table(result.table))
     print(f"\nbest weights: {result.best}\nlast weights: {result.last} (for --resume)\n"

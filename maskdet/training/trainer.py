@@ -299,6 +299,20 @@ def display_name(source: str) -> str:
     return relative if len(relative) < len(source) else source
 
 
+def start_with_stride4(source: str, run_dir: Path, imgsz: int):
+    """The start checkpoint with a stride-4 output added (maskdet.training.stride4), kept in the run folder."""
+    from ultralytics.utils.torch_utils import get_flops
+
+    from maskdet.training.stride4 import write_stride4_checkpoint
+
+    before = get_flops(load_yolo(source).model, imgsz)
+    start = str(write_stride4_checkpoint(source, run_dir / "start_p2.pt"))
+    yolo = load_yolo(start)
+    print(f"added a stride-4 (P2) output to {display_name(source)}, every weight kept: {before:.1f} -> "
+          f"{get_flops(yolo.model, imgsz):.1f} GFLOPs a {imgsz}-px image; training starts from {display_name(start)}")
+    return start, yolo
+
+
 @dataclass
 class TrainResult:
     save_dir: Path
@@ -312,7 +326,7 @@ def train(
     data: str | Path, model: str | None, epochs: int, imgsz: int, batch: int | float, device: str | None,
     workers: int, patience: int, cache: str | bool, seed: int, project: Path, name: str, exist_ok: bool,
     cls_pw: float, resume: str | bool | None = None, overrides: dict[str, object] | None = None,
-    oversample: float = 0.0, camera_aug: float = 0.0,
+    oversample: float = 0.0, camera_aug: float = 0.0, stride4: bool = False,
 ) -> TrainResult:
     device_arg = {"device": device} if device else {}  # else Ultralytics picks: the GPU if there is one
     warnings: list[str] = []
@@ -334,8 +348,13 @@ def train(
         warnings = [w for w in (checks[s].warning(s) for s in checks) if w]
         for line in warnings:
             print(line)
+        if stride4 and Path(source).suffix != ".pt":
+            raise UserError("--p2 adds an output to a trained checkpoint (.pt), not to an architecture to train from "
+                            "scratch: start from a .pt (the shipped model by default)", source)
         yolo = load_yolo(source)
         run_dir = next_run_dir(project, name, exist_ok)
+        if stride4:
+            source, yolo = start_with_stride4(source, run_dir, imgsz)
         data_yaml = write_resolved_data_yaml(data, run_dir, oversample)
         args = dict(data=str(data_yaml), epochs=epochs, imgsz=imgsz, batch=batch, workers=workers,
                     patience=patience, cache=cache, seed=seed, project=str(project), name=run_dir.name,
