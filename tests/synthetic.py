@@ -211,3 +211,24 @@ def write_boxes_dataset(root: Path, boxes, photos: int = 2, side: int = 160) -> 
         (root / "val" / "labels" / f"p{i}.txt").write_text(lines)
     (root / "data.yaml").write_text(f"path: {root}\ntrain: val/images\nval: val/images\nnames: [{', '.join(NAMES)}]\n")
     return root / "data.yaml"
+
+
+def h264_video(path: Path, frames: int = 10, size: tuple[int, int] = (160, 120)) -> Path:
+    """An H.264 video (PyAV's libx264), the codec of most cameras, in the container its suffix names (.mp4,
+    .ts): its frame size is in the container's header. Frame i is grey level 20 i, its top-left corner white."""
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w", format="mpegts" if path.suffix == ".ts" else None) as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"preset": "ultrafast", "threads": "1"}
+        for i in range(frames):
+            image = np.full((size[1], size[0], 3), 20 * i % 255, np.uint8)
+            image[: size[1] // 4, : size[0] // 4] = 255  # a white top-left corner: which way is up
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path

@@ -18,16 +18,16 @@ import time
 import uuid
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from maskdet.fleet.cameras import Camera, FleetDefaults
 from maskdet.fleet.store import ALERT_ID_PREFIX, VERDICTS, period_start, utc_text
 from maskdet.inference.detections import Detections, Frame
-from maskdet.inference.sources import LatestFrameReader, SourceSpec, _open_capture, iter_video, quiet_opencv_logs
+from maskdet.inference.sources import LatestFrameReader, SourceSpec, iter_video, quiet_opencv_logs
 from maskdet.monitoring.people import Person
 from maskdet.pipeline.step import Pipeline, load_second_stage, with_views
 from maskdet.settings import MAX_VIDEO_PIXELS, DetectionSettings, MonitoringSettings, PrivacySettings, Settings
+from maskdet.videoio import VideoError, VideoFile
 
 
 def camera_settings(defaults: FleetDefaults, camera: Camera | None = None) -> Settings:
@@ -231,11 +231,12 @@ class CameraWorker:
             modified = path.stat().st_mtime
         except OSError as exc:
             return {**self._empty(camera), "error": f"{path}: {exc.strerror}", "frames": 0, "started": utc_text()}
-        cap = _open_capture(str(path))
-        fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
-        total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        cap.release()
-        started = modified - (total / fps if 0 < fps < 1000 and total > 0 else 0.0)
+        try:
+            with VideoFile(path, MAX_VIDEO_PIXELS) as video:  # its header: length and rate
+                fps, total = video.info.fps, video.info.frames
+        except VideoError as exc:
+            return {**self._empty(camera), "error": f"{path}: {exc}", "frames": 0, "started": utc_text()}
+        started = modified - total / fps
         stride = max(1, round(fps / camera.fps))
         pipeline = CameraPipeline(self.detector, camera, self.defaults, self.second_stage)
         frames = 0

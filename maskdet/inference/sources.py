@@ -25,7 +25,7 @@ from maskdet.imageio import ImageTooLarge, ImageUnreadable, image_size, read_ima
 from maskdet.inference.detections import Frame
 from maskdet.inference.threads import prefetch
 from maskdet.settings import MAX_PIXELS, image_file_limit
-from maskdet.videoio import VideoTooLarge, VideoUnreadable, probe_video
+from maskdet.videoio import VideoFile, VideoTooLarge, VideoUnreadable
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".gif"})
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
@@ -239,39 +239,26 @@ def iter_video(path: Path, vid_stride: int, log: Log, ended_early: Log | None = 
     """Every vid_stride-th frame of a video file; a truncated file ends early with a note (to `ended_early`
     when given: detect.py counts it as a problem, as it did not read the input to its end).
 
-    OpenCV decodes whatever size a file holds, so the frame size is read from the container first
-    (maskdet.videoio) and a video over `max_pixels` a frame is refused undecoded; a frame past it later
-    (a stream that changes size midway) ends the video."""
+    Decoded by maskdet.videoio, whose decoder refuses a frame over `max_pixels` before allocating it: a
+    video over the limit is refused from its header, and a frame past it later (a stream that changes
+    size midway) ends the video with the reason."""
     try:
-        probe_video(path, max_pixels)
+        video = VideoFile(path, max_pixels)
     except VideoTooLarge as exc:
         raise SourceError(f"{path}: {exc}") from None
     except VideoUnreadable:
-        pass  # OpenCV, below, says what is wrong with it in detect.py's usual words
-    cap = _open_capture(str(path))
-    if not cap.isOpened():
-        cap.release()
-        raise SourceError(f"{path}: cannot open this video (corrupt, or a codec OpenCV lacks)")
-    fps = cap.get(cv2.CAP_PROP_FPS) or None
-    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+        raise SourceError(f"{path}: cannot open this video (corrupt, or a codec FFmpeg lacks)") from None
+    fps, total = video.info.fps, video.info.frames or None
     index = 0
-    try:
-        while True:
-            ok, image = cap.read()
-            if not ok:
-                break
-            if image.shape[0] * image.shape[1] > max_pixels:
-                raise SourceError(f"{path}: frame {index} is {image.shape[1]}x{image.shape[0]} pixels, over the "
-                                  f"{max_pixels / 1e6:.3g} megapixel limit")
-            yield Frame(image, str(path), name or path.stem, "video", index, index / fps if fps else 0.0, time.perf_counter(),
-                        fps / vid_stride if fps else None, total)
-            index += 1
-            for _ in range(vid_stride - 1):
-                if not cap.grab():
-                    return
+    with video:
+        try:
+            for image in video.frames():
+                if index % vid_stride == 0:
+                    yield Frame(image, str(path), name or path.stem, "video", index, index / fps, time.perf_counter(),
+                                fps / vid_stride, total)
                 index += 1
-    finally:
-        cap.release()
+        except VideoTooLarge as exc:
+            raise SourceError(f"{path}: {exc}") from None
     if index == 0:
         raise SourceError(f"{path}: no frame could be decoded (empty or corrupt video)")
     if total and index < total - 1 and total - index > 2:
@@ -398,9 +385,16 @@ def _file_frames(specs: list[SourceSpec], first: int, count: int, vid_stride: in
                             position=position)
             else:
                 early: list[str] = []
-                for frame in iter_video(Path(spec.target), vid_stride, log, early.append, spec.name or None, max_pixels):
-                    frame.position = position
-                    yield frame
+                read = 0
+                try:
+                    for frame in iter_video(Path(spec.target), vid_stride, log, early.append, spec.name or None, max_pixels):
+                        frame.position = position
+                        read += 1
+                        yield frame
+                except SourceError as exc:
+                    if not read:
+                        raise
+                    early.append(str(exc))  # a video refused midway (a frame over --max-pixels): its start is kept
                 for message in early:
                     yield InputProblem(f"stopped early: {position} {message}")
         except SourceError as exc:

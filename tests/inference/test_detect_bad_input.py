@@ -8,10 +8,9 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from pathlib import Path
 
-import numpy as np
 import pytest
+from synthetic import h264_video
 
 
 def ok(proc):
@@ -56,32 +55,13 @@ def test_a_source_list_too_big_to_be_one_is_skipped_unread(detect, model, make_i
     assert "1 frames from 2 inputs" in proc.stdout and "problems: 1 of 2 inputs skipped" in proc.stdout, proc.stdout
 
 
-def h264_video(path: Path, frames: int = 10, size: tuple[int, int] = (160, 120)) -> Path:
-    """An H.264 MP4 (PyAV's libx264), the codec of most cameras: its frame size is in the container."""
-    import av
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=25)
-        stream.width, stream.height = size
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"preset": "ultrafast", "threads": "1"}
-        for i in range(frames):
-            image = np.full((size[1], size[0], 3), 20 * i % 255, np.uint8)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
-
-
-@pytest.mark.parametrize("codec, why", [("h264", "160x120 pixels a frame, over the 0.01 megapixel limit"),
-                                        ("mp4v", "frame 0 is 160x120 pixels, over the 0.01 megapixel limit")])
-def test_a_video_whose_frames_are_over_max_pixels_is_refused_not_processed(codec, why, detect, model, make_video,
+@pytest.mark.parametrize("codec", ["h264", "mp4v"])
+def test_a_video_whose_frames_are_over_max_pixels_is_refused_not_processed(codec, detect, model, make_video,
                                                                            make_images, tmp_path, tools):
     """OpenCV decodes whatever size a video holds (a 105 KB file of 8192x4320 frames took 774 MB): the size is
-    read from the container first (H.264), or from the first frame where only the decoder knows it (MPEG-4
-    Part 2, OpenCV's own mp4v). 160x120 frames against a 0.01 MP limit stand in for huge ones here."""
+    read from the container first (H.264, and MPEG-4 Part 2: OpenCV's own mp4v). 160x120 frames against a
+    0.01 MP limit stand in for huge ones here."""
+    why = "160x120 pixels a frame, over the 0.01 megapixel limit"
     clip = tmp_path / "in" / "clip.mp4"
     video = h264_video(clip) if codec == "h264" else make_video(clip, frames=10)
     tools.assert_one_line_error(detect("--source", video, "--weights", model.onnx, "--max-pixels", "10000"), video, why)
@@ -91,6 +71,19 @@ def test_a_video_whose_frames_are_over_max_pixels_is_refused_not_processed(codec
     assert proc.returncode == 1 and len(skipped) == 1 and str(video) in skipped[0] and why in skipped[0], proc.stderr
 
 
+def test_a_video_whose_frames_grow_midway_stops_there_undecoded_and_keeps_what_came_before(detect, model, kit,
+                                                                                              tmp_path):
+    """A stream may change its frame size at any keyframe. OpenCV would rescale the big frames to the first
+    one's size (so no check on its output sees them) after FFmpeg had decoded them at full size; the
+    decoder itself now refuses them. 10 frames of 160x120 then 3 of 320x240, against a 0.03 MP limit."""
+    first, then = h264_video(tmp_path / "a.ts", 10), h264_video(tmp_path / "b.ts", 3, size=(320, 240))
+    grows = tmp_path / "grows.ts"
+    grows.write_bytes(first.read_bytes() + then.read_bytes())  # MPEG-TS segments join by concatenation
+    proc = detect("--source", grows, "--weights", model.onnx, "--max-pixels", "30000")
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]  # done, but not to the input's end
+    assert f"stopped early: 1/1 {grows}: frame 10 is 320x240 pixels, over the 0.03 megapixel limit" in proc.stderr
+    assert "10 frames from 1 inputs" in proc.stdout and "problems: 1 of 1 inputs skipped or stopped early" in proc.stdout
+    assert kit.count_video_frames(tmp_path / "runs" / "exp" / "grows.mp4") == 10  # the annotated video so far
 def test_file_names_with_terminal_escapes_are_printed_escaped_in_frame_and_skip_lines(detect, model, make_images,
                                                                                          tmp_path):
     """A file name is outside input: ESC in it would reach the terminal as an escape sequence (clear the screen,
