@@ -32,7 +32,11 @@ class VideoError(ValueError):
 
 
 class VideoTooLarge(VideoError):
-    """The header says a frame has more pixels, or the video more frames, than allowed."""
+    """A frame has more pixels (its size in `size`), or the video more frames, than allowed."""
+
+    def __init__(self, message: str, size: tuple[int, int] | None = None):
+        super().__init__(message)
+        self.size = size  # (width, height) of the frame refused
 
 
 class VideoUnreadable(VideoError):
@@ -51,12 +55,15 @@ class VideoFile:
     """An open video file: its header's facts (`info`), checked against `max_pixels` on opening, and its frames
     as BGR images, each refused by the decoder past `max_pixels`. A context manager (it holds the file)."""
 
-    def __init__(self, path: str | Path, max_pixels: int = MAX_VIDEO_PIXELS):
+    def __init__(self, path: str | Path, max_pixels: int = MAX_VIDEO_PIXELS, timeout: float | tuple[float, float] =
+                 OPEN_TIMEOUT_S, live: bool = False):
+        """`path`: a file, or a stream's URL (`live`: decoded a frame at a time, for the least delay)."""
         import av
 
         self.max_pixels = max_pixels
+        self.live = live
         try:
-            self._container = av.open(str(path), timeout=OPEN_TIMEOUT_S)
+            self._container = av.open(str(path), timeout=timeout)
         except (av.FFmpegError, OSError, ValueError):
             raise VideoUnreadable(CORRUPT) from None
         try:
@@ -74,7 +81,7 @@ class VideoFile:
         if width <= 0 or height <= 0:
             raise VideoUnreadable(CORRUPT)
         stream.codec_context.options = {"max_pixels": str(self.max_pixels)}  # the decoder's own bound
-        stream.thread_type = "AUTO"
+        stream.thread_type = "SLICE" if self.live else "AUTO"  # frame threads hold frames back: latency
         fps = float(stream.average_rate or stream.guessed_rate or 0)
         fps = fps if 0 < fps < 240 else 25.0
         seconds = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else (
@@ -83,7 +90,7 @@ class VideoFile:
 
     def _check_size(self, width: int, height: int, message: str) -> None:
         if width * height > self.max_pixels:
-            raise VideoTooLarge(message.format(w=width, h=height, limit=f"{self.max_pixels / 1e6:.3g}"))
+            raise VideoTooLarge(message.format(w=width, h=height, limit=f"{self.max_pixels / 1e6:.3g}"), (width, height))
 
     def frames(self) -> Iterator[np.ndarray]:
         """Each frame as a BGR image, turned upright as the file's display matrix says (as OpenCV does).

@@ -227,11 +227,40 @@ def read_image(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         raise SourceError(f"{path}: cannot read this image (too large to decode)") from None
 
 
-def _open_capture(target: str | int) -> cv2.VideoCapture:
-    if isinstance(target, int):
-        return cv2.VideoCapture(target)
-    params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, READ_TIMEOUT_MS]
-    return cv2.VideoCapture(target, cv2.CAP_FFMPEG, params)
+class StreamCapture:
+    """A network stream read as cv2.VideoCapture is (isOpened, read, get, release), but decoded by
+    maskdet.videoio: the decoder refuses a frame over `max_pixels` before allocating it, where OpenCV would
+    decode it and rescale it to the first frame's size. `refused` then holds the VideoTooLarge."""
+
+    def __init__(self, url: str, max_pixels: int):
+        self.refused: VideoTooLarge | None = None
+        self._video: VideoFile | None = None
+        try:
+            self._video = VideoFile(url, max_pixels, (OPEN_TIMEOUT_MS / 1000, READ_TIMEOUT_MS / 1000), live=True)
+        except VideoTooLarge as exc:
+            self.refused = exc
+        except VideoUnreadable:
+            pass
+        self._frames = self._video.frames() if self._video is not None else iter(())
+
+    def isOpened(self) -> bool:  # noqa: N802 (cv2.VideoCapture's name)
+        return self._video is not None or self.refused is not None
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        try:
+            return True, next(self._frames)
+        except StopIteration:
+            return False, None
+        except VideoTooLarge as exc:
+            self.refused = exc
+            return False, None
+
+    def get(self, prop: int) -> float:
+        return self._video.info.fps if prop == cv2.CAP_PROP_FPS and self._video is not None else 0.0
+
+    def release(self) -> None:
+        if self._video is not None:
+            self._video.close()
 
 
 def iter_video(path: Path, vid_stride: int, log: Log, ended_early: Log | None = None,
@@ -290,8 +319,16 @@ class LatestFrameReader:
         self.started = 0.0
         self._thread: threading.Thread | None = None
 
+    def _capture(self) -> cv2.VideoCapture | StreamCapture:
+        """A webcam through OpenCV (V4L2, DirectShow...), a stream through PyAV (bounded in pixels)."""
+        return cv2.VideoCapture(self.target) if isinstance(self.target, int) else StreamCapture(self.target, self.max_pixels)
+
+    def _refuse(self, width: int, height: int) -> None:
+        """Stop reading a source whose frames are over max_pixels (never handed out, never reconnected to)."""
+        self.refused = f"frames of {width}x{height} pixels, over the {self.max_pixels / 1e6:.3g} megapixel limit (--max-pixels)"
+
     def open(self) -> None:
-        cap = _open_capture(self.target)
+        cap = self._capture()
         if not cap.isOpened():
             cap.release()
             if self.spec.kind == "webcam":
@@ -314,9 +351,11 @@ class LatestFrameReader:
         while not self._stop.is_set():
             ok, image = cap.read() if cap is not None else (False, None)
             now = time.perf_counter()
-            if ok and image.shape[0] * image.shape[1] > self.max_pixels:  # never handed out, never reconnected to
-                self.refused = (f"frames of {image.shape[1]}x{image.shape[0]} pixels, over the "
-                                f"{self.max_pixels / 1e6:.3g} megapixel limit (--max-pixels)")
+            if getattr(cap, "refused", None) is not None:  # a stream: its decoder refused the frame
+                self._refuse(*cap.refused.size)
+                break
+            if ok and image.shape[0] * image.shape[1] > self.max_pixels:  # a webcam: OpenCV decoded it
+                self._refuse(image.shape[1], image.shape[0])
                 break
             if ok:
                 with self._cond:
@@ -336,7 +375,7 @@ class LatestFrameReader:
             if self._stop.wait(min(backoff, left)):  # never sleeps past the give-up time; close() wakes it
                 break
             backoff = min(backoff * 2, 8.0)
-            cap = _open_capture(self.target)
+            cap = self._capture()
             if cap.isOpened():
                 self.log(f"note: {self.spec.target}: reconnected")
                 continue

@@ -326,9 +326,10 @@ def is_listening(port: int) -> bool:
 class StreamServer:
     """`ffmpeg -re` serving a looped video as MPEG-TS over HTTP on 127.0.0.1, at its real frame rate."""
 
-    def __init__(self, video: Path, folder: Path, port: int | None = None):
+    def __init__(self, video: Path, folder: Path, port: int | None = None, as_is: bool = False):
         self.video = video
         self.folder = folder
+        self.as_is = as_is  # the video's own packets, once (no re-encoding, which would give every frame one size)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/live.ts"
         self.process: Background | None = None
@@ -336,8 +337,10 @@ class StreamServer:
 
     def start(self, timeout: float = 20) -> None:
         self.starts += 1
-        argv = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-stream_loop", "-1", "-i", str(self.video),
-                "-an", "-c:v", "mpeg1video", "-q:v", "5", "-f", "mpegts", "-listen", "1", self.url]
+        looped = ["-c:v", "copy"] if self.as_is else ["-c:v", "mpeg1video", "-q:v", "5"]
+        argv = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
+                *([] if self.as_is else ["-stream_loop", "-1"]), "-i", str(self.video),
+                "-an", *looped, "-f", "mpegts", "-listen", "1", self.url]
         self.process = Background(argv, self.folder, f"ffmpeg{self.starts}")
         wait_for(lambda: is_listening(self.port) or not self.process.running(), timeout, message="ffmpeg to listen")
         assert self.process.running(), f"ffmpeg could not serve {self.url}: {self.process.stderr[-2000:]}"
@@ -351,13 +354,13 @@ class StreamServer:
 
 @pytest.fixture
 def stream_server(tmp_path) -> Iterator[Callable[[Path], StreamServer]]:
-    """stream_server(video) -> a started StreamServer; stopped at teardown whatever happens."""
+    """stream_server(video, as_is=False) -> a started StreamServer; stopped at teardown whatever happens."""
     if shutil.which("ffmpeg") is None:
         pytest.skip("ffmpeg not installed")
     servers: list[StreamServer] = []
 
-    def start(video: Path) -> StreamServer:
-        server = StreamServer(video, tmp_path / "logs")
+    def start(video: Path, as_is: bool = False) -> StreamServer:
+        server = StreamServer(video, tmp_path / "logs", as_is=as_is)
         servers.append(server)
         server.start()
         return server

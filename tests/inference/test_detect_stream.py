@@ -10,6 +10,7 @@ import time
 import cv2
 import pandas as pd
 import pytest
+from synthetic import h264_video
 
 LIVE_LINE = re.compile(r" frame (\d+): .*, ([\d.]+)ms \(delay (\d+)ms\)$")
 
@@ -135,3 +136,19 @@ def test_a_stream_whose_frames_are_over_max_pixels_is_stopped_not_processed(dete
     assert proc.stderr.splitlines() == [f"stopped: {server.url}: frames of 160x120 pixels, over the 0.01 megapixel "
                                         "limit (--max-pixels)", "error: none of the 1 inputs could be read (see above)"]
     assert not live_frames(proc.stdout), "no frame over the limit is processed"
+
+
+def test_a_stream_whose_frames_grow_past_max_pixels_midway_is_stopped_at_the_first_big_one(detect, stream_server, model,
+                                                                                           tmp_path):
+    """OpenCV rescales every frame of a stream to its first one's size, after FFmpeg decoded it whole: a
+    camera (or whoever answers at its address) could switch to huge frames unseen. Decoded by PyAV under
+    --max-pixels, the first such frame is refused by the decoder. 2 s of 160x120, then 320x240 (0.03 MP limit)."""
+    grows = tmp_path / "grows.ts"
+    grows.write_bytes(h264_video(tmp_path / "a.ts", 50).read_bytes()
+                      + h264_video(tmp_path / "b.ts", 25, size=(320, 240)).read_bytes())
+    server = stream_server(grows, as_is=True)
+    proc = detect("--source", server.url, "--weights", model.onnx, "--max-pixels", "30000", "--stream-timeout", "5",
+                  timeout=60)
+    assert proc.returncode == 1, proc.stderr[-2000:]  # frames were done, but the source stopped
+    assert f"stopped: {server.url}: frames of 320x240 pixels, over the 0.03 megapixel limit (--max-pixels)" in proc.stderr
+    assert live_frames(proc.stdout), "the small frames before were processed"
