@@ -1,4 +1,4 @@
-"""Reading a video file with every frame bounded in pixels before it is decoded.
+"""Reading a video file or network stream with every frame bounded in pixels before it is decoded.
 
 A small file can hold huge frames (a 198 KB H.264 file holds 8192 x 8192 frames that decode to 2 GB), and
 a stream can change its frame size midway (OpenCV then rescales every frame to the first one's size, so a
@@ -8,7 +8,8 @@ limit before allocating it, first frame or any later one. The size in the contai
 before the first frame is decoded.
 
 The server checks each upload with `probe_video`; detect.py, the server's video jobs and the camera
-workers read every video file through `VideoFile` (via maskdet.inference.sources.iter_video).
+workers read every video file through `VideoFile` (via maskdet.inference.sources.iter_video), and every
+network stream too (via its StreamCapture). Webcams stay with OpenCV, which knows their drivers.
 """
 
 from __future__ import annotations
@@ -52,8 +53,8 @@ class VideoInfo:
 
 
 class VideoFile:
-    """An open video file: its header's facts (`info`), checked against `max_pixels` on opening, and its frames
-    as BGR images, each refused by the decoder past `max_pixels`. A context manager (it holds the file)."""
+    """An open video file or stream: its header's facts (`info`), checked against `max_pixels` on opening, and
+    its frames as BGR images, each refused by the decoder past `max_pixels`. A context manager (it holds the file)."""
 
     def __init__(self, path: str | Path, max_pixels: int = MAX_VIDEO_PIXELS, timeout: float | tuple[float, float] =
                  OPEN_TIMEOUT_S, live: bool = False):
