@@ -109,14 +109,15 @@ def add_stride4_output(model):
     return new.eval()
 
 
-def write_stride4_checkpoint(source: str | Path, out: str | Path) -> Path:
-    """The checkpoint `source` with a P2 output, written atomically to `out` for training to start from."""
+def write_stride4_checkpoint(source: str | Path, out: str | Path, model=None) -> Path:
+    """The checkpoint `source` with a P2 output (`model`, when already built by add_stride4_output), written
+    atomically to `out` for training to start from."""
     import torch
 
     from maskdet.training.trainer import load_yolo
 
     checkpoint = torch.load(source, map_location="cpu", weights_only=False)
-    model = add_stride4_output(load_yolo(source).model)
+    model = model if model is not None else add_stride4_output(load_yolo(source).model)
     kept = {k: v for k, v in checkpoint.items() if k not in ("model", "ema", "optimizer", "train_metrics", "train_results")}
     kept.update(model=model.half(), ema=None, optimizer=None, epoch=-1, stride4_from=str(source))
     out = Path(out)

@@ -24,6 +24,7 @@ from maskdet.fileio import atomic_write_text, list_images, next_run_dir
 from maskdet.training.augment import SETTINGS_FILE as CAMERA_AUG_FILE
 from maskdet.training.augment import camera_trainer, check_probability, saved_probability
 from maskdet.training.oversample import write_oversampled_list
+from maskdet.training.stride4 import add_stride4_output, write_stride4_checkpoint
 
 # Where `python train.py` starts: the shipped model, which already knows faces and masks, so a user's
 # own photos fine-tune it instead of training from nothing (issue 16).
@@ -299,14 +300,12 @@ def display_name(source: str) -> str:
     return relative if len(relative) < len(source) else source
 
 
-def start_with_stride4(source: str, run_dir: Path, imgsz: int):
-    """The start checkpoint with a stride-4 output added (maskdet.training.stride4), kept in the run folder."""
+def start_with_stride4(source: str, yolo, extended, run_dir: Path, imgsz: int):
+    """The start checkpoint with its stride-4 output added (`extended`), kept in the run folder to train from."""
     from ultralytics.utils.torch_utils import get_flops
 
-    from maskdet.training.stride4 import write_stride4_checkpoint
-
-    before = get_flops(load_yolo(source).model, imgsz)
-    start = str(write_stride4_checkpoint(source, run_dir / "start_p2.pt"))
+    before = get_flops(yolo.model, imgsz)
+    start = str(write_stride4_checkpoint(source, run_dir / "start_p2.pt", extended))
     yolo = load_yolo(start)
     print(f"added a stride-4 (P2) output to {display_name(source)}, every weight kept: {before:.1f} -> "
           f"{get_flops(yolo.model, imgsz):.1f} GFLOPs a {imgsz}-px image; training starts from {display_name(start)}")
@@ -352,9 +351,15 @@ def train(
             raise UserError("--p2 adds an output to a trained checkpoint (.pt), not to an architecture to train from "
                             "scratch: start from a .pt (the shipped model by default)", source)
         yolo = load_yolo(source)
+        extended = None
+        if stride4:  # refused, if it must be, before the run folder
+            try:
+                extended = add_stride4_output(yolo.model)
+            except UserError as exc:
+                raise UserError(f"--p2: {exc}", source) from None
         run_dir = next_run_dir(project, name, exist_ok)
-        if stride4:
-            source, yolo = start_with_stride4(source, run_dir, imgsz)
+        if extended is not None:
+            source, yolo = start_with_stride4(source, yolo, extended, run_dir, imgsz)
         data_yaml = write_resolved_data_yaml(data, run_dir, oversample)
         args = dict(data=str(data_yaml), epochs=epochs, imgsz=imgsz, batch=batch, workers=workers,
                     patience=patience, cache=cache, seed=seed, project=str(project), name=run_dir.name,

@@ -119,3 +119,14 @@ def test_train_py_p2_from_an_architecture_is_one_line_before_a_run_folder(tmp_pa
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "--p2 adds an output to a trained checkpoint (.pt)" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "runs").exists()
+
+
+def test_train_py_p2_on_a_model_that_has_one_is_one_line_before_a_run_folder(tmp_path):
+    data_yaml = write_yolo_dataset(tmp_path / "data", {"train": 2, "val": 1})
+    extended = write_stride4_checkpoint(SHIPPED, tmp_path / "p2.pt")
+    proc = subprocess.run([sys.executable, str(ROOT / "train.py"), "--data", str(data_yaml), "--model", str(extended),
+                           "--project", str(tmp_path / "runs"), "--p2"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert f"{extended}: --p2: this model's finest output is already at stride 4: it needs no P2 output" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists()
