@@ -232,3 +232,16 @@ def h264_video(path: Path, frames: int = 10, size: tuple[int, int] = (160, 120))
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+def video_frames(path: Path) -> list[np.ndarray]:
+    """Every frame OpenCV decodes from a video (the reference the project's own readers are held to)."""
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, image = cap.read()
+        if not ok:
+            break
+        frames.append(image)
+    cap.release()
+    return frames

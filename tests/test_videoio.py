@@ -10,21 +10,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from synthetic import h264_video
+from synthetic import h264_video, video_frames
 
 from maskdet.videoio import VideoFile, VideoTooLarge, VideoUnreadable, probe_video
-
-
-def opencv_frames(path: Path) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-    frames = []
-    while True:
-        ok, image = cap.read()
-        if not ok:
-            break
-        frames.append(image)
-    cap.release()
-    return frames
 
 
 def mjpeg_avi(path: Path, frames: int = 5) -> Path:
@@ -40,7 +28,7 @@ def test_frames_are_the_ones_opencv_decodes(kind, tmp_path):
     path = h264_video(tmp_path / "v.mp4", 8) if kind == "h264" else mjpeg_avi(tmp_path / "v.avi")
     with VideoFile(path) as video:
         ours = list(video.frames())
-    theirs = opencv_frames(path)
+    theirs = video_frames(path)
     assert len(ours) == len(theirs) and ours[0].shape == theirs[0].shape and ours[0].dtype == np.uint8
     assert max(np.abs(a.astype(int) - b).mean() for a, b in zip(ours, theirs)) < 3  # rounding: a level or two
 
@@ -59,7 +47,7 @@ def test_a_frame_that_grows_midway_is_refused_by_the_decoder_after_the_frames_be
     joined = tmp_path / "grows.ts"
     joined.write_bytes(h264_video(tmp_path / "a.ts", 10).read_bytes()
                        + h264_video(tmp_path / "b.ts", 3, size=(320, 240)).read_bytes())
-    assert {f.shape for f in opencv_frames(joined)} == {(120, 160, 3)}  # OpenCV hides the change (it rescales)
+    assert {f.shape for f in video_frames(joined)} == {(120, 160, 3)}  # OpenCV hides the change (it rescales)
     seen = []
     with VideoFile(joined, max_pixels=30_000) as video, pytest.raises(
             VideoTooLarge, match="frame 10 is 320x240 pixels, over the 0.03 megapixel limit"):
@@ -79,7 +67,7 @@ def test_a_phone_video_comes_out_upright_as_opencv_turns_it(rotate, tmp_path):
                     "-metadata:s:v:0", f"rotate={rotate}", str(turned)], check=True, timeout=60)
     with VideoFile(turned) as video:
         ours = next(video.frames())
-    theirs = opencv_frames(turned)[0]
+    theirs = video_frames(turned)[0]
     assert ours.shape == theirs.shape and ours.shape[:2] == ((160, 120) if rotate != 180 else (120, 160))
     assert np.abs(ours.astype(int) - theirs).mean() < 3  # the white corner where OpenCV puts it
 

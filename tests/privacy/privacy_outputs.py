@@ -25,18 +25,6 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".g
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm"}
 
 
-def video_frames(path: Path) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, image = cap.read()
-        if not ok:
-            break
-        frames.append(image)
-    cap.release()
-    return frames
-
-
 def report_thumbnails(path: Path) -> list[np.ndarray]:
     """Every JPEG inlined in report.html (faces in the people and alerts tables)."""
     text = path.read_text(encoding="utf-8")

@@ -12,7 +12,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from privacy_outputs import IMAGE_SUFFIXES, VIDEO_SUFFIXES, iou, laplacian_variance, monitoring, report_thumbnails, video_frames
+from privacy_outputs import IMAGE_SUFFIXES, VIDEO_SUFFIXES, iou, laplacian_variance, monitoring, report_thumbnails
+from synthetic import video_frames
 
 from maskdet.inference.detect import run
 from maskdet.privacy.blur import MARGIN, blur_faces, enlarged
