@@ -10,6 +10,7 @@ import sys
 import cv2
 import numpy as np
 import pytest
+from synthetic import video_frames
 
 from maskdet.inference import sinks
 from maskdet.inference.detections import Detections, Frame
@@ -28,15 +29,7 @@ def shade(value: int) -> np.ndarray:
 
 def decoded_shades(path) -> list[int]:
     """The mean grey level of every frame a player decodes."""
-    cap = cv2.VideoCapture(str(path))
-    shades = []
-    while True:
-        ok, image = cap.read()
-        if not ok:
-            break
-        shades.append(int(round(image.mean())))
-    cap.release()
-    return shades
+    return [int(round(image.mean())) for image in video_frames(path)]
 
 
 def test_a_live_source_is_written_in_real_time_holding_each_frame_until_the_next(tmp_path):
