@@ -50,7 +50,8 @@ def check_port_free(host: str, port: int) -> None:
 # flag: (lowest, highest, lowest allowed itself); every number a user gives is checked before anything starts
 RANGES = {"port": (1, 65535, True), "conf": (0.0, 1.0, True), "iou": (0.0, 1.0, True), "imgsz": (32, 8192, True),
           "workers": (1, 64, True), "backlog": (0, 10_000, True), "max_upload_mb": (0.0, 10_240.0, False),
-          "keep_minutes": (0.0, 525_600.0, False), "max_video_jobs": (1, 64, True), "max_live": (1, 1000, True)}
+          "keep_minutes": (0.0, 525_600.0, False), "max_video_jobs": (1, 64, True), "max_live": (1, 1000, True),
+          "header_timeout": (0.0, 3600.0, False)}
 
 
 def check_ranges(args) -> None:
@@ -102,6 +103,9 @@ def build_parser():
     p.add_argument("--privacy", choices=("off", "blur"), default=d("privacy"),
                    help="blur: every face found is blurred in every picture served or kept, for every request "
                         "(and on the live camera page); off: a request may still ask for ?privacy=blur")
+    p.add_argument("--header-timeout", type=float, default=d("header_timeout_s"), metavar="S",
+                   help="seconds a client has to send a request's headers, from connecting or from the response "
+                        "before; slower ones get 408 and are closed (a connection held open by a trickle of bytes)")
     p.add_argument("--project", default=str(PROJECT_ROOT / "runs" / "serve"), help="where run folders go")
     p.add_argument("--name", default="exp", help="run folder name (exp, exp2, ... if it exists)")
     p.add_argument("--db", default=None, metavar="PATH_OR_URL",
@@ -121,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from maskdet.serving.app import create_app
+    from maskdet.serving.connection import header_deadline_protocol
     from maskdet.serving.service import Service
 
     settings = ServeSettings(weights=args.weights or default_weights(), results_dir=next_run_dir(args.project, args.name),
@@ -128,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                              augment=args.augment, workers=args.workers,
                              backlog=args.backlog, max_upload_mb=args.max_upload_mb, token=args.token or None, keep_minutes=args.keep_minutes,
                              max_video_jobs=args.max_video_jobs, max_live=args.max_live, fleet_db=args.db,
-                             privacy=args.privacy)
+                             privacy=args.privacy, header_timeout_s=args.header_timeout)
     service = Service(settings)  # load the model now: a bad --weights is one line, not a server log
     if not is_loopback(args.host) and not settings.token:
         print(f"warning: listening on {args.host} without --token: anyone on the network can use this server", flush=True)
@@ -136,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"maskdet server ({settings.weights}, {service.pool.imgsz} px, {args.workers} worker(s)): "
           f"open http://{shown}:{args.port}/  (API docs: /docs; Ctrl-C stops)", flush=True)
     server = uvicorn.Server(uvicorn.Config(create_app(settings, service), host=args.host, port=args.port,
-                                           log_level="warning", access_log=False, ws_max_size=settings.live_frame_bytes))
+                                           log_level="warning", access_log=False, ws_max_size=settings.live_frame_bytes,
+                                           http=header_deadline_protocol(settings.header_timeout_s)))
     try:
         server.run()
     except KeyboardInterrupt:  # uvicorn shuts down gracefully on Ctrl-C, then re-raises it: stopping is not an error

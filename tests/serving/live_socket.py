@@ -1,0 +1,62 @@
+"""A WebSocket client on a plain socket for the serving tests."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+
+class LiveSocket:
+    """A WebSocket client on a plain socket (wsproto, what uvicorn serves with), so a test sees exactly
+    what the server does: refusals, error messages, closes."""
+
+    def __init__(self, port: int, target: str, headers: list[tuple[str, str]] | None = None):
+        from wsproto import ConnectionType, WSConnection
+        from wsproto.events import Request
+
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.ws = WSConnection(ConnectionType.CLIENT)
+        self.pending: list = []
+        self.sock.sendall(self.ws.send(Request(host=f"127.0.0.1:{port}", target=target, extra_headers=headers or [])))
+        self.opening = self.next_event()
+
+    @property
+    def accepted(self) -> bool:
+        from wsproto.events import AcceptConnection
+
+        return isinstance(self.opening, AcceptConnection)
+
+    def next_event(self):
+        from wsproto.events import Ping
+
+        while True:
+            while self.pending:
+                event = self.pending.pop(0)
+                if isinstance(event, Ping):
+                    self.sock.sendall(self.ws.send(event.response()))
+                    continue
+                return event
+            data = self.sock.recv(65536)
+            self.ws.receive_data(data or None)
+            self.pending.extend(self.ws.events())
+            if not data and not self.pending:
+                return None
+
+    def send(self, data: bytes | str) -> None:
+        from wsproto.events import BytesMessage, TextMessage
+
+        self.sock.sendall(self.ws.send(BytesMessage(data) if isinstance(data, bytes) else TextMessage(data)))
+
+    def receive_json(self) -> dict:
+        from wsproto.events import TextMessage
+
+        text = ""
+        while True:
+            event = self.next_event()
+            assert isinstance(event, TextMessage), event
+            text += event.data
+            if event.message_finished:
+                return json.loads(text)
+
+    def close(self) -> None:
+        self.sock.close()
