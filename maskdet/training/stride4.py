@@ -21,6 +21,8 @@ from pathlib import Path
 
 from maskdet.errors import UserError
 
+HEAD_BRANCHES = ("cv2", "cv3", "one2one_cv2", "one2one_cv3")  # a Detect head's per-stride lists (YOLO26: one2one too)
+
 # A stride-4 branch starts silent: class logits at Ultralytics' Detect.bias_init prior for that grid
 # (5 objects per class in a 640 px image), about 7e-5 after the sigmoid.
 PRIOR_SIZE = 640
@@ -83,7 +85,7 @@ def add_stride4_output(model):
     new = DetectionModel(config, nc=head.nc, ch=model.yaml.get("channels", 3), verbose=False)
     new_head = new.model[-1]
     # The head's branches, old ones first as they are (their width follows the class count they were built for)
-    for name in ("cv2", "cv3", "one2one_cv2", "one2one_cv3"):
+    for name in HEAD_BRANCHES:
         branches = getattr(head, name, None)
         if branches is not None:
             setattr(new_head, name, torch.nn.ModuleList([copy.deepcopy(branches[0]), *copy.deepcopy(list(branches))]))
@@ -93,7 +95,7 @@ def add_stride4_output(model):
         parts = key.split(".")  # model.<layer>.<...>
         if int(parts[1]) == detect_index:
             parts[1] = str(len(new.model) - 1)
-            if parts[2] in ("cv2", "cv3", "one2one_cv2", "one2one_cv3"):
+            if parts[2] in HEAD_BRANCHES:
                 parts[3] = str(int(parts[3]) + 1)
         state[".".join(parts)] = value
     missing, unexpected = new.load_state_dict(state, strict=False)
