@@ -11,7 +11,8 @@ import time
 import cv2
 from live_socket import LiveSocket
 
-DEADLINE_S = 1.0
+DEADLINE_S = 1.0  # for the clients that miss it
+IN_TIME_DEADLINE_S = 3.0  # for the clients that must beat it: room for a loaded machine between connect and send
 WAIT_S = 30.0  # the longest a test waits for the server's answer; it comes after DEADLINE_S
 
 
@@ -78,7 +79,7 @@ def test_headers_that_trickle_in_a_byte_at_a_time_are_cut_off_not_waited_for(sta
 
 def test_requests_that_arrive_in_time_are_answered_each_one_on_a_kept_alive_connection(start_server):
     """The deadline is armed again after each response: three requests on one connection, each answered."""
-    server = start_server("--header-timeout", DEADLINE_S)
+    server = start_server("--header-timeout", IN_TIME_DEADLINE_S)
     with connect(server) as sock:
         for _ in range(3):
             sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
@@ -88,10 +89,10 @@ def test_requests_that_arrive_in_time_are_answered_each_one_on_a_kept_alive_conn
 
 
 def test_an_open_live_socket_outlives_the_deadline_and_still_detects(start_server, photo):
-    server = start_server("--header-timeout", DEADLINE_S)
+    server = start_server("--header-timeout", IN_TIME_DEADLINE_S)
     live = LiveSocket(server.port, "/api/live")
     assert live.accepted
-    time.sleep(DEADLINE_S * 2)  # what is tested: the socket stays open past the deadline
+    time.sleep(IN_TIME_DEADLINE_S * 1.5)  # what is tested: the socket stays open past the deadline
     live.send(cv2.imencode(".jpg", cv2.imread(str(photo)))[1].tobytes())
     assert live.receive_json()["counts"] == {"with_mask": 1, "without_mask": 1}
     live.close()
