@@ -13,6 +13,8 @@ import asyncio
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from maskdet.settings import ServeSettings
+
 TIMEOUT_MESSAGE = b"request headers took too long\n"
 TIMEOUT_RESPONSE = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\n"
                     b"content-length: %d\r\n\r\n%s" % (len(TIMEOUT_MESSAGE), TIMEOUT_MESSAGE))
@@ -22,7 +24,7 @@ class HeaderDeadlineProtocol(H11Protocol):
     """Uvicorn's h11 protocol, with the connection closed (408) when a request's headers are not all in within
     `header_timeout_s` of the connection opening, or of the response before on the same connection."""
 
-    header_timeout_s: float = 10.0
+    header_timeout_s: float = ServeSettings.header_timeout_s
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._deadline: asyncio.TimerHandle | None = None
