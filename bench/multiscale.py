@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if len(args.view) > MAX_VIEWS:
         raise UserError(f"--view: at most {MAX_VIEWS} views, got {len(args.view)}")
+    for view in args.view:
+        if not Path(view).exists():
+            raise UserError("--view: no such model (export.py --imgsz N makes one)", view)
 
     started = time.time()
     settings = DetectSettings(conf=0.001, iou=0.7, max_det=300, multi_label=True)  # as val.py scores
