@@ -5,6 +5,7 @@ byte every few seconds ("slowloris"), is held open forever, and enough of them e
 descriptors. nginx closes such a connection after `client_header_timeout`; this does the same inside uvicorn, for
 every request on a connection (the first, and each one after on a kept-alive connection). Bodies have their own
 rate limit (`app.BodyLimit`); a WebSocket, once upgraded, is the live camera's and has no deadline here.
+The server always speaks HTTP through h11 this way (uvicorn's choice too unless httptools is installed).
 """
 
 from __future__ import annotations
