@@ -27,7 +27,7 @@ from benchlib import cpu_flags, cpu_name, timed  # noqa: E402
 
 from maskdet.cli import ArgumentParser, HelpFormatter  # noqa: E402
 from maskdet.errors import UserError, run_cli  # noqa: E402
-from maskdet.evaluation.pipeline_map import predict_split, score  # noqa: E402
+from maskdet.evaluation.pipeline_map import SplitPredictions, predict_split, score  # noqa: E402
 from maskdet.fileio import atomic_write_text  # noqa: E402
 from maskdet.inference.augment import FlipAugmentedDetector, fuse_views  # noqa: E402
 from maskdet.inference.detectors import load_detector  # noqa: E402
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                 keys = [(i, flip) for i in chosen]
                 per_photo = [views[keys[0]][n] if len(keys) == 1 else fuse_views([views[k][n] for k in keys], max_det=300)
                              for n in range(len(predictions.images))]
-                figures = score(type(predictions)(predictions.images, per_photo, predictions.truths), names).as_dict()
+                figures = score(SplitPredictions(predictions.images, per_photo, predictions.truths), names).as_dict()
                 label = "+".join(str(sizes[i]) for i in chosen) + (" +flip" if flip else "")
                 cost = sum(cpu_ms[k] for k in keys)
                 rows.append({"views": label, **figures, "cpu_ms": round(cost, 1),
