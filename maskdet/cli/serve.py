@@ -51,7 +51,7 @@ def check_port_free(host: str, port: int) -> None:
 RANGES = {"port": (1, 65535, True), "conf": (0.0, 1.0, True), "iou": (0.0, 1.0, True), "imgsz": (32, 8192, True),
           "workers": (1, 64, True), "backlog": (0, 10_000, True), "max_upload_mb": (0.0, 10_240.0, False),
           "keep_minutes": (0.0, 525_600.0, False), "max_video_jobs": (1, 64, True), "max_live": (1, 1000, True),
-          "header_timeout": (0.0, 3600.0, False)}
+          "header_timeout": (0.0, 3600.0, False), "live_timeout": (0.0, 3600.0, False)}
 
 
 def check_ranges(args) -> None:
@@ -106,6 +106,9 @@ def build_parser():
     p.add_argument("--header-timeout", type=float, default=d("header_timeout_s"), metavar="S",
                    help="seconds a client has to send a request's headers, from connecting or from the response "
                         "before; slower ones get 408 and are closed (a connection held open by a trickle of bytes)")
+    p.add_argument("--live-timeout", type=float, default=d("live_timeout_s"), metavar="S",
+                   help="seconds a live camera has to send each frame and read its answer; a quiet one is closed "
+                        "(1001) and its --max-live slot freed (the page stops its camera and says why)")
     p.add_argument("--project", default=str(PROJECT_ROOT / "runs" / "serve"), help="where run folders go")
     p.add_argument("--name", default="exp", help="run folder name (exp, exp2, ... if it exists)")
     p.add_argument("--db", default=None, metavar="PATH_OR_URL",
@@ -133,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
                              augment=args.augment, workers=args.workers,
                              backlog=args.backlog, max_upload_mb=args.max_upload_mb, token=args.token or None, keep_minutes=args.keep_minutes,
                              max_video_jobs=args.max_video_jobs, max_live=args.max_live, fleet_db=args.db,
-                             privacy=args.privacy, header_timeout_s=args.header_timeout)
+                             privacy=args.privacy, header_timeout_s=args.header_timeout,
+                             live_timeout_s=args.live_timeout)
     service = Service(settings)  # load the model now: a bad --weights is one line, not a server log
     if not is_loopback(args.host) and not settings.token:
         print(f"warning: listening on {args.host} without --token: anyone on the network can use this server", flush=True)

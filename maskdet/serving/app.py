@@ -279,30 +279,50 @@ async def download(request: Request, job_id: str, name: str) -> FileResponse:
     return FileResponse(path, filename=name)
 
 
+async def answer_in_time(ws: WebSocket, answer: dict, seconds: float) -> bool:
+    """Send an answer; False if the client has not taken the ones before within `seconds` (it reads nothing:
+    its socket's buffers are full), and then its slot is given up, as for a camera that sends nothing."""
+    try:
+        await asyncio.wait_for(ws.send_json(answer), seconds)
+    except asyncio.TimeoutError:
+        return False
+    return True
+
+
 @live_router.websocket("/api/live")
 async def live(ws: WebSocket, token: str | None = None, privacy: str | None = None) -> None:
     """The camera: the page sends one JPEG (a binary message), waits for its detections, then sends the
     newest frame. A bad frame, or a text message, is answered {"error": ...} and the socket stays open.
-    Browsers cannot set headers on a WebSocket: the token comes as ?token=."""
+    Browsers cannot set headers on a WebSocket: the token comes as ?token=.
+    Each open socket holds one of --max-live slots, so each frame must arrive, and its answer be taken, within
+    --live-timeout: a camera that goes quiet (or trickles a frame, or reads no answers) is closed, 1001."""
     settings = settings_of(ws)
     if not token_matches(token, settings.token):
         await ws.close(code=1008, reason="missing or wrong token")
         return
     await ws.accept()
     if ws.app.state.live_open >= settings.max_live:  # checked and counted with no await between
-        await ws.close(code=1013, reason=f"busy: {settings.max_live} cameras are live (--max-live); try again later")
+        live_now = "1 camera is" if settings.max_live == 1 else f"{settings.max_live} cameras are"
+        await ws.close(code=1013, reason=f"busy: {live_now} live (--max-live); try again later")
         return
     ws.app.state.live_open += 1
     service = service_of(ws)
     index = 0
     try:
         while True:
-            message = await ws.receive()
+            try:
+                message = await asyncio.wait_for(ws.receive(), settings.live_timeout_s)
+            except asyncio.TimeoutError:
+                await ws.close(code=1001, reason=f"no camera frame for {settings.live_timeout_s:g} s (--live-timeout): "
+                                                 "closed to free the slot")
+                break
             if message["type"] == "websocket.disconnect":
                 break
             data = message.get("bytes")
             if data is None:
-                await ws.send_json({"error": "send each camera frame as a binary message (JPEG bytes), not text"})
+                if not await answer_in_time(ws, {"error": "send each camera frame as a binary message (JPEG bytes), "
+                                                          "not text"}, settings.live_timeout_s):
+                    break
                 continue
             try:
                 with service.pool.ticket():
@@ -313,7 +333,8 @@ async def live(ws: WebSocket, token: str | None = None, privacy: str | None = No
             except PoolFull:
                 out = {"error": "busy", "retry_after": RETRY_AFTER_S}
             index += 1
-            await ws.send_json(out)
+            if not await answer_in_time(ws, out, settings.live_timeout_s):
+                break
     except WebSocketDisconnect:
         pass
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
 
 class LiveSocket:
@@ -26,10 +27,15 @@ class LiveSocket:
 
         return isinstance(self.opening, AcceptConnection)
 
-    def next_event(self):
+    def next_event(self, within: float | None = None):
+        """The server's next event, the pings it sends (every 20 s) answered on the way; TimeoutError if none
+        comes `within` seconds (the pings alone would keep a quiet socket waiting for ever)."""
         from wsproto.events import Ping
 
+        deadline = None if within is None else time.monotonic() + within
         while True:
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"no event from the server within {within:g} s")
             while self.pending:
                 event = self.pending.pop(0)
                 if isinstance(event, Ping):

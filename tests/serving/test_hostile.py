@@ -10,6 +10,7 @@ import io
 import json
 import select
 import socket
+import time
 from pathlib import Path
 
 import cv2
@@ -51,6 +52,21 @@ def still_answers(server, photo) -> None:
     assert server.process.running(), server.process.stderr[-3000:]
     warm(server, photo)
     assert "Traceback" not in server.process.stderr
+
+
+def a_camera_is_let_in(server, frame) -> bool:
+    """A new camera sends a frame and is answered, not closed (a --max-live slot was free)."""
+    from wsproto.events import CloseConnection
+    from wsproto.utilities import LocalProtocolError
+
+    live = LiveSocket(server.port, "/api/live")
+    try:
+        live.send(frame)
+        return not isinstance(live.next_event(), CloseConnection)
+    except LocalProtocolError:  # closed (1013, busy) in the same read that accepted it
+        return False
+    finally:
+        live.close()
 
 
 @pytest.fixture(scope="module")
@@ -210,16 +226,86 @@ def test_live_cameras_past_max_live_are_closed_with_try_again_later_until_one_le
     event = third.next_event()
     assert isinstance(event, CloseConnection) and event.code == 1013 and "--max-live" in event.reason, event
     first.close()
-
-    def a_camera_is_let_in() -> bool:  # once the server has seen the first one leave
-        live = LiveSocket(server.port, "/api/live")
-        live.send(frame)
-        event = live.next_event()
-        live.close()
-        return not isinstance(event, CloseConnection)
-
-    serve_kit.wait_for(a_camera_is_let_in, 30, message="a live camera to be let in after one left")
+    serve_kit.wait_for(lambda: a_camera_is_let_in(server, frame), 30, message="a live camera to be let in after one left")
     second.close()
+    still_answers(server, photo)
+
+
+LIVE_TIMEOUT_S = 1.0  # for the cameras that go quiet
+IN_TIME_LIVE_TIMEOUT_S = 3.0  # for the camera that must beat it: room for a loaded machine between frames
+
+
+def test_a_live_camera_that_goes_quiet_is_closed_after_live_timeout_and_its_slot_freed(start_server, photo, serve_kit):
+    """Without the timeout, --max-live quiet sockets would lock every camera out for as long as they like."""
+    from wsproto.events import CloseConnection
+
+    server = start_server("--max-live", "1", "--live-timeout", LIVE_TIMEOUT_S)
+    frame = cv2.imencode(".jpg", cv2.imread(str(photo)))[1].tobytes()
+    quiet = LiveSocket(server.port, "/api/live")
+    quiet.send(frame)
+    assert quiet.receive_json()["counts"] == {"with_mask": 1, "without_mask": 1}
+    answered = time.monotonic()
+    event = quiet.next_event(within=20)  # then it sends nothing more
+    waited = time.monotonic() - answered
+    assert isinstance(event, CloseConnection) and event.code == 1001 and "--live-timeout" in event.reason, event
+    assert LIVE_TIMEOUT_S * 0.9 <= waited < 20, waited
+    quiet.close()
+    serve_kit.wait_for(lambda: a_camera_is_let_in(server, frame), 10, message="a camera let in after the quiet one")
+    still_answers(server, photo)
+
+
+def test_a_live_frame_trickled_in_is_cut_off_at_the_live_timeout(start_server, photo):
+    """A frame's bytes a little at a time keep the socket busy without ever making a frame."""
+    from wsproto.events import BytesMessage, CloseConnection
+
+    server = start_server("--max-live", "1", "--live-timeout", LIVE_TIMEOUT_S)
+    frame = cv2.imencode(".jpg", cv2.imread(str(photo)))[1].tobytes()
+    trickle = LiveSocket(server.port, "/api/live")
+    wire = trickle.ws.send(BytesMessage(frame))
+    sent = 0
+    try:
+        while sent < len(wire) and not select.select([trickle.sock], [], [], 0)[0]:
+            trickle.sock.sendall(wire[sent:sent + 16])
+            sent += 16
+            time.sleep(0.1)  # the trickle itself, not a wait for readiness
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    event = trickle.next_event(within=20)
+    assert isinstance(event, CloseConnection) and event.code == 1001 and "--live-timeout" in event.reason, event
+    assert sent < len(wire) // 2, (sent, len(wire))
+    trickle.close()
+    assert a_camera_is_let_in(server, frame)
+
+
+def test_a_camera_that_keeps_sending_frames_outlives_the_live_timeout(start_server, photo):
+    """The timeout is for each frame, not for the camera: one that keeps sending stays on."""
+    server = start_server("--live-timeout", IN_TIME_LIVE_TIMEOUT_S)
+    frame = cv2.imencode(".jpg", cv2.imread(str(photo)))[1].tobytes()
+    live = LiveSocket(server.port, "/api/live")
+    started = time.monotonic()
+    while time.monotonic() - started < IN_TIME_LIVE_TIMEOUT_S * 2.5:
+        live.send(frame)
+        assert live.receive_json()["counts"] == {"with_mask": 1, "without_mask": 1}
+    live.close()
+
+
+def test_a_camera_that_reads_no_answers_loses_its_slot(start_server, photo, serve_kit):
+    """Text messages are answered with an error at no cost to the server: sent without end and never read, the
+    answers fill the connection and the server stops reading it. Its slot is given up all the same."""
+    from wsproto.events import TextMessage
+
+    server = start_server("--max-live", "1", "--live-timeout", LIVE_TIMEOUT_S)
+    frame = cv2.imencode(".jpg", cv2.imread(str(photo)))[1].tobytes()
+    deaf = LiveSocket(server.port, "/api/live")
+    deaf.sock.settimeout(2)
+    burst = deaf.ws.send(TextMessage("x")) * 1024
+    try:
+        while True:
+            deaf.sock.sendall(burst)
+    except TimeoutError:  # the server has stopped reading this socket: its answers are not being taken
+        pass
+    serve_kit.wait_for(lambda: a_camera_is_let_in(server, frame), 20, message="a camera let in beside the deaf one")
+    deaf.close()
     still_answers(server, photo)
 
 

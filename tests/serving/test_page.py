@@ -266,6 +266,28 @@ def test_the_camera_streams_live_frames_and_boxes_are_drawn_over_them(start_serv
     assert stats.text == "The camera is off." and stats.get_attribute("data-boxes") == "0"
 
 
+def test_when_the_server_closes_the_camera_the_page_says_why(start_server, browser, tmp_path, serve_kit):
+    """Busy (every --max-live slot taken, here by a camera of the test's own): the server's reason, not
+    "connection lost", and the camera is off."""
+    from live_socket import LiveSocket
+    from selenium.webdriver.common.by import By
+
+    camera = write_y4m([cv2.imread(str(serve_kit.write_photo(tmp_path / "cam.png", seed=0)))] * 3, tmp_path / "camera.y4m")
+    server = start_server("--max-live", "1")
+    holder = LiveSocket(server.port, "/api/live")
+    assert holder.accepted
+    driver = browser(camera=camera)
+    driver.get(server.url + "/")
+    wait(driver, lambda d: "model" in d.find_element(By.ID, "model-info").text)
+    driver.find_element(By.ID, "camera-button").click()
+    stats = driver.find_element(By.ID, "live-stats")
+    wait(driver, lambda d: "--max-live" in stats.text, message="the page to say the server is busy")
+    assert stats.text.startswith("The server closed the camera: busy: 1 camera is live (--max-live)"), stats.text
+    assert driver.find_element(By.ID, "camera-button").text == "Use my camera"
+    assert not driver.find_element(By.ID, "camera").is_displayed()
+    holder.close()
+
+
 def test_the_api_docs_show_the_token_header_and_an_authorize_button(browser, start_server, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait

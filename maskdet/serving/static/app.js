@@ -449,7 +449,10 @@ async function startCamera() {
     drawLive(answer);
     sendFrame();
   };
-  live.socket.onclose = () => { if (live.running) { stopCamera("The connection to the server was lost: the camera is off."); } };
+  live.socket.onclose = (event) => {  // the server says why it closed (busy, a quiet camera): the page says it too
+    if (live.running) stopCamera(event.reason ? `The server closed the camera: ${event.reason}. The camera is off.`
+                                              : "The connection to the server was lost: the camera is off.");
+  };
   $("#camera-button").textContent = "Stop camera";
 }
 
