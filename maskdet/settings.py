@@ -265,6 +265,7 @@ class ServeSettings:
     min_upload_rate: int = 32 << 10  # bytes/s a request body must average after upload_grace_s (a trickle: 408)
     upload_grace_s: float = 30.0
     live_timeout_s: float = 30.0  # each camera frame must arrive, and its answer be read, within this (else closed, 1001)
+    send_timeout_s: float = 60.0  # a client that takes nothing sent to it for this long is dropped (Linux)
     header_timeout_s: float = 10.0  # a request's headers must all arrive within this (else 408, closed): slowloris
     fleet_db: str | None = None  # monitor.py's store (SQLite path or postgresql:// URL) for the /fleet page
     privacy: str = "off"  # "blur": every face found is blurred in every picture served or kept, whatever a request asks

@@ -51,7 +51,8 @@ def check_port_free(host: str, port: int) -> None:
 RANGES = {"port": (1, 65535, True), "conf": (0.0, 1.0, True), "iou": (0.0, 1.0, True), "imgsz": (32, 8192, True),
           "workers": (1, 64, True), "backlog": (0, 10_000, True), "max_upload_mb": (0.0, 10_240.0, False),
           "keep_minutes": (0.0, 525_600.0, False), "max_video_jobs": (1, 64, True), "max_live": (1, 1000, True),
-          "header_timeout": (0.0, 3600.0, False), "live_timeout": (0.0, 3600.0, False)}
+          "header_timeout": (0.0, 3600.0, False), "live_timeout": (0.0, 3600.0, False),
+          "send_timeout": (0.0, 3600.0, False)}
 
 
 def check_ranges(args) -> None:
@@ -109,6 +110,10 @@ def build_parser():
     p.add_argument("--live-timeout", type=float, default=d("live_timeout_s"), metavar="S",
                    help="seconds a live camera has to send each frame and read its answer; a quiet one is closed "
                         "(1001) and its --max-live slot freed (the page stops its camera and says why)")
+    p.add_argument("--send-timeout", type=float, default=d("send_timeout_s"), metavar="S",
+                   help="seconds a client may take nothing of what the server sends it (a response, a download, the "
+                        "live camera's answers) while more waits to be sent, before its connection is dropped; a slow reader is "
+                        "kept (Linux only)")
     p.add_argument("--project", default=str(PROJECT_ROOT / "runs" / "serve"), help="where run folders go")
     p.add_argument("--name", default="exp", help="run folder name (exp, exp2, ... if it exists)")
     p.add_argument("--db", default=None, metavar="PATH_OR_URL",
@@ -128,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from maskdet.serving.app import create_app
-    from maskdet.serving.connection import header_deadline_protocol
+    from maskdet.serving.connection import SEND_TIMEOUT_SUPPORTED, deadline_protocol
     from maskdet.serving.service import Service
 
     settings = ServeSettings(weights=args.weights or default_weights(), results_dir=next_run_dir(args.project, args.name),
@@ -137,16 +142,19 @@ def main(argv: list[str] | None = None) -> int:
                              backlog=args.backlog, max_upload_mb=args.max_upload_mb, token=args.token or None, keep_minutes=args.keep_minutes,
                              max_video_jobs=args.max_video_jobs, max_live=args.max_live, fleet_db=args.db,
                              privacy=args.privacy, header_timeout_s=args.header_timeout,
-                             live_timeout_s=args.live_timeout)
+                             live_timeout_s=args.live_timeout, send_timeout_s=args.send_timeout)
     service = Service(settings)  # load the model now: a bad --weights is one line, not a server log
     if not is_loopback(args.host) and not settings.token:
         print(f"warning: listening on {args.host} without --token: anyone on the network can use this server", flush=True)
+    if not SEND_TIMEOUT_SUPPORTED:
+        print("warning: --send-timeout needs Linux (TCP_INFO): here a client that reads nothing keeps its "
+              "connection; put a proxy with a send timeout in front", flush=True)
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     print(f"maskdet server ({settings.weights}, {service.pool.imgsz} px, {args.workers} worker(s)): "
           f"open http://{shown}:{args.port}/  (API docs: /docs; Ctrl-C stops)", flush=True)
     server = uvicorn.Server(uvicorn.Config(create_app(settings, service), host=args.host, port=args.port,
                                            log_level="warning", access_log=False, ws_max_size=settings.live_frame_bytes,
-                                           http=header_deadline_protocol(settings.header_timeout_s)))
+                                           http=deadline_protocol(settings.header_timeout_s, settings.send_timeout_s)))
     try:
         server.run()
     except KeyboardInterrupt:  # uvicorn shuts down gracefully on Ctrl-C, then re-raises it: stopping is not an error

@@ -1,14 +1,18 @@
-"""The header deadline (maskdet/serving/connection.py), over real TCP to a real serve.py: a client that does not
-send a request's headers in time gets 408 and is closed; clients that do are not touched, on any request of a
-kept-alive connection, and neither is the live camera's WebSocket once open."""
+"""The deadlines of maskdet/serving/connection.py, over real TCP to a real serve.py: a client that does not send a
+request's headers in time gets 408 and is closed; clients that do are not touched, on any request of a kept-alive
+connection, and neither is the live camera's WebSocket once open. A client that takes nothing of what it is sent
+is dropped after --send-timeout, its connection (a file descriptor of the server's) given back; a slow reader is not."""
 
 from __future__ import annotations
 
+import os
 import select
 import socket
+import sys
 import time
 
 import cv2
+import pytest
 from live_socket import LiveSocket
 
 DEADLINE_S = 1.0  # for the clients that miss it
@@ -101,3 +105,79 @@ def test_an_open_live_socket_outlives_the_deadline_and_still_detects(start_serve
     assert live.receive_json()["counts"] == {"with_mask": 1, "without_mask": 1}
     live.close()
 
+
+
+SEND_TIMEOUT_S = 2.0
+needs_tcp_info = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                    reason="--send-timeout reads the client's progress from Linux's TCP_INFO")
+
+
+def open_files(server) -> int:
+    return len(os.listdir(f"/proc/{server.process.proc.pid}/fd"))
+
+
+def deaf_socket(server) -> socket.socket:
+    """A client with a small receive window that will read nothing: the server's sends stall sooner."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(2)
+    sock.connect(("127.0.0.1", server.port))
+    return sock
+
+
+def send_until_the_server_stops_reading(sock: socket.socket, data: bytes) -> None:
+    try:
+        while True:
+            sock.sendall(data)
+    except TimeoutError:  # the server no longer reads: what it sent is not being taken
+        pass
+
+
+@needs_tcp_info
+def test_a_client_that_takes_none_of_its_responses_is_dropped_after_the_send_timeout(start_server, serve_kit):
+    """Downloads asked for and never read: without the timeout, the connection is held for ever, closed or not."""
+    server = start_server("--send-timeout", SEND_TIMEOUT_S)
+    before = open_files(server)
+    with deaf_socket(server) as sock:
+        send_until_the_server_stops_reading(sock, b"GET /static/app.js HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * 50)
+        assert open_files(server) > before
+        serve_kit.wait_for(lambda: open_files(server) <= before, 30, message="the deaf client's connection to be dropped")
+    with connect(server) as sock:  # and the server goes on
+        sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert read_response(sock).startswith(b"HTTP/1.1 200 ")
+
+
+@needs_tcp_info
+def test_a_live_camera_that_reads_none_of_its_answers_is_dropped_after_the_send_timeout(start_server, serve_kit):
+    """--live-timeout gives up its --max-live place; the send timeout gives back its connection."""
+    from wsproto import ConnectionType, WSConnection
+    from wsproto.events import AcceptConnection, Request, TextMessage
+
+    server = start_server("--send-timeout", SEND_TIMEOUT_S, "--live-timeout", 1)
+    before = open_files(server)
+    ws = WSConnection(ConnectionType.CLIENT)
+    with deaf_socket(server) as sock:
+        sock.sendall(ws.send(Request(host="127.0.0.1", target="/api/live")))
+        ws.receive_data(sock.recv(65536))
+        assert isinstance(next(ws.events()), AcceptConnection)
+        send_until_the_server_stops_reading(sock, ws.send(TextMessage("x")) * 1024)  # each answered with an error
+        assert open_files(server) > before
+        serve_kit.wait_for(lambda: open_files(server) <= before, 30, message="the deaf camera's connection to be dropped")
+
+
+@needs_tcp_info
+def test_a_slow_reader_is_not_dropped_however_long_it_takes(start_server, serve_kit):
+    """The timeout is on taking nothing, not on the whole download: 1 KB every 0.25 s gets all of it."""
+    server = start_server("--send-timeout", SEND_TIMEOUT_S)
+    expected = (serve_kit.root / "maskdet" / "serving" / "static" / "app.js").stat().st_size
+    with deaf_socket(server) as sock:
+        sock.settimeout(WAIT_S)
+        sock.sendall(b"GET /static/app.js HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        started, received = time.monotonic(), b""
+        while chunk := sock.recv(1024):
+            received += chunk
+            time.sleep(0.25)  # the slow reader itself, not a wait for readiness
+        took = time.monotonic() - started
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and len(body) == expected, (head, len(body), expected)
+    assert took > SEND_TIMEOUT_S * 1.5, took  # it did take longer than the timeout

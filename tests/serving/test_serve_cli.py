@@ -82,7 +82,8 @@ def test_bad_limits_are_one_line_error(tools, tmp_path):
                                   ["--keep-minutes", "-5"], ["--max-video-jobs", "0"],
                                   ["--tile", "10"], ["--tile", "-480"], ["--tile", "9000"],
                                   ["--header-timeout", "0"], ["--header-timeout", "nan"], ["--header-timeout", "3601"],
-                                  ["--live-timeout", "0"], ["--live-timeout", "-1"], ["--live-timeout", "3601"]])
+                                  ["--live-timeout", "0"], ["--live-timeout", "-1"], ["--live-timeout", "3601"],
+                                  ["--send-timeout", "0"], ["--send-timeout", "inf"]])
 def test_every_number_is_range_checked_before_anything_starts(tools, tmp_path, args):
     proc = subprocess.run([sys.executable, "serve.py", *args, "--project", str(tmp_path)],
                           capture_output=True, text=True, cwd=tools.repo_root, timeout=60)
