@@ -43,7 +43,12 @@ def bytes_acknowledged(sock) -> int | None:
     return int.from_bytes(info[TCP_INFO_BYTES_ACKED], sys.byteorder) if len(info) >= TCP_INFO_BYTES_ACKED.stop else None
 
 
-SEND_TIMEOUT_SUPPORTED = bytes_acknowledged(socket.socket()) is not None
+def kernel_reports_progress() -> bool:
+    with socket.socket() as probe:
+        return bytes_acknowledged(probe) is not None
+
+
+SEND_TIMEOUT_SUPPORTED = kernel_reports_progress()
 
 
 class SendWatchdog:
