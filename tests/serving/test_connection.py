@@ -106,8 +106,7 @@ def test_an_open_live_socket_outlives_the_deadline_and_still_detects(start_serve
     live.close()
 
 
-
-SEND_TIMEOUT_S = 2.0
+SEND_TIMEOUT_S = 3.0
 needs_tcp_info = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                     reason="--send-timeout reads the client's progress from Linux's TCP_INFO")
 
@@ -120,16 +119,18 @@ def deaf_socket(server) -> socket.socket:
     """A client with a small receive window that will read nothing: the server's sends stall sooner."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.settimeout(2)
+    sock.settimeout(WAIT_S)
     sock.connect(("127.0.0.1", server.port))
     return sock
 
 
 def send_until_the_server_stops_reading(sock: socket.socket, data: bytes) -> None:
+    """Returns once a send has waited half a second: the server reads no more, its answers are not being taken."""
+    sock.settimeout(0.5)
     try:
         while True:
             sock.sendall(data)
-    except TimeoutError:  # the server no longer reads: what it sent is not being taken
+    except TimeoutError:
         pass
 
 
@@ -181,3 +182,48 @@ def test_a_slow_reader_is_not_dropped_however_long_it_takes(start_server, serve_
     head, _, body = received.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 ") and len(body) == expected, (head, len(body), expected)
     assert took > SEND_TIMEOUT_S * 1.5, took  # it did take longer than the timeout
+
+
+@needs_tcp_info
+def test_the_watchdog_keeps_a_reader_that_pauses_and_aborts_one_that_stops():
+    """SendWatchdog on its own, on a real socket pair whose server side has small kernel buffers, so that bytes wait
+    in asyncio's buffer (through serve.py the kernel soaks up megabytes first): a reader that takes 16 KB every
+    0.05 s is kept through three timeouts; once it stops, it is aborted within a timeout and a check or two."""
+    import asyncio
+
+    from maskdet.serving.connection import SendWatchdog
+
+    timeout_s = 0.5
+
+    async def scenario() -> tuple[bool, float]:
+        lost = asyncio.get_running_loop().create_future()
+
+        class Sender(asyncio.Protocol):
+            def connection_made(self, transport):
+                transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+                self.watchdog = SendWatchdog(transport, timeout_s, asyncio.get_running_loop())
+                transport.write(bytes(4 << 20))  # far more than the reader will take
+
+            def connection_lost(self, exc):
+                self.watchdog.stop()
+                lost.set_result(time.monotonic())
+
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(Sender, "127.0.0.1", 0)
+        with socket.socket() as client:  # a fixed 64 KB window: the 4 MB cannot all sit in the reader's kernel
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            client.setblocking(False)
+            await loop.sock_connect(client, server.sockets[0].getsockname())
+            started = time.monotonic()
+            while time.monotonic() - started < 3 * timeout_s:  # the slow reader
+                assert await loop.sock_recv(client, 16384)
+                await asyncio.sleep(0.05)
+            kept = not lost.done()
+            stopped = time.monotonic()  # then it takes nothing more
+            aborted_after = await asyncio.wait_for(lost, 10) - stopped
+        server.close()
+        return kept, aborted_after
+
+    kept, aborted_after = asyncio.run(scenario())
+    assert kept
+    assert aborted_after <= timeout_s * (1 + 2 / SendWatchdog.CHECKS_PER_TIMEOUT) + 0.5, aborted_after
