@@ -1,4 +1,4 @@
-"""A WebSocket client on a plain socket for the serving tests."""
+"""A WebSocket client on a plain socket for the serving tests, and a client that reads nothing."""
 
 from __future__ import annotations
 
@@ -66,3 +66,13 @@ class LiveSocket:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def send_until_the_server_stops_reading(sock: socket.socket, data: bytes) -> None:
+    """Returns once a send has waited half a second: the server reads no more, its answers are not being taken."""
+    sock.settimeout(0.5)
+    try:
+        while True:
+            sock.sendall(data)
+    except TimeoutError:
+        pass

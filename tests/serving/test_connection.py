@@ -13,7 +13,7 @@ import time
 
 import cv2
 import pytest
-from live_socket import LiveSocket
+from live_socket import LiveSocket, send_until_the_server_stops_reading
 
 DEADLINE_S = 1.0  # for the clients that miss it
 IN_TIME_DEADLINE_S = 3.0  # for the clients that must beat it: room for a loaded machine between connect and send
@@ -122,16 +122,6 @@ def deaf_socket(server) -> socket.socket:
     sock.settimeout(WAIT_S)
     sock.connect(("127.0.0.1", server.port))
     return sock
-
-
-def send_until_the_server_stops_reading(sock: socket.socket, data: bytes) -> None:
-    """Returns once a send has waited half a second: the server reads no more, its answers are not being taken."""
-    sock.settimeout(0.5)
-    try:
-        while True:
-            sock.sendall(data)
-    except TimeoutError:
-        pass
 
 
 @needs_tcp_info

@@ -17,7 +17,7 @@ import cv2
 import httpx2
 import numpy as np
 import pytest
-from live_socket import LiveSocket
+from live_socket import LiveSocket, send_until_the_server_stops_reading
 
 MB = 2**20
 MEMORY_ROOM = 200 * MB  # what a refused request may add to the server's peak RSS; the bombs below decode to GBs
@@ -297,13 +297,7 @@ def test_a_camera_that_reads_no_answers_loses_its_slot(start_server, photo, serv
     server = start_server("--max-live", "1", "--live-timeout", LIVE_TIMEOUT_S)
     frame = cv2.imencode(".jpg", cv2.imread(str(photo)))[1].tobytes()
     deaf = LiveSocket(server.port, "/api/live")
-    deaf.sock.settimeout(2)
-    burst = deaf.ws.send(TextMessage("x")) * 1024
-    try:
-        while True:
-            deaf.sock.sendall(burst)
-    except TimeoutError:  # the server has stopped reading this socket: its answers are not being taken
-        pass
+    send_until_the_server_stops_reading(deaf.sock, deaf.ws.send(TextMessage("x")) * 1024)
     serve_kit.wait_for(lambda: a_camera_is_let_in(server, frame), 20, message="a camera let in beside the deaf one")
     deaf.close()
     still_answers(server, photo)
