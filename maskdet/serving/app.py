@@ -292,10 +292,12 @@ async def answer_in_time(ws: WebSocket, answer: dict, seconds: float) -> bool:
 @live_router.websocket("/api/live")
 async def live(ws: WebSocket, token: str | None = None, privacy: str | None = None) -> None:
     """The camera: the page sends one JPEG (a binary message), waits for its detections, then sends the
-    newest frame. A bad frame, or a text message, is answered {"error": ...} and the socket stays open.
+    newest frame. A bad frame is answered {"error": ...} and the socket stays open; a text message closes it
+    (1003: the page never sends one, and answering each would let a client flood the server's event loop).
     Browsers cannot set headers on a WebSocket: the token comes as ?token=.
-    Each open socket holds one of --max-live slots, so each frame must arrive, and its answer be taken, within
-    --live-timeout: a camera that goes quiet (or trickles a frame, or reads no answers) is closed, 1001."""
+    Each open socket holds one of --max-live slots, so a camera frame must arrive within --live-timeout of the
+    last one (bad frames do not count), and each answer be taken within it too: a camera that goes quiet,
+    trickles a frame, sends only frames that are not images or reads no answers is closed, 1001."""
     settings = settings_of(ws)
     if not token_matches(token, settings.token):
         await ws.close(code=1008, reason="missing or wrong token")
@@ -308,10 +310,12 @@ async def live(ws: WebSocket, token: str | None = None, privacy: str | None = No
     ws.app.state.live_open += 1
     service = service_of(ws)
     index = 0
+    clock = asyncio.get_running_loop().time
+    frame_due = clock() + settings.live_timeout_s  # moved on by each camera frame, not by any message
     try:
         while True:
             try:
-                message = await asyncio.wait_for(ws.receive(), settings.live_timeout_s)
+                message = await asyncio.wait_for(ws.receive(), max(frame_due - clock(), 0.0))
             except asyncio.TimeoutError:
                 await ws.close(code=1001, reason=f"no camera frame for {settings.live_timeout_s:g} s (--live-timeout): "
                                                  "closed to free the slot")
@@ -320,21 +324,23 @@ async def live(ws: WebSocket, token: str | None = None, privacy: str | None = No
                 break
             data = message.get("bytes")
             if data is None:
-                if not await answer_in_time(ws, {"error": "send each camera frame as a binary message (JPEG bytes), "
-                                                          "not text"}, settings.live_timeout_s):
-                    break
-                continue
+                await ws.close(code=1003, reason="send each camera frame as a binary message (JPEG bytes), not text")
+                break
+            camera_frame = True  # a busy server's refusal counts: the server, not the camera, is short
             try:
                 with service.pool.ticket():
                     image = await run_in_threadpool(decode_image, data, "camera frame", settings.max_pixels)
                     out = await run_in_threadpool(service.live, image, index, service.blurs(privacy))
             except UploadError as exc:
+                camera_frame = False
                 out = {"error": exc.message}
             except PoolFull:
                 out = {"error": "busy", "retry_after": RETRY_AFTER_S}
             index += 1
             if not await answer_in_time(ws, out, settings.live_timeout_s):
                 break
+            if camera_frame:  # the camera sends its next frame once it has this answer
+                frame_due = clock() + settings.live_timeout_s
     except WebSocketDisconnect:
         pass
     finally:

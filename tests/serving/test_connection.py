@@ -142,7 +142,7 @@ def test_a_client_that_takes_none_of_its_responses_is_dropped_after_the_send_tim
 def test_a_live_camera_that_reads_none_of_its_answers_is_dropped_after_the_send_timeout(start_server, serve_kit):
     """--live-timeout gives up its --max-live place; the send timeout gives back its connection."""
     from wsproto import ConnectionType, WSConnection
-    from wsproto.events import AcceptConnection, Request, TextMessage
+    from wsproto.events import AcceptConnection, BytesMessage, Request
 
     server = start_server("--send-timeout", SEND_TIMEOUT_S, "--live-timeout", 1)
     before = open_files(server)
@@ -151,7 +151,7 @@ def test_a_live_camera_that_reads_none_of_its_answers_is_dropped_after_the_send_
         sock.sendall(ws.send(Request(host="127.0.0.1", target="/api/live")))
         ws.receive_data(sock.recv(65536))
         assert isinstance(next(ws.events()), AcceptConnection)
-        send_until_the_server_stops_reading(sock, ws.send(TextMessage("x")) * 1024)  # each answered with an error
+        send_until_the_server_stops_reading(sock, ws.send(BytesMessage(b"x")) * 1024)  # each answered: not an image
         assert open_files(server) > before
         serve_kit.wait_for(lambda: open_files(server) <= before, 30, message="the deaf camera's connection to be dropped")
 

@@ -200,15 +200,21 @@ def test_a_chunked_upload_is_cut_off_at_the_limit_not_read_to_its_end(start_serv
 # --- requests that are not what the API expects --------------------------------------------------
 
 
-def test_a_text_message_on_the_live_socket_is_answered_with_an_error_and_the_socket_goes_on(start_server, photo):
+def test_a_text_message_on_the_live_socket_closes_it_as_unsupported_data_and_the_server_goes_on(start_server, photo):
+    """The page sends only binary frames; answering text would let a client flood the server's event loop."""
+    from wsproto.events import CloseConnection
+
     server = start_server()
     live = LiveSocket(server.port, "/api/live")
     assert live.accepted
     live.send("hello")
-    assert "binary" in live.receive_json()["error"]
-    live.send(cv2.imencode(".jpg", cv2.imread(str(photo)))[1].tobytes())
-    assert live.receive_json()["counts"] == {"with_mask": 1, "without_mask": 1}
+    event = live.next_event(within=20)
+    assert isinstance(event, CloseConnection) and event.code == 1003 and "binary message" in event.reason, event
     live.close()
+    camera = LiveSocket(server.port, "/api/live")
+    camera.send(cv2.imencode(".jpg", cv2.imread(str(photo)))[1].tobytes())
+    assert camera.receive_json()["counts"] == {"with_mask": 1, "without_mask": 1}
+    camera.close()
     assert "KeyError" not in server.process.stderr and "Traceback" not in server.process.stderr
 
 
@@ -289,15 +295,42 @@ def test_a_camera_that_keeps_sending_frames_outlives_the_live_timeout(start_serv
     live.close()
 
 
+def test_a_camera_that_sends_only_frames_that_are_not_images_is_closed_after_live_timeout(start_server, photo,
+                                                                                          serve_kit):
+    """Each bad frame is answered with an error, but only a camera frame moves the deadline on: bytes that are
+    not an image, sent without end, would otherwise hold a --max-live slot for ever."""
+    from wsproto.events import CloseConnection, TextMessage
+
+    server = start_server("--max-live", "1", "--live-timeout", LIVE_TIMEOUT_S)
+    frame = cv2.imencode(".jpg", cv2.imread(str(photo)))[1].tobytes()
+    pretender = LiveSocket(server.port, "/api/live")
+    started, errors = time.monotonic(), 0
+    while True:
+        pretender.send(b"not a camera frame")
+        event = pretender.next_event(within=20)
+        if not isinstance(event, TextMessage):
+            break
+        assert "error" in json.loads(event.data), event
+        errors += 1
+        assert time.monotonic() - started < 20, f"still open after {errors} bad frames"
+        time.sleep(LIVE_TIMEOUT_S / 4)  # the pace of the bad frames, not a wait for readiness
+    waited = time.monotonic() - started
+    assert isinstance(event, CloseConnection) and event.code == 1001 and "--live-timeout" in event.reason, event
+    assert errors >= 2 and LIVE_TIMEOUT_S * 0.9 <= waited < 20, (errors, waited)
+    pretender.close()
+    serve_kit.wait_for(lambda: a_camera_is_let_in(server, frame), 10, message="a camera let in after the pretender")
+    still_answers(server, photo)
+
+
 def test_a_camera_that_reads_no_answers_loses_its_slot(start_server, photo, serve_kit):
-    """Text messages are answered with an error at no cost to the server: sent without end and never read, the
+    """Bad frames are answered with an error at little cost to the server: sent without end and never read, the
     answers fill the connection and the server stops reading it. Its slot is given up all the same."""
-    from wsproto.events import TextMessage
+    from wsproto.events import BytesMessage
 
     server = start_server("--max-live", "1", "--live-timeout", LIVE_TIMEOUT_S)
     frame = cv2.imencode(".jpg", cv2.imread(str(photo)))[1].tobytes()
     deaf = LiveSocket(server.port, "/api/live")
-    send_until_the_server_stops_reading(deaf.sock, deaf.ws.send(TextMessage("x")) * 1024)
+    send_until_the_server_stops_reading(deaf.sock, deaf.ws.send(BytesMessage(b"x")) * 1024)
     serve_kit.wait_for(lambda: a_camera_is_let_in(server, frame), 20, message="a camera let in beside the deaf one")
     deaf.close()
     still_answers(server, photo)
