@@ -1,4 +1,5 @@
-"""A WebSocket client on a plain socket for the serving tests, and a client that reads nothing."""
+"""A WebSocket client on a plain socket for the serving tests, a camera that checks it is let in, and a
+client that reads nothing."""
 
 from __future__ import annotations
 
@@ -66,6 +67,21 @@ class LiveSocket:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def a_camera_is_let_in(port: int, frame: bytes) -> bool:
+    """A new camera sends a frame and is answered, not closed (a --max-live slot was free)."""
+    from wsproto.events import CloseConnection
+    from wsproto.utilities import LocalProtocolError
+
+    live = LiveSocket(port, "/api/live")
+    try:
+        live.send(frame)
+        return not isinstance(live.next_event(), CloseConnection)
+    except LocalProtocolError:  # closed (1013, busy) in the same read that accepted it
+        return False
+    finally:
+        live.close()
 
 
 def send_until_the_server_stops_reading(sock: socket.socket, data: bytes) -> None:

@@ -17,7 +17,7 @@ import cv2
 import httpx2
 import numpy as np
 import pytest
-from live_socket import LiveSocket, send_until_the_server_stops_reading
+from live_socket import LiveSocket, a_camera_is_let_in, send_until_the_server_stops_reading
 
 MB = 2**20
 MEMORY_ROOM = 200 * MB  # what a refused request may add to the server's peak RSS; the bombs below decode to GBs
@@ -52,21 +52,6 @@ def still_answers(server, photo) -> None:
     assert server.process.running(), server.process.stderr[-3000:]
     warm(server, photo)
     assert "Traceback" not in server.process.stderr
-
-
-def a_camera_is_let_in(server, frame) -> bool:
-    """A new camera sends a frame and is answered, not closed (a --max-live slot was free)."""
-    from wsproto.events import CloseConnection
-    from wsproto.utilities import LocalProtocolError
-
-    live = LiveSocket(server.port, "/api/live")
-    try:
-        live.send(frame)
-        return not isinstance(live.next_event(), CloseConnection)
-    except LocalProtocolError:  # closed (1013, busy) in the same read that accepted it
-        return False
-    finally:
-        live.close()
 
 
 @pytest.fixture(scope="module")
@@ -232,7 +217,7 @@ def test_live_cameras_past_max_live_are_closed_with_try_again_later_until_one_le
     event = third.next_event()
     assert isinstance(event, CloseConnection) and event.code == 1013 and "--max-live" in event.reason, event
     first.close()
-    serve_kit.wait_for(lambda: a_camera_is_let_in(server, frame), 30, message="a live camera to be let in after one left")
+    serve_kit.wait_for(lambda: a_camera_is_let_in(server.port, frame), 30, message="a live camera to be let in after one left")
     second.close()
     still_answers(server, photo)
 
@@ -256,7 +241,7 @@ def test_a_live_camera_that_goes_quiet_is_closed_after_live_timeout_and_its_slot
     assert isinstance(event, CloseConnection) and event.code == 1001 and "--live-timeout" in event.reason, event
     assert LIVE_TIMEOUT_S * 0.9 <= waited < 20, waited
     quiet.close()
-    serve_kit.wait_for(lambda: a_camera_is_let_in(server, frame), 10, message="a camera let in after the quiet one")
+    serve_kit.wait_for(lambda: a_camera_is_let_in(server.port, frame), 10, message="a camera let in after the quiet one")
     still_answers(server, photo)
 
 
@@ -280,7 +265,7 @@ def test_a_live_frame_trickled_in_is_cut_off_at_the_live_timeout(start_server, p
     assert isinstance(event, CloseConnection) and event.code == 1001 and "--live-timeout" in event.reason, event
     assert sent < len(wire) // 2, (sent, len(wire))
     trickle.close()
-    assert a_camera_is_let_in(server, frame)
+    assert a_camera_is_let_in(server.port, frame)
 
 
 def test_a_camera_that_keeps_sending_frames_outlives_the_live_timeout(start_server, photo):
@@ -318,7 +303,7 @@ def test_a_camera_that_sends_only_frames_that_are_not_images_is_closed_after_liv
     assert isinstance(event, CloseConnection) and event.code == 1001 and "--live-timeout" in event.reason, event
     assert errors >= 2 and LIVE_TIMEOUT_S * 0.9 <= waited < 20, (errors, waited)
     pretender.close()
-    serve_kit.wait_for(lambda: a_camera_is_let_in(server, frame), 10, message="a camera let in after the pretender")
+    serve_kit.wait_for(lambda: a_camera_is_let_in(server.port, frame), 10, message="a camera let in after the pretender")
     still_answers(server, photo)
 
 
@@ -331,7 +316,7 @@ def test_a_camera_that_reads_no_answers_loses_its_slot(start_server, photo, serv
     frame = cv2.imencode(".jpg", cv2.imread(str(photo)))[1].tobytes()
     deaf = LiveSocket(server.port, "/api/live")
     send_until_the_server_stops_reading(deaf.sock, deaf.ws.send(BytesMessage(b"x")) * 1024)
-    serve_kit.wait_for(lambda: a_camera_is_let_in(server, frame), 20, message="a camera let in beside the deaf one")
+    serve_kit.wait_for(lambda: a_camera_is_let_in(server.port, frame), 20, message="a camera let in beside the deaf one")
     deaf.close()
     still_answers(server, photo)
 

@@ -288,6 +288,33 @@ def test_when_the_server_closes_the_camera_the_page_says_why(start_server, brows
     holder.close()
 
 
+def test_a_hidden_page_gives_its_camera_back_and_takes_it_again_when_shown(start_server, browser, tmp_path, serve_kit):
+    """Nobody watches a hidden tab, and a browser may stop sending its frames (the server would then close the
+    camera after --live-timeout and the user would have to start it again): the page lets the camera and its
+    --max-live place go at once, and starts again when it is shown."""
+    from live_socket import a_camera_is_let_in
+    from selenium.webdriver.common.by import By
+
+    photo = serve_kit.write_photo(tmp_path / "cam.png", seed=0)
+    camera = write_y4m([cv2.imread(str(photo))] * 3, tmp_path / "camera.y4m")
+    server = start_server("--max-live", "1")
+    driver = browser(camera=camera)
+    driver.get(server.url + "/")
+    wait(driver, lambda d: "model" in d.find_element(By.ID, "model-info").text)
+    driver.find_element(By.ID, "camera-button").click()
+    stats = driver.find_element(By.ID, "live-stats")
+    wait(driver, lambda d: int(stats.get_attribute("data-frames")) >= 3, message="three live frames answered")
+    page = driver.current_window_handle
+    driver.switch_to.new_window("tab")  # the page is hidden behind it
+    frame = cv2.imencode(".jpg", cv2.imread(str(photo)))[1].tobytes()
+    serve_kit.wait_for(lambda: a_camera_is_let_in(server.port, frame), 10,
+                       message="the hidden page to give its --max-live place back")
+    driver.switch_to.window(page)  # shown again
+    wait(driver, lambda d: stats.text.startswith("Live,") and int(stats.get_attribute("data-frames")) >= 2,
+         timeout=30, message="the camera to come back on its own")
+    assert stats.get_attribute("data-boxes") == "2" and driver.find_element(By.ID, "camera-button").text == "Stop camera"
+
+
 def test_the_api_docs_show_the_token_header_and_an_authorize_button(browser, start_server, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait

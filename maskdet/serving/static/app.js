@@ -355,7 +355,11 @@ drop.addEventListener("drop", (event) => {
 // One frame in flight at a time: the next is grabbed only when the answer to the last arrives,
 // so it is always the newest one and the delay cannot grow however slow the model is.
 
-const live = { socket: null, stream: null, running: false, frames: 0, fps: 0, last: 0, grab: document.createElement("canvas") };
+// A hidden page lets the camera go (its light goes off, its --max-live place is given back: a browser may stop a
+// background tab's frames, and the server would close a quiet camera after --live-timeout) and takes it again
+// when shown.
+const live = { socket: null, stream: null, running: false, resume: false, frames: 0, fps: 0, last: 0,
+               grab: document.createElement("canvas") };
 
 function sendFrame() {
   const video = $("#camera");
@@ -431,6 +435,12 @@ async function startCamera() {
     $("#live-stats").textContent = `Cannot open the camera (${err.message}).`;
     return;
   }
+  if (document.hidden) {  // hidden while the camera was opening: wait to be shown
+    live.stream.getTracks().forEach((track) => track.stop());
+    live.stream = null;
+    live.resume = true;
+    return;
+  }
   $("#camera").srcObject = live.stream;
   $("#camera").style.visibility = state.privacy === "blur" ? "hidden" : "";  // only blurred frames are shown
   const scheme = location.protocol === "https:" ? "wss" : "ws";
@@ -457,7 +467,7 @@ async function startCamera() {
 }
 
 function stopCamera(message = "The camera is off.") {
-  live.running = false;
+  live.running = live.resume = false;
   if (live.socket) live.socket.close();
   if (live.stream) live.stream.getTracks().forEach((track) => track.stop());
   live.socket = live.stream = null;
@@ -471,6 +481,17 @@ function stopCamera(message = "The camera is off.") {
   stats.dataset.boxes = "0";
   $("#camera-button").textContent = "Use my camera";
 }
+
+document.addEventListener("visibilitychange", () => {
+  if (document.hidden && live.running) {
+    stopCamera("Paused while the page is hidden: the camera comes back when you return to it.");
+    live.resume = true;
+  } else if (!document.hidden && live.resume) {
+    live.resume = false;
+    $(".live-view").hidden = false;
+    startCamera();
+  }
+});
 
 $("#camera-button").addEventListener("click", () => {
   if (live.running) {
