@@ -11,6 +11,7 @@ from maskdet.errors import UserError
 from maskdet.fileio import read_user_text
 
 SPLITS = ("train", "val", "test")
+TRAINING_SPLITS = ("train", "val")  # the splits training needs photos in (Ultralytics fits on train, measures on val)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_YAML = PROJECT_ROOT / "data.yaml"
 # Inference size of the shipped model, chosen on the val split (models/README.md): the default for

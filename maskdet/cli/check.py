@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from maskdet.cli import add_data_arg, make_parser
-from maskdet.config import PROJECT_ROOT, load_dataset_config
+from maskdet.config import PROJECT_ROOT, TRAINING_SPLITS, load_dataset_config
 from maskdet.csvcells import safe_table
 from maskdet.errors import UserError
 
@@ -37,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     from maskdet.fileio import atomic_write_text, next_run_dir
 
     config = load_dataset_config(args.data)
+    missing = [split for split in TRAINING_SPLITS if split not in config.split_images]
+    if missing:  # nothing to check or describe: say what data.yaml lacks, leave no run folder
+        raise UserError(f"names no {' and no '.join(repr(s) for s in missing)} folder: check.py and training need both "
+                        "'train' and 'val' (e.g. train: train/images, val: val/images); python labeling/split.py "
+                        "builds them from your photos and writes such a data.yaml", config.yaml_path)
     if config.split_images and not any(folder.is_dir() for folder in config.split_images.values()):
         # A fresh clone: the splits are built from the photos, not shipped. Say what to run, leave no run folder.
         folders = ", ".join(str(folder) for folder in config.split_images.values())

@@ -5,13 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from maskdet.cli import SEED, add_data_arg, make_parser, number
-from maskdet.config import SPLITS, load_dataset_config
+from maskdet.config import SPLITS, TRAINING_SPLITS, load_dataset_config
 from maskdet.data.split import (
     SplitReport,
     check_class_ids,
     collect_samples,
     dataset_yaml_for,
+    fill_empty_training_splits,
     prepare_output,
+    refuse_empty_training_splits,
     split_from_lists,
     stratified_split,
     write_split,
@@ -34,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     add_data_arg(parser)
     parser.add_argument("--out", help="dataset folder to build (default: data.yaml's 'path')")
     parser.add_argument("--ratios", nargs=3, type=number(float, 0), default=[0.7, 0.15, 0.15], metavar=("TRAIN", "VAL", "TEST"),
-                        help="fractions of images for each split (need not sum to 1; they are normalised)")
+                        help="fractions of images for each split (need not sum to 1; they are normalised); "
+                             "train and val need a share, test may be 0")
     parser.add_argument("--seed", type=SEED, default=0, help="random seed: the same seed gives the same split")
     parser.add_argument("--lists", help="folder with train.txt / val.txt / test.txt listing image stems: split exactly so")
     parser.add_argument("--link", action="store_true", help="symlink instead of copying (saves disk; the originals must stay put)")
@@ -53,13 +56,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.lists:
         assignment = split_from_lists(samples, Path(args.lists))
         unlisted = len(samples) - sum(len(v) for v in assignment.values())
+        refuse_empty_training_splits(assignment, "the lists", Path(args.lists))
         if unlisted:
             print(f"note: {unlisted} images are in no list and were left out")
     else:
         if any(r < 0 for r in args.ratios) or sum(args.ratios) <= 0:
             raise UserError(f"--ratios must be non-negative with a positive sum, got {args.ratios}")
+        ratios = dict(zip(SPLITS, args.ratios))
+        unshared = [split for split in TRAINING_SPLITS if ratios[split] == 0]
+        if unshared:
+            raise UserError(f"--ratios {' '.join(f'{r:g}' for r in args.ratios)} gives {' and '.join(unshared)} no photos: "
+                            "training needs photos in both train and val (val measures each epoch); give each a share, "
+                            "e.g. --ratios 0.8 0.2 0 (test may be 0)")
+        if len(samples) < len(TRAINING_SPLITS):
+            raise UserError(f"{len(samples)} photo cannot be split: training needs at least {len(TRAINING_SPLITS)}, one in "
+                            "train and one in val; nothing was written", images_dir)
         total = sum(args.ratios)
-        assignment = stratified_split(samples, {s: r / total for s, r in zip(SPLITS, args.ratios)}, args.seed)
+        shares = {s: r / total for s, r in ratios.items()}
+        assignment = stratified_split(samples, shares, args.seed)
+        fill_empty_training_splits(assignment, shares)
+        refuse_empty_training_splits(assignment, f"--ratios {' '.join(f'{r:g}' for r in args.ratios)}")
     prepare_output(out_dir, list(assignment), [images_dir, labels_dir], args.force)
     write_split(assignment, out_dir, link=args.link)
     print(f"split {sum(len(v) for v in assignment.values())} images into {out_dir}"

@@ -22,7 +22,8 @@ EXAMPLES = """examples:
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser("voc2yolo.py", "Convert Pascal VOC XML labels (labelImg's default format, Kaggle) to YOLO txt files.\n"
                          "XML and image are matched by file stem; boxes crossing the image edge are clipped;\n"
-                         "empty or inverted boxes are dropped and reported.", EXAMPLES)
+                         "empty or inverted boxes are dropped and reported. A photo with boxes, none of which can\n"
+                         "be imported, gets no label file (an empty one would mean a photo without faces).", EXAMPLES)
     parser.add_argument("--xml", required=True, help="folder of .xml annotation files")
     parser.add_argument("--images", help="folder of the images (default: the --xml folder)")
     parser.add_argument("--out", required=True, help="folder to write <stem>.txt labels and classes.txt to")

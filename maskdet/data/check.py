@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from maskdet.config import DatasetConfig, class_list_mismatch, read_class_list
+from maskdet.config import TRAINING_SPLITS, DatasetConfig, class_list_mismatch, read_class_list
 from maskdet.data.labels import Issue, LabelFile, Severity, read_label_file
 from maskdet.fileio import atomic_copy, atomic_write_text, content_digest, is_image, read_bytes_bounded
 from maskdet.progress import progress
@@ -50,7 +50,8 @@ class SplitStats:
     def add_boxes(self, label: LabelFile, image_size: tuple[int, int] | None) -> None:
         boxes = label.boxes
         self.boxes_per_image[len(boxes)] += 1
-        if not boxes:
+        # Lines left out as errors (pixel coordinates, malformed) are faces no one can read yet, not "no faces".
+        if not boxes and all(line.box is not None and line.action != "reject" for line in label.lines):
             self.backgrounds += 1
         for cls in {b.cls for b in boxes}:
             self.images_with_class[cls] += 1
@@ -155,12 +156,15 @@ def _note_unread_labels(images_dir: Path, labels_dir: Path, report: CheckReport)
 def check_split(split: str, images_dir: Path, labels_dir: Path, num_classes: int, report: CheckReport,
                 seen_digests: dict[bytes, Path]) -> SplitStats:
     stats = SplitStats()
+    # An empty test split (split.py --ratios 0.8 0.2 0) blocks nothing: training never reads it.
+    severity, optional = (Severity.ERROR, "") if split in TRAINING_SPLITS else \
+        (Severity.WARNING, f" (training does not need it; val.py --split {split} has nothing to measure)")
     if not images_dir.is_dir():
-        report.issues.append(Issue(images_dir, None, Severity.ERROR, "missing", f"{split} images folder does not exist"))
+        report.issues.append(Issue(images_dir, None, severity, "missing", f"{split} images folder does not exist{optional}"))
         return stats
     images = sorted(p for p in images_dir.iterdir() if p.is_file() and is_image(p))
     if not images:
-        report.issues.append(Issue(images_dir, None, Severity.ERROR, "empty", f"{split} has no images"))
+        report.issues.append(Issue(images_dir, None, severity, "empty", f"{split} has no images{optional}"))
     stems = set()
     for image in progress(images, desc=f"check {split}", unit="image"):
         stats.images += 1
@@ -203,7 +207,7 @@ def check_dataset(config: DatasetConfig) -> CheckReport:
     """Scan every split named in data.yaml; never raises on dataset content."""
     report = CheckReport(config)
     seen: dict[bytes, Path] = {}
-    if "train" not in config.split_images or "val" not in config.split_images:
+    if any(split not in config.split_images for split in TRAINING_SPLITS):
         report.issues.append(Issue(config.yaml_path, None, Severity.ERROR, "yaml", "data.yaml must name 'train' and 'val' folders"))
     for split in config.split_images:
         report.splits[split] = check_split(split, config.images_dir(split), config.labels_dir(split),

@@ -7,16 +7,17 @@ labels atomically and never overwrite without `force`.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from collections.abc import Container, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
 
 from maskdet.config import SPLITS, DatasetConfig, class_list_mismatch, labels_dir_for, read_class_list, read_dataset_yaml
-from maskdet.data.labels import Severity, format_label_text, read_label_file
-from maskdet.data.voc import ConversionStats, parse_voc, voc_to_boxes
+from maskdet.data.labels import Box, LabelFile, Severity, format_label_text, read_label_file
+from maskdet.data.voc import ConversionStats, clip_to_image, parse_voc, voc_to_boxes
 from maskdet.errors import UserError
 from maskdet.fileio import atomic_copy, atomic_write_text, is_image, list_images
 from maskdet.progress import progress
@@ -29,18 +30,36 @@ class ImportReport:
     stats: ConversionStats = field(default_factory=ConversionStats)
     skipped: list[str] = field(default_factory=list)  # one line per file that could not be used
     bad_lines: int = 0  # label lines that could not be read (each named as it was met)
+    # Photos with boxes that got no label file (an empty one would call them photos without faces): one line each,
+    # and how many for each reason, for the summary.
+    left_out: list[str] = field(default_factory=list)
+    left_out_reasons: Counter = field(default_factory=Counter)
+
+    def leave_out(self, message: str, reason: str, target: Path, echo=print) -> None:
+        """Leave a photo with boxes out of the import, named now and counted for the summary. A label file already
+        at `target` (a run before, with --force) is not ours to delete: said so, as it may call the photo empty."""
+        if target.exists():
+            message += f"; {target} from before is left as it was"
+        self.left_out.append(message)
+        self.left_out_reasons[reason] += 1
+        echo(f"left out: {message}")
 
     def summary_lines(self, out_dir: Path) -> list[str]:
         s = self.stats
         lines = [f"wrote {self.files_written} label files to {out_dir}"
                  + (f" and copied {self.images_copied} images" if self.images_copied else "")]
+        reasons = "unreadable, empty, inverted, outside or duplicate" if s.duplicates else "unreadable, empty, inverted or outside"
         lines.append(f"boxes: {s.boxes_out} written of {s.boxes_in} read; {s.clipped} clipped to the image edge; "
-                     f"{s.dropped} dropped (unreadable, empty, inverted or outside)")
+                     f"{s.dropped} dropped ({reasons})")
         if s.per_class:
             lines.append("per class: " + ", ".join(f"{n} {c}" for n, c in s.per_class.most_common()))
         if self.bad_lines:
             lines.append(f"NOT imported: {self.bad_lines} label lines that could not be read (listed above): their "
                          "faces are missing from the labels; fix them and import again with --force")
+        if self.left_out:
+            why = "; ".join(f"{n} {reason}" for reason, n in self.left_out_reasons.most_common())
+            lines.append(f"NOT imported: {len(self.left_out)} photos that have boxes, listed above ({why}): they got no "
+                         "label file rather than an empty one (a photo without faces) or a corrupted one")
         if s.unknown:
             lines.append(f"NOT imported, class not in data.yaml: {s.unknown_summary()}  (map them with --map OLD=NEW)")
         if self.skipped:
@@ -50,7 +69,53 @@ class ImportReport:
     @property
     def exit_status(self) -> int:
         """0 when everything was imported; 1 when something was left out (named above the summary)."""
-        return 1 if self.stats.unknown or self.skipped or self.bad_lines else 0
+        return 1 if self.stats.unknown or self.skipped or self.bad_lines or self.left_out else 0
+
+
+def none_imported(stats: ConversionStats, unreadable: int = 0) -> tuple[str, str] | None:
+    """Why a photo with boxes got none of them imported ("2 of classes not in data.yaml, 1 dropped" and the
+    summary's reason), or None when it has a box to write or had none to begin with (a real background)."""
+    if stats.boxes_out or not (stats.boxes_in or unreadable):
+        return None
+    unknown = sum(stats.unknown.values())
+    counts = {"unreadable": unreadable, "of classes not in data.yaml": unknown, "dropped": stats.dropped}
+    details = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n)
+    reason = "none importable: " + " or ".join(kind.removeprefix("of ") for kind, n in counts.items() if n)
+    return f"none of its {stats.boxes_in + unreadable} boxes could be imported ({details})", reason
+
+
+def check_class_map(rename: dict[str, str], config: DatasetConfig) -> None:
+    """Refuse a --map onto a class data.yaml does not have, before anything is written: a typo there would
+    otherwise leave every box of that class out (and the summary would name the source class, not the typo)."""
+    bad = [(old, new) for old, new in rename.items() if new not in config.class_ids]
+    if bad:
+        pairs = ", ".join(f"{old}={new}" for old, new in bad)
+        targets = ", ".join(f"'{new}'" for _, new in bad)
+        raise UserError(f"--map {pairs}: {targets} {'is not a class' if len(bad) == 1 else 'are not classes'} of "
+                        f"{config.yaml_path}; its classes are {', '.join(config.names)}")
+
+
+# Characters no file name may hold on Windows or FAT (an export may be copied there), besides separators.
+NOT_IN_FILE_NAMES = frozenset('<>:"|?*')
+
+
+def file_name_prefix_problem(prefix: str) -> str | None:
+    """What makes --prefix unusable, or None: it is glued in front of file names inside --out, so a path
+    separator or '..' would write outside it or into new subfolders."""
+    if ".." in prefix:
+        return "contains '..'"
+    separators = {"/", "\\", os.sep, os.altsep or "/"}
+    bad = sorted({ch for ch in prefix if ch in separators or ch in NOT_IN_FILE_NAMES or not ch.isprintable()})
+    if bad:
+        return "contains " + ", ".join(ascii(ch) for ch in bad) + ", not allowed in a file name"
+    return None
+
+
+def check_file_name_prefix(prefix: str) -> None:
+    problem = file_name_prefix_problem(prefix)
+    if problem is not None:
+        raise UserError(f"--prefix {ascii(prefix)} {problem}: it is put in front of each file name inside --out, "
+                        "so it must be part of a file name, not a path")
 
 
 def image_size(path: Path) -> tuple[int, int]:
@@ -94,7 +159,11 @@ def convert_voc_folder(
     xml_dir: Path, images_dir: Path, out_dir: Path, config: DatasetConfig,
     rename: dict[str, str] | None = None, force: bool = False, echo=print, trim_top: float = 0.0,
 ) -> ImportReport:
-    """Convert every *.xml in xml_dir, matching images by file stem (the XML's <filename> is often stale)."""
+    """Convert every *.xml in xml_dir, matching images by file stem (the XML's <filename> is often stale).
+
+    A photo whose XML has objects but none importable gets no label file: an empty one means "no faces".
+    """
+    check_class_map(rename or {}, config)
     xml_files = sorted(p for p in Path(xml_dir).glob("*.xml"))
     if not xml_files:
         raise UserError("no .xml files found", xml_dir)
@@ -119,6 +188,10 @@ def convert_voc_folder(
         for note in stats.notes:
             echo(note)
         report.stats.add(stats)
+        why = none_imported(stats)
+        if why is not None:
+            report.leave_out(f"{xml_path}: {why[0]}; no label file written", why[1], out_dir / f"{xml_path.stem}.txt", echo)
+            continue
         atomic_write_text(out_dir / f"{xml_path.stem}.txt", format_label_text(boxes))
         report.files_written += 1
     write_classes_txt(out_dir, config.names)
@@ -128,6 +201,42 @@ def convert_voc_folder(
 def class_id_remap(src_names: tuple[str, ...], dst: DatasetConfig, rename: dict[str, str]) -> dict[int, int | None]:
     """Source class id -> our id (None: not imported), matching by name after --map renames."""
     return {i: dst.class_ids.get(rename.get(n, n)) for i, n in enumerate(src_names)}
+
+
+def yolo_to_boxes(
+    label: LabelFile, src_names: tuple[str, ...], remap: dict[int, int | None], dst_names: tuple[str, ...],
+    unreadable: Container[int | None] = (),
+) -> tuple[list[Box], ConversionStats]:
+    """A foreign label file's readable lines as our boxes: renumbered (None in remap: an unknown class, counted),
+    clipped or dropped by clip_to_image as VOC boxes are, and a repeat of a box already kept dropped; each counted.
+    Lines without a box, or numbered in `unreadable` (the parser's errors), are the caller's to report and count."""
+    stats = ConversionStats()
+    boxes: list[Box] = []
+    kept: dict[str, int] = {}  # the line as written -> the source line it came from
+    for line in label.lines:
+        if line.box is None or line.number in unreadable:
+            continue
+        stats.boxes_in += 1
+        name = src_names[line.box.cls]
+        target = remap.get(line.box.cls)
+        if target is None:
+            stats.add_unknown(name, label.path)
+            continue
+        where = f"{label.path}:{line.number}"
+        edges = clip_to_image(line.box.edges, (1.0, 1.0), stats, where, name, "the image")
+        if edges is None:
+            continue
+        box = Box.from_edges(target, *edges)
+        if box.to_line() in kept:
+            stats.dropped += 1
+            stats.duplicates += 1
+            stats.notes.append(f"{where}: dropped box '{name}': the same box as line {kept[box.to_line()]}")
+            continue
+        kept[box.to_line()] = line.number
+        boxes.append(box)
+        stats.per_class[dst_names[target]] += 1
+        stats.boxes_out += 1
+    return boxes, stats
 
 
 def source_split_folders(src_yaml: Path) -> tuple[tuple[str, ...], list[tuple[str, Path]]]:
@@ -155,9 +264,12 @@ def import_yolo_dataset(
     """Copy a foreign YOLO dataset into out_dir/{images,labels}, renumbering classes by name.
 
     Its own splits are merged (split.py splits again); `prefix` keeps stems of several merged
-    datasets apart.
+    datasets apart. A photo with boxes gets no label file (nor is copied) when none of them can be imported,
+    or when one is far outside [0, 1] (pixel coordinates?): an empty or clipped-out-of-shape label would be wrong.
     """
     rename = rename or {}
+    check_class_map(rename, config)
+    check_file_name_prefix(prefix)
     names, folders = source_split_folders(Path(src_yaml))
     remap = class_id_remap(names, config, rename)
     images = [(split, img) for split, folder in folders for img in sorted(folder.iterdir()) if img.is_file() and is_image(img)]
@@ -174,29 +286,40 @@ def import_yolo_dataset(
     report = ImportReport()
     for _split, img in progress(images, desc="import", unit="image"):
         label_path = labels_dir_for(img.parent) / f"{img.stem}.txt"
+        target_label = out_labels / f"{prefix}{img.stem}.txt"
         boxes = []
         if label_path.exists():
             parsed = read_label_file(label_path, num_classes=len(names))
-            errors = [i for i in parsed.issues if i.severity is Severity.ERROR]
+            # Numbers beyond labels.OVERHANG_LIMIT (pixels, most likely), which the parser rejects: reported below,
+            # with the photo they keep out (importing its other boxes would make a photo with a face unlabelled).
+            far = [line for line in parsed.lines if line.action == "reject" and remap.get(line.box.cls) is not None]
+            errors = [i for i in parsed.issues if i.severity is Severity.ERROR and i.line not in {f.number for f in far}]
             for problem in errors:
                 echo(f"skipped line: {problem}")
             report.bad_lines += len(errors)
-            if errors and not parsed.boxes:  # faces, none readable: an empty label would call it a background photo
+            if errors and all(line.box is None for line in parsed.lines):  # faces, none readable
                 report.skipped.append(f"{img}: no readable line in {label_path}; not imported")
                 echo(f"skipped: {report.skipped[-1]}")
                 continue
-            for box in parsed.boxes:
-                report.stats.boxes_in += 1
-                target = remap.get(box.cls)
-                if target is None:
-                    report.stats.add_unknown(names[box.cls], label_path)
-                    continue
-                boxes.append(replace(box.clipped(), cls=target))
-                report.stats.per_class[config.names[target]] += 1
-                report.stats.boxes_out += 1
+            for line in far:
+                echo(f"{label_path}:{line.number}: coordinates far outside [0, 1] in '{line.text}': pixels, not fractions of the image?")
+            if far:
+                numbers = ", ".join(str(line.number) for line in far)
+                report.leave_out(f"{label_path}: coordinates far outside [0, 1] on line{'s' * (len(far) > 1)} {numbers}; "
+                                 f"{img} not imported: clipping would make other boxes of them",
+                                 "coordinates far outside [0, 1]", target_label, echo)
+                continue
+            boxes, stats = yolo_to_boxes(parsed, names, remap, config.names, {i.line for i in errors})
+            for note in stats.notes:
+                echo(note)
+            report.stats.add(stats)
+            why = none_imported(stats, len(errors))
+            if why is not None:
+                report.leave_out(f"{label_path}: {why[0]}; {img} not imported", why[1], target_label, echo)
+                continue
         atomic_copy(img, out_images / f"{prefix}{img.name}")
         report.images_copied += 1
-        atomic_write_text(out_labels / f"{prefix}{img.stem}.txt", format_label_text(boxes))
+        atomic_write_text(target_label, format_label_text(boxes))
         report.files_written += 1
     write_classes_txt(out_labels, config.names)
     return report

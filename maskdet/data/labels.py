@@ -19,6 +19,11 @@ from maskdet.yolo_format import Box, Issue, Severity, format_label_text, parse_l
 EDGE_TOLERANCE = 1e-6
 # Two boxes of the same class whose coordinates agree this closely are the same box labelled twice.
 DUPLICATE_TOLERANCE = 1e-6
+# How far a box's numbers may leave [0, 1] and still be a box that --fix clips: a centre within [-0.5, 1.5],
+# sides up to 1.5 images. A face cut by the photo's edge, or dragged past it in labelImg, stays well inside
+# that. Beyond it the numbers are not YOLO's 0-1 fractions at all (mostly pixel coordinates: `1 150 120 30 40`),
+# and clipping would silently turn the box into a full-image box or drop it: an error for a person to fix.
+OVERHANG_LIMIT = 0.5
 
 
 @dataclass
@@ -28,7 +33,8 @@ class LabelLine:
     number: int
     text: str
     box: Box | None = None
-    # What --fix does with it: "keep", "clip" or "drop". Unparseable lines are kept verbatim.
+    # What --fix does with it: "keep", "clip" or "drop"; "reject" is an error no repair is safe for: kept
+    # verbatim like an unparseable line, and given to no trainer. Unparseable lines are kept verbatim.
     action: str = "keep"
 
 
@@ -43,14 +49,14 @@ class LabelFile:
         """The boxes a trainer would use: parsed lines only, after the safe repairs."""
         out = []
         for line in self.lines:
-            if line.box is None or line.action == "drop":
+            if line.box is None or line.action in ("drop", "reject"):
                 continue
             out.append(line.box.clipped() if line.action == "clip" else line.box)
         return out
 
     @property
     def needs_fix(self) -> bool:
-        return any(line.action != "keep" for line in self.lines)
+        return any(line.action in ("clip", "drop") for line in self.lines)
 
     def fixed_text(self) -> str:
         """The file after safe repairs: clipped boxes rewritten, dropped ones removed, the rest as is."""
@@ -86,8 +92,26 @@ def _as_written(box: Box) -> Box:
     return Box(box.cls, *(float(f"{v:.6f}") for v in (box.x, box.y, box.w, box.h)))
 
 
+def _not_fractions(box: Box, number: int, path: Path) -> Issue | None:
+    """An error when the box's numbers lie beyond OVERHANG_LIMIT: not a box slightly over the edge, but numbers
+    in another unit, which no clipping repairs."""
+    values = f"x={box.x:g} y={box.y:g} w={box.w:g} h={box.h:g}"
+    if max(box.x, box.y, box.w, box.h) > 1 + OVERHANG_LIMIT:
+        return Issue(path, number, Severity.ERROR, "pixels",
+                     f"{values} looks like pixel coordinates, not YOLO's 0-1 fractions of the image size: divide by "
+                     "the image's width and height or relabel it (--fix leaves it alone)")
+    if min(box.x, box.y) < -OVERHANG_LIMIT:
+        return Issue(path, number, Severity.ERROR, "far-outside",
+                     f"{values}: centre far outside the image, not YOLO's 0-1 fractions of the image size: relabel it "
+                     "(--fix leaves it alone)")
+    return None
+
+
 def _classify_box(box: Box, number: int, path: Path) -> tuple[str, Issue | None]:
-    """Decide what the safe repair of a parsed box is: keep it, clip it to the image, or drop it."""
+    """Decide what the safe repair of a parsed box is: keep it, clip it to the image, drop it, or none (reject)."""
+    problem = _not_fractions(box, number, path)
+    if problem is not None:
+        return "reject", problem
     if box.w <= 0 or box.h <= 0:
         return "drop", Issue(path, number, Severity.FIXABLE, "degenerate", f"zero or negative size (w={box.w:g}, h={box.h:g})")
     x1, y1, x2, y2 = box.edges
@@ -124,7 +148,7 @@ def parse_label_text(text: str, path: str | Path = "<labels>", num_classes: int 
         line.action, problem = _classify_box(box, number, path)
         if problem is not None:
             result.issues.append(problem)
-        if line.action == "drop":
+        if line.action in ("drop", "reject"):
             continue
         effective = _as_written(box.clipped()) if line.action == "clip" else box  # as fixed_text() writes it
         if any(_same_box(effective, other) for other in kept):

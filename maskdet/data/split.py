@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from maskdet.config import SPLITS, DatasetConfig
+from maskdet.config import SPLITS, TRAINING_SPLITS, DatasetConfig
 from maskdet.data.labels import read_label_file
 from maskdet.errors import UserError
 from maskdet.fileio import atomic_copy, atomic_symlink, atomic_write_text, is_image, list_images, read_user_text
@@ -39,6 +39,8 @@ class SplitReport:
             for s in samples:
                 boxes.update(dict(s.boxes_per_class))
             per_class = ", ".join(f"{names[c] if c < len(names) else c} {boxes[c]}" for c in sorted(boxes))
+            if not samples:  # only an optional split gets here: split.py refuses an empty train or val
+                per_class = f"(empty: no {split} photos; val.py --split {split} will have nothing to measure)"
             lines.append(f"{split:<5} {len(samples):>6} images {sum(boxes.values()):>7} boxes   {per_class}")
         return lines
 
@@ -122,6 +124,34 @@ def stratified_split(samples: list[Sample], ratios: dict[str, float], seed: int)
     for split in out:
         out[split].sort(key=lambda s: s.stem)
     return out
+
+
+def fill_empty_training_splits(assignment: dict[str, list[Sample]], ratios: dict[str, float]) -> None:
+    """Move one image into train or val where a stratified split's rounding left it none (3 photos at
+    0.8/0.1/0.1 in 2 class groups): training cannot start without both, and a user who gave val a share
+    expects photos there. The image comes from the largest other split that can spare one, and is the one
+    whose rarest class is the commonest, so the rare classes keep their places. (merge.py spreads new photos
+    over splits that already hold some, so it does not call this.)"""
+    image_count = Counter(c for samples in assignment.values() for s in samples for c in s.classes)
+    for split in TRAINING_SPLITS:
+        if assignment.get(split) or ratios.get(split, 0) <= 0:
+            continue
+        donors = [s for s in assignment if s != split and len(assignment[s]) > (1 if s in TRAINING_SPLITS else 0)]
+        if not donors:
+            continue
+        donor = max(donors, key=lambda s: len(assignment[s]))
+        moved = max(assignment[donor], key=lambda s: (bool(s.classes), min((image_count[c] for c in s.classes), default=0)))
+        assignment[donor].remove(moved)
+        assignment[split].append(moved)
+
+
+def refuse_empty_training_splits(assignment: dict[str, list[Sample]], how: str, where: Path | None = None) -> None:
+    """Stop before anything is written when train or val would get no photo: train.py would then send the user
+    back to split.py. `how` says what gave the split (the ratios, a list file)."""
+    empty = [split for split in TRAINING_SPLITS if not assignment.get(split)]
+    if empty:
+        raise UserError(f"{how} leaves {' and '.join(empty)} without photos: training needs photos in both train and "
+                        "val (val measures each epoch); nothing was written", where)
 
 
 def read_stem_list(path: Path) -> list[str]:

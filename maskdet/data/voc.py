@@ -112,6 +112,7 @@ class ConversionStats:
     boxes_out: int = 0
     clipped: int = 0
     dropped: int = 0
+    duplicates: int = 0  # of `dropped`: a box already written for the same photo
     per_class: Counter = field(default_factory=Counter)
     unknown: Counter = field(default_factory=Counter)
     unknown_files: dict[str, list[str]] = field(default_factory=dict)  # class -> the files that use it
@@ -137,12 +138,45 @@ class ConversionStats:
         self.boxes_out += other.boxes_out
         self.clipped += other.clipped
         self.dropped += other.dropped
+        self.duplicates += other.duplicates
         self.per_class.update(other.per_class)
         self.unknown.update(other.unknown)
         for name, files in other.unknown_files.items():
             mine = self.unknown_files.setdefault(name, [])
             mine.extend(f for f in files if f not in mine)
         self.notes.extend(other.notes)
+
+
+def clip_to_image(
+    edges: tuple[float, float, float, float], image_wh: tuple[float, float], stats: ConversionStats,
+    where: str, name: str, image: str,
+) -> tuple[float, float, float, float] | None:
+    """The box's corners clipped to the image and normalised to [0, 1], or None when it is dropped.
+
+    The one code path every importer (VOC pixels, YOLO fractions with image_wh (1, 1)) runs a box through, so
+    each clip and each drop is counted in `stats` and noted as `where: ...` (file:line), none silently.
+    Empty and inverted boxes are dropped, not swapped: a flipped box is a labelling slip whose intended
+    extent is unknown. `image` names the bounds in the notes ("the 100x50 image").
+    """
+    width, height = image_wh
+    x1, y1, x2, y2 = edges
+    if x2 <= x1 or y2 <= y1:
+        stats.dropped += 1
+        stats.notes.append(f"{where}: dropped empty or inverted box '{name}' ({x1:g},{y1:g})-({x2:g},{y2:g})")
+        return None
+    cx1, cx2 = min(max(x1, 0.0), width), min(max(x2, 0.0), width)
+    cy1, cy2 = min(max(y1, 0.0), height), min(max(y2, 0.0), height)
+    normalised = cx1 / width, cy1 / height, cx2 / width, cy2 / height
+    # Judged as the label line writes it (6 decimals): a sliver that rounds to zero size would be a degenerate box.
+    if round(normalised[2] - normalised[0], 6) <= 0 or round(normalised[3] - normalised[1], 6) <= 0:
+        stats.dropped += 1
+        stats.notes.append(f"{where}: dropped box '{name}' lying outside {image}" if (cx1, cy1, cx2, cy2) != edges
+                           else f"{where}: dropped empty box '{name}' (under a millionth of {image})")
+        return None
+    if (cx1, cy1, cx2, cy2) != (x1, y1, x2, y2):
+        stats.clipped += 1
+        stats.notes.append(f"{where}: clipped box '{name}' to {image}")
+    return normalised
 
 
 def voc_to_boxes(
@@ -157,9 +191,8 @@ def voc_to_boxes(
     trim_top shaves that fraction of each box's height off its top: datasets that draw faces
     with more forehead (ILC 2021: about 15 % taller, so 0.13) then match this project's boxes.
 
-    Boxes that cross the image edge are clipped (the Kaggle data has xmax = width + 1);
-    empty and inverted boxes are dropped, not swapped: a flipped box is a labelling slip whose
-    intended extent is unknown.
+    Boxes that cross the image edge are clipped (the Kaggle data has xmax = width + 1); empty,
+    inverted and outside ones are dropped (clip_to_image, which counts and notes each).
     """
     width, height = image_size
     rename = rename or {}
@@ -173,22 +206,12 @@ def voc_to_boxes(
         if name not in class_ids:
             stats.add_unknown(obj.name, ann.path)
             continue
-        if obj.xmax <= obj.xmin or obj.ymax <= obj.ymin:
-            stats.dropped += 1
-            stats.notes.append(f"{ann.path}:{obj.line}: dropped empty or inverted box '{obj.name}' "
-                               f"({obj.xmin:g},{obj.ymin:g})-({obj.xmax:g},{obj.ymax:g})")
+        top = obj.ymin + trim_top * (obj.ymax - obj.ymin)  # an inverted box stays inverted: trim_top < 1
+        edges = clip_to_image((obj.xmin, top, obj.xmax, obj.ymax), (width, height), stats,
+                              f"{ann.path}:{obj.line}", obj.name, f"the {width}x{height} image")
+        if edges is None:
             continue
-        top = obj.ymin + trim_top * (obj.ymax - obj.ymin)
-        x1, x2 = min(max(obj.xmin, 0.0), width), min(max(obj.xmax, 0.0), width)
-        y1, y2 = min(max(top, 0.0), height), min(max(obj.ymax, 0.0), height)
-        if x2 <= x1 or y2 <= y1:
-            stats.dropped += 1
-            stats.notes.append(f"{ann.path}:{obj.line}: dropped box '{obj.name}' lying outside the {width}x{height} image")
-            continue
-        if (x1, y1, x2, y2) != (obj.xmin, top, obj.xmax, obj.ymax):
-            stats.clipped += 1
-            stats.notes.append(f"{ann.path}:{obj.line}: clipped box '{obj.name}' to the {width}x{height} image")
-        boxes.append(Box.from_edges(class_ids[name], x1 / width, y1 / height, x2 / width, y2 / height))
+        boxes.append(Box.from_edges(class_ids[name], *edges))
         stats.per_class[name] += 1
         stats.boxes_out += 1
     return boxes, stats

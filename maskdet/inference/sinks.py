@@ -5,6 +5,7 @@ and a JSON with every detection made so far.
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from fractions import Fraction
@@ -14,6 +15,7 @@ import cv2
 import numpy as np
 
 from maskdet.csvcells import SafeDictWriter
+from maskdet.errors import UserError
 from maskdet.fileio import atomic_write_bytes, atomic_write_text
 from maskdet.inference.detections import Detections, Frame
 from maskdet.inference.threads import BackgroundWorker
@@ -58,6 +60,21 @@ class Sink:
 MP4V_NOTE = ("note: PyAV is not installed (pip install av): videos are written as OpenCV's mp4v, which browsers do not "
              "play and which a killed run leaves unreadable")
 _noted: set[str] = set()
+
+
+def earlier_csv_header(path: Path) -> list[str] | None:
+    """The header row of a CSV an earlier run left at `path` (None: no file, or an empty one). A row cut off by a
+    kill is ended, so the next run's rows start on a line of their own."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    with open(path, "rb") as f:
+        first = f.readline(64 * 1024)
+        f.seek(-1, 2)
+        ended = f.read(1) == b"\n"
+    if not ended:
+        with open(path, "ab") as f:
+            f.write(b"\r\n")
+    return next(csv.reader([first.decode("utf-8", "replace")]), [])
 
 
 def note_once(text: str) -> None:
@@ -205,12 +222,23 @@ class MediaSink(Sink):
 
 
 class CsvSink(Sink):
+    """--save-csv. In a run folder reused with --exist-ok, the rows go after those of the runs before (as YOLOv5's
+    predictions.csv does), never over them."""
+
     def __init__(self, path: Path, track: bool = False):
         self.path = path
+        fields = RECORD_FIELDS + ["track_id"] if track else RECORD_FIELDS
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = open(path, "w", newline="", encoding="utf-8")
-        self.writer = SafeDictWriter(self.file, RECORD_FIELDS + ["track_id"] if track else RECORD_FIELDS)  # a file or URL may start with =
-        self.writer.writeheader()
+        header = earlier_csv_header(path)
+        if header is not None and header != fields:
+            raise UserError(f"an earlier run wrote other columns here ({','.join(header)[:200]}), so this run's rows "
+                            "cannot follow them: choose another --name, or move the file", path)
+        self.file = open(path, "a", newline="", encoding="utf-8")
+        self.writer = SafeDictWriter(self.file, fields)  # a file or URL may start with =
+        if header is None:
+            self.writer.writeheader()
+        else:
+            note_once(f"note: {path.name}: this run's rows follow those already there (--exist-ok)")
 
     def write(self, frame: Frame, det: Detections, annotated: np.ndarray | None) -> None:
         self.writer.writerows(records(frame, det))
@@ -224,17 +252,29 @@ class CsvSink(Sink):
 class JsonSink(Sink):
     """A JSON array that is valid after every frame: each frame's records are written over the closing
     ']' in one write call, which ends with a new ']'. Ctrl-C, and even kill -9, leave a file json.load
-    reads, holding every frame finished so far."""
+    reads, holding every frame finished so far. In a run folder reused with --exist-ok, the records go after
+    those of the runs before."""
 
     END = b"\n]\n"
 
     def __init__(self, path: Path):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = open(path, "wb", buffering=0)  # unbuffered: one write() call per frame
-        self.file.write(b"[" + self.END)
-        self.end = 1  # where the closing ']' starts: the next records go there
-        self.first = True
+        size = path.stat().st_size if path.is_file() else 0
+        self.file = open(path, "r+b" if size else "wb", buffering=0)  # unbuffered: one write() call per frame
+        if size:
+            head = self.file.read(1)
+            self.file.seek(size - len(self.END))
+            if head != b"[" or self.file.read() != self.END:
+                self.file.close()
+                raise UserError("an earlier run left a file here that is not a JSON array this tool wrote, so this "
+                                "run's records cannot follow them: choose another --name, or move the file", path)
+            self.end = size - len(self.END)  # where the closing ']' starts: the next records go there
+            self.first = self.end == 1
+            note_once(f"note: {path.name}: this run's records follow those already there (--exist-ok)")
+        else:
+            self.file.write(b"[" + self.END)
+            self.end, self.first = 1, True
 
     def write(self, frame: Frame, det: Detections, annotated: np.ndarray | None) -> None:
         chunks = []

@@ -72,6 +72,7 @@ def test_a_clean_dataset_passes_and_is_described(tmp_path):
         ("0 0.95 0.5 0.2 0.2\n", 1, "bounds"),
         ("0 0.5 0.5 0 0.2\n", 1, "degenerate"),
         ("0 0.5 0.5 0.2 0.2\n0 0.5 0.5 0.2 0.2\n", 2, "duplicate"),
+        ("0 0.5 0.5 0.2 0.2\n1 150 120 30 40\n", 2, "pixels"),
     ],
 )
 def test_each_label_problem_is_reported_with_file_and_line_and_fails_the_check(tmp_path, text, line, code):
@@ -135,6 +136,48 @@ def test_fix_repairs_only_safe_problems_and_backs_up_what_it_changes(tmp_path):
     assert code == 0, out
 
 
+def test_fix_never_repairs_pixel_coordinates_and_leaves_the_file_as_it_was(tmp_path):
+    # Clipping would drop the first box and stretch the second over the whole photo: an emptied file would
+    # then say "a photo without faces", and the next check would pass.
+    text = "1 150 120 30 40\n0 0.5 0.5 2 2\n"
+    yaml = make_dataset(tmp_path / "ds", {"train": {"px": text, "good": GOOD}, "val": {"ok": GOOD}})
+    label = tmp_path / "ds" / "train" / "labels" / "px.txt"
+
+    code, out = run_check(yaml, tmp_path, "--fix", "--no-plots")
+
+    assert code == 1, out
+    assert f"{label}:1: error: x=150 y=120 w=30 h=40 looks like pixel coordinates, not YOLO's 0-1 fractions" in out
+    assert f"{label}:2: error:" in out, out
+    assert "2 errors, 0 fixable" in out and "0 background images" in out, out
+    assert label.read_text() == text
+    assert not (tmp_path / "runs" / "exp" / "backup").exists()
+    assert run_check(yaml, tmp_path, "--no-plots")[0] == 1, "the next check still sees the problem"
+
+
+def test_fix_still_clips_a_box_over_the_edge_beside_a_pixel_line_and_backs_the_file_up(tmp_path):
+    text = "1 150 120 30 40\n0 0.95 0.5 0.2 0.2\n"
+    yaml = make_dataset(tmp_path / "ds", {"train": {"mixed": text}, "val": {"ok": GOOD}})
+    label = tmp_path / "ds" / "train" / "labels" / "mixed.txt"
+
+    code, out = run_check(yaml, tmp_path, "--fix", "--no-plots")
+
+    assert code == 1, "the pixel line is still an error"
+    assert label.read_text() == "1 150 120 30 40\n0 0.925000 0.500000 0.150000 0.200000\n"
+    assert (tmp_path / "runs" / "exp" / "backup" / "train" / "labels" / "mixed.txt").read_text() == text
+
+
+def test_an_empty_or_missing_test_split_is_a_warning_not_an_error(tmp_path):
+    # split.py --ratios 0.8 0.2 0 builds no test split; training never reads one.
+    yaml = make_dataset(tmp_path / "ds", {"train": {"a": GOOD}, "val": {"b": GOOD}})
+    yaml.write_text(yaml.read_text() + "test: test/images\n")
+    code, out = run_check(yaml, tmp_path, "--no-plots")
+    assert code == 0, out
+    assert f"{tmp_path / 'ds' / 'test' / 'images'}: warning: test images folder does not exist" in out
+    (tmp_path / "ds" / "test" / "images").mkdir(parents=True)
+    code, out = run_check(yaml, tmp_path, "--no-plots")
+    assert code == 0 and "warning: test has no images" in out, out
+
+
 def test_fix_is_exit_zero_when_everything_left_was_fixable(tmp_path):
     yaml = make_dataset(tmp_path / "ds", {"train": {"dup": GOOD + GOOD}, "val": {"ok": GOOD}})
     assert check_main(["--data", str(yaml), "--project", str(tmp_path / "runs"), "--no-plots"]) == 1
@@ -176,6 +219,19 @@ def test_a_broken_data_yaml_is_one_line_error_naming_the_file(tmp_path, yaml_tex
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith(f"error: {yaml}") and message in proc.stderr
+
+
+@pytest.mark.parametrize(("splits", "missing"), [("", "no 'train' and no 'val' folder"), ("train: train/images\n", "no 'val' folder")])
+def test_a_data_yaml_without_train_or_val_is_one_line_error_and_no_run_folder(tmp_path, splits, missing):
+    yaml = tmp_path / "data.yaml"
+    (tmp_path / "train" / "images").mkdir(parents=True)
+    yaml.write_text(f"path: .\n{splits}names: {NAMES}\n")
+    proc = subprocess.run([sys.executable, str(ROOT / "labeling" / "check.py"), "--data", str(yaml),
+                           "--project", str(tmp_path / "runs")], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stdout == "" and proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith(f"error: {yaml}: names {missing}") and "python labeling/split.py" in proc.stderr
+    assert not (tmp_path / "runs").exists()
 
 
 def test_the_bundled_sample_passes(tmp_path):

@@ -285,6 +285,49 @@ def test_script_bad_map_is_a_one_line_error(voc, tools):
     tools.assert_one_line_error(proc, "--map expects OLD=NEW", "'mask'")
 
 
+# --- a photo with boxes, none importable: no label file (an empty one means "no faces") -----------
+
+
+def test_a_photo_whose_classes_are_all_unknown_gets_no_label_file_and_the_exit_status_is_1(voc, make_voc, tools):
+    make_voc(voc.xml / "b.xml", [("mask", 0, 0, 32, 32), ("nomask", 32, 32, 64, 64), ("nomask", 1, 1, 9, 9)])
+    proc = tools.run_script("voc2yolo.py", *voc_args(voc))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert not (voc.out / "b.txt").exists()
+    assert (voc.out / "c.txt").read_text() == "", "an XML without objects is still a background photo"
+    assert (f"left out: {voc.xml / 'b.xml'}: none of its 3 boxes could be imported (3 of classes not in data.yaml); "
+            "no label file written") in proc.stdout.splitlines()
+    assert f"wrote 2 label files to {voc.out}" in proc.stdout
+    assert ("NOT imported: 1 photos that have boxes, listed above (1 none importable: classes not in data.yaml): they got "
+            "no label file rather than an empty one (a photo without faces) or a corrupted one") in proc.stdout.splitlines()
+
+
+def test_a_photo_whose_boxes_are_all_dropped_or_unreadable_gets_no_label_file(voc, make_voc):
+    make_voc(voc.xml / "b.xml", [("with_mask", 40, 10, 20, 30), ("without_mask", 70, 70, 90, 90)])  # inverted; outside 64x64
+    xml = voc.xml / "b.xml"
+    xml.write_text(xml.read_text().replace("<object>", "<object><name>with_mask</name></object>\n<object>", 1))  # no <bndbox>
+    report, echoed = convert(voc)
+    assert not (voc.out / "b.txt").exists() and report.files_written == 2 and report.exit_status == 1
+    assert (f"left out: {xml}: none of its 3 boxes could be imported (3 dropped); no label file written") in echoed
+    assert report.left_out_reasons == {"none importable: dropped": 1}
+
+
+def test_a_photo_left_out_keeps_a_label_file_from_before_and_says_so(voc, make_voc):
+    voc.out.mkdir()
+    (voc.out / "b.txt").write_text("2 0.5 0.5 0.2 0.2\n")  # an earlier import's, or someone's
+    make_voc(voc.xml / "b.xml", [("mask", 0, 0, 32, 32)])
+    report, _ = convert(voc, force=True)
+    assert (voc.out / "b.txt").read_text() == "2 0.5 0.5 0.2 0.2\n"
+    assert report.left_out == [f"{voc.xml / 'b.xml'}: none of its 1 boxes could be imported (1 of classes not in data.yaml); "
+                               f"no label file written; {voc.out / 'b.txt'} from before is left as it was"]
+
+
+def test_a_map_onto_a_class_data_yaml_does_not_have_is_refused_before_anything_is_written(voc, tools):
+    proc = tools.run_script("voc2yolo.py", *voc_args(voc, "--map", "with_mask=nonexist"))
+    tools.assert_one_line_error(proc, "--map with_mask=nonexist: 'nonexist' is not a class of",
+                                "its classes are with_mask, without_mask, mask_weared_incorrect")
+    assert not voc.out.exists()
+
+
 # --- import_yolo: a Roboflow export --------------------------------------------------------------
 
 
@@ -431,6 +474,92 @@ def test_import_script_refuses_to_overwrite(roboflow, tools):
     do_import(roboflow)
     proc = tools.run_script("import_yolo.py", "--src", roboflow.yaml, "--out", roboflow.out, "--data", roboflow.ours, "--prefix", "rf_")
     tools.assert_one_line_error(proc, "already exist", "--force", Path(roboflow.out))
+
+
+def rf_args(rf, *extra):
+    return ["--src", str(rf.yaml), "--out", str(rf.out), "--data", str(rf.ours), "--prefix", "rf_", *map(str, extra)]
+
+
+def test_import_a_photo_whose_classes_are_all_unknown_is_not_imported_but_a_background_is(roboflow, make_labels, capsys):
+    make_labels(roboflow.src / "train" / "labels" / "p3.txt", [])  # an empty label file: a background, as no file is
+    assert import_yolo_cli.main(rf_args(roboflow)) == 1  # no --map: none of its class names is one of ours
+    out = capsys.readouterr().out
+    labels, images = roboflow.out / "labels", roboflow.out / "images"
+    assert sorted(p.name for p in labels.iterdir()) == ["classes.txt", "rf_p3.txt"]
+    assert sorted(p.name for p in images.iterdir()) == ["rf_p3.jpg"]
+    assert (labels / "rf_p3.txt").read_text() == ""
+    p1 = roboflow.src / "train" / "labels" / "p1.txt"
+    assert (f"left out: {p1}: none of its 2 boxes could be imported (2 of classes not in data.yaml); "
+            f"{roboflow.src / 'train' / 'images' / 'p1.jpg'} not imported") in out.splitlines()
+    assert f"wrote 1 label files to {roboflow.out} and copied 1 images" in out
+    assert ("NOT imported: 3 photos that have boxes, listed above (2 none importable: classes not in data.yaml; "
+            "1 none importable: unreadable or classes not in data.yaml): they got no label file rather than an empty one "
+            "(a photo without faces) or a corrupted one") in out.splitlines()  # v1: a class-7 line and a 'mask' one
+
+
+def test_import_map_onto_a_class_data_yaml_does_not_have_is_refused_before_anything_is_written(roboflow, tools):
+    proc = tools.run_script("import_yolo.py", *rf_args(roboflow, "--map", "mask=with_mask", "--map", "no-mask=withoutmask"))
+    tools.assert_one_line_error(proc, "--map no-mask=withoutmask: 'withoutmask' is not a class of",
+                                "its classes are with_mask, without_mask, mask_weared_incorrect")
+    assert not roboflow.out.exists()
+
+
+def test_import_counts_and_reports_every_clipped_and_dropped_box(roboflow, make_labels, tools):
+    p1 = make_labels(roboflow.src / "train" / "labels" / "p1.txt", [
+        "1 0.5 0.5 1.2 0.2",  # crosses the left and right edges: clipped
+        "1 1.4 1.4 0.1 0.1",  # wholly outside, past the corner: dropped
+        "1 0.3 0.3 0 0.1",  # no width: dropped
+        "1 0.25 0.25 0.1 0.1",
+        "1 0.25 0.25 0.1 0.1",  # the same box again: dropped
+    ])
+    report, echoed = do_import(roboflow)
+    v1 = roboflow.src / "valid" / "labels" / "v1.txt"
+    assert [e for e in echoed if "clipped" in e or "dropped" in e] == [
+        f"{p1}:1: clipped box 'mask' to the image",
+        f"{p1}:2: dropped box 'mask' lying outside the image",
+        f"{p1}:3: dropped empty or inverted box 'mask' (0.3,0.25)-(0.3,0.35)",
+        f"{p1}:5: dropped box 'mask': the same box as line 4",
+        f"{v1}:1: clipped box 'mask' to the image",  # 0.95 +- 0.1 crosses the right edge
+    ]
+    assert report.summary_lines(roboflow.out)[1] == ("boxes: 4 written of 8 read; 2 clipped to the image edge; "
+                                                     "3 dropped (unreadable, empty, inverted, outside or duplicate)")
+    assert tools.read_label_lines(roboflow.out / "labels" / "rf_p1.txt") == [
+        pytest.approx([0, 0.5, 0.5, 1.0, 0.2], abs=1e-6), pytest.approx([0, 0.25, 0.25, 0.1, 0.1], abs=1e-6)]
+
+
+@pytest.mark.parametrize("line", ["1 0.5 0.5 2 2", "1 320 240 50 60", "1 -0.7 0.5 0.1 0.1"], ids=["size", "pixels", "centre"])
+def test_import_leaves_out_a_photo_with_coordinates_far_outside_0_1_naming_file_and_line(roboflow, make_labels, line):
+    p1 = make_labels(roboflow.src / "train" / "labels" / "p1.txt", ["0 0.5 0.5 0.2 0.2", line])
+    report, echoed = do_import(roboflow)
+    assert not (roboflow.out / "labels" / "rf_p1.txt").exists() and not (roboflow.out / "images" / "rf_p1.jpg").exists()
+    assert f"{p1}:2: coordinates far outside [0, 1] in '{line}': pixels, not fractions of the image?" in echoed
+    assert (f"left out: {p1}: coordinates far outside [0, 1] on line 2; {roboflow.src / 'train' / 'images' / 'p1.jpg'} "
+            "not imported: clipping would make other boxes of them") in echoed
+    assert report.left_out_reasons == {"coordinates far outside [0, 1]": 1} and report.exit_status == 1
+    assert report.bad_lines == 1, "v1's class 7 only: the far line is counted once, as its photo"
+    assert (roboflow.out / "labels" / "rf_p2.txt").exists(), "the other photos are imported"
+
+
+@pytest.mark.parametrize("prefix", ["../../evil_", "a/b", "a\\b", "..", "x:y", "tab\t"])
+def test_import_prefix_that_is_a_path_or_not_a_file_name_is_refused_before_anything_is_written(roboflow, tmp_path, tools,
+                                                                                                 prefix, capsys):
+    before = tools.all_files(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        import_yolo_cli.main(["--src", str(roboflow.yaml), "--out", str(roboflow.out / "x" / "y"),
+                              "--data", str(roboflow.ours), "--prefix", prefix])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.startswith(f"error: argument --prefix: {ascii(prefix)} contains ")
+    assert tools.all_files(tmp_path) == before
+    with pytest.raises(UserError, match="--prefix"):  # the library refuses it too
+        do_import(roboflow, prefix=prefix)
+    assert tools.all_files(tmp_path) == before
+
+
+def test_import_script_prefix_outside_out_is_a_one_line_error(roboflow, tools):
+    proc = tools.run_script("import_yolo.py", "--src", roboflow.yaml, "--out", roboflow.out, "--data", roboflow.ours,
+                            "--prefix", "../evil_")
+    tools.assert_one_line_error(proc, "argument --prefix: '../evil_' contains '..'")
+    assert not roboflow.out.exists() and not list(roboflow.out.parent.glob("evil_*"))
 
 
 # --- an existing classes.txt that disagrees, bad label lines ------------------------------------

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from maskdet.data.labels import (
     EDGE_TOLERANCE,
+    OVERHANG_LIMIT,
     Box,
     Issue,
     LabelFile,
@@ -192,6 +193,38 @@ def test_box_clipped_to_a_sliver_is_dropped_not_rewritten_with_zero_width():
     assert all(b.w > 0 and b.h > 0 for b in refixed.boxes)
 
 
+def test_pixel_coordinates_are_an_error_that_fix_leaves_verbatim():
+    # A whole file in pixels: clipping would make the first box a sliver (dropped) and the second a full-image
+    # box, and the emptied file would then say "a photo without faces".
+    text = "1 150 120 30 40\n0 0.5 0.5 2 2\n"
+    result = parse_label_text(text, "photo.txt", num_classes=3)
+    assert codes(result) == [(1, "pixels"), (2, "pixels")]
+    assert all(i.severity is Severity.ERROR for i in result.issues)
+    assert "x=150 y=120 w=30 h=40 looks like pixel coordinates, not YOLO's 0-1 fractions" in result.issues[0].message
+    assert result.boxes == [] and not result.needs_fix
+    assert result.fixed_text() == text
+
+
+def test_a_centre_far_outside_the_image_is_an_error_not_a_box_to_drop():
+    result = parse_label_text(f"0 -0.7 0.5 0.2 0.2\n{VALID}\n")
+    assert codes(result, Severity.ERROR) == [(1, "far-outside")]
+    assert result.boxes == [Box(0, 0.5, 0.5, 0.2, 0.2)] and not result.needs_fix
+
+
+def test_a_pixel_line_is_kept_while_a_box_over_the_edge_beside_it_is_clipped():
+    result = parse_label_text("1 150 120 30 40\n0 0.95 0.5 0.2 0.2\n")
+    assert codes(result) == [(1, "pixels"), (2, "bounds")]
+    assert result.fixed_text() == "1 150 120 30 40\n0 0.925000 0.500000 0.150000 0.200000\n"
+
+
+def test_the_overhang_limit_separates_a_clip_from_an_error():
+    at_limit = 1 + OVERHANG_LIMIT  # a side of 1.5 images, a centre at 1.5: still a box over the edge
+    assert codes(parse_label_text(f"0 0.5 0.5 {at_limit} 0.5")) == [(1, "bounds")]
+    assert codes(parse_label_text(f"0 {at_limit} 0.5 1.2 0.2")) == [(1, "bounds")]
+    assert codes(parse_label_text(f"0 0.5 0.5 {at_limit + 0.01} 0.5")) == [(1, "pixels")]
+    assert codes(parse_label_text(f"0 {-OVERHANG_LIMIT - 0.01} 0.5 0.2 0.2")) == [(1, "far-outside")]
+
+
 def test_exact_duplicate_is_dropped_and_the_first_kept():
     result = parse_label_text(f"{VALID}\n1 0.3 0.3 0.1 0.1\n0 0.5000000 0.50 0.2 0.2000001\n")
     assert codes(result) == [(3, "duplicate")]
@@ -360,11 +393,15 @@ def number_token(draw) -> str:
     return {"repr": repr(value), "6f": f"{value:.6f}", "g": f"{value:g}", "e": f"{value:e}"}[style]
 
 
+# Edges this far outside [0, 1] keep a box's centre and sides within OVERHANG_LIMIT: a box that --fix repairs.
+EDGE_REACH = OVERHANG_LIMIT / 2
+
+
 @st.composite
 def edge_box_tokens(draw) -> list[str]:
     """A box given by its edges, so slivers and boxes just over the edge come up often."""
     cls = draw(st.integers(0, 3))
-    x1, x2, y1, y2 = (draw(st.one_of(st.sampled_from(EDGY[:14]), st.floats(-0.5, 1.5))) for _ in range(4))
+    x1, x2, y1, y2 = (draw(st.one_of(st.sampled_from(EDGY[:12]), st.floats(-EDGE_REACH, 1 + EDGE_REACH))) for _ in range(4))
     return [str(cls), repr((x1 + x2) / 2), repr((y1 + y2) / 2), repr(x2 - x1), repr(y2 - y1)]
 
 
@@ -411,6 +448,15 @@ def test_property_boxes_at_the_edges_repair_cleanly(rows):
     result = parse_label_text(text, num_classes=4)
     assert_invariants(result, text, 4)
     assert all(i.severity is Severity.FIXABLE for i in result.issues)  # finite, well-formed: never an error
+
+
+@PROPERTY
+@given(st.integers(0, 2), st.floats(0, 4000), st.floats(0, 4000), st.floats(2, 4000), st.floats(2, 4000))
+def test_property_pixel_boxes_are_errors_never_repairs(cls, x, y, w, h):
+    text = f"{cls} {x:g} {y:g} {w:g} {h:g}\n"
+    result = parse_label_text(text, num_classes=3)
+    assert codes(result, Severity.ERROR) == [(1, "pixels")], result.issues
+    assert result.boxes == [] and result.fixed_text() == text
 
 
 @PROPERTY

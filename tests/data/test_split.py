@@ -14,7 +14,15 @@ import pytest
 
 from maskdet.cli import split as split_cli
 from maskdet.config import SPLITS, load_dataset_config
-from maskdet.data.split import Sample, collect_samples, prepare_output, read_stem_list, split_from_lists, stratified_split
+from maskdet.data.split import (
+    Sample,
+    collect_samples,
+    fill_empty_training_splits,
+    prepare_output,
+    read_stem_list,
+    split_from_lists,
+    stratified_split,
+)
 from maskdet.errors import UserError
 
 RATIOS = {"train": 0.7, "val": 0.15, "test": 0.15}
@@ -98,6 +106,18 @@ def test_zero_ratio_gives_an_empty_split():
 def test_class_in_fewer_images_than_splits_is_still_assigned():
     assignment = stratified_split(fake_samples(rare=2), RATIOS, seed=0)
     assert sum(2 in s.classes for v in assignment.values() for s in v) == 2
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 5])
+def test_rounding_never_leaves_train_or_val_empty_when_there_are_two_photos(n):
+    # Images in class groups too small to go round: largest remainder alone gives all of them to train.
+    samples = [Sample(f"img{i}", Path(f"img{i}.png"), Path(f"img{i}.txt"), frozenset({i % 3})) for i in range(n)]
+    ratios = {"train": 0.8, "val": 0.1, "test": 0.1}
+    for seed in range(10):
+        assignment = stratified_split(samples, ratios, seed=seed)
+        fill_empty_training_splits(assignment, ratios)
+        assert assignment["train"] and assignment["val"], (n, seed, stems(assignment))
+        assert sum(len(v) for v in assignment.values()) == n
 
 
 def test_each_split_is_sorted_by_name():
@@ -203,7 +223,7 @@ def test_originals_are_never_modified_or_deleted(source, tools):
     run_split(source)
     run_split(source, "--force", "--seed", "3")
     run_split(source, "--force", "--link")
-    run_split(source, "--force", "--ratios", "1", "0", "0")
+    run_split(source, "--force", "--ratios", "0.9", "0.1", "0")  # empties the old test split
     assert tools.snapshot(source.root) == before
 
 
@@ -265,6 +285,45 @@ def test_bad_ratios_are_refused(source, capsys):
         run_split(source, "--ratios", "0.7", "-0.1", "0.4")
     assert "argument --ratios: must be at least 0, got -0.1" in capsys.readouterr().err
     assert not source.out.exists()
+
+
+@pytest.mark.parametrize(("ratios", "empty"), [(["1", "0", "0"], "val"), (["0", "1", "0.2"], "train")])
+def test_ratios_that_give_train_or_val_no_photos_are_refused_before_anything_is_written(source, tools, ratios, empty):
+    # train.py would say the val folder does not exist and send the user back to split.py.
+    proc = tools.run_script("split.py", *script_args(source, "--ratios", *ratios))
+    tools.assert_one_line_error(proc, f"gives {empty} no photos", "training needs photos in both train and val")
+    assert not source.out.exists()
+
+
+def few_photos(tmp_path: Path, make_image, make_labels, n: int) -> Path:
+    """n photos of 64x48 (big enough for check.py), labels beside them, in two class groups."""
+    folder = tmp_path / "few"
+    for i in range(n):
+        make_image(folder / f"p{i}.png", 64, 48, seed=i)
+        make_labels(folder / f"p{i}.txt", [f"{i % 2} 0.5 0.5 0.3 0.3"])
+    return folder
+
+
+def test_three_photos_at_ordinary_ratios_still_put_one_in_val_and_say_test_is_empty(tmp_path, make_image, make_labels,
+                                                                                   data_yaml, tools):
+    photos = few_photos(tmp_path, make_image, make_labels, 3)
+    out = tmp_path / "ds"
+    proc = tools.run_script("split.py", "--images", photos, "--data", data_yaml, "--out", out, "--ratios", "0.8", "0.1", "0.1")
+    assert proc.returncode == 0, proc.stderr
+    sizes = {line.split()[0]: int(line.split()[1]) for line in proc.stdout.splitlines() if line.split()[:1] in (["train"], ["val"], ["test"])}
+    assert sizes == {"train": 2, "val": 1, "test": 0}, proc.stdout
+    assert "(empty: no test photos" in proc.stdout
+    # The dataset it wrote passes check.py: an empty test split blocks nothing.
+    check = tools.run_script("check.py", "--data", out / "data.yaml", "--no-plots", "--project", tmp_path / "runs")
+    assert check.returncode == 0, check.stdout[-2000:] + check.stderr
+    assert "warning: test images folder does not exist" in check.stdout
+
+
+def test_one_photo_is_refused_saying_two_are_needed(tmp_path, make_image, make_labels, data_yaml, tools):
+    photos = few_photos(tmp_path, make_image, make_labels, 1)
+    proc = tools.run_script("split.py", "--images", photos, "--data", data_yaml, "--out", tmp_path / "ds")
+    tools.assert_one_line_error(proc, photos, "training needs at least 2, one in train and one in val")
+    assert not (tmp_path / "ds").exists()
 
 
 def test_prepare_output_with_force_keeps_other_folders(tmp_path):
@@ -331,6 +390,15 @@ def test_list_stems_may_contain_dots(source, tmp_path, make_image):
     lists = write_lists(tmp_path / "lists", train=["photo_jpg.rf.3f2a9c", "img000.png"], val=["img001"])
     assignment = split_from_lists(collect_samples(source.images, source.labels), lists)
     assert stems(assignment) == {"train": ["photo_jpg.rf.3f2a9c", "img000"], "val": ["img001"]}
+
+
+@pytest.mark.parametrize("val", [None, ["# none yet"]])
+def test_lists_that_give_val_no_photos_are_refused_before_anything_is_written(source, tmp_path, tools, val):
+    lists = write_lists(tmp_path / "lists", train=["img000", "img001"], test=["img002"],
+                        **({} if val is None else {"val": val}))
+    proc = tools.run_script("split.py", *script_args(source, "--lists", lists))
+    tools.assert_one_line_error(proc, lists, "leaves val without photos", "training needs photos in both train and val")
+    assert not source.out.exists()
 
 
 def test_read_stem_list_accepts_stems_names_paths_and_comments(tmp_path):

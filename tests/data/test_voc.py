@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from maskdet.data.voc import VocAnnotation, VocObject, parse_voc, voc_to_boxes
+from maskdet.data.voc import ConversionStats, VocAnnotation, VocObject, parse_voc, voc_to_boxes
 from maskdet.errors import UserError
 
 IDS = {"with_mask": 0, "without_mask": 1, "mask_weared_incorrect": 2}
@@ -213,3 +213,21 @@ def test_stats_add_up():
     assert (a.boxes_in, a.boxes_out, a.clipped, a.dropped) == (4, 2, 1, 1)
     assert a.per_class == {"with_mask": 1, "without_mask": 1} and a.unknown == {"x": 1}
     assert len(a.notes) == 2
+
+
+def test_box_clipped_to_a_sliver_is_dropped_not_written_with_zero_size():
+    # 0.00001 px of a 100 px image is written as width 0.000000: a degenerate box check.py would flag.
+    boxes, stats = voc_to_boxes(annotation(("with_mask", 99.99999, 10, 130, 20), ("with_mask", 1, 1, 5, 5)), (100, 50), IDS)
+    assert len(boxes) == 1 and stats.dropped == 1 and stats.clipped == 0
+    assert stats.notes == ["a.xml:10: dropped box 'with_mask' lying outside the 100x50 image"]
+
+
+def test_clip_to_image_counts_and_notes_fractions_as_it_does_pixels():
+    # import_yolo.py runs YOLO boxes (fractions of the image) through the same code as VOC pixels.
+    from maskdet.data.voc import clip_to_image
+
+    stats = ConversionStats()
+    assert clip_to_image((-0.1, 0.2, 0.5, 0.4), (1.0, 1.0), stats, "p.txt:3", "mask", "the image") == (0.0, 0.2, 0.5, 0.4)
+    assert clip_to_image((1.2, 0.2, 1.4, 0.4), (1.0, 1.0), stats, "p.txt:4", "mask", "the image") is None
+    assert (stats.clipped, stats.dropped) == (1, 1)
+    assert stats.notes == ["p.txt:3: clipped box 'mask' to the image", "p.txt:4: dropped box 'mask' lying outside the image"]

@@ -114,3 +114,57 @@ def test_the_json_file_is_valid_json_after_every_frame_so_kill_9_keeps_it_readab
     sink.write(Frame(shade(0), "clip.mp4", "clip", "video", 3, 3 / 25, 0.0, 25.0), no_detections(), None)
     sink.close()
     assert len(json.loads(path.read_text())) == 3
+
+
+def one_face_frame(index: int, source: str = "clip.mp4") -> tuple[Frame, Detections]:
+    face = Detections(np.array([[1, 2, 30, 40]], np.float32), np.array([0.9], np.float32), np.array([1]), NAMES)
+    return Frame(shade(0), source, "clip", "video", index, index / 25, 0.0, 25.0), face
+
+
+def test_in_a_reused_run_folder_csv_rows_and_json_records_follow_the_earlier_runs_never_replace_them(tmp_path, capsys):
+    """--exist-ok reuses the folder (as YOLOv5's): an earlier run's predictions are the user's data too."""
+    import csv
+    import json
+
+    from maskdet.inference.sinks import CsvSink, JsonSink
+
+    for run, source in enumerate(("first.mp4", "second.mp4")):
+        with CsvSink(tmp_path / "predictions.csv") as table, JsonSink(tmp_path / "predictions.json") as array:
+            for index in range(2 + run):
+                frame, det = one_face_frame(index, source)
+                table.write(frame, det, None)
+                array.write(frame, det, None)
+    rows = list(csv.DictReader((tmp_path / "predictions.csv").open(newline="")))
+    assert [r["source"] for r in rows] == ["first.mp4"] * 2 + ["second.mp4"] * 3  # one header, every row
+    assert [r["source"] for r in json.loads((tmp_path / "predictions.json").read_text())] == [r["source"] for r in rows]
+    assert "rows follow those already there" in capsys.readouterr().err
+
+
+def test_a_row_cut_off_by_a_kill_is_ended_before_the_next_run_appends(tmp_path):
+    import csv
+
+    from maskdet.inference.sinks import CsvSink
+
+    path = tmp_path / "predictions.csv"
+    with CsvSink(path) as table:
+        table.write(*one_face_frame(0), None)
+    with path.open("a", newline="") as f:
+        f.write("clip.mp4,1,0.04,1,without_ma")  # killed in the middle of a row
+    with CsvSink(path) as table:
+        table.write(*one_face_frame(5), None)
+    rows = list(csv.reader(path.open(newline="")))
+    assert len(rows) == 4 and rows[-1][:2] == ["clip.mp4", "5"], rows
+
+
+def test_an_earlier_file_this_run_cannot_follow_is_refused_in_one_line_and_kept(tmp_path):
+    from maskdet.errors import UserError
+    from maskdet.inference.sinks import CsvSink, JsonSink
+
+    (tmp_path / "predictions.csv").write_text("name,count\nme,1\n")
+    (tmp_path / "predictions.json").write_text('{"mine": true}\n')
+    with pytest.raises(UserError, match="other columns"):
+        CsvSink(tmp_path / "predictions.csv")
+    with pytest.raises(UserError, match="not a JSON array this tool wrote"):
+        JsonSink(tmp_path / "predictions.json")
+    assert (tmp_path / "predictions.csv").read_text() == "name,count\nme,1\n"
+    assert (tmp_path / "predictions.json").read_text() == '{"mine": true}\n'
