@@ -87,7 +87,8 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if (action.required or action.default in (None, False, [], argparse.SUPPRESS)
+        if (action.required or action.default is None or action.default is False or action.default == []
+                or action.default is argparse.SUPPRESS  # (a default of 0 is shown: `in (False,)` would hide it)
                 or isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction))
                 or "default" in text.lower()):
             return text
@@ -113,15 +114,18 @@ def number(kind: type = float, low: float | None = None, high: float | None = No
     `low_open`/`high_open` exclude the bound itself; `also` lists single values allowed outside the range
     (-1 for 'auto'). argparse prints the message as 'argument --conf: must be ...', exit status 2.
     """
+    def show(bound: float) -> str:  # 4294967295, not 4.29497e+09
+        return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
+
     def describe() -> str:
         if low is not None and high is not None:
             left, right = ("above" if low_open else "at least"), ("below" if high_open else "at most")
-            text = f"{left} {low:g} and {right} {high:g}"
+            text = f"{left} {show(low)} and {right} {show(high)}"
         elif low is not None:
-            text = f"{'above' if low_open else 'at least'} {low:g}"
+            text = f"{'above' if low_open else 'at least'} {show(low)}"
         else:
-            text = f"{'below' if high_open else 'at most'} {high:g}"
-        return text + "".join(f" (or {a:g})" for a in also)
+            text = f"{'below' if high_open else 'at most'} {show(high)}"
+        return text + "".join(f" (or {show(a)})" for a in also)
 
     def parse(text: str) -> float:
         try:

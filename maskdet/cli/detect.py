@@ -34,7 +34,7 @@ monitoring (--track, --line, --alert):
   Each face gets an ID that follows it through the view. Its verdict is a confidence-weighted vote
   over the frames of its track (the class with the largest sum of confidences), given once the track
   has --min-frames frames; shorter tracks are not counted as people. people.csv gets a row per person
-  as they leave the view, with their best crop under people/; alerts go to alerts/ and alerts.jsonl
+  as they leave the view (their best crop under people/ with --privacy off only); alerts go to alerts/ and alerts.jsonl
   (with delivery status); report.html sums up the run and opens offline.
   --line 'in' is a crossing from the left to the right of the line seen walking from X1,Y1 to X2,Y2
   (for a line drawn left to right: moving down the image).

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--opset", type=number(int, 7, 30), default=None, help="ONNX opset (default: Ultralytics' choice)")
     parser.add_argument("--dynamic", action="store_true", help="dynamic input size and batch")
     parser.add_argument("--no-simplify", action="store_true", help="skip onnxslim graph simplification")
-    parser.add_argument("--half", action="store_true", help="FP16 weights (GPU only)")
+    parser.add_argument("--half", action="store_true", help="FP16 weights: half the file; ONNX Runtime runs them on a CPU too, but a GPU is where they are faster")
     parser.add_argument("--force", action="store_true", help="replace an existing .onnx beside the .pt")
     parser.add_argument("--end2end", action="store_true",
                         help="YOLO26 only: export the NMS-free head, one (1, 300, 6) output of finished boxes "

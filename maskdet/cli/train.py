@@ -30,6 +30,14 @@ Ctrl-C stops training; runs/train/<name>/weights/last.pt keeps the progress and 
 """
 
 
+# Settings train.py takes as flags: given as key=value too, they would skip the flags' range checks and
+# silently override them (imgsz=0 trained at 32 px).
+FLAG_OF_SETTING = {"data": "--data", "model": "--model", "epochs": "--epochs", "imgsz": "--imgsz", "batch": "--batch",
+                   "device": "--device", "workers": "--workers", "patience": "--patience", "cache": "--cache",
+                   "seed": "--seed", "cls_pw": "--cls-pw", "resume": "--resume", "project": "--project",
+                   "name": "--name", "exist_ok": "--exist-ok"}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser("train.py", "Train an Ultralytics YOLO detector on the dataset of data.yaml and print precision,\n"
                          "recall and mAP per class at the end.", EXAMPLES)
@@ -58,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
                              "a class on a fraction f of the images repeats its images round(sqrt(T/f)) times); "
                              "0.8 doubles the Kaggle images with unmasked faces and triples those with badly worn "
                              "masks; 0 = off")
-    parser.add_argument("--camera-aug", type=float, default=0.0, metavar="P",
+    parser.add_argument("--camera-aug", type=number(float, 0, 1), default=0.0, metavar="P",
                         help="make training photos look like camera frames: blur, JPEG compression, exposure, "
                              "downscaling and colour cast, each with probability P (0.15 is a good start; 0 = off)")
     parser.add_argument("--p2", action="store_true",
@@ -74,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--project", default=str(PROJECT_ROOT / "runs" / "train"), help="where run folders go")
     parser.add_argument("--name", default="exp", help="run folder name (exp, exp2, ... if it exists)")
     parser.add_argument("--exist-ok", action="store_true", help="reuse the run folder instead of numbering a new one")
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="any other Ultralytics training setting")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="any other Ultralytics training setting (those with a flag above are given by the flag, "
+                             "where they are range-checked)")
     args = parser.parse_args(argv)
     if args.batch > 1 and args.batch != int(args.batch):
         parser.error(f"argument --batch/--batch-size: a batch of images is a whole number (or a fraction below 1 "
@@ -86,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     from maskdet.evaluation.metrics import format_table
     from maskdet.training.trainer import parse_overrides, train
 
+    overrides = parse_overrides(args.overrides)
+    for key in overrides:
+        if key in FLAG_OF_SETTING:
+            parser.error(f"'{key}=' has a flag of its own: give it as {FLAG_OF_SETTING[key]}, where it is range-checked")
     if args.device not in (None, "", "cpu"):
         from maskdet.inference.detectors import check_torch_device
 
@@ -94,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     result = train(data=args.data, model=getattr(args, "model", None), epochs=args.epochs, imgsz=args.imgsz, batch=batch,
                    device=args.device, workers=args.workers, patience=args.patience, cache=args.cache,
                    seed=args.seed, project=Path(args.project), name=args.name, exist_ok=args.exist_ok,
-                   cls_pw=args.cls_pw, resume=args.resume, overrides=parse_overrides(args.overrides),
+                   cls_pw=args.cls_pw, resume=args.resume, overrides=overrides,
                    oversample=args.oversample, camera_aug=args.camera_aug, stride4=args.p2)
     print(f"\nvalidation of {result.best.name} (the epoch with the best val mAP):")
     print(format_table(result.table))
@@ -109,15 +123,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def average(args) -> int:
     """--average A B: one checkpoint from two, in a run folder of its own."""
-    from maskdet.errors import UserError, require_modules
+    from maskdet.errors import require_modules
+    from maskdet.fileio import next_run_dir
 
     require_modules("train.py --average", "torch", "ultralytics")
-    from maskdet.training.average import average_checkpoints
+    from maskdet.training.average import average_checkpoints, save_checkpoint
 
-    out = Path(args.project) / args.name / "weights" / "best.pt"
-    if out.exists() and not args.exist_ok:
-        raise UserError("already exists (--exist-ok replaces it, or choose another --name)", out)
-    average_checkpoints(args.average[0], args.average[1], args.alpha, out)
+    averaged = average_checkpoints(args.average[0], args.average[1], args.alpha)  # refused before a folder is made
+    out = save_checkpoint(averaged, next_run_dir(args.project, args.name, args.exist_ok) / "weights" / "best.pt")
     print(f"averaged: {1 - args.alpha:g} x {args.average[0]} + {args.alpha:g} x {args.average[1]}\n"
           f"weights: {out}\nnext: python val.py --weights {out} --split val")
     return 0

@@ -17,7 +17,8 @@ from pathlib import Path
 from maskdet.errors import UserError
 
 
-def average_checkpoints(a: str | Path, b: str | Path, alpha: float, out: str | Path) -> Path:
+def average_checkpoints(a: str | Path, b: str | Path, alpha: float) -> dict:
+    """The checkpoint (1 - alpha) a + alpha b, in memory: every input is checked before anything is written."""
     import torch
 
     if not 0.0 <= alpha <= 1.0:
@@ -40,9 +41,16 @@ def average_checkpoints(a: str | Path, b: str | Path, alpha: float, out: str | P
     averaged = {k: v for k, v in checkpoint.items() if k not in ("model", "ema", "optimizer")}
     averaged.update(model=first.half(), ema=None, optimizer=None, epoch=-1,
                     averaged={"a": str(a), "b": str(b), "alpha": alpha})
+    return averaged
+
+
+def save_checkpoint(checkpoint: dict, out: str | Path) -> Path:
+    """Written atomically: a kill never leaves half a checkpoint under the final name."""
+    import torch
+
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary = out.with_name(f".{out.name}.tmp")
-    torch.save(averaged, temporary)
-    temporary.replace(out)  # atomic: a kill never leaves half a checkpoint under the final name
+    torch.save(checkpoint, temporary)
+    temporary.replace(out)
     return out

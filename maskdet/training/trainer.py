@@ -203,6 +203,20 @@ def find_last_checkpoint(project: Path) -> Path:
     return candidates[-1]
 
 
+def check_resumable(checkpoint: Path) -> None:
+    """Refuse a checkpoint with no training state left to continue, in one line.
+
+    Ultralytics strips the optimizer from last.pt when a run ends (and an averaged or exported checkpoint never
+    had one); given such a file, its --resume warns and starts a NEW training on its default dataset (COCO8,
+    downloaded)."""
+    import torch
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    if not isinstance(state, dict) or state.get("optimizer") is None or int(state.get("epoch", -1)) < 0:
+        raise UserError(f"nothing to resume: this run finished (its weights keep no training state); to train it "
+                        f"further, start a new run from it: python train.py --model {checkpoint} --epochs N", checkpoint)
+
+
 def trim_results_to_checkpoint(checkpoint: Path) -> None:
     """Drop results.csv rows of epochs the checkpoint does not hold.
 
@@ -334,6 +348,7 @@ def train(
         if not checkpoint.exists():
             raise UserError("checkpoint to resume not found", checkpoint)
         yolo = load_yolo(checkpoint)
+        check_resumable(checkpoint)
         print(f"resuming {checkpoint}")
         trim_results_to_checkpoint(checkpoint)
         source, args = str(checkpoint), {"resume": True, **device_arg}

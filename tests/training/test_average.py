@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="averaging checkpoints needs torch (requirements-train.txt)")
 
 from maskdet.errors import UserError  # noqa: E402
-from maskdet.training.average import average_checkpoints  # noqa: E402
+from maskdet.training.average import average_checkpoints, save_checkpoint  # noqa: E402
 
 SHIPPED = Path(__file__).resolve().parents[2] / "models" / "best.pt"
 
@@ -33,7 +33,7 @@ def test_every_floating_tensor_is_mixed_by_alpha_and_ultralytics_loads_the_resul
     if not SHIPPED.is_file():
         pytest.skip(f"no shipped model at {SHIPPED}")
     shifted = shifted_copy(SHIPPED, tmp_path / "shifted.pt", 1.0)
-    out = average_checkpoints(SHIPPED, shifted, 0.25, tmp_path / "soup" / "averaged.pt")
+    out = save_checkpoint(average_checkpoints(SHIPPED, shifted, 0.25), tmp_path / "soup" / "averaged.pt")
     assert out.is_file() and not list(out.parent.glob(".*.tmp"))
     original = torch.load(SHIPPED, map_location="cpu", weights_only=False)["model"].float().state_dict()
     averaged = torch.load(out, map_location="cpu", weights_only=False)
@@ -55,15 +55,14 @@ def test_different_networks_a_bad_alpha_and_a_missing_file_are_one_line_errors(t
     checkpoint.update(model=model, ema=None)
     torch.save(checkpoint, tmp_path / "headless.pt")
     with pytest.raises(UserError, match="not the same network"):
-        average_checkpoints(SHIPPED, tmp_path / "headless.pt", 0.5, tmp_path / "x.pt")
+        average_checkpoints(SHIPPED, tmp_path / "headless.pt", 0.5)
     with pytest.raises(UserError, match="alpha must be between 0 and 1"):
-        average_checkpoints(SHIPPED, SHIPPED, 1.5, tmp_path / "x.pt")
+        average_checkpoints(SHIPPED, SHIPPED, 1.5)
     with pytest.raises(UserError, match="no such checkpoint"):
-        average_checkpoints(SHIPPED, tmp_path / "missing.pt", 0.5, tmp_path / "x.pt")
+        average_checkpoints(SHIPPED, tmp_path / "missing.pt", 0.5)
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(UserError, match="not an Ultralytics checkpoint"):
-        average_checkpoints(SHIPPED, tmp_path / "junk.pt", 0.5, tmp_path / "x.pt")
-    assert not (tmp_path / "x.pt").exists()
+        average_checkpoints(SHIPPED, tmp_path / "junk.pt", 0.5)
 
 
 def train_py(*args) -> subprocess.CompletedProcess:
@@ -71,12 +70,20 @@ def train_py(*args) -> subprocess.CompletedProcess:
                           text=True, timeout=120)
 
 
-def test_train_py_average_writes_a_run_folder_and_keeps_an_existing_one(tmp_path, tools):
+def test_train_py_average_numbers_its_run_folders_and_makes_none_for_bad_inputs(tmp_path, tools):
     if not SHIPPED.is_file():
         pytest.skip(f"no shipped model at {SHIPPED}")
     args = ("--average", SHIPPED, SHIPPED, "--alpha", "0.3", "--project", tmp_path, "--name", "soup")
     proc = train_py(*args)
     assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "soup" / "weights" / "best.pt").is_file() and "next: python val.py" in proc.stdout
-    tools.assert_one_line_error(train_py(*args), "already exists")
+    first = tmp_path / "soup" / "weights" / "best.pt"
+    assert first.is_file() and "next: python val.py" in proc.stdout
+    made = first.stat().st_mtime_ns
+    again = train_py(*args)  # as every run folder: soup2, the first kept
+    assert again.returncode == 0 and (tmp_path / "soup2" / "weights" / "best.pt").is_file(), again.stderr
+    assert first.stat().st_mtime_ns == made
+    (tmp_path / "photo.jpg").write_bytes(b"\xff\xd8 not a checkpoint")
+    tools.assert_one_line_error(train_py("--average", SHIPPED, tmp_path / "photo.jpg", "--project", tmp_path,
+                                         "--name", "soup"), "not an Ultralytics checkpoint")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["soup", "soup2"]
     tools.assert_one_line_error(train_py("--average", SHIPPED, SHIPPED, "--alpha", "2"), "--alpha")

@@ -64,6 +64,7 @@ def bad_checkpoints(tmp_path_factory) -> dict[str, Path]:
     ("train", ["--epochs", "0"]), ("train", ["--epochs", "-1"]), ("train", ["--imgsz", "0"]), ("train", ["--batch", "0"]),
     ("train", ["--batch", "2.5"]), ("train", ["--workers", "-1"]), ("train", ["--patience", "0"]),
     ("train", ["--cls-pw", "2"]), ("train", ["--oversample", "-1"]), ("train", ["--seed", "-3"]),
+    ("train", ["--camera-aug", "-1"]), ("train", ["--camera-aug", "nan"]), ("train", ["--camera-aug", "2"]),
     ("val", ["--conf", "2"]), ("val", ["--iou", "5"]), ("val", ["--imgsz", "0"]), ("val", ["--batch", "0"]),
     ("export", ["--imgsz", "0"]), ("export", ["--opset", "3"]),
 ])
@@ -78,6 +79,15 @@ def test_every_number_is_range_checked(command, args, capsys):
 def test_an_unknown_or_bad_key_value_setting_is_one_line_before_a_run_folder(setting, why, dataset, tmp_path, capsys):
     code, _, err = cli("train", "--data", dataset, "--epochs", "1", setting, "--project", tmp_path, capsys=capsys)
     one_line_error(code, err, why)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("setting, flag", [("imgsz=0", "--imgsz"), ("epochs=5", "--epochs"), ("cls-pw=3", "--cls-pw"),
+                                           ("data=other.yaml", "--data")])
+def test_a_setting_that_has_a_flag_is_refused_as_key_value(setting, flag, dataset, tmp_path, capsys):
+    """Given as key=value it would skip the flag's range check and override the flag without a word."""
+    code, _, err = cli("train", "--data", dataset, "--epochs", "1", setting, "--project", tmp_path, capsys=capsys)
+    one_line_error(code, err, "has a flag of its own", f"give it as {flag}")
     assert not list(tmp_path.iterdir())
 
 

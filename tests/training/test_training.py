@@ -209,6 +209,18 @@ def test_resume_continues_an_interrupted_run(dataset, tmp_path):
     assert f"training on {os.cpu_count()} CPU threads" in resumed.stdout  # the resumed run uses every core too
 
 
+def test_resuming_a_run_that_finished_is_one_line_and_trains_nothing(trained):
+    """Ultralytics' own --resume of a finished run starts a new training on its default dataset (COCO8)."""
+    run_dir = trained[0]
+    before = sorted(p.name for p in run_dir.parent.iterdir())
+    for args in (["--resume", run_dir / "weights" / "last.pt"], ["--resume", "--project", run_dir.parent]):
+        proc = run("train.py", *args, "--device", "cpu")
+        assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+        assert proc.stderr.startswith(f"error: {run_dir / 'weights' / 'last.pt'}: nothing to resume: this run finished")
+        assert "Traceback" not in proc.stderr and "coco8" not in proc.stdout + proc.stderr
+    assert sorted(p.name for p in run_dir.parent.iterdir()) == before
+
+
 def test_evaluation_on_the_test_split_prints_the_table_and_writes_plots(trained, dataset, tmp_path):
     proc = run("val.py", "--weights", trained[0] / "weights" / "best.pt", "--data", dataset, "--split", "test",
                "--imgsz", "64", "--project", tmp_path)
