@@ -83,7 +83,8 @@ def require_modules(command: str, *modules: str) -> None:
 
 
 def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
-    """Run a command's main(), mapping UserError to a one-line error and Ctrl-C to exit 130.
+    """Run a command's main(), mapping UserError (and an OSError, such as --project naming a file) to a one-line
+    error and Ctrl-C to exit 130.
 
     Everything a command writes is written atomically and flushed as it goes, so stopping
     it with Ctrl-C keeps what was done; the message says so.
@@ -104,3 +105,7 @@ def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = No
         return 130
     except BrokenPipeError:  # `check.py | head` is not an error
         return 0
+    except OSError as exc:  # an output path that is a file, no permission, a full disk: whoever raised it
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        print(f"error: {one_line(where + (exc.strerror or str(exc)))}", file=sys.stderr)
+        return 2

@@ -45,3 +45,33 @@ def test_a_cli_prints_a_hostile_error_as_one_escaped_line_and_exits_2(capsys):
     assert run_cli(main, []) == 2
     err = capsys.readouterr().err
     assert err == "error: m.onnx: task is '\\x1b[31mred\\x1b[0m'\n"
+
+
+@pytest.mark.parametrize("script, args", [
+    ("detect.py", ["--source", "samples/images/astronaut.jpg", "--project", "{file}"]),
+    ("train.py", ["--average", "models/best.pt", "models/best.pt", "--project", "{file}"]),
+])
+def test_an_output_path_that_is_a_file_is_one_error_line_naming_it_not_a_traceback(tmp_path, script, args):
+    import subprocess
+
+    from maskdet.config import PROJECT_ROOT
+
+    taken = tmp_path / "results"
+    taken.write_text("a file where a folder is asked for\n")
+    argv = [a.replace("{file}", str(taken)) for a in args]
+    run = subprocess.run([sys.executable, str(PROJECT_ROOT / script), *argv], cwd=PROJECT_ROOT, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 2, run.stderr
+    assert "Traceback" not in run.stderr and run.stderr.count("\n") == 1, run.stderr
+    assert run.stderr.startswith(f"error: {taken}/") and "Not a directory" in run.stderr, run.stderr
+    assert taken.read_text() == "a file where a folder is asked for\n"
+
+
+def test_an_os_error_without_a_file_name_is_still_one_line(capsys):
+    from maskdet.errors import run_cli
+
+    def main(argv):
+        raise OSError(28, "No space left on device")
+
+    assert run_cli(main, []) == 2
+    assert capsys.readouterr().err == "error: No space left on device\n"

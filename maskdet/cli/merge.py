@@ -70,4 +70,4 @@ def main(argv: list[str] | None = None) -> int:
     if plan.added and not args.dry_run:
         print(f"next: python labeling/check.py --data {args.into}, then python train.py --data {args.into} "
               f"--model models/best.pt to fine-tune")
-    return 0
+    return 1 if plan.skipped else 0  # photos already in the dataset are no problem; photos left out are

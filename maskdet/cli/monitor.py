@@ -135,8 +135,13 @@ def main(argv: list[str] | None = None) -> int:
     if len(kinds) > 1:
         raise UserError("mixes live cameras and video files: put the videos in a folder and run --archive DIR",
                         fleet.path)
-    if args.check:
-        print(f"{fleet.path}: {len(fleet.cameras)} cameras, {len({c.site for c in fleet.cameras})} sites: OK")
+    if args.check:  # the model too: a path that is wrong would otherwise pass as OK
+        from maskdet.fleet.worker import load_model
+        from maskdet.models import default_weights
+
+        detector = load_model(fleet.defaults)
+        print(f"{fleet.path}: {len(fleet.cameras)} cameras, {len({c.site for c in fleet.cameras})} sites, model "
+              f"{fleet.defaults.model or default_weights()} ({detector.imgsz} px): OK")
         return 0
 
     require_modules("monitor.py", "ray", *(("psycopg",) if args.db.startswith(("postgresql://", "postgres://")) else ()))

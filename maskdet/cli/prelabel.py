@@ -12,7 +12,7 @@ from maskdet.data.convert import refuse_other_classes_txt
 from maskdet.data.labelimg_launcher import check_classes_txt, prepare_labels_dir
 from maskdet.data.prelabel import PRELABEL_CONF, REVIEW_FLOOR, check_model_classes, prelabel_folder
 from maskdet.errors import UserError
-from maskdet.fileio import next_run_dir
+from maskdet.fileio import IMAGE_SUFFIXES, list_images, next_run_dir
 from maskdet.models import default_weights
 from maskdet.settings import DetectionSettings, Settings
 
@@ -66,10 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     images_dir = Path(args.images)
     if not images_dir.is_dir():
         raise UserError("images folder not found", images_dir)
+    if not list_images(images_dir):  # refused before anything is written into the user's folders
+        raise UserError(f"no photos in this folder ({' '.join(sorted(IMAGE_SUFFIXES))})", images_dir)
     labels_dir = Path(args.labels) if "labels" in args else default_labels_dir(images_dir)
     if labels_dir.exists() and not labels_dir.is_dir():
         raise UserError("labels folder is a file", labels_dir)
-    stale = check_classes_txt(labels_dir, config.names, force=False, again="pre-label again") if labels_dir.is_dir() else False
+    stale = (check_classes_txt(labels_dir, config.names, force=False, again="pre-label again", echo=lambda _: None)
+             if labels_dir.is_dir() else False)
     if stale:  # no label uses an id it gives another class, but it is someone's file: replaced only with --force
         refuse_other_classes_txt(labels_dir, config.names, args.force)
     weights = getattr(args, "weights", None) or default_weights()
@@ -79,9 +82,9 @@ def main(argv: list[str] | None = None) -> int:
                                                          imgsz=getattr(args, "imgsz", None), device=getattr(args, "device", None),
                                                          tile=args.tile)))
     check_model_classes(step, config.names, weights)
+    run_dir = next_run_dir(args.project, args.name, args.exist_ok)  # before the labels folder: it may fail (a file)
     labels_dir.mkdir(parents=True, exist_ok=True)
     prepare_labels_dir(labels_dir, config.names, rewrite_classes_txt=stale)
-    run_dir = next_run_dir(args.project, args.name, args.exist_ok)
     review_file = run_dir / "review.txt"
     print(f"prelabel: {images_dir} with {weights} at --conf {args.conf}, labels to {labels_dir}", flush=True)
     report = prelabel_folder(images_dir, labels_dir, step, args.conf, args.force, review_file)
@@ -90,4 +93,4 @@ def main(argv: list[str] | None = None) -> int:
     labels_arg = f" --labels {labels_dir}" if "labels" in args else ""
     print(f"review order ({len(report.review)} photos, least sure first): {review_file}")
     print(f"next: python labeling/label.py --images {images_dir}{labels_arg} --order {review_file}")
-    return 0
+    return 1 if report.skipped else 0  # as detect.py: photos were skipped (each named above)

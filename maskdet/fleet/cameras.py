@@ -226,11 +226,13 @@ class _Checker:
 
 
 def _check_no_aliases(text: str, path: Path) -> list[str]:
-    problems = []
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            problems.append(f"{path}:{event.start_mark.line + 1}: YAML anchors and aliases (&, *) are not accepted here")
-    return problems
+    """One problem, at the first anchor or alias: a file built of them (a YAML bomb) is not worth a line each."""
+    lines = [event.start_mark.line + 1 for event in yaml.parse(text, Loader=yaml.SafeLoader)
+             if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None)]
+    if not lines:
+        return []
+    more = f" ({len(lines)} in all)" if len(lines) > 1 else ""
+    return [f"{path}:{lines[0]}: YAML anchors and aliases (&, *) are not accepted here{more}"]
 
 
 def read_fleet(path: str | Path, archive: bool = False) -> Fleet:

@@ -74,13 +74,13 @@ def test_existing_labels_are_kept_untouched_unless_force(tmp_path, photo_model, 
     assert (tmp_path / "runs" / "exp2" / "review.txt").is_file()  # a new numbered run folder
 
 
-def test_unreadable_photos_are_skipped_and_counted_and_empty_photos_reported(tmp_path, photo_model, make_photo):
+def test_unreadable_photos_are_skipped_counted_and_make_the_exit_status_1(tmp_path, photo_model, make_photo):
     photos = tmp_path / "photos"
     make_photo(photos / "a.png", 60)
     (photos / "broken.png").write_bytes(b"\x89PNG not really")
     only_weak = [(16, 12, 48, 60, 0, 0.2)]
     proc = prelabel("--images", photos, "--weights", photo_model(only_weak), "--conf", "0.35", cwd=tmp_path)
-    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr  # as detect.py: not all were done
     assert "1 unreadable and skipped" in proc.stdout and "broken.png" in proc.stdout
     assert (photos / "a.txt").read_text() == ""  # reviewed as "no face": an empty label file
     assert "no face found in 1 photos (e.g. a.png)" in proc.stdout
@@ -147,12 +147,31 @@ def test_a_classes_txt_that_disagrees_is_kept_unless_forced_even_when_no_label_u
     photos = tmp_path / "photos"
     make_photo(photos / "a.png", 60)
     (photos / "classes.txt").write_text("dog\ncat\n")
-    tools.assert_one_line_error(prelabel("--images", photos, "--weights", photo_model(BOXES), cwd=tmp_path),
-                                "classes.txt", "--force")
+    refused = prelabel("--images", photos, "--weights", photo_model(BOXES), cwd=tmp_path)
+    tools.assert_one_line_error(refused, "classes.txt", "--force")
+    assert "rewritten" not in refused.stdout  # no note that says the opposite of the error
     assert (photos / "classes.txt").read_text() == "dog\ncat\n" and not (photos / "a.txt").exists()
     proc = prelabel("--images", photos, "--weights", photo_model(BOXES), "--force", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (photos / "classes.txt").read_text().split() == NAMES
+
+
+def test_a_folder_without_photos_is_one_line_and_nothing_is_written(tmp_path, photo_model, tools):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "notes.txt").write_text("no photos here\n")
+    tools.assert_one_line_error(prelabel("--images", photos, "--weights", photo_model(BOXES), cwd=tmp_path),
+                                "no photos in this folder")
+    assert sorted(p.name for p in photos.iterdir()) == ["notes.txt"] and not (tmp_path / "runs").exists()
+
+
+def test_a_run_folder_that_cannot_be_made_leaves_the_photos_folder_untouched(tmp_path, photo_model, make_photo, tools):
+    photos = tmp_path / "photos"
+    make_photo(photos / "a.png", 60)
+    (tmp_path / "runs").write_text("a file where the run folders would go\n")
+    tools.assert_one_line_error(prelabel("--images", photos, "--weights", photo_model(BOXES), cwd=tmp_path),
+                                "Not a directory")
+    assert sorted(p.name for p in photos.iterdir()) == ["a.png"]
 
 
 def test_a_photo_over_the_pixel_limit_is_skipped_and_the_rest_prelabelled(tmp_path, fixed_detector, make_photo):

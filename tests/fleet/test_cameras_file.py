@@ -64,7 +64,7 @@ def test_anchors_aliases_and_oversized_files_are_refused(tmp_path):
     bomb.write_text("a: &a [x, x, x]\nb: &b [*a, *a, *a]\ncameras: [*b, *b]\n", encoding="utf-8")
     proc = monitor(bomb, cwd=tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert f"error: {bomb}:1: YAML anchors and aliases" in proc.stderr
+    assert proc.stderr == f"error: {bomb}:1: YAML anchors and aliases (&, *) are not accepted here (7 in all)\n"
     big = tmp_path / "big.yaml"
     big.write_bytes(b"# " + b"x" * (2 << 20) + b"\n")
     proc = monitor(big, cwd=tmp_path)
@@ -89,7 +89,16 @@ cameras:
 """, encoding="utf-8")
     proc = monitor(path, "--check", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == f"{path}: 3 cameras, 2 sites: OK"
+    assert proc.stdout.startswith(f"{path}: 3 cameras, 2 sites, model ") and proc.stdout.endswith(" px): OK\n")
+
+
+def test_the_check_loads_the_model_the_file_names(tmp_path):
+    """A wrong model path passed the check before, and then stopped every worker."""
+    path = tmp_path / "cameras.yaml"
+    path.write_text("defaults:\n  model: nowhere/best.onnx\ncameras:\n  - {name: door, source: 0}\n", encoding="utf-8")
+    proc = monitor(path, "--check", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines() == ["error: nowhere/best.onnx: no such file"] and "OK" not in proc.stdout
 
 
 def test_numbers_on_the_command_line_are_range_checked(tmp_path):
