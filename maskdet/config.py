@@ -17,6 +17,7 @@ DEFAULT_DATA_YAML = PROJECT_ROOT / "data.yaml"
 # Inference size of the shipped model, chosen on the val split (models/README.md): the default for
 # evaluation, export, benchmarks and .pt detection.
 INFERENCE_IMGSZ = 704
+MAX_STRIDE = 32  # the coarsest output of a YOLO detector: input sizes are multiples of it
 # The usual mAP settings for val.py: a low threshold, as mAP integrates over all confidences.
 MAP_CONF, MAP_IOU = 0.001, 0.7
 

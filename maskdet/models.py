@@ -50,9 +50,19 @@ def runtime_installed(path: Path) -> bool:
     return not is_openvino(path) or importlib.util.find_spec("openvino") is not None
 
 
-def default_weights() -> Path:
-    """models/best_int8_openvino_model (with openvino), else best.onnx, else best.pt; one line when none."""
-    for path in DEFAULT_WEIGHTS_ORDER:
-        if path.exists() and runtime_installed(path):
+def on_gpu(device: str | None) -> bool:
+    """--device names a GPU ('0', '0,1', 'cuda:0', 'mps'), not the CPU or nothing."""
+    return device not in (None, "", "cpu")
+
+
+def default_weights(device: str | None = None) -> Path:
+    """models/best_int8_openvino_model (with openvino), else best.onnx, else best.pt; one line when none.
+    With a GPU --device (Colab), the PyTorch model first, then the ONNX one: OpenVINO runs here on the CPU only."""
+    order = DEFAULT_WEIGHTS_ORDER
+    if on_gpu(device):
+        order = tuple(sorted((p for p in order if not is_openvino(p)), key=lambda p: p.suffix != ".pt"))
+    for path in order:
+        if path.exists() and runtime_installed(path) and (path.suffix != ".pt" or not on_gpu(device)
+                                                          or importlib.util.find_spec("torch") is not None):
             return path
     raise UserError(f"no model in {MODELS_DIR}: pass --weights, or train one with python train.py")

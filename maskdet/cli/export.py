@@ -35,14 +35,18 @@ def main(argv: list[str] | None = None) -> int:
                              "NMS run by detect.py. detect.py and val.py read both")
     parser.add_argument("--int8", action="store_true",
                         help="post-training INT8 quantization, calibrated on --fraction of --data's train photos")
-    parser.add_argument("--format", default="openvino", choices=INT8_FORMATS,
+    parser.add_argument("--format", default=None, choices=INT8_FORMATS,
                         help="with --int8: openvino (an _int8_openvino_model/ folder, needs pip install openvino nncf; "
-                             "the faster) or onnx (an _int8.onnx for ONNX Runtime)")
+                             "the faster; the default) or onnx (an _int8.onnx for ONNX Runtime)")
     add_data_arg(parser)
     parser.add_argument("--fraction", type=number(float, 0, 1, low_open=True), default=0.5,
                         help="with --int8: the share of the train split's photos to calibrate on, in (0, 1] "
                              "(the first ones in name order; 0.5 = 298 Kaggle photos)")
     args = parser.parse_args(argv)
+    if args.format is not None and not args.int8:  # it would be ignored: the fp32 export is always an .onnx
+        parser.error(f"--format {args.format} chooses the INT8 model's form: add --int8 (without it, export.py writes "
+                     "the fp32 .onnx)")
+    args.format = args.format or "openvino"
 
     if args.int8:
         if args.format == "openvino":

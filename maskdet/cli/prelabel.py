@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
              if labels_dir.is_dir() else False)
     if stale:  # no label uses an id it gives another class, but it is someone's file: replaced only with --force
         refuse_other_classes_txt(labels_dir, config.names, args.force)
-    weights = getattr(args, "weights", None) or default_weights()
+    weights = getattr(args, "weights", None) or default_weights(getattr(args, "device", None))
     from maskdet.pipeline.step import Pipeline  # the model and its step, only once the arguments are good
 
     step = Pipeline(Settings(detection=DetectionSettings(weights=weights, conf=min(REVIEW_FLOOR, args.conf),

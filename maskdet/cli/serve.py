@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     from maskdet.serving.connection import SEND_TIMEOUT_SUPPORTED, deadline_protocol
     from maskdet.serving.service import Service
 
-    settings = ServeSettings(weights=args.weights or default_weights(), results_dir=next_run_dir(args.project, args.name),
+    settings = ServeSettings(weights=args.weights or default_weights(args.device), results_dir=next_run_dir(args.project, args.name),
                              conf=args.conf, iou=args.iou, imgsz=args.imgsz, device=args.device, tile=args.tile,
                              augment=args.augment, workers=args.workers,
                              backlog=args.backlog, max_upload_mb=args.max_upload_mb, token=args.token or None, keep_minutes=args.keep_minutes,

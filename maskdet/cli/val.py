@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from maskdet.cli import CONFIDENCE, IMGSZ, IOU, add_data_arg, make_parser, number
-from maskdet.config import INFERENCE_IMGSZ, MAP_CONF, MAP_IOU, PROJECT_ROOT
+from maskdet.config import INFERENCE_IMGSZ, MAP_CONF, MAP_IOU, MAX_STRIDE, PROJECT_ROOT
 
 DEFAULT_WEIGHTS = PROJECT_ROOT / "models" / "best.pt"
 EXAMPLES = """examples:
@@ -53,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
 
         check_torch_device(args.device)
 
+    if args.imgsz % MAX_STRIDE:  # Ultralytics would round it up with a warning, and the table would name the wrong size
+        rounded = -(-args.imgsz // MAX_STRIDE) * MAX_STRIDE
+        print(f"note: --imgsz {args.imgsz} is not a multiple of {MAX_STRIDE} (the model's largest stride): evaluated at {rounded}")
+        args.imgsz = rounded
     if args.augment:
         if args.end2end:
             parser.error("--augment and --end2end: choose one")
@@ -67,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
                       exist_ok=args.exist_ok, plots=not args.no_plots, end2end=args.end2end)
     print(f"\n{Path(args.weights).name}{' --augment' if args.augment else ''} on the {args.split} split (imgsz {args.imgsz}):")
     print(format_table(result.table))
+    if result.left_out:
+        print(f"note: {result.left_out} photo{'s' * (result.left_out > 1)} of the {args.split} split left out: Ultralytics "
+              f"could not read a label line of {'each' if result.left_out > 1 else 'it'} (named above); "
+              f"python labeling/check.py --data {args.data} says which")
     speed = ", ".join(f"{k} {v:.1f} ms" for k, v in result.speed_ms.items())
     made = "metrics.csv" if args.augment else "metrics.csv, confusion matrix, PR curves"
     print(f"\nspeed per image: {speed}\nresults ({made}): {result.save_dir}")

@@ -154,16 +154,21 @@ def refuse_empty_training_splits(assignment: dict[str, list[Sample]], how: str, 
                         "val (val measures each epoch); nothing was written", where)
 
 
-def read_stem_list(path: Path) -> list[str]:
-    """A list file: one image stem (or file name, or path) a line; '#' starts a comment."""
+def read_numbered_stems(path: Path) -> list[tuple[int, str]]:
+    """A list file's (line number, image stem) pairs: one stem (or file name, or path) a line; '#' starts a comment."""
     stems = []
-    for line in read_user_text(path).splitlines():
+    for number, line in enumerate(read_user_text(path).splitlines(), 1):
         line = line.split("#", 1)[0].strip()
         if line:
             # Strip only a real extension: Roboflow stems such as photo_jpg.rf.3f2a9c contain dots.
             name = Path(line)
-            stems.append(name.stem if is_image(name) or name.suffix.lower() == ".txt" else name.name)
+            stems.append((number, name.stem if is_image(name) or name.suffix.lower() == ".txt" else name.name))
     return stems
+
+
+def read_stem_list(path: Path) -> list[str]:
+    """A list file's image stems (see read_numbered_stems)."""
+    return [stem for _, stem in read_numbered_stems(path)]
 
 
 def split_from_lists(samples: list[Sample], lists_dir: Path) -> dict[str, list[Sample]]:
@@ -176,11 +181,11 @@ def split_from_lists(samples: list[Sample], lists_dir: Path) -> dict[str, list[S
         if not path.exists():
             continue
         out[split] = []
-        for stem in read_stem_list(path):
+        for number, stem in read_numbered_stems(path):
             if stem in seen:
-                raise UserError(f"'{stem}' is listed in both {seen[stem]}.txt and {split}.txt", path)
+                raise UserError(f"'{stem}' is listed in both {seen[stem]}.txt and {split}.txt", path, number)
             if stem not in by_stem:
-                raise UserError(f"'{stem}' has no image in the images folder", path)
+                raise UserError(f"'{stem}' has no image in the images folder", path, number)
             seen[stem] = split
             out[split].append(by_stem[stem])
     if not out:

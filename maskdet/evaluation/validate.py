@@ -45,6 +45,7 @@ class EvalResult:
     save_dir: Path
     table: pd.DataFrame
     speed_ms: dict[str, float]
+    left_out: int = 0  # photos of the split the validator did not use (a label line it could not read)
 
 
 def evaluate(
@@ -74,6 +75,8 @@ def evaluate(
         args["nms"] = False
     if device:
         args["device"] = device
+    seen: list[int] = []  # the photos the validator used: it drops one for a label line it cannot read
+    yolo.add_callback("on_val_end", lambda validator: seen.append(int(validator.seen)))
     try:
         with no_label_cache():
             metrics = yolo.val(**args)
@@ -81,9 +84,11 @@ def evaluate(
         raise
     except Exception as exc:  # Ultralytics' own checks (dataset, model, device) raise many types
         raise UserError(f"validation stopped: {type(exc).__name__}: {one_line(exc, 300)}", weights) from None
-    table = metrics_table(metrics, config.names, images=len(list_images(config.images_dir(split))))
+    listed = len(list_images(config.images_dir(split)))
+    used = seen[-1] if seen else listed
+    table = metrics_table(metrics, config.names, images=used)
     atomic_write_text(run_dir / "metrics.csv", safe_table(table).to_csv())  # class names come from data.yaml
-    return EvalResult(Path(metrics.save_dir), table, dict(metrics.speed))
+    return EvalResult(Path(metrics.save_dir), table, dict(metrics.speed), left_out=max(0, listed - used))
 
 
 

@@ -21,7 +21,7 @@ from maskdet.errors import UserError
 from maskdet.fileio import FileTooLarge, read_bytes_bounded
 from maskdet.inference.detections import Detections
 from maskdet.inference.model_metadata import imgsz_from_metadata, names_from_metadata
-from maskdet.models import OPENVINO_SUFFIX, is_openvino, runtime_installed  # noqa: F401  (runtime_installed: imported from here too)
+from maskdet.models import OPENVINO_SUFFIX, is_openvino, on_gpu, runtime_installed  # noqa: F401  (runtime_installed: imported from here too)
 from maskdet.settings import DetectSettings  # noqa: F401  (its defaults live with every other setting)
 
 
@@ -154,6 +154,9 @@ class OpenVinoDetector(ExportedDetector):
         except ImportError:
             raise UserError("an OpenVINO model needs the openvino package: pip install openvino "
                             "(or use models/best.onnx with ONNX Runtime)", path) from None
+        if on_gpu(device):  # compiled for "CPU" below: a GPU asked for would be ignored without a word
+            raise UserError(f"--device {device}: an OpenVINO model runs on the CPU here; on a GPU use the .pt "
+                            "(--weights models/best.pt) or an .onnx with onnxruntime-gpu, or leave --device out", path)
         folder = path if path.is_dir() else path.parent
         xml = openvino_xml(path)
         meta = _read_openvino_metadata(folder / "metadata.yaml")
@@ -398,6 +401,9 @@ def load_detector(weights: str | Path, settings: DetectSettings, imgsz: int | No
                             "with (python export.py --half)", path)
         detector = OnnxDetector(path, settings, imgsz, device, threads)
     elif is_openvino(path):
+        if half:
+            raise UserError("--half is for .pt models on a CUDA GPU; an OpenVINO model runs at the precision it was "
+                            "exported with (INT8 for the shipped one)", path)
         detector = OpenVinoDetector(path, settings, imgsz, device, threads)
     elif path.suffix == ".pt":
         detector = TorchDetector(path, settings, imgsz, device, half)

@@ -25,7 +25,7 @@ from maskdet.inference.window import Window
 from maskdet.interrupts import interrupts_held
 from maskdet.pipeline.step import Pipeline
 from maskdet.privacy.retention import Retention, write_marker
-from maskdet.settings import Settings
+from maskdet.settings import DetectionSettings, Settings
 
 TIMED = ("read", "preprocess", "inference", "nms", "blur", "draw", "write", "show")  # the summary's time per frame
 
@@ -114,6 +114,7 @@ def run_settings(settings: Settings, log=None) -> DetectSummary:
     src, out = settings.source, settings.output
     if src.vid_stride < 1:
         raise UserError("--vid-stride must be 1 or more")
+    check_flags_that_need_another(settings)
     show, nosave = check_privacy(settings)
     problem = display_problem("--show") if show else None
     if problem:
@@ -215,6 +216,16 @@ def run_settings(settings: Settings, log=None) -> DetectSummary:
 
 PRIVACY_NOTES = {"off": " (faces kept)", "blur": " (every face found was blurred before it was written)",
                  "counts": " (counts only: no image, no person)"}
+
+
+def check_flags_that_need_another(settings: Settings) -> None:
+    """A flag that only means something beside another one is a one-line error without it: ignored, it would
+    let the user believe it took effect (alerts posted, tiles overlapped)."""
+    det, mon = settings.detection, settings.monitoring
+    if mon.alert_url and not mon.alert:
+        raise UserError("--alert-url posts the alerts of --alert: add --alert CLASS (e.g. --alert without_mask)")
+    if det.tile_overlap != DetectionSettings.tile_overlap and not det.tile:
+        raise UserError("--tile-overlap is the overlap of --tile's tiles: add --tile PX (e.g. --tile 480)")
 
 
 def check_privacy(settings: Settings) -> tuple[bool, bool]:

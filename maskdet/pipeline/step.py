@@ -47,7 +47,7 @@ def load_settings_detector(settings: Settings, threads: int = 0) -> Detector:
 def load_base_detector(settings: Settings, threads: int = 0) -> Detector:
     """The model alone, without tiles or the mirror view: what several streams with their own views can share."""
     det = settings.detection
-    detector = load_detector(det.weights or default_weights(), det.decoding(), det.imgsz, det.device, det.half, threads)
+    detector = load_detector(det.weights or default_weights(det.device), det.decoding(), det.imgsz, det.device, det.half, threads)
     if det.classes is not None and any(not 0 <= c < len(detector.names) for c in det.classes):
         raise UserError(f"--classes must be ids 0..{len(detector.names) - 1} ({', '.join(detector.names)})")
     return detector

@@ -364,18 +364,18 @@ def test_lists_may_name_only_some_splits(source, tmp_path):
     assert set(output(source.out)) == {"train/images", "train/labels", "val/images", "val/labels"}
 
 
-def test_unknown_stem_in_a_list_names_the_list_file(source, tmp_path):
+def test_unknown_stem_in_a_list_names_the_list_file_and_line(source, tmp_path):
     lists = write_lists(tmp_path / "lists", train=["img000"], val=["img001", "typo_img"])
     with pytest.raises(UserError, match="'typo_img' has no image") as err:
         split_from_lists(collect_samples(source.images, source.labels), lists)
-    assert err.value.path == lists / "val.txt"
+    assert err.value.path == lists / "val.txt" and err.value.line == 2
 
 
 def test_stem_in_two_lists_is_an_error(source, tmp_path):
     lists = write_lists(tmp_path / "lists", train=["img000", "img001"], test=["img001.png"])
     with pytest.raises(UserError, match="'img001' is listed in both train.txt and test.txt") as err:
         split_from_lists(collect_samples(source.images, source.labels), lists)
-    assert err.value.path == lists / "test.txt"
+    assert err.value.path == lists / "test.txt" and err.value.line == 1
 
 
 def test_folder_without_lists_is_an_error(source, tmp_path):

@@ -86,3 +86,12 @@ def test_run_raises_user_error_for_bad_input(model, tmp_path):
 
     with pytest.raises(UserError, match="nothing to read"):
         run(source=str(tmp_path / "missing.jpg"), weights=model.onnx, project=tmp_path / "runs", quiet=True)
+
+
+@pytest.mark.parametrize("flags, why", [
+    (["--alert-url", "http://127.0.0.1:9/hook"], "--alert-url posts the alerts of --alert: add --alert"),
+    (["--tile-overlap", "0.5"], "--tile-overlap is the overlap of --tile's tiles: add --tile"),
+])
+def test_a_flag_that_needs_another_is_one_line_without_it_not_ignored(detect, tools, kit, tmp_path, flags, why):
+    tools.assert_one_line_error(detect("--source", kit.root / "samples" / "images" / "astronaut.jpg", *flags), why)
+    assert not (tmp_path / "runs").exists()

@@ -4,6 +4,7 @@ that does not fit is refused in one line."""
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -117,7 +118,21 @@ def test_an_openvino_folder_whose_metadata_never_ends_is_refused_unread(metadata
 def test_the_int8_model_is_the_default_when_openvino_is_installed():
     from maskdet.inference.detect import default_weights
 
-    assert default_weights() == INT8
+    assert default_weights() == INT8 and default_weights("cpu") == INT8
+
+
+def test_on_a_gpu_device_the_default_is_a_model_that_runs_there_not_the_cpu_only_openvino_one():
+    """Colab: `detect.py --device 0` ran the OpenVINO model on the CPU without a word."""
+    from maskdet.models import MODELS_DIR, default_weights
+
+    expected = MODELS_DIR / ("best.pt" if importlib.util.find_spec("torch") else "best.onnx")
+    assert default_weights("0") == expected and default_weights("mps") == expected
+
+
+@pytest.mark.parametrize("flags, why", [(["--device", "0"], "an OpenVINO model runs on the CPU here"),
+                                         (["--half"], "runs at the precision it was exported with")])
+def test_a_gpu_or_half_flag_the_openvino_model_cannot_honour_is_one_line_not_ignored(detect, tools, flags, why):
+    tools.assert_one_line_error(detect("--source", ASTRONAUT, "--weights", INT8, *flags), why)
 
 
 @pytest.mark.parametrize("fmt", ["openvino", "onnx"])

@@ -233,6 +233,22 @@ def test_evaluation_on_the_test_split_prints_the_table_and_writes_plots(trained,
     assert metrics.loc["all", "images"] == 4 and list(metrics.index)[1:] == ["with_mask", "without_mask", "mask_weared_incorrect"]
 
 
+def test_the_table_counts_the_photos_evaluated_and_names_the_size_they_ran_at(trained, dataset, tmp_path):
+    """Ultralytics leaves out a photo with a label line it cannot read and rounds --imgsz up to a multiple of 32."""
+    copy = tmp_path / "data"
+    shutil.copytree(dataset.parent, copy)
+    label = sorted((copy / "test" / "labels").glob("*.txt"))[0]
+    label.write_text("0 0.5 abc 0.2 0.2\n")
+    proc = run("val.py", "--weights", trained[0] / "weights" / "best.pt", "--data", copy / "data.yaml", "--split", "test",
+               "--imgsz", "50", "--project", tmp_path / "runs")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "note: --imgsz 50 is not a multiple of 32 (the model's largest stride): evaluated at 64" in proc.stdout
+    assert "best.pt on the test split (imgsz 64)" in proc.stdout
+    metrics = pd.read_csv(tmp_path / "runs" / "exp" / "metrics.csv", index_col="class")
+    assert metrics.loc["all", "images"] == 3  # of 4: the one with the unreadable line was not evaluated
+    assert "note: 1 photo of the test split left out" in proc.stdout
+
+
 def test_onnx_export_loads_and_predicts(trained):
     best = trained[0] / "weights" / "best.pt"
     proc = run("export.py", "--weights", best, "--imgsz", "64")
