@@ -4,8 +4,8 @@ Only folders the project made are touched: a monitoring run writes MARKER into i
 creates it, and only folders directly under the run's --project that hold that marker are swept --
 never the user's own files beside them, never a symlink. Inside such a folder:
 
-* images, videos, reports and per-detection records older than the duration (by modification time)
-  are deleted;
+* the files a run writes (is_run_output: its images, videos, report and per-detection records, by place and
+  name) older than the duration (by modification time) are deleted; any other file is the user's and stays;
 * the monitoring tables (people.csv, alerts.jsonl, counts.csv/json) lose the rows older than it (by
   the wall-clock time in each row); the running process prunes its own tables through its sinks;
 * a folder left with nothing but its marker is removed.
@@ -29,9 +29,27 @@ from maskdet.csvcells import SafeDictWriter
 from maskdet.fileio import atomic_write_text
 
 MARKER = ".maskdet-monitoring.json"
-OUTPUT_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".mp4", ".html", ".csv",
-                             ".json", ".jsonl", ".txt"})
+MEDIA_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".mp4"})
 TABLES = {"people.csv": "first_seen_at", "alerts.jsonl": "time", "counts.csv": "until", "counts.json": "until"}
+# What a monitoring run writes at the top of its folder besides its annotated media (named after its sources) ...
+RUN_FILES = frozenset({*TABLES, "predictions.csv", "predictions.json", "report.html"})
+# ... and in its subfolders: --save-txt labels, --save-crop crops, people's crops, alert frames.
+RUN_SUBFOLDERS = {"labels": frozenset({".txt"}), "crops": MEDIA_SUFFIXES, "people": MEDIA_SUFFIXES,
+                  "alerts": MEDIA_SUFFIXES}
+
+
+def is_run_output(run_dir: Path, path: Path) -> bool:
+    """A file a monitoring run writes, by its place and name: a note, a table or a folder of the user's own inside a
+    run folder (notes.txt, results.csv, mine/...) is never one. (An image of theirs among the annotated frames, or a
+    .txt in labels/, cannot be told apart: it is swept with them, as the README says.)"""
+    relative = path.relative_to(run_dir)
+    if len(relative.parts) == 1:
+        return path.name in RUN_FILES or path.suffix.lower() in MEDIA_SUFFIXES
+    if len(relative.parts) == 2 and relative.parts[0] in RUN_SUBFOLDERS:
+        return path.suffix.lower() in RUN_SUBFOLDERS[relative.parts[0]]
+    if len(relative.parts) == 3 and relative.parts[0] == "crops":  # crops/<class>/<frame>_<i>.jpg
+        return path.suffix.lower() in MEDIA_SUFFIXES
+    return False
 
 
 def age_of(stamp: str) -> float | None:
@@ -127,7 +145,7 @@ def sweep(project: Path, older_than_s: float, current: Path | None = None,
         for folder, _dirs, names in os.walk(run_dir, followlinks=False):
             for name in names:
                 path = Path(folder) / name
-                if name == MARKER or path.is_symlink() or path.suffix.lower() not in OUTPUT_SUFFIXES:
+                if name == MARKER or path.is_symlink() or not is_run_output(run_dir, path):
                     continue
                 try:
                     if folder == str(run_dir) and name in TABLES:

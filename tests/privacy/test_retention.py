@@ -114,6 +114,24 @@ def test_a_start_deletes_what_earlier_runs_left_past_the_duration(face_video, tm
     assert_untouched(user_files)
 
 
+def test_files_of_the_users_inside_a_run_folder_are_kept_and_so_is_the_folder(face_video, tmp_path):
+    """A note, a table of one's own, a folder of one's own: not what a run writes, so never swept."""
+    photos = frames_folder(face_video, tmp_path / "photos")
+    project = tmp_path / "runs"
+    old = monitored(face_video, photos, project).save_dir
+    mine = [old / "notes.txt", old / "results.csv", old / "summary.json", old / "mine" / "photo.jpg",
+            old / "people" / "notes.txt"]
+    for path in mine:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"the user's own " + path.name.encode())
+    age_rows(old, old=2)
+    for path in mine:
+        age(path)
+    monitored(face_video, photos, project, privacy_retain="30m")
+    assert all(path.read_bytes() == b"the user's own " + path.name.encode() for path in mine)
+    assert not list(old.glob("*.png")) and not (old / "report.html").exists()  # the run's own outputs: gone
+
+
 def test_a_running_process_deletes_as_outputs_age(face_video, tmp_path, user_files, helpers):
     photos = frames_folder(face_video, tmp_path / "photos")
     project = tmp_path / "runs"
