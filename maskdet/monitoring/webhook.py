@@ -2,11 +2,16 @@
 
 The queue is bounded (an alert that finds it full is reported undelivered, detection never waits);
 each alert is tried ATTEMPTS times with exponential backoff; close() waits at most DRAIN_S for the
-rest, then what did not get through is reported undelivered.
+rest (and a request already sent then, up to its TIMEOUT_S: a slow server that got it is not told
+"undelivered"), then what did not get through is reported undelivered.
+
+A URL with a user and password (https://user:pw@host/hook) sends them as HTTP Basic authentication:
+urllib would otherwise take "user:pw@host" for the host name.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import queue
 import threading
@@ -14,7 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from maskdet.errors import UserError
 
@@ -35,10 +40,23 @@ def check_url(url: str) -> str:
     return url
 
 
+def without_credentials(url: str) -> tuple[str, dict[str, str]]:
+    """The URL without its user:password@, and the Basic authentication header that carries them instead."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, {}
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    user, _, password = userinfo.partition(":")
+    token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode("ascii")
+    return urlunsplit(parts._replace(netloc=host)), {"Authorization": f"Basic {token}"}
+
+
 def post_json(url: str, record: dict, timeout: float) -> None:
     """POST one record; raises on anything but a 2xx answer."""
     body = json.dumps(record).encode("utf-8")
-    request = urllib.request.Request(url, body, {"Content-Type": "application/json", "User-Agent": "maskdet"}, method="POST")
+    url, auth = without_credentials(url)
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json", "User-Agent": "maskdet", **auth},
+                                     method="POST")
     with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (scheme checked: http/https only)
         response.read()
 
@@ -121,14 +139,16 @@ class WebhookSender:
                 self._settle(record, f"undelivered: not delivered before the end of the run (last: {error})")
 
     def close(self) -> list[dict]:
-        """Wait up to drain_s for the queue, then give up on the rest (a request still hanging is left to
-        its daemon thread, whose answer no longer counts); returns every record that was not delivered."""
+        """Wait up to drain_s for the queue (and a request in flight then up to its timeout), then give up on the
+        rest (a request still hanging is left to its daemon thread, whose answer no longer counts); returns every
+        record that was not delivered."""
         self.deadline = time.monotonic() + self.drain_s
         try:
             self.queue.put(_END, timeout=self.drain_s)
         except queue.Full:
             pass
-        self.thread.join(timeout=max(0.0, self.deadline - time.monotonic()))
+        # No new attempt after the deadline, but one already sent may still get its answer (a slow server).
+        self.thread.join(timeout=max(0.0, self.deadline - time.monotonic()) + self.timeout_s)
         with self.lock:
             left = list(self.unfinished.values())
         for record in left:

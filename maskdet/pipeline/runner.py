@@ -136,6 +136,8 @@ def run_settings(settings: Settings, log=None) -> DetectSummary:
         show = True  # as YOLOv5 does: a webcam is for watching
         log("note: showing the webcam in a window (q or Esc quits)")
     existed = out.exist_ok and (Path(out.project) / out.name).exists()
+    if existed and pipeline.monitor is not None:
+        refuse_an_earlier_monitoring_run(Path(out.project) / out.name)
     save_dir = next_run_dir(out.project, out.name, out.exist_ok)
     summary = DetectSummary(save_dir, sources=len(specs) + len(problems), problems=problems)
     window = Window(pipeline.names) if show else None
@@ -218,12 +220,25 @@ PRIVACY_NOTES = {"off": " (faces kept)", "blur": " (every face found was blurred
                  "counts": " (counts only: no image, no person)"}
 
 
+# What a monitoring run writes about people: a second run's track ids start again at 1, so its rows cannot follow
+# the first run's (as predictions.csv's do), and writing over them would lose them.
+MONITORING_RECORDS = ("people.csv", "alerts.jsonl", "counts.csv", "counts.json", "report.html")
+
+
+def refuse_an_earlier_monitoring_run(run_dir: Path) -> None:
+    """--exist-ok into a folder where a monitoring run left its records: one line, nothing written."""
+    found = [name for name in MONITORING_RECORDS if (run_dir / name).exists()]
+    if found:
+        raise UserError(f"holds an earlier monitoring run's {', '.join(found)}, which this run would replace: leave out "
+                        "--exist-ok (runs are numbered) or choose another --name", run_dir)
+
+
 def check_flags_that_need_another(settings: Settings) -> None:
     """A flag that only means something beside another one is a one-line error without it: ignored, it would
     let the user believe it took effect (alerts posted, tiles overlapped)."""
     det, mon = settings.detection, settings.monitoring
     if mon.alert_url and not mon.alert:
-        raise UserError("--alert-url posts the alerts of --alert: add --alert CLASS (e.g. --alert without_mask)")
+        raise UserError("--alert-url needs --alert CLASS ... (which verdicts to alert on)")  # as Monitor says it
     if det.tile_overlap != DetectionSettings.tile_overlap and not det.tile:
         raise UserError("--tile-overlap is the overlap of --tile's tiles: add --tile PX (e.g. --tile 480)")
 

@@ -89,7 +89,7 @@ def test_run_raises_user_error_for_bad_input(model, tmp_path):
 
 
 @pytest.mark.parametrize("flags, why", [
-    (["--alert-url", "http://127.0.0.1:9/hook"], "--alert-url posts the alerts of --alert: add --alert"),
+    (["--alert-url", "http://127.0.0.1:9/hook"], "--alert-url needs --alert CLASS"),
     (["--tile-overlap", "0.5"], "--tile-overlap is the overlap of --tile's tiles: add --tile"),
 ])
 def test_a_flag_that_needs_another_is_one_line_without_it_not_ignored(detect, tools, kit, tmp_path, flags, why):

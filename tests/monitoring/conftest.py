@@ -149,9 +149,12 @@ class Receiver:
     def __init__(self, refuse: int = 0, port: int = 0):
         import json
         import threading
+        import time
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         self.received: list[dict] = []
+        self.authorization: list[str | None] = []  # each request's Authorization header
+        self.delay_s = 0.0  # a slow server: each answer comes this long after the request
         self.attempts = 0
         self.refuse = refuse
         self.hold: threading.Event | None = None
@@ -162,6 +165,9 @@ class Receiver:
             def do_POST(self):  # noqa: N802 (http.server's name)
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 receiver.attempts += 1
+                receiver.authorization.append(self.headers.get("Authorization"))
+                if receiver.delay_s:
+                    time.sleep(receiver.delay_s)  # the slow server itself, not a wait for readiness
                 if receiver.hold is not None:
                     receiver.waiting.release()
                     receiver.hold.wait(30)

@@ -162,3 +162,20 @@ def test_without_the_trackers_package_track_says_what_to_install_in_one_line(tmp
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.strip() == "error: this needs 'trackers', which is not installed: pip install -r requirements.txt"
     assert not (tmp_path / "runs").exists()
+
+
+def test_exist_ok_into_an_earlier_monitoring_run_is_refused_and_its_records_kept(tmp_path, helpers):
+    """Its people.csv and alerts.jsonl would be replaced (a new run's track ids start again at 1)."""
+    image = tmp_path / "a.png"
+    cv2.imwrite(str(image), np.zeros((120, 160, 3), np.uint8))
+    args = [sys.executable, str(ROOT / "detect.py"), "--source", str(image), "--weights", str(scripted(helpers, tmp_path)),
+            "--project", str(tmp_path / "runs"), "--name", "door", "--alert", "without_mask", "--alert-after", "0",
+            "--min-frames", "1"]
+    first = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    run_dir = tmp_path / "runs" / "door"
+    before = {name: (run_dir / name).read_bytes() for name in ("people.csv", "alerts.jsonl", "report.html")}
+    again = subprocess.run([*args, "--exist-ok"], capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2 and "Traceback" not in again.stderr, again.stderr
+    assert again.stderr.startswith(f"error: {run_dir}: holds an earlier monitoring run's people.csv, alerts.jsonl")
+    assert {name: (run_dir / name).read_bytes() for name in before} == before

@@ -85,15 +85,36 @@ def test_a_hanging_server_never_blocks_submit_and_what_is_left_at_close_is_undel
     server = receiver()
     server.hold = threading.Event()  # every request waits until the test releases it
     seen, on_status = statuses()
-    sender = WebhookSender(server.url, on_status, timeout_s=5, drain_s=0.3, queue_size=4)
+    sender = WebhookSender(server.url, on_status, timeout_s=1, drain_s=0.3, queue_size=4)
     for i in range(10):  # the caller (the detection loop) goes on: a full queue drops, never waits
         sender.submit({"track_id": i})
     assert server.waiting.acquire(timeout=10)  # the first request is being held by the server
     full = [i for i, s in seen.items() if s == ["undelivered: the webhook queue was full"]]
     assert len(full) >= 5  # 1 in flight, 4 queued at most: the rest were refused at once
-    left = sender.close()  # does not wait for the hanging request beyond drain_s
+    left = sender.close()  # waits for the hanging request no longer than drain_s and its timeout
     server.hold.set()
     assert sorted(r["track_id"] for r in left) == list(range(10))
-    assert [i for i in range(10) if seen[i][-1] == "undelivered: not delivered before the end of the run"] == \
+    assert [i for i in range(10) if seen[i][-1].startswith("undelivered: not delivered before the end of the run")] == \
         sorted(set(range(10)) - set(full))
     assert server.received == []
+
+
+def test_a_url_with_a_user_and_password_sends_them_as_basic_auth_to_the_host(receiver):
+    """urllib alone takes 'hookuser:s3cret@127.0.0.1' for the host name, and every alert fails."""
+    import base64
+
+    server = receiver()
+    seen, on_status = statuses()
+    sender = WebhookSender(server.url.replace("http://", "http://hookuser:s%40cret@"), on_status)
+    sender.submit({"track_id": 1})
+    assert sender.close() == [] and seen == {1: ["delivered"]}
+    assert server.authorization == ["Basic " + base64.b64encode(b"hookuser:s@cret").decode()]
+
+
+def test_an_alert_a_slow_server_is_answering_at_the_end_of_the_run_is_delivered_not_given_up(receiver):
+    server = receiver()
+    server.delay_s = 1.0  # answers after the end of the run's drain time, within the request's timeout
+    seen, on_status = statuses()
+    sender = WebhookSender(server.url, on_status, timeout_s=5, drain_s=0.2)
+    sender.submit({"track_id": 1})
+    assert sender.close() == [] and seen == {1: ["delivered"]} and server.received == [{"track_id": 1}]
