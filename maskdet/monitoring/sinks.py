@@ -119,6 +119,8 @@ class CountsSink(Sink):
             self._save()
 
     def write(self, frame: Frame, det: Detections, annotated: np.ndarray | None) -> None:
+        if self.counts.reach(frame.source, frame.timestamp):  # a new period: its row, 0 people so far
+            self._save()
         self._count_left()
 
     def prune(self, older_than_s: float) -> int:

@@ -1,6 +1,7 @@
 """--privacy counts: people by verdict per period, the only thing such a run keeps (decree 2021-269).
 
-A person is counted in the period in which they were first seen (seconds into their source). The
+A person is counted in the period in which they were first seen (seconds into their source); every period
+the source has reached has a row, 0 people included. The
 table is rewritten atomically whenever a person is counted: it is a row per period, never a row
 per person, so it stays small (a day at 20 minutes is 72 rows) and a kill -9 leaves a whole file.
 """
@@ -41,6 +42,17 @@ class PeriodCounts:
         self.names = names
         self.period_s = period_s
         self.periods: dict[tuple[str, int], Period] = {}
+        self.reached: dict[str, int] = {}  # source -> the last period it has had a row for
+
+    def reach(self, source: str, time_s: float) -> bool:
+        """Give every period of `source` up to `time_s` its row, people or not: a period nobody walked through is
+        a count of 0, which a missing row cannot tell from a gap in the data. True when a row was added."""
+        last = int(max(0.0, time_s) // self.period_s)
+        first = self.reached.get(source, -1) + 1
+        for index in range(first, last + 1):
+            self.periods.setdefault((source, index), Period(source, index, until=now_iso()))
+        self.reached[source] = max(last, first - 1)
+        return last >= first
 
     def add(self, source: str, time_s: float, verdict: str) -> None:
         key = (source, int(max(0.0, time_s) // self.period_s))

@@ -78,7 +78,7 @@ def test_counts_per_period_match_the_faces_that_walked_through(counted, face_vid
     with open(summary.save_dir / "counts.csv", newline="", encoding="utf-8") as f:
         rows = {int(r["period"]): r for r in csv.DictReader(f)}
     expected = truth(face_video)
-    assert set(rows) <= set(expected) | {p + 1 for p in expected}
+    assert sorted(rows) == list(range(max(rows) + 1)) and max(rows) >= max(expected)  # every period, 0 people too
     for period, want in expected.items():
         row = rows.get(period, {})
         got = {name: int(row.get(name, 0)) for name in ("with_mask", "without_mask", "mask_weared_incorrect")}
@@ -93,3 +93,15 @@ def test_counts_per_period_match_the_faces_that_walked_through(counted, face_vid
 def test_flags_that_would_keep_a_person_are_refused(flag, tmp_path):
     with pytest.raises(UserError, match=f"--{flag.replace('_', '-')}"):
         run(source="nothing.jpg", privacy_level="counts", project=tmp_path, **{flag: True})
+
+
+def test_a_period_nobody_walked_through_is_a_row_of_zeros_not_a_gap():
+    from maskdet.privacy.counts import PeriodCounts
+
+    counts = PeriodCounts(("with_mask", "without_mask", "mask_weared_incorrect"), period_s=2.0)
+    assert counts.reach("door.mp4", 0.0) and not counts.reach("door.mp4", 1.9)
+    counts.add("door.mp4", 0.5, "with_mask")
+    assert counts.reach("door.mp4", 7.0)  # periods 1, 2 and 3 reached, nobody in 1 and 2
+    counts.add("door.mp4", 6.5, "without_mask")
+    assert [(r["period"], r["people"], r["mask_share"]) for r in counts.rows()] == \
+        [(0, 1, 1.0), (1, 0, None), (2, 0, None), (3, 1, 0.0)]
