@@ -10,6 +10,7 @@ import time
 from maskdet.cli import make_parser
 from maskdet.config import PROJECT_ROOT
 from maskdet.errors import UserError, printable, require_modules
+from maskdet.fleet.store import check_target, is_postgres
 from maskdet.settings import PRIVACY_LEVELS, parse_duration
 
 DEFAULT_DB = PROJECT_ROOT / "runs" / "fleet" / "fleet.db"
@@ -59,7 +60,7 @@ person; "off" is "blur" without blurring the frames the step sees.
 
 exit status:
   0    stopped (Ctrl-C or SIGTERM on a live fleet, or every video done); the store is consistent
-  1    done, but some videos could not be read (named above the summary)
+  1    done, but some videos could not be read, or some cameras gave no frame at all (named after the summary)
   2    nothing was started: a bad argument or cameras file (one line per mistake)
   130  an archive run stopped by Ctrl-C before every video was done (a rerun goes on from there)
 """
@@ -79,6 +80,19 @@ def store_errors() -> tuple[type[BaseException], ...]:
     return errors
 
 
+def parse_stop_after(value: str) -> float:
+    """--duration: a number of seconds (0: until Ctrl-C), or a duration with its unit as --retain and --period take."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        return parse_duration(value, "--duration")
+    if seconds == 0:
+        return 0.0
+    if not seconds > 0:  # negative or NaN
+        raise UserError("--duration must be 0 (until Ctrl-C), a number of seconds or a duration such as 20m or 8h")
+    return parse_duration(seconds, "--duration", minimum_s=0.1)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = make_parser("monitor.py", "Watch many cameras at many sites: people counted, who wears a mask, alerts, one\n"
                     "store for all of it. Camera workers are Ray actors, each with one copy of the model.", EXAMPLES)
@@ -90,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="join this running Ray cluster (host:port of `ray start --head`); default: a local Ray for this run")
     p.add_argument("--db", default=str(DEFAULT_DB), metavar="PATH_OR_URL",
                    help="the store: an SQLite file, or postgresql://user@host/dbname")
-    p.add_argument("--duration", type=float, default=0.0, help="live: stop by itself after this many seconds (0 = until Ctrl-C)")
+    p.add_argument("--duration", default="0", metavar="DURATION",
+                   help="live: stop by itself after this long (seconds, or 30m, 8h...; 0 = until Ctrl-C)")
     p.add_argument("--privacy", default=None, choices=PRIVACY_LEVELS,
                    help="what the store keeps of the people seen: blur (rows per person, no picture), counts (people by "
                         "verdict per --period only, alerts without a track) or off (default: the cameras file's, else blur)")
@@ -104,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     retain_s = parse_duration(args.retain, "--retain") if args.retain is not None else None
     period_s = parse_duration(args.period, "--period") if args.period is not None else None
+    duration_s = parse_stop_after(args.duration)
 
     from dataclasses import replace
 
@@ -116,8 +132,12 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError("give a cameras file, or --archive DIR (with an optional cameras file for the defaults)")
     if args.workers is not None and not 1 <= args.workers <= 1024:
         raise UserError("--workers must be between 1 and 1024")
-    if not 0 <= args.duration <= 10 * 365 * 86400:
-        raise UserError("--duration must be 0 (until Ctrl-C) or a number of seconds")
+    if args.archive and retain_s is not None:  # an archive is on its videos' own clock: "older than" would delete it
+        raise UserError("--retain prunes a live fleet's store while it runs: not with --archive")
+    if args.archive and duration_s:
+        raise UserError("--duration stops a live fleet: not with --archive (it ends when every video is done; "
+                        "Ctrl-C stops it, and a rerun goes on)")
+    check_target(args.db)  # mysql://... is one line now, not a local file named after the URL
     try:
         fleet = read_fleet(args.cameras, archive=bool(args.archive)) if args.cameras else None
         if args.archive:
@@ -144,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{fleet.defaults.model or default_weights()} ({detector.imgsz} px): OK")
         return 0
 
-    require_modules("monitor.py", "ray", *(("psycopg",) if args.db.startswith(("postgresql://", "postgres://")) else ()))
+    require_modules("monitor.py", "ray", *(("psycopg",) if is_postgres(args.db) else ()))
     from maskdet.fleet.runner import make_workers, run_archive, run_live, start_ray, stop_on_signals
     from maskdet.fleet.store import Store
     from maskdet.fleet.worker import load_model
@@ -152,9 +172,9 @@ def main(argv: list[str] | None = None) -> int:
 
     quiet_opencv_logs()
     load_model(fleet.defaults)  # a bad model is one line now, not a worker crashing in a loop
-    if not args.db.startswith(("postgresql://", "postgres://")):
+    if not is_postgres(args.db):
         os.makedirs(os.path.dirname(os.path.abspath(args.db)), exist_ok=True)
-    store = Store.open(args.db)
+    store = Store.open(args.db, writer=True)  # refused while another run writes it: both would count everyone
     workers_n = args.workers or os.cpu_count() or 1
     archive = not fleet.live
     workers_n = min(workers_n, len(fleet.cameras))
@@ -173,8 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         if not archive:
             store.register_cameras(fleet.cameras)
         workers = make_workers(fleet, workers_n)
-        if args.duration:  # counted from when every worker has its model loaded
-            timer = threading.Timer(args.duration, stop.set)
+        if duration_s:  # counted from when every worker has its model loaded
+            timer = threading.Timer(duration_s, stop.set)
             timer.daemon = True
             timer.start()
         print(f"monitor: {len(fleet.cameras)} {'videos' if archive else 'cameras'} on {workers_n} worker(s) "
@@ -199,9 +219,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"videos: {totals.videos} done this run, {len(totals.skipped)} skipped; {frames} frames in {wall:.1f} s "
               f"({frames / wall if wall else 0:.1f} frames/s)")
     else:
+        this_run = {c.name for c in fleet.cameras}  # the store also lists cameras of earlier runs' files
         for cam in summary["cameras"]:
-            print(f"{cam['name']} ({cam['site']}/{cam['zone']}): {totals.frames[cam['name']]} frames this run, "
-                  f"{cam['people_last_hour']} people in the last hour")
+            if cam["name"] in this_run:
+                print(f"{cam['name']} ({cam['site']}/{cam['zone']}): {totals.frames[cam['name']]} frames this run, "
+                      f"{cam['people_last_hour']} people in the last hour")
+        silent = [c.name for c in fleet.cameras if not totals.frames[c.name]]
+        if silent and not totals.interrupted:
+            totals.skipped.append(f"{', '.join(silent)}: not one frame this run (check the source, or the camera)")
         print(f"frames: {frames} in {wall:.1f} s ({frames / wall if wall else 0:.1f} frames/s); "
               f"worker restarts: {totals.restarts}")
     counts_only = fleet.defaults.privacy == "counts"

@@ -127,8 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     check_ranges(args)
     require_modules("serve.py", *SERVER_MODULES)
     check_port_free(args.host, args.port)
-    if args.db and not args.db.startswith(("postgresql://", "postgres://")) and not os.path.isfile(args.db):
-        raise UserError("no such store: monitor.py --db writes it", args.db)
+    if args.db and not args.db.startswith(("postgresql://", "postgres://")):  # (PostgreSQL may come up later)
+        if not os.path.isfile(args.db):
+            raise UserError("no such store: monitor.py --db writes it", args.db)
+        from maskdet.serving.fleet import check_store
+
+        check_store(args.db)  # a text file or another program's database: one line now, not a page that fails
 
     import uvicorn
 

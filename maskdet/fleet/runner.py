@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from maskdet.fleet.cameras import Fleet
+from maskdet.fleet.cameras import Camera, Fleet
 from maskdet.fleet.store import ALERT_ID_PREFIX, Batch, Store, utc_text
 from maskdet.fleet.worker import CameraWorker
 from maskdet.monitoring.webhook import WebhookSender
@@ -239,9 +239,10 @@ def run_live(fleet: Fleet, store: Store, workers: list, log: Log, stop: threadin
     return totals
 
 
-def run_archive(fleet: Fleet, store: Store, workers: list, log: Log, stop: threading.Event,
-                progress: Callable[[int], None] = lambda n: None) -> Totals:
-    """Every video not yet done, one per worker at a time; each video's results in one transaction."""
+def run_archive(fleet: Fleet, store: Store, workers: list, log: Log, stop: threading.Event) -> Totals:
+    """Every video not yet done, one per worker at a time; each video's results in one transaction. A line per
+    video as it ends; in the store a video ends 'done', or 'failed' (it cannot be read), or 'stopped' (Ctrl-C
+    came first: a rerun does it)."""
     import ray
     from ray.exceptions import RayActorError
 
@@ -256,6 +257,15 @@ def run_archive(fleet: Fleet, store: Store, workers: list, log: Log, stop: threa
     idle = list(workers)
     in_flight: dict = {}  # ObjectRef -> (camera, worker, tries)
     queue = [(cam, 0) for cam in todo]
+    ended = 0
+
+    def failed(cam: Camera, why: str) -> None:
+        nonlocal ended
+        ended += 1
+        totals.skipped.append(f"{cam.name}: {why}")
+        log(f"skipped: {cam.name}: {why} ({ended}/{len(todo)})")
+        store.set_state(cam.name, "failed")
+
     try:
         while (queue or in_flight) and not stop.is_set():
             while queue and idle:
@@ -274,13 +284,12 @@ def run_archive(fleet: Fleet, store: Store, workers: list, log: Log, stop: threa
                         log(f"{cam.name}: its worker stopped; trying the video again")
                         queue.append((cam, tries + 1))
                     else:
-                        totals.skipped.append(f"{cam.name}: its worker stopped three times on it")
+                        failed(cam, "its worker stopped three times on it")
                     continue
                 for note in result["notes"]:
                     log(note)
                 if result.get("error"):
-                    totals.skipped.append(f"{cam.name}: {result['error']}")
-                    log(f"skipped: {result['error']}")
+                    failed(cam, result["error"])
                     continue
                 for alert in result["alerts"]:
                     alerts.submit(alert)
@@ -291,11 +300,15 @@ def run_archive(fleet: Fleet, store: Store, workers: list, log: Log, stop: threa
                 totals.alerts += new_alerts
                 totals.frames[cam.name] += result["frames"]
                 totals.videos += 1
-                progress(1)
+                ended += 1
+                log(f"{cam.name}: done, {result['frames']} frames, {people} people, {new_alerts} alerts "
+                    f"({ended}/{len(todo)})")
     finally:
         alerts.close()
         for camera, track, status in alerts.take_statuses():
             store.set_delivery(camera, track, status)
+        for cam, *_ in queue + list(in_flight.values()):  # cut by Ctrl-C: not 'starting' for ever
+            store.set_state(cam.name, "stopped")
     totals.interrupted = stop.is_set() and bool(queue or in_flight)
     return totals
 

@@ -15,6 +15,8 @@ per camera and period -- and alerts keyed by a random alert id ("alert-..."), ne
 
 from __future__ import annotations
 
+import os
+import re
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -32,7 +34,7 @@ SCHEMA = [
         source TEXT NOT NULL,
         site TEXT NOT NULL DEFAULT '',
         zone TEXT NOT NULL DEFAULT '',
-        state TEXT NOT NULL DEFAULT 'starting',     -- live, reconnecting, down, stopped, done
+        state TEXT NOT NULL DEFAULT 'starting',     -- live, reconnecting, down, stopped, done, failed
         state_since TEXT NOT NULL,
         last_frame_at TEXT,
         frames BIGINT NOT NULL DEFAULT 0,
@@ -105,6 +107,26 @@ def is_postgres(url: str) -> bool:
     return url.startswith(("postgresql://", "postgres://"))
 
 
+STORE_KINDS = "an SQLite file (a path) or a PostgreSQL URL (postgresql://user@host/dbname or postgres://...)"
+SQLITE_HEADER = b"SQLite format 3\x00"
+# The PostgreSQL advisory lock the one writer holds (any fixed 64-bit key; per database, so one per store).
+WRITER_LOCK_KEY = 0x6D61736B_64657401
+# The columns each table must have: a database with other tables or columns is not a store (see check_schema).
+COLUMNS = {re.search(r"CREATE TABLE IF NOT EXISTS (\w+)", statement).group(1):
+           set(re.findall(r"^\s*(\w+) (?:TEXT|INTEGER|BIGINT|REAL)", statement, re.MULTILINE))
+           for statement in SCHEMA if statement.startswith("CREATE TABLE")}
+
+
+def check_target(target: str) -> None:
+    """A URL of any other scheme (mysql://...) is refused: opened as a path, it would quietly become a local
+    SQLite file named after the URL."""
+    if is_postgres(target):
+        return
+    scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", target)
+    if scheme:
+        raise UserError(f"--db takes {STORE_KINDS}, not a {scheme.group(1)}:// URL", target)
+
+
 @dataclass
 class Batch:
     """What the driver writes in one transaction."""
@@ -123,10 +145,14 @@ class Store:
         self.db = connection
         self.postgres = postgres
         self.where = where
+        self.lock_file: int | None = None  # SQLite: the writer's flock (see claim_writer)
 
     @classmethod
-    def open(cls, target: str | Path, create: bool = True) -> Store:
+    def open(cls, target: str | Path, create: bool = True, writer: bool = False) -> Store:
+        """create: make the tables of a new store (a reader passes False: a missing store is an error).
+        writer: monitor.py, the one writer, refused while another run writes this store (claim_writer)."""
         target = str(target)
+        check_target(target)
         if is_postgres(target):
             try:
                 import psycopg
@@ -143,16 +169,77 @@ class Store:
             path = Path(target)
             if not create and not path.is_file():
                 raise UserError("no such store (monitor.py writes it)", path)
+            _check_sqlite_file(path)
             try:
                 connection = sqlite3.connect(str(path), timeout=30, isolation_level=None)
-                connection.execute("PRAGMA journal_mode=WAL")  # readers (the fleet page) never block the writer
-                connection.execute("PRAGMA synchronous=NORMAL")
             except sqlite3.Error as exc:
                 raise UserError(f"cannot open the SQLite store: {exc}", path) from None
             store = cls(connection, False, str(path))
-        if create:
-            store.create()
+        try:
+            store.check_schema(empty_ok=create)  # before anything is written: another program's database stays as it was
+            if writer:
+                store.claim_writer()
+            if not store.postgres:
+                store.db.execute("PRAGMA journal_mode=WAL")  # readers (the fleet page) never block the writer
+                store.db.execute("PRAGMA synchronous=NORMAL")
+            if create:
+                store.create()
+        except sqlite3.Error as exc:
+            store.close()
+            raise UserError(f"cannot open the SQLite store: {exc}", store.where) from None
+        except BaseException:
+            store.close()
+            raise
         return store
+
+    def check_schema(self, empty_ok: bool) -> None:
+        """Refuse a database that is not a monitor.py store (another program's, with its own `people` table):
+        writing into it would fail halfway or change someone else's data. A store made by this version or an
+        older one (fewer tables) passes; an empty database passes when it is to become a new store."""
+        if self.postgres:
+            rows = self.execute("SELECT table_name, column_name FROM information_schema.columns "
+                                "WHERE table_schema = current_schema()")
+        else:
+            rows = self.execute("SELECT m.name, c.name FROM sqlite_master AS m, pragma_table_info(m.name) AS c "
+                                "WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'")
+        tables: dict[str, set[str]] = {}
+        for table, column in rows:
+            tables.setdefault(table, set()).add(column)
+        if not tables:
+            if empty_ok:
+                return
+            raise UserError("not a monitor.py store: it has no tables (monitor.py --db makes them)", self.where)
+        if "cameras" not in tables:
+            raise UserError(f"not a monitor.py store: it has no cameras table (it has {', '.join(sorted(tables)[:5])})",
+                            self.where)
+        for table, wanted in COLUMNS.items():
+            missing = wanted - tables.get(table, wanted)
+            if missing:
+                raise UserError(f"not a monitor.py store: its {table} table has no {', '.join(sorted(missing))} column",
+                                self.where)
+
+    def claim_writer(self) -> None:
+        """One monitor.py run writes a store at a time (two would count every person twice). The lock dies
+        with the process, kill -9 included: SQLite, an flock on the database file itself (SQLite's own locks are
+        fcntl locks, which flock does not touch on Linux; readers take none, and no lock file is left beside the
+        store); PostgreSQL, an advisory lock held by this connection's session."""
+        if self.postgres:
+            held = self.execute("SELECT pg_try_advisory_lock(?)", (WRITER_LOCK_KEY,))[0][0]
+        else:
+            import fcntl
+
+            try:
+                self.lock_file = os.open(self.where, os.O_RDONLY)
+            except OSError as exc:
+                raise UserError(f"cannot open the store to lock it: {exc.strerror}", self.where) from None
+            try:
+                fcntl.flock(self.lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                held = True
+            except BlockingIOError:
+                held = False
+        if not held:
+            raise UserError("another monitor.py run is writing this store: wait for it to end, or give another --db",
+                            self.where)
 
     # -- plumbing: one statement text for both databases
     def _sql(self, sql: str) -> str:
@@ -181,7 +268,10 @@ class Store:
                 self.execute(statement)
 
     def close(self) -> None:
-        self.db.close()
+        self.db.close()  # PostgreSQL: the session's advisory lock goes with it
+        if self.lock_file is not None:
+            os.close(self.lock_file)  # the flock goes with it
+            self.lock_file = None
 
     # -- writes (the driver)
     def register_cameras(self, cameras: Iterable) -> None:
@@ -243,6 +333,11 @@ class Store:
     def set_delivery(self, camera: str, track: str, status: str) -> None:
         with self.transaction():
             self.execute("UPDATE alerts SET delivery = ? WHERE camera = ? AND track = ?", (status[:500], camera, track))
+
+    def set_state(self, camera: str, state: str) -> None:
+        with self.transaction():
+            self.execute("UPDATE cameras SET state = ?, state_since = ? WHERE name = ? AND state <> ?",
+                         (state, utc_text(), camera, state))
 
     def set_worker(self, camera: str, worker: str) -> None:
         with self.transaction():
@@ -309,6 +404,21 @@ class Store:
                 "alerts": alerts, "periods": periods}
 
 
+def _check_sqlite_file(path: Path) -> None:
+    """A path that exists must be an SQLite database (or an empty file): a text file is not a store."""
+    if path.is_dir():
+        raise UserError(f"not a monitor.py store: a folder (--db takes {STORE_KINDS})", path)
+    try:
+        with open(path, "rb") as file:
+            header = file.read(len(SQLITE_HEADER))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise UserError(f"cannot read the store: {exc.strerror}", path) from None
+    if header and header != SQLITE_HEADER:
+        raise UserError("not a monitor.py store: not an SQLite database", path)
+
+
 class _SqliteTransaction:
     """BEGIN IMMEDIATE ... COMMIT, nested calls joining the outer one (as psycopg's savepoints behave)."""
 
@@ -333,11 +443,22 @@ def _display_source(source: str) -> str:
     return _redact(source)
 
 
+# Query parameters that carry a secret in camera and database URLs (?password=..., ?token=..., &sig=...).
+SECRET_PARAMETERS = frozenset({"password", "passwd", "pass", "pwd", "secret", "token", "access_token", "auth", "key",
+                               "apikey", "api_key", "sig", "signature", "sslpassword"})
+
+
 def _redact(url: str) -> str:
+    """The URL with its password (user:***@host) and the values of secret-looking query parameters hidden."""
     if "://" in url and "@" in url.split("://", 1)[1].split("/", 1)[0]:
         scheme, rest = url.split("://", 1)
         auth, _, host = rest.partition("@")
-        if ":" not in auth:
-            return url  # a user name, no password
-        return f"{scheme}://{auth.split(':', 1)[0]}:***@{host}"
-    return url
+        if ":" in auth:  # (a user name alone is no secret)
+            url = f"{scheme}://{auth.split(':', 1)[0]}:***@{host}"
+    base, question, query = url.partition("?")
+    if not question:
+        return url
+    query, hash_, fragment = query.partition("#")
+    hidden = [f"{name}=***" if sep and name.lower() in SECRET_PARAMETERS else f"{name}{sep}{value}"
+              for name, sep, value in (part.partition("=") for part in query.split("&"))]
+    return f"{base}?{'&'.join(hidden)}{hash_}{fragment}"

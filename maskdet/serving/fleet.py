@@ -15,6 +15,14 @@ api_router = APIRouter()
 REFRESH_S = 2
 
 
+def check_store(db: str) -> None:
+    """serve.py --db at start: a path or URL that is not monitor.py's store (a text file, another program's
+    database, mysql://) is one line (UserError) before the server starts, not a page whose every call fails."""
+    from maskdet.fleet.store import Store
+
+    Store.open(db, create=False).close()
+
+
 def read_summary(db: str) -> dict:
     from maskdet.errors import UserError
     from maskdet.fleet.store import Store
@@ -54,7 +62,7 @@ td.num { text-align: right; }
 .state { font-weight: 600; padding: 0.1em 0.5em; border-radius: 0.6em; }
 .live { background: #d6f5d6; color: #155215; }
 .reconnecting { background: #fff1c2; color: #6b5200; }
-.down { background: #ffd6d6; color: #7a1010; }
+.down, .failed { background: #ffd6d6; color: #7a1010; }
 .stopped, .starting, .done { background: #e6e6e6; color: #444; }
 #error { color: #a00; }
 </style></head>

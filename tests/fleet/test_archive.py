@@ -73,3 +73,30 @@ def test_an_archive_killed_halfway_and_run_again_counts_every_video_once(store_u
         assert started == "2026-12-01 08:00:00", started
         assert all("2026-12-01 08:00:00" <= first_seen <= last_seen <= "2026-12-01 08:00:10" for _, first_seen, last_seen in people)
     assert kit.query(store_url.read_url, "SELECT COUNT(*) FROM people")[0][0] == sum(r[1] for r in rows)
+
+
+def test_each_video_is_reported_as_it_ends_and_ends_done_failed_or_stopped(netns, fleet_kit, tmp_path):
+    """A line per video as it ends; on the fleet page a video that cannot be read is 'failed' (not 'starting' for
+    ever), and one cut by Ctrl-C is 'stopped' (a rerun does it)."""
+    from maskdet.serving.fleet import read_summary
+
+    kit = fleet_kit
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    kit.write_camera_video(folder / "a-short.mp4", {}, [], 2.0, kit.background)
+    (folder / "b-broken.mp4").write_bytes(b"not a video at all\n" * 100)
+    kit.write_camera_video(folder / "c-long.mp4", {}, [], 300.0, kit.background)  # still running at Ctrl-C
+    db = tmp_path / "fleet.db"
+    run = kit.Background(netns.argv([sys.executable, kit.root / "monitor.py", "--archive", folder, "--workers", "1",
+                                     "--db", db]), tmp_path / "logs", "archive")
+    try:
+        kit.wait_for(lambda: "b-broken.mp4" in run.stderr or not run.running(), 300, message="the broken video to be skipped")
+        assert run.running(), run.stderr[-3000:]
+        assert "a-short.mp4: done, 4 frames, 0 people, 0 alerts (1/3)" in run.stdout, run.stdout  # before the summary
+        assert f"skipped: b-broken.mp4: {folder / 'b-broken.mp4'}: the video is corrupt" in run.stderr, run.stderr[-3000:]
+        assert "(2/3)" in run.stderr
+    finally:
+        run.signal(signal.SIGINT)
+    assert run.wait(timeout=120) == 130, run.stderr[-3000:]
+    states = {c["name"]: c["state"] for c in read_summary(str(db))["cameras"]}  # what /api/fleet answers
+    assert states == {"a-short.mp4": "done", "b-broken.mp4": "failed", "c-long.mp4": "stopped"}

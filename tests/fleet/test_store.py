@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from maskdet.fleet.cameras import Camera
 from maskdet.fleet.store import Batch, Store, period_start, utc_text
 
@@ -109,3 +111,16 @@ def test_counts_only_periods_add_up_without_a_row_per_person_and_feed_the_summar
         assert (summary["alerts"][0]["track"], summary["alerts"][0]["alert"]) == (None, "alert-0123456789ab")
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("source, shown", [
+    ("rtsp://admin:topsecret@10.0.0.5:8554/s1?password=qpass&channel=1",
+     "rtsp://admin:***@10.0.0.5:8554/s1?password=***&channel=1"),
+    ("http://10.0.0.9/cgi/mjpg?user=cam&pwd=hunter2&Token=abc#view", "http://10.0.0.9/cgi/mjpg?user=cam&pwd=***&Token=***#view"),
+    ("rtsp://viewer@10.0.0.6/live", "rtsp://viewer@10.0.0.6/live"),
+    ("0", "0"),
+])
+def test_a_camera_url_is_shown_without_its_password_wherever_the_password_is(source, shown):
+    from maskdet.fleet.store import _display_source
+
+    assert _display_source(source) == shown

@@ -58,6 +58,15 @@ def test_bad_weights_are_one_line_error(tools, tmp_path, serve_kit):
     tools.assert_one_line_error(proc, bad)
 
 
+def test_a_db_that_is_not_a_monitor_store_is_one_line_error_before_the_server_starts(tools, tmp_path, serve_kit):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("shopping: masks\n")
+    proc = subprocess.run([sys.executable, "serve.py", "--db", str(notes), "--port", str(serve_kit.free_port()),
+                           "--project", str(tmp_path)], capture_output=True, text=True, cwd=tools.repo_root, timeout=60)
+    tools.assert_one_line_error(proc, notes, "not a monitor.py store")
+    assert notes.read_text() == "shopping: masks\n"
+
+
 def test_without_the_server_packages_it_says_in_one_line_what_to_install(tools):
     code = ("import sys; sys.modules.update(fastapi=None, av=None); from maskdet.cli import launch; "
             "sys.argv = ['serve.py']; sys.exit(launch('serve'))")
