@@ -151,10 +151,12 @@ def main(argv: list[str] | None = None) -> int:
         fleet = replace(fleet, defaults=replace(fleet.defaults, **{k: v for k, v in overrides.items() if v is not None}))
     if period_s and fleet.defaults.privacy != "counts":
         raise UserError("--period is the length of a row of counts: it needs --privacy counts (or privacy: counts in the file)")
-    kinds = {cam.kind == "video" for cam in fleet.cameras}
-    if len(kinds) > 1:
-        raise UserError("mixes live cameras and video files: put the videos in a folder and run --archive DIR",
-                        fleet.path)
+    videos = [cam for cam in fleet.cameras if cam.kind == "video"]
+    if videos and len(videos) < len(fleet.cameras):  # a live run never ends; videos do: one kind per run
+        live = next(cam for cam in fleet.cameras if cam.kind != "video")
+        raise UserError(f"mixes live cameras ({live.name}, ...) and video files ({videos[0].name}: {videos[0].source}, ...): "
+                        "a run is one or the other; run the live cameras from this file, and the videos with "
+                        "--archive DIR (a folder of them)", fleet.path)
     if args.check:  # the model too: a path that is wrong would otherwise pass as OK
         from maskdet.fleet.worker import load_model
         from maskdet.models import default_weights

@@ -165,3 +165,22 @@ def test_a_cameras_own_tile_and_augment_are_checked_on_its_line(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.splitlines() == [f"error: {path}:6: tile must be a whole number, not '5000.5'",
                                         f"error: {path}:7: augment must be true or false, not '2'"]
+
+
+def test_live_cameras_and_video_files_in_one_file_are_one_line_naming_one_of_each(tmp_path):
+    import cv2
+    import numpy as np
+
+    clip = tmp_path / "yard.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 5, (64, 48))
+    for _ in range(5):
+        writer.write(np.zeros((48, 64, 3), np.uint8))
+    writer.release()
+    path = tmp_path / "cameras.yaml"
+    path.write_text(f"cameras:\n  - {{name: door, source: 'rtsp://10.0.0.5/s'}}\n  - {{name: yard, source: {clip}}}\n",
+                    encoding="utf-8")
+    proc = monitor(path, "--check", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {path}: mixes live cameras (door, ...) and video files (yard: {clip}, ...): a run is one or the other; "
+        "run the live cameras from this file, and the videos with --archive DIR (a folder of them)"]
