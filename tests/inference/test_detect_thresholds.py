@@ -103,10 +103,13 @@ def test_cli_iou_and_agnostic_nms_change_the_records(detect, scripted_model, mak
     same_class = scripted_model([(*BOX_A, 0, 0.8), (*BOX_B, 0, 0.9)], image_wh=(128, 128), imgsz=128)
     other_class = scripted_model([(*BOX_A, 0, 0.8), (*BOX_B, 1, 0.9)], image_wh=(128, 128), imgsz=128)
 
+    runs = iter(range(100))
+
     def rows(weights, *flags):
-        proc = detect("--source", image, "--weights", weights, "--save-csv", "--nosave", "--name", "r", "--exist-ok", *flags)
+        name = f"r{next(runs)}"  # a run folder each: in a reused one (--exist-ok) the records would follow the last run's
+        proc = detect("--source", image, "--weights", weights, "--save-csv", "--nosave", "--name", name, *flags)
         assert proc.returncode == 0, proc.stderr
-        return kit.read_csv_rows(tmp_path / "runs" / "r" / "predictions.csv")[1]
+        return kit.read_csv_rows(tmp_path / "runs" / name / "predictions.csv")[1]
 
     assert len(rows(same_class, "--iou", "0.45")) == 1
     assert len(rows(same_class, "--iou-thres", "0.7")) == 2
@@ -133,10 +136,11 @@ def test_cli_conf_keeps_fewer_detections_when_higher(detect, model, make_images,
 def test_cli_conf_thres_is_an_alias_and_filters_exactly(detect, scripted_model, make_images, tmp_path, kit):
     image = make_images(tmp_path / "in", n=1)[0]
     weights = scripted_model([(5, 5, 40, 40, 0, 0.95), (60, 20, 100, 70, 1, 0.5), (110, 30, 150, 90, 2, 0.1)])
-    for flag, conf, expected in (("--conf", "0.3", [0.95, 0.5]), ("--conf-thres", "0.6", [0.95]), ("--conf", "0.05", [0.95, 0.5, 0.1])):
-        proc = detect("--source", image, "--weights", weights, flag, conf, "--save-csv", "--nosave", "--name", "r", "--exist-ok")
+    for run, (flag, conf, expected) in enumerate((("--conf", "0.3", [0.95, 0.5]), ("--conf-thres", "0.6", [0.95]),
+                                                  ("--conf", "0.05", [0.95, 0.5, 0.1]))):
+        proc = detect("--source", image, "--weights", weights, flag, conf, "--save-csv", "--nosave", "--name", f"r{run}")
         assert proc.returncode == 0, proc.stderr
-        rows = kit.read_csv_rows(tmp_path / "runs" / "r" / "predictions.csv")[1]
+        rows = kit.read_csv_rows(tmp_path / "runs" / f"r{run}" / "predictions.csv")[1]
         assert [float(r["confidence"]) for r in rows] == pytest.approx(expected), (flag, conf)
 
 

@@ -78,4 +78,5 @@ def test_train_py_refuses_a_probability_above_one_in_one_line(tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "train.py"), "--data", str(data_yaml), "--camera-aug", "2",
                            "--project", str(tmp_path / "runs")], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert "--camera-aug must be in (0, 1]" in proc.stderr
+    assert "argument --camera-aug: must be at least 0 and at most 1, got 2" in proc.stderr
+    assert not (tmp_path / "runs").exists()  # refused before the run folder
