@@ -108,8 +108,9 @@ class MonitoringSettings:
 
     @property
     def enabled(self) -> bool:
-        """--line and --alert count people: they need the tracker too."""
-        return bool(self.track or self.line or self.alert)
+        """--line and --alert count people: they need the tracker too (and --alert-url asks for alerts: without --alert,
+        the monitor's own check says what is missing)."""
+        return bool(self.track or self.line or self.alert or self.alert_url)
 
 
 @dataclass

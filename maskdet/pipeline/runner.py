@@ -235,10 +235,8 @@ def refuse_an_earlier_monitoring_run(run_dir: Path) -> None:
 
 def check_flags_that_need_another(settings: Settings) -> None:
     """A flag that only means something beside another one is a one-line error without it: ignored, it would
-    let the user believe it took effect (alerts posted, tiles overlapped)."""
-    det, mon = settings.detection, settings.monitoring
-    if mon.alert_url and not mon.alert:
-        raise UserError("--alert-url needs --alert CLASS ... (which verdicts to alert on)")  # as Monitor says it
+    let the user believe it took effect. (--alert-url without --alert: the monitor's own check.)"""
+    det = settings.detection
     if det.tile_overlap != DetectionSettings.tile_overlap and not det.tile:
         raise UserError("--tile-overlap is the overlap of --tile's tiles: add --tile PX (e.g. --tile 480)")
 

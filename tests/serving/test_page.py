@@ -234,6 +234,16 @@ def write_y4m(frames: list[np.ndarray], out: Path, fps: int = 10) -> Path:
     return out
 
 
+def press_use_my_camera(driver, server):
+    """The page opened, its model shown, the camera button pressed: the live stats line, to wait on."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(server.url + "/")
+    wait(driver, lambda d: "model" in d.find_element(By.ID, "model-info").text)
+    driver.find_element(By.ID, "camera-button").click()
+    return driver.find_element(By.ID, "live-stats")
+
+
 def test_the_camera_streams_live_frames_and_boxes_are_drawn_over_them(start_server, browser, tmp_path, serve_kit):
     from selenium.webdriver.common.by import By
 
@@ -241,10 +251,7 @@ def test_the_camera_streams_live_frames_and_boxes_are_drawn_over_them(start_serv
                        tmp_path / "camera.y4m")
     server = start_server()
     driver = browser(camera=camera)
-    driver.get(server.url + "/")
-    wait(driver, lambda d: "model" in d.find_element(By.ID, "model-info").text)
-    driver.find_element(By.ID, "camera-button").click()
-    stats = driver.find_element(By.ID, "live-stats")
+    stats = press_use_my_camera(driver, server)
     wait(driver, lambda d: int(stats.get_attribute("data-frames")) >= 5, message="five live frames answered")
     assert stats.get_attribute("data-boxes") == "2"
     assert "frames a second" in stats.text and "mask worn 1" in stats.text and "no mask 1" in stats.text
@@ -277,10 +284,7 @@ def test_when_the_server_closes_the_camera_the_page_says_why(start_server, brows
     holder = LiveSocket(server.port, "/api/live")
     assert holder.accepted
     driver = browser(camera=camera)
-    driver.get(server.url + "/")
-    wait(driver, lambda d: "model" in d.find_element(By.ID, "model-info").text)
-    driver.find_element(By.ID, "camera-button").click()
-    stats = driver.find_element(By.ID, "live-stats")
+    stats = press_use_my_camera(driver, server)
     wait(driver, lambda d: "--max-live" in stats.text, message="the page to say the server is busy")
     assert stats.text.startswith("The server closed the camera: busy: 1 camera is live (--max-live)"), stats.text
     assert driver.find_element(By.ID, "camera-button").text == "Use my camera"
@@ -299,10 +303,7 @@ def test_a_hidden_page_gives_its_camera_back_and_takes_it_again_when_shown(start
     camera = write_y4m([cv2.imread(str(photo))] * 3, tmp_path / "camera.y4m")
     server = start_server("--max-live", "1")
     driver = browser(camera=camera)
-    driver.get(server.url + "/")
-    wait(driver, lambda d: "model" in d.find_element(By.ID, "model-info").text)
-    driver.find_element(By.ID, "camera-button").click()
-    stats = driver.find_element(By.ID, "live-stats")
+    stats = press_use_my_camera(driver, server)
     wait(driver, lambda d: int(stats.get_attribute("data-frames")) >= 3, message="three live frames answered")
     page = driver.current_window_handle
     driver.switch_to.new_window("tab")  # the page is hidden behind it
