@@ -28,6 +28,7 @@ found before anything starts and reported on its own line, with the line number 
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -407,3 +408,22 @@ def archive_fleet(folder: str | Path, defaults: FleetDefaults | None = None, sit
         Camera(str(p.relative_to(folder)), str(p.resolve()), site or folder.name, p.parent.name if p.parent != folder else "",
                None, defaults.alert, defaults.alert_after, defaults.fps, defaults.min_frames, defaults.tile,
                defaults.augment) for p in videos))
+
+
+FINGERPRINT_BYTES = 1 << 20  # read at each end of a video: its container header and its first and last frames
+
+
+def video_fingerprint(path: str | Path) -> str | None:
+    """What a recorded video is, whatever its path: its size and a hash of its first and last MiB (the header and
+    frames a recorder writes differ between any two recordings). An archive folder that is moved, or a video copied
+    next to itself, is then not counted twice. None when it cannot be read (the worker says why)."""
+    try:
+        with open(path, "rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            digest = hashlib.sha256(file.read(FINGERPRINT_BYTES))
+            if size > FINGERPRINT_BYTES:
+                file.seek(max(FINGERPRINT_BYTES, size - FINGERPRINT_BYTES))
+                digest.update(file.read(FINGERPRINT_BYTES))
+    except OSError:
+        return None
+    return f"{size}:{digest.hexdigest()}"

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from maskdet.fleet.cameras import Camera, Fleet
+from maskdet.fleet.cameras import Camera, Fleet, video_fingerprint
 from maskdet.fleet.store import ALERT_ID_PREFIX, Batch, Store, utc_text
 from maskdet.fleet.worker import CameraWorker
 from maskdet.monitoring.webhook import WebhookSender
@@ -239,6 +239,31 @@ def run_live(fleet: Fleet, store: Store, workers: list, log: Log, stop: threadin
     return totals
 
 
+def videos_to_do(cameras: tuple[Camera, ...], fingerprints: dict[str, str],
+                 done: dict[str, str]) -> tuple[list[Camera], int, dict[str, str]]:
+    """The archive's videos not yet done, known by path or by content (a fingerprint; '' when unknown).
+    Returns (to do, how many of the done were known only by content, {a second copy in this folder: the first})."""
+    done_content = {fingerprint for fingerprint in done.values() if fingerprint}
+    todo: list[Camera] = []
+    moved = 0
+    first_of: dict[str, str] = {}
+    twins: dict[str, str] = {}
+    for cam in cameras:
+        fingerprint = fingerprints.get(cam.name, "")
+        if cam.source in done:
+            continue
+        if fingerprint in done_content:
+            moved += 1
+            continue
+        if fingerprint and fingerprint in first_of:
+            twins[cam.name] = first_of[fingerprint]
+            continue
+        if fingerprint:
+            first_of[fingerprint] = cam.name
+        todo.append(cam)
+    return todo, moved, twins
+
+
 def run_archive(fleet: Fleet, store: Store, workers: list, log: Log, stop: threading.Event) -> Totals:
     """Every video not yet done, one per worker at a time; each video's results in one transaction. A line per
     video as it ends; in the store a video ends 'done', or 'failed' (it cannot be read), or 'stopped' (Ctrl-C
@@ -248,11 +273,14 @@ def run_archive(fleet: Fleet, store: Store, workers: list, log: Log, stop: threa
 
     totals = Totals()
     alerts = Alerts(fleet.defaults.webhook)
-    done = store.videos_done()
-    todo = [cam for cam in fleet.cameras if cam.source not in done]
-    skipped = len(fleet.cameras) - len(todo)
+    fingerprints = {cam.name: video_fingerprint(cam.source) or "" for cam in fleet.cameras}
+    todo, moved, twins = videos_to_do(fleet.cameras, fingerprints, store.videos_done())
+    skipped = len(fleet.cameras) - len(todo) - len(twins)
     if skipped:
-        log(f"{skipped} of {len(fleet.cameras)} videos already done (in the store): skipped")
+        log(f"{skipped} of {len(fleet.cameras)} videos already done (in the store): skipped"
+            + (f", {moved} of them done where they were before (moved or copied since)" if moved else ""))
+    for twin, first in twins.items():
+        log(f"{twin}: the same video as {first}: counted once")
     store.register_cameras(todo)
     idle = list(workers)
     in_flight: dict = {}  # ObjectRef -> (camera, worker, tries)
@@ -295,7 +323,8 @@ def run_archive(fleet: Fleet, store: Store, workers: list, log: Log, stop: threa
                     alerts.submit(alert)
                 batch = Batch(result["people"], result["alerts"], {cam.name: ("done", utc_text())},
                               {cam.name: (result["frames"], None)}, result.get("periods", []))
-                people, new_alerts = store.finish_video(cam.source, cam.name, result["started"], result["frames"], batch)
+                people, new_alerts = store.finish_video(cam.source, fingerprints[cam.name], cam.name, result["started"],
+                                                        result["frames"], batch)
                 totals.people += people
                 totals.alerts += new_alerts
                 totals.frames[cam.name] += result["frames"]

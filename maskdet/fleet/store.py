@@ -85,7 +85,8 @@ SCHEMA = [
         frames INTEGER NOT NULL,
         people INTEGER NOT NULL,
         alerts INTEGER NOT NULL,
-        done_at TEXT NOT NULL)""",
+        done_at TEXT NOT NULL,
+        fingerprint TEXT NOT NULL DEFAULT '')""",   # its content (video_fingerprint): moved or copied, the same video
     "CREATE INDEX IF NOT EXISTS people_last_seen ON people (last_seen)",
     "CREATE INDEX IF NOT EXISTS alerts_time ON alerts (time)",
 ]
@@ -112,6 +113,10 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 # The PostgreSQL advisory lock the one writer holds (any fixed 64-bit key; per database, so one per store).
 WRITER_LOCK_KEY = 0x6D61736B_64657401
 # The columns each table must have: a database with other tables or columns is not a store (see check_schema).
+# Columns added after a table's first release: an older store is given them when monitor.py next writes it
+# (create), and passes check_schema without them until then (a reader, the fleet page, never needs them).
+ADDED_COLUMNS = {("videos", "fingerprint"): "TEXT NOT NULL DEFAULT ''"}
+
 COLUMNS = {re.search(r"CREATE TABLE IF NOT EXISTS (\w+)", statement).group(1):
            set(re.findall(r"^\s*(\w+) (?:TEXT|INTEGER|BIGINT|REAL)", statement, re.MULTILINE))
            for statement in SCHEMA if statement.startswith("CREATE TABLE")}
@@ -196,6 +201,22 @@ class Store:
         """Refuse a database that is not a monitor.py store (another program's, with its own `people` table):
         writing into it would fail halfway or change someone else's data. A store made by this version or an
         older one (fewer tables) passes; an empty database passes when it is to become a new store."""
+        tables = self.columns()
+        if not tables:
+            if empty_ok:
+                return
+            raise UserError("not a monitor.py store: it has no tables (monitor.py --db makes them)", self.where)
+        if "cameras" not in tables:
+            raise UserError(f"not a monitor.py store: it has no cameras table (it has {', '.join(sorted(tables)[:5])})",
+                            self.where)
+        for table, wanted in COLUMNS.items():
+            missing = wanted - tables.get(table, wanted) - {column for t, column in ADDED_COLUMNS if t == table}
+            if missing:
+                raise UserError(f"not a monitor.py store: its {table} table has no {', '.join(sorted(missing))} column",
+                                self.where)
+
+    def columns(self) -> dict[str, set[str]]:
+        """Every table of the database and its columns."""
         if self.postgres:
             rows = self.execute("SELECT table_name, column_name FROM information_schema.columns "
                                 "WHERE table_schema = current_schema()")
@@ -205,18 +226,7 @@ class Store:
         tables: dict[str, set[str]] = {}
         for table, column in rows:
             tables.setdefault(table, set()).add(column)
-        if not tables:
-            if empty_ok:
-                return
-            raise UserError("not a monitor.py store: it has no tables (monitor.py --db makes them)", self.where)
-        if "cameras" not in tables:
-            raise UserError(f"not a monitor.py store: it has no cameras table (it has {', '.join(sorted(tables)[:5])})",
-                            self.where)
-        for table, wanted in COLUMNS.items():
-            missing = wanted - tables.get(table, wanted)
-            if missing:
-                raise UserError(f"not a monitor.py store: its {table} table has no {', '.join(sorted(missing))} column",
-                                self.where)
+        return tables
 
     def claim_writer(self) -> None:
         """One monitor.py run writes a store at a time (two would count every person twice). The lock dies
@@ -263,9 +273,14 @@ class Store:
         return _SqliteTransaction(self.db)
 
     def create(self) -> None:
+        """The tables of a new store, and the columns an older store lacks (ADDED_COLUMNS)."""
         with self.transaction():
             for statement in SCHEMA:
                 self.execute(statement)
+            tables = self.columns()
+            for (table, column), declaration in ADDED_COLUMNS.items():
+                if column not in tables.get(table, set()):
+                    self.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")  # names from the code, not users
 
     def close(self) -> None:
         self.db.close()  # PostgreSQL: the session's advisory lock goes with it
@@ -344,15 +359,18 @@ class Store:
             self.execute("UPDATE cameras SET worker = ? WHERE name = ?", (worker, camera))
 
     # -- the archive
-    def videos_done(self) -> set[str]:
-        return {row[0] for row in self.execute("SELECT path FROM videos")}
+    def videos_done(self) -> dict[str, str]:
+        """The videos done, {path: fingerprint} ('' for a video done before fingerprints were kept)."""
+        return {path: fingerprint for path, fingerprint in self.execute("SELECT path, fingerprint FROM videos")}
 
-    def finish_video(self, path: str, camera: str, started: str, frames: int, batch: Batch) -> tuple[int, int]:
+    def finish_video(self, path: str, fingerprint: str, camera: str, started: str, frames: int,
+                     batch: Batch) -> tuple[int, int]:
         """A video's people and alerts and its 'done' row in one transaction: a video cut halfway leaves nothing."""
         with self.transaction():
             people, alerts = self.write(batch)  # nested: joins this transaction (a savepoint in PostgreSQL)
-            self.execute("INSERT INTO videos (path, camera, started, frames, people, alerts, done_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                         "ON CONFLICT (path) DO NOTHING", (path, camera, started, frames, people, alerts, utc_text()))
+            self.execute("INSERT INTO videos (path, camera, started, frames, people, alerts, done_at, fingerprint) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO NOTHING",
+                         (path, camera, started, frames, people, alerts, utc_text(), fingerprint))
         return people, alerts
 
     # -- reads (the fleet page, the tests, the summary)

@@ -1,12 +1,17 @@
 """monitor.py --archive: six recorded videos spread over two Ray workers; the run is killed (kill -9) halfway
-and run again: every video is counted exactly once, on the video's own clock."""
+and run again: every video is counted exactly once, on the video's own clock; and once more after the folder
+is moved (a video is known by its content, not only its path)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
 from datetime import datetime, timezone
+
+from maskdet.fleet.cameras import Camera, video_fingerprint
+from maskdet.fleet.runner import videos_to_do
 
 SECONDS = 10.0
 VIDEOS = {  # name: the faces in it, one after the other at two places
@@ -74,6 +79,19 @@ def test_an_archive_killed_halfway_and_run_again_counts_every_video_once(store_u
         assert all("2026-12-01 08:00:00" <= first_seen <= last_seen <= "2026-12-01 08:00:10" for _, first_seen, last_seen in people)
     assert kit.query(store_url.read_url, "SELECT COUNT(*) FROM people")[0][0] == sum(r[1] for r in rows)
 
+    # Third run: the folder moved (and a copy of one video made in it): nothing is done or counted again.
+    people_before = kit.query(store_url.read_url, "SELECT COUNT(*) FROM people")[0][0]
+    (tmp_path / "moved").mkdir()
+    moved = folder.rename(tmp_path / "moved" / "recordings")
+    shutil.copy(moved / "gate-0800.mp4", moved / "gate-0800-copy.mp4")
+    third = kit.Background([str(moved) if arg == str(folder) else arg for arg in argv], tmp_path / "logs", "third")
+    assert third.wait(timeout=400) == 0, third.stderr[-3000:]
+    assert (f"{len(VIDEOS) + 1} of {len(VIDEOS) + 1} videos already done (in the store): skipped, "
+            f"{len(VIDEOS) + 1} of them done where they were before (moved or copied since)") in third.stdout, third.stdout
+    assert "videos: 0 done this run, 0 skipped" in third.stdout, third.stdout
+    assert kit.query(store_url.read_url, "SELECT COUNT(*) FROM people")[0][0] == people_before
+    assert kit.query(store_url.read_url, "SELECT COUNT(*) FROM videos")[0][0] == len(VIDEOS)
+
 
 def test_each_video_is_reported_as_it_ends_and_ends_done_failed_or_stopped(netns, fleet_kit, tmp_path):
     """A line per video as it ends; on the fleet page a video that cannot be read is 'failed' (not 'starting' for
@@ -100,3 +118,39 @@ def test_each_video_is_reported_as_it_ends_and_ends_done_failed_or_stopped(netns
     assert run.wait(timeout=120) == 130, run.stderr[-3000:]
     states = {c["name"]: c["state"] for c in read_summary(str(db))["cameras"]}  # what /api/fleet answers
     assert states == {"a-short.mp4": "done", "b-broken.mp4": "failed", "c-long.mp4": "stopped"}
+
+
+def camera(name: str) -> Camera:
+    return Camera(name, f"/recordings/{name}", "site", "")
+
+
+def test_a_video_done_before_is_known_by_its_path_or_by_its_content():
+    done = {"/recordings/a.mp4": "100:aaa", "/old/b.mp4": "200:bbb", "/old/c.mp4": ""}  # c: done before fingerprints
+    cameras = (camera("a.mp4"), camera("b.mp4"), camera("c.mp4"), camera("d.mp4"))
+    fingerprints = {"a.mp4": "100:aaa", "b.mp4": "200:bbb", "c.mp4": "300:ccc", "d.mp4": "400:ddd"}
+    todo, moved, twins = videos_to_do(cameras, fingerprints, done)
+    assert [c.name for c in todo] == ["c.mp4", "d.mp4"]  # c moved before fingerprints were kept: done again
+    assert (moved, twins) == (1, {})
+
+
+def test_a_second_copy_of_a_video_in_the_folder_is_done_once_and_an_unreadable_one_is_still_tried():
+    cameras = (camera("a.mp4"), camera("copy/a.mp4"), camera("x.mp4"), camera("y.mp4"))
+    fingerprints = {"a.mp4": "100:aaa", "copy/a.mp4": "100:aaa", "x.mp4": "", "y.mp4": ""}
+    todo, moved, twins = videos_to_do(cameras, fingerprints, {})
+    assert [c.name for c in todo] == ["a.mp4", "x.mp4", "y.mp4"]  # unreadable: the worker says why, one by one
+    assert (moved, twins) == (0, {"copy/a.mp4": "a.mp4"})
+
+
+def test_a_fingerprint_is_the_same_for_a_copy_and_differs_between_recordings(tmp_path):
+    recording = bytes(range(256)) * 12_000  # 3 MB: a head, a middle and a tail
+    (tmp_path / "a.mp4").write_bytes(recording)
+    shutil.copy(tmp_path / "a.mp4", tmp_path / "copy.mp4")
+    (tmp_path / "other-end.mp4").write_bytes(recording[:-1] + b"\x00")
+    (tmp_path / "longer.mp4").write_bytes(recording + recording[-10:])
+    (tmp_path / "short.mp4").write_bytes(b"tiny")
+    fingerprint = video_fingerprint(tmp_path / "a.mp4")
+    assert fingerprint == video_fingerprint(tmp_path / "copy.mp4")
+    assert fingerprint.startswith(f"{len(recording)}:")
+    others = [video_fingerprint(tmp_path / name) for name in ("other-end.mp4", "longer.mp4", "short.mp4")]
+    assert len({fingerprint, *others}) == 4
+    assert video_fingerprint(tmp_path / "missing.mp4") is None

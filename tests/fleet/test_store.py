@@ -124,3 +124,32 @@ def test_a_camera_url_is_shown_without_its_password_wherever_the_password_is(sou
     from maskdet.fleet.store import _display_source
 
     assert _display_source(source) == shown
+
+
+BEFORE_FINGERPRINTS = """CREATE TABLE videos (path TEXT PRIMARY KEY, camera TEXT NOT NULL, started TEXT NOT NULL,
+    frames INTEGER NOT NULL, people INTEGER NOT NULL, alerts INTEGER NOT NULL, done_at TEXT NOT NULL)"""
+
+
+def test_a_store_from_before_video_fingerprints_is_read_as_it_is_and_given_them_by_its_next_writer(store_url):
+    store = Store.open(store_url.read_url)
+    with store.transaction():  # the videos table as monitor.py made it before it kept fingerprints
+        store.execute("DROP TABLE videos")
+        store.execute(BEFORE_FINGERPRINTS)
+        store.execute("INSERT INTO videos VALUES ('/old/a.mp4', 'a.mp4', ?, 20, 1, 0, ?)", (utc_text(), utc_text()))
+    store.close()
+
+    reader = Store.open(store_url.read_url, create=False)  # the fleet page: opens it and changes nothing
+    try:
+        assert "fingerprint" not in reader.columns()["videos"]
+        assert reader.summary()["cameras"] == []
+    finally:
+        reader.close()
+
+    writer = Store.open(store_url.read_url)  # monitor.py's next run
+    try:
+        assert "fingerprint" in writer.columns()["videos"]
+        assert writer.videos_done() == {"/old/a.mp4": ""}  # known by its path only, as before
+        writer.finish_video("/new/b.mp4", "1234:beef", "b.mp4", utc_text(), 10, Batch([], [], {}, {}))
+        assert writer.videos_done() == {"/old/a.mp4": "", "/new/b.mp4": "1234:beef"}
+    finally:
+        writer.close()
