@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -82,6 +83,15 @@ def require_modules(command: str, *modules: str) -> None:
         raise UserError(f"{command} needs {packages}, not installed: pip install {files}")
 
 
+OUT_OF_MEMORY = re.compile(r"can't allocate memory|out of memory|failed to allocate|bad_alloc|std::bad_alloc", re.I)
+
+
+def out_of_memory_detail(exc: BaseException) -> str:
+    """' (it asked for 32 GiB)' where the message says how much, else ''."""
+    asked = re.search(r"allocate (\d+) bytes", str(exc))
+    return f" (it asked for {int(asked.group(1)) / 2**30:.1f} GiB at once)" if asked else ""
+
+
 def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
     """Run a command's main(), mapping UserError (and an OSError, such as --project naming a file) to a one-line
     error and Ctrl-C to exit 130.
@@ -108,4 +118,10 @@ def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = No
     except OSError as exc:  # an output path that is a file, no permission, a full disk: whoever raised it
         where = f"{exc.filename}: " if exc.filename is not None else ""
         print(f"error: {one_line(where + (exc.strerror or str(exc)))}", file=sys.stderr)
+        return 2
+    except (MemoryError, RuntimeError) as exc:  # PyTorch, OpenVINO and ONNX Runtime each say it their own way
+        if not isinstance(exc, MemoryError) and not OUT_OF_MEMORY.search(str(exc)):
+            raise
+        print(f"error: out of memory{out_of_memory_detail(exc)}: a smaller --imgsz (or --batch) needs less",
+              file=sys.stderr)
         return 2

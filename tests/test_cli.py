@@ -54,6 +54,12 @@ def test_number_parses_and_range_checks(kind, low, high, kwargs, good, bad):
             parse(text)
 
 
+@pytest.mark.parametrize("text", ["inf", "-inf", "nan"])
+def test_a_number_that_is_not_finite_is_refused_as_such(text):
+    with pytest.raises(argparse.ArgumentTypeError, match=f"must be a finite number \\(at least 0\\), got {text}"):
+        number(float, 0)(text)
+
+
 def test_a_number_out_of_range_is_a_usage_error_naming_the_flag_and_range(capsys):
     parser = make_parser("x.py", "test")
     parser.add_argument("--iou", type=number(float, 0, 1), default=0.45)
@@ -71,3 +77,13 @@ def test_plain_text_drops_colour_codes_and_keeps_a_redrawn_line_as_last_drawn():
     plain.write("all 4 images\n\rtail")
     plain.close()
     assert out.getvalue() == "val: Scanning 4/4 done\nall 4 images\ntail"
+
+
+@pytest.mark.parametrize("command", ["detect", "train", "val", "serve", "check", "train_second_stage"])
+@pytest.mark.parametrize("name", ["", "..", "../../escape", "a/b"])
+def test_a_run_name_is_one_folder_inside_the_project_never_a_path_out_of_it(command, name, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        importlib.import_module(f"maskdet.cli.{command}").main(["--name", name])
+    assert stopped.value.code == 2
+    assert f"argument --name: must be one folder name (the run folder inside --project), got {name!r}" in \
+        capsys.readouterr().err

@@ -75,3 +75,31 @@ def test_an_os_error_without_a_file_name_is_still_one_line(capsys):
 
     assert run_cli(main, []) == 2
     assert capsys.readouterr().err == "error: No space left on device\n"
+
+
+@pytest.mark.parametrize("raised, shown", [
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:121] data. DefaultCPUAllocator: can't allocate memory: you tried to "
+                  "allocate 34359738368 bytes. Error code 12 (Cannot allocate memory)"),  # PyTorch at --imgsz 8192
+     "error: out of memory (it asked for 32.0 GiB at once): a smaller --imgsz (or --batch) needs less\n"),
+    (MemoryError(), "error: out of memory: a smaller --imgsz (or --batch) needs less\n"),
+    (RuntimeError("Exception from src/inference/src/cpp/infer_request.cpp: std::bad_alloc"),  # OpenVINO
+     "error: out of memory: a smaller --imgsz (or --batch) needs less\n"),
+])
+def test_running_out_of_memory_is_one_line_that_says_what_to_change(capsys, raised, shown):
+    from maskdet.errors import run_cli
+
+    def main(argv):
+        raise raised
+
+    assert run_cli(main, []) == 2
+    assert capsys.readouterr().err == shown
+
+
+def test_any_other_runtime_error_is_still_a_bug_with_its_traceback():
+    from maskdet.errors import run_cli
+
+    def main(argv):
+        raise RuntimeError("shape mismatch")
+
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        run_cli(main, [])

@@ -134,8 +134,9 @@ def number(kind: type = float, low: float | None = None, high: float | None = No
             raise argparse.ArgumentTypeError(f"expected {'a whole number' if kind is int else 'a number'}, got {text!r}") from None
         if value in also:
             return value
-        bad = isinstance(value, float) and not math.isfinite(value)
-        bad = bad or (low is not None and (value <= low if low_open else value < low))
+        if isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number ({describe()}), got {text}")
+        bad = (low is not None and (value <= low if low_open else value < low))
         bad = bad or (high is not None and (value >= high if high_open else value > high))
         if bad:
             raise argparse.ArgumentTypeError(f"must be {describe()}, got {text}")
@@ -153,6 +154,14 @@ POSITIVE_INT = number(int, 1)
 COUNT = number(int, 0)  # 0 or more
 SEED = number(int, 0, 2**32 - 1)
 SECONDS = number(float, 0)
+
+
+def run_name(text: str) -> str:
+    """An argparse `type` for --name: one folder name inside --project. '' would number bare folders (2, 3 ...)
+    and '../x' or 'a/b' would put the run outside --project or in a folder of a folder."""
+    if text in ("", ".", "..") or "/" in text or "\\" in text or not text.isprintable():
+        raise argparse.ArgumentTypeError(f"must be one folder name (the run folder inside --project), got {text!r}")
+    return text
 
 
 def add_data_arg(parser: argparse.ArgumentParser) -> None:

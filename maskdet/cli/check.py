@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from maskdet.cli import add_data_arg, make_parser
+from maskdet.cli import add_data_arg, make_parser, run_name
 from maskdet.config import PROJECT_ROOT, TRAINING_SPLITS, load_dataset_config
 from maskdet.csvcells import safe_table
 from maskdet.errors import UserError
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="apply safe repairs only (clip boxes to the image, drop zero-size and duplicate boxes); "
                              "every changed file is backed up under the run folder first")
     parser.add_argument("--project", default=str(PROJECT_ROOT / "runs" / "check"), help="where run folders go")
-    parser.add_argument("--name", default="exp", help="run folder name (exp, exp2, ... if it exists)")
+    parser.add_argument("--name", type=run_name, default="exp", help="run folder name (exp, exp2, ... if it exists)")
     parser.add_argument("--exist-ok", action="store_true", help="reuse the run folder instead of numbering a new one")
     parser.add_argument("--no-plots", action="store_true", help="skip the class-balance plot and previews")
     args = parser.parse_args(argv)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 
-from maskdet.cli import CONFIDENCE, COUNT, IMGSZ, IOU, POSITIVE_INT, SECONDS, make_parser, number
+from maskdet.cli import CONFIDENCE, COUNT, IMGSZ, IOU, POSITIVE_INT, SECONDS, make_parser, number, run_name
 from maskdet.settings import (
     PRIVACY_LEVELS,
     DetectionSettings,
@@ -84,7 +84,8 @@ def build_parser():
                         "(PyTorch); default: models/best_int8_openvino_model (when openvino is installed), else "
                         "models/best.onnx, else models/best.pt")
     p.add_argument("--imgsz", "--img", "--img-size", dest="imgsz", type=IMGSZ, default=det.imgsz,
-                   help="inference size in pixels (default: the model's own; a fixed-size .onnx only takes its own)")
+                   help="inference size in pixels (default: the model's own; the shipped INT8 model and a fixed-size .onnx "
+                        "only take their own: export.py --imgsz makes another)")
     p.add_argument("--conf", "--conf-thres", dest="conf", type=CONFIDENCE, default=det.conf, help="minimum confidence to keep a box")
     p.add_argument("--iou", "--iou-thres", dest="iou", type=IOU, default=det.iou,
                    help="NMS IoU threshold: of two boxes of one class overlapping more than this, only the better is kept")
@@ -98,7 +99,7 @@ def build_parser():
                         "on overlapping PX x PX tiles and merge, so small faces keep their size (480 finds 20-px faces "
                         "in 1080p; costs about one inference per tile); 0 = off")
     p.add_argument("--tile-overlap", type=float, default=det.tile_overlap, metavar="F",
-                   help="share of a tile shared with its neighbour, at least a face's width (0 to 0.9)")
+                   help="share of a tile shared with its neighbour, at least a face's width (0 up to, not including, 0.9)")
     p.add_argument("--augment", action="store_true",
                    help="test-time augmentation: also run the model on the mirror image and fuse the two views' boxes "
                         "(a face seen in both ranks above one seen once: higher mAP, see models/README.md); costs a "
@@ -117,12 +118,12 @@ def build_parser():
     p.add_argument("--save-csv", action="store_true", help="write every detection to <run>/predictions.csv as it is made")
     p.add_argument("--save-json", action="store_true", help="write every detection to <run>/predictions.json as it is made")
     p.add_argument("--project", default=str(out.project), help="where run folders go")
-    p.add_argument("--name", default=out.name, help="run folder name (exp, exp2, ... if it exists)")
+    p.add_argument("--name", type=run_name, default=out.name, help="run folder name (exp, exp2, ... if it exists)")
     p.add_argument("--exist-ok", action="store_true", help="reuse the run folder instead of numbering a new one")
     p.add_argument("--line-thickness", type=number(int, 1, 100), default=out.line_thickness, help="box line width in pixels (default: by image size)")
     p.add_argument("--hide-labels", action="store_true", help="draw boxes without class names")
     p.add_argument("--hide-conf", action="store_true", help="draw class names without confidences")
-    p.add_argument("--vid-stride", type=POSITIVE_INT, default=src.vid_stride, help="video files: detect on every n-th frame")
+    p.add_argument("--vid-stride", type=number(int, 1, 10_000), default=src.vid_stride, help="video files: detect on every n-th frame")
     p.add_argument("--stream-timeout", type=SECONDS, default=src.stream_timeout,
                    help="live sources: give up after this many seconds without a frame (0 = keep reconnecting forever)")
     p.add_argument("--max-pixels", type=number(int, 1, 1 << 30), default=src.max_pixels,

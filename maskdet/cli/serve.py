@@ -6,7 +6,7 @@ import ipaddress
 import os
 import socket
 
-from maskdet.cli import make_parser
+from maskdet.cli import make_parser, run_name
 from maskdet.config import PROJECT_ROOT
 from maskdet.errors import UserError, require_modules
 from maskdet.fileio import next_run_dir
@@ -115,7 +115,7 @@ def build_parser():
                         "live camera's answers) while more waits to be sent, before its connection is dropped; a slow reader is "
                         "kept (Linux only)")
     p.add_argument("--project", default=str(PROJECT_ROOT / "runs" / "serve"), help="where run folders go")
-    p.add_argument("--name", default="exp", help="run folder name (exp, exp2, ... if it exists)")
+    p.add_argument("--name", type=run_name, default="exp", help="run folder name (exp, exp2, ... if it exists)")
     p.add_argument("--db", default=None, metavar="PATH_OR_URL",
                    help="monitor.py's store (SQLite file or postgresql:// URL): the fleet page at /fleet")
     return p

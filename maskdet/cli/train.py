@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from maskdet.cli import IMGSZ, POSITIVE_INT, SEED, add_data_arg, make_parser, number
+from maskdet.cli import IMGSZ, POSITIVE_INT, SEED, add_data_arg, make_parser, number, run_name
 from maskdet.config import PROJECT_ROOT
 
 EXAMPLES = """examples:
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", nargs="?", const=True, default=None, metavar="LAST_PT",
                         help="continue an interrupted run: the latest one, or the given last.pt")
     parser.add_argument("--project", default=str(PROJECT_ROOT / "runs" / "train"), help="where run folders go")
-    parser.add_argument("--name", default="exp", help="run folder name (exp, exp2, ... if it exists)")
+    parser.add_argument("--name", type=run_name, default="exp", help="run folder name (exp, exp2, ... if it exists)")
     parser.add_argument("--exist-ok", action="store_true", help="reuse the run folder instead of numbering a new one")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="any other Ultralytics training setting (those with a flag above are given by the flag, "

@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from maskdet.cli import IMGSZ, POSITIVE_INT, add_data_arg, make_parser, number
+from maskdet.cli import IMGSZ, POSITIVE_INT, add_data_arg, make_parser, number, run_name
 from maskdet.config import PROJECT_ROOT
 from maskdet.errors import UserError, require_modules
 from maskdet.models import SECOND_STAGE
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=POSITIVE_INT, default=64, help="batch size")
     p.add_argument("--balance", type=number(float, 0, 1), default=0.5,
                    help="repeat each class's train crops (largest class / this class) ** BALANCE times (0 = off)")
-    p.add_argument("--name", default="train", help="run folder under runs/second_stage/")
+    p.add_argument("--name", type=run_name, default="train", help="run folder under runs/second_stage/")
     p.add_argument("--out", default=str(SECOND_STAGE), help="where the ONNX model goes (second_stage.json beside it)")
     p.add_argument("--weigh-only", action="store_true", help="only choose the weight of an existing --out on val")
     p.add_argument("--force", action="store_true", help="replace the crops folder and --out if they exist")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from maskdet.cli import CONFIDENCE, IMGSZ, IOU, add_data_arg, make_parser, number
+from maskdet.cli import CONFIDENCE, IMGSZ, IOU, add_data_arg, make_parser, number, run_name
 from maskdet.config import INFERENCE_IMGSZ, MAP_CONF, MAP_IOU, MAX_STRIDE, PROJECT_ROOT
 
 DEFAULT_WEIGHTS = PROJECT_ROOT / "models" / "best.pt"
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iou", "--iou-thres", dest="iou", type=IOU, default=MAP_IOU, help="NMS IoU threshold")
     parser.add_argument("--device", default=None, help="'cpu' or a CUDA device such as '0'")
     parser.add_argument("--project", default=str(PROJECT_ROOT / "runs" / "val"), help="where run folders go")
-    parser.add_argument("--name", default="exp", help="run folder name")
+    parser.add_argument("--name", type=run_name, default="exp", help="run folder name")
     parser.add_argument("--exist-ok", action="store_true", help="reuse the run folder")
     parser.add_argument("--no-plots", action="store_true", help="skip confusion matrix and curves")
     parser.add_argument("--end2end", action="store_true",

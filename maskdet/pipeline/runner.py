@@ -20,12 +20,12 @@ from maskdet.fileio import next_run_dir
 from maskdet.inference.detections import Detections, Frame
 from maskdet.inference.display import display_problem
 from maskdet.inference.sinks import CropSink, CsvSink, JsonSink, MediaSink, Sink, YoloTxtSink
-from maskdet.inference.sources import InputProblem, expand_source, iter_frames
+from maskdet.inference.sources import InputProblem, SourceSpec, expand_source, iter_frames
 from maskdet.inference.window import Window
 from maskdet.interrupts import interrupts_held
 from maskdet.pipeline.step import Pipeline
 from maskdet.privacy.retention import Retention, write_marker
-from maskdet.settings import DetectionSettings, Settings
+from maskdet.settings import DetectionSettings, MonitoringSettings, Settings
 
 TIMED = ("read", "preprocess", "inference", "nms", "blur", "draw", "write", "show")  # the summary's time per frame
 
@@ -138,6 +138,9 @@ def run_settings(settings: Settings, log=None) -> DetectSummary:
     existed = out.exist_ok and (Path(out.project) / out.name).exists()
     if existed and pipeline.monitor is not None:
         refuse_an_earlier_monitoring_run(Path(out.project) / out.name)
+    if existed:
+        refuse_a_run_folder_that_holds_the_inputs(Path(out.project) / out.name, specs)
+    made_from = first_missing_folder(Path(out.project))  # removed again with the run folder if nothing is done
     save_dir = next_run_dir(out.project, out.name, out.exist_ok)
     summary = DetectSummary(save_dir, sources=len(specs) + len(problems), problems=problems)
     window = Window(pipeline.names) if show else None
@@ -148,7 +151,7 @@ def run_settings(settings: Settings, log=None) -> DetectSummary:
         write_marker(save_dir, level)  # what --retain may sweep: only folders that hold this marker
     start = time.perf_counter()
     with ExitStack() as stack:
-        stack.push(_removed_if_nothing_was_done(summary, existed))  # runs last, once the sinks have closed
+        stack.push(_removed_if_nothing_was_done(summary, existed, made_from))  # runs last, once the sinks have closed
         if monitor:
             stack.callback(lambda: save_dir.is_dir() and write_marker(save_dir, level, running=False))
         sinks, media = open_sinks(stack, settings, pipeline, save_dir, log, nosave)
@@ -236,9 +239,15 @@ def refuse_an_earlier_monitoring_run(run_dir: Path) -> None:
 def check_flags_that_need_another(settings: Settings) -> None:
     """A flag that only means something beside another one is a one-line error without it: ignored, it would
     let the user believe it took effect. (--alert-url without --alert: the monitor's own check.)"""
-    det = settings.detection
+    det, out, mon = settings.detection, settings.output, settings.monitoring
     if det.tile_overlap != DetectionSettings.tile_overlap and not det.tile:
         raise UserError("--tile-overlap is the overlap of --tile's tiles: add --tile PX (e.g. --tile 480)")
+    if out.save_conf and not out.save_txt:
+        raise UserError("--save-conf adds the confidence to --save-txt's label lines: add --save-txt")
+    if mon.min_frames != MonitoringSettings.min_frames and not mon.enabled:
+        raise UserError("--min-frames is the frames a track needs to count as a person: add --track")
+    if mon.alert_after != MonitoringSettings.alert_after and not mon.alert:
+        raise UserError("--alert-after is how long a verdict holds before its alert: add --alert CLASS")
 
 
 def check_privacy(settings: Settings) -> tuple[bool, bool]:
@@ -260,12 +269,44 @@ def check_privacy(settings: Settings) -> tuple[bool, bool]:
     return out.show, out.nosave
 
 
-def _removed_if_nothing_was_done(summary: DetectSummary, existed: bool):
+def _removed_if_nothing_was_done(summary: DetectSummary, existed: bool, made_from: Path | None):
     """An ExitStack exit callback: a run that fails before its first frame (an unreadable image, an absent
-    webcam) removes the run folder it made, so it leaves nothing behind and does not move the numbering of
-    later runs. A folder that was there before (--exist-ok) is never removed."""
+    webcam) removes the run folder it made, and the --project folders made for it (from `made_from` down), so it
+    leaves nothing behind and does not move the numbering of later runs. A folder that was there before
+    (--exist-ok) is never removed."""
     def on_exit(exc_type, exc, tb) -> bool:
         if exc_type is not None and issubclass(exc_type, UserError) and summary.frames == 0 and not existed:
             shutil.rmtree(summary.save_dir, ignore_errors=True)
+            if made_from is not None:
+                outermost = made_from.resolve()
+                for folder in Path(summary.save_dir).resolve().parents:
+                    if not folder.is_relative_to(outermost):
+                        break
+                    try:
+                        folder.rmdir()  # only while empty: another run may have started in it meanwhile
+                    except OSError:
+                        break
         return False
     return on_exit
+
+
+def first_missing_folder(path: Path) -> Path | None:
+    """The outermost folder of `path` that does not exist yet (the one a run would make first), or None."""
+    missing = None
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing = folder
+    return missing
+
+
+def refuse_a_run_folder_that_holds_the_inputs(run_dir: Path, specs: list[SourceSpec]) -> None:
+    """--exist-ok into the folder of the photos or videos being read (or one above it) would write the annotated
+    images and --save-txt labels over the user's own files of the same names."""
+    run_dir = run_dir.resolve()
+    for spec in specs:
+        if spec.kind in ("image", "video"):
+            source = Path(spec.target).resolve()
+            if run_dir in source.parents:
+                raise UserError(f"--exist-ok into {run_dir}: it holds the inputs ({spec.target}); the annotated images "
+                                "and labels would replace files of yours: give --project/--name a folder of their own")

@@ -91,7 +91,34 @@ def test_run_raises_user_error_for_bad_input(model, tmp_path):
 @pytest.mark.parametrize("flags, why", [
     (["--alert-url", "http://127.0.0.1:9/hook"], "--alert-url needs --alert CLASS"),
     (["--tile-overlap", "0.5"], "--tile-overlap is the overlap of --tile's tiles: add --tile"),
+    (["--save-conf"], "--save-conf adds the confidence to --save-txt's label lines: add --save-txt"),
+    (["--min-frames", "9"], "--min-frames is the frames a track needs to count as a person: add --track"),
+    (["--track", "--alert-after", "3"], "--alert-after is how long a verdict holds before its alert: add --alert CLASS"),
 ])
 def test_a_flag_that_needs_another_is_one_line_without_it_not_ignored(detect, tools, kit, tmp_path, flags, why):
     tools.assert_one_line_error(detect("--source", kit.root / "samples" / "images" / "astronaut.jpg", *flags), why)
     assert not (tmp_path / "runs").exists()
+
+
+def test_exist_ok_into_the_folder_of_the_photos_is_refused_and_the_photos_stay_as_they_were(model, make_images, tmp_path):
+    from maskdet.errors import UserError
+
+    photos = tmp_path / "shop" / "photos"
+    make_images(photos, n=2)
+    before = {p.name: p.read_bytes() for p in photos.iterdir()}
+    for project, name in ((tmp_path / "shop", "photos"), (tmp_path, "shop")):  # the folder itself, or one above it
+        with pytest.raises(UserError, match="it holds the inputs .* would replace files of yours"):
+            run(source=str(photos), weights=model.onnx, project=project, name=name, exist_ok=True, save_txt=True,
+                quiet=True)
+    assert {p.name: p.read_bytes() for p in photos.iterdir()} == before
+    assert sorted(p.name for p in (tmp_path / "shop").iterdir()) == ["photos"]
+
+
+def test_a_run_that_fails_before_its_first_frame_leaves_no_folder_it_made(model, tmp_path):
+    from maskdet.errors import UserError
+
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a photo\n")
+    with pytest.raises(UserError, match="cannot read this image"):
+        run(source=str(broken), weights=model.onnx, project=tmp_path / "new" / "runs", quiet=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.jpg"]
