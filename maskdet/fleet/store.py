@@ -376,13 +376,16 @@ class Store:
     # -- reads (the fleet page, the tests, the summary)
     def summary(self, now: float | None = None, hour_s: float = 3600, latest_alerts: int = 20, latest_periods: int = 50) -> dict:
         since = utc_text((now or time.time()) - hour_s)
+        tables = self.columns()  # a store from an older monitor.py may lack a table: read as empty, not an error
         cameras = []
         people: dict[str, list[int]] = {}
-        for camera, total, masked in self.execute(  # people seen in the last hour; with privacy counts, the periods that began in it
-                "SELECT camera, COUNT(*), SUM(CASE WHEN verdict = 'with_mask' THEN 1 ELSE 0 END) FROM people "
-                "WHERE last_seen >= ? GROUP BY camera UNION ALL "
-                "SELECT camera, SUM(with_mask + without_mask + mask_weared_incorrect), SUM(with_mask) FROM periods "
-                "WHERE start >= ? GROUP BY camera", (since, since)):
+        seen_in_hour = [statement for table, statement in (  # people seen in the last hour; with privacy counts, the periods that began in it
+            ("people", "SELECT camera, COUNT(*), SUM(CASE WHEN verdict = 'with_mask' THEN 1 ELSE 0 END) FROM people "
+                       "WHERE last_seen >= ? GROUP BY camera"),
+            ("periods", "SELECT camera, SUM(with_mask + without_mask + mask_weared_incorrect), SUM(with_mask) FROM periods "
+                        "WHERE start >= ? GROUP BY camera")) if table in tables]
+        for camera, total, masked in (self.execute(" UNION ALL ".join(seen_in_hour), (since,) * len(seen_in_hour))
+                                      if seen_in_hour else []):
             seen = people.setdefault(camera, [0, 0])
             seen[0] += int(total or 0)
             seen[1] += int(masked or 0)
@@ -405,7 +408,7 @@ class Store:
             site["compliance"] = site["masked_last_hour"] / site["people_last_hour"] if site["people_last_hour"] else None
         alerts = []
         for row in self.execute("SELECT camera, site, zone, track, time, verdict, confidence, delivery FROM alerts "
-                                "ORDER BY time DESC, camera LIMIT ?", (latest_alerts,)):
+                                "ORDER BY time DESC, camera LIMIT ?", (latest_alerts,)) if "alerts" in tables else []:
             alert = dict(zip(("camera", "site", "zone", "track", "time", "verdict", "confidence", "delivery"), row))
             if alert["track"].startswith(ALERT_ID_PREFIX):  # privacy counts: no track, only the alert's own id
                 alert["alert"], alert["track"] = alert["track"], None
@@ -413,7 +416,7 @@ class Store:
         periods = []
         for camera, site, zone, start, period_s, *counted in self.execute(
                 "SELECT camera, site, zone, start, period_s, with_mask, without_mask, mask_weared_incorrect FROM periods "
-                "ORDER BY start DESC, camera LIMIT ?", (latest_periods,)):
+                "ORDER BY start DESC, camera LIMIT ?", (latest_periods,)) if "periods" in tables else []:
             total = sum(counted)
             periods.append({"camera": camera, "site": site, "zone": zone, "start": start, "period_s": int(period_s),
                             "people": total, **dict(zip(VERDICTS, counted)),

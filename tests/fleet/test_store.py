@@ -153,3 +153,21 @@ def test_a_store_from_before_video_fingerprints_is_read_as_it_is_and_given_them_
         assert writer.videos_done() == {"/old/a.mp4": "", "/new/b.mp4": "1234:beef"}
     finally:
         writer.close()
+
+
+def test_a_store_from_before_the_alerts_and_periods_tables_is_summarised_with_none_not_an_error(store_url):
+    store = Store.open(store_url.read_url)
+    store.register_cameras([Camera("door", "rtsp://10.0.0.5/s", "north", "door")])
+    store.write(Batch([person("door", "a1-1", "with_mask")], [], {}, {}))
+    with store.transaction():  # as monitor.py made a store before it kept alerts and periods
+        store.execute("DROP TABLE alerts")
+        store.execute("DROP TABLE periods")
+    store.close()
+
+    reader = Store.open(store_url.read_url, create=False)  # the fleet page's read
+    try:
+        summary = reader.summary()
+    finally:
+        reader.close()
+    assert (summary["alerts"], summary["periods"]) == ([], [])
+    assert [(c["name"], c["people_last_hour"], c["compliance"]) for c in summary["cameras"]] == [("door", 1, 1.0)]
