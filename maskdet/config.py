@@ -98,6 +98,12 @@ def safe_load_yaml(text: str):
     return yaml.load(text, Loader=_PlainYamlLoader)  # noqa: S506 (a SafeLoader subclass)
 
 
+def yaml_error_line(exc: Exception) -> int | None:
+    """The 1-based line a YAML parser error points at, when it says."""
+    mark = getattr(exc, "problem_mark", None)
+    return mark.line + 1 if mark is not None else None
+
+
 def load_yaml_mapping(path: str | Path) -> dict:
     path = Path(path)
     try:
@@ -110,9 +116,7 @@ def load_yaml_mapping(path: str | Path) -> dict:
     try:
         data = safe_load_yaml(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise UserError(f"not valid YAML: {getattr(exc, 'problem', exc)}", path, line) from None
+        raise UserError(f"not valid YAML: {getattr(exc, 'problem', exc)}", path, yaml_error_line(exc)) from None
     if not isinstance(data, dict):
         raise UserError("expected a mapping (key: value lines)", path)
     return data

@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from maskdet.config import yaml_error_line
 from maskdet.errors import UserError
 from maskdet.inference.sources import STREAM_SCHEMES, VIDEO_SUFFIXES
 from maskdet.monitoring.people import ALERT_AFTER_S, MIN_FRAMES, Line
@@ -258,8 +259,7 @@ def read_fleet(path: str | Path, archive: bool = False) -> Fleet:
     except UnicodeDecodeError:
         raise CamerasFileError([f"{path}: not UTF-8 text"]) from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
+        line = f":{yaml_error_line(exc)}" if yaml_error_line(exc) else ""
         raise CamerasFileError([f"{path}{line}: not valid YAML: {getattr(exc, 'problem', None) or exc}"]) from None
     check = _Checker(path)
     if root is None:

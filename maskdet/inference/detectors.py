@@ -16,7 +16,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from maskdet.config import INFERENCE_IMGSZ, safe_load_yaml
+from maskdet.config import INFERENCE_IMGSZ, safe_load_yaml, yaml_error_line
 from maskdet.errors import UserError
 from maskdet.fileio import FileTooLarge, read_bytes_bounded
 from maskdet.inference.detections import Detections
@@ -226,7 +226,10 @@ def _read_openvino_metadata(path: Path) -> dict:
     except FileNotFoundError:
         raise UserError("no metadata.yaml beside the model (class names, size): export it with "
                         "python export.py --int8 or Ultralytics' export format=openvino", path) from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    except yaml.YAMLError as exc:
+        raise UserError(f"metadata.yaml is not valid YAML: {getattr(exc, 'problem', None) or exc}", path,
+                        yaml_error_line(exc)) from None
+    except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read metadata.yaml: {str(exc).splitlines()[0]}", path) from None
     if not isinstance(meta, dict):
         raise UserError("metadata.yaml is not a mapping: not an Ultralytics export", path)

@@ -84,6 +84,14 @@ def test_an_openvino_folder_without_its_metadata_is_refused_in_one_line(detect, 
     tools.assert_one_line_error(detect("--source", ASTRONAUT, "--weights", broken), "no metadata.yaml")
 
 
+def test_an_openvino_folder_whose_metadata_is_broken_yaml_is_one_line_naming_the_line(detect, tmp_path, tools):
+    broken = tmp_path / "typo_openvino_model"
+    shutil.copytree(INT8, broken)
+    (broken / "metadata.yaml").write_text("names:\n  0: with_mask\n  1: [without_mask\nimgsz: [704, 704]\n")
+    tools.assert_one_line_error(detect("--source", ASTRONAUT, "--weights", broken),
+                                f"{broken / 'metadata.yaml'}:4: metadata.yaml is not valid YAML")
+
+
 def test_an_openvino_folder_whose_metadata_nests_aliases_is_refused_in_one_line_not_expanded(detect, tmp_path, tools):
     """A few hundred bytes of nested YAML aliases name 3 x 9**9 classes: walked, they take minutes and gigabytes.
     A model folder comes from outside, so its metadata.yaml is read without anchors or aliases."""
