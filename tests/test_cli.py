@@ -79,7 +79,7 @@ def test_plain_text_drops_colour_codes_and_keeps_a_redrawn_line_as_last_drawn():
     assert out.getvalue() == "val: Scanning 4/4 done\nall 4 images\ntail"
 
 
-@pytest.mark.parametrize("command", ["detect", "train", "val", "serve", "check", "train_second_stage"])
+@pytest.mark.parametrize("command", ["detect", "train", "val", "serve", "check", "prelabel", "train_second_stage"])
 @pytest.mark.parametrize("name", ["", "..", "../../escape", "a/b"])
 def test_a_run_name_is_one_folder_inside_the_project_never_a_path_out_of_it(command, name, capsys):
     with pytest.raises(SystemExit) as stopped:

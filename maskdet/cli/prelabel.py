@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import signal
 from pathlib import Path
 
-from maskdet.cli import IMGSZ, add_data_arg, make_parser, number
+from maskdet.cli import IMGSZ, add_data_arg, make_parser, number, run_name
 from maskdet.cli.label import default_labels_dir
 from maskdet.config import PROJECT_ROOT, load_dataset_config
 from maskdet.data.convert import refuse_other_classes_txt
 from maskdet.data.labelimg_launcher import check_classes_txt, prepare_labels_dir
-from maskdet.data.prelabel import PRELABEL_CONF, REVIEW_FLOOR, check_model_classes, prelabel_folder
+from maskdet.data.prelabel import PRELABEL_CONF, REVIEW_FLOOR, check_model_classes, earlier_prelabels, prelabel_folder
 from maskdet.errors import UserError
 from maskdet.fileio import IMAGE_SUFFIXES, list_images, next_run_dir
 from maskdet.models import default_weights
@@ -30,6 +31,13 @@ EXAMPLES = f"""examples:
 The default --conf {PRELABEL_CONF} is the threshold at which correcting the pre-labels costs the fewest
 clicks on photos the shipped model never saw (bench/prelabel_saving.py). Boxes down to {REVIEW_FLOOR} are only
 looked at, to put the photos whose closest call is nearest the threshold first in review.txt.
+
+review.txt gets each photo's row as it is done (a stopped or killed run keeps a valid order of the photos it
+did), sorted at the end. A label file that already exists is kept; one that an earlier run under --project
+wrote and nobody changed since is kept too, and its photo goes in the review order again.
+
+exit status: 0 all done; 1 some photos skipped (unreadable, or a name clash: each named above the summary);
+2 bad input; 130 stopped by Ctrl-C or SIGTERM (the summary still printed; everything done so far is kept).
 """
 
 
@@ -54,7 +62,7 @@ def build_parser():
     parser.add_argument("--force", action="store_true", help="replace label files that already exist (someone's work: kept otherwise), and a classes.txt that "
                         "disagrees with data.yaml")
     parser.add_argument("--project", default=str(PROJECT_ROOT / "runs" / "prelabel"), help="where run folders go")
-    parser.add_argument("--name", default="exp", help="run folder name (exp, exp2, ... if it exists)")
+    parser.add_argument("--name", type=run_name, default="exp", help="run folder name (exp, exp2, ... if it exists)")
     parser.add_argument("--exist-ok", action="store_true", help="reuse the run folder instead of numbering a new one")
     return parser
 
@@ -64,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
 
     config = load_dataset_config(args.data)
     images_dir = Path(args.images)
+    if images_dir.exists() and not images_dir.is_dir():
+        raise UserError("is a file, not a folder: --images takes the folder of photos to pre-label", images_dir)
     if not images_dir.is_dir():
         raise UserError("images folder not found", images_dir)
     if not list_images(images_dir):  # refused before anything is written into the user's folders
@@ -82,15 +92,21 @@ def main(argv: list[str] | None = None) -> int:
                                                          imgsz=getattr(args, "imgsz", None), device=getattr(args, "device", None),
                                                          tile=args.tile)))
     check_model_classes(step, config.names, weights)
+    earlier = earlier_prelabels(Path(args.project), images_dir, labels_dir)  # before this run's review.txt replaces one
     run_dir = next_run_dir(args.project, args.name, args.exist_ok)  # before the labels folder: it may fail (a file)
     labels_dir.mkdir(parents=True, exist_ok=True)
     prepare_labels_dir(labels_dir, config.names, rewrite_classes_txt=stale)
     review_file = run_dir / "review.txt"
     print(f"prelabel: {images_dir} with {weights} at --conf {args.conf}, labels to {labels_dir}", flush=True)
-    report = prelabel_folder(images_dir, labels_dir, step, args.conf, args.force, review_file)
+    # `kill` (SIGTERM) stops as cleanly as Ctrl-C (as detect.py): the review order sorted, the summary printed.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    report = prelabel_folder(images_dir, labels_dir, step, args.conf, args.force, review_file,
+                             echo=lambda line: print(line, flush=True), earlier=earlier)
+    if report.interrupted:
+        print()  # after the terminal's ^C
     for line in report.summary_lines(labels_dir):
         print(line)
     labels_arg = f" --labels {labels_dir}" if "labels" in args else ""
     print(f"review order ({len(report.review)} photos, least sure first): {review_file}")
     print(f"next: python labeling/label.py --images {images_dir}{labels_arg} --order {review_file}")
-    return 1 if report.skipped else 0  # as detect.py: photos were skipped (each named above)
+    return report.exit_status  # as detect.py: 130 interrupted, 1 photos were skipped (each named above)

@@ -3,8 +3,11 @@ anyone's labels, and says which photos to review first."""
 
 from __future__ import annotations
 
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +29,32 @@ def prelabel(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess:
 
 def rows(path: Path) -> list[list[float]]:
     return [[float(v) for v in line.split()] for line in path.read_text().splitlines()]
+
+
+def sample_photos(folder: Path, n: int) -> list[str]:
+    """n copies of the sample photo (one face the shipped model finds), p0.jpg ... in the order prelabel takes them."""
+    folder.mkdir(parents=True)
+    names = [f"p{i}.jpg" for i in range(n)]
+    for name in names:
+        shutil.copyfile(ROOT / "samples" / "images" / "astronaut.jpg", folder / name)
+    return names
+
+
+def start_prelabel_and_wait_for_labels(photos: Path, labels: int, cwd: Path) -> subprocess.Popen:
+    """prelabel.py with the shipped model, running, once `labels` label files are written (the run is then mid-way)."""
+    proc = subprocess.Popen([sys.executable, str(ROOT / "labeling" / "prelabel.py"), "--images", str(photos),
+                             "--weights", str(ROOT / "models" / "best.onnx"), "--project", str(cwd / "runs")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
+    deadline = time.monotonic() + 120
+    while len(label_files(photos)) < labels:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no label files written in 120 s"
+        time.sleep(0.02)  # polling for the files, not waiting a guessed time
+    return proc
+
+
+def label_files(photos: Path) -> list[str]:
+    return sorted(p.name for p in photos.glob("p*.txt"))
 
 
 def test_prelabels_land_beside_the_photos_with_classes_txt_and_a_summary(tmp_path, photo_model, make_photo):
@@ -125,10 +154,88 @@ def test_an_interrupted_run_keeps_finished_labels_and_their_review_order(tmp_pat
             raise KeyboardInterrupt
         return inner(image)
 
-    with pytest.raises(KeyboardInterrupt):
-        prelabel_folder(photos, photos, detector, conf=0.35, review_file=tmp_path / "review.txt")
+    try:
+        report = prelabel_folder(photos, photos, detector, conf=0.35, review_file=tmp_path / "review.txt")
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C went through prelabel_folder: its report, and so the summary, were lost")
+    assert report.interrupted and report.exit_status == 130 and (report.photos, report.total, report.written) == (1, 2, 1)
     assert rows(photos / "a.txt")[0][0] == 0 and not (photos / "b.txt").exists()
     assert read_review_order(tmp_path / "review.txt") == ["a.png"]
+    assert (tmp_path / "review.txt").read_text().startswith("# review order written")  # sorted: the run's end
+
+
+def test_ctrl_c_prints_the_summary_with_its_counts_and_exits_130(tmp_path):
+    photos = tmp_path / "photos"
+    names = sample_photos(photos, 8)
+    proc = start_prelabel_and_wait_for_labels(photos, 1, cwd=tmp_path)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    done = label_files(photos)
+    assert 1 <= len(done) < len(names)
+    assert f"interrupted after {len(done)} of 8 photos: {len(done)} pre-labelled into {photos}" in out
+    assert "0 already labelled and kept, 0 unreadable and skipped" in out and "boxes: " in out
+    review = tmp_path / "runs" / "exp" / "review.txt"
+    assert f"review order ({len(done)} photos, least sure first): {review}" in out
+    assert read_review_order(review) == [f"{Path(n).stem}.jpg" for n in done]
+
+
+def test_a_killed_run_leaves_the_review_order_of_its_photos_and_the_rerun_reviews_them_again(tmp_path, tools):
+    photos = tmp_path / "photos"
+    names = sample_photos(photos, 8)
+    proc = start_prelabel_and_wait_for_labels(photos, 2, cwd=tmp_path)
+    proc.kill()  # kill -9: nothing runs after it
+    proc.communicate(timeout=60)
+    done = [f"{Path(n).stem}.jpg" for n in label_files(photos)]
+    assert 2 <= len(done) < len(names)
+    listed = read_review_order(tmp_path / "runs" / "exp" / "review.txt")  # as they were done: a valid order
+    assert set(done) <= set(listed) and listed == names[:len(listed)] and len(listed) <= len(done) + 1
+    before = tools.snapshot(photos)
+
+    rerun = prelabel("--images", photos, "--weights", ROOT / "models" / "best.onnx", cwd=tmp_path)
+    assert rerun.returncode == 0 and "Traceback" not in rerun.stderr, rerun.stderr
+    assert (f"8 photos: {8 - len(done)} pre-labelled into {photos}, {len(done)} pre-labelled by an earlier run and "
+            "unchanged (reviewed again), 0 already labelled and kept") in rerun.stdout
+    assert sorted(read_review_order(tmp_path / "runs" / "exp2" / "review.txt")) == names  # none left out
+    assert all(tools.snapshot(photos)[f"{Path(n).stem}.txt"] == before[f"{Path(n).stem}.txt"] for n in done)
+
+
+def test_a_persons_edit_of_a_prelabel_is_kept_and_the_untouched_prelabels_are_reviewed_again(tmp_path, photo_model,
+                                                                                              make_photo, tools):
+    photos = tmp_path / "photos"
+    for i, name in enumerate(("a.png", "b.png", "c.png")):
+        make_photo(photos / name, 60 + i)
+    model = photo_model(BOXES)
+    assert prelabel("--images", photos, "--weights", model, cwd=tmp_path).returncode == 0
+    (photos / "a.txt").write_text("0 0.2 0.3 0.2 0.4\n")  # a person deleted a box of a's pre-label
+    before = tools.snapshot(photos)
+
+    for run in ("exp2", "exp3"):  # a run that reviews b and c again records them for the next one too
+        proc = prelabel("--images", photos, "--weights", model, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert ("3 photos: 0 pre-labelled into" in proc.stdout and "2 pre-labelled by an earlier run and unchanged"
+                in proc.stdout and "1 already labelled and kept" in proc.stdout)
+        assert f"kept existing labels (someone's work; --force replaces them): e.g. {photos / 'a.txt'}" in proc.stdout
+        assert read_review_order(tmp_path / "runs" / run / "review.txt") == ["b.png", "c.png"]
+        assert tools.snapshot(photos) == before  # nothing rewritten, the person's a.txt least of all
+
+
+def test_images_naming_a_file_says_it_is_a_file_not_a_folder(tmp_path, make_photo, tools):
+    photo = make_photo(tmp_path / "a.jpg", 60)
+    line = tools.assert_one_line_error(prelabel("--images", photo, cwd=tmp_path), str(photo), "is a file, not a folder")
+    assert "not found" not in line
+
+
+def test_photos_whose_label_files_clash_are_skipped_as_a_name_clash_not_as_unreadable(tmp_path, photo_model, make_photo):
+    photos = tmp_path / "photos"
+    for name in ("a.png", "x.jpg", "x.png"):
+        make_photo(photos / name, 60)
+    proc = prelabel("--images", photos, "--weights", photo_model(BOXES), cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr  # a photo was left out
+    assert "3 photos: 2 pre-labelled" in proc.stdout
+    assert "0 unreadable and skipped, 1 skipped for a name clash (same label file as another photo)" in proc.stdout
+    assert f"{photos / 'x.png'}: same name as x.jpg, so the same label file x.txt" in proc.stdout
+    assert read_review_order(tmp_path / "runs" / "exp" / "review.txt") == ["a.png", "x.jpg"]
 
 
 def test_a_labels_folder_whose_classes_txt_gives_used_ids_other_classes_is_refused(tmp_path, photo_model, make_photo, tools):
