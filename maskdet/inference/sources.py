@@ -1,20 +1,28 @@
 """Where frames come from: images, folders, globs, videos, webcams, network streams, .txt lists.
 
-Files are read in order, every frame. Live sources (webcams, streams) are read on a thread
-that keeps only the newest frame, so however slow the detector is, what it sees is at most
-one frame old: the delay between capture and result never grows.
+Files are read in order, every frame. An http(s) URL whose path ends in an image or video suffix is a file
+too (read once, bounded in bytes and time as a file from disk is); any other URL is a live stream. Live
+sources (webcams, streams) are read on a thread that keeps only the newest frame, so however slow the
+detector is, what it sees is at most one frame old: the delay between capture and result never grows.
 """
 
 from __future__ import annotations
 
 import glob
+import http.client
 import os
+import re
+import stat
 import threading
 import time
+import urllib.error
+import urllib.request
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
+from typing import TypeVar
+from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
@@ -25,12 +33,20 @@ from maskdet.imageio import ImageTooLarge, ImageUnreadable, image_size, read_ima
 from maskdet.inference.detections import Frame
 from maskdet.inference.threads import prefetch
 from maskdet.settings import MAX_PIXELS, image_file_limit
-from maskdet.videoio import VideoFile, VideoTooLarge, VideoUnreadable
+from maskdet.videoio import CORRUPT, OPEN_TIMEOUT_S, VideoFile, VideoTooLarge, VideoUnreadable
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".gif"})
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
-OPEN_TIMEOUT_MS = 5000
+# An http(s) URL to a file of these suffixes is still a live stream: MPEG-TS over HTTP is how cameras and
+# `ffmpeg -listen` serve live video (an .m3u8 playlist, or a URL with no suffix, is a stream too).
+URL_STREAM_SUFFIXES = frozenset({".ts"})
+OPEN_TIMEOUT_MS = 5000  # opening a stream when --stream-timeout is 0 (reconnect forever), and monitor.py's cameras
+MAX_OPEN_TIMEOUT_S = 60.0  # opening a stream otherwise waits --stream-timeout seconds, at most this
 READ_TIMEOUT_MS = 5000
+URL_TIMEOUT_S = 10.0  # an image or video file behind a URL: the server sends nothing for this long, it is given up
+URL_TOTAL_S = 60.0  # an image behind a URL must have arrived whole within this
+MAX_WEBCAM_INDEX = 9999
+MAX_LIST_LINE = 4096  # characters of a line in a list: PATH_MAX on Linux; a longer one is no path or URL
 
 Log = Callable[[str], None]
 
@@ -54,6 +70,7 @@ class SourceSpec:
     kind: str  # "image", "video", "webcam" or "stream"
     target: str  # a path, a URL or a camera index
     name: str = ""  # base name of a file's outputs: its stem, numbered when another input has the same one
+    origin: str = ""  # 'list.txt:3' for an entry of a list: named when the input fails
 
     @property
     def is_live(self) -> bool:
@@ -75,6 +92,72 @@ def classify(path: Path) -> str | None:
     return "image" if suffix in IMAGE_SUFFIXES else "video" if suffix in VIDEO_SUFFIXES else None
 
 
+def is_url(source: str) -> bool:
+    return source.lower().startswith(STREAM_SCHEMES)
+
+
+def url_kind(url: str) -> str:
+    """"image" or "video" for an http(s) URL whose path ends in such a suffix (a file: read once, to its end),
+    else "stream" (live: read on a thread and reopened when it drops)."""
+    if not url.lower().startswith(("http://", "https://")):
+        return "stream"
+    try:
+        suffix = PurePosixPath(urlsplit(url).path).suffix.lower()
+    except ValueError:  # not a URL urllib can split (a bad [IPv6] host): FFmpeg says what is wrong with it
+        return "stream"
+    if suffix in IMAGE_SUFFIXES:
+        return "image"
+    return "video" if suffix in VIDEO_SUFFIXES - URL_STREAM_SUFFIXES else "stream"
+
+
+def _stem(target: str) -> str:
+    """The base name of a file's outputs: a path's stem, or the stem of a URL's path."""
+    if is_url(target):
+        return PurePosixPath(urlsplit(target).path).stem or "url"
+    return Path(target).stem
+
+
+def _is_webcam_index(source: str) -> bool:
+    return source.isascii() and source.isdigit()  # '²'.isdigit() is True too; int() refuses it
+
+
+def _not_regular(path: Path) -> str:
+    """Why a path that exists is not a file to read: a broken link, a named pipe, a device, a socket."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        try:
+            to = os.readlink(path)
+        except OSError:
+            return "a broken symbolic link"
+        return f"a broken symbolic link: it points to {to}, which does not exist"
+    except OSError as exc:
+        return f"cannot read it: {exc.strerror or exc}"
+    what = ("a named pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "something else")
+    return f"not a regular file but {what}: give an image, a video, a folder or a .txt list"
+
+
+NEWLINE = b"\n"
+
+
+def _not_text(data: bytes) -> str | None:
+    """Why a list file's bytes are not a text list (None when they are): not UTF-8, or NUL bytes."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "it is UTF-16 text: save it as UTF-8"
+    try:
+        data.decode("utf-8-sig")
+        bad = None
+    except UnicodeDecodeError as exc:
+        bad = exc.start
+    nul = data.find(b"\0")
+    if nul >= 0 and (bad is None or nul < bad):
+        return f"line {data.count(NEWLINE, 0, nul) + 1} holds a NUL byte"
+    if bad is not None:
+        return f"line {data.count(NEWLINE, 0, bad) + 1} is not UTF-8 text"
+    return None
+
+
 def expand_source(source: str, log: Log) -> list[SourceSpec]:
     """Turn --source into a list of inputs. Problems with one entry are logged and skipped.
 
@@ -84,7 +167,8 @@ def expand_source(source: str, log: Log) -> list[SourceSpec]:
     unique: list[SourceSpec] = []
     seen: set[str] = set()
     for spec in specs:
-        key = os.path.realpath(spec.target) if spec.kind in ("image", "video") else f"{spec.kind}:{spec.target}"
+        local = spec.kind in ("image", "video") and not is_url(spec.target)
+        key = os.path.realpath(spec.target) if local else f"{spec.kind}:{spec.target}"
         if key not in seen:
             seen.add(key)
             unique.append(spec)
@@ -103,14 +187,14 @@ def _unique_names(specs: list[SourceSpec], log: Log) -> list[SourceSpec]:
         if spec.kind not in ("image", "video"):
             named.append(spec)
             continue
-        stem = name = Path(spec.target).stem
+        stem = name = _stem(spec.target)
         n = 2
         while name.lower() in taken:  # case-insensitive: X.jpg and x.png would clash on some disks
             name, n = f"{stem}_{n}", n + 1
         taken.add(name.lower())
         if name != stem:
             renamed.append(f"{spec.target} as {name}")
-        named.append(SourceSpec(spec.kind, spec.target, name))
+        named.append(replace(spec, name=name))
     if renamed:
         log(f"note: {len(renamed)} inputs have the same file name as an earlier one; their results are saved under "
             f"a numbered name so nothing is overwritten: {', '.join(renamed[:3])}" + (", ..." if len(renamed) > 3 else ""))
@@ -119,52 +203,28 @@ def _unique_names(specs: list[SourceSpec], log: Log) -> list[SourceSpec]:
 
 def _expand(source: str, log: Log, lists: tuple[str, ...]) -> list[SourceSpec]:
     """expand_source's work; `lists` holds the resolved paths of the .txt lists being read (to stop a cycle)."""
-    _depth = len(lists)
     source = source.strip()
-    if not source and _depth == 0:  # Path('') is the current folder: never read it by accident
+    if not source and not lists:  # Path('') is the current folder: never read it by accident
         raise UserError("--source is empty: give an image, a folder, a video, a webcam index or a stream URL")
-    if source.isdigit():
-        return [SourceSpec("webcam", source)]
-    if source.lower().startswith(STREAM_SCHEMES):
-        return [SourceSpec("stream", source)]
-    path = Path(source).expanduser()
+    if _is_webcam_index(source):
+        if len(source.lstrip("0")) > len(str(MAX_WEBCAM_INDEX)):
+            log(f"skipped: {source}: out of range for a webcam index, which is 0 to {MAX_WEBCAM_INDEX}")
+            return []
+        return [SourceSpec("webcam", str(int(source)))]
+    if is_url(source):
+        return [SourceSpec(url_kind(source), source)]
+    try:
+        return _expand_path(source, Path(source).expanduser(), log, lists)
+    except (OSError, RuntimeError) as exc:  # a name too long for the file system; '~nobody' (no such home)
+        log(f"skipped: {source}: cannot read it ({getattr(exc, 'strerror', None) or exc})")
+        return []
+
+
+def _expand_path(source: str, path: Path, log: Log, lists: tuple[str, ...]) -> list[SourceSpec]:
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and classify(p) and not p.name.startswith("."))
-        if not files:
-            log(f"skipped: {path}: no images or videos in this folder")
-        return [SourceSpec(classify(p), str(p)) for p in files]
+        return _expand_folder(path, log)
     if path.suffix.lower() == ".txt" and path.is_file():
-        resolved = os.path.realpath(path)
-        if resolved in lists:
-            log(f"skipped: {path}: this list includes itself (directly or through another list); its entries are read once")
-            return []
-        if _depth > 3:
-            log(f"skipped: {path}: lists nested too deep")
-            return []
-        try:
-            text = read_bytes_bounded(path, TEXT_FILE_LIMIT).decode("utf-8", errors="replace")
-        except OSError as exc:
-            log(f"skipped: {path}: cannot read this list ({exc.strerror or exc})")
-            return []
-        specs = []
-        for number, line in enumerate(text.splitlines(), 1):
-            line = line.split("#", 1)[0].strip()
-            if not line:
-                continue
-            relative = not (line.isdigit() or line.lower().startswith(STREAM_SCHEMES) or Path(line).expanduser().is_absolute())
-            entry = str(path.parent / line) if relative else line
-            inner: list[str] = []
-            found = _expand(entry, inner.append, (*lists, resolved))
-            if found:
-                for note in inner:
-                    log(note)
-            else:  # one line for one bad entry, with the reason
-                why = "; ".join(note.removeprefix("skipped: ").removeprefix(f"{entry}: ") for note in inner)
-                if relative:
-                    why += f"; looked for {entry}: a relative path in a list is read from the list's folder"
-                log(f"skipped: {path}:{number}: nothing to read at {line!r}" + (f" ({why.lstrip('; ')})" if why else ""))
-            specs.extend(found)
-        return specs
+        return _expand_list(path, log, lists)
     if any(ch in source for ch in "*?["):
         matches = sorted(Path(p) for p in glob.glob(source, recursive=True))
         specs = [SourceSpec(classify(p), str(p)) for p in matches if p.is_file() and classify(p)]
@@ -177,8 +237,108 @@ def _expand(source: str, log: Log, lists: tuple[str, ...]) -> list[SourceSpec]:
             log(f"skipped: {path}: not an image or video file (by its extension)")
             return []
         return [SourceSpec(kind, str(path))]
+    if os.path.lexists(path):
+        log(f"skipped: {path}: {_not_regular(path)}")
+        return []
     log(f"skipped: {path}: no such file or folder")
     return []
+
+
+def _expand_folder(path: Path, log: Log) -> list[SourceSpec]:
+    """The images and videos directly in a folder. One with an image or video name that is not a file (a
+    broken link, a named pipe) is skipped with the reason, and counted; subfolders are named in one note."""
+    specs: list[SourceSpec] = []
+    skipped: list[str] = []
+    subfolders = 0
+    for p in sorted(path.iterdir()):
+        if p.name.startswith("."):
+            continue
+        if p.is_dir():
+            subfolders += 1
+            continue
+        kind = classify(p)
+        if kind is None:
+            continue
+        if p.is_file():
+            specs.append(SourceSpec(kind, str(p)))
+        else:
+            skipped.append(f"skipped: {p}: {_not_regular(p)}")
+    for line in skipped:
+        log(line)
+    below = (f"its {subfolders} subfolder{'s are' if subfolders > 1 else ' is'} not read (only the files directly in a "
+             f"folder are): --source '{path / '**' / '*'}' reads every file below it, or give a subfolder as --source")
+    if not specs and not skipped:
+        log(f"skipped: {path}: no images or videos in this folder" + (f"; {below}" if subfolders else ""))
+    elif subfolders:
+        log(f"note: {path}: {below}")
+    return specs
+
+
+def _list_entry(listing: Path, line: str) -> tuple[str, str, bool]:
+    """(the line without a trailing comment, the source it names, whether it was relative to the list's folder).
+
+    A '#' inside a line is part of it ('photo #1.jpg', a URL's #fragment); after a blank it starts a comment
+    ('clip.avi  # the door') only where the whole line names no file: a file named 'photo #1.jpg' is read."""
+    def entry_of(text: str) -> tuple[str, bool]:
+        try:
+            absolute = _is_webcam_index(text) or is_url(text) or Path(text).expanduser().is_absolute()
+        except RuntimeError:  # '~nobody/x.jpg': no such home; _expand says so
+            absolute = True
+        return (text, False) if absolute else (str(listing.parent / text), True)
+
+    entry, relative = entry_of(line)
+    comment = re.search(r"\s#", line)
+    if comment and not os.path.lexists(os.path.expanduser(entry)):
+        bare = line[:comment.start()].rstrip()
+        bare_entry, bare_relative = entry_of(bare)
+        # a URL or webcam index holds no blank; else what is left must name something (a file, a folder, a glob)
+        if bare and (is_url(bare) or _is_webcam_index(bare) or any(ch in bare for ch in "*?[")
+                     or os.path.lexists(os.path.expanduser(bare_entry))):
+            return bare, bare_entry, bare_relative
+    return line, entry, relative
+
+
+def _expand_list(path: Path, log: Log, lists: tuple[str, ...]) -> list[SourceSpec]:
+    """A .txt list of sources, one a line (UTF-8, with or without a byte order mark). A line whose first non-blank
+    character is '#' is a comment, and so is the rest of a line after a blank and '#' where the whole line names no
+    file (_list_entry)."""
+    resolved = os.path.realpath(path)
+    if resolved in lists:
+        log(f"skipped: {path}: this list includes itself, directly or through another list: its entries are read once")
+        return []
+    if len(lists) > 3:
+        log(f"skipped: {path}: lists nested too deep")
+        return []
+    try:
+        data = read_bytes_bounded(path, TEXT_FILE_LIMIT)
+    except OSError as exc:
+        log(f"skipped: {path}: cannot read this list ({exc.strerror or exc})")
+        return []
+    why_not = _not_text(data)
+    if why_not:
+        log(f"skipped: {path}: not a text list of sources: {why_not}")
+        return []
+    specs = []
+    for number, line in enumerate(data.decode("utf-8-sig").splitlines(), 1):  # -sig: Notepad's byte order mark
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if len(line) > MAX_LIST_LINE:
+            log(f"skipped: {path}:{number}: a line of {len(line):,} characters is not a path or URL")
+            continue
+        line, entry, relative = _list_entry(path, line)
+        inner: list[str] = []
+        found = _expand(entry, inner.append, (*lists, resolved))
+        if found:
+            for note in inner:
+                log(note)
+        else:  # one line for one bad entry, with the reason
+            why = "; ".join(note.removeprefix("skipped: ").removeprefix(f"{entry}: ") for note in inner)
+            if relative and not os.path.lexists(entry):
+                why += f"; looked for {entry}: a relative path in a list is read from the list's folder"
+            log(f"skipped: {path}:{number}: nothing to read at {line!r}" + (f" ({why.lstrip('; ')})" if why else ""))
+        specs.extend(spec if spec.origin else replace(spec, origin=f"{path}:{number}") for spec in found)
+    return specs
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -213,18 +373,66 @@ def read_image(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         raise SourceError(f"{path}: cannot read this image (it is gone)") from None
     except OSError as exc:  # permission denied, a folder named like an image, an I/O error
         raise SourceError(f"{path}: cannot read this file ({exc.strerror or exc})") from None
+    return _decode_image(data, str(path), max_pixels)
+
+
+def _decode_image(data: bytes, name: str, max_pixels: int) -> np.ndarray:
+    """read_image's decoding of a file's bytes (or a URL's), errors named after `name`."""
     if data[:8] == PNG_SIGNATURE and not png_is_intact(data):
-        raise SourceError(f"{path}: cannot read this image (a damaged or truncated PNG)")
+        raise SourceError(f"{name}: cannot read this image: a damaged or truncated PNG")
     try:
         return read_image_bounded(data, max_pixels)
     except ImageTooLarge:
         w, h = image_size(data)
-        raise SourceError(f"{path}: {w}x{h} pixels is over the limit of {max_pixels / 1e6:g} megapixels (--max-pixels; "
+        raise SourceError(f"{name}: {w}x{h} pixels is over the limit of {max_pixels / 1e6:g} megapixels (--max-pixels; "
                           f"this one has {w * h / 1e6:.3g} megapixels): downscale it or raise --max-pixels") from None
-    except ImageUnreadable as exc:
-        raise SourceError(f"{path}: cannot read this image ({exc})") from None
+    except ImageUnreadable as exc:  # its reason may hold parentheses of its own: none around it
+        raise SourceError(f"{name}: cannot read this image: {exc}") from None
     except (cv2.error, MemoryError):  # OpenCV's own pixel ceiling, or no memory for the pixels
-        raise SourceError(f"{path}: cannot read this image (too large to decode)") from None
+        raise SourceError(f"{name}: cannot read this image: too large to decode") from None
+
+
+def read_url_bytes(url: str, limit: int, timeout: float = URL_TIMEOUT_S, total: float = URL_TOTAL_S) -> bytes:
+    """The body of an http(s) URL, refused past `limit` bytes (from Content-Length before reading, else as
+    it comes), past `timeout` seconds without a byte, or `total` seconds in all. Raises SourceError
+    (without the URL: the caller adds it)."""
+    deadline = time.monotonic() + total
+    request = urllib.request.Request(url, headers={"User-Agent": "maskdet"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http/https only: url_kind)
+            length = response.headers.get("Content-Length", "")
+            if length.isascii() and length.isdigit() and int(length) > limit:
+                raise SourceError(f"{int(length):,} bytes, over the {limit:,}-byte limit for an image (--max-pixels)")
+            chunks, size = [], 0
+            while chunk := response.read1(1 << 16):
+                size += len(chunk)
+                if size > limit:
+                    raise SourceError(f"it goes on past the {limit:,}-byte limit for an image (--max-pixels)")
+                if time.monotonic() > deadline:
+                    raise SourceError(f"it did not arrive whole within {total:g} s ({size:,} bytes came)")
+                chunks.append(chunk)
+            return b"".join(chunks)
+    except urllib.error.HTTPError as exc:
+        raise SourceError(f"the server answered {exc.code} {exc.reason}") from None
+    except urllib.error.URLError as exc:
+        reason = exc.reason
+        if isinstance(reason, TimeoutError):
+            raise SourceError(f"the server did not answer within {timeout:g} s") from None
+        raise SourceError(f"cannot reach the server: {getattr(reason, 'strerror', None) or reason}") from None
+    except TimeoutError:
+        raise SourceError(f"the server sent nothing for {timeout:g} s") from None
+    except (OSError, http.client.HTTPException, ValueError) as exc:  # a reset connection, a cut body, a bad URL
+        raise SourceError(f"the download failed: {getattr(exc, 'strerror', None) or str(exc) or type(exc).__name__}") from None
+
+
+def read_url_image(url: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """An image behind an http(s) URL: read once, bounded in bytes (as a file is, image_file_limit) and in
+    time, then decoded as a file is (its size checked against max_pixels from its header first)."""
+    try:
+        data = read_url_bytes(url, image_file_limit(max_pixels))
+    except SourceError as exc:
+        raise SourceError(f"{url}: cannot read this image: {exc}") from None
+    return _decode_image(data, url, max_pixels)
 
 
 class StreamCapture:
@@ -232,15 +440,17 @@ class StreamCapture:
     maskdet.videoio: the decoder refuses a frame over `max_pixels` before allocating it, where OpenCV would
     decode it and rescale it to the first frame's size. `refused` then holds the VideoTooLarge."""
 
-    def __init__(self, url: str, max_pixels: int):
+    def __init__(self, url: str, max_pixels: int, open_timeout: float = OPEN_TIMEOUT_MS / 1000):
         self.refused: VideoTooLarge | None = None
+        self.timed_out = False  # the server did not answer within open_timeout (not: refused, not found, not video)
         self._video: VideoFile | None = None
+        started = time.monotonic()
         try:
-            self._video = VideoFile(url, max_pixels, (OPEN_TIMEOUT_MS / 1000, READ_TIMEOUT_MS / 1000), live=True)
+            self._video = VideoFile(url, max_pixels, (open_timeout, READ_TIMEOUT_MS / 1000), live=True)
         except VideoTooLarge as exc:
             self.refused = exc
         except VideoUnreadable:
-            pass
+            self.timed_out = time.monotonic() - started >= 0.9 * open_timeout
         self._frames = self._video.frames() if self._video is not None else iter(())
 
     def isOpened(self) -> bool:  # noqa: N802 (cv2.VideoCapture's name)
@@ -263,19 +473,25 @@ class StreamCapture:
             self._video.close()
 
 
-def iter_video(path: Path, vid_stride: int, log: Log, ended_early: Log | None = None,
+def iter_video(path: Path | str, vid_stride: int, log: Log, ended_early: Log | None = None,
                name: str | None = None, max_pixels: int = MAX_PIXELS) -> Iterator[Frame]:
     """Every vid_stride-th frame of a video file; a truncated file ends early with a note (to `ended_early`
     when given: detect.py counts it as a problem, as it did not read the input to its end).
 
     Decoded by maskdet.videoio, whose decoder refuses a frame over `max_pixels` before allocating it: a
     video over the limit is refused from its header, and a frame past it later (a stream that changes
-    size midway) ends the video with the reason."""
+    size midway) ends the video with the reason. `path` may be an http(s) URL to a video file: read once, to
+    its end (a connection that drops ends it early, as a truncated file does; each read waits URL_TIMEOUT_S)."""
     try:
-        video = VideoFile(path, max_pixels)
+        video = VideoFile(path, max_pixels, URL_TIMEOUT_S if isinstance(path, str) and is_url(path) else OPEN_TIMEOUT_S)
     except VideoTooLarge as exc:
         raise SourceError(f"{path}: {exc}") from None
-    except VideoUnreadable:
+    except VideoUnreadable as exc:
+        if str(exc) != CORRUPT:  # the file holds no video stream (audio only)
+            raise SourceError(f"{path}: cannot read this video: {exc}") from None
+        if isinstance(path, str) and is_url(path):
+            raise SourceError(f"{path}: cannot open this video: corrupt, a codec FFmpeg lacks, or an MP4 with its index "
+                              "at the end from a server that cannot seek (no Range requests): download it first") from None
         raise SourceError(f"{path}: cannot open this video (corrupt, or a codec FFmpeg lacks)") from None
     fps, total = video.info.fps, video.info.frames or None
     index = 0
@@ -283,7 +499,7 @@ def iter_video(path: Path, vid_stride: int, log: Log, ended_early: Log | None = 
         try:
             for image in video.frames():
                 if index % vid_stride == 0:
-                    yield Frame(image, str(path), name or path.stem, "video", index, index / fps, time.perf_counter(),
+                    yield Frame(image, str(path), name or _stem(str(path)), "video", index, index / fps, time.perf_counter(),
                                 fps / vid_stride, total)
                 index += 1
         except VideoTooLarge as exc:
@@ -319,16 +535,27 @@ class LatestFrameReader:
         self.started = 0.0
         self._thread: threading.Thread | None = None
 
-    def _capture(self) -> cv2.VideoCapture | StreamCapture:
+    def open_timeout(self) -> float:
+        """Seconds a stream's server has to answer: --stream-timeout (at least 1, at most MAX_OPEN_TIMEOUT_S),
+        or OPEN_TIMEOUT_MS when it is 0 (reconnect forever: each try waits that long)."""
+        if not self.give_up_after:
+            return OPEN_TIMEOUT_MS / 1000
+        return min(max(self.give_up_after, 1.0), MAX_OPEN_TIMEOUT_S)
+
+    def _capture(self, open_timeout: float | None = None) -> cv2.VideoCapture | StreamCapture:
         """A webcam through OpenCV (V4L2, DirectShow...), a stream through PyAV (bounded in pixels)."""
-        return cv2.VideoCapture(self.target) if isinstance(self.target, int) else StreamCapture(self.target, self.max_pixels)
+        if isinstance(self.target, int):
+            return cv2.VideoCapture(self.target)
+        return StreamCapture(self.target, self.max_pixels, open_timeout or self.open_timeout())
 
     def _refuse(self, width: int, height: int) -> None:
         """Stop reading a source whose frames are over max_pixels (never handed out, never reconnected to)."""
         self.refused = f"frames of {width}x{height} pixels, over the {self.max_pixels / 1e6:.3g} megapixel limit (--max-pixels)"
 
     def open(self) -> None:
-        cap = self._capture()
+        # A stream is opened on a thread: PyAV's open, in C, holds Ctrl-C back until its timeout and then drops
+        # it; waiting here instead, the main thread gets it at once (the abandoned open ends at its timeout).
+        cap = self._capture() if self.spec.kind == "webcam" else _on_a_thread(self._capture, f"open-{self.name}")
         if not cap.isOpened():
             cap.release()
             if self.spec.kind == "webcam":
@@ -336,6 +563,10 @@ class LatestFrameReader:
                     f"cannot open webcam {self.target}: no camera there, or it is busy. Try another index "
                     f"(--source 1), close other programs using the camera, check that your user may read "
                     f"/dev/video{self.target} (the 'video' group); in Docker/WSL pass the device through")
+            if getattr(cap, "timed_out", False):
+                raise SourceError(f"cannot open stream {self.target}: the server did not answer within "
+                                  f"{self.open_timeout():g} s (--stream-timeout): check the URL and that the server "
+                                  "is up and reachable from here")
             raise SourceError(f"cannot open stream {self.target}: check the URL, that the server is up, "
                               "and that it is reachable from here")
         fps = cap.get(cv2.CAP_PROP_FPS)
@@ -375,7 +606,8 @@ class LatestFrameReader:
             if self._stop.wait(min(backoff, left)):  # never sleeps past the give-up time; close() wakes it
                 break
             backoff = min(backoff * 2, 8.0)
-            cap = self._capture()
+            left = self.give_up_after - (time.perf_counter() - last_frame) if self.give_up_after else self.open_timeout()
+            cap = self._capture(max(1.0, min(left, self.open_timeout())))  # a try never runs past the give-up time
             if cap.isOpened():
                 self.log(f"note: {self.spec.target}: reconnected")
                 continue
@@ -408,6 +640,45 @@ class LatestFrameReader:
             self._thread.join(timeout=READ_TIMEOUT_MS / 1000 + 2)
 
 
+T = TypeVar("T")
+
+
+def _on_a_thread(opener: Callable[[], T], name: str) -> T:
+    """opener() run on a daemon thread while this one waits, so Ctrl-C stops the wait at once. A capture
+    opened after the wait was given up is released by the thread itself."""
+    result: list = []
+    done = threading.Event()
+    lock = threading.Lock()
+    given_up = False
+
+    def work() -> None:
+        try:
+            value = opener()
+        except BaseException as exc:  # handed to the waiting thread, which raises it
+            value = exc
+        with lock:
+            if given_up:
+                if not isinstance(value, BaseException):
+                    value.release()
+                return
+            result.append(value)
+        done.set()
+
+    threading.Thread(target=work, name=name, daemon=True).start()
+    try:
+        while not done.wait(0.25):
+            pass
+    except BaseException:
+        with lock:
+            given_up = True
+            if result and not isinstance(result[0], BaseException):
+                result[0].release()
+        raise
+    if isinstance(result[0], BaseException):
+        raise result[0]
+    return result[0]
+
+
 def _stream_name(url: str) -> str:
     stem = url.split("://", 1)[-1].split("?", 1)[0].strip("/").replace("/", "_").replace(":", "_")
     return f"stream_{stem}"[:80] or "stream"
@@ -417,16 +688,18 @@ def _file_frames(specs: list[SourceSpec], first: int, count: int, vid_stride: in
                  log: Log, max_pixels: int = MAX_PIXELS) -> Iterator[Frame | InputProblem]:
     for n, spec in enumerate(specs, first):
         position = f"{n}/{count}"
+        url = is_url(spec.target)  # an http(s) URL to an image or video file
         try:
             if spec.kind == "image":
-                path = Path(spec.target)
-                yield Frame(read_image(path, max_pixels), str(path), spec.name or path.stem, "image", 0, 0.0, time.perf_counter(),
-                            position=position)
+                source = spec.target if url else str(Path(spec.target))
+                image = read_url_image(source, max_pixels) if url else read_image(Path(source), max_pixels)
+                yield Frame(image, source, spec.name or _stem(source), "image", 0, 0.0, time.perf_counter(), position=position)
             else:
                 early: list[str] = []
                 read = 0
                 try:
-                    for frame in iter_video(Path(spec.target), vid_stride, log, early.append, spec.name or None, max_pixels):
+                    for frame in iter_video(spec.target if url else Path(spec.target), vid_stride, log, early.append,
+                                            spec.name or None, max_pixels):
                         frame.position = position
                         read += 1
                         yield frame
@@ -445,12 +718,13 @@ def _file_frames(specs: list[SourceSpec], first: int, count: int, vid_stride: in
 def _live_frames(spec: SourceSpec, position: str, count: int, log: Log,
                  stream_timeout: float, max_pixels: int = MAX_PIXELS) -> Iterator[Frame | InputProblem]:
     reader = LatestFrameReader(spec, log, stream_timeout, max_pixels)
+    origin = f"{spec.origin}: " if spec.origin else ""  # the list line it came from
     try:
         reader.open()
     except SourceError as exc:
         if count == 1:
-            raise UserError(str(exc)) from None
-        yield InputProblem(f"skipped: {position} {exc}")
+            raise UserError(f"{origin}{exc}") from None
+        yield InputProblem(f"skipped: {position} {origin}{exc}")
         return
     try:
         for frame in reader.frames():
@@ -459,9 +733,9 @@ def _live_frames(spec: SourceSpec, position: str, count: int, log: Log,
     finally:
         reader.close()
     if reader.refused:
-        yield InputProblem(f"stopped: {spec.target}: {reader.refused}")
+        yield InputProblem(f"stopped: {origin}{spec.target}: {reader.refused}")
     elif reader.gave_up:
-        yield InputProblem(f"stopped: {spec.target}: gave up after {stream_timeout:.0f} s without frames")
+        yield InputProblem(f"stopped: {origin}{spec.target}: gave up after {stream_timeout:.0f} s without frames")
 
 
 def iter_frames(specs: list[SourceSpec], vid_stride: int, log: Log,

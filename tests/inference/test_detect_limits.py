@@ -27,6 +27,28 @@ def test_every_number_is_range_checked_before_anything_runs(args, capsys):
     assert f"argument {args[0]}" in err and "must be" in err and args[1] in err, err
 
 
+@pytest.mark.parametrize("index", ["10000", "99999999999", "9" * 5000])
+def test_a_webcam_index_is_range_checked_in_one_line(index, detect, scripted_model, tools):
+    line = tools.assert_one_line_error(detect("--source", index, "--weights", scripted_model([]), timeout=60))
+    assert "out of range for a webcam index, which is 0 to 9999" in line or len(index) > 1000, line  # printable() cuts
+
+
+def test_a_webcam_index_out_of_range_in_a_list_is_skipped_with_its_line(detect, scripted_model, make_images, tmp_path):
+    photo = make_images(tmp_path / "in", n=1)[0]
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{photo}\n99999999999\n")
+    proc = detect("--source", listing, "--weights", scripted_model([]))
+    assert proc.returncode == 1, proc.stderr
+    assert f"{listing}:2: nothing to read at '99999999999'" in proc.stderr and "0 to 9999" in proc.stderr, proc.stderr
+    assert "1 frames from 2 inputs" in proc.stdout, proc.stdout
+
+
+@pytest.mark.parametrize("digits", ["\u00b2", "\u0663", "\uff11"])  # superscript two, Arabic-Indic three, fullwidth one
+def test_digits_that_are_not_ascii_are_no_webcam_index_and_no_crash(digits, detect, scripted_model, tools):
+    line = tools.assert_one_line_error(detect("--source", digits, "--weights", scripted_model([]), timeout=60), digits)
+    assert "no such file or folder" in line
+
+
 def test_an_image_over_the_pixel_limit_is_skipped_counted_and_the_rest_processed(detect, scripted_model, make_images,
                                                                                    tmp_path):
     make_images(tmp_path / "in", n=2)
