@@ -16,9 +16,10 @@ from maskdet.settings import (
 
 EXAMPLES = """sources:
   0, 1                       webcam index (the default is 0)
-  photo.jpg  photos/         an image, or every image and video in a folder
+  photo.jpg  photos/         an image, or every image and video directly in a folder
   'photos/**/*.jpg'          a glob (quote it so the shell does not expand it)
   clip.mp4                   a video file
+  https://host/photo.jpg  https://host/clip.mp4   an image or video file behind a URL, read once
   rtsp://host/cam  http://host/stream.ts   a network stream (reconnects when it drops)
   list.txt                   a file listing any of these, one per line (relative paths in it are read
                              from the list's own folder, not from where you run detect.py)
