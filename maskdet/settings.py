@@ -260,6 +260,7 @@ class ServeSettings:
     max_video_frames: int = MAX_VIDEO_FRAMES
     token: str | None = None
     keep_minutes: float = 60.0
+    max_saved_mb: float = 2048.0  # results kept at once: past it the oldest go before keep_minutes is up
     max_video_jobs: int = 2
     max_live: int = 8  # cameras on /api/live at once; each holds up to a frame (live_frame_bytes) while it arrives
     live_frame_bytes: int = 8 << 20  # one camera frame as JPEG (a 4K frame at quality 95 is ~3 MB); bigger: closed, 1009
@@ -274,6 +275,10 @@ class ServeSettings:
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_saved_bytes(self) -> int:
+        return int(self.max_saved_mb * 1024 * 1024)
 
     def pipeline_settings(self) -> Settings:
         """The per-frame step the server runs: detection only, boxes drawn as detect.py draws them."""

@@ -25,7 +25,6 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -33,6 +32,7 @@ import maskdet
 from maskdet.inference.visualize import class_color
 from maskdet.serving import fleet
 from maskdet.serving.auth import token_matches, token_refusal
+from maskdet.serving.errors import MIB, documented, error, mib
 from maskdet.serving.jobs import Job
 from maskdet.serving.pool import PoolFull
 from maskdet.serving.service import ServeSettings, Service
@@ -46,13 +46,12 @@ FORM_SLACK = 64 * 1024  # room for the multipart boundaries and headers around t
 MAX_FILES = 1  # files per request: one photo (or video) per POST, each answered on its own
 # Declared for the OpenAPI docs (their Authorize button); auto_error=False: check_token does the checking.
 BEARER = HTTPBearer(auto_error=False, description="the server's --token (only when it was started with one)")
+PRIVACY = ("off", "blur")  # what ?privacy= may be, on every route
 PrivacyQuery = Annotated[Literal["off", "blur"] | None, Query(
     description="blur: every face found is blurred in the pictures returned and kept (always so with serve.py --privacy blur)")]
+CLOSE_REASON_BYTES = 123  # the most a WebSocket close frame's reason may hold (RFC 6455)
+SHOWN_PATH_CHARS = 200  # of a client's path, in a 404
 log = logging.getLogger("maskdet.serve")
-
-
-def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 def css_color(bgr: tuple[int, int, int]) -> str:
@@ -60,23 +59,14 @@ def css_color(bgr: tuple[int, int, int]) -> str:
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
-def busy(retry_after: int = RETRY_AFTER_S) -> HTTPException:
-    return HTTPException(503, f"busy: every worker is taken, try again in {retry_after} s", {"Retry-After": str(retry_after)})
+def busy(retry_after: int = RETRY_AFTER_S, why: str = "every worker is taken") -> HTTPException:
+    return HTTPException(503, f"busy: {why}, try again in {retry_after} s", {"Retry-After": str(retry_after)})
 
 
-class ErrorBody(BaseModel):
-    """What every refusal answers."""
-
-    error: str
-
-
-def documented(*statuses: int) -> dict[int | str, dict]:
-    """OpenAPI `responses` for these error statuses: each a JSON {"error": ...}."""
-    what = {400: "bad request: a malformed form, a corrupt file, or more than one file",
-            401: "missing or wrong token (only with --token)", 404: "unknown or expired job or file",
-            413: "upload, image or video over a limit", 415: "not an image / not a video (decided by its bytes)",
-            503: "busy: every worker is taken; the Retry-After header says when to try again"}
-    return {status: {"model": ErrorBody, "description": what[status]} for status in statuses}
+def close_reason(text: str) -> str:
+    """`text` cut to what a WebSocket close frame holds (123 bytes of UTF-8)."""
+    data = text.encode()
+    return text if len(data) <= CLOSE_REASON_BYTES else data[:CLOSE_REASON_BYTES - 3].decode(errors="ignore") + "..."
 
 
 class TokenGate:
@@ -115,7 +105,7 @@ class BodyLimit:
         self.app, self.limit, self.min_rate, self.grace_s = app, limit, min_rate, grace_s
 
     def message(self, size: str) -> str:
-        return f"upload too large: {size}, the limit is {self.limit / 2**20:g} MB (--max-upload-mb)"
+        return f"upload too large: {size}, the limit is {self.limit / MIB:g} MiB (--max-upload-mb)"
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -123,8 +113,9 @@ class BodyLimit:
             return
         allowed = self.limit + FORM_SLACK
         length = dict(scope.get("headers") or []).get(b"content-length")
-        if length and length.isdigit() and int(length) > allowed:
-            await error(413, self.message(f"{int(length) / 2**20:.1f} MB"))(scope, receive, send)
+        size = (int(length) if len(length) <= 18 else 10**18) if length and length.isdigit() else 0  # (more digits: over any limit)
+        if size > allowed:
+            await error(413, self.message(mib(size, self.limit / MIB)))(scope, receive, send)
             return
         received, started, body_done = 0, time.monotonic(), False
 
@@ -142,7 +133,7 @@ class BodyLimit:
                 received += len(message.get("body", b""))
                 body_done = not message.get("more_body", False)
                 if received > allowed:
-                    raise BodyRefused(413, self.message(f"over {allowed / 2**20:.1f} MB"))
+                    raise BodyRefused(413, self.message(f"over {mib(allowed, self.limit / MIB)}"))
             return message
 
         await self.app(scope, counted_receive, send)
@@ -181,7 +172,8 @@ async def read_upload(request: Request, upload: UploadFile, wanted: str) -> tupl
     name = display_name(upload.filename)
     size = upload.size if upload.size is not None else len(await upload.read())
     if size > settings.max_upload_bytes:
-        raise UploadError(413, f"{name}: {size / 2**20:.1f} MB, over the {settings.max_upload_mb:g} MB limit (--max-upload-mb)")
+        raise UploadError(413, f"{name}: {mib(size, settings.max_upload_mb)}, over the {settings.max_upload_mb:g} MiB limit "
+                               "(--max-upload-mb)")
     if size == 0:
         raise UploadError(400, f"{name}: the file is empty")
     await upload.seek(0)
@@ -196,9 +188,11 @@ def file_links(job: Job | None) -> dict[str, str]:
 
 
 def job_status(job: Job) -> dict:
+    """`warning`: done, but not all of it (a video that ended before the frame count its header gave: frames of total)."""
     return {"id": job.id, "status": job.status, "source": job.source, "frames": job.frames, "total": job.total,
             "progress": round(min(1.0, job.frames / job.total), 3) if job.total else (1.0 if job.status == "done" else 0.0),
-            "counts": job.counts, "error": job.error, "files": file_links(job) if job.status == "done" else {}}
+            "counts": job.counts, "error": job.error, "warning": job.warning,
+            "files": file_links(job) if job.status == "done" else {}}
 
 
 @api_router.get("/api/health", responses=documented(401))
@@ -211,8 +205,8 @@ async def health(request: Request) -> dict:
             "imgsz": service.pool.imgsz, "conf": settings.conf, "iou": settings.iou, "workers": service.pool.workers,
             "max_upload_mb": settings.max_upload_mb, "max_files": MAX_FILES, "max_pixels": settings.max_pixels,
             "max_video_pixels": settings.max_video_pixels, "max_video_frames": settings.max_video_frames,
-            "keep_minutes": settings.keep_minutes, "privacy": settings.privacy, "tile": settings.tile,
-            "augment": settings.augment}
+            "keep_minutes": settings.keep_minutes, "max_saved_mb": settings.max_saved_mb,
+            "privacy": settings.privacy, "tile": settings.tile, "augment": settings.augment}
 
 
 @api_router.post("/api/detect", responses=documented(400, 401, 413, 415, 503))
@@ -244,7 +238,8 @@ async def start_video(request: Request, file: Annotated[UploadFile, File(descrip
     settings, service = settings_of(request), service_of(request)
     # Check and take the slot with no await between them: concurrent uploads cannot all pass the check.
     if service.store.active("video") >= settings.max_video_jobs:
-        raise busy(VIDEO_RETRY_AFTER_S)
+        running = "1 video is" if settings.max_video_jobs == 1 else f"{settings.max_video_jobs} videos are"
+        raise busy(VIDEO_RETRY_AFTER_S, f"the video-job limit is reached ({running} being processed, --max-video-jobs)")
     job = service.store.create("video", display_name(file.filename))
     try:
         name, suffix, _head = await read_upload(request, file, "video")
@@ -299,10 +294,15 @@ async def live(ws: WebSocket, token: str | None = None, privacy: str | None = No
     last one (bad frames do not count), and each answer be taken within it too: a camera that goes quiet,
     trickles a frame, sends only frames that are not images or reads no answers is closed, 1001."""
     settings = settings_of(ws)
-    if not token_matches(token, settings.token):
-        await ws.close(code=1008, reason="missing or wrong token")
-        return
+    # Refusals are made after accept(): closed before it, the client sees only an HTTP 403 without a reason.
+    # Nothing is read before them: no frame of a client without the token, or with a privacy it cannot have.
     await ws.accept()
+    if not token_matches(token, settings.token):
+        await ws.close(code=1008, reason="missing or wrong token" if token else "this server needs a token: add ?token=")
+        return
+    if privacy is not None and privacy not in PRIVACY:
+        await ws.close(code=1008, reason=close_reason(f"privacy must be off or blur, not {privacy!r}"))
+        return
     if ws.app.state.live_open >= settings.max_live:  # checked and counted with no await between
         live_now = "1 camera is" if settings.max_live == 1 else f"{settings.max_live} cameras are"
         await ws.close(code=1013, reason=f"busy: {live_now} live (--max-live); try again later")
@@ -359,9 +359,18 @@ async def upload_error(_request: Request, exc: UploadError) -> JSONResponse:
     return error(exc.status, exc.message)
 
 
-async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    """FastAPI's and the router's own (404, 405, a malformed form)."""
-    return error(exc.status_code, str(exc.detail), exc.headers)
+async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """FastAPI's and the router's own (404, 405, a malformed form); the framework's bare 404 and 405 say what was
+    asked for, and which methods the path takes."""
+    message = str(exc.detail)
+    path = request.url.path
+    shown = path if len(path) <= SHOWN_PATH_CHARS else path[:SHOWN_PATH_CHARS] + "..."
+    if exc.status_code == 404 and message == "Not Found":
+        message = f"not found: {request.method} {shown} (no such page, file or API route; the API is listed at /docs)"
+    elif exc.status_code == 405 and message == "Method Not Allowed":
+        allowed = sorted(m.strip() for m in (exc.headers or {}).get("Allow", "").split(",") if m.strip())
+        message = f"method not allowed: {request.method} {shown}" + (f"; it takes {', '.join(allowed)}" if allowed else "")
+    return error(exc.status_code, message, exc.headers)
 
 
 async def bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -400,7 +409,7 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
                   description="Face-mask detection: who wears a mask, who does not, who wears it wrong. "
                               "With --token, send `Authorization: Bearer <token>` on every /api call "
                               "(the Authorize button). Every error is JSON `{\"error\": \"...\"}`.\n\n"
-                              f"Limits: {settings.max_upload_mb:g} MB a request, {MAX_FILES} file a request, "
+                              f"Limits: {settings.max_upload_mb:g} MiB a request, {MAX_FILES} file a request, "
                               f"{settings.max_pixels / 1e6:g} megapixels a photo or camera frame, "
                               f"{settings.max_video_pixels / 1e6:.3g} megapixels a video frame, "
                               f"{settings.max_video_frames} frames a video.")

@@ -19,6 +19,7 @@ The server always speaks HTTP through h11 this way (uvicorn's choice too unless 
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import sys
 
@@ -26,9 +27,13 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from maskdet.settings import ServeSettings
 
-TIMEOUT_MESSAGE = b"request headers took too long\n"
-TIMEOUT_RESPONSE = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\n"
-                    b"content-length: %d\r\n\r\n%s" % (len(TIMEOUT_MESSAGE), TIMEOUT_MESSAGE))
+
+def timeout_response(header_timeout_s: float) -> bytes:
+    """The 408 a client gets when its request's headers are late: JSON {"error": ...}, as every error of the API."""
+    body = json.dumps({"error": f"request headers took too long: not all in within {header_timeout_s:g} s of connecting "
+                                "or of the response before (--header-timeout)"}).encode()
+    return (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
+            b"content-length: %d\r\n\r\n%s" % (len(body), body))
 
 
 TCP_INFO_BYTES_ACKED = slice(120, 128)  # struct tcp_info's tcpi_bytes_acked (Linux 4.1 on), native byte order
@@ -116,7 +121,7 @@ class DeadlineProtocol(H11Protocol):
     def _headers_too_slow(self) -> None:
         self._deadline = None
         if not self.transport.is_closing():
-            self.transport.write(TIMEOUT_RESPONSE)
+            self.transport.write(timeout_response(self.header_timeout_s))
             self.transport.close()
 
     def handle_events(self) -> None:

@@ -10,6 +10,8 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
+from maskdet.serving.errors import documented
+
 page_router = APIRouter()
 api_router = APIRouter()
 REFRESH_S = 2
@@ -38,7 +40,9 @@ def read_summary(db: str) -> dict:
 
 
 @api_router.get("/api/fleet", summary="Every camera with its state, people in the last hour, totals per site, latest alerts "
-                "and (privacy counts) latest periods")
+                "and (privacy counts) latest periods",
+                responses=documented(401, 404, 503, _404="no fleet store: serve.py was started without --db",
+                                     _503="the store cannot be read (gone, not a monitor.py store, or its database is down)"))
 async def fleet_summary(request: Request) -> dict:
     db = getattr(request.app.state, "fleet_db", None)
     if not db:

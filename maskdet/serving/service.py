@@ -7,6 +7,7 @@ gives the same boxes, picture, CSV and JSON as `python detect.py`.
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from collections import Counter
@@ -28,6 +29,10 @@ from maskdet.settings import PrivacySettings, ServeSettings  # noqa: F401  (impo
 CSV_NAME, JSON_NAME, VIDEO_NAME, PEOPLE_NAME = "predictions.csv", "predictions.json", "annotated.mp4", "people.json"
 
 
+def plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
 def result(frame: Frame, det: Detections) -> dict:
     """The JSON of one detected image: detect.py's records plus counts per class."""
     h, w = frame.image.shape[:2]
@@ -41,15 +46,25 @@ class Service:
         step_settings = settings.pipeline_settings()
         # Each worker is a Pipeline with its own model copy; no tracking, so they hold no per-stream state.
         self.pool = ModelPool(lambda: Pipeline(step_settings), settings.workers, settings.backlog)
-        self.store = JobStore(settings.results_dir, settings.keep_minutes * 60)
+        # The run folder is filled only once the model is loaded (above): a model that fails leaves it empty.
+        self.store = JobStore(settings.results_dir, settings.keep_minutes * 60, settings.max_saved_bytes)
         self.videos = ThreadPoolExecutor(max_workers=max(1, settings.max_video_jobs), thread_name_prefix="video-job")
         self.stopping = threading.Event()
+        self.close_lock = threading.Lock()
+        self.cleaned: tuple[int, bool] | None = None  # (job folders deleted, run folder removed) once closed
         self.served: Counter = Counter()  # photos, video frames, camera frames: for the summary
 
     def summary_lines(self) -> list[str]:
         served = ", ".join(f"{n} {what}" for what, n in self.served.items()) or "nothing"
-        return [f"served {served}", f"results were kept in {self.settings.results_dir} "
-                f"(each for {self.settings.keep_minutes:g} minutes)"]
+        folder = self.settings.results_dir
+        if self.cleaned is None:  # still running
+            return [f"served {served}", f"results are in {folder} while the server runs"]
+        deleted, removed = self.cleaned
+        kept = f"{folder} was kept: it holds files the server did not make"
+        if deleted:
+            what = f"deleted the uploads and results of {plural(deleted, 'job', 'jobs')} (reachable only while the server ran)"
+            return [f"served {served}", f"{what} and the run folder {folder}" if removed else f"{what}; {kept}"]
+        return [f"served {served}", f"nothing was left to delete; {f'removed the empty run folder {folder}' if removed else kept}"]
 
     def blurs(self, privacy: str | None) -> bool:
         """A request may ask for blur; with serve.py --privacy blur, every request gets it."""
@@ -83,6 +98,7 @@ class Service:
         job.files = {path.name: path for path in files}
         job.counts = dict(counts)
         job.status = "done"
+        self.store.kept(job)  # past --max-saved-mb, the oldest results go early
 
     def start_video(self, job: Job, path: Path, fps: float, blur: bool = False) -> None:
         self.videos.submit(self.run_video, job, path, fps, blur)
@@ -90,12 +106,16 @@ class Service:
     def run_video(self, job: Job, path: Path, fps: float, blur: bool = False) -> None:
         """Every frame through the pool (taking turns with photos), into an H.264 MP4 and the records."""
         job.status = "running"
+
+        def ended_early(message: str) -> None:  # a truncated file: what was read is the result, and the job says so
+            job.warning = f"stopped early: {message.replace(str(path), job.source)}"
+
         try:
             with CsvSink(job.folder / CSV_NAME) as csv_sink, JsonSink(job.folder / JSON_NAME) as json_sink, \
                     BrowserVideoSink(job.folder / VIDEO_NAME, fps) as video, \
                     PeopleSink(job.folder / PEOPLE_NAME, self.pool.names) as people:
-                for frame in bounded_frames(iter_video(path, 1, lambda _msg: None, max_pixels=self.settings.max_video_pixels),
-                                            self.settings.max_video_frames):
+                frames = iter_video(path, 1, lambda _msg: None, ended_early=ended_early, max_pixels=self.settings.max_video_pixels)
+                for frame in bounded_frames(frames, self.settings.max_video_frames):
                     if self.stopping.is_set():
                         raise SourceError("the server stopped before the video was done")
                     frame.source = job.source  # records name the upload, not the server's file
@@ -109,6 +129,8 @@ class Service:
         except Exception as exc:  # a job that fails says why in its status; the server goes on
             job.error = str(exc).replace(str(path), job.source)
             job.status = "failed"
+            if not self.stopping.is_set():  # (stopping: close() deletes every job's folder, and counts it)
+                shutil.rmtree(job.folder, ignore_errors=True)  # its partial video and records are never served: not kept
         finally:
             path.unlink(missing_ok=True)  # the upload is not needed once processed
 
@@ -124,8 +146,13 @@ class Service:
         return out
 
     def close(self) -> None:
-        self.stopping.set()
-        self.videos.shutdown(wait=True, cancel_futures=True)
+        """Stop the video jobs, then delete what every job wrote (and the run folder when nothing else is in it):
+        results are reachable only through the running server. Safe to call again."""
+        with self.close_lock:
+            self.stopping.set()
+            self.videos.shutdown(wait=True, cancel_futures=True)
+            if self.cleaned is None:
+                self.cleaned = self.store.clear()
 
 
 def write_all(sinks: list[Sink], frame: Frame, det: Detections, annotated: np.ndarray) -> None:

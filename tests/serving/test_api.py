@@ -19,6 +19,13 @@ def post_photo(client, path, name=None, **params):
         return client.post("/api/detect", params=params, files={"file": (name or path.name, f, "image/png")})
 
 
+def job_folders(run_folder) -> list:
+    """What the server keeps in its run folder, apart from the marker that says the folder is a server's."""
+    from maskdet.serving.jobs import MARKER
+
+    return [path for path in run_folder.iterdir() if path.name != MARKER]
+
+
 def wait_done(client, job_id, timeout=60.0, headers=None) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -148,7 +155,7 @@ def test_an_upload_over_the_limit_is_413_whether_announced_or_not(make_client, t
     just_over = tmp_path / "just.png"  # within the form's slack: refused after parsing, by its size
     cv2.imwrite(str(just_over), np.random.default_rng(0).integers(0, 256, (190, 190, 3), np.uint8))
     assert 0.1 * 2**20 < just_over.stat().st_size < 0.1 * 2**20 + 60_000
-    assert_json_error(post_photo(client, just_over), 413, "just.png", "0.1 MB")
+    assert_json_error(post_photo(client, just_over), 413, "just.png", "0.1 MiB")
 
 
 def test_a_file_that_is_not_an_image_is_415_whatever_its_name(client, tmp_path):
@@ -174,7 +181,7 @@ def test_a_corrupt_video_is_400_and_leaves_no_job_behind(client, video, tmp_path
     broken.write_bytes(video.read_bytes()[:40] + b"\x00" * 500)
     with open(broken, "rb") as f:
         assert_json_error(client.post("/api/videos", files={"file": ("broken.mp4", f)}), 400, "broken.mp4", "corrupt")
-    assert list((tmp_path / "results").iterdir()) == []
+    assert job_folders(tmp_path / "results") == []
 
 
 def test_an_empty_file_and_a_missing_file_field_are_400(client, tmp_path):
@@ -383,8 +390,8 @@ def test_a_small_file_that_would_decode_to_a_huge_image_is_413(client, tmp_path,
 
 
 def test_the_frameworks_own_errors_are_json_error_too(client):
-    assert_json_error(client.get("/api/nothing-here"), 404, "Not Found")
-    assert_json_error(client.delete("/api/health"), 405, "Method Not Allowed")
+    assert_json_error(client.get("/api/nothing-here"), 404, "not found", "GET /api/nothing-here")
+    assert_json_error(client.delete("/api/health"), 405, "method not allowed", "DELETE /api/health", "GET")
     malformed = client.post("/api/detect", content=b"--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n",
                             headers={"Content-Type": "multipart/form-data; boundary=x"})
     assert_json_error(malformed, 400)
@@ -410,14 +417,14 @@ def test_the_openapi_docs_declare_every_refusal_and_the_bearer_token(client):
         "type": "http", "scheme": "bearer", "description": "the server's --token (only when it was started with one)"}
     description = schema["info"]["description"]
     assert "`Authorization: Bearer <token>`" in description  # a Markdown code span: shown as text, not eaten as HTML
-    assert all(word in description for word in ("megapixels", "MB a request", "1 file a request", "frames a video"))
+    assert all(word in description for word in ("megapixels", "MiB a request", "1 file a request", "frames a video"))
 
 
 def test_a_video_longer_than_the_frame_limit_is_413_before_any_job_starts(make_client, video, tmp_path):
     client = make_client(max_video_frames=5)
     with open(video, "rb") as f:
         assert_json_error(client.post("/api/videos", files={"file": ("clip.mp4", f)}), 413, "clip.mp4", "6 frames", "5 frame limit")
-    assert list((tmp_path / "results").iterdir()) == []
+    assert job_folders(tmp_path / "results") == []
 
 
 def test_a_video_whose_header_lies_about_its_length_stops_at_the_frame_limit():

@@ -3,7 +3,7 @@
 A check that lets a wrong token through is invisible to tests that only try no token and the right
 one. Here each protected route, found in the app itself (a route added later is covered without
 editing this file), is called with wrong, empty, truncated, extended, wrongly cased and misplaced
-tokens, and must answer 401; the WebSocket must close with 1008 before it accepts anything.
+tokens, and must answer 401; the WebSocket must close with 1008 before it reads anything.
 """
 
 from __future__ import annotations

@@ -193,6 +193,30 @@ def test_a_video_counts_people_not_boxes_and_draws_when_each_was_in_view(start_s
     keep_screenshot(driver, tmp_path, "page_video")
 
 
+def test_a_truncated_video_is_shown_with_what_was_read_and_a_warning_that_it_stopped_early(start_server, browser, photo,
+                                                                                           tmp_path):
+    from selenium.webdriver.common.by import By
+
+    image = cv2.imread(str(photo))
+    whole = tmp_path / "whole.avi"  # an AVI's header says how many frames it has
+    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, image.shape[1::-1])
+    for i in range(30):
+        writer.write(np.roll(image, i, axis=1))
+    writer.release()
+    cut = tmp_path / "door.avi"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    server = start_server()
+    driver = browser()
+    driver.get(server.url + "/")
+    wait(driver, lambda d: "model" in d.find_element(By.ID, "model-info").text)
+    upload(driver, cut)
+    card = driver.find_element(By.CSS_SELECTOR, ".result")
+    wait(driver, lambda d: card.find_element(By.CSS_SELECTOR, ".status").text.startswith("Done"), 60, "the video")
+    status = card.find_element(By.CSS_SELECTOR, ".status").text
+    assert "Warning: stopped early" in status and "of 30 frames" in status, status
+    assert card.find_elements(By.CSS_SELECTOR, "video.annotated")  # what was read is shown
+
+
 def test_with_a_token_the_page_asks_for_it_once_then_works(start_server, browser, photo, tmp_path):
     from selenium.webdriver.common.by import By
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -67,6 +68,13 @@ def test_a_db_that_is_not_a_monitor_store_is_one_line_error_before_the_server_st
     assert notes.read_text() == "shopping: masks\n"
 
 
+def test_a_db_url_of_another_scheme_is_refused_naming_what_db_takes(tools, tmp_path, serve_kit):
+    proc = subprocess.run([sys.executable, "serve.py", "--db", "mysql://127.0.0.1/x", "--port", str(serve_kit.free_port()),
+                           "--project", str(tmp_path)], capture_output=True, text=True, cwd=tools.repo_root, timeout=60)
+    tools.assert_one_line_error(proc, "mysql://127.0.0.1/x: --db takes an SQLite file (a path) or a PostgreSQL URL",
+                                "not a mysql:// URL")
+
+
 def test_without_the_server_packages_it_says_in_one_line_what_to_install(tools):
     code = ("import sys; sys.modules.update(fastapi=None, av=None); from maskdet.cli import launch; "
             "sys.argv = ['serve.py']; sys.exit(launch('serve'))")
@@ -92,9 +100,107 @@ def test_bad_limits_are_one_line_error(tools, tmp_path):
                                   ["--tile", "10"], ["--tile", "-480"], ["--tile", "9000"],
                                   ["--header-timeout", "0"], ["--header-timeout", "nan"], ["--header-timeout", "3601"],
                                   ["--live-timeout", "0"], ["--live-timeout", "-1"], ["--live-timeout", "3601"],
-                                  ["--send-timeout", "0"], ["--send-timeout", "inf"]])
+                                  ["--send-timeout", "0"], ["--send-timeout", "inf"],
+                                  ["--max-saved-mb", "0"], ["--max-saved-mb", "-1"], ["--max-saved-mb", "nan"],
+                                  ["--max-saved-mb", "2e6"]])
 def test_every_number_is_range_checked_before_anything_starts(tools, tmp_path, args):
     proc = subprocess.run([sys.executable, "serve.py", *args, "--project", str(tmp_path)],
                           capture_output=True, text=True, cwd=tools.repo_root, timeout=60)
     tools.assert_one_line_error(proc, args[0], "must be")
     assert not list(tmp_path.iterdir())  # no run folder was made
+
+
+# --- stopping --------------------------------------------------------------------------------------
+
+
+def test_sigterm_stops_it_as_ctrl_c_does_with_the_summary_and_exit_status_0(start_server, photo, tmp_path):
+    """`kill PID` and `docker stop` send SIGTERM: the same graceful end as Ctrl-C, not a silent exit 143."""
+    server = start_server()
+    with open(photo, "rb") as f:
+        assert httpx.post(f"{server.url}/api/detect", files={"file": ("p.png", f)}).status_code == 200
+    server.process.signal(signal.SIGTERM)
+    assert server.process.wait(30) == 0
+    assert "served 1 photos" in server.process.stdout
+    assert "Traceback" not in server.process.stderr
+
+
+# --- a start that fails --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flags", [["--weights", "nope.onnx"], ["--weights", "{not_a_model}"], ["--imgsz", "640"]])
+def test_a_start_that_fails_leaves_no_run_folder(tools, tmp_path, weights, serve_kit, flags):
+    not_a_model = tmp_path / "model.onnx"
+    not_a_model.write_bytes(b"not a model")
+    flags = [flag.format(not_a_model=not_a_model) for flag in flags]
+    if "--weights" not in flags:
+        flags += ["--weights", str(weights)]  # the scripted model takes 320x320 inputs only
+    project = tmp_path / "runs"
+    proc = subprocess.run([sys.executable, "serve.py", *flags, "--port", str(serve_kit.free_port()), "--project", str(project)],
+                          capture_output=True, text=True, cwd=tools.repo_root, timeout=120)
+    tools.assert_one_line_error(proc)
+    assert not project.exists() or list(project.iterdir()) == []
+
+
+# --- the token ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("given, env, said", [
+    ("", None, "--token is empty"),  # would have turned the check off
+    (None, "", "$MASKDET_TOKEN is empty"),
+    ("pässwort", None, "printable ASCII"),  # a header carries it as Latin-1 bytes: it never matched
+    ("s3cret\t", None, "printable ASCII"),
+    (" s3cret", None, "space"),  # a header's value is read without the spaces around it
+    ("s3cret ", None, "space"),
+    (None, " s3cret", "space"),
+])
+def test_a_token_that_would_mean_no_token_or_could_never_match_is_refused_before_the_model_loads(tools, tmp_path, given,
+                                                                                                 env, said):
+    argv = [sys.executable, "serve.py", "--weights", str(tmp_path / "not-loaded-yet.onnx"), "--project", str(tmp_path / "runs")]
+    if given is not None:
+        argv += [f"--token={given}"]
+    environment = {k: v for k, v in os.environ.items() if k != "MASKDET_TOKEN"}
+    if env is not None:
+        environment["MASKDET_TOKEN"] = env
+    proc = subprocess.run(argv, capture_output=True, text=True, cwd=tools.repo_root, timeout=60, env=environment)
+    line = tools.assert_one_line_error(proc, said)
+    assert "not-loaded-yet" not in line
+    assert not (tmp_path / "runs").exists()
+
+
+# --- what it prints -------------------------------------------------------------------------------
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback here")
+def test_an_ipv6_address_is_printed_in_brackets_as_a_browser_takes_it(start_server):
+    server = start_server("--host", "::1")
+    url = f"http://[::1]:{server.port}/"
+    assert f"open {url}" in server.process.stdout
+    assert httpx.get(f"{url}api/health").status_code == 200
+
+
+def test_with_db_the_banner_names_the_fleet_page(start_server, tmp_path):
+    from maskdet.fleet.store import Store
+
+    db = tmp_path / "fleet.db"
+    Store.open(db).close()
+    server = start_server("--db", db)
+    banner = next(line for line in server.process.stdout.splitlines() if "open http://" in line)
+    assert "/fleet" in banner, banner
+    assert httpx.get(f"{server.url}/fleet").status_code == 200
+
+
+def test_help_shows_the_project_folder_as_the_readme_does_not_this_checkouts_path(tools):
+    proc = subprocess.run([sys.executable, "serve.py", "--help"], capture_output=True, text=True, cwd=tools.repo_root, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    project = proc.stdout[proc.stdout.index("\n  --project PROJECT"):proc.stdout.index("\n  --name NAME")]
+    assert "runs/serve" in " ".join(project.split()), project
+    assert str(tools.repo_root) not in proc.stdout

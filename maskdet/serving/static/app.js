@@ -64,7 +64,8 @@ async function start() {
   $("#app").hidden = false;
   $("#model-info").textContent =
     `Finds faces and tells: ${health.classes.map(label).join(", ")}. ` +
-    `Photos and videos up to ${health.max_upload_mb} MB; results are kept ${health.keep_minutes} minutes. ` +
+    `Photos and videos up to ${health.max_upload_mb} MiB; results are kept ${health.keep_minutes} minutes, ` +
+    "and deleted when the server stops. " +
     `(model ${health.model} at ${health.imgsz} px)`;
 }
 
@@ -301,6 +302,8 @@ async function detectVideo(file, card) {
     job = await poll.json();
   }
   if (job.status === "failed") throw new Error(job.error);
+  // Done, but not to the end (a truncated file): the result shows what was read, and the card says so.
+  const stoppedEarly = job.warning ? ` Warning: ${job.warning}` : "";
   bar.value = 1;
   bar.hidden = true;
   const video = document.createElement("video");
@@ -318,10 +321,10 @@ async function detectVideo(file, card) {
     for (const p of people.people) counts[p.verdict] = (counts[p.verdict] || 0) + 1;
     $(".counts", card).textContent = countsText(counts, ["person", "people"]);
     $(".status", card).textContent = `Done: ${formatTime(people.duration)} of video, ${job.frames} frames. ` +
-      "Each person is counted once, with the verdict of most of their frames.";
+      "Each person is counted once, with the verdict of most of their frames." + stoppedEarly;
     if (people.people.length) showTimeline(card, people, video);
   } else {
-    $(".status", card).textContent = `Done: ${job.frames} frames.`;
+    $(".status", card).textContent = `Done: ${job.frames} frames.` + stoppedEarly;
     $(".counts", card).textContent = "";
   }
   showDownloads(card, job.files, file.name);
