@@ -12,7 +12,6 @@ prints the cost: median wall and CPU milliseconds per photo of the detector call
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 import time
@@ -20,12 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchlib import timed  # noqa: E402
+from benchlib import timed, write_json  # noqa: E402
 
 from maskdet.cli import ArgumentParser, HelpFormatter  # noqa: E402
 from maskdet.errors import run_cli  # noqa: E402
 from maskdet.evaluation.pipeline_map import predict_split, score  # noqa: E402
-from maskdet.fileio import atomic_write_text  # noqa: E402
 from maskdet.inference.augment import FlipAugmentedDetector  # noqa: E402
 from maskdet.inference.detectors import load_detector  # noqa: E402
 from maskdet.models import default_weights  # noqa: E402
@@ -68,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{ms['wall']:.1f} ms wall / {ms['cpu']:.1f} ms CPU per photo")
     print(f"{args.split} split, {out['alone']['images']} photos, {weights}, {time.time() - started:.0f} s")
     if args.json:
-        atomic_write_text(Path(args.json), json.dumps(out, indent=1) + "\n")
+        write_json(args.json, out, indent=1)
     return 0
 
 

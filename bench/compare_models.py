@@ -15,19 +15,18 @@ OpenVINO folders): export a .pt first (python export.py --weights X.pt).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchlib import write_json  # noqa: E402
 
 from maskdet.cli import ArgumentParser, HelpFormatter, number  # noqa: E402
 from maskdet.errors import UserError, run_cli  # noqa: E402
 from maskdet.evaluation.bootstrap import bootstrap  # noqa: E402
 from maskdet.evaluation.pipeline_map import photo_matches  # noqa: E402
 from maskdet.evaluation.validate import checked_split, load_as_validator, predict_as_validator  # noqa: E402
-from maskdet.fileio import atomic_write_text  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,7 +79,7 @@ def compare(args: argparse.Namespace) -> int:
                "models": {key: {"mAP50": vars(result.map50[key]), "mAP50-95": vars(result.map50_95[key])} for key in matches},
                "against_first": {key: {"mAP50_difference": vars(c.difference), "mAP50-95_difference": vars(c.difference_50_95),
                                        "better_in": c.b_better} for key, c in result.against_first.items()}}
-        atomic_write_text(Path(args.json), json.dumps(out, indent=1) + "\n")
+        write_json(args.json, out, indent=1)
     return 0
 
 

@@ -14,10 +14,8 @@ watches. detect.py also reports where its time goes (read/decode, preprocess, in
 
 from __future__ import annotations
 
-import os
 import re
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -30,9 +28,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchlib import cpu_flags, cpu_name, read_photo, write_json  # noqa: E402
+from benchlib import cpu_flags, cpu_name, find_yolo, read_photo, same_size, stride_imgsz, write_json  # noqa: E402
 
-from maskdet.cli import IMGSZ, ArgumentParser, HelpFormatter, number  # noqa: E402
+from maskdet.cli import ArgumentParser, HelpFormatter, number  # noqa: E402
 from maskdet.config import INFERENCE_IMGSZ  # noqa: E402
 from maskdet.errors import UserError, run_cli  # noqa: E402
 
@@ -83,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--with-pt", action="store_true", help="also time detect.py on the .pt")
     parser.add_argument("--with-augment", action="store_true",
                         help="also time detect.py --augment on the INT8 model (test-time augmentation: two inferences a frame)")
-    parser.add_argument("--imgsz", type=IMGSZ, default=INFERENCE_IMGSZ, help="inference size for every command")
+    parser.add_argument("--imgsz", type=stride_imgsz, default=None,
+                        help="inference size for every command, a multiple of 32 (default: the size the .onnx is "
+                             f"exported at, {INFERENCE_IMGSZ} for the shipped one; a fixed-size export takes no other)")
     parser.add_argument("--frames", type=number(int, 1, 100_000), default=200, help="length of the generated 640x480 video")
     parser.add_argument("--repeat", type=number(int, 1, 100), default=3, help="runs of each command; the median is reported")
     parser.add_argument("--json", help="also write the results to this JSON file")
@@ -92,10 +92,13 @@ def main(argv: list[str] | None = None) -> int:
     pt = Path(args.weights).resolve()
     onnx = pt.with_suffix(".onnx")
     int8 = pt.with_name(f"{pt.stem}_int8_openvino_model")
-    # the venv's own `yolo` first: a venv's python run by its path leaves its bin/ off PATH
-    yolo = shutil.which("yolo", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
-    if not pt.exists() or not onnx.exists() or yolo is None:
-        raise UserError(f"needs {pt}, {onnx} (python export.py) and the 'yolo' command (pip install ultralytics)")
+    for needed in (pt, onnx):
+        if not needed.exists():
+            raise UserError(f"no such file: the bench needs the .pt given by --weights and its .onnx sibling "
+                            f"(python export.py --weights {pt})", needed)
+    yolo = find_yolo()
+    # every command at one size, before minutes of runs: a fixed-size export takes only its own
+    args.imgsz = same_size([onnx, int8] if int8.exists() else [onnx], args.imgsz) or INFERENCE_IMGSZ
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         video = tmp / "bench.mp4"

@@ -1,7 +1,7 @@
 """How far monitor.py goes on this machine: live cameras at 2 fps on 1 and 2 workers, archive throughput on
 1 and 2 workers against detect.py on the same videos one after another, and Ray's own cost per frame.
 
-    python bench/fleet_speed.py [--cameras 4] [--seconds 30]
+    python bench/fleet_speed.py [--cameras 4] [--seconds 30] [--json bench/fleet_speed.json]
 
 Everything runs here, on 127.0.0.1: ffmpeg sends the live cameras over UDP, Ray is started for each run.
 Figures are wall time, and CPU time where it can be counted: detect.py's whole, the Ray runs' outside the
@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchlib import cpu_name  # noqa: E402
+from benchlib import cpu_name, write_json  # noqa: E402
 
 from maskdet.cli import ArgumentParser, HelpFormatter, number  # noqa: E402
 from maskdet.errors import UserError, run_cli  # noqa: E402
@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     p = ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("--cameras", type=number(int, 1, 64), default=4, help="live cameras (and archive videos)")
     p.add_argument("--seconds", type=number(float, 1, 3600), default=30.0, help="length of each live run and of each video")
+    p.add_argument("--json", help="also write the figures to this JSON file")
     args = p.parse_args(argv)
     if shutil.which("ffmpeg") is None:
         raise UserError("needs ffmpeg on the PATH (Debian: apt install ffmpeg)")
@@ -145,23 +146,35 @@ def main(argv: list[str] | None = None) -> int:
         ms = in_process_ms_per_frame(videos[0])
         print(f"per-frame step in one process (640x480, decode + detect + track): {ms:.0f} ms/frame "
               f"-> {1000 / ms:.1f} frames/s per core")
-        print(f"Ray round trip per frame (actor call + result, median of 200): {ray_call_ms():.2f} ms")
+        ray_ms = ray_call_ms()
+        print(f"Ray round trip per frame (actor call + result, median of 200): {ray_ms:.2f} ms")
+        figures = {"cpu": cpu_name(), "cameras": args.cameras, "seconds": args.seconds,
+                   "step_ms_per_frame": round(ms, 1), "ray_round_trip_ms": round(ray_ms, 3), "live": {}, "archive": {}}
         for workers in (1, 2):
             fps, wall, cpu = live(videos, workers, args.seconds, work)
+            figures["live"][workers] = {"fps_per_camera": round(fps, 2), "wall_s": round(wall, 1),
+                                        "cpu_s_outside_workers": round(cpu, 1)}
             print(f"live: {args.cameras} cameras asked for 2 fps on {workers} worker(s): {fps:.2f} frames/s per camera "
                   f"({fps * args.cameras:.1f} in all); run {wall:.0f} s wall, {cpu:.0f} s CPU outside the workers")
         results = {}
         for workers in (1, 2):
             wall, cpu, frames = archive(work / "videos", workers, work)
             results[workers] = frames / wall
+            figures["archive"][workers] = {"frames": frames, "wall_s": round(wall, 1), "fps": round(frames / wall, 2),
+                                           "cpu_s_outside_workers": round(cpu, 1)}
             print(f"archive on {workers} worker(s): {frames} frames in {wall:.1f} s wall ({frames / wall:.1f} frames/s), "
                   f"{cpu:.0f} s CPU outside the workers, Ray start included")
         wall, cpu = detect_one_after_another(videos, work)
         frames = sum(int(args.seconds * 10) for _ in videos)
+        figures["detect_py"] = {"frames": frames, "wall_s": round(wall, 1), "fps": round(frames / wall, 2),
+                                "cpu_s": round(cpu, 1)}
+        figures["archive_speedup_vs_detect_py"] = {w: round(results[w] / (frames / wall), 2) for w in (1, 2)}
         print(f"detect.py one video after another: {frames} frames in {wall:.1f} s wall ({frames / wall:.1f} frames/s), "
               f"{cpu:.0f} s CPU")
         print(f"archive speed-up over detect.py: {results[1] / (frames / wall):.2f}x (1 worker), "
               f"{results[2] / (frames / wall):.2f}x (2 workers)")
+    if args.json:
+        write_json(args.json, figures)
     return 0
 
 

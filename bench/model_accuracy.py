@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from maskdet.cli import IMGSZ, ArgumentParser, HelpFormatter  # noqa: E402
 from maskdet.config import INFERENCE_IMGSZ  # noqa: E402
-from maskdet.errors import run_cli  # noqa: E402
+from maskdet.errors import UserError, run_cli  # noqa: E402
 from maskdet.evaluation.metrics import MAP_CONF, MAP_IOU  # noqa: E402
 from maskdet.evaluation.twins import TWINS_CSV, photos_with_a_twin, write_split_without  # noqa: E402
 from maskdet.evaluation.validate import evaluate, evaluate_augmented  # noqa: E402
@@ -65,12 +65,21 @@ def main(argv: list[str] | None = None) -> int:
                         help="near_duplicates.csv: also report test without the photos with a twin in train or val "
                              "(default: the Kaggle one in ../shared when present)")
     args = parser.parse_args(argv)
-    if args.add:
+    if args.add is not None:
+        key, sep, model = args.add.partition("=")
+        if not sep or not key or not model:
+            parser.error(f"--add needs KEY=MODEL, got {args.add!r}")
+        if not args.card:
+            parser.error("--add needs --card FILE: the existing card the form is added to")
+        if not Path(args.card).is_file():
+            raise UserError("no such file: --add adds a form to an existing --card (write it first with --card "
+                            "alone)", args.card)
         return add_form(args)
     if not args.sizes and not args.card:
         parser.error("give --sizes (choose on val) and/or --card FILE (write the figures)")
 
     weights = Path(args.weights)
+    previous = read_card(Path(args.card)) if args.card and Path(args.card).exists() else {}  # a bad one said first
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         if args.sizes:
@@ -94,7 +103,6 @@ def main(argv: list[str] | None = None) -> int:
                                  "left_out": {stem: twins[stem] for stem in subset.left_out}}
                 print(f"test without twins: {len(subset.left_out)} test photos with a twin in train or val left out, "
                       f"{subset.kept} kept")
-            previous = json.loads(Path(args.card).read_text()) if Path(args.card).exists() else {}
             # what this command does not measure is kept (another study's figures), except the other forms of
             # the model: those were of the model this card described before (add them again with --add)
             kept = {k: v for k, v in previous.items() if k not in card and k != "forms"}
@@ -109,12 +117,21 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def read_card(path: Path) -> dict:
+    """A card written by --card: a JSON object, or a one-line error naming the file."""
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"not a card written by --card (not JSON: {exc})", path) from None
+    if not isinstance(card, dict):
+        raise UserError("not a card written by --card (not a JSON object)", path)
+    return card
+
+
 def add_form(args: argparse.Namespace) -> int:
     """Evaluate one more form of the shipped model (an INT8 export, say) into an existing card, keeping the rest."""
-    key, sep, model = args.add.partition("=")
-    if not sep or not key or not model or not args.card or not Path(args.card).exists():
-        raise SystemExit("--add KEY=MODEL needs an existing --card FILE")
-    card = json.loads(Path(args.card).read_text())
+    key, _, model = args.add.partition("=")  # checked by main()
+    card = read_card(Path(args.card))
     form = {"weights": model, "imgsz": args.imgsz, **({"augment": True} if args.augment else {})}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)

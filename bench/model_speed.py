@@ -20,9 +20,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchlib import cpu_flags, cpu_name, read_photos, timed, write_json  # noqa: E402
+from benchlib import cpu_flags, cpu_name, read_photos, same_size, stride_imgsz, timed, write_json  # noqa: E402
 
-from maskdet.cli import IMGSZ, ArgumentParser, HelpFormatter, number  # noqa: E402
+from maskdet.cli import ArgumentParser, HelpFormatter, number  # noqa: E402
 from maskdet.config import INFERENCE_IMGSZ  # noqa: E402
 from maskdet.errors import UserError, run_cli  # noqa: E402
 from maskdet.inference.detectors import DetectSettings, load_detector  # noqa: E402
@@ -34,15 +34,16 @@ MODELS = ROOT / "models"
 SHIPPED = (MODELS / "best_int8_openvino_model", MODELS / "best.onnx", MODELS / "best.pt")
 
 
-def load(path: Path, settings: DetectSettings, imgsz: int | None, threads: int):
-    """detect.py's loader (warmed up), at the model's own size unless it is a .pt."""
+def load(path: Path, settings: DetectSettings, imgsz: int, threads: int):
+    """detect.py's loader (warmed up), at `imgsz` whatever the form (same_size has checked that a fixed-size export
+    takes it)."""
     if path.suffix == ".pt":
         import torch
 
         if threads:
             torch.set_num_threads(threads)
         return load_detector(path, settings, imgsz, "cpu")
-    return load_detector(path, settings, None, "cpu", threads=threads)
+    return load_detector(path, settings, imgsz, "cpu", threads=threads)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--against", action="append", default=[], type=Path, metavar="MODEL",
                         help="also time this model (.onnx, OpenVINO folder, .pt) in the same loop (repeatable)")
     parser.add_argument("--images", default=str(ROOT / "samples" / "images"), help="folder of images to run on")
-    parser.add_argument("--imgsz", type=IMGSZ, default=INFERENCE_IMGSZ, help="inference size of a .pt")
+    parser.add_argument("--imgsz", type=stride_imgsz, default=None,
+                        help="inference size of every model, a multiple of 32 (default: the size the exports are "
+                             f"fixed at, else {INFERENCE_IMGSZ}); a fixed-size export of another size is refused")
     parser.add_argument("--rounds", type=number(int, 1, 1000), default=3, help="passes over the images")
     parser.add_argument("--threads", type=number(int, 0, 256), default=0, help="threads per model (default: every core)")
     parser.add_argument("--json", help="also write the results to this JSON file")
@@ -63,12 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     settings = DetectSettings(conf=0.25, iou=0.45)
     paths = (args.models or [p for p in SHIPPED if p.exists()]) + args.against
     names = [path.name for path in paths]
+    imgsz = same_size(paths, args.imgsz) or INFERENCE_IMGSZ  # every model at one size, or no side-by-side figure
     detectors = {}
     for path in paths:  # a name the table can tell apart: the file's, or its whole path where two share it
         label = path.name if names.count(path.name) == 1 else str(path)
         if label in detectors:
             raise UserError("this model is given twice", path)
-        detectors[label] = load(path, settings, args.imgsz, args.threads)
+        detectors[label] = load(path, settings, imgsz, args.threads)
     # Detectors take turns in blocks of BLOCK images, in a shuffled order each block: machine noise hits all
     # alike, and a runtime's worker threads, which keep spinning for a while after a call, slow only the first
     # image of the next block. Turns of one image let that spin-over land on every call of whichever detector
@@ -88,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {label: {"wall_ms": round(statistics.median(wall[label]), 1), "cpu_ms": round(statistics.median(cpu[label]), 1)}
                for label in detectors}
     print(f"{cpu_name()}; flags: {cpu_flags()}")
-    print(f"{len(images)} images x {args.rounds} rounds, {args.threads or 'all'} threads per model; median per image "
+    print(f"{len(images)} images x {args.rounds} rounds at {imgsz} px, {args.threads or 'all'} threads per model; median per image "
           f"(preprocess + inference + NMS):")
     print(f"  {'model':<28}{'wall ms':>9}{'images/s':>10}{'CPU ms':>9}{'per CPU-s':>11}")
     for label, r in results.items():
@@ -101,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {label} against {base}: {results[base]['wall_ms'] / r['wall_ms']:.2f}x the speed (wall), "
                   f"{results[base]['cpu_ms'] / r['cpu_ms']:.2f}x the images per CPU-second")
     if args.json:
-        write_json(args.json, {"cpu": cpu_name(), "flags": cpu_flags(), "threads": args.threads,
+        write_json(args.json, {"cpu": cpu_name(), "flags": cpu_flags(), "threads": args.threads, "imgsz": imgsz,
                                "images": len(images), "rounds": args.rounds, "median": results})
     return 0
 

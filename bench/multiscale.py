@@ -15,7 +15,6 @@ counts twice). Exported models only (.onnx, OpenVINO folder): each has its own i
 from __future__ import annotations
 
 import itertools
-import json
 import statistics
 import sys
 import time
@@ -23,12 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchlib import cpu_flags, cpu_name, timed  # noqa: E402
+from benchlib import cpu_flags, cpu_name, timed, write_json  # noqa: E402
 
 from maskdet.cli import ArgumentParser, HelpFormatter  # noqa: E402
 from maskdet.errors import UserError, run_cli  # noqa: E402
 from maskdet.evaluation.pipeline_map import SplitPredictions, predict_split, score  # noqa: E402
-from maskdet.fileio import atomic_write_text  # noqa: E402
 from maskdet.inference.augment import FlipAugmentedDetector, fuse_views  # noqa: E402
 from maskdet.inference.detectors import load_detector  # noqa: E402
 from maskdet.settings import DetectSettings  # noqa: E402
@@ -92,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{row['cpu_vs_first']:>8.2f}x")
     print(f"{len(rows)} combinations in {time.time() - started:.0f} s")
     if args.json:
-        atomic_write_text(Path(args.json), json.dumps({"split": args.split, "views": args.view, "rows": rows}, indent=1) + "\n")
+        write_json(args.json, {"split": args.split, "views": args.view, "rows": rows}, indent=1)
     return 0
 
 

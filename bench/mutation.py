@@ -229,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="rerun only the last run's survivors, with the tests as they are now (after adding tests)")
     parser.add_argument("--report", action="store_true", help="run nothing: the scores and survivors of the last run")
     parser.add_argument("--work", type=Path, default=WORK, help=f"where the copies go (default {WORK.relative_to(ROOT)})")
+    parser.add_argument("--json", help="also write this run's scores (per module: score, counts, survivors) to this "
+                                       "JSON file")
     args = parser.parse_args(argv)
     unknown = [m for m in args.modules if m not in TARGETS]
     if unknown:
@@ -242,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     if importlib.util.find_spec("mutmut") is None:  # run as `python -m mutmut`, never imported here
         print("error: mutmut is not installed: pip install -r requirements-mutation.txt", file=sys.stderr)
         return 2
-    from benchlib import cpu_name
+    from benchlib import cpu_name, write_json
 
     rows = []
     for name in chosen:
@@ -268,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     old.update({r["module"]: {k: v for k, v in r.items() if k != "diffs"} for r in rows})
     summary.write_text(json.dumps(old, indent=2), encoding="utf-8")
     print(f"survivors' diffs: {args.work}/<module>/survivors.txt; all scores: {summary}")
+    if args.json:
+        write_json(args.json, {"cpu": cpu_name(), "scores": {r["module"]: {k: v for k, v in r.items() if k != "diffs"}
+                                                             for r in rows}})
     return 0
 
 

@@ -12,7 +12,6 @@ printed: the model card's robustness table. The dataset is only read; copies go 
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 import time
@@ -24,14 +23,14 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchlib import read_photo  # noqa: E402
+from benchlib import read_photo, write_json  # noqa: E402
 
 from maskdet.cli import IMGSZ, ArgumentParser, HelpFormatter  # noqa: E402
 from maskdet.config import INFERENCE_IMGSZ, load_dataset_config  # noqa: E402
 from maskdet.errors import run_cli  # noqa: E402
 from maskdet.evaluation.corruptions import CORRUPTIONS  # noqa: E402
 from maskdet.evaluation.validate import evaluate  # noqa: E402
-from maskdet.fileio import atomic_write_text, list_images  # noqa: E402
+from maskdet.fileio import list_images  # noqa: E402
 
 
 def corrupted_split(data: str, split: str, name: str, out: Path) -> Path:
@@ -90,9 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     worst = min((results[n]["all"] - clean, n) for n in names)
     print(f"worst: {worst[1]} {worst[0]:+.3f} mAP50; {len(names)} corruptions in {time.time() - started:.0f} s")
     if args.json:
-        atomic_write_text(Path(args.json), json.dumps({"weights": args.weights, "split": args.split,
-                                                        "imgsz": args.imgsz, "mAP50": results}, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        write_json(args.json, {"weights": args.weights, "split": args.split, "imgsz": args.imgsz, "mAP50": results})
     return 0
 
 

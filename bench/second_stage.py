@@ -16,20 +16,18 @@ Choose on val (train_second_stage.py does); run test once.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchlib import timed  # noqa: E402
+from benchlib import timed, write_json  # noqa: E402
 
 from maskdet.cli import ArgumentParser, HelpFormatter, number  # noqa: E402
 from maskdet.errors import run_cli  # noqa: E402
 from maskdet.evaluation.pipeline_map import predict_split, score  # noqa: E402
 from maskdet.evaluation.second_stage import crop_accuracy, detector_accuracy  # noqa: E402
-from maskdet.fileio import atomic_write_text  # noqa: E402
 from maskdet.inference.detectors import load_detector  # noqa: E402
 from maskdet.inference.second_stage import SecondStage  # noqa: E402
 from maskdet.models import SECOND_STAGE, default_weights  # noqa: E402
@@ -89,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
           f"({100 * c['stage_cpu'] / c['detector_cpu']:.1f} % of the detector's CPU)")
     print(f"{args.split}, weight {stage.config.weight}, {time.time() - started:.0f} s")
     if args.json:
-        atomic_write_text(Path(args.json), json.dumps(out, indent=1) + "\n")
+        write_json(args.json, out, indent=1)
     return 0
 
 

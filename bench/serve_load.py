@@ -8,8 +8,13 @@ Retry-After, is counted as a failure. Reports p50/p95 latency of the answered re
 attempt) and per photo (first send to answer, waits included), throughput, the 503s, and the
 server's memory (RSS) before and after.
 
+The photos are Kaggle's (--kaggle: its fixed split's test, val, then train photos), or with --drawn
+generated ones (no dataset needed; smaller JPEGs, so not the same figures).
+
     python bench/serve_load.py                        # 8 clients, 200 photos, models/best.onnx
     python bench/serve_load.py --clients 8 --photos 200 --workers 2 --json bench/serve_load.json
+    python bench/serve_load.py --kaggle path/to/kaggle-facemask
+    python bench/serve_load.py --drawn                # without the dataset
 """
 
 from __future__ import annotations
@@ -27,22 +32,35 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-KAGGLE = ROOT.parent / "shared" / "datasets" / "kaggle-facemask"
 sys.path.insert(0, str(ROOT))
-from benchlib import cpu_name, write_json  # noqa: E402
+from benchlib import KAGGLE, cpu_name, kaggle_split, write_json  # noqa: E402
 
 from maskdet.cli import ArgumentParser, HelpFormatter, number  # noqa: E402
-from maskdet.errors import run_cli  # noqa: E402
+from maskdet.errors import UserError, run_cli  # noqa: E402
 
 
-def gather_photos(folder: Path, count: int) -> str:
-    """`count` photos in folder: Kaggle's val+test photos when ../shared has them, else drawn ones."""
+def kaggle_stems(kaggle: Path, count: int) -> list[str]:
+    """The first `count` photos of the Kaggle fixed split's test, val and train lists (a one-line error naming
+    --kaggle when the folder or a list is not there)."""
+    stems = []
+    for split in ("test", "val", "train"):
+        if len(stems) < count:
+            stems += kaggle_split(kaggle, split, "--kaggle", "or --drawn for generated photos")
+    if len(stems) < count:
+        raise UserError(f"its splits/ list {len(stems)} photos, fewer than --photos {count}", kaggle)
+    return stems[:count]
+
+
+def gather_photos(folder: Path, count: int, kaggle: Path | None, stems: list[str]) -> str:
+    """`count` photos in folder: the Kaggle ones named by `stems`, or with kaggle None drawn ones."""
     folder.mkdir(parents=True)
-    if (KAGGLE / "splits").is_dir():
-        stems = [s for split in ("test", "val", "train") for s in (KAGGLE / "splits" / f"{split}.txt").read_text().split()]
-        for i, stem in enumerate(stems[:count]):
-            shutil.copy(KAGGLE / "images" / f"{stem}.png", folder / f"{i:04d}_{stem}.png")
-        return "Kaggle face-mask test/val photos (PNG, mostly 400x~300)"
+    if kaggle is not None:
+        for i, stem in enumerate(stems):
+            source = kaggle / "images" / f"{stem}.png"
+            if not source.is_file():
+                raise UserError("no such file (listed in its splits/)", source)
+            shutil.copy(source, folder / f"{i:04d}_{stem}.png")
+        return "Kaggle face-mask photos (PNG, mostly 400x~300)"
     import cv2
 
     sys.path.insert(0, str(ROOT / "tests"))
@@ -51,7 +69,7 @@ def gather_photos(folder: Path, count: int) -> str:
     for i in range(count):
         image, _ = make_sample.make_image(i, size=(480, 320))
         cv2.imwrite(str(folder / f"{i:04d}.jpg"), image)
-    return "drawn sample photos (480x320 JPEG; the Kaggle data was not found)"
+    return "drawn sample photos (480x320 JPEG, --drawn)"
 
 
 def free_port() -> int:
@@ -173,12 +191,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=number(int, 1, 64), default=1, help="serve.py --workers")
     parser.add_argument("--time-limit", type=number(float, 1, 86_400), default=600,
                         help="stop sending after this many seconds")
+    parser.add_argument("--kaggle", default=str(KAGGLE),
+                        help="Kaggle face-mask folder whose fixed split's photos are sent (splits/test.txt, val.txt, "
+                             "then train.txt; default: the copy beside the clone, ../shared/datasets/kaggle-facemask)")
+    parser.add_argument("--drawn", action="store_true",
+                        help="send generated photos instead of the Kaggle ones (no dataset needed; not the same "
+                             "figures)")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
+    kaggle = None if args.drawn else Path(args.kaggle)
+    stems = [] if kaggle is None else kaggle_stems(kaggle, args.photos)  # before the server starts
 
     with tempfile.TemporaryDirectory(prefix="serve_load_") as tmp:
         work = Path(tmp)
-        what = gather_photos(work / "photos", args.photos)
+        what = gather_photos(work / "photos", args.photos, kaggle, stems)
         photos = sorted((work / "photos").iterdir())
         server, url = start_server(args, work)
         try:

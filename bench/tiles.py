@@ -15,7 +15,6 @@ milliseconds per frame, on this machine.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -23,13 +22,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchlib import cpu_flags, cpu_name, timed  # noqa: E402
+from benchlib import cpu_flags, cpu_name, timed, write_json  # noqa: E402
 
 from maskdet.cli import ArgumentParser, HelpFormatter, number  # noqa: E402
 from maskdet.errors import UserError, run_cli  # noqa: E402
 from maskdet.evaluation.small_faces import SceneCounts, build_scenes, labelled_faces  # noqa: E402
 from maskdet.evaluation.validate import checked_split  # noqa: E402
-from maskdet.fileio import atomic_write_text  # noqa: E402
 from maskdet.models import default_weights  # noqa: E402
 from maskdet.pipeline.step import load_base_detector, with_views  # noqa: E402
 from maskdet.settings import TILE_RANGE, DetectionSettings, Settings  # noqa: E402
@@ -83,7 +81,7 @@ def measure(args: argparse.Namespace) -> int:
     print(f"found: a box at IoU 0.5; class right: that box's class is the face's; twice: faces with two boxes; "
           f"extra: boxes on no face; {out['cpu']}; {time.time() - started:.0f} s")
     if args.json:
-        atomic_write_text(Path(args.json), json.dumps(out, indent=1) + "\n")
+        write_json(args.json, out, indent=1)
     return 0
 
 

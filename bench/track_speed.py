@@ -3,11 +3,14 @@
 
 Runs the shipped model on every frame of a video and, on the same frames, the monitoring stage
 (ByteTrack + people, verdicts, line, alerts) and, once at the end, report.html; prints medians per
-frame side by side. The video is a crowd: Kaggle test photos (several faces each) held for
---hold frames apiece with a slow pan, or the sample photo's pan when the dataset is absent.
+frame side by side. The video is a crowd: the Kaggle test photos (several faces each; --kaggle) held
+for --hold frames apiece with a slow pan, or with --sample the sample photo's pan (one face: no dataset
+needed, and lighter figures).
 
     python bench/track_speed.py                    # models/best.onnx, 200 frames
     python bench/track_speed.py --frames 100 --json bench/track_speed.json
+    python bench/track_speed.py --kaggle path/to/kaggle-facemask
+    python bench/track_speed.py --sample           # without the dataset
 """
 
 from __future__ import annotations
@@ -24,25 +27,25 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchlib import cpu_name, read_photo, write_json  # noqa: E402
+from benchlib import KAGGLE, cpu_name, kaggle_split, read_photo, write_json  # noqa: E402
 
 from maskdet.cli import ArgumentParser, HelpFormatter, number  # noqa: E402
-from maskdet.errors import run_cli  # noqa: E402
+from maskdet.errors import UserError, run_cli  # noqa: E402
 from maskdet.inference.detections import Frame  # noqa: E402
 from maskdet.inference.detectors import DetectSettings, load_detector  # noqa: E402
 from maskdet.monitoring.monitor import Monitor  # noqa: E402
 from maskdet.monitoring.report import render  # noqa: E402
 
-KAGGLE = ROOT.parent / "shared" / "datasets" / "kaggle-facemask"
 SIZE = (640, 480)
 
 
-def crowd_frames(frames: int, hold: int) -> list[np.ndarray]:
+def crowd_frames(kaggle: Path, names: list[str], frames: int, hold: int) -> list[np.ndarray]:
     """Kaggle test photos, each panned slowly for `hold` frames (faces move a few pixels a frame)."""
-    names = (KAGGLE / "splits" / "test.txt").read_text().split()
+    if not names:
+        raise UserError("splits/test.txt lists no photos", kaggle)
     out = []
     for k in range(-(-frames // hold)):
-        photo = read_photo(KAGGLE / "images" / f"{Path(names[k % len(names)]).stem}.png")
+        photo = read_photo(kaggle / "images" / f"{Path(names[k % len(names)]).stem}.png")
         photo = cv2.resize(photo, (SIZE[0] + 4 * hold, SIZE[1]))
         out += [photo[:, 4 * i:4 * i + SIZE[0]].copy() for i in range(hold)]
     return out[:frames]
@@ -69,12 +72,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", default=str(ROOT / "models" / "best.onnx"), help="model to run (.onnx or .pt)")
     parser.add_argument("--frames", type=number(int, 1, 100_000), default=200, help="frames to time")
     parser.add_argument("--hold", type=number(int, 1, 1000), default=25, help="frames each Kaggle photo stays in view")
+    parser.add_argument("--kaggle", default=str(KAGGLE),
+                        help="Kaggle face-mask folder whose splits/test.txt photos make the crowd (default: the copy "
+                             "beside the clone, ../shared/datasets/kaggle-facemask)")
+    parser.add_argument("--sample", action="store_true",
+                        help="pan over the sample photo instead of the Kaggle photos (no dataset needed; one face, so "
+                             "lighter tracking figures than a crowd's)")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
 
-    images = crowd_frames(args.frames, args.hold) if (KAGGLE / "splits" / "test.txt").exists() else sample_frames(args.frames)
-    video = "Kaggle test photos, panned" if (KAGGLE / "splits" / "test.txt").exists() else "sample photo, panned"
+    # the data first (a missing dataset is said before the model loads), never a quiet stand-in for it
+    names = None if args.sample else kaggle_split(args.kaggle, "test", "--kaggle", "or --sample for the sample photo")
+    images = sample_frames(args.frames) if args.sample else crowd_frames(Path(args.kaggle), names, args.frames, args.hold)
     detector = load_detector(args.weights, DetectSettings())
+    video = "sample photo, panned" if args.sample else "Kaggle test photos, panned"
     monitor = Monitor.from_args(detector.names, "0,0.5,1,0.5", 5, ["without_mask"], 2.0, None)
     infer_ms, track_ms, boxes = [], [], []
     for i, image in enumerate(images):

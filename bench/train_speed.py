@@ -14,7 +14,6 @@ thread count: Ultralytics computes on os.cpu_count() - 1 threads, train.py on al
 from __future__ import annotations
 
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -25,10 +24,10 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchlib import write_json  # noqa: E402
+from benchlib import find_yolo, write_json  # noqa: E402
 
 from maskdet.cli import IMGSZ, ArgumentParser, HelpFormatter, number  # noqa: E402
-from maskdet.errors import run_cli  # noqa: E402
+from maskdet.errors import UserError, run_cli  # noqa: E402
 from maskdet.training.trainer import write_resolved_data_yaml  # noqa: E402
 
 
@@ -51,9 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
 
-    yolo = shutil.which("yolo")
-    if yolo is None:
-        raise SystemExit("needs the 'yolo' command (pip install ultralytics)")
+    yolo = find_yolo()
+    if not Path(args.data).is_file():
+        raise UserError("no such file: give the dataset description with --data", args.data)
     settings = [f"imgsz={args.imgsz}", f"batch={args.batch}", f"fraction={args.fraction}", "epochs=2", "val=False",
                 "cache=ram", "device=cpu", "plots=False", "cls_pw=0.5", "seed=0", "deterministic=False"]
     with tempfile.TemporaryDirectory() as tmp:

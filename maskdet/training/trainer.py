@@ -9,6 +9,7 @@ resume, and every CPU core.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,12 +58,26 @@ def offline_train_hint(stem: str, weights_dir: Path = LOCAL_WEIGHTS) -> str:
     return hint
 
 
-def resolve_model(model: str | Path, offline_hint: str | None = None) -> str:
+OFFLINE_HINT = "Give the path of a local model file instead (the project ships models/best.pt)"
+
+
+def hub_checkpoint(name: str) -> bool:
+    """Whether `name` is a checkpoint Ultralytics downloads by name (yolo11n.pt), not a file that is missing."""
+    try:
+        from ultralytics.utils.downloads import GITHUB_ASSETS_NAMES
+    except ImportError:  # the light install: no Ultralytics, so nothing to download either
+        return False
+    return name in GITHUB_ASSETS_NAMES
+
+
+def resolve_model(model: str | Path, offline_hint: str | Callable[[str], str] | None = None) -> str:
     """A local file, an architecture name (*.yaml, built from scratch), or a hub checkpoint name.
 
     A hub checkpoint (yolo11n.pt) needs a download: online Ultralytics fetches it as usual;
-    offline we stop at once with what to do instead of a failed download (`offline_hint`, with
-    {stem} for the model's name; by default the training alternatives, local COCO copy included).
+    offline we stop at once with what to do instead of a failed download (`offline_hint`: text with
+    {stem} for the model's name, or a function of the stem; by default: give a local file; train.py
+    passes offline_train_hint, its --model alternatives). Any other missing .pt or .onnx, a path or
+    a bare name alike, is just "no such file": there is nothing to download.
     """
     model = str(model)
     path = Path(model).expanduser()
@@ -72,10 +87,11 @@ def resolve_model(model: str | Path, offline_hint: str | None = None) -> str:
         return model  # Ultralytics builds known architectures (yolo11n.yaml) from its own configs
     if path.suffix not in {".pt", ".onnx"}:
         raise UserError(f"unknown model '{model}': give a .pt/.onnx file or an architecture .yaml such as yolo11n.yaml")
-    if len(path.parts) > 1:
+    if len(path.parts) > 1 or not hub_checkpoint(path.name):
         raise UserError("no such file", model)
     if not ultralytics_online():
-        hint = offline_train_hint(path.stem) if offline_hint is None else offline_hint.format(stem=path.stem)
+        hint = offline_hint or OFFLINE_HINT
+        hint = hint(path.stem) if callable(hint) else hint.format(stem=path.stem)
         raise UserError(f"'{model}' is not on this machine and it is offline, so it cannot be downloaded. " + hint)
     return model
 
@@ -353,7 +369,7 @@ def train(
         trim_results_to_checkpoint(checkpoint)
         source, args = str(checkpoint), {"resume": True, **device_arg}
     else:
-        source = resolve_model(model or SHIPPED_MODEL)
+        source = resolve_model(model or SHIPPED_MODEL, offline_train_hint)  # its --model alternatives
         config = load_dataset_config(data)
         data_names = config.names
         overrides = overrides or {}
