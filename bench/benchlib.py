@@ -182,6 +182,13 @@ def same_size(models: list[Path], imgsz: int | None, flag: str = "--imgsz") -> i
 KAGGLE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "kaggle-facemask"
 
 
+def add_kaggle_arg(parser, use: str) -> None:
+    """--kaggle: the Kaggle face-mask folder a bench reads; `use` says what of it (read through kaggle_split)."""
+    parser.add_argument("--kaggle", default=str(KAGGLE),
+                        help=f"Kaggle face-mask folder: {use} (default: the copy beside the clone, "
+                             "../shared/datasets/kaggle-facemask)")
+
+
 def kaggle_split(folder: str | Path, split: str, flag: str, otherwise: str = "") -> list[str]:
     """The photo stems of `split` in a Kaggle face-mask folder (images/, annotations/, splits/<split>.txt), or a
     one-line error naming the folder and the flag that gives it (`otherwise`: what else the bench can do)."""

@@ -25,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchlib import KAGGLE, cpu_name, kaggle_split, write_json  # noqa: E402
+from benchlib import add_kaggle_arg, cpu_name, kaggle_split, write_json  # noqa: E402
 
 from maskdet.cli import ArgumentParser, HelpFormatter  # noqa: E402
 from maskdet.config import load_dataset_config  # noqa: E402
@@ -73,9 +73,7 @@ def unseen_split(text: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
-    parser.add_argument("--kaggle", default=str(KAGGLE),
-                        help="Kaggle face-mask folder: images/, annotations/ (VOC), splits/ (the project's fixed split; "
-                             "default: the copy beside the clone, ../shared/datasets/kaggle-facemask)")
+    add_kaggle_arg(parser, "images/, annotations/ (VOC), splits/ (the project's fixed split)")
     parser.add_argument("--weights", default=str(ROOT / "models" / "best.onnx"), help=".onnx or .pt model")
     parser.add_argument("--splits", nargs="+", type=unseen_split, default=["val", "test"],
                         help="splits to replay, val and/or test (the first chooses --conf; train is refused: the "

@@ -33,7 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchlib import KAGGLE, cpu_name, kaggle_split, write_json  # noqa: E402
+from benchlib import add_kaggle_arg, cpu_name, kaggle_split, write_json  # noqa: E402
 
 from maskdet.cli import ArgumentParser, HelpFormatter, number  # noqa: E402
 from maskdet.errors import UserError, run_cli  # noqa: E402
@@ -191,9 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=number(int, 1, 64), default=1, help="serve.py --workers")
     parser.add_argument("--time-limit", type=number(float, 1, 86_400), default=600,
                         help="stop sending after this many seconds")
-    parser.add_argument("--kaggle", default=str(KAGGLE),
-                        help="Kaggle face-mask folder whose fixed split's photos are sent (splits/test.txt, val.txt, "
-                             "then train.txt; default: the copy beside the clone, ../shared/datasets/kaggle-facemask)")
+    add_kaggle_arg(parser, "the photos of its fixed split are sent (splits/test.txt, val.txt, then train.txt)")
     parser.add_argument("--drawn", action="store_true",
                         help="send generated photos instead of the Kaggle ones (no dataset needed; not the same "
                              "figures)")

@@ -27,7 +27,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchlib import KAGGLE, cpu_name, kaggle_split, read_photo, write_json  # noqa: E402
+from benchlib import add_kaggle_arg, cpu_name, kaggle_split, read_photo, write_json  # noqa: E402
 
 from maskdet.cli import ArgumentParser, HelpFormatter, number  # noqa: E402
 from maskdet.errors import UserError, run_cli  # noqa: E402
@@ -72,9 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", default=str(ROOT / "models" / "best.onnx"), help="model to run (.onnx or .pt)")
     parser.add_argument("--frames", type=number(int, 1, 100_000), default=200, help="frames to time")
     parser.add_argument("--hold", type=number(int, 1, 1000), default=25, help="frames each Kaggle photo stays in view")
-    parser.add_argument("--kaggle", default=str(KAGGLE),
-                        help="Kaggle face-mask folder whose splits/test.txt photos make the crowd (default: the copy "
-                             "beside the clone, ../shared/datasets/kaggle-facemask)")
+    add_kaggle_arg(parser, "its splits/test.txt photos make the crowd")
     parser.add_argument("--sample", action="store_true",
                         help="pan over the sample photo instead of the Kaggle photos (no dataset needed; one face, so "
                              "lighter tracking figures than a crowd's)")

@@ -273,8 +273,10 @@ def run_archive(fleet: Fleet, store: Store, workers: list, log: Log, stop: threa
 
     totals = Totals()
     alerts = Alerts(fleet.defaults.webhook)
-    fingerprints = {cam.name: video_fingerprint(cam.source) or "" for cam in fleet.cameras}
-    todo, moved, twins = videos_to_do(fleet.cameras, fingerprints, store.videos_done())
+    done = store.videos_done()
+    # read only for the videos not known by their path: a rerun over a large archive reads what is new
+    fingerprints = {cam.name: video_fingerprint(cam.source) or "" for cam in fleet.cameras if cam.source not in done}
+    todo, moved, twins = videos_to_do(fleet.cameras, fingerprints, done)
     skipped = len(fleet.cameras) - len(todo) - len(twins)
     if skipped:
         log(f"{skipped} of {len(fleet.cameras)} videos already done (in the store): skipped"
