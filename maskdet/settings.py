@@ -25,6 +25,8 @@ from maskdet.errors import UserError
 MIN_FRAMES = 5
 ALERT_AFTER_S = 2.0
 PRIVACY_LEVELS = ("off", "blur", "counts")
+# What serve.py offers (--privacy, ?privacy=): it answers with pictures, so "counts" (no picture at all) is not one.
+SERVE_PRIVACY_LEVELS = PRIVACY_LEVELS[:2]
 
 # What an outside image or video may be, measured from its header before anything is decoded.
 MAX_PIXELS = 100_000_000  # 10,000 x 10,000: decoded as BGR, 300 MB

@@ -13,7 +13,7 @@ from maskdet.config import PROJECT_ROOT
 from maskdet.errors import UserError, require_modules
 from maskdet.fileio import next_run_dir
 from maskdet.models import default_weights
-from maskdet.settings import TILE_RANGE, ServeSettings, default_of
+from maskdet.settings import SERVE_PRIVACY_LEVELS, TILE_RANGE, ServeSettings, default_of
 
 SERVER_MODULES = ("fastapi", "uvicorn", "multipart", "av")
 
@@ -133,7 +133,7 @@ def build_parser():
     p.add_argument("--max-video-jobs", type=int, default=d("max_video_jobs"), help="videos processed at once; more get 503 + Retry-After")
     p.add_argument("--max-live", type=int, default=d("max_live"),
                    help="live cameras (/api/live WebSockets) open at once; one more is closed with 1013 (try again later)")
-    p.add_argument("--privacy", choices=("off", "blur"), default=d("privacy"),
+    p.add_argument("--privacy", choices=SERVE_PRIVACY_LEVELS, default=d("privacy"),
                    help="blur: every face found is blurred in every picture served or kept, for every request "
                         "(and on the live camera page); off: a request may still ask for ?privacy=blur")
     p.add_argument("--header-timeout", type=float, default=d("header_timeout_s"), metavar="S",

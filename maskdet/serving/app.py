@@ -37,6 +37,7 @@ from maskdet.serving.jobs import Job
 from maskdet.serving.pool import PoolFull
 from maskdet.serving.service import ServeSettings, Service
 from maskdet.serving.uploads import UploadError, check_kind, check_video, decode_image, display_name
+from maskdet.settings import SERVE_PRIVACY_LEVELS
 
 STATIC = Path(__file__).with_name("static")
 RETRY_AFTER_S = 1  # a photo takes well under a second: try again soon
@@ -46,8 +47,8 @@ FORM_SLACK = 64 * 1024  # room for the multipart boundaries and headers around t
 MAX_FILES = 1  # files per request: one photo (or video) per POST, each answered on its own
 # Declared for the OpenAPI docs (their Authorize button); auto_error=False: check_token does the checking.
 BEARER = HTTPBearer(auto_error=False, description="the server's --token (only when it was started with one)")
-PRIVACY = ("off", "blur")  # what ?privacy= may be, on every route
-PrivacyQuery = Annotated[Literal["off", "blur"] | None, Query(
+PRIVACY = SERVE_PRIVACY_LEVELS  # what ?privacy= may be, on every route
+PrivacyQuery = Annotated[Literal[PRIVACY] | None, Query(
     description="blur: every face found is blurred in the pictures returned and kept (always so with serve.py --privacy blur)")]
 CLOSE_REASON_BYTES = 123  # the most a WebSocket close frame's reason may hold (RFC 6455)
 SHOWN_PATH_CHARS = 200  # of a client's path, in a 404
@@ -301,7 +302,7 @@ async def live(ws: WebSocket, token: str | None = None, privacy: str | None = No
         await ws.close(code=1008, reason="missing or wrong token" if token else "this server needs a token: add ?token=")
         return
     if privacy is not None and privacy not in PRIVACY:
-        await ws.close(code=1008, reason=close_reason(f"privacy must be off or blur, not {privacy!r}"))
+        await ws.close(code=1008, reason=close_reason(f"privacy must be {' or '.join(PRIVACY)}, not {privacy!r}"))
         return
     if ws.app.state.live_open >= settings.max_live:  # checked and counted with no await between
         live_now = "1 camera is" if settings.max_live == 1 else f"{settings.max_live} cameras are"
