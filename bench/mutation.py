@@ -37,7 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from maskdet.cli import ArgumentParser, HelpFormatter, number  # noqa: E402
-from maskdet.errors import run_cli  # noqa: E402
+from maskdet.errors import UserError, run_cli  # noqa: E402
+from maskdet.fileio import atomic_write_text  # noqa: E402
 
 WORK = ROOT / "runs" / "mutation"
 
@@ -266,14 +267,27 @@ def main(argv: list[str] | None = None) -> int:
               f"{c.get('no tests', 0):>9} {c.get('timeout', 0):>8}")
     args.work.mkdir(parents=True, exist_ok=True)
     summary = args.work / "scores.json"
-    old = json.loads(summary.read_text()) if summary.exists() else {}
+    old = read_scores(summary)
     old.update({r["module"]: {k: v for k, v in r.items() if k != "diffs"} for r in rows})
-    summary.write_text(json.dumps(old, indent=2), encoding="utf-8")
+    atomic_write_text(summary, json.dumps(old, indent=2))  # a kill mid-write keeps the scores of earlier runs
     print(f"survivors' diffs: {args.work}/<module>/survivors.txt; all scores: {summary}")
     if args.json:
         write_json(args.json, {"cpu": cpu_name(), "scores": {r["module"]: {k: v for k, v in r.items() if k != "diffs"}
                                                              for r in rows}})
     return 0
+
+
+def read_scores(path: Path) -> dict:
+    """The scores earlier runs kept in --work (each run adds its modules to them); none if there is no file."""
+    if not path.exists():
+        return {}
+    try:
+        scores = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise UserError(f"{path}: not the scores an earlier run wrote ({e}): move it away to start afresh") from None
+    if not isinstance(scores, dict):
+        raise UserError(f"{path}: not the scores an earlier run wrote (not a JSON object): move it away to start afresh")
+    return scores
 
 
 if __name__ == "__main__":

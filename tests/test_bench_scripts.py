@@ -279,3 +279,28 @@ def test_model_speed_says_the_one_size_every_model_ran_at(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert " at 704 px," in proc.stdout
     assert json.loads((tmp_path / "speed.json").read_text())["imgsz"] == 704
+
+
+def bench_module(name: str, monkeypatch: pytest.MonkeyPatch):
+    """A bench script imported as a module (its main() not run)."""
+    script = ROOT / "bench" / f"{name}.py"
+    monkeypatch.syspath_prepend(str(script.parent))
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", script)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_mutation_scores_of_earlier_runs_are_read_back_and_a_damaged_file_is_one_line(tmp_path, monkeypatch):
+    from maskdet.errors import UserError
+
+    mutation = bench_module("mutation", monkeypatch)
+    scores = tmp_path / "scores.json"
+    assert mutation.read_scores(scores) == {}
+    scores.write_text('{"fileio": {"score": 0.9}}', encoding="utf-8")
+    assert mutation.read_scores(scores) == {"fileio": {"score": 0.9}}
+    for damaged in ('{"fileio": {"sco', "[1, 2]", "\udcff"):
+        scores.write_text(damaged, encoding="utf-8", errors="surrogateescape")
+        with pytest.raises(UserError, match="scores.json: not the scores an earlier run wrote"):
+            mutation.read_scores(scores)
