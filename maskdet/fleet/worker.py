@@ -135,6 +135,7 @@ class CameraWorker:
         self.cameras: dict[str, tuple[CameraReader, CameraPipeline]] = {}
         self.notes: list[str] = []
         self.refused: set[str] = set()
+        self.line_checked: set[tuple[str, int, int]] = set()  # (camera, width, height) its --line was checked against
 
     def pid(self) -> int:
         return os.getpid()
@@ -161,6 +162,7 @@ class CameraWorker:
             # One tracker step per sample, as for a video at the sampling rate: with the capture timestamps ByteTrack would
             # count a late sample as several frames and drop tracks it should keep (people then count twice).
             frame = Frame(image, camera.source, camera.name, "video", index, captured - reader.started, captured, camera.fps)
+            self._check_line(camera, pipeline, image)
             pipeline.process(frame)
             processed = 1
         age = reader.age()
@@ -177,6 +179,15 @@ class CameraWorker:
         reader.close()
         pipeline.finish()
         return self._result(camera, reader.opened_wall, reader.started, pipeline, "stopped", 0, None)
+
+    def _check_line(self, camera: Camera, pipeline: CameraPipeline, image: np.ndarray) -> None:
+        """A camera's line in pixels that misses its frames is said once for each frame size."""
+        h, w = image.shape[:2]
+        if (camera.name, w, h) not in self.line_checked:
+            self.line_checked.add((camera.name, w, h))
+            problem = pipeline.step.monitor.line_problem(w, h)
+            if problem:
+                self.notes.append(f"warning: {camera.name}: {problem.replace('--line', 'its line', 1)}")
 
     def _empty(self, camera: Camera) -> dict:
         return {"camera": camera.name, "worker": self.where, "incarnation": self.incarnation, "state": "stopped",
@@ -243,6 +254,7 @@ class CameraWorker:
         try:
             for frame in iter_video(path, stride, lambda note: self.notes.append(f"{camera.name}: {note}"),
                                     max_pixels=MAX_VIDEO_PIXELS):
+                self._check_line(camera, pipeline, frame.image)
                 pipeline.process(frame)
                 frames += 1
         except Exception as exc:  # SourceError and whatever a damaged file makes OpenCV raise: the video is skipped

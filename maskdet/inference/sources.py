@@ -158,8 +158,11 @@ def _not_text(data: bytes) -> str | None:
     return None
 
 
-def expand_source(source: str, log: Log) -> list[SourceSpec]:
+def expand_source(source: str, log: Log, outputs_named: bool = True) -> list[SourceSpec]:
     """Turn --source into a list of inputs. Problems with one entry are logged and skipped.
+
+    outputs_named: whether the run writes files named after its inputs (annotated images, labels, crops);
+    only then does a numbered name given to a second x.jpg deserve a note.
 
     A file reached twice (a glob through a symlink loop, a list that names a photo the folder
     beside it also holds) is read once: duplicates are dropped by resolved path, with a note."""
@@ -175,7 +178,7 @@ def expand_source(source: str, log: Log) -> list[SourceSpec]:
     if len(unique) < len(specs):
         log(f"note: {len(specs) - len(unique)} inputs reached more than once (symlinks, repeated list entries) "
             "are read once")
-    return _unique_names(unique, log)
+    return _unique_names(unique, log if outputs_named else lambda _note: None)
 
 
 def _unique_names(specs: list[SourceSpec], log: Log) -> list[SourceSpec]:

@@ -76,6 +76,14 @@ class Monitor:
         self.people.people = keep
         return self.tables.prune(older_than_s) + self.alerts.prune(older_than_s)
 
+    def line_problem(self, width: int, height: int) -> str | None:
+        """A warning when --line in pixels lies outside a frame of this size: nothing would be counted, silently."""
+        line = self.people.settings.line
+        if line is None or not line.misses(width, height):
+            return None
+        return (f"--line {','.join(f'{v:g}' for v in line.coords)} lies outside the {width}x{height} frame: no crossing "
+                "can be counted (give pixels of this frame, or fractions 0-1 of it)")
+
     def annotate(self, image: np.ndarray) -> np.ndarray:
         """The counting line and its totals on the annotated frame."""
         line = self.people.settings.line

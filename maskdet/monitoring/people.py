@@ -81,6 +81,13 @@ class Line:
             x1, x2, y1, y2 = x1 * width, x2 * width, y1 * height, y2 * height
         return np.array([x1, y1]), np.array([x2, y2])
 
+    def misses(self, width: int, height: int) -> bool:
+        """Whether the line lies wholly outside a width x height frame (pixels given for another camera):
+        no one in that frame can cross it."""
+        a, b = self.points(width, height)
+        inside, _, _ = cv2.clipLine((0, 0, width, height), tuple(int(round(v)) for v in a), tuple(int(round(v)) for v in b))
+        return not inside
+
     def side(self, p: np.ndarray, width: int, height: int) -> float:
         """> 0 right of the line, < 0 left of it, 0 on it."""
         return _side(*self.points(width, height), p)

@@ -11,6 +11,7 @@ import shutil
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from maskdet.inference.sinks import CropSink, CsvSink, JsonSink, MediaSink, Sink
 from maskdet.inference.sources import InputProblem, SourceSpec, expand_source, iter_frames
 from maskdet.inference.window import Window
 from maskdet.interrupts import interrupts_held
+from maskdet.monitoring.monitor import Monitor
 from maskdet.pipeline.step import Pipeline
 from maskdet.privacy.retention import Retention, write_marker
 from maskdet.settings import DetectionSettings, MonitoringSettings, Settings
@@ -121,7 +123,8 @@ def run_settings(settings: Settings, log=None) -> DetectSummary:
         raise UserError(f"{problem}; or leave out --show")
     pipeline = Pipeline(settings)
     notes: list[str] = []  # why entries were skipped: part of the one error line when nothing is left
-    specs = expand_source(str(src.source), notes.append)
+    outputs_named = not nosave or out.save_txt or out.save_crop or pipeline.monitor is not None
+    specs = expand_source(str(src.source), notes.append, outputs_named)
     if not specs:
         why = "; ".join(note.removeprefix("skipped: ") for note in notes)
         raise UserError(f"nothing to read from --source {src.source}" + (f" ({why})" if why else ""))
@@ -160,6 +163,7 @@ def run_settings(settings: Settings, log=None) -> DetectSummary:
             retention(force=True)  # at each start: what earlier runs left past the duration
         if window:
             stack.callback(window.close)
+        line_sizes: set[tuple[int, int]] = set()  # frame sizes the counting line was checked against
         frames = iter_frames(specs, src.vid_stride, log, src.stream_timeout, src.max_pixels)
         stack.callback(frames.close)
         try:
@@ -172,6 +176,8 @@ def run_settings(settings: Settings, log=None) -> DetectSummary:
                     log(frame.message)
                     summary.problems.append(frame.message)
                     continue
+                if monitor is not None:
+                    warn_once_per_size(frame, monitor, line_sizes, log)
                 t1 = time.perf_counter()
                 det = pipeline.process(frame)
                 t2 = time.perf_counter()
@@ -217,6 +223,17 @@ def run_settings(settings: Settings, log=None) -> DetectSummary:
         summary.monitoring = monitor.lines() + (retention.lines() if retention else [])
         summary.monitoring.append(f"privacy: {level}" + PRIVACY_NOTES[level])
     return summary
+
+
+def warn_once_per_size(frame: Frame, monitor: Monitor, checked: set[tuple[int, int]], log: Callable[[str], None]) -> None:
+    """A --line given in pixels that misses a frame is said once for each frame size (a folder of photos of
+    one camera is one size), naming the first input of that size."""
+    h, w = frame.image.shape[:2]
+    if (w, h) not in checked:
+        checked.add((w, h))
+        problem = monitor.line_problem(w, h)
+        if problem:
+            log(f"warning: {frame.source}: {problem}")
 
 
 PRIVACY_NOTES = {"off": " (faces kept)", "blur": " (every face found was blurred before it was written)",

@@ -88,3 +88,25 @@ def test_each_camera_gets_its_own_tiles_and_mirror_view_around_the_workers_one_m
     assert wrapped.detector.detector is model and inference_threads(wrapped) == 1
     assert sum(n > 0 for n in faces_found(near_step, frame, truth)) <= 2
     assert faces_found(far_step, frame, truth) == [1] * len(truth)
+
+
+def test_a_cameras_line_in_pixels_outside_its_frames_is_a_note_once(tmp_path):
+    import cv2
+
+    from maskdet.fleet.worker import CameraWorker
+
+    video = tmp_path / "door.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 5, (160, 120))
+    for _ in range(6):
+        writer.write(np.full((120, 160, 3), 90, np.uint8))
+    writer.release()
+    cameras = (f"  - {{name: door, source: '{video}', line: '0,500,1000,500'}}\n"
+               f"  - {{name: hall, source: '{video}', line: '0,60,160,60'}}\n")
+    fleet = read_fleet(cameras_file(tmp_path, ONNX, cameras=cameras))
+    worker = CameraWorker(fleet.defaults)
+    door, hall = fleet.cameras
+    notes = worker.run_video(door)["notes"] + worker.run_video(door)["notes"]
+    assert [n for n in notes if "line" in n] == [
+        "warning: door: its line 0,500,1000,500 lies outside the 160x120 frame: no crossing can be counted "
+        "(give pixels of this frame, or fractions 0-1 of it)"]
+    assert not [n for n in worker.run_video(hall)["notes"] if "line" in n]

@@ -157,3 +157,17 @@ def test_two_inputs_with_the_same_name_from_different_folders_both_keep_their_re
     import cv2
 
     assert cv2.imread(str(out / "scene0_2.png")).shape[:2] == (100, 200)
+
+
+def test_inputs_with_the_same_name_get_no_note_about_saved_names_when_nothing_is_saved(detect, scripted_model,
+                                                                                        make_images, tmp_path):
+    first = make_images(tmp_path / "a", n=1)[0]
+    second = make_images(tmp_path / "b", n=1)[0]
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{first}\n{second}\n")
+    weights = scripted_model([(10, 10, 50, 50, 0, 0.9)])
+    proc = detect("--source", listing, "--weights", weights, "--nosave")
+    assert proc.returncode == 0 and "2 frames from 2 inputs" in proc.stdout, proc.stdout + proc.stderr
+    assert "numbered name" not in proc.stderr and not list((tmp_path / "runs").rglob("*.png"))
+    proc = detect("--source", listing, "--weights", weights, "--nosave", "--save-txt")  # label files are named
+    assert proc.returncode == 0 and f"{second} as scene0_2" in proc.stderr, proc.stderr

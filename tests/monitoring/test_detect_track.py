@@ -124,6 +124,20 @@ def test_bad_monitoring_flags_are_one_line_errors_and_create_no_run_folder(tmp_p
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_line_in_pixels_outside_the_frames_is_a_warning_once_per_frame_size(tmp_path, helpers):
+    folder = tmp_path / "shots"
+    helpers.write_images(folder, n=3)  # 160x120
+    notes: list[str] = []
+    run(source=str(folder), weights=scripted(helpers, tmp_path), line="0,500,1000,500", project=tmp_path / "runs",
+        quiet=True, log=notes.append)
+    (warning,) = [n for n in notes if "--line" in n]
+    assert warning.startswith(f"warning: {folder}") and "lies outside the 160x120 frame" in warning
+    notes.clear()
+    run(source=str(folder), weights=scripted(helpers, tmp_path), line="0,60,160,60", project=tmp_path / "runs",
+        quiet=True, log=notes.append)
+    assert not [n for n in notes if "--line" in n]
+
+
 def test_a_live_stream_is_tracked_and_its_person_written_when_it_ends(tmp_path, helpers):
     if shutil.which("ffmpeg") is None:
         pytest.skip("ffmpeg not installed (it serves the test stream)")

@@ -130,6 +130,16 @@ def test_line_in_fractions_and_in_pixels_are_the_same_line():
         assert list(a) == [0, 120] and list(b) == [320, 120]
 
 
+@pytest.mark.parametrize("text, misses", [
+    ("0,500,2000,500", True),  # pixels of a taller frame: below this one
+    ("400,0,400,240", True),  # right of it
+    ("0,120,320,120", False), ("-100,120,1000,120", False),  # across it, ends outside included
+    ("0,0.5,1,0.5", False),  # fractions always fall on the frame
+])
+def test_a_line_in_pixels_knows_when_it_lies_wholly_outside_the_frame(text, misses):
+    assert Line.parse(text).misses(W, H) is misses
+
+
 def test_line_crossings_have_a_direction_and_the_extension_of_the_line_does_not_count():
     line = Line.parse("0.25,0.5,0.75,0.5")  # x from 80 to 240 at y 120, drawn left to right
     assert line.crossing(np.array([100, 100]), np.array([100, 140]), W, H) == "in"  # walking down
