@@ -19,6 +19,7 @@ from maskdet.errors import UserError
 from maskdet.fileio import atomic_write_bytes, atomic_write_text
 from maskdet.inference.detections import Detections, Frame
 from maskdet.inference.threads import BackgroundWorker
+from maskdet.videoio import even_sides
 from maskdet.yolo_format import label_line
 
 RECORD_FIELDS = ["source", "frame", "timestamp", "class_id", "class_name", "confidence", "x1", "y1", "x2", "y2"]
@@ -88,13 +89,13 @@ class H264Writer:
 
     Fragmented (moov first, then a fragment per key frame, one a second) so the file is playable up to the
     last whole second even if the process is killed (kill -9, a power cut): a plain MP4 is unreadable
-    until its index is written at the end. Sides are cut to even numbers (yuv420p needs them).
+    until its index is written at the end. Odd sides get one more row or column (videoio.even_sides).
     """
 
     def __init__(self, path: Path, fps: float, size: tuple[int, int]):
         import av
 
-        self.size = (size[0] - size[0] % 2, size[1] - size[1] % 2)
+        self.size = (size[0] + size[0] % 2, size[1] + size[1] % 2)
         rate = Fraction(round(fps * 1000), 1000)
         self.container = av.open(str(path), "w", format="mp4",
                                  options={"movflags": "frag_keyframe+empty_moov+default_base_moof",
@@ -110,8 +111,7 @@ class H264Writer:
     def write(self, image: np.ndarray) -> None:
         import av
 
-        w, h = self.size
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[:h, :w]), format="bgr24").reformat(format="yuv420p")
+        frame = av.VideoFrame.from_ndarray(even_sides(image), format="bgr24").reformat(format="yuv420p")
         frame.pts = self.pts
         self.pts += 1
         for packet in self.stream.encode(frame):

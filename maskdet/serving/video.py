@@ -17,6 +17,7 @@ import numpy as np
 from maskdet.inference.detections import Detections, Frame
 from maskdet.inference.sinks import Sink
 from maskdet.inference.sources import SourceError
+from maskdet.videoio import even_sides
 
 
 class BrowserVideoSink(Sink):
@@ -39,10 +40,10 @@ class BrowserVideoSink(Sink):
 
         image = annotated if annotated is not None else frame.image
         h, w = image.shape[:2]
-        if self.size is None:  # yuv420p needs even sides: drop the odd last row or column
-            self.size = (w - w % 2, h - h % 2)
+        if self.size is None:  # yuv420p needs even sides: an odd one gets a copy of its last row or column
+            self.size = (w + w % 2, h + h % 2)
             self.stream.width, self.stream.height = self.size
-        image = np.ascontiguousarray(image[: self.size[1], : self.size[0]])
+        image = even_sides(image)
         video_frame = av.VideoFrame.from_ndarray(image, format="bgr24").reformat(format="yuv420p")
         for packet in self.stream.encode(video_frame):
             self.container.mux(packet)

@@ -79,7 +79,7 @@ def test_videos_are_h264_in_a_fragmented_mp4_that_browsers_play(tmp_path):
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         assert stream.codec_context.name == "h264" and stream.codec_context.pix_fmt == "yuv420p"
-        assert (stream.codec_context.width, stream.codec_context.height) == (64, 48)  # odd sides cut to even
+        assert (stream.codec_context.width, stream.codec_context.height) == (66, 50)  # odd sides: one more, a copy
         assert sum(1 for _ in container.decode(stream)) == 30
     data = path.read_bytes()
     assert data.index(b"moov") < data.index(b"moof") < data.index(b"mdat")  # the index first, then fragments
@@ -168,3 +168,18 @@ def test_an_earlier_file_this_run_cannot_follow_is_refused_in_one_line_and_kept(
         JsonSink(tmp_path / "predictions.json")
     assert (tmp_path / "predictions.csv").read_text() == "name,count\nme,1\n"
     assert (tmp_path / "predictions.json").read_text() == '{"mine": true}\n'
+
+
+def test_a_video_with_odd_sides_keeps_its_last_row_and_column(tmp_path):
+    pytest.importorskip("av", reason="PyAV (brought by supervision, requirements.txt)")
+    image = np.zeros((49, 65, 3), np.uint8)
+    image[:, -1] = image[-1, :] = 255  # a box drawn along the frame's right and bottom edges
+    with MediaSink(tmp_path) as sink:
+        for index in range(3):
+            sink.write(Frame(image, "clip.mp4", "clip", "video", index, index / 5, fps=5.0), no_detections(), image)
+    capture = cv2.VideoCapture(str(tmp_path / "clip.mp4"))
+    ok, decoded = capture.read()
+    capture.release()
+    assert ok and decoded.shape[:2] == (50, 66)
+    assert decoded[:40, 64].mean() > 200 and decoded[48, :60].mean() > 200  # the edges are there
+    assert decoded[:40, 60].mean() < 40  # and nothing else became bright

@@ -436,3 +436,21 @@ def test_a_video_whose_header_lies_about_its_length_stops_at_the_frame_limit():
     assert len(list(bounded_frames(frames, max_frames=3))) == 3
     with pytest.raises(SourceError, match="more than 2 frames"):
         list(bounded_frames(frames, max_frames=2))
+
+
+def test_a_video_result_with_odd_sides_keeps_its_last_row_and_column(tmp_path):
+    pytest.importorskip("av", reason="PyAV (requirements-serve.txt)")
+    from maskdet.inference.detections import Detections, Frame
+    from maskdet.serving.video import BrowserVideoSink
+
+    image = np.zeros((49, 65, 3), np.uint8)
+    image[:, -1] = 255  # a box drawn along the right edge
+    none = Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, int), ("with_mask",))
+    sink = BrowserVideoSink(tmp_path / "annotated.mp4", 5.0)
+    for index in range(3):
+        sink.write(Frame(image, "clip.mp4", "clip", "video", index, index / 5, fps=5.0), none, image)
+    sink.close()
+    capture = cv2.VideoCapture(str(tmp_path / "annotated.mp4"))
+    ok, decoded = capture.read()
+    capture.release()
+    assert ok and decoded.shape[:2] == (50, 66) and decoded[:40, 64].mean() > 200
