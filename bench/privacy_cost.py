@@ -22,7 +22,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchlib import KAGGLE, kaggle_split, read_photo, timed, write_json  # noqa: E402
+from benchlib import add_kaggle_arg, kaggle_split, read_photo, timed, write_json  # noqa: E402
 
 from maskdet.cli import CONFIDENCE, ArgumentParser, HelpFormatter, number  # noqa: E402
 from maskdet.data.voc import parse_voc  # noqa: E402
@@ -39,9 +39,7 @@ def covered(face: tuple[float, float, float, float], mask: np.ndarray) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     p = ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
-    p.add_argument("--data", default=str(KAGGLE),
-                   help="Kaggle face-mask folder (images/, annotations/, splits/test.txt: the project's fixed split; "
-                        "default: the copy beside the clone, ../shared/datasets/kaggle-facemask)")
+    add_kaggle_arg(p, "its test photos (images/, annotations/, splits/test.txt: the project's fixed split)")
     p.add_argument("--weights", default=str(ROOT / "models" / "best.onnx"), help="the detector (.onnx, OpenVINO, .pt)")
     p.add_argument("--conf", type=CONFIDENCE, default=0.25, help="the detection (and so blur) threshold")
     p.add_argument("--margin", type=number(float, 0, 1), default=MARGIN,
@@ -49,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=number(int, 1, 100), default=3, help="timed passes over the photos (medians over all)")
     p.add_argument("--json", default=None, help="also write the figures here")
     args = p.parse_args(argv)
-    data = Path(args.data)
-    stems = kaggle_split(data, "test", "--data")  # before the model loads
+    data = Path(args.kaggle)
+    stems = kaggle_split(data, "test", "--kaggle")  # before the model loads
     detector = load_detector(args.weights, DetectSettings(conf=args.conf))
     photos = [(read_photo(data / "images" / f"{s}.png"), parse_voc(data / "annotations" / f"{s}.xml")) for s in stems]
     det_wall, det_cpu, blur_wall, blur_cpu = [], [], [], []

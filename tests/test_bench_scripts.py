@@ -201,7 +201,7 @@ def test_add_to_a_card_that_is_not_there_names_it(tmp_path):
 # download) is one line naming the flag, before the model loads, and nothing falls back quietly.
 
 @pytest.mark.parametrize("script, flag, split, otherwise", [
-    ("privacy_cost.py", "--data", "test", None), ("prelabel_saving.py", "--kaggle", "val", None),
+    ("privacy_cost.py", "--kaggle", "test", None), ("prelabel_saving.py", "--kaggle", "val", None),
     ("track_speed.py", "--kaggle", "test", "--sample"), ("serve_load.py", "--kaggle", "test", "--drawn")])
 def test_a_kaggle_download_without_the_fixed_split_is_one_line_naming_the_flag(script, flag, split, otherwise, tmp_path):
     folder = kaggle_download(tmp_path / "kaggle")
