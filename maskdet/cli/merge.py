@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"skipped {len(plan.duplicates)} already in the dataset and {len(plan.skipped)} that cannot be added as they "
           f"are (listed above); your folders were only read")
     if plan.added and not args.dry_run:
-        print(f"next: python labeling/check.py --data {args.into}, then python train.py --data {args.into} "
-              f"--model models/best.pt to fine-tune")
+        print(f"next: python labeling/check.py --data {args.into}, then python train.py --data {args.into} (it "
+              "fine-tunes the shipped model, models/best.pt; --model yolo11n.pt starts from COCO, as after a fresh "
+              "split of the Kaggle photos, which the shipped model was trained on)")
     return 1 if plan.skipped else 0  # photos already in the dataset are no problem; photos left out are

@@ -69,6 +69,7 @@ def test_new_photos_join_the_dataset_existing_ones_stay_and_check_passes(tmp_pat
     assert f"holiday.png: same content as {tmp_path / 'data' / 'train' / 'images' / 'im001.png'}" in proc.stdout
     assert "new100_again.png: same content as" in proc.stdout
     assert "added 10 photos" in proc.stdout and "skipped 2 already in the dataset" in proc.stdout
+    assert "fine-tunes the shipped model, models/best.pt; --model yolo11n.pt starts from COCO" in proc.stdout
 
     checked = check(data_yaml, tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
