@@ -19,7 +19,7 @@ from maskdet.errors import REQUIREMENTS_OF_MODULE
 
 ROOT = Path(__file__).resolve().parents[1]
 CODE_DIRS = ("maskdet", "labeling", "tests", "bench")
-LOCAL_MODULES = {"maskdet", "conftest", "synthetic", "benchlib", "privacy_outputs", "live_socket"}  # the package, and test and bench helpers
+LOCAL_MODULES = {"maskdet", "conftest", "synthetic", "benchlib", "privacy_outputs", "live_socket", "virtual_display"}  # the package, and test and bench helpers
 # Installed with another listed package and imported only through it (never on its own).
 INDIRECT = {"pkg_resources", "setuptools", "_pytest"}
 

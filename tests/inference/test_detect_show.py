@@ -5,11 +5,12 @@ ImageMagick screenshot the user's eyes."""
 from __future__ import annotations
 
 import os
-import select
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -19,43 +20,26 @@ from maskdet.inference.visualize import NAMED_COLORS
 
 pytestmark = pytest.mark.gui
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from virtual_display import virtual_display  # noqa: E402
+
+SCREEN = (640, 480)
 FRAME_SIZE = (320, 240)
 BOX = (40, 30, 200, 200)  # the one with_mask box the scripted model reports, in frame pixels
 
 
 @pytest.fixture(scope="module")
 def display(tmp_path_factory) -> Iterator[str]:
-    """A fresh Xvfb on a display number it picks itself (-displayfd)."""
+    """A fresh Xvfb on a display number no other X server uses, once it accepts connections."""
     missing = [tool for tool in ("Xvfb", "xdotool", "import") if shutil.which(tool) is None]
     if missing:
         pytest.skip(f"{', '.join(missing)} not installed (apt-get install xvfb xdotool imagemagick)")
     log = tmp_path_factory.mktemp("xvfb") / "xvfb.log"
-    read_fd, write_fd = os.pipe()
-    with open(log, "wb") as log_file:
-        server = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "640x480x24", "-nolisten", "tcp"],
-                                  pass_fds=(write_fd,), stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file)
-    os.close(write_fd)
     try:
-        number = b""
-        deadline = time.monotonic() + 30
-        while not number.endswith(b"\n") and server.poll() is None and time.monotonic() < deadline:
-            if select.select([read_fd], [], [], 0.5)[0]:
-                chunk = os.read(read_fd, 16)
-                if not chunk:
-                    break
-                number += chunk
-        if not number.strip().isdigit():
-            pytest.fail(f"Xvfb did not start: {log.read_text(errors='replace')[-2000:]}")
-        yield f":{number.decode().strip()}"
-    finally:
-        os.close(read_fd)
-        if server.poll() is None:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=10)
+        with virtual_display(log, SCREEN) as display:
+            yield display
+    except RuntimeError as exc:  # it did not start: a failure (the packages are there), with its log
+        pytest.fail(str(exc))
 
 
 def x(display: str, *argv: str, timeout: float = 15) -> subprocess.CompletedProcess:

@@ -13,11 +13,7 @@ libfontconfig1 libfreetype6 libdbus-1-3 libglib2.0-0 fonts-dejavu-core
 from __future__ import annotations
 
 import os
-import random
-import re
-import select
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -31,6 +27,9 @@ import numpy as np
 import pytest
 
 pytestmark = pytest.mark.gui
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from virtual_display import stop, virtual_display  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NAMES = ("with_mask", "without_mask", "mask_weared_incorrect")
@@ -49,43 +48,6 @@ T = TypeVar("T")
 # --- the X server ------------------------------------------------------------------------------
 
 
-def free_display_number() -> int:
-    """A display number no X server uses. Xvfb's lock file guards only this filesystem's /tmp, but
-    clients connect to the abstract socket @/tmp/.X11-unix/X<n> first, which a server in another
-    container on the same network namespace may hold; /proc/net/unix lists those too. A random
-    start keeps test runs in parallel apart."""
-    unix_sockets = Path("/proc/net/unix")
-    taken = set(re.findall(r"/tmp/\.X11-unix/X(\d+)", unix_sockets.read_text())) if unix_sockets.exists() else set()
-    start = random.randrange(100, 900)
-    for number in range(start, start + 100):
-        if str(number) not in taken and not Path(f"/tmp/.X{number}-lock").exists():
-            return number
-    raise RuntimeError("no free X display number")
-
-
-def start_xvfb(log: Path) -> tuple[subprocess.Popen, str, int] | None:
-    """Start Xvfb on a free display and wait until it accepts connections (-displayfd: it writes the
-    number then; the pipe stays open while it runs, it fails on a closed one). Returns the server,
-    its display and the pipe, or None if it did not come up (another one took the number meanwhile)."""
-    number = free_display_number()
-    read_fd, write_fd = os.pipe()
-    command = ["Xvfb", f":{number}", "-displayfd", str(write_fd), "-nolisten", "tcp",
-               "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24"]
-    with open(log, "ab") as log_file:
-        server = subprocess.Popen(command, pass_fds=(write_fd,), stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file)
-    os.close(write_fd)
-    ready, _, _ = select.select([read_fd], [], [], 30)
-    display = f":{number}"
-    if ready and os.read(read_fd, 16).strip() == str(number).encode():
-        size = subprocess.run(["xdotool", "getdisplaygeometry"], env={**os.environ, "DISPLAY": display},
-                              capture_output=True, text=True, timeout=STEP_TIMEOUT).stdout.split()
-        if size == [str(SCREEN[0]), str(SCREEN[1])] and server.poll() is None:
-            return server, display, read_fd
-    stop(server)
-    os.close(read_fd)
-    return None
-
-
 @pytest.fixture(scope="module")
 def display(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A fresh Xvfb for this module's tests."""
@@ -97,28 +59,11 @@ def display(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not features.check("xcb"):
         pytest.skip("Pillow was built without XCB, so it cannot take screenshots of the X server")
     log = tmp_path_factory.mktemp("xvfb") / "xvfb.log"
-    for _ in range(3):
-        started = start_xvfb(log)
-        if started:
-            break
-    else:
-        pytest.fail(f"Xvfb did not start: {log.read_text(errors='replace')[-2000:]}")
-    server, display, pipe = started
     try:
-        yield display
-    finally:
-        stop(server)
-        os.close(pipe)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        with virtual_display(log, SCREEN) as display:
+            yield display
+    except RuntimeError as exc:  # it did not start: a failure (the packages are there), with its log
+        pytest.fail(str(exc))
 
 
 # --- labelImg as a user sees it ----------------------------------------------------------------
