@@ -13,9 +13,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from maskdet.config import TRAINING_SPLITS, DatasetConfig, class_list_mismatch, read_class_list
+from maskdet.data.convert import upright_size
 from maskdet.data.labels import Issue, LabelFile, Severity, read_label_file
 from maskdet.fileio import atomic_copy, atomic_write_text, content_digest, is_image, read_bytes_bounded
 from maskdet.progress import progress
@@ -98,9 +101,9 @@ def inspect_image(path: Path) -> tuple[tuple[int, int] | None, bytes | None, lis
         with warnings.catch_warnings(record=True) as caught:  # PIL's size warning becomes our own line
             warnings.simplefilter("always", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as im:
-                size = im.size
                 fmt = im.format
                 im.verify()
+                size = upright_size(im)  # as labelImg showed it and training reads it (after verify, as Ultralytics)
     except Image.DecompressionBombError:
         return None, digest, [Issue(path, None, Severity.ERROR, "too-large", _too_large(data))]
     except UnidentifiedImageError:  # its message is a repr of our in-memory buffer: say it in words
@@ -114,9 +117,34 @@ def inspect_image(path: Path) -> tuple[tuple[int, int] | None, bytes | None, lis
                             f"and shrinks it to --imgsz anyway; downscaling it saves memory and time"))
     if min(size) < MIN_IMAGE_SIDE:
         issues.append(Issue(path, None, Severity.ERROR, "tiny", f"image is {size[0]}x{size[1]}, under {MIN_IMAGE_SIDE} px"))
-    if fmt == "JPEG" and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
-        issues.append(Issue(path, None, Severity.WARNING, "truncated", "JPEG is truncated (no end marker): its bottom may be grey"))
+    if fmt not in READ_FORMATS:
+        issues.append(Issue(path, None, Severity.ERROR, "format",
+                            f"a {fmt} image{_named_as(path, fmt)}: training drops it, and detect.py reads only JPEG, PNG, "
+                            "BMP, WebP and TIFF; convert it to one of those"))
+    elif fmt in ("JPEG", "MPO") and not data.endswith(b"\xff\xd9"):
+        issues.append(_jpeg_without_end_marker(path, data))
     return size, digest, issues
+
+
+# The formats both Ultralytics' loader and maskdet.imageio read (an MPO is a JPEG with extra pictures after it).
+READ_FORMATS = frozenset({"JPEG", "MPO", "PNG", "BMP", "WEBP", "TIFF"})
+
+
+def _named_as(path: Path, fmt: str) -> str:
+    suffix = path.suffix.lower().lstrip(".")
+    return f" named .{suffix}" if suffix and suffix not in (fmt.lower(), "jpg" if fmt == "JPEG" else "") else ""
+
+
+def _jpeg_without_end_marker(path: Path, data: bytes) -> Issue:
+    """A JPEG whose last bytes are not its end marker: cut short (a copy stopped midway), or with bytes after
+    the picture (padding, some cameras' trailers). Decoded to tell which: only for these rare files."""
+    if cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_8) is None:
+        return Issue(path, None, Severity.ERROR, "truncated",
+                     "JPEG is cut short (no end marker, and it cannot be decoded): training drops it with its boxes and "
+                     "detect.py cannot read it; copy it again from the original, or remove it")
+    return Issue(path, None, Severity.WARNING, "jpeg-trailer",
+                 "JPEG has bytes after its end marker: Ultralytics re-saves such a file in place when it trains "
+                 "(the picture stays, the file changes); re-save it yourself to keep the file as training uses it")
 
 
 def _too_large(data: bytes) -> str:
@@ -176,7 +204,7 @@ def check_split(split: str, images_dir: Path, labels_dir: Path, num_classes: int
             if first != image:
                 report.issues.append(Issue(image, None, Severity.WARNING, "same-image",
                                            f"same file content as {first}" + (" (leaks between splits)" if first.parent != image.parent else "")))
-        if size is None:
+        if size is None or any(p.severity is Severity.ERROR for p in problems):  # training drops it, boxes and all
             stats.unusable_images += 1
             continue
         label_path = labels_dir / f"{image.stem}.txt"

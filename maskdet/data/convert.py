@@ -118,11 +118,28 @@ def check_file_name_prefix(prefix: str) -> None:
                         "so it must be part of a file name, not a path")
 
 
+EXIF_ORIENTATION = 0x0112
+ROTATED_A_QUARTER = frozenset({5, 6, 7, 8})  # EXIF orientations that swap width and height
+
+
+def upright_size(im: Image.Image) -> tuple[int, int]:
+    """Width and height of the image as it is shown: a phone photo stored sideways with EXIF orientation 6
+    is shown, labelled (labelImg), trained on (Ultralytics) and detected on upright, so its label boxes are
+    fractions of the upright size."""
+    width, height = im.size
+    try:
+        orientation = im.getexif().get(EXIF_ORIENTATION)
+    except Exception:  # a damaged EXIF block: shown as stored, as Ultralytics does
+        orientation = None
+    return (height, width) if orientation in ROTATED_A_QUARTER else (width, height)
+
+
 def image_size(path: Path) -> tuple[int, int]:
-    """Width and height from the image header, without decoding the pixels."""
+    """Width and height as the image is shown (EXIF orientation applied), from its header, without decoding
+    the pixels."""
     try:
         with Image.open(path) as im:
-            return im.size
+            return upright_size(im)
     except Exception as exc:  # PIL raises many types for corrupt files
         raise UserError(f"cannot read image: {exc}", path) from None
 

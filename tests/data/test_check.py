@@ -316,3 +316,37 @@ def test_labels_in_a_sibling_labels_folder_that_ultralytics_ignores_are_not_coun
     assert report.splits["train"].total_boxes == 0 and report.splits["train"].backgrounds == 1
     unread = [i for i in report.issues if i.code == "labels-unread"]
     assert unread and "ds/labels" in unread[0].message and "beside" in unread[0].message
+
+
+def test_images_training_would_drop_or_rewrite_are_said_so(tmp_path):
+    """A JPEG cut short, and a GIF named .jpg, are dropped by training (and refused by detect.py): errors that
+    block it, counted unusable. A JPEG with bytes after its end marker is re-saved in place by Ultralytics."""
+    yaml = make_dataset(tmp_path / "ds", {"train": {"a": GOOD}, "val": {"b": GOOD}})
+    images = tmp_path / "ds" / "train" / "images"
+    jpeg = cv2.imencode(".jpg", np.random.default_rng(0).integers(0, 255, (48, 64, 3), np.uint8))[1].tobytes()
+    (images / "cut.jpg").write_bytes(jpeg[:-2])  # only the end marker missing: neither OpenCV nor PIL decode it
+    (images / "padded.jpg").write_bytes(jpeg + b"\x00" * 16)
+    from PIL import Image
+
+    Image.new("RGB", (64, 48), (90, 90, 90)).save(images / "anim.jpg", format="GIF")
+    report = check_dataset(load_dataset_config(yaml))
+    by_name = {i.path.name: i for i in report.issues if i.path.parent == images}
+    assert (by_name["cut.jpg"].code, by_name["cut.jpg"].severity.value) == ("truncated", "error")
+    assert "training drops it with its boxes" in by_name["cut.jpg"].message
+    assert (by_name["anim.jpg"].code, by_name["anim.jpg"].severity.value) == ("format", "error")
+    assert by_name["anim.jpg"].message.startswith("a GIF image named .jpg: training drops it")
+    assert (by_name["padded.jpg"].code, by_name["padded.jpg"].severity.value) == ("jpeg-trailer", "warning")
+    assert report.splits["train"].unusable_images == 2 and not report.ok
+
+
+def test_the_size_of_a_photo_stored_sideways_is_its_upright_size(tmp_path):
+    from PIL import Image
+
+    from maskdet.data.check import inspect_image
+
+    path = tmp_path / "phone.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: shown rotated a quarter turn
+    Image.new("RGB", (64, 48), (90, 90, 90)).save(path, exif=exif.tobytes())
+    size, _, issues = inspect_image(path)
+    assert size == (48, 64) and not issues

@@ -54,6 +54,20 @@ def test_voc_files_are_matched_to_images_by_stem_and_normalised_by_the_real_size
     assert report.files_written == 3 and report.skipped == []
 
 
+def test_a_phone_photo_stored_sideways_is_normalised_by_its_upright_size(voc, make_voc, tools):
+    """EXIF orientation 6: stored 50x100, shown (and labelled in labelImg, and trained on) upright, 100x50."""
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    (voc.images / "a.png").unlink()
+    Image.new("RGB", (50, 100), (90, 90, 90)).save(voc.images / "a.jpg", exif=exif.tobytes())
+    make_voc(voc.xml / "a.xml", [("with_mask", 10, 5, 30, 25)], size=(100, 50))
+    _, echoed = convert(voc)
+    assert tools.read_label_lines(voc.out / "a.txt") == [pytest.approx([0, 0.2, 0.3, 0.2, 0.4], abs=1e-6)]
+    assert not any("<size> says" in line for line in echoed)
+
+
 def test_annotation_without_objects_gives_an_empty_label_file(voc):
     convert(voc)
     assert (voc.out / "c.txt").read_text() == ""
