@@ -65,7 +65,7 @@ def evaluate(
     run_dir = next_run_dir(project, name, exist_ok)
     data_yaml = write_resolved_data_yaml(data, run_dir)
     args = dict(data=str(data_yaml), split=split, imgsz=imgsz, batch=batch, conf=conf, iou=iou, plots=plots,
-                project=str(project), name=run_dir.name, exist_ok=True, verbose=False)
+                project=str(run_dir.parent.resolve()), name=run_dir.name, exist_ok=True, verbose=False)
     if end2end:
         if Path(weights).suffix != ".pt":
             raise UserError("--end2end is for a .pt; an .onnx is evaluated as it was exported (export.py --end2end)",

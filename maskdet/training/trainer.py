@@ -393,7 +393,7 @@ def train(
             source, yolo = start_with_stride4(source, yolo, extended, run_dir, imgsz)
         data_yaml = write_resolved_data_yaml(data, run_dir, oversample)
         args = dict(data=str(data_yaml), epochs=epochs, imgsz=imgsz, batch=batch, workers=workers,
-                    patience=patience, cache=cache, seed=seed, project=str(project), name=run_dir.name,
+                    patience=patience, cache=cache, seed=seed, project=str(run_dir.parent.resolve()), name=run_dir.name,
                     exist_ok=True, cls_pw=cls_pw, **device_arg)
         if Path(source).suffix == ".pt":  # a checkpoint: fine-tune it (an architecture .yaml trains from scratch)
             chosen = finetune_settings(epochs, overrides)

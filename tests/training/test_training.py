@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--imgsz", "64", "--batch", "4", "--workers", "0"]
 
 
-def run(script: str, *args: str, timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+def run(script: str, *args: str, timeout: int = 600, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
     proc = subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+                          timeout=timeout, env={**os.environ, **(env or {})}, cwd=cwd)
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     return proc
 
@@ -37,8 +37,8 @@ def dataset(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def trained(dataset, tmp_path_factory) -> tuple[Path, str]:
-    project = tmp_path_factory.mktemp("runs")
-    proc = run("train.py", "--data", dataset, "--epochs", "2", *TINY, "--project", project)
+    project = tmp_path_factory.mktemp("runs")  # given relative to where train.py runs, as users type it
+    proc = run("train.py", "--data", dataset, "--epochs", "2", *TINY, "--project", project.name, cwd=project.parent)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return project / "exp", proc.stdout
 
@@ -223,10 +223,10 @@ def test_resuming_a_run_that_finished_is_one_line_and_trains_nothing(trained):
 
 def test_evaluation_on_the_test_split_prints_the_table_and_writes_plots(trained, dataset, tmp_path):
     proc = run("val.py", "--weights", trained[0] / "weights" / "best.pt", "--data", dataset, "--split", "test",
-               "--imgsz", "64", "--project", tmp_path)
+               "--imgsz", "64", "--project", "evals", cwd=tmp_path)  # a relative --project: from where it runs
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "best.pt on the test split" in proc.stdout
-    run_dir = tmp_path / "exp"
+    run_dir = tmp_path / "evals" / "exp"
     assert (run_dir / "confusion_matrix.png").exists()
     assert any(run_dir.glob("*PR_curve.png"))
     metrics = pd.read_csv(run_dir / "metrics.csv", index_col="class")
