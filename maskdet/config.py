@@ -53,27 +53,40 @@ def labels_dir_for(images_dir: Path) -> Path:
     return images_dir
 
 
-def parse_names(raw: object, where: Path) -> tuple[str, ...]:
-    """Accept both Ultralytics forms, `{0: a, 1: b}` and `[a, b]`; ids must be 0..n-1."""
+def class_id_of_key(key: object) -> int:
+    """A key under `names:` as a class id: a whole number, or one written as text ('0'). 0.5 or True is no id
+    (int() would make them 0 and 1, and the name under them would then be looked up under a key it lacks)."""
+    if isinstance(key, int) and not isinstance(key, bool):
+        return key
+    if isinstance(key, str) and key.strip().isdigit():
+        return int(key)
+    raise ValueError(key)
+
+
+def parse_names(raw: object, where: Path, line: int | None = None) -> tuple[str, ...]:
+    """Accept both Ultralytics forms, `{0: a, 1: b}` and `[a, b]`; ids must be 0..n-1. `line`: where 'names' is."""
     values = raw if isinstance(raw, list) else list(raw.values()) if isinstance(raw, dict) else []
     if any(isinstance(n, (list, dict)) for n in values):
-        raise UserError("each class name under 'names' must be plain text, not a list or a mapping", where)
+        raise UserError("each class name under 'names' must be plain text, not a list or a mapping", where, line)
     if isinstance(raw, list):
         names = [str(n) for n in raw]
     elif isinstance(raw, dict):
         try:
-            ids = sorted(int(k) for k in raw)
-        except (TypeError, ValueError):
-            raise UserError("class ids under 'names' must be integers", where) from None
+            by_id = {class_id_of_key(k): v for k, v in raw.items()}
+        except ValueError as exc:
+            raise UserError(f"class ids under 'names' must be integers, got {exc.args[0]!r}", where, line) from None
+        if len(by_id) != len(raw):
+            raise UserError("a class id is given twice under 'names' (as 0 and '0'?)", where, line)
+        ids = sorted(by_id)
         if ids != list(range(len(ids))):
-            raise UserError(f"class ids under 'names' must be 0..{len(ids) - 1}, got {ids}", where)
-        names = [str(raw[k] if k in raw else raw[str(k)]) for k in ids]
+            raise UserError(f"class ids under 'names' must be 0..{len(ids) - 1}, got {ids}", where, line)
+        names = [str(by_id[k]) for k in ids]
     else:
-        raise UserError("'names' must be a list or a mapping of id: name", where)
+        raise UserError("'names' must be a list or a mapping of id: name", where, line)
     if not names:
-        raise UserError("'names' lists no classes", where)
+        raise UserError("'names' lists no classes", where, line)
     if len(set(names)) != len(names):
-        raise UserError(f"class names repeat: {names}", where)
+        raise UserError(f"class names repeat: {names}", where, line)
     return tuple(names)
 
 
@@ -105,6 +118,22 @@ def yaml_error_line(exc: Exception) -> int | None:
 
 
 def load_yaml_mapping(path: str | Path) -> dict:
+    return load_yaml_mapping_with_lines(path)[0]
+
+
+def top_level_key_lines(text: str) -> dict[object, int]:
+    """The 1-based line of each top-level key of a YAML mapping, for errors about its value."""
+    try:
+        node = yaml.compose(text, Loader=_PlainYamlLoader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError:
+        return {}
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {key.value: key.start_mark.line + 1 for key, _ in node.value if isinstance(key, yaml.ScalarNode)}
+
+
+def load_yaml_mapping_with_lines(path: str | Path) -> tuple[dict, dict[object, int]]:
+    """A YAML file's mapping and the line of each of its top-level keys (see top_level_key_lines)."""
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -119,16 +148,19 @@ def load_yaml_mapping(path: str | Path) -> dict:
         raise UserError(f"not valid YAML: {getattr(exc, 'problem', exc)}", path, yaml_error_line(exc)) from None
     if not isinstance(data, dict):
         raise UserError("expected a mapping (key: value lines)", path)
-    return data
+    return data, top_level_key_lines(text)
 
 
 def read_dataset_yaml(path: Path) -> tuple[dict, tuple[str, ...], Path]:
     """A data.yaml's mapping, class names and dataset root (its `path:`, relative to the yaml)."""
-    data = load_yaml_mapping(path)
+    data, lines = load_yaml_mapping_with_lines(path)
     if "names" not in data:
         raise UserError("no 'names' (the class list)", path)
-    names = parse_names(data["names"], path)
-    root = Path(data.get("path") or ".")
+    names = parse_names(data["names"], path, lines.get("names"))
+    value = data.get("path")
+    if value is not None and not isinstance(value, str):
+        raise UserError(f"'path' must be a folder path, got {str(value)[:100]!r}", path, lines.get("path"))
+    root = Path(value or ".")
     return data, names, root if root.is_absolute() else (path.parent / root).resolve()
 
 
@@ -142,7 +174,8 @@ def load_dataset_config(path: str | Path = DEFAULT_DATA_YAML) -> DatasetConfig:
         if value is None:
             continue
         if not isinstance(value, str):
-            raise UserError(f"'{split}' must be one folder path (lists are not supported here)", path)
+            raise UserError(f"'{split}' must be one folder path (lists are not supported here)", path,
+                            top_level_key_lines(read_user_text(path)).get(split))
         folder = Path(value)
         split_images[split] = folder if folder.is_absolute() else (root / folder)
     return DatasetConfig(yaml_path=path, root=root, names=names, split_images=split_images)

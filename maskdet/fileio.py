@@ -7,6 +7,7 @@ import errno
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 
@@ -21,10 +22,29 @@ class FileTooLarge(OSError):
     already skips an unreadable file (and prints its strerror) skips this one too, with the reason."""
 
 
+def open_for_reading(path: str | Path):
+    """A binary file object for `path`, refusing a named pipe (or socket): opening one for reading waits for a writer
+    that may never come (voc2yolo.py hung on a FIFO named a.xml). Opened without blocking to find out, then read as
+    usual."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+            raise OSError(errno.EINVAL, "not a regular file (a named pipe): it is not read", str(path))
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def read_bytes_bounded(path: str | Path, limit: int) -> bytes:
     """The bytes of a file from outside, never more than `limit` of them in memory: a 30 GB file named
     photo.jpg (or a device, whose size stat does not tell) is refused, not read whole and then found corrupt."""
-    with open(path, "rb") as fh:
+    with open_for_reading(path) as fh:
         size = os.fstat(fh.fileno()).st_size
         data = fh.read(limit + 1) if size <= limit else b""
     if size > limit or len(data) > limit:
@@ -70,6 +90,17 @@ def read_user_text(path: str | Path, missing: str = "file not found", limit: int
         raise UserError(f"cannot read: {exc}", path) from None
 
 
+def _replace(tmp: str | Path, path: Path) -> None:
+    """os.replace, with an error naming `path`, the user's, not the temporary file (an output path that is a
+    folder said '.X.txt.ozvv.tmp: Is a directory')."""
+    try:
+        os.replace(tmp, path)
+    except OSError as exc:
+        if exc.filename is not None and Path(exc.filename) == Path(tmp):
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from None
+        raise
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write data to path via a temporary file and a rename."""
     path = Path(path)
@@ -80,7 +111,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        _replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -98,9 +129,9 @@ def atomic_copy(src: str | Path, dst: str | Path) -> None:
     os.close(fd)
     try:
         shutil.copyfile(src, tmp)  # contents only: the mode stays an ordinary one (a read-only source gives a writable copy)
-        stat = os.stat(src)
-        os.utime(tmp, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-        os.replace(tmp, dst)
+        times = os.stat(src)
+        os.utime(tmp, ns=(times.st_atime_ns, times.st_mtime_ns))
+        _replace(tmp, dst)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -114,7 +145,7 @@ def atomic_symlink(src: str | Path, dst: str | Path) -> None:
     tmp.unlink(missing_ok=True)
     os.symlink(Path(src).resolve(), tmp)
     try:
-        os.replace(tmp, dst)
+        _replace(tmp, dst)
     except BaseException:  # like the writes above: an interrupted link leaves no temporary link behind
         tmp.unlink(missing_ok=True)
         raise

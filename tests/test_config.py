@@ -119,6 +119,23 @@ def test_names_as_list_or_mapping_give_the_same_classes():
     assert parse_names({"0": "a", "1": "b"}, where) == ("a", "b")
 
 
+@pytest.mark.parametrize(("text", "line", "message"), [
+    ("path: 7\n", 2, "'path' must be a folder path, got '7'"),
+    ("path: [1]\n", 2, "'path' must be a folder path, got '[1]'"),
+    ("path: yes\n", 2, "'path' must be a folder path, got 'True'"),
+    ("names: {0.5: a}\n", 1, "class ids under 'names' must be integers, got 0.5"),
+    ("names: {0: a, '0': b}\n", 1, "a class id is given twice under 'names'"),
+    ("train: [a, b]\n", 2, "'train' must be one folder path"),
+])
+def test_a_data_yaml_value_of_the_wrong_kind_is_a_user_error_naming_file_and_line(tmp_path, text, line, message):
+    path = tmp_path / "data.yaml"
+    names = "" if text.startswith("names") else "names: [a, b]\n"
+    path.write_text(names + text)
+    with pytest.raises(UserError) as err:
+        load_dataset_config(path)
+    assert str(err.value).startswith(f"{path}:{line}: ") and message in str(err.value), str(err.value)
+
+
 # --- labels_dir_for ----------------------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ digests, and reading a user's file (found by mutation testing, bench/mutation.py
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,36 @@ def test_an_oversized_text_file_is_a_one_line_error_naming_it(tmp_path, tools):
         read_user_text(big)
     assert str(err.value) == (f"{big}: cannot read: {TEXT_FILE_LIMIT + 1:,} bytes, over the {TEXT_FILE_LIMIT:,}-byte "
                               "limit for a file of this kind")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_named_pipe_is_refused_at_once_not_waited_on(tmp_path):
+    """Opening a FIFO for reading waits for a writer: voc2yolo.py hung for ever on one named a.xml."""
+    fifo = tmp_path / "a.xml"
+    os.mkfifo(fifo)
+    outcome: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            read_bytes_bounded(fifo, 4096)
+        except OSError as exc:
+            outcome.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)  # daemon: a reader stuck on the pipe cannot hold up pytest
+    reader.start()
+    reader.join(timeout=30)
+    assert not reader.is_alive(), "still waiting on the pipe"
+    assert outcome and "not a regular file (a named pipe)" in outcome[0].strerror
+    assert outcome[0].filename == str(fifo)
+
+
+@pytest.mark.parametrize("write", ["text", "copy"])
+def test_an_output_path_that_is_a_folder_is_named_not_the_temporary_file(tmp_path, write):
+    target = tmp_path / "X.txt"
+    target.mkdir()
+    source = tmp_path / "source.txt"
+    source.write_text("0 0.5 0.5 0.1 0.1\n")
+    with pytest.raises(OSError) as err:
+        atomic_write_text(target, "x") if write == "text" else atomic_copy(source, target)
+    assert err.value.filename == str(target) and "directory" in err.value.strerror.lower()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["X.txt", "source.txt"], "no temporary file left"

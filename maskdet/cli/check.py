@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     from maskdet.data.check import apply_fixes, check_dataset
+    from maskdet.data.convert import print_outside_text
     from maskdet.data.labels import Severity
     from maskdet.fileio import atomic_write_text, next_run_dir
 
@@ -47,10 +48,10 @@ def main(argv: list[str] | None = None) -> int:
         folders = ", ".join(str(folder) for folder in config.split_images.values())
         raise UserError(f"none of the dataset's folders exist yet ({folders}): build them from your photos with "
                         "python labeling/split.py --images PHOTOS (README, 'The workflow': 3. Split)", config.yaml_path)
-    print(f"checking {config.yaml_path} ({len(config.names)} classes: {', '.join(config.names)})")
+    print_outside_text(f"checking {config.yaml_path} ({len(config.names)} classes: {', '.join(config.names)})")
     report = check_dataset(config)
     for issue in report.issues:
-        print(issue)
+        print_outside_text(str(issue))
 
     run_dir = next_run_dir(args.project, args.name, args.exist_ok)
     fixed = apply_fixes(report, run_dir / "backup") if args.fix else []
@@ -59,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
 
     table = split_table(report)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print("\n" + table.to_string())
-        print("\nbox sizes (side in pixels):\n" + size_table(report).to_string())
+        print_outside_text("\n" + table.to_string())  # its columns are data.yaml's class names
+        print_outside_text("\nbox sizes (side in pixels):\n" + size_table(report).to_string())
     atomic_write_text(run_dir / "splits.csv", safe_table(table).to_csv(index_label="split"))
     if not args.no_plots:
         write_class_balance_plot(report, run_dir / "class_balance.png")

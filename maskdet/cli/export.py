@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from maskdet.cli import add_data_arg, make_parser, number
 from maskdet.cli.val import DEFAULT_WEIGHTS
-from maskdet.config import INFERENCE_IMGSZ
+from maskdet.config import INFERENCE_IMGSZ, MAX_STRIDE
 from maskdet.errors import UserError
 from maskdet.training.export import INT8_FORMATS, export_int8, export_onnx
 
@@ -47,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--format {args.format} chooses the INT8 model's form: add --int8 (without it, export.py writes "
                      "the fp32 .onnx)")
     args.format = args.format or "openvino"
+    if args.imgsz % MAX_STRIDE:  # Ultralytics would round it up without a word, and the model would not be the size asked
+        rounded = -(-args.imgsz // MAX_STRIDE) * MAX_STRIDE
+        print(f"note: --imgsz {args.imgsz} is not a multiple of {MAX_STRIDE} (the model's largest stride): exported at {rounded}")
+        args.imgsz = rounded
 
     if args.int8:
         if args.format == "openvino":

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from maskdet.cli import add_data_arg, add_map_arg, make_parser
 from maskdet.config import load_dataset_config, parse_class_map
-from maskdet.data.convert import file_name_prefix_problem, import_yolo_dataset
+from maskdet.data.convert import file_name_prefix_problem, import_yolo_dataset, print_outside_text
 
 EXAMPLES = """examples:
   # a Roboflow export whose classes are named mask / no-mask / incorrect
@@ -38,12 +38,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefix", default="", type=file_name_prefix,
                         help="prepend to every file name, to keep merged datasets apart (file-name characters only: "
                              "no path separator or '..')")
-    parser.add_argument("--force", action="store_true", help="overwrite files that already exist, and a classes.txt there that disagrees with data.yaml")
+    parser.add_argument("--force", action="store_true", help="overwrite files that already exist with other content (those exactly as this import writes them, "
+                        "from an earlier or interrupted run, are kept without it), and a classes.txt there that "
+                        "disagrees with data.yaml")
     args = parser.parse_args(argv)
 
     config = load_dataset_config(args.data)
     report = import_yolo_dataset(Path(args.src), Path(args.out), config, parse_class_map(args.map),
-                                 prefix=args.prefix, force=args.force)
+                                 prefix=args.prefix, force=args.force, echo=print_outside_text)
     for line in report.summary_lines(Path(args.out)):
-        print(line)
+        print_outside_text(line)
     return report.exit_status

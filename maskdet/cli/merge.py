@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from maskdet.cli import SEED, make_parser, number
+from maskdet.cli import SEED, make_parser
 from maskdet.cli.label import default_labels_dir
+from maskdet.cli.split import SHARE
 from maskdet.config import DEFAULT_DATA_YAML, SPLITS, load_dataset_config
 from maskdet.data.labelimg_launcher import check_classes_txt
-from maskdet.data.merge import apply_merge, plan_merge
-from maskdet.data.split import SplitReport
+from maskdet.data.merge import added_lines, apply_merge, plan_merge
 from maskdet.errors import UserError
 
 EXAMPLES = """examples:
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
                         "folder; for a folder named images/, its sibling labels/)")
     parser.add_argument("--into", "--data", dest="into", default=str(DEFAULT_DATA_YAML),
                         help="data.yaml of the dataset to grow (its split folders receive the photos)")
-    parser.add_argument("--ratios", nargs=3, type=number(float, 0), default=[0.7, 0.15, 0.15], metavar=("TRAIN", "VAL", "TEST"),
+    parser.add_argument("--ratios", nargs=3, type=SHARE, default=[0.7, 0.15, 0.15], metavar=("TRAIN", "VAL", "TEST"),
                         help="how the new photos are shared out over the splits (as split.py; 0 leaves a split alone)")
     parser.add_argument("--seed", type=SEED, default=0, help="random seed: the same seed gives the same assignment")
     parser.add_argument("--dry-run", action="store_true", help="say what would be added where, and write nothing")
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         apply_merge(plan, config)
     verb = "would add" if args.dry_run else "added"
     print(f"{verb} {plan.added} photos to {config.root}" + (" (dry run: nothing written)" if args.dry_run else ""))
-    for line in SplitReport(plan.assignment).summary_lines(config.names):
+    for line in added_lines(plan, config, args.dry_run):
         print(f"  {line}")
     print(f"skipped {len(plan.duplicates)} already in the dataset and {len(plan.skipped)} that cannot be added as they "
           f"are (listed above); your folders were only read")

@@ -20,6 +20,10 @@ from maskdet.data.split import (
 )
 from maskdet.errors import UserError
 
+# A split's share in --ratios (split.py, merge.py): shares are normalised, so any scale works, but a bound keeps
+# their sum finite (three of 1e308 add up to inf, and every share to 0: every photo silently left out).
+SHARE = number(float, 0, 1_000_000)
+
 EXAMPLES = """examples:
   # 70/15/15, stratified so the rare class is in every split
   python labeling/split.py --images photos --labels photos
@@ -35,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--labels", help="folder of YOLO .txt labels (default: the --images folder)")
     add_data_arg(parser)
     parser.add_argument("--out", help="dataset folder to build (default: data.yaml's 'path')")
-    parser.add_argument("--ratios", nargs=3, type=number(float, 0), default=[0.7, 0.15, 0.15], metavar=("TRAIN", "VAL", "TEST"),
+    parser.add_argument("--ratios", nargs=3, type=SHARE, default=[0.7, 0.15, 0.15], metavar=("TRAIN", "VAL", "TEST"),
                         help="fractions of images for each split (need not sum to 1; they are normalised); "
                              "train and val need a share, test may be 0")
     parser.add_argument("--seed", type=SEED, default=0, help="random seed: the same seed gives the same split")
@@ -76,10 +80,13 @@ def main(argv: list[str] | None = None) -> int:
         assignment = stratified_split(samples, shares, args.seed)
         fill_empty_training_splits(assignment, shares)
         refuse_empty_training_splits(assignment, f"--ratios {' '.join(f'{r:g}' for r in args.ratios)}")
-    prepare_output(out_dir, list(assignment), [images_dir, labels_dir], args.force)
+    emptied = prepare_output(out_dir, list(SPLITS), [images_dir, labels_dir], args.force)
     write_split(assignment, out_dir, link=args.link)
     print(f"split {sum(len(v) for v in assignment.values())} images into {out_dir}"
           + (" (symlinks)" if args.link else ""))
+    for split in SPLITS:
+        if split not in assignment and any(folder.parent.name == split for folder in emptied):
+            print(f"note: emptied the old {split} split ({out_dir / split}): the lists name no {split}.txt")
     for line in SplitReport(assignment).summary_lines(config.names):
         print(line)
     dataset_yaml, written = dataset_yaml_for(out_dir, config)

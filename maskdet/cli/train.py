@@ -61,11 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cls-pw", type=number(float, 0, 1), default=0.5,
                         help="weight classes by inverse frequency to this power (0 = off, 1 = full): helps the rare "
                              "mask_weared_incorrect class")
-    parser.add_argument("--oversample", type=number(float, 0), default=0.0, metavar="T",
+    # At most 100: the list then holds at most n * sqrt(100 * classes) lines (a class on k of n photos repeats them
+    # sqrt(T n / k) times); 1e20 built a list of billions.
+    parser.add_argument("--oversample", type=number(float, 0, 100), default=0.0, metavar="T",
                         help="repeat the train images that hold rare classes, each epoch (repeat-factor sampling: "
                              "a class on a fraction f of the images repeats its images round(sqrt(T/f)) times); "
                              "0.8 doubles the Kaggle images with unmasked faces and triples those with badly worn "
-                             "masks; 0 = off")
+                             "masks; 0 = off, at most 100")
     parser.add_argument("--camera-aug", type=number(float, 0, 1), default=0.0, metavar="P",
                         help="make training photos look like camera frames: blur, JPEG compression, exposure, "
                              "downscaling and colour cast, each with probability P (0.15 is a good start; 0 = off)")
@@ -78,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
                              "B, a 'model soup') into <project>/<name>/weights/best.pt")
     parser.add_argument("--alpha", type=number(float, 0, 1), default=0.5, help="--average: the share of B")
     parser.add_argument("--resume", nargs="?", const=True, default=None, metavar="LAST_PT",
-                        help="continue an interrupted run: the latest one, or the given last.pt")
+                        help="continue an interrupted run, the latest one or the given last.pt, with the settings it "
+                             "started with (other flags are refused; --device and --camera-aug are taken)")
     parser.add_argument("--project", default=str(PROJECT_ROOT / "runs" / "train"), help="where run folders go")
     parser.add_argument("--name", type=run_name, default="exp", help="run folder name (exp, exp2, ... if it exists)")
     parser.add_argument("--exist-ok", action="store_true", help="reuse the run folder instead of numbering a new one")
@@ -92,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.average:
         return average(args)
+    if args.resume:
+        refuse_settings_resume_ignores(parser, argv, args)
 
     from maskdet.evaluation.metrics import format_table
     from maskdet.training.trainer import parse_overrides, train
@@ -116,9 +121,41 @@ def main(argv: list[str] | None = None) -> int:
           f"plots and logs: {result.save_dir}\n"
           f"next: compare runs on val, then look at test once, for the one you keep:\n"
           f"  python val.py --weights {result.best} --split test")
-    for line in result.warnings:  # images left out of training: said at the start, and again here
+    for line in result.warnings:  # photos Ultralytics left out of training (bad label lines were said at the start too)
         print(line)
     return 0
+
+
+# What --resume still takes from the command line: where to train, the camera augmentation (kept in the run
+# folder, and given again it is used) and, for the latest run, where runs are.
+RESUME_TAKES = frozenset({"resume", "device", "camera_aug"})
+
+
+def given_on_command_line(parser: argparse.ArgumentParser, argv: list[str] | None) -> set[str]:
+    """The dests the command line sets itself (a default is not given, even when a flag repeats it)."""
+    saved = {action: action.default for action in parser._actions}
+    try:
+        for action in parser._actions:
+            action.default = argparse.SUPPRESS
+        return set(vars(parser.parse_args(argv)))
+    finally:
+        for action, default in saved.items():
+            action.default = default
+
+
+def refuse_settings_resume_ignores(parser: argparse.ArgumentParser, argv: list[str] | None, args) -> None:
+    """--resume continues a run exactly as it was started (Ultralytics reloads the run's own settings), so any
+    other setting would be dropped without a word (`--resume --epochs 2 --imgsz 320` trained to epoch 200 at the
+    old size): refuse it in one line, as YOLOv5 users expect resume to go on with the same run."""
+    takes = RESUME_TAKES | ({"project"} if args.resume is True else set())
+    given = given_on_command_line(parser, argv) - takes
+    flags = [action.option_strings[0] for action in parser._actions if action.dest in given and action.option_strings]
+    ignored = flags + list(args.overrides)
+    if ignored:
+        start = "" if args.resume is True else f" --model {args.resume}"
+        parser.error(f"--resume continues a run with the settings it was started with, so {', '.join(ignored)} would "
+                     f"be ignored: leave {'it' if len(ignored) == 1 else 'them'} out, or start a new run from its weights "
+                     f"(python train.py{start or ' --model runs/train/<name>/weights/last.pt'} ...)")
 
 
 def average(args) -> int:

@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from maskdet.evaluation.pipeline_map import predict_split
     from maskdet.evaluation.second_stage import choose_weight, crop_accuracy, detector_accuracy, weight_sweep, write_config
+    from maskdet.evaluation.validate import checked_split, refuse_other_classes
     from maskdet.inference.detectors import load_detector
     from maskdet.inference.second_stage import SecondStage, SecondStageConfig
     from maskdet.models import default_weights
@@ -61,6 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     run = PROJECT_ROOT / "runs" / "second_stage" / args.name
     out = Path(args.out)
     config = SecondStageConfig(0.0, args.margin, args.imgsz)
+    # Refused before crops are cut and a classifier trained: the weight is chosen on val, and the classifier learns
+    # data.yaml's classes to stand in for the detector's, so both must be the same classes.
+    dataset = checked_split(args.data, "val")
+    weights = Path(args.weights) if args.weights else default_weights()
+    detector = load_detector(weights, DetectSettings(conf=0.001, iou=0.7, max_det=300))
+    refuse_other_classes(detector.names, dataset.names, weights)
     if not args.weigh_only:
         if out.exists() and not args.force:
             raise UserError("already exists (pass --force to replace it, or --out elsewhere)", out)
@@ -78,8 +85,6 @@ def main(argv: list[str] | None = None) -> int:
     elif not out.is_file():
         raise UserError("no such second-stage model", out)
 
-    weights = Path(args.weights) if args.weights else default_weights()
-    detector = load_detector(weights, DetectSettings(conf=0.001, iou=0.7, max_det=300))
     stage = SecondStage(out, detector.names, weight=1.0)
     crops = run / "crops" / "val"
     report: dict = {"detector": str(weights)}

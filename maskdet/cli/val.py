@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
                              "boxes fused), scored as Ultralytics scores a model; no plots")
     args = parser.parse_args(argv)
 
+    from maskdet.errors import printable
     from maskdet.evaluation.metrics import format_table
     from maskdet.evaluation.validate import evaluate
 
@@ -72,9 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{Path(args.weights).name}{' --augment' if args.augment else ''} on the {args.split} split (imgsz {args.imgsz}):")
     print(format_table(result.table))
     if result.left_out:
-        print(f"note: {result.left_out} photo{'s' * (result.left_out > 1)} of the {args.split} split left out: Ultralytics "
-              f"could not read a label line of {'each' if result.left_out > 1 else 'it'} (named above); "
-              f"python labeling/check.py --data {args.data} says which")
+        example = f", e.g. {printable(str(result.left_out_photos[0]))}" if result.left_out_photos else ""
+        print(f"note: {result.left_out} photo{'s' * (result.left_out > 1)} of the {args.split} split left out{example}: "
+              f"Ultralytics could not use {'their' if result.left_out > 1 else 'its'} image or a line of "
+              f"{'their' if result.left_out > 1 else 'its'} label, and measured without "
+              f"{'them' if result.left_out > 1 else 'it'}; python labeling/check.py --data {args.data} names each and why")
     speed = ", ".join(f"{k} {v:.1f} ms" for k, v in result.speed_ms.items())
     made = "metrics.csv" if args.augment else "metrics.csv, confusion matrix, PR curves"
     print(f"\nspeed per image: {speed}\nresults ({made}): {result.save_dir}")

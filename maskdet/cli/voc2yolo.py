@@ -6,7 +6,7 @@ from pathlib import Path
 
 from maskdet.cli import add_data_arg, add_map_arg, make_parser, number
 from maskdet.config import load_dataset_config, parse_class_map
-from maskdet.data.convert import convert_voc_folder
+from maskdet.data.convert import convert_voc_folder, print_outside_text
 from maskdet.errors import UserError, require_modules
 
 EXAMPLES = """examples:
@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         if not folder.is_dir():
             raise UserError("not a folder", folder)
     report = convert_voc_folder(xml_dir, images_dir, Path(args.out), config,
-                                parse_class_map(args.map), force=args.force, trim_top=args.trim_top)
+                                parse_class_map(args.map), force=args.force, trim_top=args.trim_top,
+                                echo=print_outside_text)
     for line in report.summary_lines(Path(args.out)):
-        print(line)
+        print_outside_text(line)
     return report.exit_status

@@ -193,10 +193,16 @@ def check_split(split: str, images_dir: Path, labels_dir: Path, num_classes: int
     images = sorted(p for p in images_dir.iterdir() if p.is_file() and is_image(p))
     if not images:
         report.issues.append(Issue(images_dir, None, severity, "empty", f"{split} has no images{optional}"))
-    stems = set()
+    stems: dict[str, Path] = {}
     for image in progress(images, desc=f"check {split}", unit="image"):
         stats.images += 1
-        stems.add(image.stem)
+        first = stems.setdefault(image.stem, image)
+        if first != image:  # Ultralytics trains both on the one label file: the second photo gets the first's boxes
+            stats.unusable_images += 1
+            report.issues.append(Issue(image, None, Severity.ERROR, "shared-label",
+                                       f"shares its label file {labels_dir / f'{image.stem}.txt'} with {first}: training "
+                                       "gives both photos the same boxes; rename one of them (and its label)"))
+            continue
         size, digest, problems = inspect_image(image)
         report.issues.extend(problems)
         if digest is not None:

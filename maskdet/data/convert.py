@@ -7,7 +7,9 @@ labels atomically and never overwrite without `force`.
 
 from __future__ import annotations
 
+import filecmp
 import os
+import warnings
 from collections import Counter
 from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
@@ -17,10 +19,16 @@ from PIL import Image
 
 from maskdet.config import SPLITS, DatasetConfig, class_list_mismatch, labels_dir_for, read_class_list, read_dataset_yaml
 from maskdet.data.labels import Box, LabelFile, Severity, format_label_text, read_label_file
-from maskdet.data.voc import ConversionStats, clip_to_image, parse_voc, voc_to_boxes
-from maskdet.errors import UserError
+from maskdet.data.voc import ConversionStats, VocAnnotation, clip_to_image, parse_voc, voc_to_boxes
+from maskdet.errors import UserError, printable
 from maskdet.fileio import atomic_copy, atomic_write_text, is_image, list_images
 from maskdet.progress import progress
+
+
+def print_outside_text(text: str) -> None:
+    """Print a line built from another dataset's files (class names, label lines, file names): its control characters
+    escaped, so a class named '\\x1b]0;...' cannot retitle or rewrite the user's terminal."""
+    print("\n".join(printable(line) for line in text.split("\n")))
 
 
 @dataclass
@@ -30,10 +38,12 @@ class ImportReport:
     stats: ConversionStats = field(default_factory=ConversionStats)
     skipped: list[str] = field(default_factory=list)  # one line per file that could not be used
     bad_lines: int = 0  # label lines that could not be read (each named as it was met)
+    unreadable_boxes: int = 0  # VOC <object>s that could not be read (nan, no <bndbox>): each named as it was met
     # Photos with boxes that got no label file (an empty one would call them photos without faces): one line each,
     # and how many for each reason, for the summary.
     left_out: list[str] = field(default_factory=list)
     left_out_reasons: Counter = field(default_factory=Counter)
+    already_there: int = 0  # photos an earlier run of the same import already wrote exactly so: kept as they are
 
     def leave_out(self, message: str, reason: str, target: Path, echo=print) -> None:
         """Leave a photo with boxes out of the import, named now and counted for the summary. A label file already
@@ -47,7 +57,9 @@ class ImportReport:
     def summary_lines(self, out_dir: Path) -> list[str]:
         s = self.stats
         lines = [f"wrote {self.files_written} label files to {out_dir}"
-                 + (f" and copied {self.images_copied} images" if self.images_copied else "")]
+                 + (f" and copied {self.images_copied} images" if self.images_copied else "")
+                 + (f"; {self.already_there} photos were already there exactly so (an earlier run), kept"
+                    if self.already_there else "")]
         reasons = "unreadable, empty, inverted, outside or duplicate" if s.duplicates else "unreadable, empty, inverted or outside"
         lines.append(f"boxes: {s.boxes_out} written of {s.boxes_in} read; {s.clipped} clipped to the image edge; "
                      f"{s.dropped} dropped ({reasons})")
@@ -56,6 +68,9 @@ class ImportReport:
         if self.bad_lines:
             lines.append(f"NOT imported: {self.bad_lines} label lines that could not be read (listed above): their "
                          "faces are missing from the labels; fix them and import again with --force")
+        if self.unreadable_boxes:
+            lines.append(f"NOT imported: {self.unreadable_boxes} boxes that could not be read (listed above): their faces "
+                         "are missing from the labels; fix the XML and convert again with --force")
         if self.left_out:
             why = "; ".join(f"{n} {reason}" for reason, n in self.left_out_reasons.most_common())
             lines.append(f"NOT imported: {len(self.left_out)} photos that have boxes, listed above ({why}): they got no "
@@ -69,7 +84,7 @@ class ImportReport:
     @property
     def exit_status(self) -> int:
         """0 when everything was imported; 1 when something was left out (named above the summary)."""
-        return 1 if self.stats.unknown or self.skipped or self.bad_lines or self.left_out else 0
+        return 1 if self.stats.unknown or self.skipped or self.bad_lines or self.unreadable_boxes or self.left_out else 0
 
 
 def none_imported(stats: ConversionStats, unreadable: int = 0) -> tuple[str, str] | None:
@@ -138,8 +153,10 @@ def image_size(path: Path) -> tuple[int, int]:
     """Width and height as the image is shown (EXIF orientation applied), from its header, without decoding
     the pixels."""
     try:
-        with Image.open(path) as im:
-            return upright_size(im)
+        with warnings.catch_warnings():  # a photo of 100+ megapixels: only its header is read here, no memory spent
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                return upright_size(im)
     except Exception as exc:  # PIL raises many types for corrupt files
         raise UserError(f"cannot read image: {exc}", path) from None
 
@@ -152,8 +169,11 @@ def refuse_overwrite(targets: Iterable[Path], force: bool) -> None:
 
 
 def write_classes_txt(labels_dir: Path, names: tuple[str, ...]) -> None:
-    """labelImg reads classes.txt beside YOLO labels; keeping it equal to data.yaml keeps ids stable."""
-    atomic_write_text(labels_dir / "classes.txt", "".join(f"{n}\n" for n in names))
+    """labelImg reads classes.txt beside YOLO labels; keeping it equal to data.yaml keeps ids stable. One already
+    so is left untouched (a rerun that completes an interrupted import changes nothing else either)."""
+    target, text = labels_dir / "classes.txt", "".join(f"{n}\n" for n in names)
+    if not (target.is_file() and target.read_bytes() == text.encode("utf-8")):
+        atomic_write_text(target, text)
 
 
 def refuse_other_classes_txt(labels_dir: Path, names: tuple[str, ...], force: bool, echo=print) -> None:
@@ -174,7 +194,7 @@ def refuse_other_classes_txt(labels_dir: Path, names: tuple[str, ...], force: bo
 
 def convert_voc_folder(
     xml_dir: Path, images_dir: Path, out_dir: Path, config: DatasetConfig,
-    rename: dict[str, str] | None = None, force: bool = False, echo=print, trim_top: float = 0.0,
+    rename: dict[str, str] | None = None, force: bool = False, echo=print_outside_text, trim_top: float = 0.0,
 ) -> ImportReport:
     """Convert every *.xml in xml_dir, matching images by file stem (the XML's <filename> is often stale).
 
@@ -184,35 +204,65 @@ def convert_voc_folder(
     xml_files = sorted(p for p in Path(xml_dir).glob("*.xml"))
     if not xml_files:
         raise UserError("no .xml files found", xml_dir)
-    images = {p.stem: p for p in list_images(images_dir)}
+    images: dict[str, list[Path]] = {}
+    for photo in list_images(images_dir):
+        images.setdefault(photo.stem, []).append(photo)
     refuse_overwrite((out_dir / f"{x.stem}.txt" for x in xml_files), force)
     refuse_other_classes_txt(out_dir, config.names, force, echo)
     report = ImportReport()
-    for xml_path in progress(xml_files, desc="voc2yolo", unit="file"):
-        image = images.get(xml_path.stem)
-        try:
-            if image is None:
-                raise UserError(f"no image named {xml_path.stem}.* in {images_dir}", xml_path)
-            ann = parse_voc(xml_path)
-            size = image_size(image)
-        except UserError as exc:
-            report.skipped.append(str(exc))
-            echo(f"skipped: {exc}")
-            continue
-        if ann.width and ann.height and (ann.width, ann.height) != size:
-            echo(f"note: {xml_path}: <size> says {ann.width}x{ann.height}, the image is {size[0]}x{size[1]}; using the image")
-        boxes, stats = voc_to_boxes(ann, size, config.class_ids, rename, trim_top)
-        for note in stats.notes:
-            echo(note)
-        report.stats.add(stats)
-        why = none_imported(stats)
-        if why is not None:
-            report.leave_out(f"{xml_path}: {why[0]}; no label file written", why[1], out_dir / f"{xml_path.stem}.txt", echo)
-            continue
-        atomic_write_text(out_dir / f"{xml_path.stem}.txt", format_label_text(boxes))
-        report.files_written += 1
+    try:
+        for xml_path in progress(xml_files, desc="voc2yolo", unit="file"):
+            candidates = images.get(xml_path.stem, [])
+            try:
+                if not candidates:
+                    raise UserError(f"no image named {xml_path.stem}.* in {images_dir}", xml_path)
+                ann = parse_voc(xml_path)
+                image = photo_of_annotation(ann, candidates, echo)
+                size = image_size(image)
+            except UserError as exc:
+                report.skipped.append(str(exc))
+                echo(f"skipped: {exc}")
+                continue
+            if ann.width and ann.height and (ann.width, ann.height) != size:
+                echo(f"note: {xml_path}: <size> says {ann.width}x{ann.height}, the image is {size[0]}x{size[1]}; using the image")
+            boxes, stats = voc_to_boxes(ann, size, config.class_ids, rename, trim_top)
+            for note in stats.notes:
+                echo(note)
+            report.stats.add(stats)
+            report.unreadable_boxes += len(ann.skipped)
+            why = none_imported(stats)
+            if why is not None:
+                report.leave_out(f"{xml_path}: {why[0]}; no label file written", why[1], out_dir / f"{xml_path.stem}.txt", echo)
+                continue
+            atomic_write_text(out_dir / f"{xml_path.stem}.txt", format_label_text(boxes))
+            report.files_written += 1
+    except KeyboardInterrupt:  # what was written stays, complete; say how far it got before the one-line notice
+        write_classes_txt(out_dir, config.names)
+        echo(f"interrupted after {report.files_written} label files: each is complete; the same command with --force "
+             "converts the rest (and writes these again, the same)")
+        for line in report.summary_lines(out_dir):
+            echo(line)
+        raise
     write_classes_txt(out_dir, config.names)
     return report
+
+
+def photo_of_annotation(ann: VocAnnotation, candidates: list[Path], echo=print) -> Path:
+    """The photo an XML describes among those sharing its stem (photo.jpg and photo.png): the one its <filename>
+    names, else a UserError naming them all; picking one by chance would put its boxes on the other photo."""
+    if len(candidates) == 1:
+        return candidates[0]
+    named = Path(ann.filename.replace("\\", "/")).name if ann.filename else None
+    shown = " and ".join(printable(p.name) for p in candidates)
+    chosen = next((p for p in candidates if p.name == named), None)
+    if chosen is None:
+        raise UserError(f"{len(candidates)} photos share its name, {shown}, and its <filename> "
+                        f"({printable(ann.filename or 'none')}) names neither: rename the other photo, or correct "
+                        "<filename>", ann.path)
+    others = ", ".join(printable(p.name) for p in candidates if p != chosen)
+    echo(f"note: {ann.path}: {others} shares the name of {printable(chosen.name)}, which <filename> names; its label "
+         f"file would be the same (check.py refuses that): rename {others}")
+    return chosen
 
 
 def class_id_remap(src_names: tuple[str, ...], dst: DatasetConfig, rename: dict[str, str]) -> dict[int, int | None]:
@@ -257,32 +307,63 @@ def yolo_to_boxes(
 
 
 def source_split_folders(src_yaml: Path) -> tuple[tuple[str, ...], list[tuple[str, Path]]]:
-    """Names and the image folders of each split a foreign data.yaml declares (Roboflow style)."""
+    """Names and the image folders of each split a foreign data.yaml declares (Roboflow style): one folder, or a
+    list of them as Ultralytics accepts (`train: [a/images, b/images]`), each (split, folder)."""
     data, names, base = read_dataset_yaml(src_yaml)
     folders = []
     for split in SPLITS:
         value = data.get(split)
-        if not isinstance(value, str):
+        if value is None:
             continue
-        candidates = [base / value, src_yaml.parent / value, src_yaml.parent / value.lstrip("./").removeprefix("../")]
-        folder = next((c for c in candidates if c.is_dir()), None)
-        if folder is None:
-            raise UserError(f"the '{split}' folder {value!r} does not exist", src_yaml)
-        folders.append((split, folder.resolve()))
+        values = value if isinstance(value, list) else [value]  # Ultralytics takes a list of folders too
+        if not values or not all(isinstance(v, str) and v for v in values):
+            raise UserError(f"'{split}' must be a folder path or a list of them, got {printable(repr(value))[:200]}",
+                            src_yaml)
+        for value in values:
+            candidates = [base / value, src_yaml.parent / value, src_yaml.parent / value.lstrip("./").removeprefix("../")]
+            folder = next((c for c in candidates if c.is_dir()), None)
+            if folder is None:
+                raise UserError(f"the '{split}' folder {value!r} does not exist", src_yaml)
+            folders.append((split, folder.resolve()))
     if not folders:
         raise UserError("names no train/val/test image folders", src_yaml)
     return names, folders
 
 
+@dataclass(frozen=True)
+class PlannedImport:
+    """One photo to import: its copy and its label text, decided before anything is written."""
+
+    image: Path
+    image_target: Path
+    label_target: Path
+    label_text: str
+
+    def label_done(self) -> bool:
+        """Whether the label file is already there as this import writes it (an earlier run of the same import)."""
+        return self.label_target.is_file() and self.label_target.read_bytes() == self.label_text.encode("utf-8")
+
+    def image_done(self) -> bool:
+        return self.image_target.is_file() and filecmp.cmp(self.image, self.image_target, shallow=False)
+
+    def conflicts(self) -> list[Path]:
+        """Targets that hold something else: someone's files, replaced only with --force."""
+        return [target for target, done in ((self.label_target, self.label_done), (self.image_target, self.image_done))
+                if target.exists() and not done()]
+
+
 def import_yolo_dataset(
     src_yaml: Path, out_dir: Path, config: DatasetConfig, rename: dict[str, str] | None = None,
-    prefix: str = "", force: bool = False, echo=print,
+    prefix: str = "", force: bool = False, echo=print_outside_text,
 ) -> ImportReport:
     """Copy a foreign YOLO dataset into out_dir/{images,labels}, renumbering classes by name.
 
     Its own splits are merged (split.py splits again); `prefix` keeps stems of several merged
     datasets apart. A photo with boxes gets no label file (nor is copied) when none of them can be imported,
     or when one is far outside [0, 1] (pixel coordinates?): an empty or clipped-out-of-shape label would be wrong.
+    Each photo's label is written before the photo is copied, so an interrupted import leaves at most a label
+    without its photo (never a photo that later steps would take for one without faces), and a rerun of the same
+    import completes it: files already there exactly as it writes them are kept, anything else needs `force`.
     """
     rename = rename or {}
     check_class_map(rename, config)
@@ -298,9 +379,9 @@ def import_yolo_dataset(
         raise UserError(f"{len(clashes)} image names repeat across its splits (e.g. {clashes[0]}); "
                         "import each split with its own --prefix", src_yaml)
     out_images, out_labels = out_dir / "images", out_dir / "labels"
-    refuse_overwrite((p for _, img in images for p in (out_images / f"{prefix}{img.name}", out_labels / f"{prefix}{img.stem}.txt")), force)
     refuse_other_classes_txt(out_labels, config.names, force, echo)
     report = ImportReport()
+    planned: list[PlannedImport] = []
     for _split, img in progress(images, desc="import", unit="image"):
         label_path = labels_dir_for(img.parent) / f"{img.stem}.txt"
         target_label = out_labels / f"{prefix}{img.stem}.txt"
@@ -319,7 +400,8 @@ def import_yolo_dataset(
                 echo(f"skipped: {report.skipped[-1]}")
                 continue
             for line in far:
-                echo(f"{label_path}:{line.number}: coordinates far outside [0, 1] in '{line.text}': pixels, not fractions of the image?")
+                echo(f"{label_path}:{line.number}: coordinates far outside [0, 1] in '{printable(line.text)}': pixels, not "
+                     "fractions of the image?")
             if far:
                 numbers = ", ".join(str(line.number) for line in far)
                 report.leave_out(f"{label_path}: coordinates far outside [0, 1] on line{'s' * (len(far) > 1)} {numbers}; "
@@ -334,10 +416,18 @@ def import_yolo_dataset(
             if why is not None:
                 report.leave_out(f"{label_path}: {why[0]}; {img} not imported", why[1], target_label, echo)
                 continue
-        atomic_copy(img, out_images / f"{prefix}{img.name}")
-        report.images_copied += 1
-        atomic_write_text(target_label, format_label_text(boxes))
+        planned.append(PlannedImport(img, out_images / f"{prefix}{img.name}", target_label, format_label_text(boxes)))
+    conflicts = [target for item in planned for target in item.conflicts()]
+    refuse_overwrite(conflicts, force)
+    for item in progress(planned, desc="copy", unit="image"):
+        if item.label_done() and item.image_done():
+            report.already_there += 1
+            continue
+        if not item.label_done():
+            atomic_write_text(item.label_target, item.label_text)
         report.files_written += 1
+        if not item.image_done():
+            atomic_copy(item.image, item.image_target)
+        report.images_copied += 1
     write_classes_txt(out_labels, config.names)
     return report
-

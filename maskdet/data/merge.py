@@ -9,6 +9,7 @@ labels would not pass check.py, is skipped and reported, so check.py passes on t
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from maskdet.config import DatasetConfig
 from maskdet.data.check import inspect_image
 from maskdet.data.labels import Severity, read_label_file
 from maskdet.data.split import Sample, make_sample, stratified_split
-from maskdet.errors import UserError
+from maskdet.errors import UserError, printable
 from maskdet.fileio import atomic_copy, list_images
 from maskdet.progress import progress
 
@@ -30,6 +31,24 @@ class MergePlan:
     @property
     def added(self) -> int:
         return sum(len(v) for v in self.assignment.values())
+
+
+def added_lines(plan: MergePlan, config: DatasetConfig, dry_run: bool) -> list[str]:
+    """Per split: the photos and boxes the merge adds (or would), and how many photos the split holds with them.
+    Not split.py's summary: a split that gets no new photo is not an empty split."""
+    lines = []
+    for split in config.split_images:
+        samples = plan.assignment.get(split, [])
+        boxes = Counter()
+        for sample in samples:
+            boxes.update(dict(sample.boxes_per_class))
+        per_class = ", ".join(f"{printable(config.names[c]) if c < len(config.names) else c} {boxes[c]}" for c in sorted(boxes))
+        folder = config.images_dir(split)
+        held = len(list_images(folder)) if folder.is_dir() else 0
+        total = held + len(samples) if dry_run else held
+        lines.append(f"{split:<5} +{len(samples)} photos, +{sum(boxes.values())} boxes{f' ({per_class})' if per_class else ''}; "
+                     f"{'would then hold' if dry_run else 'now holds'} {total} photos")
+    return lines
 
 
 def dataset_photos(config: DatasetConfig) -> tuple[dict[bytes, Path], dict[str, Path]]:
@@ -46,6 +65,25 @@ def dataset_photos(config: DatasetConfig) -> tuple[dict[bytes, Path], dict[str, 
     return by_digest, by_stem
 
 
+def labels_without_photos(config: DatasetConfig, photo_stems: set[str]) -> dict[str, tuple[str, Path]]:
+    """Label files in the dataset whose photo is not there, by stem, with their split: what an interrupted merge
+    leaves (it copies the label first), or someone's stray file."""
+    found: dict[str, tuple[str, Path]] = {}
+    for split in config.split_images:
+        folder = config.labels_dir(split)
+        for label in sorted(folder.glob("*.txt")) if folder.is_dir() else []:
+            if label.stem not in photo_stems and label.name != "classes.txt":
+                found.setdefault(label.stem, (split, label))
+    return found
+
+
+def same_bytes(a: Path, b: Path) -> bool:
+    try:
+        return a.read_bytes() == b.read_bytes()
+    except OSError:
+        return False
+
+
 def plan_merge(images_dir: Path, labels_dir: Path, config: DatasetConfig, ratios: dict[str, float], seed: int,
                echo=print) -> MergePlan:
     """Decide what to add where; reads only. Per-photo problems are echoed and counted, never raised."""
@@ -53,8 +91,10 @@ def plan_merge(images_dir: Path, labels_dir: Path, config: DatasetConfig, ratios
     if not images:
         raise UserError("no images (.jpg, .png, ...) in this folder", images_dir)
     known_digests, known_stems = dataset_photos(config)
+    unfinished = labels_without_photos(config, set(known_stems))
     plan = MergePlan()
     candidates: list[Sample] = []
+    resumed: dict[str, list[Sample]] = {}  # photos whose label an interrupted merge already copied: into that split
     new_digests: dict[bytes, Path] = {}
     new_stems: set[str] = set()
 
@@ -87,23 +127,38 @@ def plan_merge(images_dir: Path, labels_dir: Path, config: DatasetConfig, ratios
             skip(plan.skipped, f"{image}: a different photo with this name is already there ({where}); rename it "
                                f"and its label file to add it")
             continue
+        if image.stem in unfinished:
+            split, there = unfinished[image.stem]
+            if not same_bytes(label, there):
+                skip(plan.skipped, f"{image}: a different label file with this name is already in the dataset without "
+                                   f"its photo ({there}); move it away, or rename this photo and its label, to add it")
+                continue
+            new_digests[digest] = image
+            new_stems.add(image.stem)
+            resumed.setdefault(split, []).append(make_sample(image, label))  # its label is there: finish that copy
+            continue
         new_digests[digest] = image
         new_stems.add(image.stem)
         candidates.append(make_sample(image, label))
     if candidates:
         plan.assignment = stratified_split(candidates, ratios, seed)
+    for split, samples in resumed.items():
+        plan.assignment[split] = sorted([*plan.assignment.get(split, []), *samples], key=lambda s: s.stem)
     return plan
 
 
 def apply_merge(plan: MergePlan, config: DatasetConfig) -> None:
     """Copy each photo's label, then the photo itself, into its split: an interrupted merge leaves at
-    most a label without its image (an orphan check.py reports), never an unlabelled photo."""
+    most a label without its image (an orphan check.py reports), never an unlabelled photo; the same merge run
+    again finds that label (plan_merge) and copies the photo beside it."""
     items = [(split, s) for split, samples in plan.assignment.items() for s in samples]
     for split, sample in progress(items, desc="copy", unit="photo"):
         image_target = config.images_dir(split) / sample.image.name
         label_target = config.labels_dir(split) / f"{sample.stem}.txt"
+        label_done = label_target.exists() and same_bytes(sample.label, label_target)
         for target in (image_target, label_target):
-            if target.exists():
+            if target.exists() and not (target == label_target and label_done):
                 raise UserError("already exists; nothing is overwritten (was it added meanwhile?)", target)
-        atomic_copy(sample.label, label_target)
+        if not label_done:
+            atomic_copy(sample.label, label_target)
         atomic_copy(sample.image, image_target)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from maskdet.config import SPLITS, TRAINING_SPLITS, DatasetConfig
 from maskdet.data.labels import read_label_file
-from maskdet.errors import UserError
+from maskdet.errors import UserError, printable
 from maskdet.fileio import atomic_copy, atomic_symlink, atomic_write_text, is_image, list_images, read_user_text
 from maskdet.progress import progress
 
@@ -38,7 +38,7 @@ class SplitReport:
             boxes = Counter()
             for s in samples:
                 boxes.update(dict(s.boxes_per_class))
-            per_class = ", ".join(f"{names[c] if c < len(names) else c} {boxes[c]}" for c in sorted(boxes))
+            per_class = ", ".join(f"{printable(names[c]) if c < len(names) else c} {boxes[c]}" for c in sorted(boxes))
             if not samples:  # only an optional split gets here: split.py refuses an empty train or val
                 per_class = f"(empty: no {split} photos; val.py --split {split} will have nothing to measure)"
             lines.append(f"{split:<5} {len(samples):>6} images {sum(boxes.values()):>7} boxes   {per_class}")
@@ -193,11 +193,13 @@ def split_from_lists(samples: list[Sample], lists_dir: Path) -> dict[str, list[S
     return out
 
 
-def prepare_output(out_dir: Path, splits: list[str], sources: list[Path], force: bool) -> None:
+def prepare_output(out_dir: Path, splits: list[str], sources: list[Path], force: bool) -> list[Path]:
     """Refuse to mix with an earlier split unless --force; with it, clear only our own output folders.
 
     Leaving old files would leak images from one split into another, so --force empties
-    out/<split>/{images,labels} first, after making sure the user's originals are not inside.
+    out/<split>/{images,labels} first, after making sure the user's originals are not inside. `splits` is every
+    split folder split.py owns, not only those the new split fills: an old test split left beside a new
+    train/val (lists without test.txt) would hold photos now also in train. Returns the folders emptied.
     """
     targets = [out_dir / s / kind for s in splits for kind in ("images", "labels")]
     existing = [t for t in targets if t.exists() and any(t.iterdir())]
@@ -213,6 +215,7 @@ def prepare_output(out_dir: Path, splits: list[str], sources: list[Path], force:
         for f in target.iterdir():
             if f.is_file() or f.is_symlink():
                 f.unlink()
+    return existing
 
 
 def write_split(assignment: dict[str, list[Sample]], out_dir: Path, link: bool) -> None:

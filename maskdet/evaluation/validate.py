@@ -19,7 +19,7 @@ from maskdet.errors import UserError, one_line
 from maskdet.evaluation.metrics import MAP_CONF, MAP_IOU, metrics_table, step_table
 from maskdet.fileio import atomic_write_text, list_images, next_run_dir
 from maskdet.training.export import has_nms_free_head
-from maskdet.training.trainer import load_yolo, resolve_model, write_resolved_data_yaml
+from maskdet.training.trainer import load_yolo, photos_left_out, resolve_model, write_resolved_data_yaml
 
 VALIDATOR_MAX_DET = 300  # boxes Ultralytics' validator keeps per photo
 
@@ -36,8 +36,11 @@ def check_exported_model(weights: str | Path, names: tuple[str, ...], imgsz: int
 
 
 def refuse_other_classes(model_names: tuple[str, ...], names: tuple[str, ...], weights: str | Path) -> None:
+    """A model whose classes are not data.yaml's, in its order, would be scored against the wrong labels: with
+    two names swapped, each class's row of the table would hold the other's figures."""
     if tuple(model_names) != tuple(names):
-        raise UserError(f"the model's classes {list(model_names)} differ from data.yaml's {list(names)}", weights)
+        raise UserError(f"the model's classes {list(model_names)} differ from data.yaml's {list(names)}; give the "
+                        "data.yaml it was trained on", weights)
 
 
 @dataclass
@@ -45,7 +48,8 @@ class EvalResult:
     save_dir: Path
     table: pd.DataFrame
     speed_ms: dict[str, float]
-    left_out: int = 0  # photos of the split the validator did not use (a label line it could not read)
+    left_out: int = 0  # photos of the split the validator did not use (an image or a label line it could not use)
+    left_out_photos: tuple[Path, ...] = ()  # which, where Ultralytics' dataset said so
 
 
 def evaluate(
@@ -61,6 +65,8 @@ def evaluate(
     weights = resolve_model(weights)
     check_exported_model(weights, config.names, imgsz)
     yolo = load_yolo(weights, task="detect")
+    if Path(weights).suffix == ".pt":  # check_exported_model covers the other forms
+        refuse_other_classes(tuple(yolo.names[i] for i in sorted(yolo.names)), config.names, weights)
     project = Path(project or PROJECT_ROOT / "runs" / "val")
     run_dir = next_run_dir(project, name, exist_ok)
     data_yaml = write_resolved_data_yaml(data, run_dir)
@@ -75,8 +81,16 @@ def evaluate(
         args["nms"] = False
     if device:
         args["device"] = device
-    seen: list[int] = []  # the photos the validator used: it drops one for a label line it cannot read
-    yolo.add_callback("on_val_end", lambda validator: seen.append(int(validator.seen)))
+    seen: list[int] = []  # the photos the validator used: it drops one whose image or label line it cannot use
+    used_files: list[list[str]] = []
+
+    def note_what_was_used(validator) -> None:
+        seen.append(int(validator.seen))
+        files = getattr(getattr(getattr(validator, "dataloader", None), "dataset", None), "im_files", None)
+        if files is not None:
+            used_files.append(list(files))
+
+    yolo.add_callback("on_val_end", note_what_was_used)
     try:
         with no_label_cache():
             metrics = yolo.val(**args)
@@ -84,13 +98,14 @@ def evaluate(
         raise
     except Exception as exc:  # Ultralytics' own checks (dataset, model, device) raise many types
         raise UserError(f"validation stopped: {type(exc).__name__}: {one_line(exc, 300)}", weights) from None
-    listed = len(list_images(config.images_dir(split)))
+    photos = list_images(config.images_dir(split))
+    listed = len(photos)
     used = seen[-1] if seen else listed
     table = metrics_table(metrics, config.names, images=used)
     atomic_write_text(run_dir / "metrics.csv", safe_table(table).to_csv())  # class names come from data.yaml
-    return EvalResult(Path(metrics.save_dir), table, dict(metrics.speed), left_out=max(0, listed - used))
-
-
+    dropped = tuple(photos_left_out(photos, used_files[-1])) if used_files else ()
+    return EvalResult(Path(metrics.save_dir), table, dict(metrics.speed), left_out=max(0, listed - used, len(dropped)),
+                      left_out_photos=dropped)
 
 
 def checked_split(data: str | Path, split: str):

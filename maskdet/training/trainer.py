@@ -185,6 +185,40 @@ def check_training_data(config: DatasetConfig, splits: tuple[str, ...] = ("train
     return found
 
 
+def photos_left_out(photos: list[Path], used: list[str]) -> list[Path]:
+    """The photos Ultralytics' dataset did not keep (`used`: its im_files): it drops, with a warning only in its
+    log, a photo whose image it cannot use (a GIF named .jpg, an empty file) or whose label has a line it cannot
+    read. Compared resolved, as a split made with --link holds links."""
+    kept = {Path(p).resolve() for p in used}
+    return [photo for photo in photos if photo.resolve() not in kept]
+
+
+def listed_photos(source: Path) -> list[Path]:
+    """The photos a split names: its folder's images, or the distinct lines of a list (--oversample's)."""
+    if source.is_dir():
+        return list_images(source)
+    lines = source.read_text(encoding="utf-8").splitlines() if source.is_file() else []
+    return [Path(line) for line in dict.fromkeys(line.strip() for line in lines) if line]
+
+
+def left_out_by_ultralytics(trainer) -> list[str] | None:
+    """One warning per split whose photos Ultralytics' datasets left out, read from its datasets' im_files after
+    training (no second scan); None when the trainer does not tell (the checks before training then stand)."""
+    warnings = []
+    for split, loader in (("train", getattr(trainer, "train_loader", None)), ("val", getattr(trainer, "test_loader", None))):
+        used = getattr(getattr(loader, "dataset", None), "im_files", None)
+        source = (getattr(trainer, "data", None) or {}).get(split)
+        if used is None or not source:
+            return None
+        listed = listed_photos(Path(source))
+        dropped = photos_left_out(listed, used)
+        if dropped:
+            warnings.append(f"warning: Ultralytics left out {len(dropped)} of {len(listed)} {split} photos (e.g. {dropped[0]}): "
+                            "it could not use the image or a line of the label; python labeling/check.py names each "
+                            "and why")
+    return warnings
+
+
 def write_resolved_data_yaml(data: str | Path, run_dir: Path, oversample: float = 0.0) -> Path:
     """Copy data.yaml into the run folder with absolute paths.
 
@@ -227,7 +261,11 @@ def check_resumable(checkpoint: Path) -> None:
     downloaded)."""
     import torch
 
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    try:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    except Exception as exc:  # pickle, zipfile and torch raise their own types for a file that is no checkpoint
+        raise UserError(f"cannot resume from this file ({type(exc).__name__}: {one_line(exc, 200)}): --resume takes "
+                        "a run's weights/last.pt", checkpoint) from None
     if not isinstance(state, dict) or state.get("optimizer") is None or int(state.get("epoch", -1)) < 0:
         raise UserError(f"nothing to resume: this run finished (its weights keep no training state); to train it "
                         f"further, start a new run from it: python train.py --model {checkpoint} --epochs N", checkpoint)
@@ -348,7 +386,7 @@ class TrainResult:
     best: Path
     last: Path
     table: pd.DataFrame
-    warnings: list[str] = field(default_factory=list)  # repeated in the summary: images left out of training
+    warnings: list[str] = field(default_factory=list)  # for the summary: photos Ultralytics left out of training
 
 
 def train(
@@ -363,6 +401,9 @@ def train(
         checkpoint = find_last_checkpoint(project) if resume is True else Path(resume)
         if not checkpoint.exists():
             raise UserError("checkpoint to resume not found", checkpoint)
+        if checkpoint.suffix != ".pt" or not checkpoint.is_file():
+            raise UserError("not a checkpoint: --resume takes a run's weights/last.pt (or nothing, for the latest run)",
+                            checkpoint)
         yolo = load_yolo(checkpoint)
         check_resumable(checkpoint)
         print(f"resuming {checkpoint}")
@@ -425,6 +466,8 @@ def train(
     metrics = getattr(trainer.validator, "metrics", None) if trainer.validator else None
     val_images = len(list_images(trainer.data["val"])) if Path(trainer.data["val"]).is_dir() else None
     table = metrics_table(metrics, trainer.data["names"], val_images) if metrics is not None else pd.DataFrame()
-    return TrainResult(Path(trainer.save_dir), Path(trainer.best), Path(trainer.last), table, warnings)
+    dropped = left_out_by_ultralytics(trainer)  # what it really left out: images too, not only label lines
+    return TrainResult(Path(trainer.save_dir), Path(trainer.best), Path(trainer.last), table,
+                       warnings if dropped is None else dropped)
 
 

@@ -117,6 +117,22 @@ def test_the_same_image_in_two_splits_is_flagged_as_a_leak(tmp_path):
     assert len(leak) == 1 and "leaks between splits" in leak[0].message
 
 
+def test_two_photos_sharing_one_label_file_are_an_error_naming_both_and_counted_once(tmp_path):
+    # Ultralytics pairs a.png and a.jpg with the one a.txt: the second photo would train with the first's boxes.
+    yaml = make_dataset(tmp_path / "ds", {"train": {"a": GOOD, "c": GOOD}, "val": {"b": GOOD}})
+    images = tmp_path / "ds" / "train" / "images"
+    cv2.imwrite(str(images / "a.jpg"), np.full((48, 64, 3), 200, np.uint8))
+    report = check_dataset(load_dataset_config(yaml))
+    shared = [i for i in report.issues if i.code == "shared-label"]
+    assert len(shared) == 1 and shared[0].severity.value == "error" and not report.ok
+    assert shared[0].path == images / "a.png"
+    assert (f"shares its label file {tmp_path / 'ds' / 'train' / 'labels' / 'a.txt'} with {images / 'a.jpg'}"
+            in shared[0].message)
+    assert report.splits["train"].total_boxes == 4, "a.txt's boxes counted once, c.txt's once"
+    code, out = run_check(yaml, tmp_path, "--no-plots")
+    assert code == 1 and "shares its label file" in out
+
+
 def test_fix_repairs_only_safe_problems_and_backs_up_what_it_changes(tmp_path):
     text = "0 0.95 0.5 0.2 0.2\n1 0.5 0.5 0 0.1\n2 0.3 0.3 0.1 0.1\n2 0.3 0.3 0.1 0.1\nnot a box\n"
     yaml = make_dataset(tmp_path / "ds", {"train": {"bad": text, "good": GOOD}, "val": {"ok": GOOD}})
@@ -350,3 +366,12 @@ def test_the_size_of_a_photo_stored_sideways_is_its_upright_size(tmp_path):
     Image.new("RGB", (64, 48), (90, 90, 90)).save(path, exif=exif.tobytes())
     size, _, issues = inspect_image(path)
     assert size == (48, 64) and not issues
+
+
+def test_class_names_are_printed_with_control_characters_escaped(tmp_path):
+    yaml = make_dataset(tmp_path / "ds", {"train": {"a": GOOD}, "val": {"b": GOOD}})
+    yaml.write_text(yaml.read_text().replace("0: with_mask", '0: "\\e]0;owned\\amask"'))
+    code, out = run_check(yaml, tmp_path, "--no-plots")
+    assert code == 0, out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "\\x1b]0;owned\\x07mask" in out  # in the first line and the tables

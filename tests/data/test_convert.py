@@ -6,6 +6,7 @@ what they could not import, write classes.txt, and never overwrite without --for
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -108,6 +109,86 @@ def test_xml_without_image_is_skipped_and_reported_the_rest_converted(voc, make_
     assert f"skipped: {report.skipped[0]}" in echoed
     assert not (voc.out / "lost.txt").exists()
     assert {p.name for p in voc.out.iterdir()} == {"a.txt", "b.txt", "c.txt", "classes.txt"}
+
+
+def test_of_two_photos_sharing_a_stem_the_one_filename_names_is_converted_and_the_other_named(voc, make_image, make_voc):
+    # b.jpg (64x64) and b.png (128x32): a box's fractions depend on which photo's size they are taken of.
+    make_image(voc.images / "b.png", 128, 32)
+    make_voc(voc.xml / "b.xml", [("with_mask", 0, 0, 32, 16)], filename="b.png")
+    report, echoed = convert(voc)
+    assert report.skipped == []
+    assert (voc.out / "b.txt").read_text() == "0 0.125000 0.250000 0.250000 0.500000\n"  # of 128x32, not 64x64
+    assert any(e.startswith(f"note: {voc.xml / 'b.xml'}: b.jpg shares the name of b.png") for e in echoed)
+
+
+@pytest.mark.parametrize("filename", ["IMG_0001.jpg", None])
+def test_of_two_photos_sharing_a_stem_neither_named_by_filename_the_xml_is_skipped_naming_both(voc, make_image, make_voc,
+                                                                                               filename):
+    make_image(voc.images / "b.png", 128, 32)
+    xml = make_voc(voc.xml / "b.xml", [("with_mask", 0, 0, 32, 16)], filename=filename or "b.gif")
+    if filename is None:
+        xml.write_text(xml.read_text().replace("  <filename>b.gif</filename>\n", ""))
+    report, echoed = convert(voc)
+    assert not (voc.out / "b.txt").exists() and report.exit_status == 1
+    assert len(report.skipped) == 1 and report.skipped[0].startswith(f"{xml}: 2 photos share its name, b.jpg and b.png")
+    assert f"skipped: {report.skipped[0]}" in echoed
+    assert {p.name for p in voc.out.iterdir()} == {"a.txt", "c.txt", "classes.txt"}, "the other XML files are converted"
+
+
+def test_a_box_that_cannot_be_read_is_named_counted_and_the_exit_status_is_1(voc, make_voc, tools):
+    xml = make_voc(voc.xml / "b.xml", [("with_mask", 0, 0, 32, 32), ("without_mask", "nan", 1, 9, 9)])
+    proc = tools.run_script("voc2yolo.py", *voc_args(voc))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"skipped box: {xml}:" in proc.stdout and "<xmin> is not a finite number: 'nan'" in proc.stdout
+    assert len(tools.read_label_lines(voc.out / "b.txt")) == 1  # the readable face kept, as import_yolo.py does
+    assert ("NOT imported: 1 boxes that could not be read (listed above): their faces are missing from the labels; fix "
+            "the XML and convert again with --force") in proc.stdout.splitlines()
+
+
+def test_a_named_pipe_named_like_an_xml_is_skipped_not_waited_on(voc, make_image, tools):
+    make_image(voc.images / "d.png", 20, 20)
+    fifo = voc.xml / "d.xml"
+    os.mkfifo(fifo)
+    proc = tools.run_script("voc2yolo.py", *voc_args(voc))  # with a time limit: it used to wait for ever
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"skipped: {fifo}: cannot read: not a regular file (a named pipe): it is not read" in proc.stdout, proc.stdout
+    assert {p.name for p in voc.out.iterdir()} == {"a.txt", "b.txt", "c.txt", "classes.txt"}
+
+
+def test_ctrl_c_keeps_the_labels_written_writes_classes_txt_and_says_how_far_it_got(voc, monkeypatch):
+    import maskdet.data.convert as converting
+
+    real_write, writes = converting.atomic_write_text, []
+
+    def write_then_ctrl_c(path, text):
+        writes.append(path)
+        if len(writes) == 2:
+            raise KeyboardInterrupt
+        real_write(path, text)
+
+    monkeypatch.setattr(converting, "atomic_write_text", write_then_ctrl_c)
+    echoed: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        convert_voc_folder(voc.xml, voc.images, voc.out, voc.config, echo=echoed.append)
+    monkeypatch.setattr(converting, "atomic_write_text", real_write)
+    assert {p.name for p in voc.out.iterdir()} == {"a.txt", "classes.txt"}
+    assert (voc.out / "classes.txt").read_text().splitlines() == NAMES, "labelImg reads the ids of a.txt with it"
+    assert "interrupted after 1 label files: each is complete; the same command with --force converts the rest" in echoed[-4]
+    assert echoed[-3] == f"wrote 1 label files to {voc.out}"
+    report, _ = convert(voc, force=True)
+    assert report.files_written == 3
+
+
+def test_a_photo_of_over_100_megapixels_is_converted_without_pil_s_raw_warning(voc, make_voc, tools):
+    from synthetic import huge_png
+
+    huge_png(voc.images / "b.png", 11_000, 11_000)  # 121 megapixels: PIL warns from 89
+    (voc.images / "b.jpg").unlink()
+    make_voc(voc.xml / "b.xml", [("with_mask", 0, 0, 1100, 1100)], filename="b.png")
+    proc = tools.run_script("voc2yolo.py", *voc_args(voc))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "DecompressionBombWarning" not in proc.stderr and proc.stderr == "", proc.stderr
+    assert (voc.out / "b.txt").read_text() == "0 0.050000 0.050000 0.100000 0.100000\n"
 
 
 def test_malformed_xml_is_skipped_with_file_and_line_the_rest_converted(voc, make_image):
@@ -431,18 +512,78 @@ def test_import_accepts_names_as_a_mapping(roboflow, tools):
 
 def test_import_refuses_to_overwrite_without_force(roboflow, tools):
     do_import(roboflow)
+    (roboflow.src / "train" / "labels" / "p1.txt").write_text("0 0.4 0.4 0.2 0.2\n")  # the export changed since
     before = tools.snapshot(roboflow.out)
-    with pytest.raises(UserError, match="--force"):
+    with pytest.raises(UserError, match="--force") as err:
         do_import(roboflow)
+    assert str(roboflow.out / "labels" / "rf_p1.txt") in str(err.value) and "nothing was written" in str(err.value)
     assert tools.snapshot(roboflow.out) == before
     report, _ = do_import(roboflow, force=True)
-    assert report.files_written == 4
+    assert (report.files_written, report.already_there) == (1, 3)
+    assert tools.read_label_lines(roboflow.out / "labels" / "rf_p1.txt") == [[1, 0.4, 0.4, 0.2, 0.2]]
+
+
+def test_a_rerun_of_the_same_import_keeps_every_file_and_says_so(roboflow, tools):
+    do_import(roboflow)
+    before = tools.snapshot(roboflow.out)
+    report, _ = do_import(roboflow)
+    assert tools.snapshot(roboflow.out) == before, "nothing rewritten, not even a timestamp"
+    assert (report.files_written, report.images_copied, report.already_there) == (0, 0, 4)
+    assert "4 photos were already there exactly so (an earlier run), kept" in report.summary_lines(roboflow.out)[0]
+
+
+def test_an_interrupted_import_leaves_no_photo_without_its_label_and_a_rerun_completes_it(roboflow, tools, monkeypatch):
+    # Ctrl-C arriving while the third photo is being written: its label is there, its copy is not. A photo without a
+    # label would be taken for one without faces by split.py, check.py and training.
+    import maskdet.data.convert as converting
+
+    real_copy, copies = converting.atomic_copy, []
+
+    def interrupted_copy(src, dst):
+        copies.append(dst)
+        if len(copies) == 3:
+            raise KeyboardInterrupt
+        real_copy(src, dst)
+
+    monkeypatch.setattr(converting, "atomic_copy", interrupted_copy)
+    with pytest.raises(KeyboardInterrupt):
+        do_import(roboflow)
+    monkeypatch.setattr(converting, "atomic_copy", real_copy)
+    images = {p.stem for p in (roboflow.out / "images").iterdir()}
+    labels = {p.stem for p in (roboflow.out / "labels").iterdir()} - {"classes"}
+    assert len(images) == 2 and images < labels, "every copied photo has its label"
+    report, _ = do_import(roboflow)  # the same command again, no --force
+    assert sorted(p.name for p in (roboflow.out / "images").iterdir()) == ["rf_p1.jpg", "rf_p2.jpg", "rf_p3.jpg", "rf_v1.jpg"]
+    assert report.already_there == 2 and report.images_copied == 2
+    assert tools.read_label_lines(roboflow.out / "labels" / "rf_p1.txt") == [[1, 0.5, 0.5, 0.2, 0.2], [0, 0.25, 0.25, 0.1, 0.1]]
 
 
 def test_import_same_name_in_two_splits_is_refused(roboflow, make_image):
     make_image(roboflow.src / "valid" / "images" / "p1.jpg")
     with pytest.raises(UserError, match="--prefix"):
         do_import(roboflow)
+    assert not roboflow.out.exists()
+
+
+def test_import_takes_a_split_given_as_a_list_of_folders_as_ultralytics_does(roboflow, make_image, make_labels):
+    make_image(roboflow.src / "extra" / "images" / "e1.jpg", 40, 30, seed=9)
+    make_labels(roboflow.src / "extra" / "labels" / "e1.txt", ["1 0.5 0.5 0.2 0.2"])
+    text = roboflow.yaml.read_text()
+    train = text.splitlines()[0].removeprefix("train: ")
+    roboflow.yaml.write_text(text.replace(f"train: {train}\n", f"train: [{train}, {train.replace('train', 'extra')}]\n"))
+    report, _ = do_import(roboflow)
+    assert sorted(p.name for p in (roboflow.out / "images").iterdir()) == ["rf_e1.jpg", "rf_p1.jpg", "rf_p2.jpg",
+                                                                           "rf_p3.jpg", "rf_v1.jpg"]
+    assert (roboflow.out / "labels" / "rf_e1.txt").read_text() == "0 0.500000 0.500000 0.200000 0.200000\n"
+
+
+@pytest.mark.parametrize("value", ["[]", "[7]", "{a: b}", "7"])
+def test_import_split_that_is_neither_a_folder_nor_a_list_of_them_names_the_yaml(roboflow, value):
+    text = roboflow.yaml.read_text()
+    roboflow.yaml.write_text(text.replace(text.splitlines()[0], f"train: {value}"))
+    with pytest.raises(UserError, match="'train' must be a folder path or a list of them") as err:
+        do_import(roboflow)
+    assert err.value.path == roboflow.yaml
     assert not roboflow.out.exists()
 
 
@@ -486,6 +627,7 @@ def test_import_script_bad_source_yaml_names_file_and_line(tmp_path, tools, data
 
 def test_import_script_refuses_to_overwrite(roboflow, tools):
     do_import(roboflow)
+    (roboflow.src / "train" / "images" / "p3.jpg").write_bytes((roboflow.src / "train" / "images" / "p1.jpg").read_bytes())
     proc = tools.run_script("import_yolo.py", "--src", roboflow.yaml, "--out", roboflow.out, "--data", roboflow.ours, "--prefix", "rf_")
     tools.assert_one_line_error(proc, "already exist", "--force", Path(roboflow.out))
 
@@ -628,3 +770,12 @@ def test_import_of_a_yaml_alias_bomb_is_one_line_not_a_memory_error(tmp_path, da
                    "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nnames: *c\ntrain: images\n")
     with pytest.raises(UserError, match="anchors and aliases"):
         import_yolo_dataset(src, tmp_path / "out", load_dataset_config(data_yaml))
+
+
+def test_class_names_from_a_downloaded_dataset_are_printed_with_control_characters_escaped(roboflow, capsys):
+    # A class named to retitle the terminal ('\x1b]0;...\x07'), as a hostile export could.
+    roboflow.yaml.write_text(roboflow.yaml.read_text().replace("'face-shield'", '"\\e]0;owned\\amask"'))
+    assert import_yolo_cli.main(rf_args(roboflow)) == 1
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "NOT imported, class not in data.yaml: " in out and "'\\x1b]0;owned\\x07mask' x1" in out

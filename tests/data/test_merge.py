@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import cv2
+import pytest
 from synthetic import make_sample, write_yolo_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -153,3 +154,84 @@ def test_the_whole_loop_prelabel_review_merge_then_check_passes(tmp_path, photo_
     assert merged.read_text() == "2 0.625 0.5 0.25 0.5\n"
     checked = check(data_yaml, tmp_path)
     assert checked.returncode == 0, checked.stdout
+
+
+def merge_in_process(*args: str | Path, capsys) -> tuple[int, str]:
+    from maskdet.cli import merge as merge_cli
+    from maskdet.errors import run_cli
+
+    code = run_cli(merge_cli.main, [str(a) for a in args])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err, err
+    return code, out + err
+
+
+def test_a_merge_stopped_by_ctrl_c_is_completed_by_running_it_again(tmp_path, monkeypatch, capsys):
+    import maskdet.data.merge as merging
+
+    data_yaml = write_yolo_dataset(tmp_path / "data", counts={"train": 4, "val": 2, "test": 2})
+    photos = tmp_path / "photos"
+    added = new_photos(photos, range(600, 610))
+    real_copy, copies = merging.atomic_copy, []
+
+    def copy_then_ctrl_c(src, dst):  # Ctrl-C after the third photo's label, before the photo itself
+        copies.append(dst)
+        if len(copies) == 6:
+            raise KeyboardInterrupt
+        real_copy(src, dst)
+
+    monkeypatch.setattr(merging, "atomic_copy", copy_then_ctrl_c)
+    code, _ = merge_in_process("--images", photos, "--into", data_yaml, capsys=capsys)
+    assert code == 130
+    monkeypatch.setattr(merging, "atomic_copy", real_copy)
+    code, out = merge_in_process("--images", photos, "--into", data_yaml, capsys=capsys)
+    assert code == 0, out
+    assert "added 8 photos" in out and "skipped 2 already in the dataset" in out
+    split_of = {name: split for split, names in dataset_images(tmp_path / "data").items() for name in names}
+    assert sorted(n for n in split_of if n.startswith("new")) == sorted(added)
+    for name in added:  # each photo beside its own label, the interrupted one in the split its label went to
+        stem = Path(name).stem
+        assert (tmp_path / "data" / split_of[name] / "labels" / f"{stem}.txt").read_text() == (photos / f"{stem}.txt").read_text()
+    labels = list((tmp_path / "data").glob("*/labels/new*.txt"))
+    assert len(labels) == len(added), "no label left behind in another split"
+    assert check(data_yaml, tmp_path).returncode == 0
+
+
+def test_a_different_label_already_there_without_its_photo_is_not_overwritten(tmp_path, capsys):
+    data_yaml = write_yolo_dataset(tmp_path / "data", counts={"train": 2, "val": 1, "test": 1})
+    photos = tmp_path / "photos"
+    new_photos(photos, range(700, 703))
+    stray = tmp_path / "data" / "val" / "labels" / "new701.txt"
+    stray.write_text("2 0.5 0.5 0.1 0.1\n")  # someone's, not what new701.txt says
+    code, out = merge_in_process("--images", photos, "--into", data_yaml, capsys=capsys)
+    assert code == 1
+    assert (f"{photos / 'new701.png'}: a different label file with this name is already in the dataset without its "
+            f"photo ({stray})") in out
+    assert stray.read_text() == "2 0.5 0.5 0.1 0.1\n"
+    assert "added 2 photos" in out and not list((tmp_path / "data").glob("*/images/new701.png"))
+
+
+def test_the_summary_says_what_each_split_got_and_holds_without_calling_it_empty(tmp_path, capsys):
+    data_yaml = write_yolo_dataset(tmp_path / "data", counts={"train": 4, "val": 8, "test": 2})
+    photos = tmp_path / "photos"
+    new_photos(photos, range(800, 801))
+    code, out = merge_in_process("--images", photos, "--into", data_yaml, "--dry-run", capsys=capsys)
+    assert code == 0
+    assert "empty" not in out and "nothing to measure" not in out
+    lines = {line.split()[0]: line.strip() for line in out.splitlines() if line.startswith("  ")}
+    assert lines["val"] == "val   +0 photos, +0 boxes; would then hold 8 photos"
+    assert lines["train"].startswith("train +1 photos, +") and lines["train"].endswith("would then hold 5 photos")
+    code, out = merge_in_process("--images", photos, "--into", data_yaml, capsys=capsys)
+    assert "val   +0 photos, +0 boxes; now holds 8 photos" in out
+
+
+def test_ratios_too_large_to_add_up_are_refused(tmp_path, capsys):
+    data_yaml = write_yolo_dataset(tmp_path / "data", counts={"train": 2, "val": 1})
+    photos = tmp_path / "photos"
+    new_photos(photos, range(900, 902))
+    from maskdet.cli import merge as merge_cli
+
+    with pytest.raises(SystemExit) as stop:
+        merge_cli.main(["--images", str(photos), "--into", str(data_yaml), "--ratios", "1e308", "1e308", "1e308"])
+    assert stop.value.code == 2
+    assert "argument --ratios: must be at least 0 and at most 1000000, got 1e308" in capsys.readouterr().err

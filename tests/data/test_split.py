@@ -283,7 +283,10 @@ def test_bad_ratios_are_refused(source, capsys):
         run_split(source, "--ratios", "0", "0", "0")
     with pytest.raises(SystemExit):  # a negative share: argparse's range check
         run_split(source, "--ratios", "0.7", "-0.1", "0.4")
-    assert "argument --ratios: must be at least 0, got -0.1" in capsys.readouterr().err
+    assert "argument --ratios: must be at least 0 and at most 1000000, got -0.1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # three of these add up to inf, and every share to 0
+        run_split(source, "--ratios", "1e308", "1e308", "1e308")
+    assert "argument --ratios: must be at least 0 and at most 1000000, got 1e308" in capsys.readouterr().err
     assert not source.out.exists()
 
 
@@ -362,6 +365,31 @@ def test_lists_may_name_only_some_splits(source, tmp_path):
     lists = write_lists(tmp_path / "lists", train=["img000"], val=["img001"])
     run_split(source, "--lists", str(lists))
     assert set(output(source.out)) == {"train/images", "train/labels", "val/images", "val/labels"}
+
+
+def test_force_with_lists_without_test_empties_the_old_test_split_and_says_so(source, tmp_path, tools, capsys):
+    # A ratio split first fills test; re-splitting by lists that name only train and val must not leave those
+    # test photos beside a train split that now holds them too (a leak val.py --split test would measure).
+    run_split(source)
+    assert output(source.out)["test/images"]
+    before = tools.snapshot(source.root)
+    lists = write_lists(tmp_path / "lists", train=[f"img{i:03d}" for i in range(20)], val=["img020", "img021"])
+    capsys.readouterr()
+    assert run_split(source, "--lists", str(lists), "--force") == 0
+    files = output(source.out)
+    assert files["test/images"] == set() and files["test/labels"] == set()
+    assert len(files["train/images"]) == 20 and files["val/images"] == {"img020.png", "img021.png"}
+    assert f"emptied the old test split ({source.out / 'test'})" in capsys.readouterr().out
+    assert tools.snapshot(source.root) == before  # the user's photos are only read
+
+
+def test_lists_without_test_refuse_an_old_test_split_without_force(source, tmp_path, tools):
+    run_split(source)
+    before = tools.snapshot(source.out)
+    lists = write_lists(tmp_path / "lists", train=["img000"], val=["img001"])
+    with pytest.raises(UserError, match="--force"):
+        run_split(source, "--lists", str(lists))
+    assert tools.snapshot(source.out) == before
 
 
 def test_unknown_stem_in_a_list_names_the_list_file_and_line(source, tmp_path):

@@ -63,7 +63,7 @@ def bad_checkpoints(tmp_path_factory) -> dict[str, Path]:
 @pytest.mark.parametrize("command, args", [
     ("train", ["--epochs", "0"]), ("train", ["--epochs", "-1"]), ("train", ["--imgsz", "0"]), ("train", ["--batch", "0"]),
     ("train", ["--batch", "2.5"]), ("train", ["--workers", "-1"]), ("train", ["--patience", "0"]),
-    ("train", ["--cls-pw", "2"]), ("train", ["--oversample", "-1"]), ("train", ["--seed", "-3"]),
+    ("train", ["--cls-pw", "2"]), ("train", ["--oversample", "-1"]), ("train", ["--oversample", "1e20"]), ("train", ["--seed", "-3"]),
     ("train", ["--camera-aug", "-1"]), ("train", ["--camera-aug", "nan"]), ("train", ["--camera-aug", "2"]),
     ("val", ["--conf", "2"]), ("val", ["--iou", "5"]), ("val", ["--imgsz", "0"]), ("val", ["--batch", "0"]),
     ("export", ["--imgsz", "0"]), ("export", ["--opset", "3"]),
@@ -170,3 +170,84 @@ def test_export_names_only_paths_that_exist(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert ".export-" not in proc.stdout + proc.stderr, "a scratch path that is gone once export.py returns"
     assert f"exported {weights.with_suffix('.onnx')}" in proc.stdout
+
+
+@pytest.mark.skipif(not SHIPPED_PT.is_file(), reason="models/best.pt is not here")
+def test_val_refuses_a_pt_whose_classes_differ_from_data_yaml_before_a_run_folder(dataset, tmp_path, capsys):
+    # With two names swapped the table would print with_mask's figures as without_mask's, and exit 0.
+    swapped = tmp_path / "swapped.yaml"
+    swapped.write_text(dataset.read_text().replace("0: with_mask", "0: TMP").replace("1: without_mask", "1: with_mask")
+                       .replace("0: TMP", "0: without_mask").replace("path: .", f"path: {dataset.parent}"))
+    code, _, err = cli("val", "--weights", SHIPPED_PT, "--data", swapped, "--imgsz", "64", "--project", tmp_path / "runs",
+                       capsys=capsys)
+    one_line_error(code, err, str(SHIPPED_PT), "classes", "differ from data.yaml's")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_resume_of_a_file_that_is_not_a_checkpoint_is_one_line(tmp_path, capsys):
+    results = tmp_path / "exp" / "results.csv"
+    results.parent.mkdir()
+    results.write_text("epoch,train/box_loss\n1,3.2\n")
+    code, _, err = cli("train", "--resume", results, capsys=capsys)
+    one_line_error(code, err, str(results), "not a checkpoint: --resume takes a run's weights/last.pt")
+
+
+@pytest.mark.parametrize("extra, named", [
+    (["--epochs", "2", "--imgsz", "320", "--oversample", "0.8", "mosaic=0"], "--epochs, --imgsz, --oversample, mosaic=0"),
+    (["--epochs", "100"], "--epochs"),  # the default value, given: still a setting the user expects to count
+    (["--data", "other.yaml"], "--data"),
+])
+def test_resume_refuses_settings_it_would_ignore_in_one_line(extra, named, tmp_path, capsys):
+    code, _, err = cli("train", "--resume", *extra, "--project", tmp_path, capsys=capsys)
+    one_line_error(code, err, f"--resume continues a run with the settings it was started with, so {named} would be ignored")
+    assert not list(tmp_path.iterdir())
+
+
+def test_resume_still_takes_the_device_and_where_runs_are(tmp_path, capsys):
+    code, _, err = cli("train", "--resume", "--device", "cpu", "--camera-aug", "0.1", "--project", tmp_path, capsys=capsys)
+    one_line_error(code, err, f"no run to resume: no */weights/last.pt under {tmp_path}")
+
+
+@pytest.mark.skipif(not SHIPPED_PT.is_file(), reason="models/best.pt is not here")
+def test_val_names_a_photo_ultralytics_left_out_for_its_image_not_blaming_a_label_line(dataset, tmp_path, capsys):
+    root = tmp_path / "copy"
+    shutil.copytree(dataset.parent, root)
+    (root / "val" / "images" / "broken.jpg").write_bytes(b"")  # a 0-byte photo: Ultralytics drops it
+    code, out, _ = cli("val", "--weights", SHIPPED_PT, "--data", root / "data.yaml", "--imgsz", "64", "--batch", "4",
+                       "--project", tmp_path / "runs", "--no-plots", capsys=capsys)
+    assert code == 0
+    note = next(line for line in out.splitlines() if line.startswith("note: "))
+    assert note.startswith(f"note: 1 photo of the val split left out, e.g. {root / 'val' / 'images' / 'broken.jpg'}: "
+                           "Ultralytics could not use its image or a line of its label"), note
+    assert "could not read a label line" not in out
+
+
+def test_the_end_of_training_counts_the_photos_ultralytics_left_out_images_included(tmp_path):
+    from types import SimpleNamespace
+
+    from maskdet.training.trainer import left_out_by_ultralytics
+
+    root = write_yolo_dataset(tmp_path / "ds", counts={"train": 3, "val": 2}).parent
+    train = sorted((root / "train" / "images").iterdir())
+    val = sorted((root / "val" / "images").iterdir())
+    oversampled = tmp_path / "train_oversampled.txt"  # --oversample's list: the first photo twice
+    oversampled.write_text("".join(f"{p}\n" for p in (train[0], *train)))
+
+    def trainer_that_kept(train_kept, val_kept, train_source):
+        loader = lambda files: SimpleNamespace(dataset=SimpleNamespace(im_files=[str(p) for p in files]))  # noqa: E731
+        return SimpleNamespace(train_loader=loader(train_kept), test_loader=loader(val_kept),
+                               data={"train": str(train_source), "val": str(root / "val" / "images")})
+
+    assert left_out_by_ultralytics(trainer_that_kept(train, val, root / "train" / "images")) == []
+    lines = left_out_by_ultralytics(trainer_that_kept([train[0], train[0], train[1]], val[1:], oversampled))
+    assert lines == [f"warning: Ultralytics left out 1 of 3 train photos (e.g. {train[2]}): it could not use the image "
+                     "or a line of the label; python labeling/check.py names each and why",
+                     f"warning: Ultralytics left out 1 of 2 val photos (e.g. {val[0]}): it could not use the image "
+                     "or a line of the label; python labeling/check.py names each and why"]
+    assert left_out_by_ultralytics(SimpleNamespace(data={})) is None  # not told: the checks before training stand
+
+
+def test_export_says_when_it_rounds_the_size_up_as_val_does(tmp_path, capsys):
+    code, out, err = cli("export", "--weights", tmp_path / "nope.pt", "--imgsz", "100", capsys=capsys)
+    assert "note: --imgsz 100 is not a multiple of 32 (the model's largest stride): exported at 128" in out
+    one_line_error(code, err, "weights not found")
