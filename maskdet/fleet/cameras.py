@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -40,22 +41,36 @@ from maskdet.config import yaml_error_line
 from maskdet.errors import UserError
 from maskdet.inference.sources import STREAM_SCHEMES, VIDEO_SUFFIXES
 from maskdet.monitoring.people import ALERT_AFTER_S, MIN_FRAMES, Line
-from maskdet.settings import COUNTS_PERIOD_S, PRIVACY_LEVELS, TILE_RANGE, DetectionSettings, parse_duration
+from maskdet.settings import COUNTS_PERIOD_S, DURATION_UNITS_S, PRIVACY_LEVELS, TILE_RANGE, DetectionSettings
 
 MAX_FILE_BYTES = 1 << 20  # a fleet of 10,000 cameras is well under this
 MAX_CAMERAS = 10_000
 NAMES = ("with_mask", "without_mask", "mask_weared_incorrect")
 PRIVACY = PRIVACY_LEVELS  # the per-frame step's levels; with "counts" the store keeps periods, never a person
+# privacy counts: the store keeps no per-minute row because a minute with one person in it is that person; a
+# period of a minute or less would be that same row again. The shortest period is therefore the next whole
+# minute up, and the longest a week.
+MIN_PERIOD_S = 2 * 60
 MAX_PERIOD_S = 7 * 86400
+PERIOD_RANGE = f"from {MIN_PERIOD_S // 60} minutes (a shorter row with one person in it is that person) to {MAX_PERIOD_S // 86400} days"
 MIN_TILE, MAX_TILE = TILE_RANGE
+# A cameras file is four levels deep (cameras > a camera > alert > a class); a file nested far deeper is not one,
+# and would exhaust Python's stack in the YAML composer.
+MAX_NESTING = 20
 
 
-def period_problem(seconds: float, given: object) -> str | None:
-    """Why a privacy-counts period (already parsed to seconds) cannot be one, or None: periods are whole
-    seconds (their starts are aligned to UTC) and at most a week."""
-    if seconds != int(seconds) or seconds > MAX_PERIOD_S:
-        return f"period must be whole seconds, at most {MAX_PERIOD_S // 86400} days, not {given}"
-    return None
+def parse_period(value: str, key: str) -> int:
+    """A privacy-counts period in whole seconds: 20m, 1h, 90s or a number of seconds, PERIOD_RANGE (period
+    starts are aligned to UTC); anything else is a one-line UserError naming `key`."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", str(value).lower())
+    if not match:
+        raise UserError(f"{key} must be a number and a unit (s, m, h or d), such as 72h or 20m, not {value!r}")
+    seconds = float(match.group(1)) * DURATION_UNITS_S[match.group(2) or "s"]
+    if seconds != int(seconds) or not MIN_PERIOD_S <= seconds <= MAX_PERIOD_S:
+        raise UserError(f"{key} must be whole seconds, {PERIOD_RANGE}, not {value}")
+    return int(seconds)
+
+
 URL_SCHEMES = tuple(s.removesuffix("://") for s in STREAM_SCHEMES)
 
 
@@ -172,20 +187,27 @@ class _Checker:
         return value
 
     def period(self, node: yaml.Node, key: str) -> int | None:
-        """20m, 1h, 90s or a number of seconds (see period_problem)."""
+        """20m, 1h, 90s or a number of seconds (see parse_period)."""
         text = self.scalar(node, key)
         if text is None:
             return None
         try:
-            seconds = parse_duration(float(text) if text.replace(".", "", 1).isdigit() else text, key)
+            return parse_period(text, key)
         except UserError as exc:
             self.bad(node, str(exc))
             return None
-        problem = period_problem(seconds, text)
-        if problem:
-            self.bad(node, problem)
+
+    def model(self, node: yaml.Node, key: str, folder: Path) -> str | None:
+        """The model file (or OpenVINO folder), relative to the cameras file as sources are; it must exist."""
+        text = self.scalar(node, key)
+        if text is None:
             return None
-        return int(seconds)
+        path = Path(os.path.expanduser(text.strip()))
+        path = path if path.is_absolute() else folder / path
+        if not path.exists():
+            self.bad(node, f"model {text!r}: no such file ({path})")
+            return None
+        return os.path.abspath(path)  # the workers may not share the driver's working folder
 
     def boolean(self, node: yaml.Node, key: str) -> bool | None:
         text = self.scalar(node, key)
@@ -227,10 +249,22 @@ class _Checker:
         return text
 
 
-def _check_no_aliases(text: str, path: Path) -> list[str]:
-    """One problem, at the first anchor or alias: a file built of them (a YAML bomb) is not worth a line each."""
-    lines = [event.start_mark.line + 1 for event in yaml.parse(text, Loader=yaml.SafeLoader)
-             if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None)]
+def _check_events(text: str, path: Path) -> list[str]:
+    """Read the file's YAML events (no tree yet): one problem at the first anchor or alias (a file built of them,
+    a YAML bomb, is not worth a line each), or at the first list or mapping nested deeper than MAX_NESTING (the
+    composer would build it recursively, out of stack)."""
+    lines = []
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            lines.append(event.start_mark.line + 1)
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_NESTING:
+                return [f"{path}:{event.start_mark.line + 1}: lists or mappings nested over {MAX_NESTING} deep: "
+                        "not a cameras file"]
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
     if not lines:
         return []
     more = f" ({len(lines)} in all)" if len(lines) > 1 else ""
@@ -252,12 +286,14 @@ def read_fleet(path: str | Path, archive: bool = False) -> Fleet:
         raise CamerasFileError([f"{path}: over {MAX_FILE_BYTES >> 20} MiB: not a cameras file"])
     try:
         text = data.decode("utf-8")
-        problems = _check_no_aliases(text, path)
+        problems = _check_events(text, path)
         if problems:
             raise CamerasFileError(problems)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except UnicodeDecodeError:
         raise CamerasFileError([f"{path}: not UTF-8 text"]) from None
+    except RecursionError:  # (bounded above: a second guard, should the parser itself recurse on some input)
+        raise CamerasFileError([f"{path}: nested too deeply: not a cameras file"]) from None
     except yaml.YAMLError as exc:
         line = f":{yaml_error_line(exc)}" if yaml_error_line(exc) else ""
         raise CamerasFileError([f"{path}{line}: not valid YAML: {getattr(exc, 'problem', None) or exc}"]) from None
@@ -265,7 +301,7 @@ def read_fleet(path: str | Path, archive: bool = False) -> Fleet:
     if root is None:
         raise CamerasFileError([f"{path}: empty: it needs a 'cameras:' list"])
     top = check.mapping(root, "the file", TOP_KEYS) or {}
-    defaults = _read_defaults(check, top.get("defaults"))
+    defaults = _read_defaults(check, top.get("defaults"), path.parent)
     if archive and top.get("cameras") is None:
         cameras = []  # --archive takes only the defaults from the file
     else:
@@ -286,14 +322,14 @@ PER_CAMERA = {
 }
 
 
-def _read_defaults(check: _Checker, node: yaml.Node | None) -> FleetDefaults:
+def _read_defaults(check: _Checker, node: yaml.Node | None, folder: Path) -> FleetDefaults:
     if node is None:
         return FleetDefaults()
     found = check.mapping(node, "defaults", DEFAULT_KEYS) or {}
     values: dict = {}
     for key, value in found.items():
         if key == "model":
-            values[key] = check.scalar(value, key)
+            values[key] = check.model(value, key, folder)
         elif key == "imgsz":
             values[key] = check.number(value, key, 32, 4096, integer=True)
         elif key == "conf":
@@ -395,7 +431,9 @@ def _source(check: _Checker, node: yaml.Node, folder: Path) -> str | None:
 
 
 def archive_fleet(folder: str | Path, defaults: FleetDefaults | None = None, site: str = "") -> Fleet:
-    """--archive DIR: every video file under the folder is a 'camera' named by its path inside it."""
+    """--archive DIR: every video file under the folder is a 'camera' at the site named after the folder, and named
+    by the site and its path inside the folder (siteA/door.mp4): the store keys cameras by name, so the door.mp4
+    of another archive folder (another site) stays another camera."""
     folder = Path(folder)
     if not folder.is_dir():
         raise CamerasFileError([f"{folder}: not a folder (--archive takes a folder of videos)"])
@@ -404,10 +442,22 @@ def archive_fleet(folder: str | Path, defaults: FleetDefaults | None = None, sit
                     and not p.name.startswith("."))
     if not videos:
         raise CamerasFileError([f"{folder}: no video files in this folder"])
+    site = site or folder.resolve().name
     return Fleet(folder, defaults, tuple(
-        Camera(str(p.relative_to(folder)), str(p.resolve()), site or folder.name, p.parent.name if p.parent != folder else "",
-               None, defaults.alert, defaults.alert_after, defaults.fps, defaults.min_frames, defaults.tile,
-               defaults.augment) for p in videos))
+        Camera(f"{site}/{p.relative_to(folder).as_posix()}", str(p.resolve()), site,
+               p.parent.name if p.parent != folder else "", None, defaults.alert, defaults.alert_after, defaults.fps,
+               defaults.min_frames, defaults.tile, defaults.augment) for p in videos))
+
+
+def down_after_s(camera: Camera, defaults: FleetDefaults) -> float:
+    """Seconds without a frame before a live camera is down: the fleet's down_after, and at least three sampling
+    intervals (the worker's own 'live' window: a camera sampled every 20 s is not late after 19)."""
+    return max(defaults.down_after, live_window_s(camera.fps))
+
+
+def live_window_s(fps: float) -> float:
+    """How old a camera's newest frame may be for it to count as live: three sampling intervals, 2 s at least."""
+    return max(2.0, 3.0 / fps)
 
 
 FINGERPRINT_BYTES = 1 << 20  # read at each end of a video: its container header and its first and last frames
@@ -427,3 +477,14 @@ def video_fingerprint(path: str | Path) -> str | None:
     except OSError:
         return None
     return f"{size}:{digest.hexdigest()}"
+
+
+def file_stat(path: str | Path) -> str:
+    """A file as the file system describes it, without reading it: size, modification and change times (ns).
+    A video done whose stat is the same is the file done (a copy over it, even one keeping the modification time,
+    changes the change time); '' when it cannot be read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ""
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"

@@ -8,22 +8,28 @@ and is the store's one writer: a batch of results per transaction, about once a 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
+import sys
+import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from maskdet.fleet.cameras import Camera, Fleet, video_fingerprint
-from maskdet.fleet.store import ALERT_ID_PREFIX, Batch, Store, utc_text
+from maskdet.errors import UserError, one_line
+from maskdet.fleet.cameras import Camera, Fleet, file_stat, video_fingerprint
+from maskdet.fleet.store import ALERT_ID_PREFIX, Batch, DoneVideo, Store, utc_text
 from maskdet.fleet.worker import CameraWorker
 from maskdet.monitoring.webhook import WebhookSender
 
 MAX_RESTARTS = 20  # a worker killed this many times stays down (a model that crashes it every time)
 FLUSH_S = 1.0
 STOP_S = 20.0  # Ctrl-C: how long the workers get to hand back the people still in view
+RAY_CONNECT_S = 5.0  # --ray: how long the head's port has to answer before the run is refused
 Log = Callable[[str], None]
 
 
@@ -33,24 +39,84 @@ class Totals:
     people: int = 0
     alerts: int = 0
     restarts: int = 0
-    videos: int = 0
-    skipped: list[str] = field(default_factory=list)
+    videos: int = 0  # archive: done this run
+    already_done: int = 0  # archive: done by an earlier run (skipped at the start)
+    copies: int = 0  # archive: the same video as another in this folder (counted once)
+    skipped: list[str] = field(default_factory=list)  # videos that could not be read; live cameras that sent nothing
     interrupted: bool = False
 
 
-def start_ray(address: str | None, workers: int, log: Log) -> bool:
-    """Join the cluster at `address`, or start a local Ray for this run. True when we started it."""
+# --ray: how long ray.init may try to join. Left alone, it tries the GCS 20 times, each up to 40 s, for an address
+# whose port answers but is no Ray head; with these, once, in about 15 s. (Only when joining: a local Ray's own head
+# may need longer to come up.)
+RAY_JOIN_ENV = {"RAY_gcs_server_port_wait_time_s": "1", "RAY_py_gcs_connect_timeout_s": "5"}
+
+
+def ray_address_text(address: tuple[str, int]) -> str:
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def check_ray_head(address: tuple[str, int]) -> None:
+    """--ray: the head's port must answer within RAY_CONNECT_S, checked before anything starts (ray.init would wait
+    minutes for an address where nothing listens)."""
+    try:
+        socket.create_connection(address, timeout=RAY_CONNECT_S).close()
+    except OSError as exc:
+        why = ("no such host" if isinstance(exc, socket.gaierror) else
+               f"no answer within {RAY_CONNECT_S:g} s" if isinstance(exc, TimeoutError) else exc.strerror or str(exc))
+        raise UserError(f"no Ray cluster answers at {ray_address_text(address)} ({why}): start one there with "
+                        "`ray start --head`, or leave --ray out for a local Ray", "--ray") from None
+
+
+def start_ray(address: tuple[str, int] | None, workers: int, log: Log) -> bool:
+    """Join the cluster whose head is at (host, port) (see check_ray_head), or start a local Ray for this run.
+    True when we started it."""
+    if address:
+        for name, value in RAY_JOIN_ENV.items():
+            os.environ.setdefault(name, value)
+        import ray
+
+        shown = ray_address_text(address)
+        failed: list[Exception] = []
+        with _stderr_kept_unless(failed):
+            try:
+                ray.init(address=shown, logging_level="ERROR", log_to_driver=False)
+            except Exception as exc:  # Ray's own ConnectionError, RuntimeError...: one line, not its traceback
+                failed.append(exc)
+        if failed:
+            raise UserError(f"cannot join the Ray cluster at {shown}: {one_line(failed[0], 300)}", "--ray") from None
+        return False
     import ray
 
-    if address:
-        ray.init(address=address, logging_level="ERROR", log_to_driver=False)
-        return False
     # Ray starts its workers at niceness 15 (the raylet first); here the workers ARE the job, and a camera worker
     # that any other program on the machine can starve drops frames. A cluster started with `ray start` keeps its own.
     os.environ.setdefault("RAY_worker_niceness", "0")
     ray.init(num_cpus=max(workers, os.cpu_count() or 1), include_dashboard=False, logging_level="ERROR",
              log_to_driver=False, configure_logging=True)
     return True
+
+
+@contextlib.contextmanager
+def _stderr_kept_unless(failed: list):
+    """Ray's C++ core writes its retries to the process's stderr (fd 2) as it tries to join: held back here, and
+    written out after all unless `failed` has something in it by the end (then the one-line error says it all)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            if not failed:
+                held.seek(0)
+                text = held.read().decode("utf-8", "replace")
+                if text:
+                    sys.stderr.write(text)
+                    sys.stderr.flush()
 
 
 def make_workers(fleet: Fleet, count: int) -> list:
@@ -145,7 +211,7 @@ class Writer:
             if self.states.get(name) is not None:
                 self.log(f"{name}: {state}")
             self.states[name] = state
-            # down/reconnecting since the last frame it sent; live since now
+            # down/reconnecting since the last frame it sent; live or connecting since now
             since = last_frame_at if state in ("down", "reconnecting") and last_frame_at else utc_text()
             self.batch.states[name] = (state, since)
 
@@ -195,6 +261,10 @@ def run_live(fleet: Fleet, store: Store, workers: list, log: Log, stop: threadin
                     in_flight[owner[cam.name].step.remote(cam)] = cam.name
                     due[cam.name] = now + 1.0 / cam.fps
             wait = max(0.01, min([d for n, d in due.items() if n not in set(in_flight.values())] + [now + 0.5]) - now)
+            if not in_flight:  # ray.wait([]) returns at once: sleep till the next camera is due (Ctrl-C wakes it)
+                stop.wait(min(wait, FLUSH_S))
+                writer.flush()
+                continue
             ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=min(wait, 0.5))
             for ref in ready:
                 name = in_flight.pop(ref)
@@ -219,18 +289,19 @@ def run_live(fleet: Fleet, store: Store, workers: list, log: Log, stop: threadin
             writer.flush()
     finally:
         # Ctrl-C or the end: finish every camera (people still in view are counted), write, stop the webhook.
-        refs = {}
-        for cam in cameras:
-            refs[owner[cam.name].stop.remote(cam)] = cam.name
+        # The steps still in flight are taken first: a worker runs them before the stop sent after them, and a
+        # step's "live" taken after its camera's "stopped" would say it is live again.
+        stops = [owner[cam.name].stop.remote(cam) for cam in cameras]
         deadline = time.monotonic() + STOP_S
-        pending = list(refs) + list(in_flight)
-        while pending and time.monotonic() < deadline:
-            ready, pending = ray.wait(pending, num_returns=len(pending), timeout=max(0.1, deadline - time.monotonic()))
-            for ref in ready:
-                try:
-                    writer.add(ray.get(ref))
-                except Exception:  # a worker that died while stopping: what it had in view is lost, the rest is kept
-                    pass
+        for refs in (list(in_flight), stops):
+            pending = refs
+            while pending and time.monotonic() < deadline:
+                ready, pending = ray.wait(pending, num_returns=len(pending), timeout=max(0.1, deadline - time.monotonic()))
+                for ref in ready:
+                    try:
+                        writer.add(ray.get(ref))
+                    except Exception:  # a worker that died while stopping: what it had in view is lost, the rest is kept
+                        pass
         for cam in cameras:
             writer.set_state(cam.name, "stopped")
         writer.flush(force=True)
@@ -239,29 +310,57 @@ def run_live(fleet: Fleet, store: Store, workers: list, log: Log, stop: threadin
     return totals
 
 
-def videos_to_do(cameras: tuple[Camera, ...], fingerprints: dict[str, str],
-                 done: dict[str, str]) -> tuple[list[Camera], int, dict[str, str]]:
-    """The archive's videos not yet done, known by path or by content (a fingerprint; '' when unknown).
-    Returns (to do, how many of the done were known only by content, {a second copy in this folder: the first})."""
-    done_content = {fingerprint for fingerprint in done.values() if fingerprint}
-    todo: list[Camera] = []
-    moved = 0
+@dataclass
+class ArchivePlan:
+    """What an archive run does with each video of the folder (videos_to_do)."""
+
+    todo: list[Camera] = field(default_factory=list)
+    already_done: int = 0  # done by an earlier run: known by path (unchanged) or by content
+    moved: int = 0  # of those, known only by content (moved or copied since)
+    twins: dict[str, str] = field(default_factory=dict)  # a second copy in this folder: the first
+    replaced: list[str] = field(default_factory=list)  # done before under its path, but another recording is there now
+    fingerprints: dict[str, str] = field(default_factory=dict)  # camera: fingerprint ('' unreadable) of the videos read
+    stats: dict[str, str] = field(default_factory=dict)  # camera: file stat of the videos read
+    restat: dict[str, str] = field(default_factory=dict)  # path: file stat of a video done, read again, found the same
+
+
+def videos_to_do(cameras: tuple[Camera, ...], done: Mapping[str, DoneVideo],
+                 stat_of: Callable[[str], str] = file_stat,
+                 fingerprint_of: Callable[[str], str | None] = video_fingerprint) -> ArchivePlan:
+    """The archive's videos not yet done. A video done before is known by its path only while its file is
+    unchanged (size, modification and change times as when it was done): nothing of it is read, so a rerun over
+    a large archive reads only what is new or changed. Any other video is read for its fingerprint (size and hash
+    of its first and last MiB), and is done already if that is a done video's, wherever that was (moved, copied);
+    another recording saved under a done video's path is done again. A video done before fingerprints were kept
+    is known by its path alone (there is nothing else to compare)."""
+    plan = ArchivePlan()
+    done_content = {video.fingerprint for video in done.values() if video.fingerprint}
     first_of: dict[str, str] = {}
-    twins: dict[str, str] = {}
     for cam in cameras:
-        fingerprint = fingerprints.get(cam.name, "")
-        if cam.source in done:
+        known = done.get(cam.source)
+        stat = stat_of(cam.source)
+        if known is not None and ((stat and known.file_stat == stat) or not known.fingerprint):
+            plan.already_done += 1
             continue
-        if fingerprint in done_content:
-            moved += 1
+        fingerprint = fingerprint_of(cam.source) or ""
+        plan.fingerprints[cam.name], plan.stats[cam.name] = fingerprint, stat
+        if known is not None and fingerprint == known.fingerprint:  # touched, or done before file stats were kept
+            plan.already_done += 1
+            plan.restat[cam.source] = stat
             continue
+        if fingerprint and fingerprint in done_content:
+            plan.already_done += 1
+            plan.moved += 1
+            continue
+        if known is not None and fingerprint:
+            plan.replaced.append(cam.name)
         if fingerprint and fingerprint in first_of:
-            twins[cam.name] = first_of[fingerprint]
+            plan.twins[cam.name] = first_of[fingerprint]
             continue
         if fingerprint:
             first_of[fingerprint] = cam.name
-        todo.append(cam)
-    return todo, moved, twins
+        plan.todo.append(cam)
+    return plan
 
 
 def run_archive(fleet: Fleet, store: Store, workers: list, log: Log, stop: threading.Event) -> Totals:
@@ -273,15 +372,16 @@ def run_archive(fleet: Fleet, store: Store, workers: list, log: Log, stop: threa
 
     totals = Totals()
     alerts = Alerts(fleet.defaults.webhook)
-    done = store.videos_done()
-    # read only for the videos not known by their path: a rerun over a large archive reads what is new
-    fingerprints = {cam.name: video_fingerprint(cam.source) or "" for cam in fleet.cameras if cam.source not in done}
-    todo, moved, twins = videos_to_do(fleet.cameras, fingerprints, done)
-    skipped = len(fleet.cameras) - len(todo) - len(twins)
-    if skipped:
-        log(f"{skipped} of {len(fleet.cameras)} videos already done (in the store): skipped"
-            + (f", {moved} of them done where they were before (moved or copied since)" if moved else ""))
-    for twin, first in twins.items():
+    plan = videos_to_do(fleet.cameras, store.videos_done())
+    store.set_file_stats(plan.restat)  # read again and found the same: the next rerun need not read them
+    todo, fingerprints = plan.todo, plan.fingerprints
+    totals.already_done, totals.copies = plan.already_done, len(plan.twins)
+    if plan.already_done:
+        log(f"{plan.already_done} of {len(fleet.cameras)} videos already done (in the store): skipped"
+            + (f", {plan.moved} of them done where they were before (moved or copied since)" if plan.moved else ""))
+    for name in plan.replaced:
+        log(f"{name}: not the recording done before under this path: done too (the earlier one's results are kept)")
+    for twin, first in plan.twins.items():
         log(f"{twin}: the same video as {first}: counted once")
     store.register_cameras(todo)
     idle = list(workers)
@@ -326,7 +426,7 @@ def run_archive(fleet: Fleet, store: Store, workers: list, log: Log, stop: threa
                 batch = Batch(result["people"], result["alerts"], {cam.name: ("done", utc_text())},
                               {cam.name: (result["frames"], None)}, result.get("periods", []))
                 people, new_alerts = store.finish_video(cam.source, fingerprints[cam.name], cam.name, result["started"],
-                                                        result["frames"], batch)
+                                                        result["frames"], batch, plan.stats[cam.name])
                 totals.people += people
                 totals.alerts += new_alerts
                 totals.frames[cam.name] += result["frames"]
@@ -345,7 +445,8 @@ def run_archive(fleet: Fleet, store: Store, workers: list, log: Log, stop: threa
 
 
 def stop_on_signals(stop: threading.Event) -> None:
-    """Ctrl-C and SIGTERM set `stop`: the driver loop ends at its next turn and closes everything."""
+    """Ctrl-C and SIGTERM set `stop`: the driver loop ends at its next turn and closes everything. Called again
+    once Ray has started: ray.init puts its own SIGTERM handler (an exit on the spot) in place of this one."""
     def handler(signum, _frame):
         if stop.is_set():  # a second Ctrl-C: stop now (the store is still consistent: one transaction per batch)
             raise KeyboardInterrupt

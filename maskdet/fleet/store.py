@@ -19,10 +19,11 @@ import os
 import re
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import quote
 
 from maskdet.errors import UserError
 
@@ -38,7 +39,8 @@ SCHEMA = [
         state_since TEXT NOT NULL,
         last_frame_at TEXT,
         frames BIGINT NOT NULL DEFAULT 0,
-        worker TEXT NOT NULL DEFAULT '')""",
+        worker TEXT NOT NULL DEFAULT '',
+        down_after REAL NOT NULL DEFAULT 0)""",     # seconds without a frame before it is down (0: not known)
     """CREATE TABLE IF NOT EXISTS people (
         camera TEXT NOT NULL,
         track TEXT NOT NULL,                        -- worker incarnation + tracker id: never reused
@@ -86,7 +88,8 @@ SCHEMA = [
         people INTEGER NOT NULL,
         alerts INTEGER NOT NULL,
         done_at TEXT NOT NULL,
-        fingerprint TEXT NOT NULL DEFAULT '')""",   # its content (video_fingerprint): moved or copied, the same video
+        fingerprint TEXT NOT NULL DEFAULT '',       -- its content (video_fingerprint): moved or copied, the same video
+        file_stat TEXT NOT NULL DEFAULT '')""",     # size, mtime, ctime (file_stat): unchanged, no need to read it again
     "CREATE INDEX IF NOT EXISTS people_last_seen ON people (last_seen)",
     "CREATE INDEX IF NOT EXISTS alerts_time ON alerts (time)",
 ]
@@ -97,6 +100,14 @@ ALERT_ID_PREFIX = "alert-"  # privacy counts: an alert's key is a random id, not
 
 def utc_text(epoch: float | None = None) -> str:
     return datetime.fromtimestamp(time.time() if epoch is None else epoch, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _epoch(text: str | None) -> float | None:
+    """A stored UTC time ('YYYY-MM-DD HH:MM:SS') in seconds since 1970; None when there is none or it is not one."""
+    try:
+        return datetime.strptime(str(text), "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+    except ValueError:
+        return None
 
 
 def period_start(epoch: float, period_s: float) -> str:
@@ -115,7 +126,14 @@ WRITER_LOCK_KEY = 0x6D61736B_64657401
 # The columns each table must have: a database with other tables or columns is not a store (see check_schema).
 # Columns added after a table's first release: an older store is given them when monitor.py next writes it
 # (create), and passes check_schema without them until then (a reader, the fleet page, never needs them).
-ADDED_COLUMNS = {("videos", "fingerprint"): "TEXT NOT NULL DEFAULT ''"}
+ADDED_COLUMNS = {("videos", "fingerprint"): "TEXT NOT NULL DEFAULT ''", ("videos", "file_stat"): "TEXT NOT NULL DEFAULT ''",
+                 ("cameras", "down_after"): "REAL NOT NULL DEFAULT 0"}
+# A camera a live run reports as live or (re)connecting is shown as down once its last frame is older than its
+# down_after plus this: the driver writes about once a second, and the workers' clocks may be a little off the
+# reader's. Past that, the monitor.py run that reported it has stopped (kill -9, a machine gone) or lost it.
+REPORT_SLACK_S = 5.0
+DEFAULT_DOWN_AFTER_S = 30.0  # a store from before the cameras' down_after was kept: the fleet's default
+REPORTED_STATES = ("live", "connecting", "reconnecting")  # states only a running live driver keeps true
 
 COLUMNS = {re.search(r"CREATE TABLE IF NOT EXISTS (\w+)", statement).group(1):
            set(re.findall(r"^\s*(\w+) (?:TEXT|INTEGER|BIGINT|REAL)", statement, re.MULTILINE))
@@ -130,6 +148,14 @@ def check_target(target: str) -> None:
     scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", target)
     if scheme:
         raise UserError(f"--db takes {STORE_KINDS}, not a {scheme.group(1)}:// URL", target)
+
+
+@dataclass(frozen=True)
+class DoneVideo:
+    """A video of the archive done before, as the store knows it."""
+
+    fingerprint: str  # video_fingerprint: its size and the hash of its first and last MiB ('' from older stores)
+    file_stat: str  # file_stat: size, mtime and ctime when it was done ('' from older stores)
 
 
 @dataclass
@@ -154,9 +180,12 @@ class Store:
 
     @classmethod
     def open(cls, target: str | Path, create: bool = True, writer: bool = False) -> Store:
-        """create: make the tables of a new store (a reader passes False: a missing store is an error).
+        """create: make the tables of a new store. A reader (the fleet page) passes False: a missing store is an
+        error, and the store is opened read-only, so a reader with read access only can read it and a read never
+        changes it (not even an SQLite file's journal mode).
         writer: monitor.py, the one writer, refused while another run writes this store (claim_writer)."""
         target = str(target)
+        read_only = not create
         check_target(target)
         if is_postgres(target):
             try:
@@ -170,13 +199,21 @@ class Store:
             except psycopg.Error as exc:
                 raise UserError(f"cannot connect to PostgreSQL: {str(exc).strip().splitlines()[0]}") from None
             store = cls(connection, True, _redact(target))
+            if read_only:  # the server refuses any write in this session, whatever a bug here might try
+                try:
+                    store.execute("SET default_transaction_read_only = on")
+                except psycopg.Error as exc:
+                    store.close()
+                    raise UserError(f"cannot read the PostgreSQL store: {str(exc).strip().splitlines()[0]}",
+                                    store.where) from None
         else:
             path = Path(target)
             if not create and not path.is_file():
                 raise UserError("no such store (monitor.py writes it)", path)
             _check_sqlite_file(path)
             try:
-                connection = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+                connection = (_connect_sqlite_read_only(path) if read_only
+                              else sqlite3.connect(str(path), timeout=30, isolation_level=None))
             except sqlite3.Error as exc:
                 raise UserError(f"cannot open the SQLite store: {exc}", path) from None
             store = cls(connection, False, str(path))
@@ -184,7 +221,7 @@ class Store:
             store.check_schema(empty_ok=create)  # before anything is written: another program's database stays as it was
             if writer:
                 store.claim_writer()
-            if not store.postgres:
+            if not store.postgres and not read_only:
                 store.db.execute("PRAGMA journal_mode=WAL")  # readers (the fleet page) never block the writer
                 store.db.execute("PRAGMA synchronous=NORMAL")
             if create:
@@ -289,14 +326,20 @@ class Store:
             self.lock_file = None
 
     # -- writes (the driver)
-    def register_cameras(self, cameras: Iterable) -> None:
+    def register_cameras(self, cameras: Iterable, down_after: Mapping[str, float] | None = None) -> None:
+        """down_after: {camera: seconds without a frame before it is down} (live cameras), kept so that a reader
+        can tell a camera whose reports stopped (monitor.py killed) from a live one (see summary)."""
         now = utc_text()
+        down_after = down_after or {}
         with self.transaction():
             for cam in cameras:
-                self.execute("INSERT INTO cameras (name, source, site, zone, state, state_since) VALUES (?, ?, ?, ?, 'starting', ?) "
+                self.execute("INSERT INTO cameras (name, source, site, zone, state, state_since, down_after) "
+                             "VALUES (?, ?, ?, ?, 'starting', ?, ?) "
                              "ON CONFLICT (name) DO UPDATE SET source = excluded.source, site = excluded.site, "
-                             "zone = excluded.zone, state = 'starting', state_since = excluded.state_since",
-                             (cam.name, _display_source(cam.source), cam.site, cam.zone, now))
+                             "zone = excluded.zone, state = 'starting', state_since = excluded.state_since, "
+                             "down_after = excluded.down_after",
+                             (cam.name, _display_source(cam.source), cam.site, cam.zone, now,
+                              float(down_after.get(cam.name, 0.0))))
 
     def write(self, batch: Batch) -> tuple[int, int]:
         """One transaction; returns (people, alerts) newly stored (a repeat of a stored key is skipped)."""
@@ -359,23 +402,45 @@ class Store:
             self.execute("UPDATE cameras SET worker = ? WHERE name = ?", (worker, camera))
 
     # -- the archive
-    def videos_done(self) -> dict[str, str]:
-        """The videos done, {path: fingerprint} ('' for a video done before fingerprints were kept)."""
-        return {path: fingerprint for path, fingerprint in self.execute("SELECT path, fingerprint FROM videos")}
+    def videos_done(self) -> dict[str, DoneVideo]:
+        """The videos done by path: their fingerprint ('' for a video done before fingerprints were kept) and
+        file stat ('' before file stats were kept)."""
+        stat = "file_stat" if "file_stat" in self.columns().get("videos", set()) else "''"
+        return {path: DoneVideo(fingerprint, file_stat)
+                for path, fingerprint, file_stat in self.execute(f"SELECT path, fingerprint, {stat} FROM videos")}
 
     def finish_video(self, path: str, fingerprint: str, camera: str, started: str, frames: int,
-                     batch: Batch) -> tuple[int, int]:
-        """A video's people and alerts and its 'done' row in one transaction: a video cut halfway leaves nothing."""
+                     batch: Batch, file_stat: str = "") -> tuple[int, int]:
+        """A video's people and alerts and its 'done' row in one transaction: a video cut halfway leaves nothing.
+        Another recording saved since under the path of one done keeps that one's row, renamed
+        'PATH (replaced at TIME)': its fingerprint still knows that recording if it turns up elsewhere."""
+        now = utc_text()
         with self.transaction():
             people, alerts = self.write(batch)  # nested: joins this transaction (a savepoint in PostgreSQL)
-            self.execute("INSERT INTO videos (path, camera, started, frames, people, alerts, done_at, fingerprint) "
-                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO NOTHING",
-                         (path, camera, started, frames, people, alerts, utc_text(), fingerprint))
+            before = self.execute("SELECT fingerprint FROM videos WHERE path = ?", (path,))
+            if before and before[0][0] != fingerprint:
+                self.execute("UPDATE videos SET path = ? WHERE path = ?", (f"{path} (replaced at {now})", path))
+            self.execute("INSERT INTO videos (path, camera, started, frames, people, alerts, done_at, fingerprint, file_stat) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET file_stat = excluded.file_stat",
+                         (path, camera, started, frames, people, alerts, now, fingerprint, file_stat))
         return people, alerts
+
+    def set_file_stats(self, stats: Mapping[str, str]) -> None:
+        """{path: file stat} of videos done whose content was read again and found the same (touched, or done
+        before file stats were kept): the next rerun knows them by their stat without reading them."""
+        if stats:
+            with self.transaction():
+                for path, file_stat in stats.items():
+                    self.execute("UPDATE videos SET file_stat = ? WHERE path = ?", (file_stat, path))
 
     # -- reads (the fleet page, the tests, the summary)
     def summary(self, now: float | None = None, hour_s: float = 3600, latest_alerts: int = 20, latest_periods: int = 50) -> dict:
-        since = utc_text((now or time.time()) - hour_s)
+        """What the fleet page shows. A camera's state is the one its run wrote, except that a camera written as
+        live or (re)connecting whose last frame (or, with none, its state) is older than its down_after (plus
+        REPORT_SLACK_S) is shown as down since then, with "stale": its run stopped reporting it (killed, or its
+        machine gone), so nothing says it is live."""
+        now = time.time() if now is None else now
+        since = utc_text(now - hour_s)
         tables = self.columns()  # a store from an older monitor.py may lack a table: read as empty, not an error
         cameras = []
         people: dict[str, list[int]] = {}
@@ -389,12 +454,19 @@ class Store:
             seen = people.setdefault(camera, [0, 0])
             seen[0] += int(total or 0)
             seen[1] += int(masked or 0)
-        for name, source, site, zone, state, state_since, last_frame_at, frames in self.execute(
-                "SELECT name, source, site, zone, state, state_since, last_frame_at, frames FROM cameras ORDER BY site, zone, name"):
+        down_after = "down_after" if "down_after" in tables.get("cameras", set()) else "0"
+        for name, source, site, zone, state, state_since, last_frame_at, frames, limit in self.execute(
+                f"SELECT name, source, site, zone, state, state_since, last_frame_at, frames, {down_after} FROM cameras "
+                "ORDER BY site, zone, name"):
             total, masked = people.get(name, (0, 0))
+            stale = False
+            if state in REPORTED_STATES:  # the latest sign of life its run wrote: a frame, or the state itself
+                heard = max((t for t in (last_frame_at, state_since) if _epoch(t) is not None), key=_epoch, default=None)
+                if heard is not None and now - _epoch(heard) > (float(limit or 0) or DEFAULT_DOWN_AFTER_S) + REPORT_SLACK_S:
+                    state, state_since, stale = "down", heard, True
             cameras.append({"name": name, "source": source, "site": site, "zone": zone, "state": state,
-                            "state_since": state_since, "last_frame_at": last_frame_at, "frames": int(frames),
-                            "people_last_hour": int(total or 0), "masked_last_hour": int(masked or 0),
+                            "state_since": state_since, "last_frame_at": last_frame_at, "stale": stale,
+                            "frames": int(frames), "people_last_hour": int(total or 0), "masked_last_hour": int(masked or 0),
                             "compliance": (int(masked) / int(total)) if total else None})
         sites: dict[str, dict] = {}
         for cam in cameras:
@@ -440,6 +512,26 @@ def _check_sqlite_file(path: Path) -> None:
         raise UserError("not a monitor.py store: not an SQLite database", path)
 
 
+def _connect_sqlite_read_only(path: Path) -> sqlite3.Connection:
+    """The store for reading only (SQLite URI mode=ro): a reader needs no write access and changes nothing.
+
+    A WAL store that no writer has open has no -wal and -shm files, and a reader that may not create them
+    cannot open it that way; with no -wal file there is nothing beyond the file itself to read, so it is then
+    read as immutable (a writer that has it open always has its -wal file there, and then mode=ro works)."""
+    uri = "file:" + quote(str(path.absolute()))
+    connection = sqlite3.connect(uri + "?mode=ro", uri=True, timeout=30, isolation_level=None)
+    try:
+        connection.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        return connection
+    except sqlite3.OperationalError:
+        connection.close()
+        if Path(f"{path}-wal").exists():
+            raise
+    connection = sqlite3.connect(uri + "?mode=ro&immutable=1", uri=True, timeout=30, isolation_level=None)
+    connection.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+    return connection
+
+
 class _SqliteTransaction:
     """BEGIN IMMEDIATE ... COMMIT, nested calls joining the outer one (as psycopg's savepoints behave)."""
 
@@ -470,12 +562,14 @@ SECRET_PARAMETERS = frozenset({"password", "passwd", "pass", "pwd", "secret", "t
 
 
 def _redact(url: str) -> str:
-    """The URL with its password (user:***@host) and the values of secret-looking query parameters hidden."""
-    if "://" in url and "@" in url.split("://", 1)[1].split("/", 1)[0]:
+    """The URL with its password (user:***@host) and the values of secret-looking query parameters hidden.
+    The user information ends at the authority's last '@' (a password may hold '@': admin:Summer@2026@host)."""
+    if "://" in url:
         scheme, rest = url.split("://", 1)
-        auth, _, host = rest.partition("@")
-        if ":" in auth:  # (a user name alone is no secret)
-            url = f"{scheme}://{auth.split(':', 1)[0]}:***@{host}"
+        authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+        auth, at, host = authority.rpartition("@")
+        if at and ":" in auth:  # (a user name alone is no secret)
+            url = f"{scheme}://{auth.split(':', 1)[0]}:***@{host}{rest[len(authority):]}"
     base, question, query = url.partition("?")
     if not question:
         return url

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from maskdet.fleet.cameras import Camera, FleetDefaults
+from maskdet.fleet.cameras import Camera, FleetDefaults, live_window_s
 from maskdet.fleet.store import ALERT_ID_PREFIX, VERDICTS, period_start, utc_text
 from maskdet.inference.detections import Detections, Frame
 from maskdet.inference.sources import LatestFrameReader, SourceSpec, iter_video, quiet_opencv_logs
@@ -121,6 +121,11 @@ class CameraReader(LatestFrameReader):
             captured = self._latest[2] if self._latest is not None else None
         return time.perf_counter() - (captured if captured is not None else self.started)
 
+    def ever_sent(self) -> bool:
+        """Whether any frame has come yet (a camera that never sent one is not live, however recently tried)."""
+        with self._cond:
+            return self._latest is not None
+
 
 class CameraWorker:
     """One model, several cameras. Every method returns plain dicts (what crosses Ray)."""
@@ -166,8 +171,10 @@ class CameraWorker:
             pipeline.process(frame)
             processed = 1
         age = reader.age()
-        stale = max(2.0, 3.0 / camera.fps)
-        state = "live" if age < stale else "reconnecting" if age < self.defaults.down_after else "down"
+        if not reader.ever_sent():  # no frame yet from this worker's reader: connecting, then down
+            state = "connecting" if age < self.defaults.down_after else "down"
+        else:
+            state = "live" if age < live_window_s(camera.fps) else "reconnecting" if age < self.defaults.down_after else "down"
         return self._result(camera, reader.opened_wall, reader.started, pipeline, state, processed,
                             utc_text(reader.last_wall) if reader.last_wall else None)
 

@@ -1,7 +1,10 @@
 """The fleet page (serve.py --db): every camera of monitor.py's store, its state, people and alerts.
 
 /fleet is a static page that asks /api/fleet every few seconds; /api/fleet reads the store (SQLite file or
-PostgreSQL URL) on each call, read-only, so the page works beside a running monitor.py or after it.
+PostgreSQL URL) on each call, read-only (an SQLite file in mode=ro, a PostgreSQL session that refuses writes), so
+the page works beside a running monitor.py or after it, with read access to the store only, and changes nothing.
+A camera its run last reported live whose last frame is older than its down_after shows as down (its run has
+stopped: see Store.summary).
 """
 
 from __future__ import annotations
@@ -65,7 +68,8 @@ th, td { padding: 0.25em 0.8em; border-bottom: 1px solid #ddd; text-align: left;
 td.num { text-align: right; }
 .state { font-weight: 600; padding: 0.1em 0.5em; border-radius: 0.6em; }
 .live { background: #d6f5d6; color: #155215; }
-.reconnecting { background: #fff1c2; color: #6b5200; }
+.reconnecting, .connecting { background: #fff1c2; color: #6b5200; }
+.note { color: #7a1010; font-size: 0.85em; margin-left: 0.4em; }
 .down, .failed { background: #ffd6d6; color: #7a1010; }
 .stopped, .starting, .done { background: #e6e6e6; color: #444; }
 #error { color: #a00; }
@@ -78,7 +82,7 @@ td.num { text-align: right; }
 <th>mask worn correctly</th></tr></thead><tbody></tbody></table>
 <h2>Cameras</h2>
 <table id="cameras"><thead><tr><th>camera</th><th>site</th><th>zone</th><th>state</th><th>since</th>
-<th>people (last hour)</th><th>mask worn correctly</th><th>frames</th></tr></thead><tbody></tbody></table>
+<th>last frame</th><th>people (last hour)</th><th>mask worn correctly</th><th>frames</th></tr></thead><tbody></tbody></table>
 <section id="periods-section" hidden>
 <h2>Counts per period</h2>
 <p>Cameras with <code>privacy: counts</code> keep nothing per person: only how many people each period saw, by verdict.</p>
@@ -115,8 +119,12 @@ async function refresh() {
     fill("cameras", data.cameras, (tr, c) => {
       tr.dataset.camera = c.name;
       cell(tr, c.name); cell(tr, c.site); cell(tr, c.zone);
-      cell(tr, "").appendChild(Object.assign(document.createElement("span"), { className: "state " + c.state, textContent: c.state }));
-      cell(tr, c.state_since + " UTC"); cell(tr, c.people_last_hour, "num people"); cell(tr, share(c.compliance), "num compliance");
+      const state = cell(tr, "");
+      state.appendChild(Object.assign(document.createElement("span"), { className: "state " + c.state, textContent: c.state }));
+      if (c.stale) state.appendChild(Object.assign(document.createElement("span"), { className: "note stale",
+          textContent: "no report", title: "its monitor.py run stopped reporting it (no frame for longer than its down_after)" }));
+      cell(tr, c.state_since + " UTC"); cell(tr, c.last_frame_at ? c.last_frame_at + " UTC" : "-", "last-frame");
+      cell(tr, c.people_last_hour, "num people"); cell(tr, share(c.compliance), "num compliance");
       cell(tr, c.frames, "num");
     });
     const periods = data.periods || [];

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+PERIOD_RANGE = "from 2 minutes (a shorter row with one person in it is that person) to 7 days"
 
 
 def monitor(*args, cwd: Path) -> subprocess.CompletedProcess:
@@ -93,12 +94,40 @@ cameras:
 
 
 def test_the_check_loads_the_model_the_file_names(tmp_path):
-    """A wrong model path passed the check before, and then stopped every worker."""
+    """A wrong model path passed the check before, and then stopped every worker; it is the file's mistake, on its line."""
     path = tmp_path / "cameras.yaml"
     path.write_text("defaults:\n  model: nowhere/best.onnx\ncameras:\n  - {name: door, source: 0}\n", encoding="utf-8")
     proc = monitor(path, "--check", cwd=tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
-    assert proc.stderr.strip().splitlines() == ["error: nowhere/best.onnx: no such file"] and "OK" not in proc.stdout
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {path}:2: model 'nowhere/best.onnx': no such file ({tmp_path / 'nowhere' / 'best.onnx'})"]
+    assert "OK" not in proc.stdout
+
+
+def test_the_model_is_found_relative_to_the_cameras_file_as_its_video_sources_are(tmp_path):
+    """configs/cameras.yaml naming ../models/best.onnx works from any folder, as `source: ../videos/a.mp4` does;
+    the README's `model: models/best.onnx` in a cameras.yaml beside models/ is the same rule."""
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "best.onnx").symlink_to(ROOT / "models" / "best.onnx")
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    camera = "cameras:\n  - {name: door, source: 'rtsp://10.0.0.5/s'}\n"
+    nested = tmp_path / "configs" / "cameras.yaml"
+    nested.write_text("defaults:\n  model: ../models/best.onnx\n" + camera, encoding="utf-8")
+    beside = tmp_path / "cameras.yaml"
+    beside.write_text("defaults:\n  model: models/best.onnx\n" + camera, encoding="utf-8")
+    for path in (nested, beside):
+        proc = monitor(path, "--check", cwd=tmp_path / "elsewhere")
+        assert proc.returncode == 0, proc.stderr
+        assert f"model {tmp_path / 'models' / 'best.onnx'} (" in proc.stdout and proc.stdout.endswith(": OK\n"), proc.stdout
+
+
+def test_a_file_nested_deeper_than_any_cameras_file_is_one_line_not_a_traceback(tmp_path):
+    path = tmp_path / "deep.yaml"
+    path.write_text("cameras: " + "[" * 1000 + "]" * 1000 + "\n", encoding="utf-8")  # 2 KB
+    proc = monitor(path, "--check", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines() == [f"error: {path}:1: lists or mappings nested over 20 deep: not a cameras file"]
 
 
 def test_numbers_on_the_command_line_are_range_checked(tmp_path):
@@ -109,8 +138,8 @@ def test_numbers_on_the_command_line_are_range_checked(tmp_path):
                            (["--retain", "3 weeks"], "--retain must be a number and a unit"),
                            (["--retain", "0s"], "--retain 0s: must be between"),
                            (["--period", "20 minutes"], "--period must be a number and a unit"),
-                           (["--privacy", "counts", "--period", "1.5s"], "--period must be whole seconds"),
-                           (["--privacy", "counts", "--period", "8d"], "--period must be whole seconds, at most 7 days"),
+                           (["--privacy", "counts", "--period", "150.5s"], "--period must be whole seconds"),
+                           (["--privacy", "counts", "--period", "8d"], f"--period must be whole seconds, {PERIOD_RANGE}, not 8d"),
                            (["--period", "20m"], "--period is the length of a row of counts: it needs --privacy counts")):
         proc = monitor(path, *args, cwd=tmp_path)
         assert proc.returncode == 2 and proc.stderr.strip().startswith("error: ") and fragment in proc.stderr, proc.stderr
@@ -125,8 +154,8 @@ def test_privacy_counts_and_its_period_are_read_from_the_file_and_checked(tmp_pa
     fleet = read_fleet(path)
     assert (fleet.defaults.privacy, fleet.defaults.period) == ("counts", 900)
     assert read_fleet(tmp_path / "cameras.yaml").defaults.period == 900
-    path.write_text("defaults:\n  period: 90\ncameras:\n  - {name: a, source: 'rtsp://10.0.0.5/s'}\n", encoding="utf-8")
-    assert (read_fleet(path).defaults.privacy, read_fleet(path).defaults.period) == ("blur", 90)  # blur by default
+    path.write_text("defaults:\n  period: 300\ncameras:\n  - {name: a, source: 'rtsp://10.0.0.5/s'}\n", encoding="utf-8")
+    assert (read_fleet(path).defaults.privacy, read_fleet(path).defaults.period) == ("blur", 300)  # blur by default
     path.write_text("defaults:\n  privacy: faces\n  period: 2 weeks\ncameras:\n  - {name: a, source: 'rtsp://10.0.0.5/s'}\n",
                     encoding="utf-8")
     proc = monitor(path, "--check", cwd=tmp_path)
@@ -184,3 +213,27 @@ def test_live_cameras_and_video_files_in_one_file_are_one_line_naming_one_of_eac
     assert proc.stderr.strip().splitlines() == [
         f"error: {path}: mixes live cameras (door, ...) and video files (yard: {clip}, ...): a run is one or the other; "
         "run the live cameras from this file, and the videos with --archive DIR (a folder of them)"]
+
+
+def test_a_period_of_counts_is_never_shorter_than_two_minutes_and_says_its_real_range(tmp_path):
+    """privacy counts keeps no per-minute row because a minute with one person in it is that person: a period of a
+    minute or less would be that row again, from the file or from --period. The range said is the one applied."""
+    from maskdet.fleet.cameras import read_fleet
+
+    camera = "cameras:\n  - {name: a, source: 'rtsp://10.0.0.5/s'}\n"
+    path = tmp_path / "cameras.yaml"
+    for period, seconds in (("2m", 120), ("120", 120), ("7d", 7 * 86400)):
+        path.write_text(f"defaults:\n  privacy: counts\n  period: {period}\n" + camera, encoding="utf-8")
+        assert read_fleet(path).defaults.period == seconds
+    for period in ("0", "1s", "1m", "119", "8d"):
+        path.write_text(f"defaults:\n  privacy: counts\n  period: {period}\n" + camera, encoding="utf-8")
+        proc = monitor(path, "--check", cwd=tmp_path)
+        assert proc.returncode == 2 and proc.stderr.splitlines() == [
+            f"error: {path}:3: period must be whole seconds, {PERIOD_RANGE}, not {period}"], (period, proc.stderr)
+    path.write_text(camera, encoding="utf-8")
+    for period in ("1s", "60s", "1m"):
+        proc = monitor(path, "--privacy", "counts", "--period", period, "--check", cwd=tmp_path)
+        assert proc.returncode == 2 and proc.stderr.splitlines() == [
+            f"error: --period must be whole seconds, {PERIOD_RANGE}, not {period}"], (period, proc.stderr)
+    proc = monitor(path, "--privacy", "counts", "--period", "2m", "--check", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr

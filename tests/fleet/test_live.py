@@ -78,7 +78,7 @@ def test_four_cameras_two_sites_two_workers(store_url, netns, udp_cameras, faces
         request.addfinalizer(page.close)
 
     # The workers are up and listening on every camera: the streams start now, together.
-    kit.wait_for(lambda: len(states()) == 4 and all(s in ("reconnecting", "down") for s, _ in states().values())
+    kit.wait_for(lambda: len(states()) == 4 and all(s in ("connecting", "down") for s, _ in states().values())
                  or not monitor.running(), 180, interval=0.3, message="every camera to be opened by a worker")
     assert monitor.running(), monitor.stderr[-3000:]
     for camera in cameras:

@@ -1,10 +1,16 @@
 """monitor.py's flags are never silently ignored: --retain and --duration are for a live fleet and refused with
---archive; --duration takes the durations --retain and --period take (20m, 8h), and plain seconds still."""
+--archive or a cameras file of video files only; --duration takes the durations --retain and --period take (20m,
+8h), and plain seconds still; --ray is HOST:PORT, and an address where no Ray cluster answers is refused in
+seconds. SIGTERM ends a run as Ctrl-C does, and the driver sleeps while no camera is due."""
 
 from __future__ import annotations
 
+import os
+import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from maskdet.fleet.cameras import Camera
@@ -57,3 +63,129 @@ def test_a_live_camera_that_gives_no_frame_at_all_is_named_and_the_exit_status_i
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert "dead-cam (/): 0 frames this run" in proc.stdout and "old-cam" not in proc.stdout
     assert "skipped: dead-cam: not one frame this run" in proc.stderr
+
+
+def test_a_cameras_file_of_video_files_only_is_recorded_videos_and_refuses_the_live_flags(netns, fleet_kit, tmp_path):
+    """The checks go by what the fleet is, not by whether --archive was typed: such a file runs as an archive."""
+    clip = fleet_kit.write_camera_video(tmp_path / "yard.mp4", {}, [], 2.0, fleet_kit.background)
+    cameras = tmp_path / "cameras.yaml"
+    cameras.write_text(f"cameras:\n  - {{name: yard, source: '{clip}'}}\n", encoding="utf-8")
+    db = tmp_path / "fleet.db"
+    run = "recorded videos (this cameras file lists only video files)"
+    for args, line in ((["--retain", "1h"], f"error: --retain prunes a live fleet's store while it runs: not with {run}"),
+                       (["--duration", "5"], f"error: --duration stops a live fleet: not with {run} (it ends when every "
+                                             "video is done; Ctrl-C stops it, and a rerun goes on)")):
+        proc = netns.run([sys.executable, ROOT / "monitor.py", cameras, "--db", db, "--workers", "1", *args], cwd=tmp_path,
+                         timeout=300)
+        assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [line], proc.stdout[-2000:] + proc.stderr[-3000:]
+        assert not db.exists()
+
+
+def test_a_ray_address_is_host_and_port_and_is_checked_before_anything_starts(tmp_path):
+    cameras = tmp_path / "cameras.yaml"
+    cameras.write_text("cameras:\n  - {name: a, source: 'rtsp://10.0.0.5/s'}\n", encoding="utf-8")
+    for value, line in (("foo", "error: --ray takes HOST:PORT of a running Ray cluster's head (such as 10.0.0.2:6379), not 'foo'"),
+                        ("ray://10.0.0.2:10001", "error: --ray takes HOST:PORT of a running Ray cluster's head (such as "
+                                                 "10.0.0.2:6379), not 'ray://10.0.0.2:10001'"),
+                        ("10.0.0.2:99999", "error: --ray 10.0.0.2:99999: the port must be between 1 and 65535"),
+                        ("10.0.0.2:0", "error: --ray 10.0.0.2:0: the port must be between 1 and 65535")):
+        proc = monitor(cameras, "--ray", value, "--db", tmp_path / "fleet.db", cwd=tmp_path)
+        assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [line], (value, proc.stderr[-3000:])
+        assert not (tmp_path / "fleet.db").exists()
+
+
+LISTEN = ("import socket, time; server = socket.create_server(('127.0.0.1', 6398)); print('listening', flush=True); "
+          "time.sleep(600)")
+
+
+def test_a_ray_address_where_no_ray_cluster_answers_is_one_line_in_seconds(netns, fleet_kit, tmp_path):
+    """Nothing listening there (it hung for minutes), or a port that answers but is no Ray head."""
+    kit = fleet_kit
+    cameras = tmp_path / "cameras.yaml"
+    cameras.write_text("cameras:\n  - {name: a, source: 'rtsp://127.0.0.1:9/s'}\n", encoding="utf-8")
+    other = kit.Background(netns.argv([sys.executable, "-c", LISTEN]), tmp_path / "logs", "not-ray")
+    try:
+        kit.wait_for(lambda: "listening" in other.stdout or not other.running(), 30, message="the other server")
+        for address, line, within in (
+                ("127.0.0.1:6399", "error: --ray: no Ray cluster answers at 127.0.0.1:6399 (Connection refused): start one "
+                                   "there with `ray start --head`, or leave --ray out for a local Ray", 10),
+                ("127.0.0.1:6398", "error: --ray: cannot join the Ray cluster at 127.0.0.1:6398: Failed to connect to Ray "
+                                   "cluster at 127.0.0.1:6398", 45)):
+            started = time.monotonic()
+            proc = netns.run([sys.executable, ROOT / "monitor.py", cameras, "--ray", address, "--db", tmp_path / "fleet.db"],
+                             cwd=tmp_path, timeout=240)
+            assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [line], (address, proc.stderr[-3000:])
+            assert time.monotonic() - started < within, address
+    finally:
+        other.stop()
+
+
+def test_sigterm_ends_a_live_run_as_ctrl_c_does(netns, udp_cameras, fleet_kit, tmp_path, request):
+    """README and --help: SIGTERM (a service manager's stop) counts the people in view, marks the cameras stopped,
+    prints the summary and exits 0. Before its first frame a camera is connecting, never live; at the stop its
+    last state is stopped (a step still in flight is taken before it)."""
+    kit = fleet_kit
+    (camera,) = udp_cameras([kit.write_camera_video(tmp_path / "cam.mp4", {}, [], 60.0, kit.background)])
+    cameras = tmp_path / "cameras.yaml"
+    cameras.write_text(f"defaults:\n  fps: 2\n  down_after: 30\ncameras:\n  - {{name: cam1, source: '{camera.url}'}}\n",
+                       encoding="utf-8")
+    db = tmp_path / "fleet.db"
+    run = kit.Background(netns.argv([sys.executable, ROOT / "monitor.py", cameras, "--workers", "1", "--db", db]),
+                         tmp_path / "logs", "monitor")
+    request.addfinalizer(run.stop)
+
+    def state() -> str | None:
+        try:
+            rows = kit.query(str(db), "SELECT state FROM cameras WHERE name = 'cam1'")
+        except Exception:  # the store is not made yet
+            return None
+        return rows[0][0] if rows else None
+
+    kit.wait_for(lambda: state() == "connecting" or not run.running(), 180, interval=0.2, message="the camera to be tried")
+    assert run.running(), run.stderr[-3000:]
+    watched_until = time.monotonic() + 4  # past the 2 s it used to be "live" with no frame, then "reconnecting"
+    while time.monotonic() < watched_until:
+        assert state() == "connecting", run.stdout[-2000:]
+        time.sleep(0.2)
+    camera.start()
+    kit.wait_for(lambda: state() == "live", 30, interval=0.2, message="the camera live")
+
+    os.kill(run.proc.pid, signal.SIGTERM)  # to monitor.py alone, as `kill PID` or a service manager sends it
+    assert run.wait(timeout=90) == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    assert "Traceback" not in run.stderr and "Traceback" not in run.stdout, run.stderr[-3000:]
+    assert re.search(r"^cam1 \(/\): [1-9]\d* frames this run", run.stdout, re.MULTILINE), run.stdout[-2000:]
+    assert re.search(r"^frames: [1-9]\d* in ", run.stdout, re.MULTILINE) and "driver CPU" in run.stdout, run.stdout[-2000:]
+    states = [line for line in run.stdout.splitlines() if line.startswith("cam1: ")]
+    assert states[0] == "cam1: live" and states[-1] == "cam1: stopped" and states.count("cam1: stopped") == 1, states
+    assert state() == "stopped"
+
+
+def test_sigterm_ends_an_archive_run_as_ctrl_c_does(netns, fleet_kit, tmp_path):
+    kit = fleet_kit
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    kit.write_camera_video(folder / "long.mp4", {}, [], 300.0, kit.background)  # still running at the signal
+    run = kit.Background(netns.argv([sys.executable, ROOT / "monitor.py", "--archive", folder, "--workers", "1",
+                                     "--db", tmp_path / "fleet.db"]), tmp_path / "logs", "archive")
+    try:
+        kit.wait_for(lambda: "monitor: 1 videos" in run.stdout or not run.running(), 180, message="the run to start")
+        assert run.running(), run.stderr[-3000:]
+    finally:
+        os.kill(run.proc.pid, signal.SIGTERM)
+    assert run.wait(timeout=90) == 130, run.stdout[-2000:] + run.stderr[-3000:]
+    assert "Traceback" not in run.stderr, run.stderr[-3000:]
+    assert "videos: 0 done this run, 0 already done (skipped), 0 could not be read (failed), 1 left for a rerun;" in run.stdout
+    assert "interrupted: the videos done are stored; a rerun does the rest" in run.stderr
+
+
+def test_the_driver_sleeps_while_no_camera_is_due(netns, tmp_path):
+    """A camera sampled every 5 s (the worker waits at most 1 s for its frame): the driver has nothing in flight
+    most of the time, and must not spin a core then (it used nearly one CPU second per second)."""
+    cameras = tmp_path / "cameras.yaml"
+    cameras.write_text("defaults:\n  fps: 0.2\ncameras:\n  - {name: slow, source: 'rtsp://127.0.0.1:9/s'}\n",
+                       encoding="utf-8")
+    proc = netns.run([sys.executable, ROOT / "monitor.py", cameras, "--db", tmp_path / "fleet.db", "--duration", "10",
+                      "--workers", "1"], cwd=tmp_path, timeout=300)
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-3000:]  # its camera sent nothing (named)
+    cpu = float(re.search(r"driver CPU ([\d.]+) s", proc.stdout).group(1))
+    assert cpu < 2.5, proc.stdout

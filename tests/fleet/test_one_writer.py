@@ -38,7 +38,7 @@ def test_a_second_run_into_a_store_being_written_is_refused_and_the_first_goes_o
                                                       "wait for it to end, or give another --db"]
         assert second.stdout == ""
         reader = Store.open(store_url.read_url, create=False)  # the fleet page reads on while the first run writes
-        assert [c["name"] for c in reader.summary()["cameras"]] == ["gate.mp4"]
+        assert [c["name"] for c in reader.summary()["cameras"]] == ["recordings/gate.mp4"]
         reader.close()
         assert first.running(), first.stderr[-3000:]  # the first run is not disturbed
     finally:

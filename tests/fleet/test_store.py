@@ -8,7 +8,7 @@ import time
 import pytest
 
 from maskdet.fleet.cameras import Camera
-from maskdet.fleet.store import Batch, Store, period_start, utc_text
+from maskdet.fleet.store import REPORT_SLACK_S, Batch, DoneVideo, Store, period_start, utc_text
 
 PERIOD_S = 1200
 
@@ -118,6 +118,8 @@ def test_counts_only_periods_add_up_without_a_row_per_person_and_feed_the_summar
      "rtsp://admin:***@10.0.0.5:8554/s1?password=***&channel=1"),
     ("http://10.0.0.9/cgi/mjpg?user=cam&pwd=hunter2&Token=abc#view", "http://10.0.0.9/cgi/mjpg?user=cam&pwd=***&Token=***#view"),
     ("rtsp://viewer@10.0.0.6/live", "rtsp://viewer@10.0.0.6/live"),
+    ("rtsp://admin:Summer@2026@127.0.0.1:1/stream1", "rtsp://admin:***@127.0.0.1:1/stream1"),  # '@' in the password
+    ("rtsp://admin:p@ss:w@rd@10.0.0.5/live@2?channel=1", "rtsp://admin:***@10.0.0.5/live@2?channel=1"),
     ("0", "0"),
 ])
 def test_a_camera_url_is_shown_without_its_password_wherever_the_password_is(source, shown):
@@ -147,10 +149,10 @@ def test_a_store_from_before_video_fingerprints_is_read_as_it_is_and_given_them_
 
     writer = Store.open(store_url.read_url)  # monitor.py's next run
     try:
-        assert "fingerprint" in writer.columns()["videos"]
-        assert writer.videos_done() == {"/old/a.mp4": ""}  # known by its path only, as before
-        writer.finish_video("/new/b.mp4", "1234:beef", "b.mp4", utc_text(), 10, Batch([], [], {}, {}))
-        assert writer.videos_done() == {"/old/a.mp4": "", "/new/b.mp4": "1234:beef"}
+        assert {"fingerprint", "file_stat"} <= writer.columns()["videos"]
+        assert writer.videos_done() == {"/old/a.mp4": DoneVideo("", "")}  # known by its path only, as before
+        writer.finish_video("/new/b.mp4", "1234:beef", "b.mp4", utc_text(), 10, Batch([], [], {}, {}), "1234:5:6")
+        assert writer.videos_done() == {"/old/a.mp4": DoneVideo("", ""), "/new/b.mp4": DoneVideo("1234:beef", "1234:5:6")}
     finally:
         writer.close()
 
@@ -171,3 +173,58 @@ def test_a_store_from_before_the_alerts_and_periods_tables_is_summarised_with_no
         reader.close()
     assert (summary["alerts"], summary["periods"]) == ([], [])
     assert [(c["name"], c["people_last_hour"], c["compliance"]) for c in summary["cameras"]] == [("door", 1, 1.0)]
+
+
+def test_a_camera_whose_run_stopped_reporting_it_is_shown_down_since_its_last_frame_not_live(store_url):
+    """monitor.py killed with kill -9 leaves its cameras 'live' in the store: the summary judges them by their last
+    frame (or, never having sent one, by their state's time) against their down_after, and never calls them live."""
+    store = Store.open(store_url.read_url)
+    try:
+        store.register_cameras([Camera("door", "rtsp://10.0.0.5/s", "north", "door"),
+                                Camera("hall", "rtsp://10.0.0.6/s", "north", "hall"),
+                                Camera("gate", "rtsp://10.0.0.7/s", "north", "gate"),
+                                Camera("yard", "rtsp://10.0.0.8/s", "north", "yard")],
+                               {"door": 10, "hall": 10, "gate": 10, "yard": 10})
+        t0 = float(int(time.time()))
+        store.write(Batch([], [], {"door": ("live", utc_text(t0 - 300)), "hall": ("reconnecting", utc_text(t0 - 4)),
+                                   "gate": ("connecting", utc_text(t0)), "yard": ("stopped", utc_text(t0 - 3600))},
+                          {"door": (50, utc_text(t0)), "hall": (9, utc_text(t0 - 4))}))
+
+        def shown(now: float) -> dict[str, tuple]:
+            summary = store.summary(now=now)
+            assert summary["sites"][0]["live"] == sum(c["state"] == "live" for c in summary["cameras"])
+            return {c["name"]: (c["state"], c["state_since"], c["stale"]) for c in summary["cameras"]}
+
+        assert shown(t0 + 2) == {"door": ("live", utc_text(t0 - 300), False), "hall": ("reconnecting", utc_text(t0 - 4), False),
+                                 "gate": ("connecting", utc_text(t0), False), "yard": ("stopped", utc_text(t0 - 3600), False)}
+        later = t0 + 10 + REPORT_SLACK_S + 1  # past down_after (and the slack for the driver's batches) since the last frame
+        assert shown(later) == {"door": ("down", utc_text(t0), True), "hall": ("down", utc_text(t0 - 4), True),
+                                "gate": ("down", utc_text(t0), True), "yard": ("stopped", utc_text(t0 - 3600), False)}
+        door = next(c for c in store.summary(now=later)["cameras"] if c["name"] == "door")
+        assert door["last_frame_at"] == utc_text(t0)  # shown, so the page can say when it was last heard of
+
+        with store.transaction():  # a store from before down_after was kept: the fleet's default, 30 s
+            store.execute("ALTER TABLE cameras DROP COLUMN down_after")
+        assert shown(t0 + 30)["door"][0] == "live"
+        assert shown(t0 + 30 + REPORT_SLACK_S + 1)["door"] == ("down", utc_text(t0), True)
+    finally:
+        store.close()
+
+
+def test_another_recording_under_a_done_videos_path_is_stored_and_the_first_ones_row_is_kept(store_url):
+    store = Store.open(store_url.read_url)
+    try:
+        def people(track: str) -> Batch:
+            return Batch([person("siteA/door.mp4", track, "with_mask")], [], {}, {})
+
+        store.finish_video("/rec/siteA/door.mp4", "100:aaa", "siteA/door.mp4", utc_text(), 10, people("a-1"), "100:1:1")
+        store.finish_video("/rec/siteA/door.mp4", "200:bbb", "siteA/door.mp4", utc_text(), 20, people("b-1"), "200:2:2")
+        done = store.videos_done()
+        assert done["/rec/siteA/door.mp4"] == DoneVideo("200:bbb", "200:2:2")
+        (replaced,) = set(done) - {"/rec/siteA/door.mp4"}
+        assert replaced.startswith("/rec/siteA/door.mp4 (replaced at ") and done[replaced] == DoneVideo("100:aaa", "100:1:1")
+        assert sorted(t for (t,) in store.execute("SELECT track FROM people")) == ["a-1", "b-1"]  # nothing of the first lost
+        store.set_file_stats({"/rec/siteA/door.mp4": "200:3:3"})  # touched since: the same content, a new stat
+        assert store.videos_done()["/rec/siteA/door.mp4"] == DoneVideo("200:bbb", "200:3:3")
+    finally:
+        store.close()
