@@ -24,6 +24,9 @@ from maskdet.errors import UserError
 # an alerting verdict must hold.
 MIN_FRAMES = 5
 ALERT_AFTER_S = 2.0
+# Their ceilings: past them no person would ever be counted or alerted on (a typo, not a choice).
+MAX_MIN_FRAMES = 1_000_000  # over 9 hours at 30 fps
+MAX_ALERT_AFTER_S = 86_400.0  # a day
 PRIVACY_LEVELS = ("off", "blur", "counts")
 # What serve.py offers (--privacy, ?privacy=): it answers with pictures, so "counts" (no picture at all) is not one.
 SERVE_PRIVACY_LEVELS = PRIVACY_LEVELS[:2]
@@ -187,14 +190,15 @@ MAX_DURATION_S = 10 * 365 * 86400  # ten years: anything longer is a typo
 
 
 def parse_duration(value: float | str, flag: str, minimum_s: float = 1.0) -> float:
-    """72h, 20m, 30s, 7d, 1.5h (or a number of seconds) in seconds; anything else, or out of range, is a one-line error."""
+    """72h, 20m, 30s, 7d, 1.5h, or a plain number of seconds (3600), in seconds; anything else, or out of range, is a
+    one-line error."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = float(value)
     else:
-        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", str(value).lower())
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", str(value).lower())
         if not match:
             raise UserError(f"{flag} must be a number and a unit (s, m, h or d), such as 72h or 20m, not {value!r}")
-        seconds = float(match.group(1)) * DURATION_UNITS_S[match.group(2)]
+        seconds = float(match.group(1)) * DURATION_UNITS_S[match.group(2) or "s"]
     if not minimum_s <= seconds <= MAX_DURATION_S:  # NaN fails both
         raise UserError(f"{flag} {value}: must be between {minimum_s:g} s and {MAX_DURATION_S // 86400} days")
     return seconds

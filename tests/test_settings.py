@@ -23,6 +23,7 @@ from maskdet.settings import (
     ServeSettings,
     Settings,
     default_of,
+    parse_duration,
 )
 
 
@@ -82,6 +83,17 @@ def test_privacy_is_blur_when_monitoring_else_off_and_range_checked():
     assert PrivacySettings().resolved(monitoring=True) == "blur" and PrivacySettings().resolved(monitoring=False) == "off"
     assert PrivacySettings(retain="72h").retain_s == 259200 and PrivacySettings().period_s == 1200
     for bad in (PrivacySettings(level="hide"), PrivacySettings(blur_margin=-0.1), PrivacySettings(blur_margin=2),
-                PrivacySettings(retain=0), PrivacySettings(period=0), PrivacySettings(retain="72")):
+                PrivacySettings(retain=0), PrivacySettings(period=0), PrivacySettings(retain="72 hours")):
         with pytest.raises(UserError):
             bad.check()
+
+
+@pytest.mark.parametrize("text, seconds", [("3600", 3600), ("90", 90), (" 1.5 ", 1.5), ("72h", 259200)])
+def test_a_duration_is_a_number_of_seconds_or_a_number_and_a_unit_as_parse_duration_says(text, seconds):
+    assert parse_duration(text, "--retain") == seconds
+    assert PrivacySettings(retain=text).retain_s == seconds and PrivacySettings(period=text).period_s == seconds
+
+
+def test_detect_py_takes_retain_in_plain_seconds():
+    assert detect_parser().parse_args(["--track", "--retain", "3600"]).privacy_retain == "3600"
+    assert PrivacySettings(retain="3600").retain_s == 3600

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import signal
 
-from maskdet.cli import CONFIDENCE, COUNT, IMGSZ, IOU, POSITIVE_INT, SECONDS, make_parser, number, run_name
+from maskdet.cli import CONFIDENCE, COUNT, IMGSZ, IOU, SECONDS, make_parser, number, run_name
 from maskdet.settings import (
+    MAX_ALERT_AFTER_S,
+    MAX_MIN_FRAMES,
     PRIVACY_LEVELS,
     DetectionSettings,
     MonitoringSettings,
@@ -73,6 +75,19 @@ def quiet_opencv_logs() -> None:
     quiet()
 
 
+def alert_url(text: str) -> str:
+    """An argparse `type` for --alert-url: an http(s) URL whose port is in range, checked before anything runs."""
+    import argparse
+
+    from maskdet.errors import UserError
+    from maskdet.monitoring.webhook import check_url
+
+    try:
+        return check_url(text)
+    except UserError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def build_parser():
     """detect.py's flags; every default is the Settings dataclasses' (maskdet/settings.py)."""
     det, mon, src, out = DetectionSettings(), MonitoringSettings(), SourceSettings(), OutputSettings()
@@ -135,25 +150,28 @@ def build_parser():
     m = p.add_argument_group("monitoring: people, not frames (see 'monitoring' below)")
     m.add_argument("--track", action="store_true",
                    help="follow each face with an ID (ByteTrack) and count people: people.csv, people/, report.html")
-    m.add_argument("--min-frames", type=POSITIVE_INT, default=mon.min_frames,
-                   help="frames a track needs before it counts as a person and gets a verdict")
+    m.add_argument("--min-frames", type=number(int, 1, MAX_MIN_FRAMES), default=mon.min_frames,
+                   help=f"frames a track needs before it counts as a person and gets a verdict (1 to {MAX_MIN_FRAMES:,})")
     m.add_argument("--line", default=mon.line, metavar="X1,Y1,X2,Y2",
                    help="count people crossing this line, each direction, by verdict (pixels, or fractions 0-1 of the frame)")
     m.add_argument("--alert", nargs="+", default=mon.alert, metavar="CLASS",
                    help="alert once per person whose verdict is one of these classes, e.g. --alert without_mask mask_weared_incorrect")
-    m.add_argument("--alert-after", type=SECONDS, default=mon.alert_after,
-                   help="seconds the verdict must have held before the alert (video time; image folders count 25 images a second)")
-    m.add_argument("--alert-url", default=mon.alert_url, metavar="URL",
-                   help="POST each alert as JSON to this http(s) webhook, from a background queue with retries")
+    m.add_argument("--alert-after", type=number(float, 0, MAX_ALERT_AFTER_S), default=mon.alert_after,
+                   help="seconds the verdict must have held before the alert (video time; image folders count 25 images "
+                        f"a second; 0 to {MAX_ALERT_AFTER_S:g}, a day)")
+    m.add_argument("--alert-url", type=alert_url, default=mon.alert_url, metavar="URL",
+                   help="POST each alert as JSON to this http(s) webhook (port 1 to 65535), from a background queue with "
+                        "retries; redirects are not followed (a 3xx leaves the alert undelivered: give the final URL)")
     v = p.add_argument_group("privacy (see 'privacy' below)")
     v.add_argument("--privacy", dest="privacy_level", choices=PRIVACY_LEVELS, default=priv.level,
                    help="off: keep faces; blur: blur every face found in every image written or sent, no face crops; "
                         "counts: counts per period only, no image, no person (default: blur when monitoring, else off)")
     v.add_argument("--retain", dest="privacy_retain", default=priv.retain, metavar="DURATION",
-                   help="delete outputs of monitoring runs under --project older than this (e.g. 72h, 30m, 7d), "
-                        "at the start and while running")
+                   help="delete what monitoring runs wrote in their own run folders under --project once older "
+                        "than this (e.g. 72h, 30m, 7d, or 3600 seconds), at the start and while running; never a folder "
+                        "of yours (--exist-ok into one is refused)")
     v.add_argument("--period", dest="privacy_period", default=priv.period, metavar="DURATION",
-                   help="--privacy counts: the length of a row of counts (default 20m)")
+                   help="--privacy counts: the length of a row of counts (default 20m; e.g. 1h, or 900 seconds)")
     return p
 
 

@@ -63,13 +63,20 @@ def photos_in_order(order_file: Path, images_dir: Path) -> list[str]:
     return found
 
 
+def folder_path(text: str) -> str:
+    """An argparse `type` for --images and --labels: '' would silently be the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must be a folder, not an empty path")
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser("label.py", "Open labelImg on a folder of images, set up for this project: YOLO format, the classes\n"
                          "of data.yaml in its order, labels saved to --labels.", EXAMPLES)
     # SUPPRESS: no "(default: None)" after a help text that says what the default is
-    parser.add_argument("--images", required=True, default=argparse.SUPPRESS,
+    parser.add_argument("--images", required=True, default=argparse.SUPPRESS, type=folder_path,
                         help="folder of images to label (sub-folders included, as labelImg does)")
-    parser.add_argument("--labels", default=argparse.SUPPRESS,
+    parser.add_argument("--labels", default=argparse.SUPPRESS, type=folder_path,
                         help="folder to read and save the YOLO .txt labels and classes.txt in, created if missing "
                         "(default: the --images folder; for a folder named images/, its sibling labels/)")
     add_data_arg(parser)
@@ -83,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
 
     config = load_dataset_config(args.data)
     images_dir = Path(args.images)
+    if images_dir.exists() and not images_dir.is_dir():
+        raise UserError("is a file, not a folder: --images takes the folder of images to label", images_dir)
     if not images_dir.is_dir():
         raise UserError("images folder not found", images_dir)
     if not has_images(images_dir):

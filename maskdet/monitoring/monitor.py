@@ -43,11 +43,12 @@ class Monitor:
     def from_args(cls, names: tuple[str, ...], line: str | None, min_frames: int, alert: list[str] | None,
                   alert_after: float, alert_url: str | None, privacy: str = "off", period_s: float = PERIOD_S) -> Monitor:
         from maskdet.errors import UserError
+        from maskdet.settings import MAX_ALERT_AFTER_S, MAX_MIN_FRAMES
 
-        if min_frames < 1:
-            raise UserError("--min-frames must be 1 or more")
-        if alert_after < 0:
-            raise UserError("--alert-after must be 0 or more seconds")
+        if not 1 <= min_frames <= MAX_MIN_FRAMES:
+            raise UserError(f"--min-frames must be 1 to {MAX_MIN_FRAMES:,}")
+        if not 0 <= alert_after <= MAX_ALERT_AFTER_S:  # NaN fails too
+            raise UserError(f"--alert-after must be 0 to {MAX_ALERT_AFTER_S:g} seconds (a day)")
         if alert_url and not alert:
             raise UserError("--alert-url needs --alert CLASS ... (which verdicts to alert on)")
         settings = MonitorSettings(min_frames, Line.parse(line) if line else None, tuple(alert or ()), alert_after)
@@ -72,8 +73,7 @@ class Monitor:
 
     def prune(self, older_than_s: float) -> int:
         """--retain inside this run: rows and people older than the duration leave its tables and its report."""
-        keep = [p for p in self.people.people if (age_of(p.first_seen_at) or 0.0) <= older_than_s]
-        self.people.people = keep
+        self.people.retire(lambda p: (age_of(p.first_seen_at) or 0.0) <= older_than_s)  # the summary still counts them
         return self.tables.prune(older_than_s) + self.alerts.prune(older_than_s)
 
     def line_problem(self, width: int, height: int) -> str | None:

@@ -9,6 +9,7 @@ people (a false detection rarely lasts that long).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -182,6 +183,9 @@ class PeopleCounter:
         self.alerts: list[Alert] = []  # raised alerts the alert sink has not handled yet
         self.alerted: list[Alert] = []  # every alert raised
         self.short_tracks = 0
+        # People --retain took out of the tables and the report: still seen by this run, so still in its summary.
+        self.retired: Counter = Counter()  # verdict -> people
+        self.retired_crossings: dict[str, Counter] = {"in": Counter(), "out": Counter()}
         self.key: str | None = None
         self.images_seen = 0
 
@@ -254,6 +258,19 @@ class PeopleCounter:
         for track_id in list(self.active):
             self._finish(self.active.pop(track_id))
 
+    def retire(self, keep: Callable[[Person], bool]) -> None:
+        """--retain: the people `keep` says no leave the list the tables and report are drawn from; the summary
+        still counts them (this run saw them)."""
+        kept = []
+        for person in self.people:
+            if keep(person):
+                kept.append(person)
+                continue
+            self.retired[self.verdict_name(person)] += 1
+            for direction, _ in person.crossings:
+                self.retired_crossings[direction][self.verdict_name(person)] += 1
+        self.people = kept
+
     def take_left(self) -> list[Person]:
         out, self.left = self.left, []
         return out
@@ -289,16 +306,17 @@ class PeopleCounter:
         return sum(1 for p in self.active.values() if p.frames >= self.settings.min_frames)
 
     def lines(self) -> list[str]:
-        """The summary: people, not frames."""
-        counts = self.by_verdict()
+        """The summary: people, not frames -- every one this run saw, those --retain has since removed included."""
+        counts = self.by_verdict() + self.retired
         total = sum(counts.values())
         per = ", ".join(f"{counts[n]} {n}" for n in self.names if counts.get(n)) or "none"
-        share = self.compliance()
+        share = counts.get(COMPLIANT, 0) / total if total else None
         out = [f"people: {total} seen ({per})" + (f", {share:.0%} wearing a mask correctly" if share is not None else "")
                + f"; {self.in_view()} in view at the end"]
         if self.settings.line is not None:
+            crossed = {d: c + self.retired_crossings[d] for d, c in self.line_counts().items()}
             out.append("line: " + "; ".join(f"{d} {sum(c.values())}" + (f" ({', '.join(f'{v} {k}' for k, v in sorted(c.items()))})" if c else "")
-                                            for d, c in self.line_counts().items()))
+                                            for d, c in crossed.items()))
         return out
 
     def overlay_lines(self) -> list[tuple[str, str | None]]:

@@ -150,6 +150,8 @@ class AlertSink(Sink):
         self.crops: dict[int, bytes | None] = {}  # track id -> JPEG thumbnail, for the report
         self.frames: dict[int, bytes | None] = {}  # track id -> the frame that raised the alert (box drawn), for the report
         self.lock = threading.Lock()
+        self.raised = 0  # every alert of this run, those --retain has since removed from alerts.jsonl included
+        self.retired = Counter()  # --retain: delivery outcome ("delivered", "undelivered", ...) -> records removed
         self.path = run_dir / "alerts.jsonl"
         self._save_records()
         self.webhook = sender(url, self._on_status) if url else None
@@ -192,6 +194,7 @@ class AlertSink(Sink):
             where = f": {record.get('crop', record['frame_image'])}"
         with self.lock:
             self.records.append(record)
+            self.raised += 1
         self._save_records()
         who = "" if self.privacy == "counts" else f"#{person.track_id} "
         self.log(f"ALERT {who}{name} ({alert.confidence:.2f}) in {frame.source} frame {frame.index}{where}")
@@ -206,6 +209,9 @@ class AlertSink(Sink):
         """--retain: records older than the duration leave alerts.jsonl (and the report)."""
         with self.lock:
             before = len(self.records)
+            for record in self.records:
+                if (age_of(record["time"]) or 0.0) > older_than_s:
+                    self.retired[record["delivery"].split(":")[0]] += 1
             self.records = [r for r in self.records if (age_of(r["time"]) or 0.0) <= older_than_s]
             gone = before - len(self.records)
         if gone:
@@ -226,12 +232,13 @@ class AlertSink(Sink):
         self._save_records()
 
     def lines(self) -> list[str]:
-        if not self.records:
+        if not self.raised:
             return ["alerts: none"]
-        line = f"alerts: {len(self.records)} raised"
+        line = f"alerts: {self.raised} raised"  # by this run: --retain's removals are said on their own line
         if self.webhook is not None:
-            delivered = sum(r["delivery"] == "delivered" for r in self.records)
-            line += f", {delivered} delivered, {len(self.undelivered())} undelivered (listed in alerts.jsonl)"
+            delivered = sum(r["delivery"] == "delivered" for r in self.records) + self.retired["delivered"]
+            undelivered = len(self.undelivered()) + self.retired["undelivered"]
+            line += f", {delivered} delivered, {undelivered} undelivered (listed in alerts.jsonl)"
         return [line]
 
 

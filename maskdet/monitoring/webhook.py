@@ -7,6 +7,10 @@ rest (and a request already sent then, up to its TIMEOUT_S: a slow server that g
 
 A URL with a user and password (https://user:pw@host/hook) sends them as HTTP Basic authentication:
 urllib would otherwise take "user:pw@host" for the host name.
+
+Redirects are not followed: urllib would turn the POST into a GET without its body, send the Authorization to
+whatever host the answer names, and call that "delivered". A 3xx is undelivered at once (retrying cannot help),
+saying to give the final URL.
 """
 
 from __future__ import annotations
@@ -34,10 +38,37 @@ Status = Callable[[dict, str], None]
 
 
 def check_url(url: str) -> str:
+    """An http(s) URL with a host and, when it names one, a port in range: refused in one line when given, not at the
+    first alert."""
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UserError(f"--alert-url must be an http:// or https:// URL, not {url!r}")
+    try:
+        parts.port  # noqa: B018 (raises for a port that is not a number from 0 to 65535)
+    except ValueError:
+        raise UserError(f"--alert-url {url!r}: the port must be a number from 1 to 65535") from None
+    if parts.port == 0:
+        raise UserError(f"--alert-url {url!r}: the port must be a number from 1 to 65535")
     return url
+
+
+class RedirectRefused(Exception):
+    """A 3xx answer: the webhook is not where the URL says. Not retried."""
+
+    def __init__(self, code: int):
+        super().__init__(f"HTTP {code} (redirects are not followed: give the final URL)")
+        self.code = code
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Every 3xx raises RedirectRefused: no second request, to this host or another, with or without credentials."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        fp.close()
+        raise RedirectRefused(code)
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
 
 
 def without_credentials(url: str) -> tuple[str, dict[str, str]]:
@@ -57,7 +88,7 @@ def post_json(url: str, record: dict, timeout: float) -> None:
     url, auth = without_credentials(url)
     request = urllib.request.Request(url, body, {"Content-Type": "application/json", "User-Agent": "maskdet", **auth},
                                      method="POST")
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (scheme checked: http/https only)
+    with _OPENER.open(request, timeout=timeout) as response:  # scheme checked: http/https only; no redirect followed
         response.read()
 
 
@@ -121,7 +152,10 @@ class WebhookSender:
                     payload = {k: v for k, v in record.items() if k != "delivery"}
                 try:
                     post_json(self.url, payload, self.timeout_s)
-                except Exception as exc:  # any failure is retried; the last one is reported
+                except RedirectRefused as exc:
+                    self._settle(record, f"undelivered: {exc}")
+                    break
+                except Exception as exc:  # any other failure is retried; the last one is reported
                     error = describe(exc)
                     self._settle(record, f"retrying: attempt {attempt} failed ({error})")
                     pause = self.backoff_s * 2 ** (attempt - 1)

@@ -26,7 +26,7 @@ from maskdet.inference.window import Window
 from maskdet.interrupts import interrupts_held
 from maskdet.monitoring.monitor import Monitor
 from maskdet.pipeline.step import Pipeline
-from maskdet.privacy.retention import Retention, write_marker
+from maskdet.privacy.retention import MARKER, Retention, RunMarker
 from maskdet.settings import DetectionSettings, MonitoringSettings, Settings
 
 TIMED = ("read", "preprocess", "inference", "nms", "blur", "draw", "write", "show")  # the summary's time per frame
@@ -139,8 +139,10 @@ def run_settings(settings: Settings, log=None) -> DetectSummary:
         show = True  # as YOLOv5 does: a webcam is for watching
         log("note: showing the webcam in a window (q or Esc quits)")
     existed = out.exist_ok and (Path(out.project) / out.name).exists()
+    markable = True  # whether this run's folder may hold the marker that lets --retain sweep it
     if existed and pipeline.monitor is not None:
         refuse_an_earlier_monitoring_run(Path(out.project) / out.name)
+        markable = may_mark(Path(out.project) / out.name, settings.privacy.retain_s is not None, log)
     if existed:
         refuse_a_run_folder_that_holds_the_inputs(Path(out.project) / out.name, specs)
     made_from = first_missing_folder(Path(out.project))  # removed again with the run folder if nothing is done
@@ -150,16 +152,20 @@ def run_settings(settings: Settings, log=None) -> DetectSummary:
     draw = show or not nosave
     monitor = pipeline.monitor
     retention = None
-    if monitor:
-        write_marker(save_dir, level)  # what --retain may sweep: only folders that hold this marker
+    marker = RunMarker(save_dir, level) if monitor and markable else None
+    if marker is not None:
+        marker.update()  # what --retain may sweep: only folders that hold this marker, only the files it lists
     start = time.perf_counter()
     with ExitStack() as stack:
         stack.push(_removed_if_nothing_was_done(summary, existed, made_from))  # runs last, once the sinks have closed
-        if monitor:
-            stack.callback(lambda: save_dir.is_dir() and write_marker(save_dir, level, running=False))
+        if marker is not None:
+            stack.callback(lambda: save_dir.is_dir() and marker.update(running=False))
         sinks, media = open_sinks(stack, settings, pipeline, save_dir, log, nosave)
-        if monitor and settings.privacy.retain_s is not None:
-            retention = Retention(Path(out.project), settings.privacy.retain_s, save_dir, monitor.prune, log)
+        if marker is not None:
+            marker.update()  # the tables the sinks just made: listed before anything else can happen
+        if monitor and marker is not None and settings.privacy.retain_s is not None:
+            retention = Retention(Path(out.project), settings.privacy.retain_s, save_dir, monitor.prune, log,
+                                  marker.update)
             retention(force=True)  # at each start: what earlier runs left past the duration
         if window:
             stack.callback(window.close)
@@ -251,6 +257,20 @@ def refuse_an_earlier_monitoring_run(run_dir: Path) -> None:
     if found:
         raise UserError(f"holds an earlier monitoring run's {', '.join(found)}, which this run would replace: leave out "
                         "--exist-ok (runs are numbered) or choose another --name", run_dir)
+
+
+def may_mark(run_dir: Path, retain: bool, log: Callable[[str], None]) -> bool:
+    """--exist-ok into a folder that was there before: it gets the marker (which lets --retain delete what runs wrote
+    in it) only when it already had one or was empty. A folder of the user's own (photos, videos, tables of theirs)
+    never does: with --retain that is a one-line error, without it a note (this run's outputs there are not swept)."""
+    if not run_dir.is_dir() or (run_dir / MARKER).is_file() or not any(run_dir.iterdir()):
+        return True
+    if retain:
+        raise UserError(f"holds files and was not made by a monitoring run (it has no {MARKER}): --retain deletes only "
+                        "what monitoring runs wrote in folders of their own: leave out --exist-ok (runs are numbered) or "
+                        "choose another --name", run_dir)
+    log(f"note: {run_dir} was not made by a monitoring run: it gets no {MARKER}, so --retain never sweeps it")
+    return False
 
 
 def check_flags_that_need_another(settings: Settings) -> None:

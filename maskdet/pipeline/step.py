@@ -5,10 +5,12 @@
     picture = pipeline.annotate(frame, det)    # boxes (and the counting line) drawn on a copy of the frame
 
 Stages, in order (STAGES):
-  1. detect        the detector (maskdet.inference.detectors), shared by every stream made with new_stream()
+  1. detect        the detector (maskdet.inference.detectors), shared by every stream made with new_stream(); it
+                   finds every face (--classes and --max-det are not applied yet: see `reported`)
   2. second_stage  a classifier of face crops mixing its opinion into each box's class
                    (maskdet.inference.second_stage; --second-stage off: None)
-  3. privacy       maskdet.pipeline.privacy.PrivacyStage: faces blurred in the frame (before anything crops it)
+  3. privacy       maskdet.pipeline.privacy.PrivacyStage: every face found blurred in the frame (before anything
+                   crops it); only then do --classes and --max-det choose the boxes reported downstream
   4. track         tracker + people, verdicts, line crossings and alerts (maskdet.monitoring), per stream
   5. annotate      boxes and labels drawn on a copy of the frame, after privacy
 Sinks (files, the window, the browser) are not part of the step: the caller gives them the Detections.
@@ -26,7 +28,7 @@ import numpy as np
 from maskdet.errors import UserError
 from maskdet.inference.augment import FlipAugmentedDetector
 from maskdet.inference.detections import Detections, Frame
-from maskdet.inference.detectors import Detector, load_detector
+from maskdet.inference.detectors import Detector, DetectSettings, load_detector
 from maskdet.inference.tiles import TiledDetector, TileSettings
 from maskdet.inference.visualize import Annotator
 from maskdet.models import default_weights, second_stage_model
@@ -44,10 +46,29 @@ def load_settings_detector(settings: Settings, threads: int = 0) -> Detector:
     return with_views(load_base_detector(settings, threads), settings.detection)
 
 
+def finding(det: DetectionSettings) -> DetectSettings:
+    """What the detector keeps: every class and at least the default number of boxes. --classes and --max-det choose
+    what is reported (Pipeline.reported), after the privacy stage has blurred every face the model found: a face of a
+    class left out of the report is still a face."""
+    return DetectSettings(det.conf, det.iou, max(det.max_det, DetectSettings.max_det), None, det.agnostic_nms)
+
+
+def reported(det: Detections, settings: DetectionSettings) -> Detections:
+    """The boxes --classes and --max-det keep, best first within --max-det, as the detector used to keep them."""
+    keep = np.ones(len(det), bool) if settings.classes is None else np.isin(det.class_id, list(settings.classes))
+    if keep.all() and len(det) <= settings.max_det:
+        return det
+    index = np.flatnonzero(keep)
+    index = index[np.argsort(-det.confidence[index], kind="stable")][: settings.max_det]
+    index.sort()
+    return Detections(det.xyxy[index], det.confidence[index], det.class_id[index], det.names, det.timings_ms,
+                      None if det.tracker_id is None else det.tracker_id[index])
+
+
 def load_base_detector(settings: Settings, threads: int = 0) -> Detector:
     """The model alone, without tiles or the mirror view: what several streams with their own views can share."""
     det = settings.detection
-    detector = load_detector(det.weights or default_weights(det.device), det.decoding(), det.imgsz, det.device, det.half, threads)
+    detector = load_detector(det.weights or default_weights(det.device), finding(det), det.imgsz, det.device, det.half, threads)
     if det.classes is not None and any(not 0 <= c < len(detector.names) for c in det.classes):
         raise UserError(f"--classes must be ids 0..{len(detector.names) - 1} ({', '.join(detector.names)})")
     return detector
@@ -61,9 +82,9 @@ def with_views(detector: Detector, det: DetectionSettings) -> Detector:
             tiles = TileSettings(size=det.tile, overlap=det.tile_overlap)
         except ValueError as error:
             raise UserError(f"--{error}") from None
-        detector = TiledDetector(detector, tiles, det.max_det)
+        detector = TiledDetector(detector, tiles, finding(det).max_det)
     if det.augment:
-        detector = FlipAugmentedDetector(detector, det.conf, det.max_det, det.agnostic_nms)
+        detector = FlipAugmentedDetector(detector, det.conf, finding(det).max_det, det.agnostic_nms)
     return detector
 
 
@@ -107,11 +128,13 @@ class Pipeline:
         return Pipeline(self.settings, detector=self.detector, second_stage=self.second_stage)
 
     def process(self, frame: Frame) -> Detections:
-        """Stages 1-4 on one frame. With blur, frame.image comes back changed (its faces blurred)."""
+        """Stages 1-4 on one frame. With blur, frame.image comes back changed (every face found blurred, whatever
+        --classes and --max-det report)."""
         det = self.detector(frame.image)
         if self.second_stage is not None:
             det = self.second_stage(frame, det)
         det = self.privacy(frame, det)  # before the people stage: its crops are of the blurred frame
+        det = reported(det, self.settings.detection)  # --classes, --max-det: what is reported, not what is hidden
         if self.monitor is not None:
             det = self.monitor(frame, det)
         return det

@@ -1,11 +1,14 @@
 """--retain: the outputs of monitoring runs are deleted once older than a duration.
 
 Only folders the project made are touched: a monitoring run writes MARKER into its run folder when it
-creates it, and only folders directly under the run's --project that hold that marker are swept --
-never the user's own files beside them, never a symlink. Inside such a folder:
+creates it (never into a folder of the user's that was there before: runner.py refuses --retain with
+--exist-ok into such a folder), and only folders directly under the run's --project that hold that marker
+are swept -- never the user's own files beside them, never a symlink. The marker lists the files the runs
+in the folder wrote (its manifest, "outputs", kept up to date while a run goes on). Inside such a folder:
 
-* the files a run writes (is_run_output: its images, videos, report and per-detection records, by place and
-  name) older than the duration (by modification time) are deleted; any other file is the user's and stays;
+* the files a run wrote (listed in the manifest, and by place and name is_run_output: its images, videos,
+  report and per-detection records) older than the duration (by modification time) are deleted; any other
+  file -- one that was there before the run, or put there since -- is the user's and stays;
 * the monitoring tables (people.csv, alerts.jsonl, counts.csv/json) lose the rows older than it (by
   the wall-clock time in each row); the running process prunes its own tables through its sinks;
 * a folder left with nothing but its marker is removed.
@@ -63,21 +66,63 @@ def age_of(stamp: str) -> float | None:
     return time.time() - when.timestamp()
 
 
-def write_marker(run_dir: Path, privacy: str, running: bool = True) -> None:
-    """Mark a monitoring run folder as ours; `running` (with the pid) tells other processes to leave its tables alone."""
-    atomic_write_text(run_dir / MARKER, json.dumps({"made_by": "maskdet detect.py (monitoring)", "privacy": privacy,
-                                                     "pid": os.getpid(), "running": running}) + "\n")
-
-
-def _running_elsewhere(run_dir: Path) -> bool:
-    """Another live process writes this run: its tables are its own to prune."""
+def read_marker(run_dir: Path) -> dict | None:
+    """The marker of a run folder, or None when there is none or it is not a marker's JSON object."""
     try:
         marker = json.loads((run_dir / MARKER).read_text(encoding="utf-8"))
-        pid, running = int(marker.get("pid", 0)), bool(marker.get("running"))
-    except (OSError, ValueError, TypeError, AttributeError):
-        return False
-    if not running or pid <= 0 or pid == os.getpid():
-        return False
+    except (OSError, ValueError):
+        return None
+    return marker if isinstance(marker, dict) else None
+
+
+def _files_in(run_dir: Path) -> set[str]:
+    """Every file under the run folder (no symlink followed), as POSIX paths relative to it."""
+    found = set()
+    for folder, _dirs, names in os.walk(run_dir, followlinks=False):
+        for name in names:
+            path = Path(folder) / name
+            if name != MARKER and not path.is_symlink():
+                found.add(path.relative_to(run_dir).as_posix())
+    return found
+
+
+class RunMarker:
+    """This run's marker, with the manifest of what the runs in its folder wrote: what --retain may delete.
+
+    A file already in the folder when the run started is never added (it is the user's, or an earlier run's,
+    listed by that run); a new file is added once it has the name and place of an output (is_run_output).
+    The manifest is rewritten at the start, after the sinks open, at every sweep and at the end, so a run
+    killed at any point leaves its tables listed (a picture written after the last update is not: it is kept)."""
+
+    def __init__(self, run_dir: Path, privacy: str):
+        self.run_dir, self.privacy = run_dir, privacy
+        previous = read_marker(run_dir)
+        listed = previous.get("outputs") if previous else None
+        before = _files_in(run_dir)
+        if previous is not None and not isinstance(listed, list):  # a marker from before manifests: outputs by name
+            listed = [rel for rel in before if is_run_output(run_dir, run_dir / rel)]
+        self.outputs: set[str] = {str(rel) for rel in listed or []}
+        self.before = before
+
+    def update(self, running: bool = True) -> None:
+        """Add the outputs written since the start to the manifest and rewrite the marker."""
+        if self.run_dir.is_dir():
+            for rel in _files_in(self.run_dir) - self.before:
+                if is_run_output(self.run_dir, self.run_dir / rel):
+                    self.outputs.add(rel)
+        write_marker(self.run_dir, self.privacy, running, sorted(self.outputs))
+
+
+def write_marker(run_dir: Path, privacy: str, running: bool = True, outputs: list[str] | None = None) -> None:
+    """Mark a monitoring run folder as ours; `running` (with the pid) tells other processes to leave its tables alone,
+    `outputs` lists the files its runs wrote (the only ones --retain deletes)."""
+    marker: dict = {"made_by": "maskdet detect.py (monitoring)", "privacy": privacy, "pid": os.getpid(), "running": running}
+    if outputs is not None:
+        marker["outputs"] = outputs
+    atomic_write_text(run_dir / MARKER, json.dumps(marker) + "\n")
+
+
+def _process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -85,6 +130,30 @@ def _running_elsewhere(run_dir: Path) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _running_elsewhere(run_dir: Path, log: Callable[[str], None] = lambda _m: None) -> bool:
+    """Another live process writes this run: its tables are its own to prune. A marker that says "running" for a
+    process that is gone (killed, crashed) is made honest: it says it ended without closing, and `log` says so."""
+    marker = read_marker(run_dir)
+    if marker is None:
+        return False
+    try:
+        pid, running = int(marker.get("pid", 0)), bool(marker.get("running"))
+    except (TypeError, ValueError):
+        return False
+    if not running or pid <= 0 or pid == os.getpid():
+        return False
+    if _process_alive(pid):
+        return True
+    marker.update(running=False, ended="without closing (its process was gone: killed or crashed)")
+    try:
+        atomic_write_text(run_dir / MARKER, json.dumps(marker) + "\n")
+    except OSError:
+        pass
+    log(f"note: the monitoring run in {run_dir} ended without closing (process {pid} is gone): people still in "
+        "view then have no row in its people.csv")
+    return False
 
 
 def prune_table(path: Path, older_than_s: float) -> int:
@@ -112,7 +181,9 @@ def prune_table(path: Path, older_than_s: float) -> int:
         return len(lines) - len(kept_lines)
     else:  # counts.json: {"period_s": ..., "periods": [...]}
         data = json.loads(text)
-        rows = data.get("periods", [])
+        rows = data.get("periods", []) if isinstance(data, dict) else None
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise ValueError('not a table of counts ({"period_s": ..., "periods": [{...}, ...]})')
         kept = [r for r in rows if not old(r.get(column, ""))]
         if len(kept) == len(rows):
             return 0
@@ -141,12 +212,17 @@ def sweep(project: Path, older_than_s: float, current: Path | None = None,
     for run_dir in sorted(project.iterdir()):
         if run_dir.is_symlink() or not run_dir.is_dir() or not (run_dir / MARKER).is_file():
             continue
-        own_tables = run_dir == current or _running_elsewhere(run_dir)
+        marker = read_marker(run_dir) or {}
+        listed = marker.get("outputs")  # None: a marker from before manifests, outputs told by name alone
+        listed = set(map(str, listed)) if isinstance(listed, list) else None
+        own_tables = run_dir == current or _running_elsewhere(run_dir, log)
         for folder, _dirs, names in os.walk(run_dir, followlinks=False):
             for name in names:
                 path = Path(folder) / name
                 if name == MARKER or path.is_symlink() or not is_run_output(run_dir, path):
                     continue
+                if listed is not None and path.relative_to(run_dir).as_posix() not in listed:
+                    continue  # not written by a run: the user's, whatever its name
                 try:
                     if folder == str(run_dir) and name in TABLES:
                         if not own_tables:
@@ -156,7 +232,7 @@ def sweep(project: Path, older_than_s: float, current: Path | None = None,
                         path.unlink()
                         files += 1
                 except (OSError, ValueError) as exc:  # a file another process just removed, an unreadable table
-                    log(f"--retain: could not sweep {path}: {exc}")
+                    log(f"note: --retain skipped {path}: {exc}")
         if run_dir != current and not _running_elsewhere(run_dir):
             _remove_if_spent(run_dir, older_than_s, now)
     return files, rows
@@ -192,9 +268,10 @@ class Retention:
     """Sweeps at the start of a run and every `every_s` while it runs (a quarter of the duration, at most a minute)."""
 
     def __init__(self, project: Path, older_than_s: float, current: Path, prune_own: Callable[[float], int],
-                 log: Callable[[str], None]):
+                 log: Callable[[str], None], record_outputs: Callable[[], None] = lambda: None):
         self.project, self.older_than_s, self.current = Path(project), older_than_s, current
         self.prune_own = prune_own
+        self.record_outputs = record_outputs  # the run's manifest, brought up to date before each sweep
         self.log = log
         self.every_s = min(60.0, max(0.5, older_than_s / 4))
         self.last = 0.0
@@ -205,6 +282,7 @@ class Retention:
         if not force and now - self.last < self.every_s:
             return
         self.last = now
+        self.record_outputs()
         files, rows = sweep(self.project, self.older_than_s, self.current, self.log)
         self.files += files
         self.rows += rows + self.prune_own(self.older_than_s)

@@ -1,0 +1,121 @@
+"""--retain deletes only what monitoring runs wrote: a folder of the user's own reused with --exist-ok never gets the
+marker, the marker lists the files its runs wrote (its manifest), and a file of the user's in a run folder -- even one
+named like an output -- stays, while the real outputs of real runs past the duration still go. A malformed table in
+another run folder is skipped with a note, and a marker left "running" by a killed process is made honest."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from maskdet.errors import UserError
+from maskdet.inference.detect import run
+from maskdet.privacy.retention import MARKER, sweep
+
+FACE = (60, 30, 100, 80)  # x1, y1, x2, y2 in a 160x120 frame
+HOUR_AGO = time.time() - 3600
+
+
+def scripted(helpers, tmp_path: Path) -> Path:
+    """A model that sees one face without a mask at FACE on any 160x120 image."""
+    box = helpers.to_model_pixels(FACE, (160, 120), 160)
+    return helpers.write_scripted_onnx(tmp_path / "scripted.onnx", [(*box, 1, 0.9)], 160)
+
+
+def monitored(helpers, tmp_path: Path, project: Path, **extra):
+    video = tmp_path / "door.mp4"
+    if not video.exists():
+        helpers.write_video(video, frames=10)
+    return run(source=str(video), weights=scripted(helpers, tmp_path), track=True, min_frames=1, project=project,
+               quiet=True, log=lambda _m: None, **extra)
+
+
+def age(path: Path) -> None:
+    os.utime(path, (HOUR_AGO, HOUR_AGO))
+
+
+def holiday_folder(project: Path) -> dict[Path, bytes]:
+    """The user's own folder of photos, a video and a table of theirs, old."""
+    folder = project / "Holiday"
+    folder.mkdir(parents=True)
+    files = {folder / "beach.png": b"\x89PNG the beach", folder / "wedding.mp4": b"\0\0\0\x18ftyp the wedding",
+             folder / "predictions.csv": b"a,b\n1,2\n"}
+    for path, data in files.items():
+        path.write_bytes(data)
+        age(path)
+    return files
+
+
+def test_retain_into_a_folder_of_the_users_with_exist_ok_is_refused_and_deletes_nothing(helpers, tmp_path):
+    project = tmp_path / "R"
+    files = holiday_folder(project)
+    with pytest.raises(UserError, match="was not made by a monitoring run"):
+        monitored(helpers, tmp_path, project, name="Holiday", exist_ok=True, privacy_retain="1d")
+    assert all(path.read_bytes() == data for path, data in files.items())
+    assert not (project / "Holiday" / MARKER).exists()
+
+
+def test_monitoring_into_a_folder_of_the_users_does_not_mark_it_so_a_later_retain_leaves_it_alone(helpers, tmp_path):
+    project = tmp_path / "R"
+    files = holiday_folder(project)
+    monitored(helpers, tmp_path, project, name="Holiday", exist_ok=True)
+    assert not (project / "Holiday" / MARKER).exists()
+    monitored(helpers, tmp_path, project, privacy_retain="30m")  # a run of its own beside it, sweeping the project
+    assert all(path.read_bytes() == data for path, data in files.items())
+
+
+def test_a_users_file_in_a_run_folder_stays_while_the_runs_own_old_outputs_go(helpers, tmp_path):
+    project = tmp_path / "R"
+    old = monitored(helpers, tmp_path, project, save_csv=True).save_dir
+    outputs = json.loads((old / MARKER).read_text(encoding="utf-8"))["outputs"]
+    assert {"door.mp4", "people.csv", "alerts.jsonl", "report.html", "predictions.csv"} <= set(outputs)
+    theirs = old / "beach.png"  # put there by the user after the run, named like an annotated image
+    theirs.write_bytes(b"\x89PNG the beach")
+    for path in old.rglob("*"):
+        if path.is_file():
+            age(path)
+    new = monitored(helpers, tmp_path, project, privacy_retain="30m")
+    assert theirs.read_bytes() == b"\x89PNG the beach"
+    assert not (old / "door.mp4").exists() and not (old / "report.html").exists()
+    assert not (old / "predictions.csv").exists()
+    assert (new.save_dir / "door.mp4").is_file()  # its own, new: kept
+
+
+def test_a_malformed_table_in_another_run_folder_is_skipped_with_a_note(tmp_path):
+    run_dir = tmp_path / "runs" / "exp"
+    run_dir.mkdir(parents=True)
+    (run_dir / MARKER).write_text(json.dumps({"running": False, "outputs": ["counts.json", "old.png"]}), encoding="utf-8")
+    (run_dir / "counts.json").write_text("[]", encoding="utf-8")
+    (run_dir / "old.png").write_bytes(b"\x89PNG")
+    age(run_dir / "old.png")
+    notes: list[str] = []
+    files, rows = sweep(tmp_path / "runs", 60, log=notes.append)
+    assert (files, rows) == (1, 0) and not (run_dir / "old.png").exists()
+    assert len(notes) == 1 and notes[0].startswith("note: --retain skipped") and "counts.json" in notes[0]
+
+
+def test_a_marker_left_running_by_a_killed_process_says_it_ended_without_closing(tmp_path):
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    run_dir = tmp_path / "runs" / "exp"
+    run_dir.mkdir(parents=True)
+    (run_dir / MARKER).write_text(json.dumps({"pid": int(gone.stdout), "running": True, "outputs": []}), encoding="utf-8")
+    notes: list[str] = []
+    sweep(tmp_path / "runs", 60, log=notes.append)
+    marker = json.loads((run_dir / MARKER).read_text(encoding="utf-8"))
+    assert marker["running"] is False and marker["ended"].startswith("without closing")
+    assert any("ended without closing" in note for note in notes)
+
+
+def test_retain_into_an_empty_folder_with_exist_ok_marks_it(helpers, tmp_path):
+    project = tmp_path / "R"
+    (project / "fresh").mkdir(parents=True)
+    summary = monitored(helpers, tmp_path, project, name="fresh", exist_ok=True, privacy_retain="1d")
+    assert (summary.save_dir / MARKER).is_file()
+    shutil.rmtree(project)
