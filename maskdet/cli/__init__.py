@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from maskdet.config import DEFAULT_DATA_YAML
 from maskdet.errors import run_cli
+from maskdet.interrupts import exit_code
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -73,10 +74,11 @@ def launch(command: str) -> int:
             setattr(sys, name, PlainText(stream))
             wrapped.append(name)
     try:
-        return run_cli(lambda argv: importlib.import_module(f"maskdet.cli.{command}").main(argv))
+        code = run_cli(lambda argv: importlib.import_module(f"maskdet.cli.{command}").main(argv))
     finally:
         for name in wrapped:
             getattr(sys, name).close()
+    return exit_code(code)  # ends at once where a native call it gave up on still runs (no crash at exit)
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
