@@ -10,6 +10,7 @@ and within the limit. Whatever this reader cannot measure it refuses; it never f
 from __future__ import annotations
 
 import struct
+import zlib
 from pathlib import Path
 
 import cv2
@@ -26,6 +27,11 @@ _JPEG_NO_LENGTH = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM and RSTn stand al
 # each, so 20,000 empty scans in a 650 KB file take 45 s to decode an 8000x8000 photo. Far past any encoder:
 MAX_JPEG_SCANS = 256
 TIFF_WIDTH, TIFF_LENGTH, TIFF_TILE_WIDTH, TIFF_TILE_LENGTH = 256, 257, 322, 323
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # by colour type: grey, RGB, palette, grey + alpha, RGBA
+UNDECODABLE = "the image is corrupt (it cannot be decoded)"
+PNG_MISMATCH = "its compressed pixels do not match its size"  # an internal verdict: such a PNG is decoded by Pillow
+ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))  # x0 y0 dx dy
 
 
 class ImageError(ValueError):
@@ -132,7 +138,9 @@ def _tiff(data: bytes) -> tuple[int, int] | None:
 
 def image_size(data: bytes) -> tuple[int, int]:
     """(width, height) from the header of a PNG, JPEG, BMP, WebP or TIFF; ImageUnreadable for anything else."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
+    if not data:  # said as the server says it, not as a format it is not
+        raise ImageUnreadable("the file is empty")
+    if data[:8] == PNG_SIGNATURE:
         size = _png(data)
     elif data[:3] == JPEG_START:
         size = _jpeg(data)
@@ -172,6 +180,76 @@ def check_decoding_cost(data: bytes, max_pixels: int) -> None:
             raise ImageTooLarge(f"its {width}x{length}-pixel tiles are over the {max_pixels / 1e6:g} megapixel limit")
 
 
+def _png_filtered_size(data: bytes, width: int, height: int) -> int | None:
+    """Bytes the IDAT stream of a PNG must inflate to (each row of each interlace pass: a filter byte and the
+    packed pixels), from its IHDR; None for a colour type libpng refuses anyway."""
+    bit_depth, color_type, interlace = data[24], data[25], data[28]
+    if color_type not in PNG_CHANNELS:
+        return None
+    bits = bit_depth * PNG_CHANNELS[color_type]
+    total = 0
+    for x0, y0, dx, dy in ADAM7 if interlace == 1 else ((0, 0, 1, 1),):
+        pass_width, pass_height = (width - x0 + dx - 1) // dx, (height - y0 + dy - 1) // dy
+        if pass_width > 0 and pass_height > 0:
+            total += pass_height * (1 + (pass_width * bits + 7) // 8)
+    return total
+
+
+def png_pixel_problem(data: bytes, width: int, height: int) -> str | None:
+    """Why a PNG's IDAT chunks are not one zlib stream that inflates to exactly the image its header describes
+    (None when they are).
+
+    libpng decodes one that holds more, or less, or bytes after the stream, but prints its own 'libpng warning:
+    IDAT: Too much image data' on stderr (fd 2, among a run's own lines; no OpenCV setting stops it, and
+    redirecting fd 2 around the decoder would swallow other threads' lines). Inflating first, in 64 KB steps
+    with the output thrown away (memory stays small), costs about half the decoding's time on a large PNG."""
+    expected = _png_filtered_size(data, width, height)
+    if expected is None:
+        return None  # the decoder refuses it, in our words (ImageUnreadable)
+    inflater, produced, pos = zlib.decompressobj(), 0, 8
+    view = memoryview(data)
+    while pos + 12 <= len(data):
+        length, kind = int.from_bytes(data[pos:pos + 4], "big"), data[pos + 4:pos + 8]
+        if kind == b"IEND":
+            break
+        if kind == b"IDAT":
+            if inflater.eof:
+                return PNG_MISMATCH  # IDAT after the stream's end
+            for start in range(pos + 8, min(pos + 8 + length, len(data)), 1 << 16):
+                piece = view[start:min(start + (1 << 16), pos + 8 + length)]
+                while piece:
+                    try:
+                        produced += len(inflater.decompress(piece, 1 << 20))
+                    except zlib.error:
+                        return UNDECODABLE
+                    if produced > expected:
+                        return PNG_MISMATCH
+                    piece = inflater.unconsumed_tail
+            if inflater.unused_data:
+                return PNG_MISMATCH  # bytes after the stream's end
+        pos += 12 + length
+    return None if inflater.eof and produced == expected else PNG_MISMATCH
+
+
+def _decode_png_quietly(data: bytes) -> np.ndarray:
+    """BGR pixels of a PNG whose compressed pixels do not match its size (some encoders pad the stream), decoded
+    by Pillow, which prints nothing; one with too few pixels is refused as corrupt, as Pillow refuses it. Its size
+    was checked against the limit before this."""
+    import io
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # its DecompressionBombWarning: the size was already bounded here
+            with Image.open(io.BytesIO(data)) as im:
+                rgb = np.asarray(im.convert("RGB"))
+    except Exception:  # Pillow raises many types for a damaged file
+        raise ImageUnreadable(UNDECODABLE) from None
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+
+
 def read_image_bounded(source: bytes | str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """BGR pixels of an image file or its bytes, decoded only once its header says it fits `max_pixels`.
 
@@ -182,9 +260,14 @@ def read_image_bounded(source: bytes | str | Path, max_pixels: int = MAX_PIXELS)
     width, height = image_size(data)
     check_pixels(width, height, max_pixels)
     check_decoding_cost(data, max_pixels)
+    problem = png_pixel_problem(data, width, height) if data[:8] == PNG_SIGNATURE else None
+    if problem == PNG_MISMATCH:  # decodable, but libpng would print its own warning: Pillow decodes it quietly
+        return _decode_png_quietly(data)
+    if problem:
+        raise ImageUnreadable(problem)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
-        raise ImageUnreadable("the image is corrupt (it cannot be decoded)")
+        raise ImageUnreadable(UNDECODABLE)
     if image.shape[0] * image.shape[1] > max_pixels:  # never expected: the decoder disagreed with the header
         raise ImageTooLarge(f"{image.shape[1]}x{image.shape[0]} pixels, over the {max_pixels / 1e6:g} megapixel limit")
     return image

@@ -33,10 +33,13 @@ class Detector(Protocol):
 
 
 def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, float, tuple[int, int]]:
-    """Resize keeping the aspect ratio and pad to size x size with grey, as YOLO was trained."""
+    """Resize keeping the aspect ratio and pad to size x size with grey, as YOLO was trained.
+
+    Every side keeps at least a pixel: a 5000x1 strip scaled to 640 px would round to 0 rows, which OpenCV's
+    resize refuses (such an image is simply looked at, and holds no face)."""
     h, w = image.shape[:2]
     scale = min(size / h, size / w)
-    nh, nw = round(h * scale), round(w * scale)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
     resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR) if (nh, nw) != (h, w) else image
     top, left = (size - nh) // 2, (size - nw) // 2
     padded = cv2.copyMakeBorder(resized, top, size - nh - top, left, size - nw - left, cv2.BORDER_CONSTANT, value=(114, 114, 114))

@@ -32,8 +32,9 @@ from maskdet.fileio import IMAGE_SUFFIXES, TEXT_FILE_LIMIT, read_bytes_bounded
 from maskdet.imageio import ImageTooLarge, ImageUnreadable, image_size, read_image_bounded
 from maskdet.inference.detections import Frame
 from maskdet.inference.threads import prefetch
+from maskdet.interrupts import strand
 from maskdet.settings import MAX_PIXELS, image_file_limit
-from maskdet.videoio import CORRUPT, OPEN_TIMEOUT_S, VideoFile, VideoTooLarge, VideoUnreadable
+from maskdet.videoio import CORRUPT, OPEN_TIMEOUT_S, VideoFile, VideoTooLarge, VideoUnreadable, sane_fps
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".gif"})
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
@@ -366,20 +367,21 @@ def png_is_intact(data: bytes) -> bool:
     return False
 
 
-def read_image(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def read_image(path: Path, max_pixels: int = MAX_PIXELS, limit_flag: str | None = None) -> np.ndarray:
     """Decode an image with the one bounded reader (maskdet.imageio): its size is read from the header and
     checked against max_pixels before any decoding. Unreadable or oversized files raise SourceError: the
-    caller skips them."""
+    caller skips them. `limit_flag`: the caller's flag that sets max_pixels (detect.py's --max-pixels), named
+    in the message of an image over it; a caller with none (prelabel.py, export.py) gets only 'downscale it'."""
     try:
         data = read_bytes_bounded(path, image_file_limit(max_pixels))
     except FileNotFoundError:
         raise SourceError(f"{path}: cannot read this image (it is gone)") from None
     except OSError as exc:  # permission denied, a folder named like an image, an I/O error
         raise SourceError(f"{path}: cannot read this file ({exc.strerror or exc})") from None
-    return _decode_image(data, str(path), max_pixels)
+    return _decode_image(data, str(path), max_pixels, limit_flag)
 
 
-def _decode_image(data: bytes, name: str, max_pixels: int) -> np.ndarray:
+def _decode_image(data: bytes, name: str, max_pixels: int, limit_flag: str | None = None) -> np.ndarray:
     """read_image's decoding of a file's bytes (or a URL's), errors named after `name`."""
     if data[:8] == PNG_SIGNATURE and not png_is_intact(data):
         raise SourceError(f"{name}: cannot read this image: a damaged or truncated PNG")
@@ -387,8 +389,10 @@ def _decode_image(data: bytes, name: str, max_pixels: int) -> np.ndarray:
         return read_image_bounded(data, max_pixels)
     except ImageTooLarge:
         w, h = image_size(data)
-        raise SourceError(f"{name}: {w}x{h} pixels is over the limit of {max_pixels / 1e6:g} megapixels (--max-pixels; "
-                          f"this one has {w * h / 1e6:.3g} megapixels): downscale it or raise --max-pixels") from None
+        flag, fix = (f"{limit_flag}; ", f"downscale it or raise {limit_flag}") if limit_flag else ("", "downscale it")
+        megapixels = f"{w * h / 1e6:,.0f}" if w * h >= 1e8 else f"{w * h / 1e6:.3g}"  # 2,500, not 2.5e+03
+        raise SourceError(f"{name}: {w}x{h} pixels is over the limit of {max_pixels / 1e6:g} megapixels ({flag}"
+                          f"this one has {megapixels} megapixels): {fix}") from None
     except ImageUnreadable as exc:  # its reason may hold parentheses of its own: none around it
         raise SourceError(f"{name}: cannot read this image: {exc}") from None
     except (cv2.error, MemoryError):  # OpenCV's own pixel ceiling, or no memory for the pixels
@@ -428,14 +432,14 @@ def read_url_bytes(url: str, limit: int, timeout: float = URL_TIMEOUT_S, total: 
         raise SourceError(f"the download failed: {getattr(exc, 'strerror', None) or str(exc) or type(exc).__name__}") from None
 
 
-def read_url_image(url: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def read_url_image(url: str, max_pixels: int = MAX_PIXELS, limit_flag: str | None = None) -> np.ndarray:
     """An image behind an http(s) URL: read once, bounded in bytes (as a file is, image_file_limit) and in
     time, then decoded as a file is (its size checked against max_pixels from its header first)."""
     try:
         data = read_url_bytes(url, image_file_limit(max_pixels))
     except SourceError as exc:
         raise SourceError(f"{url}: cannot read this image: {exc}") from None
-    return _decode_image(data, url, max_pixels)
+    return _decode_image(data, url, max_pixels, limit_flag)
 
 
 class StreamCapture:
@@ -445,15 +449,15 @@ class StreamCapture:
 
     def __init__(self, url: str, max_pixels: int, open_timeout: float = OPEN_TIMEOUT_MS / 1000):
         self.refused: VideoTooLarge | None = None
-        self.timed_out = False  # the server did not answer within open_timeout (not: refused, not found, not video)
+        self.timed_out = False  # no video came within open_timeout (the server may not have answered, or sent nothing)
+        self.failure: str | None = None  # what went wrong, where FFmpeg says it (refused, 404, not a video)
         self._video: VideoFile | None = None
-        started = time.monotonic()
         try:
             self._video = VideoFile(url, max_pixels, (open_timeout, READ_TIMEOUT_MS / 1000), live=True)
         except VideoTooLarge as exc:
             self.refused = exc
-        except VideoUnreadable:
-            self.timed_out = time.monotonic() - started >= 0.9 * open_timeout
+        except Exception as exc:  # noqa: BLE001 (every way an open fails is said in words, none is raised)
+            self.timed_out, self.failure = _open_failure(exc)
         self._frames = self._video.frames() if self._video is not None else iter(())
 
     def isOpened(self) -> bool:  # noqa: N802 (cv2.VideoCapture's name)
@@ -476,6 +480,34 @@ class StreamCapture:
             self._video.close()
 
 
+def _is_empty(path: Path) -> bool:
+    try:
+        return path.stat().st_size == 0
+    except OSError:  # gone, or not readable: the open says so
+        return False
+
+
+def _open_failure(exc: Exception) -> tuple[bool, str | None]:
+    """(whether it timed out, what happened where FFmpeg's error says it) for a stream that did not open.
+
+    A timeout cannot tell a server that never answered from one that answered and then sent nothing that
+    decodes (FFmpeg's open is one call): its message says both."""
+    import av
+
+    if isinstance(exc, (av.ExitError, TimeoutError)):  # PyAV's open timeout interrupts FFmpeg (EXIT), or a socket's
+        return True, None
+    if isinstance(exc, (av.HTTPClientError, av.HTTPServerError, av.HTTPError)):  # 4xx, 5xx, and others: no common base
+        return False, f"the server answered {str(exc.strerror).removeprefix('Server returned ')}: check the URL"
+    if isinstance(exc, ConnectionRefusedError):
+        return False, "the connection was refused: check the URL (its port) and that the server is up"
+    if isinstance(exc, VideoUnreadable):
+        return False, ("the server answered, but with no video stream" if str(exc) != CORRUPT
+                       else "the server answered, but not with a video that can be decoded")
+    if isinstance(exc, av.InvalidDataError):
+        return False, "the server answered, but what it sent is not a video that can be decoded"
+    return False, None
+
+
 def iter_video(path: Path | str, vid_stride: int, log: Log, ended_early: Log | None = None,
                name: str | None = None, max_pixels: int = MAX_PIXELS) -> Iterator[Frame]:
     """Every vid_stride-th frame of a video file; a truncated file ends early with a note (to `ended_early`
@@ -485,6 +517,8 @@ def iter_video(path: Path | str, vid_stride: int, log: Log, ended_early: Log | N
     video over the limit is refused from its header, and a frame past it later (a stream that changes
     size midway) ends the video with the reason. `path` may be an http(s) URL to a video file: read once, to
     its end (a connection that drops ends it early, as a truncated file does; each read waits URL_TIMEOUT_S)."""
+    if isinstance(path, Path) and _is_empty(path):
+        raise SourceError(f"{path}: cannot read this video: the file is empty")
     try:
         video = VideoFile(path, max_pixels, URL_TIMEOUT_S if isinstance(path, str) and is_url(path) else OPEN_TIMEOUT_S)
     except VideoTooLarge as exc:
@@ -500,9 +534,9 @@ def iter_video(path: Path | str, vid_stride: int, log: Log, ended_early: Log | N
     index = 0
     with video:
         try:
-            for image in video.frames():
+            for image, seconds in video.timed_frames():  # the file's own times: a phone's variable rate is uneven
                 if index % vid_stride == 0:
-                    yield Frame(image, str(path), name or _stem(str(path)), "video", index, index / fps, time.perf_counter(),
+                    yield Frame(image, str(path), name or _stem(str(path)), "video", index, seconds, time.perf_counter(),
                                 fps / vid_stride, total)
                 index += 1
         except VideoTooLarge as exc:
@@ -551,29 +585,41 @@ class LatestFrameReader:
             return cv2.VideoCapture(self.target)
         return StreamCapture(self.target, self.max_pixels, open_timeout or self.open_timeout())
 
-    def _refuse(self, width: int, height: int) -> None:
-        """Stop reading a source whose frames are over max_pixels (never handed out, never reconnected to)."""
-        self.refused = f"frames of {width}x{height} pixels, over the {self.max_pixels / 1e6:.3g} megapixel limit (--max-pixels)"
+    def _refuse(self, size: tuple[int, int] | None) -> None:
+        """Stop reading a source whose frames are over max_pixels (never handed out, never reconnected to); `size`
+        None where neither the stream nor the decoder refusing its frame says it."""
+        frames = f"frames of {size[0]}x{size[1]} pixels" if size else "frames"
+        self.refused = f"{frames}, over the {self.max_pixels / 1e6:.3g} megapixel limit (--max-pixels)"
+
+    def _open_stream(self, timeout: float) -> StreamCapture | None:
+        """The stream opened within `timeout` seconds, or None: the opening is waited for on a thread and given up
+        at the timeout (PyAV's own timeout runs once to connect and again to probe: alone it may take twice as long)."""
+        try:
+            return _on_a_thread(lambda: self._capture(timeout), f"open-{self.name}", timeout)
+        except _GaveUp:
+            return None
 
     def open(self) -> None:
         # A stream is opened on a thread: PyAV's open, in C, holds Ctrl-C back until its timeout and then drops
         # it; waiting here instead, the main thread gets it at once (the abandoned open ends at its timeout).
-        cap = self._capture() if self.spec.kind == "webcam" else _on_a_thread(self._capture, f"open-{self.name}")
-        if not cap.isOpened():
-            cap.release()
+        cap = self._capture() if self.spec.kind == "webcam" else self._open_stream(self.open_timeout())
+        if cap is None or not cap.isOpened():
+            if cap is not None:
+                cap.release()
             if self.spec.kind == "webcam":
                 raise SourceError(
                     f"cannot open webcam {self.target}: no camera there, or it is busy. Try another index "
                     f"(--source 1), close other programs using the camera, check that your user may read "
                     f"/dev/video{self.target} (the 'video' group); in Docker/WSL pass the device through")
-            if getattr(cap, "timed_out", False):
-                raise SourceError(f"cannot open stream {self.target}: the server did not answer within "
-                                  f"{self.open_timeout():g} s (--stream-timeout): check the URL and that the server "
-                                  "is up and reachable from here")
+            if cap is None or cap.timed_out:
+                raise SourceError(f"cannot open stream {self.target}: no video came within {self.open_timeout():g} s "
+                                  "(--stream-timeout): the server did not answer, or answered but sent nothing that "
+                                  "can be decoded. Check the URL and that the server is up and streaming")
+            if cap.failure:
+                raise SourceError(f"cannot open stream {self.target}: {cap.failure}")
             raise SourceError(f"cannot open stream {self.target}: check the URL, that the server is up, "
                               "and that it is reachable from here")
-        fps = cap.get(cv2.CAP_PROP_FPS)
-        self.fps = fps if 0 < fps < 240 else None
+        self.fps = sane_fps(cap.get(cv2.CAP_PROP_FPS))
         self.started = time.perf_counter()
         self._thread = threading.Thread(target=self._run, args=(cap,), name=f"reader-{self.name}", daemon=True)
         self._thread.start()
@@ -586,10 +632,10 @@ class LatestFrameReader:
             ok, image = cap.read() if cap is not None else (False, None)
             now = time.perf_counter()
             if getattr(cap, "refused", None) is not None:  # a stream: its decoder refused the frame
-                self._refuse(*cap.refused.size)
+                self._refuse(cap.refused.size)
                 break
             if ok and image.shape[0] * image.shape[1] > self.max_pixels:  # a webcam: OpenCV decoded it
-                self._refuse(image.shape[1], image.shape[0])
+                self._refuse((image.shape[1], image.shape[0]))
                 break
             if ok:
                 with self._cond:
@@ -610,11 +656,13 @@ class LatestFrameReader:
                 break
             backoff = min(backoff * 2, 8.0)
             left = self.give_up_after - (time.perf_counter() - last_frame) if self.give_up_after else self.open_timeout()
-            cap = self._capture(max(1.0, min(left, self.open_timeout())))  # a try never runs past the give-up time
-            if cap.isOpened():
+            timeout = max(1.0, min(left, self.open_timeout()))  # a try never runs past the give-up time
+            cap = self._capture(timeout) if isinstance(self.target, int) else self._open_stream(timeout)
+            if cap is not None and cap.isOpened():
                 self.log(f"note: {self.spec.target}: reconnected")
                 continue
-            cap.release()
+            if cap is not None:
+                cap.release()
             cap = None
             left = self.give_up_after - (time.perf_counter() - last_frame) if self.give_up_after else float("inf")
             if left > 0:  # else the loop gives up next, and says only that
@@ -646,9 +694,13 @@ class LatestFrameReader:
 T = TypeVar("T")
 
 
-def _on_a_thread(opener: Callable[[], T], name: str) -> T:
-    """opener() run on a daemon thread while this one waits, so Ctrl-C stops the wait at once. A capture
-    opened after the wait was given up is released by the thread itself."""
+class _GaveUp(Exception):
+    """_on_a_thread's opener did not finish within its timeout."""
+
+
+def _on_a_thread(opener: Callable[[], T], name: str, timeout: float | None = None) -> T:
+    """opener() run on a daemon thread while this one waits, so Ctrl-C stops the wait at once, and so does
+    `timeout` (raising _GaveUp). A capture opened after the wait was given up is released by the thread itself."""
     result: list = []
     done = threading.Event()
     lock = threading.Lock()
@@ -667,11 +719,15 @@ def _on_a_thread(opener: Callable[[], T], name: str) -> T:
             result.append(value)
         done.set()
 
-    threading.Thread(target=work, name=name, daemon=True).start()
+    thread = threading.Thread(target=work, name=name, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout if timeout is not None else float("inf")
     try:
-        while not done.wait(0.25):
-            pass
+        while not done.wait(max(0.0, min(0.25, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                raise _GaveUp(name)
     except BaseException:
+        strand(thread)  # maybe still inside FFmpeg: the process must not run Python's shutdown under it
         with lock:
             given_up = True
             if result and not isinstance(result[0], BaseException):
@@ -695,7 +751,8 @@ def _file_frames(specs: list[SourceSpec], first: int, count: int, vid_stride: in
         try:
             if spec.kind == "image":
                 source = spec.target if url else str(Path(spec.target))
-                image = read_url_image(source, max_pixels) if url else read_image(Path(source), max_pixels)
+                reader = read_url_image if url else read_image
+                image = reader(source if url else Path(source), max_pixels, "--max-pixels")
                 yield Frame(image, source, spec.name or _stem(source), "image", 0, 0.0, time.perf_counter(), position=position)
             else:
                 early: list[str] = []

@@ -287,7 +287,8 @@ def test_a_photo_over_the_pixel_limit_is_skipped_and_the_rest_prelabelled(tmp_pa
     huge_png(photos / "b.png", 20000, 20000)
     echoed: list[str] = []
     report = prelabel_folder(photos, photos, fixed_detector({}), conf=0.35, echo=echoed.append)
-    assert report.written == 1 and len(report.skipped) == 1 and "--max-pixels" in report.skipped[0]
+    assert report.written == 1 and len(report.skipped) == 1 and "over the limit of 100 megapixels" in report.skipped[0]
+    assert "downscale it" in report.skipped[0] and "--max-pixels" not in report.skipped[0]  # prelabel.py has no such flag
     assert (photos / "a.txt").exists() and not (photos / "b.txt").exists()
 
 

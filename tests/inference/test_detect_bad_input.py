@@ -252,3 +252,16 @@ def test_an_imgsz_a_fixed_size_onnx_cannot_take_is_a_one_line_error(detect, mode
     line = tools.assert_one_line_error(detect("--source", image, "--weights", model.onnx, "--imgsz", "320"), model.onnx)
     # The simpler path first: the .pt beside it takes any size; re-exporting is the second choice.
     assert line.index(f"--weights {model.pt} --imgsz 320") < line.index("export.py --imgsz 320"), line
+
+
+def test_an_empty_image_or_video_is_said_to_be_empty(detect, scripted_model, make_images, tmp_path):
+    """As the server says it of an empty upload: not 'not a JPEG, PNG, ...' nor 'corrupt'."""
+    make_images(tmp_path / "in", n=1)
+    for name in ("empty.png", "empty.mp4"):
+        (tmp_path / "in" / name).write_bytes(b"")
+    proc = detect("--source", tmp_path / "in", "--weights", scripted_model([]))
+    assert proc.returncode == 1, proc.stderr
+    skipped = sorted(line for line in proc.stderr.splitlines() if line.startswith("skipped: "))
+    assert len(skipped) == 2, proc.stderr
+    assert skipped[0].endswith("empty.mp4: cannot read this video: the file is empty"), skipped
+    assert skipped[1].endswith("empty.png: cannot read this image: the file is empty"), skipped

@@ -171,3 +171,16 @@ def test_inputs_with_the_same_name_get_no_note_about_saved_names_when_nothing_is
     assert "numbered name" not in proc.stderr and not list((tmp_path / "runs").rglob("*.png"))
     proc = detect("--source", listing, "--weights", weights, "--nosave", "--save-txt")  # label files are named
     assert proc.returncode == 0 and f"{second} as scene0_2" in proc.stderr, proc.stderr
+
+
+def test_an_image_over_the_limit_names_the_flag_only_for_a_caller_that_has_it(tmp_path):
+    """detect.py has --max-pixels; prelabel.py, export.py's calibration and check.py's previews do not: their
+    message says to downscale the photo, not to raise a flag they lack."""
+    huge = huge_png(tmp_path / "huge.png", 20000, 20000)
+    with pytest.raises(SourceError) as without_flag:
+        read_image(huge)
+    assert str(without_flag.value).endswith("(this one has 400 megapixels): downscale it")
+    assert "--max-pixels" not in str(without_flag.value)
+    with pytest.raises(SourceError, match=r"\(--max-pixels; this one has 400 megapixels\): downscale it or raise "
+                                          "--max-pixels$"):
+        read_image(huge, limit_flag="--max-pixels")

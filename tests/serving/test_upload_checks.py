@@ -124,12 +124,13 @@ def test_pillows_own_bomb_limits_play_no_part(monkeypatch):
     assert not [w for w in caught if issubclass(w.category, Image.DecompressionBombWarning)]
 
 
-@pytest.mark.parametrize("data", [b"", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, b"\xff\xd8\xffnot really", b"BM" + b"\xff" * 30])
-def test_bytes_whose_size_cannot_be_read_are_400_and_never_decoded(data):
+@pytest.mark.parametrize(("data", "why"), [(b"", "the file is empty"), (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "corrupt"),
+                                         (b"\xff\xd8\xffnot really", "corrupt"), (b"BM" + b"\xff" * 30, "corrupt")])
+def test_bytes_whose_size_cannot_be_read_are_400_and_never_decoded(data, why):
     with pytest.raises(UploadError) as err:
         decode_image(data, "bad.png")
     assert err.value.status == 400 and err.value.message.startswith("bad.png: ")
-    assert "corrupt" in err.value.message or "not a JPEG, PNG" in err.value.message
+    assert why in err.value.message
 
 
 # --- videos ----------------------------------------------------------------------------------------
@@ -142,8 +143,9 @@ def write_video(path, frames: int, fps: float) -> None:
     writer.release()
 
 
-@pytest.mark.parametrize(("fps", "taken"), [(10.0, 10.0), (239.0, 239.0), (240.0, 25.0)])
-def test_a_video_gives_its_frame_count_and_frame_rate_a_rate_past_240_taken_as_25(tmp_path, fps, taken):
+@pytest.mark.parametrize(("fps", "taken"), [(10.0, 10.0), (240.0, 240.0), (1000.0, 1000.0), (1001.0, 25.0)])
+def test_a_video_gives_its_frame_count_and_frame_rate_a_rate_past_1000_taken_as_25(tmp_path, fps, taken):
+    """240 fps is a phone's slow motion, 1000 a lab camera's; past that a header's rate is nonsense."""
     path = tmp_path / "v.mp4"
     write_video(path, 4, fps)
     frames, rate = check_video(path, "v.mp4")
