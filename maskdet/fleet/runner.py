@@ -92,8 +92,10 @@ def start_ray(address: tuple[str, int] | None, workers: int, log: Log) -> bool:
     # Ray starts its workers at niceness 15 (the raylet first); here the workers ARE the job, and a camera worker
     # that any other program on the machine can starve drops frames. A cluster started with `ray start` keeps its own.
     os.environ.setdefault("RAY_worker_niceness", "0")
-    ray.init(num_cpus=max(workers, os.cpu_count() or 1), include_dashboard=False, logging_level="ERROR",
-             log_to_driver=False, configure_logging=True)
+    # address="local": a Ray of this run's own. Without it ray.init joins the cluster a `ray start` left on this
+    # machine (its ray_current_cluster file, even a stale one) and refuses num_cpus there: --ray is for joining.
+    ray.init(address="local", num_cpus=max(workers, os.cpu_count() or 1), include_dashboard=False,
+             logging_level="ERROR", log_to_driver=False, configure_logging=True)
     return True
 
 

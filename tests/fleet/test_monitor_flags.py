@@ -65,6 +65,25 @@ def test_a_live_camera_that_gives_no_frame_at_all_is_named_and_the_exit_status_i
     assert "skipped: dead-cam: not one frame this run" in proc.stderr
 
 
+def test_without_ray_a_run_starts_its_own_ray_even_where_a_ray_start_left_its_address(netns, tmp_path):
+    """`ray start` leaves the cluster's address in Ray's temp folder (ray_current_cluster), and ray.init() would
+    join it, or fail on a stale one: without --ray the run's Ray is its own."""
+    import tempfile
+
+    ray_tmp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # short: Ray's socket paths have a length limit
+    (ray_tmp / "ray").mkdir()
+    (ray_tmp / "ray" / "ray_current_cluster").write_text("127.0.0.1:63790", encoding="utf-8")  # nothing there
+    cameras = tmp_path / "cameras.yaml"
+    cameras.write_text("cameras:\n  - {name: dead-cam, source: 'rtsp://127.0.0.1:9/nothing'}\n", encoding="utf-8")
+    try:
+        proc = netns.run([sys.executable, ROOT / "monitor.py", cameras, "--db", tmp_path / "fleet.db", "--duration", "2",
+                          "--workers", "1"], cwd=tmp_path, timeout=300, env={**os.environ, "RAY_TMPDIR": str(ray_tmp)})
+    finally:
+        subprocess.run(["rm", "-rf", str(ray_tmp)], check=False)
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert proc.returncode == 1 and "dead-cam (/): 0 frames this run" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
 def test_a_cameras_file_of_video_files_only_is_recorded_videos_and_refuses_the_live_flags(netns, fleet_kit, tmp_path):
     """The checks go by what the fleet is, not by whether --archive was typed: such a file runs as an archive."""
     clip = fleet_kit.write_camera_video(tmp_path / "yard.mp4", {}, [], 2.0, fleet_kit.background)
