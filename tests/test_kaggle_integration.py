@@ -153,9 +153,16 @@ def assert_card_figures_reproduce(data_yaml: Path, key: str, project: Path, form
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     measured = pd.read_csv(project / "exp" / "metrics.csv", index_col="class")
+    tolerance = INT8_ACROSS_CPUS if form and form.startswith("int8") else 0.002
     for cls, figures in quoted_figures[key].items():
         for metric, quoted in figures.items():
-            assert measured.loc[cls, metric] == pytest.approx(quoted, abs=0.002), f"{key}: {cls} {metric}"
+            assert measured.loc[cls, metric] == pytest.approx(quoted, abs=tolerance), f"{key}: {cls} {metric}"
+
+
+# OpenVINO's INT8 kernels are not the same on every CPU: the card's INT8 figures come from an Intel Xeon with AMX;
+# an AMD EPYC with VNNI but no AMX gives figures up to 0.011 away (the rare class's mAP50-95; 0.002 for mAP50 over
+# all classes), so that is what a reproduction on another CPU can promise. The fp32 figures hold to 0.002 anywhere.
+INT8_ACROSS_CPUS = 0.012
 
 
 needs_card = pytest.mark.skipif(not MODEL.exists() or not CARD_METRICS.exists(), reason="no shipped model and metrics in models/")
