@@ -95,9 +95,11 @@ class DetectionSettings:
     # (models/second_stage.onnx) when there is one, "off" = none, or a path
     second_stage: str | Path | None = None
 
-    def decoding(self) -> DetectSettings:
-        return DetectSettings(self.conf, self.iou, self.max_det, tuple(self.classes) if self.classes is not None else None,
-                              self.agnostic_nms)
+    def finding(self) -> DetectSettings:
+        """What the detector keeps: every class and at least the default number of boxes. --classes and --max-det
+        choose what is reported (maskdet.pipeline.step.reported), after the privacy stage has blurred every face
+        the model found: a face of a class left out of the report is still a face."""
+        return DetectSettings(self.conf, self.iou, max(self.max_det, DetectSettings.max_det), None, self.agnostic_nms)
 
 
 @dataclass

@@ -55,7 +55,7 @@ def test_prelabel_py_conf_default_is_the_labelling_threshold():
 
 def test_the_detector_and_the_people_stage_use_the_same_defaults():
     assert DetectorsDetectSettings is DetectSettings
-    assert DetectionSettings().decoding() == DetectSettings()
+    assert DetectionSettings().finding() == DetectSettings()
     assert (MonitoringSettings().min_frames, MonitoringSettings().alert_after) == (MIN_FRAMES, ALERT_AFTER_S)
     assert (MonitorSettings().min_frames, MonitorSettings().alert_after) == (MIN_FRAMES, ALERT_AFTER_S)
 
@@ -63,7 +63,7 @@ def test_the_detector_and_the_people_stage_use_the_same_defaults():
 def test_flat_keywords_land_in_their_sections_and_back():
     s = Settings.from_flat(source="clip.mp4", conf=0.4, classes=[1, 2], track=True, save_csv=True, privacy_level="blur")
     assert s.source.source == "clip.mp4" and s.detection.conf == 0.4 and s.monitoring.track and s.output.save_csv
-    assert s.detection.decoding().classes == (1, 2) and s.privacy.level == "blur"
+    assert s.detection.classes == [1, 2] and s.detection.finding().classes is None and s.privacy.level == "blur"
     assert Settings.from_flat(**s.flat()) == s
 
 

@@ -28,7 +28,7 @@ import numpy as np
 from maskdet.errors import UserError
 from maskdet.inference.augment import FlipAugmentedDetector
 from maskdet.inference.detections import Detections, Frame
-from maskdet.inference.detectors import Detector, DetectSettings, load_detector
+from maskdet.inference.detectors import Detector, load_detector
 from maskdet.inference.tiles import TiledDetector, TileSettings
 from maskdet.inference.visualize import Annotator
 from maskdet.models import default_weights, second_stage_model
@@ -46,13 +46,6 @@ def load_settings_detector(settings: Settings, threads: int = 0) -> Detector:
     return with_views(load_base_detector(settings, threads), settings.detection)
 
 
-def finding(det: DetectionSettings) -> DetectSettings:
-    """What the detector keeps: every class and at least the default number of boxes. --classes and --max-det choose
-    what is reported (Pipeline.reported), after the privacy stage has blurred every face the model found: a face of a
-    class left out of the report is still a face."""
-    return DetectSettings(det.conf, det.iou, max(det.max_det, DetectSettings.max_det), None, det.agnostic_nms)
-
-
 def reported(det: Detections, settings: DetectionSettings) -> Detections:
     """The boxes --classes and --max-det keep, best first within --max-det, as the detector used to keep them."""
     keep = np.ones(len(det), bool) if settings.classes is None else np.isin(det.class_id, list(settings.classes))
@@ -68,7 +61,7 @@ def reported(det: Detections, settings: DetectionSettings) -> Detections:
 def load_base_detector(settings: Settings, threads: int = 0) -> Detector:
     """The model alone, without tiles or the mirror view: what several streams with their own views can share."""
     det = settings.detection
-    detector = load_detector(det.weights or default_weights(det.device), finding(det), det.imgsz, det.device, det.half, threads)
+    detector = load_detector(det.weights or default_weights(det.device), det.finding(), det.imgsz, det.device, det.half, threads)
     if det.classes is not None and any(not 0 <= c < len(detector.names) for c in det.classes):
         raise UserError(f"--classes must be ids 0..{len(detector.names) - 1} ({', '.join(detector.names)})")
     return detector
@@ -82,9 +75,9 @@ def with_views(detector: Detector, det: DetectionSettings) -> Detector:
             tiles = TileSettings(size=det.tile, overlap=det.tile_overlap)
         except ValueError as error:
             raise UserError(f"--{error}") from None
-        detector = TiledDetector(detector, tiles, finding(det).max_det)
+        detector = TiledDetector(detector, tiles, det.finding().max_det)
     if det.augment:
-        detector = FlipAugmentedDetector(detector, det.conf, finding(det).max_det, det.agnostic_nms)
+        detector = FlipAugmentedDetector(detector, det.conf, det.finding().max_det, det.agnostic_nms)
     return detector
 
 

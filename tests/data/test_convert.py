@@ -21,6 +21,23 @@ from maskdet.errors import UserError
 NAMES = ["with_mask", "without_mask", "mask_weared_incorrect"]
 
 
+def ctrl_c_at_call(monkeypatch: pytest.MonkeyPatch, name: str, call: int):
+    """Ctrl-C arriving as maskdet.data.convert's `name` (a writer) is called for the `call`-th time, before it
+    writes; the earlier calls write. Returns what puts the real writer back (for a rerun in the same test)."""
+    import maskdet.data.convert as converting
+
+    real, calls = getattr(converting, name), []
+
+    def interrupted(*args):
+        calls.append(args)
+        if len(calls) == call:
+            raise KeyboardInterrupt
+        real(*args)
+
+    monkeypatch.setattr(converting, name, interrupted)
+    return lambda: monkeypatch.setattr(converting, name, real)
+
+
 # --- voc2yolo ----------------------------------------------------------------------------------
 
 
@@ -156,21 +173,11 @@ def test_a_named_pipe_named_like_an_xml_is_skipped_not_waited_on(voc, make_image
 
 
 def test_ctrl_c_keeps_the_labels_written_writes_classes_txt_and_says_how_far_it_got(voc, monkeypatch):
-    import maskdet.data.convert as converting
-
-    real_write, writes = converting.atomic_write_text, []
-
-    def write_then_ctrl_c(path, text):
-        writes.append(path)
-        if len(writes) == 2:
-            raise KeyboardInterrupt
-        real_write(path, text)
-
-    monkeypatch.setattr(converting, "atomic_write_text", write_then_ctrl_c)
+    restore = ctrl_c_at_call(monkeypatch, "atomic_write_text", 2)
     echoed: list[str] = []
     with pytest.raises(KeyboardInterrupt):
         convert_voc_folder(voc.xml, voc.images, voc.out, voc.config, echo=echoed.append)
-    monkeypatch.setattr(converting, "atomic_write_text", real_write)
+    restore()
     assert {p.name for p in voc.out.iterdir()} == {"a.txt", "classes.txt"}
     assert (voc.out / "classes.txt").read_text().splitlines() == NAMES, "labelImg reads the ids of a.txt with it"
     assert "interrupted after 1 label files: each is complete; the same command with --force converts the rest" in echoed[-4]
@@ -535,20 +542,10 @@ def test_a_rerun_of_the_same_import_keeps_every_file_and_says_so(roboflow, tools
 def test_an_interrupted_import_leaves_no_photo_without_its_label_and_a_rerun_completes_it(roboflow, tools, monkeypatch):
     # Ctrl-C arriving while the third photo is being written: its label is there, its copy is not. A photo without a
     # label would be taken for one without faces by split.py, check.py and training.
-    import maskdet.data.convert as converting
-
-    real_copy, copies = converting.atomic_copy, []
-
-    def interrupted_copy(src, dst):
-        copies.append(dst)
-        if len(copies) == 3:
-            raise KeyboardInterrupt
-        real_copy(src, dst)
-
-    monkeypatch.setattr(converting, "atomic_copy", interrupted_copy)
+    restore = ctrl_c_at_call(monkeypatch, "atomic_copy", 3)
     with pytest.raises(KeyboardInterrupt):
         do_import(roboflow)
-    monkeypatch.setattr(converting, "atomic_copy", real_copy)
+    restore()
     images = {p.stem for p in (roboflow.out / "images").iterdir()}
     labels = {p.stem for p in (roboflow.out / "labels").iterdir()} - {"classes"}
     assert len(images) == 2 and images < labels, "every copied photo has its label"

@@ -48,7 +48,7 @@ def test_a_pipeline_from_default_settings_finds_the_face_in_the_sample_photo(shi
 
 def test_the_step_gives_the_same_boxes_as_the_bare_detector(shipped):
     frame = photo_frame()
-    bare = load_detector(default_weights(), DetectionSettings().decoding())(frame.image)
+    bare = load_detector(default_weights(), DetectionSettings().finding())(frame.image)
     det = shipped.process(frame)
     assert np.allclose(det.xyxy, bare.xyxy) and np.array_equal(det.class_id, bare.class_id)
 
