@@ -10,8 +10,11 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+
+import pytest
 
 from maskdet.fleet.cameras import Camera
 
@@ -47,41 +50,53 @@ def test_duration_takes_units_like_retain_and_plain_seconds(tmp_path):
         assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [line], (value, proc.stderr[-3000:])
 
 
-def test_a_live_camera_that_gives_no_frame_at_all_is_named_and_the_exit_status_is_1(netns, tmp_path):
-    """A wrong address or a dead camera: the run goes on for the others, but it does not end as if all was well.
-    Cameras of earlier runs still in the store are not listed as this run's."""
+@pytest.fixture(scope="module")
+def dead_camera_run(netns, tmp_path_factory) -> subprocess.CompletedProcess:
+    """One live run of 10 s (Ray's start is most of a run's time, so the checks below share it): its one camera
+    never answers and is sampled every 5 s; the store holds a camera of an earlier cameras file; and a `ray start`
+    left its (stale) address in Ray's temp folder."""
     from maskdet.fleet.store import Store
 
-    db = tmp_path / "fleet.db"
-    store = Store.open(db)
+    tmp_path = tmp_path_factory.mktemp("dead-camera")
+    store = Store.open(tmp_path / "fleet.db")
     store.register_cameras([Camera("old-cam", "rtsp://10.0.0.9/gone")])  # from an earlier cameras file
     store.close()
     cameras = tmp_path / "cameras.yaml"
-    cameras.write_text("cameras:\n  - {name: dead-cam, source: 'rtsp://127.0.0.1:9/nothing'}\n", encoding="utf-8")
-    proc = netns.run([sys.executable, ROOT / "monitor.py", cameras, "--db", db, "--duration", "3", "--workers", "1"],
-                     cwd=tmp_path, timeout=300)
+    cameras.write_text("defaults:\n  fps: 0.2\ncameras:\n  - {name: dead-cam, source: 'rtsp://127.0.0.1:9/nothing'}\n",
+                       encoding="utf-8")
+    ray_tmp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # short: Ray's socket paths have a length limit
+    (ray_tmp / "ray").mkdir()
+    (ray_tmp / "ray" / "ray_current_cluster").write_text("127.0.0.1:63790", encoding="utf-8")  # nothing there
+    try:
+        return netns.run([sys.executable, ROOT / "monitor.py", cameras, "--db", tmp_path / "fleet.db", "--duration", "10",
+                          "--workers", "1"], cwd=tmp_path, timeout=300, env={**os.environ, "RAY_TMPDIR": str(ray_tmp)})
+    finally:
+        subprocess.run(["rm", "-rf", str(ray_tmp)], check=False)
+
+
+def test_a_live_camera_that_gives_no_frame_at_all_is_named_and_the_exit_status_is_1(dead_camera_run):
+    """A wrong address or a dead camera: the run goes on for the others, but it does not end as if all was well.
+    Cameras of earlier runs still in the store are not listed as this run's."""
+    proc = dead_camera_run
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert "dead-cam (/): 0 frames this run" in proc.stdout and "old-cam" not in proc.stdout
     assert "skipped: dead-cam: not one frame this run" in proc.stderr
 
 
-def test_without_ray_a_run_starts_its_own_ray_even_where_a_ray_start_left_its_address(netns, tmp_path):
+def test_without_ray_a_run_starts_its_own_ray_even_where_a_ray_start_left_its_address(dead_camera_run):
     """`ray start` leaves the cluster's address in Ray's temp folder (ray_current_cluster), and ray.init() would
     join it, or fail on a stale one: without --ray the run's Ray is its own."""
-    import tempfile
-
-    ray_tmp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # short: Ray's socket paths have a length limit
-    (ray_tmp / "ray").mkdir()
-    (ray_tmp / "ray" / "ray_current_cluster").write_text("127.0.0.1:63790", encoding="utf-8")  # nothing there
-    cameras = tmp_path / "cameras.yaml"
-    cameras.write_text("cameras:\n  - {name: dead-cam, source: 'rtsp://127.0.0.1:9/nothing'}\n", encoding="utf-8")
-    try:
-        proc = netns.run([sys.executable, ROOT / "monitor.py", cameras, "--db", tmp_path / "fleet.db", "--duration", "2",
-                          "--workers", "1"], cwd=tmp_path, timeout=300, env={**os.environ, "RAY_TMPDIR": str(ray_tmp)})
-    finally:
-        subprocess.run(["rm", "-rf", str(ray_tmp)], check=False)
+    proc = dead_camera_run
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert proc.returncode == 1 and "dead-cam (/): 0 frames this run" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+def test_the_driver_sleeps_while_no_camera_is_due(dead_camera_run):
+    """A camera sampled every 5 s (the worker waits at most 1 s for its frame): the driver has nothing in flight
+    most of the time, and must not spin a core then (it used nearly one CPU second per second)."""
+    proc = dead_camera_run
+    cpu = float(re.search(r"driver CPU ([\d.]+) s", proc.stdout).group(1))
+    assert cpu < 2.5, proc.stdout
 
 
 def test_a_cameras_file_of_video_files_only_is_recorded_videos_and_refuses_the_live_flags(netns, fleet_kit, tmp_path):
@@ -195,16 +210,3 @@ def test_sigterm_ends_an_archive_run_as_ctrl_c_does(netns, fleet_kit, tmp_path):
     assert "Traceback" not in run.stderr, run.stderr[-3000:]
     assert "videos: 0 done this run, 0 already done (skipped), 0 could not be read (failed), 1 left for a rerun;" in run.stdout
     assert "interrupted: the videos done are stored; a rerun does the rest" in run.stderr
-
-
-def test_the_driver_sleeps_while_no_camera_is_due(netns, tmp_path):
-    """A camera sampled every 5 s (the worker waits at most 1 s for its frame): the driver has nothing in flight
-    most of the time, and must not spin a core then (it used nearly one CPU second per second)."""
-    cameras = tmp_path / "cameras.yaml"
-    cameras.write_text("defaults:\n  fps: 0.2\ncameras:\n  - {name: slow, source: 'rtsp://127.0.0.1:9/s'}\n",
-                       encoding="utf-8")
-    proc = netns.run([sys.executable, ROOT / "monitor.py", cameras, "--db", tmp_path / "fleet.db", "--duration", "10",
-                      "--workers", "1"], cwd=tmp_path, timeout=300)
-    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-3000:]  # its camera sent nothing (named)
-    cpu = float(re.search(r"driver CPU ([\d.]+) s", proc.stdout).group(1))
-    assert cpu < 2.5, proc.stdout
