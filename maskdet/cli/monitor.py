@@ -128,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=None, help="camera workers, each one model on one core (default: one per core)")
     p.add_argument("--ray", default=None, metavar="HOST:PORT",
                    help="join this running Ray cluster (host:port of `ray start --head`; refused if nothing answers there "
-                        "within 5 s); default: a local Ray for this run")
+                        "within 5 s; a cluster with token authentication needs RAY_AUTH_MODE=token and its token in "
+                        "RAY_AUTH_TOKEN); default: a local Ray for this run")
     p.add_argument("--db", default=str(DEFAULT_DB), metavar="PATH_OR_URL",
                    help="the store: an SQLite file, or postgresql://user@host/dbname")
     p.add_argument("--duration", default="0", metavar="DURATION",

@@ -30,6 +30,7 @@ MAX_RESTARTS = 20  # a worker killed this many times stays down (a model that cr
 FLUSH_S = 1.0
 STOP_S = 20.0  # Ctrl-C: how long the workers get to hand back the people still in view
 RAY_CONNECT_S = 5.0  # --ray: how long the head's port has to answer before the run is refused
+MAX_HELD_BYTES = 1 << 20  # of what Ray writes to stderr while joining: written out after, or read for the reason
 Log = Callable[[str], None]
 
 
@@ -50,6 +51,19 @@ class Totals:
 # whose port answers but is no Ray head; with these, once, in about 15 s. (Only when joining: a local Ray's own head
 # may need longer to come up.)
 RAY_JOIN_ENV = {"RAY_gcs_server_port_wait_time_s": "1", "RAY_py_gcs_connect_timeout_s": "5"}
+
+
+# What Ray's core writes when the head refuses a driver's token (ray.init itself only says it failed to connect).
+TOKEN_REFUSED = ("InvalidAuthToken", "Unauthenticated")
+
+
+def token_refused(shown: str) -> str:
+    """The one line for a cluster with token authentication (RAY_AUTH_MODE=token on its machines; Ray's default
+    from 2.61): the driver needs the mode and the head's token too, and ray.init says only "Failed to connect"."""
+    where = "the head's token (`ray get-auth-token` on the head prints it) in RAY_AUTH_TOKEN or in ~/.ray/auth_token"
+    if os.environ.get("RAY_AUTH_MODE", "").strip().lower() == "token":
+        return f"the Ray cluster at {shown} refused this machine's authentication token: give it {where}"
+    return (f"the Ray cluster at {shown} uses token authentication: run monitor.py with RAY_AUTH_MODE=token and {where}")
 
 
 def ray_address_text(address: tuple[str, int]) -> str:
@@ -79,11 +93,14 @@ def start_ray(address: tuple[str, int] | None, workers: int, log: Log) -> bool:
 
         shown = ray_address_text(address)
         failed: list[Exception] = []
-        with _stderr_kept_unless(failed):
+        held: list[str] = []
+        with _stderr_kept_unless(failed, held):
             try:
                 ray.init(address=shown, logging_level="ERROR", log_to_driver=False)
             except Exception as exc:  # Ray's own ConnectionError, RuntimeError...: one line, not its traceback
                 failed.append(exc)
+        if failed and any(mark in "".join(held) for mark in TOKEN_REFUSED):
+            raise UserError(token_refused(shown), "--ray") from None
         if failed:
             raise UserError(f"cannot join the Ray cluster at {shown}: {one_line(failed[0], 300)}", "--ray") from None
         return False
@@ -100,9 +117,10 @@ def start_ray(address: tuple[str, int] | None, workers: int, log: Log) -> bool:
 
 
 @contextlib.contextmanager
-def _stderr_kept_unless(failed: list):
+def _stderr_kept_unless(failed: list, held_text: list[str]):
     """Ray's C++ core writes its retries to the process's stderr (fd 2) as it tries to join: held back here, and
-    written out after all unless `failed` has something in it by the end (then the one-line error says it all)."""
+    written out after all unless `failed` has something in it by the end (then the one-line error says it all,
+    and what was held goes to `held_text` for it to read)."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as held:
@@ -113,12 +131,13 @@ def _stderr_kept_unless(failed: list):
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
-            if not failed:
-                held.seek(0)
-                text = held.read().decode("utf-8", "replace")
-                if text:
-                    sys.stderr.write(text)
-                    sys.stderr.flush()
+            held.seek(0)
+            text = held.read(MAX_HELD_BYTES).decode("utf-8", "replace")
+            if failed:
+                held_text.append(text)
+            elif text:
+                sys.stderr.write(text)
+                sys.stderr.flush()
 
 
 def make_workers(fleet: Fleet, count: int) -> list:

@@ -1,7 +1,7 @@
 """monitor.py's flags are never silently ignored: --retain and --duration are for a live fleet and refused with
 --archive or a cameras file of video files only; --duration takes the durations --retain and --period take (20m,
-8h), and plain seconds still; --ray is HOST:PORT, and an address where no Ray cluster answers is refused in
-seconds. SIGTERM ends a run as Ctrl-C does, and the driver sleeps while no camera is due."""
+8h), and plain seconds still; --ray is HOST:PORT, an address where no Ray cluster answers is refused in seconds,
+and a cluster with token authentication is joined with its token or refused in one line naming it. SIGTERM ends a run as Ctrl-C does, and the driver sleeps while no camera is due."""
 
 from __future__ import annotations
 
@@ -152,6 +152,50 @@ def test_a_ray_address_where_no_ray_cluster_answers_is_one_line_in_seconds(netns
             assert time.monotonic() - started < within, address
     finally:
         other.stop()
+
+
+def test_a_ray_cluster_with_token_authentication_is_joined_with_its_token_and_without_it_is_one_line(netns, tmp_path):
+    """A real `ray start --head` with RAY_AUTH_MODE=token (Ray's default from 2.61): ray.init says only "Failed to
+    connect" to a driver without the head's token, which would send the user looking for a network fault; the run
+    names the token and where it goes instead. With it, the run joins the cluster, and the cluster is left up."""
+    ray_tmp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # short: Ray's socket paths have a length limit
+    ray = Path(sys.executable).with_name("ray")
+    head_home, other_home = tmp_path / "head-home", tmp_path / "other-home"
+    head_home.mkdir()
+    other_home.mkdir()
+    head_env = {**os.environ, "HOME": str(head_home), "RAY_TMPDIR": str(ray_tmp), "RAY_AUTH_MODE": "token"}
+    cameras = tmp_path / "cameras.yaml"
+    cameras.write_text("cameras:\n  - {name: a, source: 'rtsp://127.0.0.1:9/s'}\n", encoding="utf-8")
+    cluster = type(netns)()  # a namespace of its own: everything the head starts is stopped with it
+    try:
+        assert cluster.run([ray, "get-auth-token", "--generate"], env=head_env, timeout=120).returncode == 0
+        token = (head_home / ".ray" / "auth_token").read_text(encoding="utf-8").strip()
+        head = cluster.run([ray, "start", "--head", "--port", "6379", "--num-cpus", "1", "--include-dashboard=false"],
+                           env=head_env, timeout=180)  # it returns once the head is up
+        assert head.returncode == 0, head.stdout[-2000:] + head.stderr[-2000:]
+
+        def join(**env) -> subprocess.CompletedProcess:
+            driver_env = {name: value for name, value in os.environ.items() if not name.startswith("RAY_AUTH")}
+            driver_env.update(HOME=str(other_home), RAY_TMPDIR=str(ray_tmp), **env)  # another machine: no token file
+            return cluster.run([sys.executable, ROOT / "monitor.py", cameras, "--ray", "127.0.0.1:6379", "--db",
+                                tmp_path / "fleet.db", "--duration", "1"], cwd=tmp_path, timeout=240, env=driver_env)
+
+        where = "the head's token (`ray get-auth-token` on the head prints it) in RAY_AUTH_TOKEN or in ~/.ray/auth_token"
+        for env, line in (({}, "error: --ray: the Ray cluster at 127.0.0.1:6379 uses token authentication: run monitor.py "
+                                f"with RAY_AUTH_MODE=token and {where}"),
+                          ({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "0" * 32},
+                           f"error: --ray: the Ray cluster at 127.0.0.1:6379 refused this machine's authentication token: "
+                           f"give it {where}")):
+            proc = join(**env)
+            assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [line], (env, proc.stderr[-3000:])
+        proc = join(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)
+        assert proc.returncode == 1 and "a (/): 0 frames this run" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-3000:]
+        assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+        status = cluster.run([ray, "status", "--address", "127.0.0.1:6379"], env=head_env, timeout=120)
+        assert status.returncode == 0, status.stderr[-2000:]  # a cluster joined with --ray is not stopped by the run
+    finally:
+        cluster.stop()
+        subprocess.run(["rm", "-rf", str(ray_tmp)], check=False)
 
 
 def test_sigterm_ends_a_live_run_as_ctrl_c_does(netns, udp_cameras, fleet_kit, tmp_path, request):
