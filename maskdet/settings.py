@@ -183,12 +183,31 @@ class PrivacySettings:
 
     @property
     def period_s(self) -> float:
-        return COUNTS_PERIOD_S if self.period is None else parse_duration(self.period, "--period")
+        return COUNTS_PERIOD_S if self.period is None else float(parse_period(self.period, "--period"))
 
 
 COUNTS_PERIOD_S = 20 * 60.0
 DURATION_UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_DURATION_S = 10 * 365 * 86400  # ten years: anything longer is a typo
+# privacy counts (detect.py and monitor.py alike): no row covers a minute, because a minute with one person in it is
+# that person; a period of a minute or less would be that same row again. The shortest period is therefore the next
+# whole minute up, and the longest a week.
+MIN_PERIOD_S = 2 * 60
+MAX_PERIOD_S = 7 * 86400
+PERIOD_RANGE = f"from {MIN_PERIOD_S // 60} minutes (a shorter row with one person in it is that person) to {MAX_PERIOD_S // 86400} days"
+
+
+def parse_period(value: float | str, key: str) -> int:
+    """A privacy-counts period in whole seconds: 20m, 1h, 150s or a number of seconds, PERIOD_RANGE; anything else
+    is a one-line UserError naming `key` (a flag, or a cameras file's line)."""
+    text = f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text.lower())
+    if not match:
+        raise UserError(f"{key} must be a number and a unit (s, m, h or d), such as 72h or 20m, not {value!r}")
+    seconds = float(match.group(1)) * DURATION_UNITS_S[match.group(2) or "s"]
+    if seconds != int(seconds) or not MIN_PERIOD_S <= seconds <= MAX_PERIOD_S:
+        raise UserError(f"{key} must be whole seconds, {PERIOD_RANGE}, not {value}")
+    return int(seconds)
 
 
 def parse_duration(value: float | str, flag: str, minimum_s: float = 1.0) -> float:

@@ -15,6 +15,7 @@ from maskdet.errors import UserError
 from maskdet.inference.detectors import DetectSettings as DetectorsDetectSettings
 from maskdet.monitoring.people import ALERT_AFTER_S, MIN_FRAMES, MonitorSettings
 from maskdet.settings import (
+    PERIOD_RANGE,
     PRIVACY_PREFIX,
     DetectionSettings,
     DetectSettings,
@@ -91,7 +92,20 @@ def test_privacy_is_blur_when_monitoring_else_off_and_range_checked():
 @pytest.mark.parametrize("text, seconds", [("3600", 3600), ("90", 90), (" 1.5 ", 1.5), ("72h", 259200)])
 def test_a_duration_is_a_number_of_seconds_or_a_number_and_a_unit_as_parse_duration_says(text, seconds):
     assert parse_duration(text, "--retain") == seconds
-    assert PrivacySettings(retain=text).retain_s == seconds and PrivacySettings(period=text).period_s == seconds
+    assert PrivacySettings(retain=text).retain_s == seconds
+
+
+@pytest.mark.parametrize("text, seconds", [("120", 120), ("150s", 150), ("20m", 1200), ("1.5h", 5400), ("7d", 604800)])
+def test_a_period_of_counts_is_whole_seconds_from_two_minutes_to_a_week_as_in_monitor_py(text, seconds):
+    assert PrivacySettings(period=text).period_s == seconds
+
+
+@pytest.mark.parametrize("text", ["1s", "90", "119", "150.5", "8d", "20 minutes"])
+def test_a_period_of_counts_under_two_minutes_or_over_a_week_is_one_line_naming_the_range(text):
+    with pytest.raises(UserError) as refused:
+        PrivacySettings(period=text).check()
+    assert str(refused.value) in (f"--period must be whole seconds, {PERIOD_RANGE}, not {text}",
+                                  f"--period must be a number and a unit (s, m, h or d), such as 72h or 20m, not {text!r}")
 
 
 def test_detect_py_takes_retain_in_plain_seconds():

@@ -171,7 +171,8 @@ def build_parser():
                         "than this (e.g. 72h, 30m, 7d, or 3600 seconds), at the start and while running; never a folder "
                         "of yours (--exist-ok into one is refused)")
     v.add_argument("--period", dest="privacy_period", default=priv.period, metavar="DURATION",
-                   help="--privacy counts: the length of a row of counts (default 20m; e.g. 1h, or 900 seconds)")
+                   help="--privacy counts: the length of a row of counts, whole seconds from 2 minutes (a shorter row with one "
+                        "person in it is that person) to 7 days (default 20m; e.g. 1h, or 900 seconds)")
     return p
 
 

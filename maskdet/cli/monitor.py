@@ -12,7 +12,7 @@ from maskdet.cli import make_parser
 from maskdet.config import PROJECT_ROOT
 from maskdet.errors import UserError, printable, require_modules
 from maskdet.fleet.store import check_target, is_postgres
-from maskdet.settings import PRIVACY_LEVELS, parse_duration
+from maskdet.settings import PRIVACY_LEVELS, parse_duration, parse_period
 
 DEFAULT_DB = PROJECT_ROOT / "runs" / "fleet" / "fleet.db"
 
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from dataclasses import replace
 
-    from maskdet.fleet.cameras import CamerasFileError, archive_fleet, down_after_s, parse_period, read_fleet
+    from maskdet.fleet.cameras import CamerasFileError, archive_fleet, down_after_s, read_fleet
 
     period_s = parse_period(args.period, "--period") if args.period is not None else None
     if args.cameras is None and args.archive is None:

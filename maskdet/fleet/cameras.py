@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -41,34 +40,16 @@ from maskdet.config import yaml_error_line
 from maskdet.errors import UserError
 from maskdet.inference.sources import STREAM_SCHEMES, VIDEO_SUFFIXES
 from maskdet.monitoring.people import ALERT_AFTER_S, MIN_FRAMES, Line
-from maskdet.settings import COUNTS_PERIOD_S, DURATION_UNITS_S, PRIVACY_LEVELS, TILE_RANGE, DetectionSettings
+from maskdet.settings import COUNTS_PERIOD_S, PRIVACY_LEVELS, TILE_RANGE, DetectionSettings, parse_period
 
 MAX_FILE_BYTES = 1 << 20  # a fleet of 10,000 cameras is well under this
 MAX_CAMERAS = 10_000
 NAMES = ("with_mask", "without_mask", "mask_weared_incorrect")
 PRIVACY = PRIVACY_LEVELS  # the per-frame step's levels; with "counts" the store keeps periods, never a person
-# privacy counts: the store keeps no per-minute row because a minute with one person in it is that person; a
-# period of a minute or less would be that same row again. The shortest period is therefore the next whole
-# minute up, and the longest a week.
-MIN_PERIOD_S = 2 * 60
-MAX_PERIOD_S = 7 * 86400
-PERIOD_RANGE = f"from {MIN_PERIOD_S // 60} minutes (a shorter row with one person in it is that person) to {MAX_PERIOD_S // 86400} days"
 MIN_TILE, MAX_TILE = TILE_RANGE
 # A cameras file is four levels deep (cameras > a camera > alert > a class); a file nested far deeper is not one,
 # and would exhaust Python's stack in the YAML composer.
 MAX_NESTING = 20
-
-
-def parse_period(value: str, key: str) -> int:
-    """A privacy-counts period in whole seconds: 20m, 1h, 90s or a number of seconds, PERIOD_RANGE (period
-    starts are aligned to UTC); anything else is a one-line UserError naming `key`."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", str(value).lower())
-    if not match:
-        raise UserError(f"{key} must be a number and a unit (s, m, h or d), such as 72h or 20m, not {value!r}")
-    seconds = float(match.group(1)) * DURATION_UNITS_S[match.group(2) or "s"]
-    if seconds != int(seconds) or not MIN_PERIOD_S <= seconds <= MAX_PERIOD_S:
-        raise UserError(f"{key} must be whole seconds, {PERIOD_RANGE}, not {value}")
-    return int(seconds)
 
 
 URL_SCHEMES = tuple(s.removesuffix("://") for s in STREAM_SCHEMES)
@@ -187,7 +168,7 @@ class _Checker:
         return value
 
     def period(self, node: yaml.Node, key: str) -> int | None:
-        """20m, 1h, 90s or a number of seconds (see parse_period)."""
+        """20m, 1h, 150s or a number of seconds (see parse_period)."""
         text = self.scalar(node, key)
         if text is None:
             return None

@@ -122,19 +122,24 @@ def face_video(tmp_path_factory) -> SimpleNamespace:
         if len(faces[label]) < wanted:
             pytest.skip(f"the model recognises too few {label} faces from the Kaggle photos on a still")
     crops = {w.name: faces[w.label].pop(0) for w in WALKS}
-    path = tmp_path_factory.mktemp("monitoring_video") / "door.mp4"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, SIZE)
-    assert writer.isOpened()
-    for i in range(FRAMES):
-        canvas = background()
-        for walk in WALKS:
-            centre = walk.centre(i)
-            if centre is not None:
-                paste(canvas, crops[walk.name], centre)
-        writer.write(canvas)
-    writer.release()
+
+    def write(path: Path, fps: float = FPS) -> Path:
+        """The walks, frame by frame, into an MP4 at `fps` (the same frames at another rate span another time)."""
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, SIZE)
+        assert writer.isOpened()
+        for i in range(FRAMES):
+            canvas = background()
+            for walk in WALKS:
+                centre = walk.centre(i)
+                if centre is not None:
+                    paste(canvas, crops[walk.name], centre)
+            writer.write(canvas)
+        writer.release()
+        return path
+
+    path = write(tmp_path_factory.mktemp("monitoring_video") / "door.mp4")
     return SimpleNamespace(path=path, walks=WALKS, fps=FPS, frames=FRAMES, size=SIZE, line=LINE, model=MODEL, crops=crops,
-                           background=background, paste=paste)
+                           background=background, paste=paste, write=write)
 
 
 # --- a webhook receiver -------------------------------------------------------------------------
