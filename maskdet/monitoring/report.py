@@ -29,6 +29,7 @@ LABELS = {"with_mask": "mask worn", "without_mask": "no mask", "mask_weared_inco
 ATTENTION = ("without_mask", "mask_weared_incorrect")  # listed first
 BIN_CHOICES_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400)
 MAX_BINS = 24
+REWRITE_EVERY_S = 60.0  # a run's report is rewritten this often while it goes on: a killed run keeps a recent one
 
 
 def label(name: str) -> str:
@@ -154,9 +155,23 @@ def alert_rule(counter: PeopleCounter) -> str:
             f"once they have a verdict. The verdict can change after an alert as more frames are seen: the alert then says so.</p>")
 
 
+def status_note(interrupted: bool, running_at: str | None) -> str:
+    """What the report covers, when the run did not simply end: stopped by Ctrl-C, or still going (a report written
+    while the run goes on is what is left of a run that was killed)."""
+    if interrupted:
+        return "<p><b>The run was interrupted</b>: this report covers what was seen until then.</p>"
+    if running_at:
+        when = html.escape(running_at.replace("T", " "))
+        return (f"<p><b>The run was still going</b> when this report was written ({when}): it covers what was seen "
+                "until then, and is written again every minute and at the end. If the run was killed, this is where it "
+                "stopped.</p>")
+    return ""
+
+
 def render(counter: PeopleCounter, alerts: Sequence[dict], alert_crops: dict[int, bytes | None], title: str,
-           interrupted: bool = False, info: RunInfo | None = None, alert_frames: dict[int, bytes | None] | None = None) -> str:
-    """The whole report as one HTML string."""
+           interrupted: bool = False, info: RunInfo | None = None, alert_frames: dict[int, bytes | None] | None = None,
+           running_at: str | None = None) -> str:
+    """The whole report as one HTML string; running_at: written while the run goes on, at that time (ISO, UTC)."""
     info = info or RunInfo()
     alert_frames = alert_frames or {}
     people = sorted(counter.people, key=people_order(counter))
@@ -174,8 +189,7 @@ def render(counter: PeopleCounter, alerts: Sequence[dict], alert_crops: dict[int
     parts = [f"<!doctype html><html lang=en><head><meta charset='utf-8'><title>{esc(title)} — {esc(subtitle)}</title>"
              f"<style>{STYLE}</style></head><body>", f"<h1>{esc(short_title(title, sources))}</h1>", f"<p class=sub>{esc(subtitle)}"
              + (f"; source: {esc(sources[0])}" if len(sources) == 1 else f"; {len(sources)} sources" if sources else "") + "</p>"]
-    if interrupted:
-        parts.append("<p><b>The run was interrupted</b>: this report covers what was seen until then.</p>")
+    parts.append(status_note(interrupted, running_at))
     parts.append(alert_rule(counter))
     parts.append("<h2>Totals</h2><table class='totals'><tr><th>people</th>"
                  + "".join(f"<th>{esc(label(n))}</th>" for n in counter.names) + "<th>wearing a mask correctly</th></tr>")
@@ -235,7 +249,7 @@ def render(counter: PeopleCounter, alerts: Sequence[dict], alert_crops: dict[int
     return "\n".join(parts)
 
 
-def render_counts(counts, alerts: int, title: str, interrupted: bool = False) -> str:
+def render_counts(counts, alerts: int, title: str, interrupted: bool = False, running_at: str | None = None) -> str:
     """--privacy counts: totals and the table per period (a maskdet.privacy.counts.PeriodCounts), no picture, no person."""
     esc = html.escape
     names = counts.names
@@ -244,8 +258,7 @@ def render_counts(counts, alerts: int, title: str, interrupted: bool = False) ->
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title><style>{STYLE}</style></head><body>",
              f"<h1>{esc(title)}</h1>",
              "<p>Counts only (--privacy counts): no image and no record of any one person was kept.</p>"]
-    if interrupted:
-        parts.append("<p><b>The run was interrupted</b>: this report covers what was seen until then.</p>")
+    parts.append(status_note(interrupted, running_at))
     share = totals.get(COMPLIANT, 0) / people if people else None
     parts.append("<h2>Totals</h2><table class='totals'><tr><th>people</th>" + "".join(f"<th>{esc(n)}</th>" for n in names)
                  + "<th>wearing a mask correctly</th></tr>")

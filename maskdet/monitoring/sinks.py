@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +28,7 @@ from maskdet.inference.sinks import Sink
 from maskdet.inference.visualize import class_color, draw_box
 from maskdet.interrupts import interrupts_held
 from maskdet.monitoring.people import Alert, PeopleCounter, Person, crop_box, now_iso, thumbnail
-from maskdet.monitoring.report import RunInfo, render, render_counts
+from maskdet.monitoring.report import REWRITE_EVERY_S, RunInfo, render, render_counts
 from maskdet.monitoring.tracking import DEFAULT_FPS, sequence_key
 from maskdet.monitoring.webhook import WebhookSender
 from maskdet.privacy.counts import PeriodCounts
@@ -243,11 +244,15 @@ class AlertSink(Sink):
 
 
 class ReportSink(Sink):
-    """report.html, written when the run ends (Ctrl-C included), after people.csv and alerts.jsonl are final."""
+    """report.html, written when the run ends (Ctrl-C included), after people.csv and alerts.jsonl are final; and
+    while it goes on, on its first frame and then every `every_s` seconds, saying so: a run that is killed (kill -9,
+    a power cut) still leaves a report of what it saw until then."""
 
     def __init__(self, path: Path, counter: PeopleCounter, alerts: AlertSink, title: str,
-                 counts: CountsSink | None = None):
+                 counts: CountsSink | None = None, every_s: float = REWRITE_EVERY_S):
         self.counts = counts  # --privacy counts: a report of counts only, without a picture or a person
+        self.every_s = every_s
+        self.written_at: float | None = None  # time.monotonic() of the last report written while running
         self.path = path
         self.counter = counter
         self.alerts = alerts
@@ -267,15 +272,22 @@ class ReportSink(Sink):
         self.info.live = self.info.live or frame.kind == "live"
         if frame.source not in self.info.sources:
             self.info.sources += (frame.source,)
+        now = time.monotonic()
+        if self.written_at is None or now - self.written_at >= self.every_s:
+            self.written_at = now
+            self._write(running_at=now_iso())
 
-    def close(self) -> None:
+    def _write(self, running_at: str | None = None) -> None:
         with interrupts_held():  # a second Ctrl-C while the report is drawn waits until it is written
             with self.alerts.lock:
                 records = [dict(r) for r in self.alerts.records]
             self.info.duration_s = sum(self.ends.values())
             if self.counts is not None:
-                page = render_counts(self.counts.counts, len(records), self.title, self.interrupted)
+                page = render_counts(self.counts.counts, len(records), self.title, self.interrupted, running_at)
             else:
                 page = render(self.counter, records, self.alerts.crops, self.title, self.interrupted, self.info,
-                              self.alerts.frames)
+                              self.alerts.frames, running_at)
             atomic_write_text(self.path, page)
+
+    def close(self) -> None:
+        self._write()

@@ -1,5 +1,6 @@
 """Ctrl-C or SIGTERM in the middle of a video: report.html, people.csv and alerts.jsonl are complete and
-agree with each other (the same people, the same alerts), as the other outputs do."""
+agree with each other (the same people, the same alerts), as the other outputs do. A run killed with kill -9
+still leaves a report, one that says the run was still going."""
 
 from __future__ import annotations
 
@@ -56,3 +57,22 @@ def test_an_interrupted_run_leaves_report_people_and_alerts_that_agree(face_vide
     assert all(person["crop"] == "" for person in people)  # blurred by default: no face crop is kept
     assert not (run_dir / "people").exists()
     assert f"people: {len(people)} seen" in proc.stdout
+
+
+def test_a_run_killed_with_kill_9_leaves_a_report_that_says_it_was_still_going(face_video, helpers, tmp_path):
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{face_video.path}\n" * 8, encoding="utf-8")  # still going when it is killed, however slow the test
+    run_dir = tmp_path / "runs" / "exp"
+    argv = [sys.executable, str(ROOT / "detect.py"), "--source", str(listing), "--weights", str(face_video.model),
+            "--track", "--project", str(tmp_path / "runs")]
+    proc = helpers.Background(argv, tmp_path / "logs", "detect", cwd=tmp_path)
+    try:
+        helpers.wait_for(lambda: (run_dir / "report.html").exists() or not proc.running(), 240,
+                         message="the report of the first frame")
+        assert proc.running(), proc.stdout[-2000:] + proc.stderr[-3000:]
+        proc.signal(signal.SIGKILL)
+        assert proc.wait(timeout=60) == -signal.SIGKILL
+    finally:
+        proc.stop()
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert "The run was still going" in html and html.rstrip().endswith("</html>")

@@ -117,6 +117,38 @@ def test_the_report_sink_measures_the_duration_from_the_frames_it_sees(tmp_path)
     assert "30.0 s of video; source: /data/cameras/entrance/door.mp4" in (tmp_path / "report.html").read_text(encoding="utf-8")
 
 
+def test_while_the_run_goes_on_the_report_is_written_on_its_first_frame_and_then_every_minute(tmp_path):
+    """A run killed with kill -9 (or a power cut) never reaches close(): what it leaves is the report last written
+    while it ran, which says so. The final report replaces it and no longer does."""
+    import threading
+
+    class NoAlerts:
+        lock, records, crops, frames = threading.Lock(), [], {}, {}
+
+    image = np.zeros((120, 160, 3), np.uint8)
+    empty = Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, int), NAMES)
+    path = tmp_path / "report.html"
+
+    counter = PeopleCounter(NAMES, MonitorSettings(min_frames=2))
+    sink = ReportSink(path, counter, NoAlerts(), "door", every_s=3600)
+    sink.write(Frame(image, SOURCE, "door", "video", 0, 0.0, fps=10.0, position="1/1"), empty, None)
+    first = path.read_text(encoding="utf-8")
+    assert "The run was still going" in first and "<h2>People (0)</h2>" in first and first.rstrip().endswith("</html>")
+    see(counter, 1, 1, 1.0)
+    counter.finish_all()
+    sink.write(Frame(image, SOURCE, "door", "video", 40, 4.0, fps=10.0, position="1/1"), empty, None)
+    assert path.read_text(encoding="utf-8") == first  # not before the minute is up: a report is not drawn per frame
+    sink.close()
+    final = path.read_text(encoding="utf-8")
+    assert "<h2>People (1)</h2>" in final and "The run was still going" not in final
+
+    counter = counter_with_people()
+    sink = ReportSink(path, counter, NoAlerts(), "door", every_s=0.0)  # the minute is always up
+    sink.write(Frame(image, SOURCE, "door", "video", 300, 30.0, fps=10.0, position="1/1"), empty, None)
+    running = path.read_text(encoding="utf-8")
+    assert "The run was still going" in running and "<h2>People (4)</h2>" in running
+
+
 def test_without_matplotlib_the_report_is_complete_but_for_the_plot(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed
     html = render(counter_with_people(), [], {}, "door", info=info())
