@@ -213,6 +213,8 @@ def run_settings(settings: Settings, log=None) -> DetectSummary:
                     print(frame_line(frame, det, (t2 - t1) * 1e3, latency), flush=True)
                 if retention is not None:
                     retention()
+                if marker is not None:
+                    marker.keep_up()  # a run killed later still lists what it wrote until a minute before
                 if not keep_going:
                     log("stopped from the window")
                     break

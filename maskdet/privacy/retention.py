@@ -32,6 +32,8 @@ from maskdet.csvcells import SafeDictWriter
 from maskdet.fileio import atomic_write_text
 
 MARKER = ".maskdet-monitoring.json"
+MANIFEST_EVERY_S = 60.0  # a running monitoring run lists its new outputs in its marker this often
+DEAD_SLACK_S = 60.0  # and a frame may take this long on top: what a run that died wrote after its last update
 MEDIA_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".mp4"})
 TABLES = {"people.csv": "first_seen_at", "alerts.jsonl": "time", "counts.csv": "until", "counts.json": "until"}
 # What a monitoring run writes at the top of its folder besides its annotated media (named after its sources) ...
@@ -91,11 +93,13 @@ class RunMarker:
 
     A file already in the folder when the run started is never added (it is the user's, or an earlier run's,
     listed by that run); a new file is added once it has the name and place of an output (is_run_output).
-    The manifest is rewritten at the start, after the sinks open, at every sweep and at the end, so a run
-    killed at any point leaves its tables listed (a picture written after the last update is not: it is kept)."""
+    The manifest is rewritten at the start, after the sinks open, at every sweep, every MANIFEST_EVERY_S while
+    frames come, and at the end, so a run killed at any point leaves its tables listed; the outputs it wrote after
+    its last update are listed by the next sweep that finds it gone (complete_dead_manifest)."""
 
     def __init__(self, run_dir: Path, privacy: str):
         self.run_dir, self.privacy = run_dir, privacy
+        self.updated_at = time.monotonic()
         previous = read_marker(run_dir)
         listed = previous.get("outputs") if previous else None
         before = _files_in(run_dir)
@@ -111,6 +115,35 @@ class RunMarker:
                 if is_run_output(self.run_dir, self.run_dir / rel):
                     self.outputs.add(rel)
         write_marker(self.run_dir, self.privacy, running, sorted(self.outputs))
+        self.updated_at = time.monotonic()
+
+    def keep_up(self) -> None:
+        """Called on every frame: the manifest is brought up to date once MANIFEST_EVERY_S has passed."""
+        if time.monotonic() - self.updated_at >= MANIFEST_EVERY_S:
+            self.update()
+
+
+def complete_dead_manifest(run_dir: Path, marker: dict) -> None:
+    """A run that died without closing listed its outputs up to its last update, at most MANIFEST_EVERY_S (and a
+    frame) before it died: the outputs written after that, by their name, place and time, are added. A file of
+    the user's from before the run is older than the marker; one put there much later is past the window."""
+    listed = marker.get("outputs")
+    if not isinstance(listed, list):
+        return  # a marker from before manifests: outputs are told by name alone anyway
+    try:
+        last_update = (run_dir / MARKER).stat().st_mtime
+    except OSError:
+        return
+    known = set(map(str, listed))
+    for rel in sorted(_files_in(run_dir) - known):
+        path = run_dir / rel
+        try:
+            written = path.stat().st_mtime
+        except OSError:
+            continue
+        if is_run_output(run_dir, path) and last_update - 1.0 <= written <= last_update + MANIFEST_EVERY_S + DEAD_SLACK_S:
+            known.add(rel)
+    marker["outputs"] = sorted(known)
 
 
 def write_marker(run_dir: Path, privacy: str, running: bool = True, outputs: list[str] | None = None) -> None:
@@ -146,6 +179,7 @@ def _running_elsewhere(run_dir: Path, log: Callable[[str], None] = lambda _m: No
         return False
     if _process_alive(pid):
         return True
+    complete_dead_manifest(run_dir, marker)
     marker.update(running=False, ended="without closing (its process was gone: killed or crashed)")
     try:
         atomic_write_text(run_dir / MARKER, json.dumps(marker) + "\n")
@@ -212,10 +246,10 @@ def sweep(project: Path, older_than_s: float, current: Path | None = None,
     for run_dir in sorted(project.iterdir()):
         if run_dir.is_symlink() or not run_dir.is_dir() or not (run_dir / MARKER).is_file():
             continue
+        own_tables = run_dir == current or _running_elsewhere(run_dir, log)  # first: it completes a dead run's list
         marker = read_marker(run_dir) or {}
         listed = marker.get("outputs")  # None: a marker from before manifests, outputs told by name alone
         listed = set(map(str, listed)) if isinstance(listed, list) else None
-        own_tables = run_dir == current or _running_elsewhere(run_dir, log)
         for folder, _dirs, names in os.walk(run_dir, followlinks=False):
             for name in names:
                 path = Path(folder) / name

@@ -1,7 +1,8 @@
 """--retain deletes only what monitoring runs wrote: a folder of the user's own reused with --exist-ok never gets the
 marker, the marker lists the files its runs wrote (its manifest), and a file of the user's in a run folder -- even one
 named like an output -- stays, while the real outputs of real runs past the duration still go. A malformed table in
-another run folder is skipped with a note, and a marker left "running" by a killed process is made honest."""
+another run folder is skipped with a note, and a marker left "running" by a killed process is made honest: the
+outputs it wrote after its last update (at most a minute before it died) are listed then, and go in their turn."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ import pytest
 
 from maskdet.errors import UserError
 from maskdet.inference.detect import run
-from maskdet.privacy.retention import MARKER, sweep
+from maskdet.privacy import retention
+from maskdet.privacy.retention import MARKER, RunMarker, sweep
 
 FACE = (60, 30, 100, 80)  # x1, y1, x2, y2 in a 160x120 frame
 HOUR_AGO = time.time() - 3600
@@ -111,6 +113,39 @@ def test_a_marker_left_running_by_a_killed_process_says_it_ended_without_closing
     marker = json.loads((run_dir / MARKER).read_text(encoding="utf-8"))
     assert marker["running"] is False and marker["ended"].startswith("without closing")
     assert any("ended without closing" in note for note in notes)
+
+
+def test_the_outputs_a_killed_run_wrote_after_its_last_update_are_listed_by_the_next_sweep_and_go(tmp_path):
+    """Its last update was 4 hours ago; it wrote an alert's picture 30 s later and died. The user's photo from
+    before the run and one they put in the folder 2 hours later are not the run's."""
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    run_dir = tmp_path / "runs" / "exp"
+    (run_dir / "alerts").mkdir(parents=True)
+    updated = time.time() - 4 * 3600
+    (run_dir / MARKER).write_text(json.dumps({"pid": int(gone.stdout), "running": True, "outputs": []}), encoding="utf-8")
+    os.utime(run_dir / MARKER, (updated, updated))
+    written = {run_dir / "alerts" / "alert-1.jpg": updated + 30, run_dir / "beach.png": updated - 3600,
+               run_dir / "later.png": updated + 2 * 3600}
+    for path, when in written.items():
+        path.write_bytes(b"\xff\xd8 a picture")
+        os.utime(path, (when, when))
+    files, _ = sweep(tmp_path / "runs", 60)
+    assert files == 1 and not (run_dir / "alerts" / "alert-1.jpg").exists()
+    assert (run_dir / "beach.png").exists() and (run_dir / "later.png").exists()
+    assert json.loads((run_dir / MARKER).read_text(encoding="utf-8"))["outputs"] == ["alerts/alert-1.jpg"]
+
+
+def test_a_running_run_lists_its_new_outputs_once_a_minute_has_passed(tmp_path, monkeypatch):
+    marker = RunMarker(tmp_path, "blur")
+    marker.update()
+    (tmp_path / "alerts").mkdir()
+    (tmp_path / "alerts" / "alert-1.jpg").write_bytes(b"\xff\xd8")
+    listed = lambda: json.loads((tmp_path / MARKER).read_text(encoding="utf-8"))["outputs"]  # noqa: E731
+    marker.keep_up()  # called on every frame: within the minute, nothing is walked or written
+    assert listed() == []
+    monkeypatch.setattr(retention, "MANIFEST_EVERY_S", 0.0)  # the minute has passed
+    marker.keep_up()
+    assert listed() == ["alerts/alert-1.jpg"]
 
 
 def test_retain_into_an_empty_folder_with_exist_ok_marks_it(helpers, tmp_path):
