@@ -106,8 +106,9 @@ def build_parser():
     p.add_argument("--iou", "--iou-thres", dest="iou", type=IOU, default=det.iou,
                    help="NMS IoU threshold: of two boxes of one class overlapping more than this, only the better is kept")
     p.add_argument("--max-det", type=number(int, 1, 100_000), default=det.max_det, help="most boxes kept per image")
-    p.add_argument("--classes", type=COUNT, nargs="+", default=det.classes, help="report only these class ids (e.g. --classes 1 2); every face is still found (and blurred) first, so with "
-                        "--agnostic-nms a face is reported only where its best class is one of these")
+    p.add_argument("--classes", type=COUNT, nargs="+", default=det.classes,
+                   help="report only these class ids (e.g. --classes 1 2); every face is still found (and blurred) first, "
+                        "so with --agnostic-nms a face is reported only where its best class is one of these")
     p.add_argument("--agnostic-nms", action="store_true", help="NMS across classes (one box per face whatever its class)")
     p.add_argument("--device", default=det.device, help="'cpu', or a CUDA device such as '0' (default: the GPU if there is one)")
     p.add_argument("--half", action="store_true", help="FP16 inference (CUDA with .pt only)")

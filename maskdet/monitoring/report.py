@@ -171,7 +171,7 @@ def status_note(interrupted: bool, running_at: str | None) -> str:
 def render(counter: PeopleCounter, alerts: Sequence[dict], alert_crops: dict[int, bytes | None], title: str,
            interrupted: bool = False, info: RunInfo | None = None, alert_frames: dict[int, bytes | None] | None = None,
            running_at: str | None = None) -> str:
-    """The whole report as one HTML string; running_at: written while the run goes on, at that time (ISO, UTC)."""
+    """The whole report as one HTML string; running_at: written while the run goes on, at that time (ISO 8601 with its offset)."""
     info = info or RunInfo()
     alert_frames = alert_frames or {}
     people = sorted(counter.people, key=people_order(counter))
