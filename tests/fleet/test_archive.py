@@ -2,7 +2,9 @@
 and run again: every video is counted exactly once, on the video's own clock; and once more after the folder
 is moved (a video is known by its content, not only its path). A video's camera is named by its folder (the
 site) and its path inside it, so two sites' door.mp4 stay two cameras; another recording saved under a done
-video's path is done again; a rerun reads only the videos that are new or changed."""
+video's path is done again; a rerun reads only the videos that are new or changed. The runs write SQLite, the
+default store (which videos are done is the store's own specification, on both backends, in test_store.py;
+PostgreSQL runs in test_live.py and beside SQLite in the other fleet runs)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ import shutil
 import signal
 import sys
 from datetime import datetime, timezone
+
+import pytest
 
 from maskdet.fleet.cameras import Camera, file_stat, video_fingerprint
 from maskdet.fleet.runner import videos_to_do
@@ -29,6 +33,7 @@ PLACES = [((70, 80), (110, 95)), ((240, 165), (205, 150))]
 RECORDED_AT = datetime(2026, 12, 1, 8, 0, 10, tzinfo=timezone.utc).timestamp()  # when the recorder closed each file
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 def test_an_archive_killed_halfway_and_run_again_counts_every_video_once(store_url, netns, faces, fleet_kit, tmp_path):
     kit = fleet_kit
     folder = tmp_path / "recordings"
