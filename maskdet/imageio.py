@@ -250,18 +250,21 @@ def _decode_png_quietly(data: bytes) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
 
 
-def without_damaged_ancillary_chunks(data: bytes) -> bytes:
-    """The PNG without its ancillary chunks (tEXt, iCCP, ...: a lower-case first letter) whose CRC is wrong.
+def pixel_chunks_only(data: bytes) -> bytes:
+    """The PNG with only the chunks OpenCV makes its pixels from: the critical ones (IHDR, PLTE, IDAT, IEND, and any
+    other, for the decoder to judge) and tRNS.
 
-    libpng skips such a chunk anyway, but first prints 'libpng warning: tEXt: CRC error' on stderr (among a run's
-    own lines, or a server's); the pixels are the same without it. Critical chunks are left for the decoder."""
+    libpng checks the ancillary chunks it reads (colour profiles, text, their checksums) and prints its own
+    warnings about them on stderr, such as 'libpng warning: iCCP: known incorrect sRGB profile' or 'tEXt: CRC
+    error', among a run's own lines or a server's. OpenCV applies none of them (no gamma, colour profile or
+    background): the pixels are the same without them."""
     view, pos, dropped = memoryview(data), 8, []
     while pos + 12 <= len(data):
         length, kind = int.from_bytes(data[pos:pos + 4], "big"), data[pos + 4:pos + 8]
         end = pos + 12 + length
         if end > len(data) or kind == b"IEND":
             break
-        if kind[0] & 0x20 and zlib.crc32(view[pos + 4:end - 4]) != int.from_bytes(data[end - 4:end], "big"):
+        if kind[0] & 0x20 and kind != b"tRNS":  # a lower-case first letter: ancillary
             dropped.append((pos, end))
         pos = end
     if not dropped:
@@ -285,7 +288,7 @@ def read_image_bounded(source: bytes | str | Path, max_pixels: int = MAX_PIXELS)
     check_pixels(width, height, max_pixels)
     check_decoding_cost(data, max_pixels)
     if data[:8] == PNG_SIGNATURE:
-        data = without_damaged_ancillary_chunks(data)
+        data = pixel_chunks_only(data)
     problem = png_pixel_problem(data, width, height) if data[:8] == PNG_SIGNATURE else None
     if problem == PNG_MISMATCH:  # decodable, but libpng would print its own warning: Pillow decodes it quietly
         return _decode_png_quietly(data)

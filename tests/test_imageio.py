@@ -135,11 +135,13 @@ def test_an_empty_file_is_said_to_be_empty_not_some_other_format():
         read_image_bounded(b"")
 
 
+def chunk(kind: bytes, body: bytes) -> bytes:
+    """A PNG chunk, its CRC right."""
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
 def png_of(rows: bytes, width: int, height: int, color_type: int = 2, interlace: int = 0, depth: int = 8) -> bytes:
     """A PNG whose IDAT is `rows` (filter bytes and pixels, as the encoder lays them out) deflated, as written."""
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
     header = struct.pack(">IIBBBBB", width, height, depth, color_type, 0, 0, interlace)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 9))
             + chunk(b"IEND", b""))
@@ -154,6 +156,17 @@ def test_a_png_holding_more_image_data_than_its_size_decodes_without_libpngs_own
     assert (padded == read_image_bounded(png_of(rows, 53, 37))).all() and (padded == PIXELS).all()
     with pytest.raises(ImageUnreadable, match="^the image is corrupt"):
         read_image_bounded(png_of(rows[:-10], 53, 37))  # too little: libpng warns too
+    assert "libpng" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("extra", [
+    chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(b"\x00" * 200)),  # libpng: 'iCCP: too short'
+    chunk(b"gAMA", struct.pack(">I", 45455)) + chunk(b"sRGB", b"\x00") + chunk(b"pHYs", b"\x00" * 9),
+    chunk(b"tRNS", b"\x00\x01\x00\x02\x00\x03"),  # a colour key: kept (it is about pixels), same pixels in BGR
+], ids=["bad colour profile", "gamma and srgb", "transparency"])
+def test_a_pngs_other_chunks_change_no_pixel_and_libpngs_warnings_about_them_never_reach_stderr(extra, capfd):
+    plain = cv2.imencode(".png", PIXELS)[1].tobytes()
+    assert (read_image_bounded(plain[:33] + extra + plain[33:]) == PIXELS).all()
     assert "libpng" not in capfd.readouterr().err
 
 

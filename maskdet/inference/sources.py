@@ -349,17 +349,20 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def png_is_intact(data: bytes) -> bool:
-    """Every chunk of a PNG is whole and its CRC matches, up to IEND.
+    """Every chunk of a PNG is whole, and every critical chunk's CRC matches, up to IEND.
 
     libpng prints its own 'libpng error: ...' line on stderr before OpenCV gives up on a damaged PNG;
-    checking the chunks first means a damaged file is reported once, in our words."""
-    pos = len(PNG_SIGNATURE)
+    checking the chunks first means a damaged file is reported once, in our words. An ancillary chunk (text,
+    a colour profile) with a wrong CRC does not make the image unreadable: libpng skips it, every viewer shows
+    the photo, and the bounded decoder drops it before decoding (maskdet.imageio.pixel_chunks_only)."""
+    pos, view = len(PNG_SIGNATURE), memoryview(data)
     while pos + 12 <= len(data):
         length = int.from_bytes(data[pos:pos + 4], "big")
         end = pos + 12 + length
         if end > len(data):
             return False
-        if zlib.crc32(data[pos + 4:pos + 8 + length]) != int.from_bytes(data[pos + 8 + length:end], "big"):
+        critical = not data[pos + 4] & 0x20
+        if critical and zlib.crc32(view[pos + 4:pos + 8 + length]) != int.from_bytes(data[pos + 8 + length:end], "big"):
             return False
         if data[pos + 4:pos + 8] == b"IEND":
             return True

@@ -151,6 +151,23 @@ def test_a_damaged_png_is_reported_once_in_our_words_not_libpng_s(detect, model,
     assert "libpng" not in line and "damaged or truncated PNG" in line
 
 
+def test_a_png_whose_text_chunk_is_damaged_is_detected_as_viewers_show_it_without_libpngs_warning(
+        detect, model, make_images, tmp_path):
+    """Only a text chunk's checksum is wrong (a tagging tool's slip): libpng skips the chunk, and so does detect.py."""
+    import struct
+
+    good = make_images(tmp_path / "in", n=1)[0]
+    data = good.read_bytes()
+    text = struct.pack(">I", 5) + b"tEXtab\x00cd" + b"\x00\x00\x00\x00"  # a wrong CRC
+    tagged = tmp_path / "tagged" / "tagged.png"
+    tagged.parent.mkdir()
+    tagged.write_bytes(data[:33] + text + data[33:])
+    proc = detect("--source", tagged, "--weights", model.onnx, "--save-csv")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "libpng" not in proc.stderr and "damaged" not in proc.stdout + proc.stderr
+    assert (tmp_path / "runs" / "exp" / "tagged.png").is_file()
+
+
 def test_a_single_unreadable_image_is_a_one_line_error(detect, model, tmp_path, tools):
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
