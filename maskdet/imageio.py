@@ -250,9 +250,14 @@ def _decode_png_quietly(data: bytes) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
 
 
+# The ancillary chunks OpenCV's PNG decoder uses: transparency, the EXIF orientation it turns the image by, and an
+# animation's frames (APNG). Every other one (colour profile, gamma, text, time...) changes no pixel it gives.
+PNG_CHUNKS_USED = frozenset({b"tRNS", b"eXIf", b"acTL", b"fcTL", b"fdAT"})
+
+
 def pixel_chunks_only(data: bytes) -> bytes:
     """The PNG with only the chunks OpenCV makes its pixels from: the critical ones (IHDR, PLTE, IDAT, IEND, and any
-    other, for the decoder to judge) and tRNS.
+    other, for the decoder to judge) and PNG_CHUNKS_USED whose CRC is right (libpng skips a damaged one anyway).
 
     libpng checks the ancillary chunks it reads (colour profiles, text, their checksums) and prints its own
     warnings about them on stderr, such as 'libpng warning: iCCP: known incorrect sRGB profile' or 'tEXt: CRC
@@ -264,7 +269,8 @@ def pixel_chunks_only(data: bytes) -> bytes:
         end = pos + 12 + length
         if end > len(data) or kind == b"IEND":
             break
-        if kind[0] & 0x20 and kind != b"tRNS":  # a lower-case first letter: ancillary
+        if kind[0] & 0x20 and (kind not in PNG_CHUNKS_USED  # a lower-case first letter: ancillary
+                               or zlib.crc32(view[pos + 4:end - 4]) != int.from_bytes(data[end - 4:end], "big")):
             dropped.append((pos, end))
         pos = end
     if not dropped:
