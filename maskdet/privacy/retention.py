@@ -22,6 +22,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -43,10 +44,17 @@ RUN_SUBFOLDERS = {"labels": frozenset({".txt"}), "crops": MEDIA_SUFFIXES, "peopl
                   "alerts": MEDIA_SUFFIXES}
 
 
+# maskdet.fileio's atomic writes go through ".NAME.XXXXXXXX.tmp" beside NAME (tempfile.mkstemp's eight characters).
+LEFTOVER_OF_A_WRITE = re.compile(r"\.(.+)\.[a-z0-9_]{8}\.tmp")
+
+
 def is_run_output(run_dir: Path, path: Path) -> bool:
     """A file a monitoring run writes, by its place and name: a note, a table or a folder of the user's own inside a
     run folder (notes.txt, results.csv, mine/...) is never one. (An image of theirs among the annotated frames, or a
     .txt in labels/, cannot be told apart: it is swept with them, as the README says.)"""
+    leftover = LEFTOVER_OF_A_WRITE.fullmatch(path.name)
+    if leftover:  # what a write cut short by a kill left (maskdet.fileio): one of the outputs it was writing
+        path = path.with_name(leftover.group(1))
     relative = path.relative_to(run_dir)
     if len(relative.parts) == 1:
         return path.name in RUN_FILES or path.suffix.lower() in MEDIA_SUFFIXES
@@ -150,9 +158,32 @@ def write_marker(run_dir: Path, privacy: str, running: bool = True, outputs: lis
     """Mark a monitoring run folder as ours; `running` (with the pid) tells other processes to leave its tables alone,
     `outputs` lists the files its runs wrote (the only ones --retain deletes)."""
     marker: dict = {"made_by": "maskdet detect.py (monitoring)", "privacy": privacy, "pid": os.getpid(), "running": running}
+    started = process_start(os.getpid())
+    if started is not None:
+        marker["process_start"] = started
     if outputs is not None:
         marker["outputs"] = outputs
     atomic_write_text(run_dir / MARKER, json.dumps(marker) + "\n")
+
+
+def process_start(pid: int) -> str | None:
+    """When a process started, as the kernel counts it (this boot's id and the start time in clock ticks), or None
+    where /proc does not say (not Linux). A PID is reused once its process is gone, by a later run of detect.py
+    too (PID 1 in a restarted container): the PID and this together name one process."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return f"{boot}:{stat.rsplit(')', 1)[1].split()[19]}"  # field 22, after the command name in parentheses
+    except (OSError, IndexError):
+        return None
+
+
+def _same_process(pid: int, marker: dict) -> bool:
+    """The marker's process is this PID's now: alive, and (where both are known) started when the marker says."""
+    if not _process_alive(pid):
+        return False
+    recorded, now = marker.get("process_start"), process_start(pid)
+    return recorded is None or now is None or recorded == now
 
 
 def _process_alive(pid: int) -> bool:
@@ -175,9 +206,11 @@ def _running_elsewhere(run_dir: Path, log: Callable[[str], None] = lambda _m: No
         pid, running = int(marker.get("pid", 0)), bool(marker.get("running"))
     except (TypeError, ValueError):
         return False
-    if not running or pid <= 0 or pid == os.getpid():
+    if not running or pid <= 0:
         return False
-    if _process_alive(pid):
+    if pid == os.getpid() and _same_process(pid, marker):
+        return False  # this process's own run: not another's
+    if _same_process(pid, marker):
         return True
     complete_dead_manifest(run_dir, marker)
     marker.update(running=False, ended="without closing (its process was gone: killed or crashed)")

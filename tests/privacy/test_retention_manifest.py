@@ -115,24 +115,33 @@ def test_a_marker_left_running_by_a_killed_process_says_it_ended_without_closing
     assert any("ended without closing" in note for note in notes)
 
 
-def test_the_outputs_a_killed_run_wrote_after_its_last_update_are_listed_by_the_next_sweep_and_go(tmp_path):
+@pytest.mark.parametrize("killed", ["its process is gone", "its pid is this sweeping process's"])
+def test_the_outputs_a_killed_run_wrote_after_its_last_update_are_listed_by_the_next_sweep_and_go(killed, tmp_path):
     """Its last update was 4 hours ago; it wrote an alert's picture 30 s later and died. The user's photo from
-    before the run and one they put in the folder 2 hours later are not the run's."""
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    before the run and one they put in the folder 2 hours later are not the run's. Its PID may have come back
+    (a restarted container's PID 1 is the next run): the process's start time tells them apart."""
+    if killed == "its process is gone":
+        gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+        process = {"pid": int(gone.stdout)}
+    else:
+        if retention.process_start(os.getpid()) is None:
+            pytest.skip("needs /proc to tell a process's start time")
+        process = {"pid": os.getpid(), "process_start": "another boot:123"}
     run_dir = tmp_path / "runs" / "exp"
     (run_dir / "alerts").mkdir(parents=True)
     updated = time.time() - 4 * 3600
-    (run_dir / MARKER).write_text(json.dumps({"pid": int(gone.stdout), "running": True, "outputs": []}), encoding="utf-8")
+    (run_dir / MARKER).write_text(json.dumps({**process, "running": True, "outputs": []}), encoding="utf-8")
     os.utime(run_dir / MARKER, (updated, updated))
-    written = {run_dir / "alerts" / "alert-1.jpg": updated + 30, run_dir / "beach.png": updated - 3600,
-               run_dir / "later.png": updated + 2 * 3600}
+    cut_short = ".report.html.k2j9x1ab.tmp"  # the report's rewrite the kill cut short: its faces, in thumbnails
+    written = {run_dir / "alerts" / "alert-1.jpg": updated + 30, run_dir / cut_short: updated + 40,
+               run_dir / "beach.png": updated - 3600, run_dir / "later.png": updated + 2 * 3600}
     for path, when in written.items():
         path.write_bytes(b"\xff\xd8 a picture")
         os.utime(path, (when, when))
-    files, _ = sweep(tmp_path / "runs", 60)
-    assert files == 1 and not (run_dir / "alerts" / "alert-1.jpg").exists()
+    files, _ = sweep(tmp_path / "runs", 60, current=tmp_path / "runs" / "exp2")
+    assert files == 2 and not (run_dir / "alerts" / "alert-1.jpg").exists() and not (run_dir / cut_short).exists()
     assert (run_dir / "beach.png").exists() and (run_dir / "later.png").exists()
-    assert json.loads((run_dir / MARKER).read_text(encoding="utf-8"))["outputs"] == ["alerts/alert-1.jpg"]
+    assert json.loads((run_dir / MARKER).read_text(encoding="utf-8"))["outputs"] == [cut_short, "alerts/alert-1.jpg"]
 
 
 def test_a_running_run_lists_its_new_outputs_once_a_minute_has_passed(tmp_path, monkeypatch):
