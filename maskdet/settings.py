@@ -200,13 +200,15 @@ PERIOD_RANGE = f"from {MIN_PERIOD_S // 60} minutes (a shorter row with one perso
 def parse_period(value: float | str, key: str) -> int:
     """A privacy-counts period in whole seconds: 20m, 1h, 150s or a number of seconds, PERIOD_RANGE; anything else
     is a one-line UserError naming `key` (a flag, or a cameras file's line)."""
-    text = f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text.lower())
-    if not match:
-        raise UserError(f"{key} must be a number and a unit (s, m, h or d), such as 72h or 20m, not {value!r}")
-    seconds = float(match.group(1)) * DURATION_UNITS_S[match.group(2) or "s"]
-    if seconds != int(seconds) or not MIN_PERIOD_S <= seconds <= MAX_PERIOD_S:
-        raise UserError(f"{key} must be whole seconds, {PERIOD_RANGE}, not {value}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):  # from Python (run(privacy_period=...))
+        seconds = float(value)
+    else:
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", str(value).lower())
+        if not match:
+            raise UserError(f"{key} must be a number and a unit (s, m, h or d), such as 72h or 20m, not {value!r}")
+        seconds = float(match.group(1)) * DURATION_UNITS_S[match.group(2) or "s"]
+    if not MIN_PERIOD_S <= seconds <= MAX_PERIOD_S or seconds != int(seconds):  # NaN fails the first
+        raise UserError(f"{key} must be {PERIOD_RANGE}, in whole seconds, not {value}")
     return int(seconds)
 
 

@@ -100,11 +100,11 @@ def test_a_period_of_counts_is_whole_seconds_from_two_minutes_to_a_week_as_in_mo
     assert PrivacySettings(period=text).period_s == seconds
 
 
-@pytest.mark.parametrize("text", ["1s", "90", "119", "150.5", "8d", "20 minutes"])
+@pytest.mark.parametrize("text", ["1s", "90", "119", "150.5", "8d", "20 minutes", 119.9999999, 604800.4, float("nan")])
 def test_a_period_of_counts_under_two_minutes_or_over_a_week_is_one_line_naming_the_range(text):
     with pytest.raises(UserError) as refused:
         PrivacySettings(period=text).check()
-    assert str(refused.value) in (f"--period must be whole seconds, {PERIOD_RANGE}, not {text}",
+    assert str(refused.value) in (f"--period must be {PERIOD_RANGE}, in whole seconds, not {text}",
                                   f"--period must be a number and a unit (s, m, h or d), such as 72h or 20m, not {text!r}")
 
 

@@ -138,8 +138,8 @@ def test_numbers_on_the_command_line_are_range_checked(tmp_path):
                            (["--retain", "3 weeks"], "--retain must be a number and a unit"),
                            (["--retain", "0s"], "--retain 0s: must be between"),
                            (["--period", "20 minutes"], "--period must be a number and a unit"),
-                           (["--privacy", "counts", "--period", "150.5s"], "--period must be whole seconds"),
-                           (["--privacy", "counts", "--period", "8d"], f"--period must be whole seconds, {PERIOD_RANGE}, not 8d"),
+                           (["--privacy", "counts", "--period", "150.5s"], "in whole seconds, not 150.5s"),
+                           (["--privacy", "counts", "--period", "8d"], f"--period must be {PERIOD_RANGE}, in whole seconds, not 8d"),
                            (["--period", "20m"], "--period is the length of a row of counts: it needs --privacy counts")):
         proc = monitor(path, *args, cwd=tmp_path)
         assert proc.returncode == 2 and proc.stderr.strip().startswith("error: ") and fragment in proc.stderr, proc.stderr
@@ -229,11 +229,11 @@ def test_a_period_of_counts_is_never_shorter_than_two_minutes_and_says_its_real_
         path.write_text(f"defaults:\n  privacy: counts\n  period: {period}\n" + camera, encoding="utf-8")
         proc = monitor(path, "--check", cwd=tmp_path)
         assert proc.returncode == 2 and proc.stderr.splitlines() == [
-            f"error: {path}:3: period must be whole seconds, {PERIOD_RANGE}, not {period}"], (period, proc.stderr)
+            f"error: {path}:3: period must be {PERIOD_RANGE}, in whole seconds, not {period}"], (period, proc.stderr)
     path.write_text(camera, encoding="utf-8")
     for period in ("1s", "60s", "1m"):
         proc = monitor(path, "--privacy", "counts", "--period", period, "--check", cwd=tmp_path)
         assert proc.returncode == 2 and proc.stderr.splitlines() == [
-            f"error: --period must be whole seconds, {PERIOD_RANGE}, not {period}"], (period, proc.stderr)
+            f"error: --period must be {PERIOD_RANGE}, in whole seconds, not {period}"], (period, proc.stderr)
     proc = monitor(path, "--privacy", "counts", "--period", "2m", "--check", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
