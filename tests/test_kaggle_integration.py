@@ -176,7 +176,8 @@ def int8_kernels() -> str:
                          if line.startswith("flags")).split(":", 1)[1].split())
     except (OSError, StopIteration):
         return "unknown"
-    for kernels, flag in (("amx", "amx_int8"), ("avx512_vnni", "avx512_vnni"), ("avx_vnni", "avx_vnni"), ("avx2", "avx2")):
+    for kernels, flag in (("amx", "amx_int8"), ("avx512_vnni", "avx512_vnni"), ("avx512", "avx512f"), ("avx_vnni", "avx_vnni"),
+                          ("avx2", "avx2")):
         if flag in flags:
             return kernels
     return "other"
