@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from maskdet.errors import UserError, one_line
 from maskdet.fleet.cameras import Camera, Fleet, file_stat, video_fingerprint
@@ -53,17 +54,34 @@ class Totals:
 RAY_JOIN_ENV = {"RAY_gcs_server_port_wait_time_s": "1", "RAY_py_gcs_connect_timeout_s": "5"}
 
 
-# What Ray's core writes when the head refuses a driver's token (ray.init itself only says it failed to connect).
+# What Ray's core writes when the head refuses a driver's token (ray.init itself only says it failed to connect),
+# and what ray.init raises when the driver is in token mode without a token.
 TOKEN_REFUSED = ("InvalidAuthToken", "Unauthenticated")
+NO_TOKEN = "no authentication token was found"
+TOKEN_WHERE = "the head's token (`ray get-auth-token` on the head prints it) in RAY_AUTH_TOKEN or in ~/.ray/auth_token"
 
 
 def token_refused(shown: str) -> str:
-    """The one line for a cluster with token authentication (RAY_AUTH_MODE=token on its machines; Ray's default
-    from 2.61): the driver needs the mode and the head's token too, and ray.init says only "Failed to connect"."""
-    where = "the head's token (`ray get-auth-token` on the head prints it) in RAY_AUTH_TOKEN or in ~/.ray/auth_token"
+    """The one line for a cluster with token authentication (RAY_AUTH_MODE=token on its machines, or a token file
+    in the head's ~/.ray): the driver needs the mode and the head's token too, and ray.init says only "Failed to
+    connect"."""
     if os.environ.get("RAY_AUTH_MODE", "").strip().lower() == "token":
-        return f"the Ray cluster at {shown} refused this machine's authentication token: give it {where}"
-    return (f"the Ray cluster at {shown} uses token authentication: run monitor.py with RAY_AUTH_MODE=token and {where}")
+        return f"the Ray cluster at {shown} refused this machine's authentication token: give it {TOKEN_WHERE}"
+    return f"the Ray cluster at {shown} uses token authentication: run monitor.py with RAY_AUTH_MODE=token and {TOKEN_WHERE}"
+
+
+def make_ray_token_private(log: Log) -> None:
+    """A local Ray (2.59 and later) writes its token, the key to run code on the cluster, to ~/.ray/auth_token
+    readable by every user of the machine (umask 022); a `ray start --head` here later takes that file as the
+    cluster's token. Made readable by its owner alone."""
+    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+    try:
+        info = path.stat()
+        if info.st_uid == os.getuid() and info.st_mode & 0o077:
+            path.chmod(0o600)
+            log(f"note: Ray's token file {path} was readable by other users: now by you alone (chmod 600)")
+    except OSError:
+        pass
 
 
 def ray_address_text(address: tuple[str, int]) -> str:
@@ -99,6 +117,9 @@ def start_ray(address: tuple[str, int] | None, workers: int, log: Log) -> bool:
                 ray.init(address=shown, logging_level="ERROR", log_to_driver=False)
             except Exception as exc:  # Ray's own ConnectionError, RuntimeError...: one line, not its traceback
                 failed.append(exc)
+        if failed and (type(failed[0]).__name__ == "AuthenticationError" or NO_TOKEN in str(failed[0])):
+            raise UserError(f"RAY_AUTH_MODE=token is set, but this machine has no Ray token: give it {TOKEN_WHERE}",
+                            "--ray") from None
         if failed and any(mark in "".join(held) for mark in TOKEN_REFUSED):
             raise UserError(token_refused(shown), "--ray") from None
         if failed:
@@ -113,6 +134,7 @@ def start_ray(address: tuple[str, int] | None, workers: int, log: Log) -> bool:
     # machine (its ray_current_cluster file, even a stale one) and refuses num_cpus there: --ray is for joining.
     ray.init(address="local", num_cpus=max(workers, os.cpu_count() or 1), include_dashboard=False,
              logging_level="ERROR", log_to_driver=False, configure_logging=True)
+    make_ray_token_private(log)
     return True
 
 

@@ -67,11 +67,16 @@ def dead_camera_run(netns, tmp_path_factory) -> subprocess.CompletedProcess:
     ray_tmp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # short: Ray's socket paths have a length limit
     (ray_tmp / "ray").mkdir()
     (ray_tmp / "ray" / "ray_current_cluster").write_text("127.0.0.1:63790", encoding="utf-8")  # nothing there
+    home = tmp_path / "home"  # where the local Ray writes its token (~/.ray), not the tester's own home
+    home.mkdir()
     try:
-        return netns.run([sys.executable, ROOT / "monitor.py", cameras, "--db", tmp_path / "fleet.db", "--duration", "10",
-                          "--workers", "1"], cwd=tmp_path, timeout=300, env={**os.environ, "RAY_TMPDIR": str(ray_tmp)})
+        proc = netns.run([sys.executable, ROOT / "monitor.py", cameras, "--db", tmp_path / "fleet.db", "--duration", "10",
+                          "--workers", "1"], cwd=tmp_path, timeout=300,
+                         env={**os.environ, "RAY_TMPDIR": str(ray_tmp), "HOME": str(home)})
     finally:
         subprocess.run(["rm", "-rf", str(ray_tmp)], check=False)
+    proc.home = home
+    return proc
 
 
 def test_a_live_camera_that_gives_no_frame_at_all_is_named_and_the_exit_status_is_1(dead_camera_run):
@@ -89,6 +94,16 @@ def test_without_ray_a_run_starts_its_own_ray_even_where_a_ray_start_left_its_ad
     proc = dead_camera_run
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert proc.returncode == 1 and "dead-cam (/): 0 frames this run" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+def test_the_token_a_local_ray_writes_is_left_readable_by_its_owner_alone(dead_camera_run):
+    """Ray writes ~/.ray/auth_token (the key to run code on a cluster that takes it) readable by every user."""
+    token = dead_camera_run.home / ".ray" / "auth_token"
+    if not token.exists():
+        pytest.skip("this Ray writes no token file for a local cluster (token authentication came with Ray 2.52)")
+    assert token.stat().st_mode & 0o777 == 0o600
+    assert f"note: Ray's token file {token} was readable by other users: now by you alone (chmod 600)" in \
+        dead_camera_run.stdout + dead_camera_run.stderr
 
 
 def test_the_driver_sleeps_while_no_camera_is_due(dead_camera_run):
@@ -185,7 +200,9 @@ def test_a_ray_cluster_with_token_authentication_is_joined_with_its_token_and_wi
                                 f"with RAY_AUTH_MODE=token and {where}"),
                           ({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "0" * 32},
                            f"error: --ray: the Ray cluster at 127.0.0.1:6379 refused this machine's authentication token: "
-                           f"give it {where}")):
+                           f"give it {where}"),
+                          ({"RAY_AUTH_MODE": "token"},
+                           f"error: --ray: RAY_AUTH_MODE=token is set, but this machine has no Ray token: give it {where}")):
             proc = join(**env)
             assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [line], (env, proc.stderr[-3000:])
         proc = join(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)
