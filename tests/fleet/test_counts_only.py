@@ -2,7 +2,7 @@
 each (periods of 2 minutes, the shortest there is; the videos were recorded across a boundary). The store then
 holds people by verdict per camera and period, within one person of the truth, and nothing per person: every
 table is read, no people or per-minute rows exist, no alert names a track, and the run writes no file of any
-kind beside the store in its folders."""
+kind beside the store in its folders. The fleet page shows the periods and no person, from either store."""
 
 from __future__ import annotations
 
