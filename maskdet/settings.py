@@ -200,28 +200,26 @@ PERIOD_RANGE = f"from {MIN_PERIOD_S // 60} minutes (a shorter row with one perso
 def parse_period(value: float | str, key: str) -> int:
     """A privacy-counts period in whole seconds: 20m, 1h, 150s or a number of seconds, PERIOD_RANGE; anything else
     is a one-line UserError naming `key` (a flag, or a cameras file's line)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):  # from Python (run(privacy_period=...))
-        seconds = float(value)
-    else:
-        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", str(value).lower())
-        if not match:
-            raise UserError(f"{key} must be a number and a unit (s, m, h or d), such as 72h or 20m, not {value!r}")
-        seconds = float(match.group(1)) * DURATION_UNITS_S[match.group(2) or "s"]
+    seconds = duration_seconds(value, key)
     if not MIN_PERIOD_S <= seconds <= MAX_PERIOD_S or seconds != int(seconds):  # NaN fails the first
         raise UserError(f"{key} must be {PERIOD_RANGE}, in whole seconds, not {value}")
     return int(seconds)
 
 
-def parse_duration(value: float | str, flag: str, minimum_s: float = 1.0) -> float:
-    """72h, 20m, 30s, 7d, 1.5h, or a plain number of seconds (3600), in seconds; anything else, or out of range, is a
-    one-line error."""
+def duration_seconds(value: float | str, flag: str) -> float:
+    """72h, 20m, 30s, 7d, 1.5h, a plain number of seconds as text (3600), or a number from Python, in seconds,
+    unchecked; text of any other form is a one-line error naming `flag`."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", str(value).lower())
-        if not match:
-            raise UserError(f"{flag} must be a number and a unit (s, m, h or d), such as 72h or 20m, not {value!r}")
-        seconds = float(match.group(1)) * DURATION_UNITS_S[match.group(2) or "s"]
+        return float(value)
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", str(value).lower())
+    if not match:
+        raise UserError(f"{flag} must be a number and a unit (s, m, h or d), such as 72h or 20m, not {value!r}")
+    return float(match.group(1)) * DURATION_UNITS_S[match.group(2) or "s"]
+
+
+def parse_duration(value: float | str, flag: str, minimum_s: float = 1.0) -> float:
+    """duration_seconds, from minimum_s to ten years; out of range is a one-line error."""
+    seconds = duration_seconds(value, flag)
     if not minimum_s <= seconds <= MAX_DURATION_S:  # NaN fails both
         raise UserError(f"{flag} {value}: must be between {minimum_s:g} s and {MAX_DURATION_S // 86400} days")
     return seconds
