@@ -30,6 +30,7 @@ TIFF_WIDTH, TIFF_LENGTH, TIFF_TILE_WIDTH, TIFF_TILE_LENGTH = 256, 257, 322, 323
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # by colour type: grey, RGB, palette, grey + alpha, RGBA
 UNDECODABLE = "the image is corrupt (it cannot be decoded)"
+PNG_DAMAGED = "the image is corrupt (a damaged or truncated PNG)"  # a chunk cut short, a critical chunk's CRC wrong, or no IEND
 PNG_MISMATCH = "its compressed pixels do not match its size"  # an internal verdict: such a PNG is decoded by Pillow
 ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))  # x0 y0 dx dy
 
@@ -195,9 +196,9 @@ def _png_filtered_size(data: bytes, width: int, height: int) -> int | None:
     return total
 
 
-def png_pixel_problem(data: bytes, width: int, height: int) -> str | None:
-    """Why a PNG's IDAT chunks are not one zlib stream that inflates to exactly the image its header describes
-    (None when they are).
+def png_pixel_problem(data: bytes, width: int, height: int, idat: list[memoryview]) -> str | None:
+    """Why a PNG's IDAT payloads (`idat`, in order, from split_png) are not one zlib stream that inflates to exactly the image
+    its header describes (None when they are).
 
     libpng decodes one that holds more, or less, or bytes after the stream, but prints its own 'libpng warning:
     IDAT: Too much image data' on stderr (fd 2, among a run's own lines; no OpenCV setting stops it, and
@@ -206,28 +207,22 @@ def png_pixel_problem(data: bytes, width: int, height: int) -> str | None:
     expected = _png_filtered_size(data, width, height)
     if expected is None:
         return None  # the decoder refuses it, in our words (ImageUnreadable)
-    inflater, produced, pos = zlib.decompressobj(), 0, 8
-    view = memoryview(data)
-    while pos + 12 <= len(data):
-        length, kind = int.from_bytes(data[pos:pos + 4], "big"), data[pos + 4:pos + 8]
-        if kind == b"IEND":
-            break
-        if kind == b"IDAT":
-            if inflater.eof:
-                return PNG_MISMATCH  # IDAT after the stream's end
-            for start in range(pos + 8, min(pos + 8 + length, len(data)), 1 << 16):
-                piece = view[start:min(start + (1 << 16), pos + 8 + length)]
-                while piece:
-                    try:
-                        produced += len(inflater.decompress(piece, 1 << 20))
-                    except zlib.error:
-                        return UNDECODABLE
-                    if produced > expected:
-                        return PNG_MISMATCH
-                    piece = inflater.unconsumed_tail
-            if inflater.unused_data:
-                return PNG_MISMATCH  # bytes after the stream's end
-        pos += 12 + length
+    inflater, produced = zlib.decompressobj(), 0
+    for payload in idat:
+        if inflater.eof:
+            return PNG_MISMATCH  # IDAT after the stream's end
+        for start in range(0, len(payload), 1 << 16):
+            piece = payload[start:start + (1 << 16)]
+            while piece:
+                try:
+                    produced += len(inflater.decompress(piece, 1 << 20))
+                except zlib.error:
+                    return UNDECODABLE
+                if produced > expected:
+                    return PNG_MISMATCH
+                piece = inflater.unconsumed_tail
+        if inflater.unused_data:
+            return PNG_MISMATCH  # bytes after the stream's end
     return None if inflater.eof and produced == expected else PNG_MISMATCH
 
 
@@ -255,32 +250,48 @@ def _decode_png_quietly(data: bytes) -> np.ndarray:
 PNG_CHUNKS_USED = frozenset({b"tRNS", b"eXIf", b"acTL", b"fcTL", b"fdAT"})
 
 
-def pixel_chunks_only(data: bytes) -> bytes:
-    """The PNG with only the chunks OpenCV makes its pixels from: the critical ones (IHDR, PLTE, IDAT, IEND, and any
-    other, for the decoder to judge) and PNG_CHUNKS_USED whose CRC is right (libpng skips a damaged one anyway).
+def split_png(data: bytes) -> tuple[bytes, list[memoryview]]:
+    """One walk over a PNG's chunks before anything decodes it: the PNG with only the chunks OpenCV makes its pixels
+    from, and its IDAT payloads in order (for png_pixel_problem). Raises ImageUnreadable(PNG_DAMAGED) when a chunk is
+    cut short, a critical chunk's CRC is wrong or IEND never comes.
 
-    libpng checks the ancillary chunks it reads (colour profiles, text, their checksums) and prints its own
-    warnings about them on stderr, such as 'libpng warning: iCCP: known incorrect sRGB profile' or 'tEXt: CRC
-    error', among a run's own lines or a server's. OpenCV applies none of them (no gamma, colour profile or
-    background): the pixels are the same without them."""
-    view, pos, dropped = memoryview(data), 8, []
-    while pos + 12 <= len(data):
+    Damaged: libpng prints its own 'libpng error: ...' line on stderr before OpenCV gives up; refused here, a
+    damaged file is reported once, in our words, on every path (detect.py, server uploads, prelabel.py).
+    Kept: the critical chunks (IHDR, PLTE, IDAT, IEND, and any other, for the decoder to judge) and
+    PNG_CHUNKS_USED whose CRC is right. Dropped: every other ancillary chunk, and a used one whose CRC is wrong
+    (libpng skips it anyway). libpng checks the ancillary chunks it reads (colour profiles, text, their checksums)
+    and prints its own warnings about them on stderr, such as 'libpng warning: iCCP: known incorrect sRGB
+    profile' or 'tEXt: CRC error', among a run's own lines or a server's; OpenCV applies none of them (no gamma,
+    colour profile or background), so the pixels are the same without them. Every viewer shows a photo whose text
+    chunk is damaged: so does this."""
+    view, pos, dropped, idat = memoryview(data), len(PNG_SIGNATURE), [], []
+    while True:
+        if pos + 12 > len(data):
+            raise ImageUnreadable(PNG_DAMAGED)  # no IEND
         length, kind = int.from_bytes(data[pos:pos + 4], "big"), data[pos + 4:pos + 8]
         end = pos + 12 + length
-        if end > len(data) or kind == b"IEND":
-            break
-        if kind[0] & 0x20 and (kind not in PNG_CHUNKS_USED  # a lower-case first letter: ancillary
-                               or zlib.crc32(view[pos + 4:end - 4]) != int.from_bytes(data[end - 4:end], "big")):
+        if end > len(data):
+            raise ImageUnreadable(PNG_DAMAGED)  # cut short
+        ancillary = kind[0] & 0x20  # a lower-case first letter
+        if ancillary and kind not in PNG_CHUNKS_USED:
             dropped.append((pos, end))
+        elif zlib.crc32(view[pos + 4:end - 4]) != int.from_bytes(data[end - 4:end], "big"):
+            if not ancillary:
+                raise ImageUnreadable(PNG_DAMAGED)
+            dropped.append((pos, end))
+        elif kind == b"IDAT":
+            idat.append(view[pos + 8:end - 4])
+        if kind == b"IEND":
+            break
         pos = end
     if not dropped:
-        return data
+        return data, idat
     kept, start = [], 0
     for begin, end in dropped:
         kept.append(view[start:begin])
         start = end
     kept.append(view[start:])
-    return b"".join(kept)
+    return b"".join(kept), idat
 
 
 def read_image_bounded(source: bytes | str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
@@ -293,9 +304,10 @@ def read_image_bounded(source: bytes | str | Path, max_pixels: int = MAX_PIXELS)
     width, height = image_size(data)
     check_pixels(width, height, max_pixels)
     check_decoding_cost(data, max_pixels)
+    problem = None
     if data[:8] == PNG_SIGNATURE:
-        data = pixel_chunks_only(data)
-    problem = png_pixel_problem(data, width, height) if data[:8] == PNG_SIGNATURE else None
+        data, idat = split_png(data)
+        problem = png_pixel_problem(data, width, height, idat)
     if problem == PNG_MISMATCH:  # decodable, but libpng would print its own warning: Pillow decodes it quietly
         return _decode_png_quietly(data)
     if problem:

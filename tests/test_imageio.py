@@ -176,6 +176,31 @@ def test_a_pngs_other_chunks_change_no_pixel_and_libpngs_warnings_about_them_nev
     assert "libpng" not in capfd.readouterr().err
 
 
+def damaged_pngs() -> dict[str, bytes]:
+    """A whole PNG made damaged the ways a broken copy or a tagging tool damages one."""
+    whole = cv2.imencode(".png", PIXELS)[1].tobytes()
+    idat = whole.index(b"IDAT")
+    flipped = bytearray(whole)
+    flipped[idat + 10] ^= 0xFF  # a pixel byte changed: IDAT's CRC no longer matches
+    return {"IDAT checksum wrong": bytes(flipped), "cut inside IDAT": whole[:idat + 20],
+            "no IEND": whole[:-12], "a chunk longer than the file": whole[:-12] + struct.pack(">I", 1 << 20) + b"tEXt"}
+
+
+@pytest.mark.parametrize("name", list(damaged_pngs()))
+def test_a_damaged_png_is_refused_in_our_words_before_libpng_can_say_so(name, capfd):
+    """libpng prints 'libpng error: IDAT: CRC error' (or 'Not enough image data') on stderr before OpenCV gives up:
+    the chunks are checked first, on every path that decodes an image (a server's uploads too)."""
+    with pytest.raises(ImageUnreadable, match=r"^the image is corrupt \(a damaged or truncated PNG\)$"):
+        read_image_bounded(damaged_pngs()[name])
+    assert "libpng" not in capfd.readouterr().err
+
+
+def test_what_follows_iend_is_not_read():
+    """Some programs append data after IEND (a second image, a signature); libpng stops at IEND, and so does this."""
+    data = cv2.imencode(".png", PIXELS)[1].tobytes()
+    assert (read_image_bounded(data + b"trailing bytes\x00" * 10) == PIXELS).all()
+
+
 def adam7_rows(image: np.ndarray) -> bytes:
     """An RGB image's rows in the seven passes of an interlaced PNG, each row with filter byte 0."""
     passes = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))

@@ -17,7 +17,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
@@ -345,31 +344,6 @@ def _expand_list(path: Path, log: Log, lists: tuple[str, ...]) -> list[SourceSpe
     return specs
 
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def png_is_intact(data: bytes) -> bool:
-    """Every chunk of a PNG is whole, and every critical chunk's CRC matches, up to IEND.
-
-    libpng prints its own 'libpng error: ...' line on stderr before OpenCV gives up on a damaged PNG;
-    checking the chunks first means a damaged file is reported once, in our words. An ancillary chunk (text,
-    a colour profile) with a wrong CRC does not make the image unreadable: libpng skips it, every viewer shows
-    the photo, and the bounded decoder drops it before decoding (maskdet.imageio.pixel_chunks_only)."""
-    pos, view = len(PNG_SIGNATURE), memoryview(data)
-    while pos + 12 <= len(data):
-        length = int.from_bytes(data[pos:pos + 4], "big")
-        end = pos + 12 + length
-        if end > len(data):
-            return False
-        critical = not data[pos + 4] & 0x20
-        if critical and zlib.crc32(view[pos + 4:pos + 8 + length]) != int.from_bytes(data[pos + 8 + length:end], "big"):
-            return False
-        if data[pos + 4:pos + 8] == b"IEND":
-            return True
-        pos = end
-    return False
-
-
 def read_image(path: Path, max_pixels: int = MAX_PIXELS, limit_flag: str | None = None) -> np.ndarray:
     """Decode an image with the one bounded reader (maskdet.imageio): its size is read from the header and
     checked against max_pixels before any decoding. Unreadable or oversized files raise SourceError: the
@@ -386,8 +360,6 @@ def read_image(path: Path, max_pixels: int = MAX_PIXELS, limit_flag: str | None 
 
 def _decode_image(data: bytes, name: str, max_pixels: int, limit_flag: str | None = None) -> np.ndarray:
     """read_image's decoding of a file's bytes (or a URL's), errors named after `name`."""
-    if data[:8] == PNG_SIGNATURE and not png_is_intact(data):
-        raise SourceError(f"{name}: cannot read this image: a damaged or truncated PNG")
     try:
         return read_image_bounded(data, max_pixels)
     except ImageTooLarge:

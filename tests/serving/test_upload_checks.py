@@ -133,6 +133,17 @@ def test_bytes_whose_size_cannot_be_read_are_400_and_never_decoded(data, why):
     assert why in err.value.message
 
 
+
+def test_a_damaged_png_is_400_in_our_words_and_libpng_says_nothing_in_the_servers_log(capfd):
+    """A PNG whose pixel chunk's checksum is wrong (a broken copy): libpng's own 'libpng error: IDAT: CRC error'
+    would land in the server's log, among its request lines."""
+    data = bytearray(cv2.imencode(".png", np.full((48, 64, 3), 90, np.uint8))[1].tobytes())
+    data[data.index(b"IDAT") + 6] ^= 0xFF
+    with pytest.raises(UploadError) as err:
+        decode_image(bytes(data), "broken.png")
+    assert (err.value.status, err.value.message) == (400, "broken.png: the image is corrupt (a damaged or truncated PNG)")
+    assert "libpng" not in capfd.readouterr().err
+
 # --- videos ----------------------------------------------------------------------------------------
 
 
