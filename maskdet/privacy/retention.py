@@ -19,6 +19,7 @@ A video still being written is not cut: it goes once its last frame is older tha
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import os
@@ -158,7 +159,7 @@ def write_marker(run_dir: Path, privacy: str, running: bool = True, outputs: lis
     """Mark a monitoring run folder as ours; `running` (with the pid) tells other processes to leave its tables alone,
     `outputs` lists the files its runs wrote (the only ones --retain deletes)."""
     marker: dict = {"made_by": "maskdet detect.py (monitoring)", "privacy": privacy, "pid": os.getpid(), "running": running}
-    started = process_start(os.getpid())
+    started = _own_process_start(os.getpid())
     if started is not None:
         marker["process_start"] = started
     if outputs is not None:
@@ -176,6 +177,13 @@ def process_start(pid: int) -> str | None:
         return f"{boot}:{stat.rsplit(')', 1)[1].split()[19]}"  # field 22, after the command name in parentheses
     except (OSError, IndexError):
         return None
+
+
+@functools.lru_cache(maxsize=1)
+def _own_process_start(pid: int) -> str | None:
+    """process_start of this process, read from /proc once (a marker is written every minute); keyed by the PID so
+    that a forked child reads its own."""
+    return process_start(pid)
 
 
 def _same_process(pid: int, marker: dict) -> bool:
@@ -208,10 +216,8 @@ def _running_elsewhere(run_dir: Path, log: Callable[[str], None] = lambda _m: No
         return False
     if not running or pid <= 0:
         return False
-    if pid == os.getpid() and _same_process(pid, marker):
-        return False  # this process's own run: not another's
     if _same_process(pid, marker):
-        return True
+        return pid != os.getpid()  # alive: another's run, unless it is this process's own
     complete_dead_manifest(run_dir, marker)
     marker.update(running=False, ended="without closing (its process was gone: killed or crashed)")
     try:
