@@ -12,6 +12,7 @@ import glob
 import http.client
 import os
 import re
+import socket
 import stat
 import threading
 import time
@@ -483,6 +484,61 @@ def _open_failure(exc: Exception) -> tuple[bool, str | None]:
     return False, None
 
 
+# Where a stream URL names no port: the scheme's own. UDP-based schemes (udp, srt) have no connection to try.
+TCP_PORTS = {"rtsp": 554, "rtsps": 322, "rtmp": 1935, "http": 80, "https": 443, "tcp": None}
+REACH_PROBE_S = 3.0  # a camera on a LAN, or a server across the world, answers a TCP handshake well within this
+
+
+def _why_no_video(url: str) -> str:
+    """Why a stream's opening timed out, told apart by one TCP connection to its host and port (made after the
+    failure, closed at once): nothing answered there at all (a wrong address, a camera that is off or firewalled),
+    or something took the connection and then sent no video (a wrong path, a camera not streaming). FFmpeg's open is
+    one call and its timeout cannot say which."""
+    target = _probe_target(url)
+    try:  # on a thread: a name lookup has no timeout of its own, and Ctrl-C must not wait for it
+        reach = _on_a_thread(lambda: tcp_reach(url, REACH_PROBE_S), "reach-probe", REACH_PROBE_S + 1) if target else None
+    except _GaveUp:
+        reach = None
+    if reach == "connected":
+        return ("the server took the connection but sent nothing that can be decoded. Check the URL's path and "
+                "that the camera is streaming")
+    if reach == "refused":
+        return "the connection was refused: check the URL (its port) and that the server is up"
+    if reach == "silent" and target:
+        return (f"nothing answered at {target[0]}:{target[1]} within {REACH_PROBE_S:g} s. Check the address, and that the camera "
+                "is on and reachable from here")
+    return ("the server did not answer, or answered but sent nothing that can be decoded. Check the URL and that the "
+            "server is up and streaming")
+
+
+def _probe_target(url: str) -> tuple[str, int] | None:
+    """(host, port) a TCP connection to the stream's server goes to; None where there is none to try."""
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        port = parts.port or TCP_PORTS.get(scheme) if scheme in TCP_PORTS else None
+    except ValueError:  # a port out of range or not a number
+        return None
+    return (parts.hostname, port) if parts.hostname and port else None
+
+
+def tcp_reach(url: str, timeout: float) -> str | None:
+    """"connected", "refused" or "silent" (no answer to the handshake within `timeout`) for the stream's host and
+    port; None where it cannot be told (no TCP port to try, a name that does not resolve, no route)."""
+    target = _probe_target(url)
+    if target is None:
+        return None
+    try:
+        with socket.create_connection(target, timeout=timeout):
+            return "connected"
+    except ConnectionRefusedError:
+        return "refused"
+    except TimeoutError:
+        return "silent"
+    except OSError:
+        return None
+
+
 def iter_video(path: Path | str, vid_stride: int, log: Log, ended_early: Log | None = None,
                name: str | None = None, max_pixels: int = MAX_PIXELS) -> Iterator[Frame]:
     """Every vid_stride-th frame of a video file; a truncated file ends early with a note (to `ended_early`
@@ -588,8 +644,7 @@ class LatestFrameReader:
                     f"/dev/video{self.target} (the 'video' group); in Docker/WSL pass the device through")
             if cap is None or cap.timed_out:
                 raise SourceError(f"cannot open stream {self.target}: no video came within {self.open_timeout():g} s "
-                                  "(--stream-timeout): the server did not answer, or answered but sent nothing that "
-                                  "can be decoded. Check the URL and that the server is up and streaming")
+                                  f"(--stream-timeout): {_why_no_video(self.target)}")
             if cap.failure:
                 raise SourceError(f"cannot open stream {self.target}: {cap.failure}")
             raise SourceError(f"cannot open stream {self.target}: check the URL, that the server is up, "
@@ -688,7 +743,7 @@ def _on_a_thread(opener: Callable[[], T], name: str, timeout: float | None = Non
             value = exc
         with lock:
             if given_up:
-                if not isinstance(value, BaseException):
+                if hasattr(value, "release"):  # a capture: closed here, as no one will take it
                     value.release()
                 return
             result.append(value)
