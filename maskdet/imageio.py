@@ -31,6 +31,9 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # by colour type: grey, RGB, palette, grey + alpha, RGBA
 UNDECODABLE = "the image is corrupt (it cannot be decoded)"
 PNG_DAMAGED = "the image is corrupt (a damaged or truncated PNG)"  # a chunk cut short, a critical chunk's CRC wrong, or no IEND
+# A PNG's pixels come in IDAT chunks of 8 KB or more (a 100-megapixel photo: tens of thousands at most); the walk
+# over them takes time and keeps a little for each, so a file of millions of empty chunks is refused as it is walked.
+MAX_PNG_CHUNKS = 200_000
 PNG_MISMATCH = "its compressed pixels do not match its size"  # an internal verdict: such a PNG is decoded by Pillow
 ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))  # x0 y0 dx dy
 
@@ -196,34 +199,45 @@ def _png_filtered_size(data: bytes, width: int, height: int) -> int | None:
     return total
 
 
-def png_pixel_problem(data: bytes, width: int, height: int, idat: list[memoryview]) -> str | None:
-    """Why a PNG's IDAT payloads (`idat`, in order, from split_png) are not one zlib stream that inflates to exactly the image
-    its header describes (None when they are).
+class _IdatStream:
+    """Checks that a PNG's IDAT payloads, fed in order, are one zlib stream that inflates to exactly `expected` bytes
+    (the image its header describes); `problem` says why not (None while they are, or may still be).
 
     libpng decodes one that holds more, or less, or bytes after the stream, but prints its own 'libpng warning:
     IDAT: Too much image data' on stderr (fd 2, among a run's own lines; no OpenCV setting stops it, and
     redirecting fd 2 around the decoder would swallow other threads' lines). Inflating first, in 64 KB steps
     with the output thrown away (memory stays small), costs about half the decoding's time on a large PNG."""
-    expected = _png_filtered_size(data, width, height)
-    if expected is None:
-        return None  # the decoder refuses it, in our words (ImageUnreadable)
-    inflater, produced = zlib.decompressobj(), 0
-    for payload in idat:
-        if inflater.eof:
-            return PNG_MISMATCH  # IDAT after the stream's end
+
+    def __init__(self, expected: int | None):
+        self.expected = expected  # None: a colour type the decoder refuses anyway, in our words: nothing to check
+        self.inflater, self.produced = zlib.decompressobj(), 0
+        self.problem: str | None = None
+
+    def feed(self, payload: memoryview) -> None:
+        if self.expected is None or self.problem:
+            return
+        if self.inflater.eof:
+            self.problem = PNG_MISMATCH  # IDAT after the stream's end
+            return
         for start in range(0, len(payload), 1 << 16):
             piece = payload[start:start + (1 << 16)]
             while piece:
                 try:
-                    produced += len(inflater.decompress(piece, 1 << 20))
+                    self.produced += len(self.inflater.decompress(piece, 1 << 20))
                 except zlib.error:
-                    return UNDECODABLE
-                if produced > expected:
-                    return PNG_MISMATCH
-                piece = inflater.unconsumed_tail
-        if inflater.unused_data:
-            return PNG_MISMATCH  # bytes after the stream's end
-    return None if inflater.eof and produced == expected else PNG_MISMATCH
+                    self.problem = UNDECODABLE
+                    return
+                if self.produced > self.expected:
+                    self.problem = PNG_MISMATCH
+                    return
+                piece = self.inflater.unconsumed_tail
+        if self.inflater.unused_data:
+            self.problem = PNG_MISMATCH  # bytes after the stream's end
+
+    def verdict(self) -> str | None:
+        if self.expected is None or self.problem:
+            return self.problem
+        return None if self.inflater.eof and self.produced == self.expected else PNG_MISMATCH
 
 
 def _decode_png_quietly(data: bytes) -> np.ndarray:
@@ -250,13 +264,14 @@ def _decode_png_quietly(data: bytes) -> np.ndarray:
 PNG_CHUNKS_USED = frozenset({b"tRNS", b"eXIf", b"acTL", b"fcTL", b"fdAT"})
 
 
-def split_png(data: bytes) -> tuple[bytes, list[memoryview]]:
-    """One walk over a PNG's chunks before anything decodes it: the PNG with only the chunks OpenCV makes its pixels
-    from, and its IDAT payloads in order (for png_pixel_problem). Raises ImageUnreadable(PNG_DAMAGED) when a chunk is
-    cut short, a critical chunk's CRC is wrong or IEND never comes.
+def check_png(data: bytes, width: int, height: int) -> tuple[bytes, str | None]:
+    """One walk over a PNG's chunks before anything decodes it: (the PNG with only the chunks OpenCV makes its pixels
+    from, why its compressed pixels are not exactly the image its header describes: None, UNDECODABLE or
+    PNG_MISMATCH). Raises ImageUnreadable(PNG_DAMAGED) when a chunk is cut short, a critical chunk's CRC is wrong or
+    IEND never comes, and ImageUnreadable for more than MAX_PNG_CHUNKS chunks.
 
     Damaged: libpng prints its own 'libpng error: ...' line on stderr before OpenCV gives up; refused here, a
-    damaged file is reported once, in our words, on every path (detect.py, server uploads, prelabel.py).
+    damaged file is reported in our words whichever path it came by (detect.py, server uploads, prelabel.py).
     Kept: the critical chunks (IHDR, PLTE, IDAT, IEND, and any other, for the decoder to judge) and
     PNG_CHUNKS_USED whose CRC is right. Dropped: every other ancillary chunk, and a used one whose CRC is wrong
     (libpng skips it anyway). libpng checks the ancillary chunks it reads (colour profiles, text, their checksums)
@@ -264,34 +279,42 @@ def split_png(data: bytes) -> tuple[bytes, list[memoryview]]:
     profile' or 'tEXt: CRC error', among a run's own lines or a server's; OpenCV applies none of them (no gamma,
     colour profile or background), so the pixels are the same without them. Every viewer shows a photo whose text
     chunk is damaged: so does this."""
-    view, pos, dropped, idat = memoryview(data), len(PNG_SIGNATURE), [], []
+    view, pos, chunks, dropped = memoryview(data), len(PNG_SIGNATURE), 0, []
+    pixels = _IdatStream(_png_filtered_size(data, width, height))
     while True:
         if pos + 12 > len(data):
             raise ImageUnreadable(PNG_DAMAGED)  # no IEND
+        chunks += 1
+        if chunks > MAX_PNG_CHUNKS:
+            raise ImageUnreadable(f"a PNG of over {MAX_PNG_CHUNKS:,} chunks (a 100-megapixel photo has tens of thousands at most)")
         length, kind = int.from_bytes(data[pos:pos + 4], "big"), data[pos + 4:pos + 8]
         end = pos + 12 + length
         if end > len(data):
             raise ImageUnreadable(PNG_DAMAGED)  # cut short
         ancillary = kind[0] & 0x20  # a lower-case first letter
-        if ancillary and kind not in PNG_CHUNKS_USED:
-            dropped.append((pos, end))
-        elif zlib.crc32(view[pos + 4:end - 4]) != int.from_bytes(data[end - 4:end], "big"):
+        drop = ancillary and kind not in PNG_CHUNKS_USED
+        if not drop and zlib.crc32(view[pos + 4:end - 4]) != int.from_bytes(data[end - 4:end], "big"):
             if not ancillary:
                 raise ImageUnreadable(PNG_DAMAGED)
-            dropped.append((pos, end))
+            drop = True
+        if drop:
+            if dropped and dropped[-1][1] == pos:
+                dropped[-1] = (dropped[-1][0], end)  # one range for a run of dropped chunks
+            else:
+                dropped.append((pos, end))
         elif kind == b"IDAT":
-            idat.append(view[pos + 8:end - 4])
+            pixels.feed(view[pos + 8:end - 4])
         if kind == b"IEND":
             break
         pos = end
     if not dropped:
-        return data, idat
+        return data, pixels.verdict()
     kept, start = [], 0
     for begin, end in dropped:
         kept.append(view[start:begin])
         start = end
     kept.append(view[start:])
-    return b"".join(kept), idat
+    return b"".join(kept), pixels.verdict()
 
 
 def read_image_bounded(source: bytes | str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
@@ -306,8 +329,7 @@ def read_image_bounded(source: bytes | str | Path, max_pixels: int = MAX_PIXELS)
     check_decoding_cost(data, max_pixels)
     problem = None
     if data[:8] == PNG_SIGNATURE:
-        data, idat = split_png(data)
-        problem = png_pixel_problem(data, width, height, idat)
+        data, problem = check_png(data, width, height)
     if problem == PNG_MISMATCH:  # decodable, but libpng would print its own warning: Pillow decodes it quietly
         return _decode_png_quietly(data)
     if problem:

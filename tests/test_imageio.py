@@ -195,6 +195,29 @@ def test_a_damaged_png_is_refused_in_our_words_before_libpng_can_say_so(name, ca
     assert "libpng" not in capfd.readouterr().err
 
 
+def test_a_png_of_a_million_empty_chunks_is_refused_as_it_is_walked_in_little_time_and_memory():
+    """12 MB of 12-byte chunks (an upload's size): each chunk walked costs time, and each kept or dropped one a little
+    memory; a hostile file is refused past MAX_PNG_CHUNKS, long before the end."""
+    import time
+    import tracemalloc
+
+    from maskdet.imageio import MAX_PNG_CHUNKS
+
+    whole = cv2.imencode(".png", PIXELS)[1].tobytes()
+    empty = chunk(b"IDAT", b"") + chunk(b"zzZz", b"")  # an empty pixel chunk, then one OpenCV does not use
+    data = whole[:33] + empty * 500_000 + whole[33:]
+    tracemalloc.start()
+    started = time.process_time()
+    try:
+        with pytest.raises(ImageUnreadable, match=f"^a PNG of over {MAX_PNG_CHUNKS:,} chunks"):
+            read_image_bounded(data)
+        took, peak = time.process_time() - started, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, f"{peak / 2**20:.0f} MB held for a {len(data) / 2**20:.0f} MB file"
+    assert took < 5, took  # about 1 s here under tracemalloc: a generous bound, not a benchmark
+
+
 def test_what_follows_iend_is_not_read():
     """Some programs append data after IEND (a second image, a signature); libpng stops at IEND, and so does this."""
     data = cv2.imencode(".png", PIXELS)[1].tobytes()
