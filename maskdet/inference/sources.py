@@ -467,7 +467,7 @@ def _open_failure(exc: Exception) -> tuple[bool, str | None]:
     """(whether it timed out, what happened where FFmpeg's error says it) for a stream that did not open.
 
     A timeout cannot tell a server that never answered from one that answered and then sent nothing that
-    decodes (FFmpeg's open is one call): its message says both."""
+    decodes (FFmpeg's open is one call): _why_no_video tells them apart afterwards."""
     import av
 
     if isinstance(exc, (av.ExitError, TimeoutError)):  # PyAV's open timeout interrupts FFmpeg (EXIT), or a socket's
@@ -487,6 +487,7 @@ def _open_failure(exc: Exception) -> tuple[bool, str | None]:
 # Where a stream URL names no port: the scheme's own. UDP-based schemes (udp, srt) have no connection to try.
 TCP_PORTS = {"rtsp": 554, "rtsps": 322, "rtmp": 1935, "http": 80, "https": 443, "tcp": None}
 REACH_PROBE_S = 3.0  # a camera on a LAN, or a server across the world, answers a TCP handshake well within this
+NAME_LOOKUP_S = 1.0  # what the probe allows a name lookup beside that (it has no timeout of its own)
 
 
 def _why_no_video(url: str) -> str:
@@ -495,8 +496,9 @@ def _why_no_video(url: str) -> str:
     or something took the connection and then sent no video (a wrong path, a camera not streaming). FFmpeg's open is
     one call and its timeout cannot say which."""
     target = _probe_target(url)
-    try:  # on a thread: a name lookup has no timeout of its own, and Ctrl-C must not wait for it
-        reach = _on_a_thread(lambda: tcp_reach(url, REACH_PROBE_S), "reach-probe", REACH_PROBE_S + 1) if target else None
+    try:  # on a thread: Ctrl-C must not wait for a name lookup
+        reach = _on_a_thread(lambda: tcp_reach(url, REACH_PROBE_S), "reach-probe",
+                             REACH_PROBE_S + NAME_LOOKUP_S) if target else None
     except _GaveUp:
         reach = None
     if reach == "connected":
@@ -505,37 +507,52 @@ def _why_no_video(url: str) -> str:
     if reach == "refused":
         return "the connection was refused: check the URL (its port) and that the server is up"
     if reach == "silent" and target:
-        return (f"nothing answered at {target[0]}:{target[1]} within {REACH_PROBE_S:g} s. Check the address, and that the camera "
-                "is on and reachable from here")
+        return (f"nothing answered at {_host_and_port(*target)} within {REACH_PROBE_S:g} s. Check the address, and that the "
+                "camera is on and reachable from here")
     return ("the server did not answer, or answered but sent nothing that can be decoded. Check the URL and that the "
             "server is up and streaming")
 
 
 def _probe_target(url: str) -> tuple[str, int] | None:
-    """(host, port) a TCP connection to the stream's server goes to; None where there is none to try."""
+    """(host, port) a TCP connection to the stream's server goes to; None where there is none to try, or where FFmpeg
+    goes through a proxy (http_proxy and the like: the server may be reachable only that way)."""
     try:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
-        port = parts.port or TCP_PORTS.get(scheme) if scheme in TCP_PORTS else None
+        port = (parts.port if parts.port is not None else TCP_PORTS[scheme]) if scheme in TCP_PORTS else None
     except ValueError:  # a port out of range or not a number
         return None
-    return (parts.hostname, port) if parts.hostname and port else None
+    host = parts.hostname
+    if not host or not port:
+        return None
+    if scheme in urllib.request.getproxies() and not urllib.request.proxy_bypass(host):
+        return None
+    return host, port
+
+
+def _host_and_port(host: str, port: int) -> str:
+    """host:port as a URL writes it: an IPv6 address in brackets ([::1]:554, not ::1:554)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def tcp_reach(url: str, timeout: float) -> str | None:
-    """"connected", "refused" or "silent" (no answer to the handshake within `timeout`) for the stream's host and
-    port; None where it cannot be told (no TCP port to try, a name that does not resolve, no route)."""
+    """"connected", "refused" or "silent" (no answer to the handshake within `timeout`) from the first address of the
+    stream's host and port; None where it cannot be told (no TCP port to try, a name that does not resolve, no
+    route)."""
     target = _probe_target(url)
     if target is None:
         return None
     try:
-        with socket.create_connection(target, timeout=timeout):
+        family, kind, proto, _name, address = socket.getaddrinfo(*target, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.settimeout(timeout)
+            sock.connect(address)
             return "connected"
     except ConnectionRefusedError:
         return "refused"
     except TimeoutError:
         return "silent"
-    except OSError:
+    except OSError:  # socket.gaierror (no such name) among them
         return None
 
 
@@ -760,7 +777,7 @@ def _on_a_thread(opener: Callable[[], T], name: str, timeout: float | None = Non
         strand(thread)  # maybe still inside FFmpeg: the process must not run Python's shutdown under it
         with lock:
             given_up = True
-            if result and not isinstance(result[0], BaseException):
+            if result and hasattr(result[0], "release"):  # a capture no one will take
                 result[0].release()
         raise
     if isinstance(result[0], BaseException):
