@@ -6,9 +6,11 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import secrets
 import shutil
 import stat
-import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from maskdet.errors import UserError
@@ -59,21 +61,31 @@ def _current_umask() -> int:
     return mask
 
 
-def _temp_beside(path: Path) -> tuple[int, str]:
-    """A temporary file in the destination folder (so os.replace is a same-filesystem rename), with the mode
-    the final file should have: its own when it is being replaced, else what an ordinary open() would give.
+@contextmanager
+def _written_beside(path: Path) -> Iterator[tuple[int, str]]:
+    """(fd, name) of a new temporary file in the destination's folder, renamed over `path` when the block ends, and
+    removed if it raises (Ctrl-C included).
 
-    mkstemp makes every file 0600 whatever the umask; left so, a labels folder or a run folder written
-    through here would be unreadable to the user's group, and `check.py --fix` would narrow a 0644 file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    Its name is chosen before it is created, inside the one `try` that removes it: an interrupt at any point, even
+    right after the file appears, leaves no '.NAME.xxxxxxxx.tmp' behind (tempfile.mkstemp creates the file before it
+    returns its name). The mode is what the final file should have: its own when it is being replaced, else what an
+    ordinary open() would give (mkstemp's 0600 would leave a labels folder or a run folder unreadable to the user's
+    group, and `check.py --fix` would narrow a 0644 file). An error names `path`, never the temporary file."""
+    tmp = str(path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp"))
     try:
-        mode = path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_current_umask()
-        os.fchmod(fd, mode)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+        except OSError as exc:  # a read-only folder: the user's file, not the name it would have had on the way
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from None
+        try:
+            os.fchmod(fd, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_current_umask())
+            yield fd, tmp
+        finally:
+            os.close(fd)
+        _replace(tmp, path)
     except BaseException:
-        os.close(fd)
         Path(tmp).unlink(missing_ok=True)
         raise
-    return fd, tmp
 
 
 def read_user_text(path: str | Path, missing: str = "file not found", limit: int = TEXT_FILE_LIMIT) -> str:
@@ -105,16 +117,11 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write data to path via a temporary file and a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _temp_beside(path)
-    try:
-        with os.fdopen(fd, "wb") as fh:
+    with _written_beside(path) as (fd, _tmp):
+        with os.fdopen(fd, "wb", closefd=False) as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        _replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -125,16 +132,10 @@ def atomic_copy(src: str | Path, dst: str | Path) -> None:
     """Copy src to dst (contents and timestamps) so that dst is either absent or complete."""
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _temp_beside(dst)
-    os.close(fd)
-    try:
+    with _written_beside(dst) as (_fd, tmp):
         shutil.copyfile(src, tmp)  # contents only: the mode stays an ordinary one (a read-only source gives a writable copy)
         times = os.stat(src)
         os.utime(tmp, ns=(times.st_atime_ns, times.st_mtime_ns))
-        _replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def atomic_symlink(src: str | Path, dst: str | Path) -> None:

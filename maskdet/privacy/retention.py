@@ -45,7 +45,7 @@ RUN_SUBFOLDERS = {"labels": frozenset({".txt"}), "crops": MEDIA_SUFFIXES, "peopl
                   "alerts": MEDIA_SUFFIXES}
 
 
-# maskdet.fileio's atomic writes go through ".NAME.XXXXXXXX.tmp" beside NAME (tempfile.mkstemp's eight characters).
+# maskdet.fileio's atomic writes go through ".NAME.XXXXXXXX.tmp" beside NAME (eight hex digits).
 LEFTOVER_OF_A_WRITE = re.compile(r"\.(.+)\.[a-z0-9_]{8}\.tmp")
 
 
