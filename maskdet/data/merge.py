@@ -147,12 +147,21 @@ def plan_merge(images_dir: Path, labels_dir: Path, config: DatasetConfig, ratios
     return plan
 
 
+def interleaved(assignment: dict[str, list[Sample]]) -> list[tuple[str, Sample]]:
+    """Every split's photos spread evenly over the copying (train, train, val, train, test...), each split at its own
+    pace. A merge stopped partway has then copied its plan's ratios, and running it again, which splits the photos
+    still to copy by those ratios, ends where the whole plan would: copied one split after the other, a stop after
+    train left val and test a quarter short."""
+    paced = [((i + 0.5) / len(samples), order, split, sample)
+             for order, (split, samples) in enumerate(assignment.items()) for i, sample in enumerate(samples)]
+    return [(split, sample) for _, _, split, sample in sorted(paced, key=lambda item: item[:2])]
+
+
 def apply_merge(plan: MergePlan, config: DatasetConfig) -> None:
     """Copy each photo's label, then the photo itself, into its split: an interrupted merge leaves at
     most a label without its image (an orphan check.py reports), never an unlabelled photo; the same merge run
     again finds that label (plan_merge) and copies the photo beside it."""
-    items = [(split, s) for split, samples in plan.assignment.items() for s in samples]
-    for split, sample in progress(items, desc="copy", unit="photo"):
+    for split, sample in progress(interleaved(plan.assignment), desc="copy", unit="photo"):
         image_target = config.images_dir(split) / sample.image.name
         label_target = config.labels_dir(split) / f"{sample.stem}.txt"
         label_done = label_target.exists() and same_bytes(sample.label, label_target)

@@ -197,6 +197,35 @@ def test_a_merge_stopped_by_ctrl_c_is_completed_by_running_it_again(tmp_path, mo
     assert check(data_yaml, tmp_path).returncode == 0
 
 
+def test_a_merge_stopped_halfway_and_run_again_gives_each_split_its_share(tmp_path, monkeypatch, capsys):
+    """Run again, a merge splits only the photos still to copy: had it copied train first, a stop halfway would
+    have given train every photo copied so far and left val and test short for good."""
+    import maskdet.data.merge as merging
+
+    for name in ("whole", "stopped"):
+        write_yolo_dataset(tmp_path / name, counts={"train": 2, "val": 1, "test": 1})
+    photos = tmp_path / "photos"
+    new_photos(photos, range(700, 780))
+    code, _ = merge_in_process("--images", photos, "--into", tmp_path / "whole" / "data.yaml", capsys=capsys)
+    assert code == 0
+    planned = {split: len(names) for split, names in dataset_images(tmp_path / "whole").items()}
+    real_copy, copies = merging.atomic_copy, []
+
+    def copy_then_ctrl_c(src, dst):  # Ctrl-C after 40 of the 80 photos (a label and a photo each)
+        copies.append(dst)
+        if len(copies) > 80:
+            raise KeyboardInterrupt
+        real_copy(src, dst)
+
+    monkeypatch.setattr(merging, "atomic_copy", copy_then_ctrl_c)
+    assert merge_in_process("--images", photos, "--into", tmp_path / "stopped" / "data.yaml", capsys=capsys)[0] == 130
+    monkeypatch.setattr(merging, "atomic_copy", real_copy)
+    assert merge_in_process("--images", photos, "--into", tmp_path / "stopped" / "data.yaml", capsys=capsys)[0] == 0
+    got = {split: len(names) for split, names in dataset_images(tmp_path / "stopped").items()}
+    assert sum(got.values()) == sum(planned.values())
+    assert all(abs(got[split] - planned[split]) <= 2 for split in planned), (got, planned)  # the rare class rounds up
+
+
 def test_a_different_label_already_there_without_its_photo_is_not_overwritten(tmp_path, capsys):
     data_yaml = write_yolo_dataset(tmp_path / "data", counts={"train": 2, "val": 1, "test": 1})
     photos = tmp_path / "photos"
