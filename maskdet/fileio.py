@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -100,6 +101,17 @@ def read_user_text(path: str | Path, missing: str = "file not found", limit: int
         raise UserError(f"cannot read: {exc.strerror or exc}", path) from None
     except UnicodeDecodeError as exc:
         raise UserError(f"cannot read: {exc}", path) from None
+
+
+_COMMENT = re.compile(r"(?:^|\s)#.*")  # '#' at the start or after a space, as in a shell: IMG#7.png is a name
+
+
+def read_list_lines(path: str | Path, missing: str = "file not found") -> list[tuple[int, str]]:
+    """(line number, entry) of a list file the user wrote or a tool exported: one entry a line, blank lines skipped,
+    '#' after a space (or at the start) begins a comment, a UTF-8 byte-order mark (Windows' Notepad) is ignored."""
+    text = read_user_text(path, missing).removeprefix("\ufeff")
+    entries = ((number, _COMMENT.sub("", line).strip()) for number, line in enumerate(text.splitlines(), 1))
+    return [(number, entry) for number, entry in entries if entry]
 
 
 def _replace(tmp: str | Path, path: Path) -> None:

@@ -16,6 +16,7 @@ from maskdet.data.split import (
     refuse_empty_training_splits,
     split_from_lists,
     stratified_split,
+    usable_samples,
     write_split,
 )
 from maskdet.errors import UserError
@@ -57,6 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = Path(args.out) if args.out else config.root
     samples = collect_samples(images_dir, labels_dir)
     check_class_ids(samples, len(config.names), config.yaml_path)
+    samples, left_out = usable_samples(samples, len(config.names))
+    for line in left_out:
+        print(f"skipped: {line} (fix it, then split again with --force; check.py lists every problem)")
+    if not samples:
+        raise UserError(f"none of the {len(left_out)} label files can be used as they are (listed above); nothing was "
+                        "written", labels_dir)
     if args.lists:
         assignment = split_from_lists(samples, Path(args.lists))
         unlisted = len(samples) - sum(len(v) for v in assignment.values())
@@ -92,5 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     dataset_yaml, written = dataset_yaml_for(out_dir, config)
     if written:
         print(f"wrote {dataset_yaml} (describes this dataset for check.py and train.py)")
+    if left_out:
+        print(f"skipped {len(left_out)} photos whose label files cannot be used as they are (listed above)")
     print(f"next: python labeling/check.py --data {dataset_yaml}")
-    return 0
+    return 1 if left_out else 0  # photos left out of the dataset

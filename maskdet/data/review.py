@@ -20,7 +20,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from maskdet.fileio import atomic_write_text, read_user_text
+from maskdet.fileio import atomic_write_text, read_list_lines, read_user_text
 
 ORDER_HEADER = ("# review order written by labeling/prelabel.py: the photos the model was least sure about first.\n"
                 "# Open them so: python labeling/label.py --images IMAGES --order THIS_FILE\n")
@@ -59,7 +59,7 @@ class ReviewItem:
         return cls(match["photo"], float(match["doubt"]), int(match["boxes"]), match["closest"] or "", match["digest"] or "")
 
 
-_ROW = re.compile(r"^(?P<photo>[^#]*?\S)  # doubt (?P<doubt>\d+\.\d+); (?P<boxes>\d+) boxes; "
+_ROW = re.compile(r"^(?P<photo>.*?\S)  # doubt (?P<doubt>\d+\.\d+); (?P<boxes>\d+) boxes; "
                   r"(?:closest call (?P<closest>[^;]+)|no candidate face)(?:; label digest (?P<digest>[0-9a-f]{32}))?$")
 
 
@@ -126,9 +126,12 @@ def earlier_rows(path: Path, images_dir: Path, labels_dir: Path) -> dict[str, Re
 
 
 def read_review_order(path: Path) -> list[str]:
-    """Photo paths (relative to the images folder) in file order; '#' starts a comment."""
-    text = read_user_text(path, missing="review order file not found")
-    return [line.split("#", 1)[0].strip() for line in text.splitlines() if line.split("#", 1)[0].strip()]
+    """Photo paths (relative to the images folder) in file order: a row prelabel.py wrote gives its photo exactly (a
+    name with '#' or a leading space included), any other line as a list file does (fileio.read_list_lines)."""
+    text = read_user_text(path, missing="review order file not found").removeprefix("\ufeff")
+    rows = {number: ReviewItem.parse(line) for number, line in enumerate(text.splitlines(), 1)}
+    return [row.photo if (row := rows.get(number)) else entry
+            for number, entry in read_list_lines(path, missing="review order file not found")]
 
 
 def apply_order(images: list[str], images_dir: Path, order: list[str]) -> list[str]:

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from maskdet.config import SPLITS, TRAINING_SPLITS, DatasetConfig
-from maskdet.data.labels import read_label_file
+from maskdet.data.labels import Severity, read_label_file
 from maskdet.errors import UserError, printable
-from maskdet.fileio import atomic_copy, atomic_symlink, atomic_write_text, is_image, list_images, read_user_text
+from maskdet.fileio import atomic_copy, atomic_symlink, atomic_write_text, is_image, list_images, read_list_lines
 from maskdet.progress import progress
 
 
@@ -71,6 +71,25 @@ def check_class_ids(samples: list[Sample], num_classes: int, yaml_path: Path) ->
         raise UserError(f"{len(bad)} label lines use class ids data.yaml ({yaml_path}) does not have, first "
                         f"{first.path}:{first.line}: {first.message}; nothing was written. Renumber them "
                         "(labeling/import_yolo.py --map) or give the matching --data")
+
+
+def usable_samples(samples: list[Sample], num_classes: int) -> tuple[list[Sample], list[str]]:
+    """The samples whose label files can be copied as they are, and why each other one is left out.
+
+    A label file that cannot be read (a folder, a named pipe, not UTF-8) stopped the copying halfway, and a line
+    that is not a box ('nan', three numbers, pixel coordinates) was copied into the dataset without a word, for
+    check.py or training to stumble on. Repairable issues (a box over the edge, a duplicate) are copied: check.py
+    --fix repairs them in place."""
+    usable, left_out = [], []
+    for sample in samples:
+        errors = [] if sample.label is None else [
+            issue for issue in read_label_file(sample.label, num_classes).issues if issue.severity is Severity.ERROR]
+        if errors:
+            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+            left_out.append(f"{errors[0]}{more}")
+        else:
+            usable.append(sample)
+    return usable, left_out
 
 
 def make_sample(image: Path, label: Path) -> Sample:
@@ -155,14 +174,13 @@ def refuse_empty_training_splits(assignment: dict[str, list[Sample]], how: str, 
 
 
 def read_numbered_stems(path: Path) -> list[tuple[int, str]]:
-    """A list file's (line number, image stem) pairs: one stem (or file name, or path) a line; '#' starts a comment."""
+    """A list file's (line number, image stem) pairs: one stem (or file name, or path) a line (fileio.read_list_lines:
+    '#' after a space starts a comment)."""
     stems = []
-    for number, line in enumerate(read_user_text(path).splitlines(), 1):
-        line = line.split("#", 1)[0].strip()
-        if line:
-            # Strip only a real extension: Roboflow stems such as photo_jpg.rf.3f2a9c contain dots.
-            name = Path(line)
-            stems.append((number, name.stem if is_image(name) or name.suffix.lower() == ".txt" else name.name))
+    for number, line in read_list_lines(path):
+        # Strip only a real extension: Roboflow stems such as photo_jpg.rf.3f2a9c contain dots.
+        name = Path(line)
+        stems.append((number, name.stem if is_image(name) or name.suffix.lower() == ".txt" else name.name))
     return stems
 
 

@@ -25,6 +25,18 @@ def test_the_order_file_round_trips_and_ignores_comments(tmp_path):
     assert path.read_text().startswith("# review order")
 
 
+def test_photo_names_with_a_hash_or_a_leading_space_come_back_as_written(tmp_path):
+    """A '#' inside a name is not a comment (IMG#7.png); a row prelabel.py wrote gives its photo exactly."""
+    path = tmp_path / "review.txt"
+    items = [ReviewItem("IMG#7.png", 0.9, 1, "with_mask 0.30", "0" * 32), ReviewItem(" x.png", 0.5, 0)]
+    write_review_order(path, items)
+    assert read_review_order(path) == ["IMG#7.png", " x.png"]
+    assert [ReviewItem.parse(item.line()) for item in items] == items  # what tells a model's label from a person's
+    with path.open("a") as f:
+        f.write("by hand.png   # a note\n#all comment\nIMG#8.png\n")
+    assert read_review_order(path)[2:] == ["by hand.png", "IMG#8.png"]
+
+
 def test_a_missing_order_file_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="review order file not found"):
         read_review_order(tmp_path / "nope.txt")

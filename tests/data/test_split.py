@@ -189,6 +189,24 @@ def test_split_writes_every_image_and_its_label_once(source, capsys):
     assert f"split 28 images into {source.out}" in out
 
 
+def test_photos_whose_label_files_cannot_be_used_are_left_out_named_and_counted_and_the_rest_is_split(source, capsys):
+    """A label file that is a folder stopped the copying halfway; 'nan' or three numbers were copied without a word."""
+    (source.labels / "img003.txt").unlink()
+    (source.labels / "img003.txt").mkdir()
+    (source.labels / "img004.txt").write_text("0 nan 0.5 0.2 0.2\n")
+    (source.labels / "img005.txt").write_text("0 0.5 0.5\n")
+    (source.labels / "img007.txt").write_bytes(b"0 0.5 0.5 0.2 0.2\n\xff\xfe\n")
+    assert run_split(source) == 1
+    files = output(source.out)
+    written = {Path(n).stem for s in SPLITS for n in files[f"{s}/images"]}
+    assert written == {p.stem for p in source.images.iterdir()} - {"img003", "img004", "img005", "img007"}
+    out = capsys.readouterr().out
+    skipped = [line for line in out.splitlines() if line.startswith("skipped: ")]
+    assert [line.split(": ")[1] for line in skipped] == [str(source.labels / name) for name in
+                                                         ("img003.txt", "img004.txt:1", "img005.txt:1", "img007.txt")]
+    assert "skipped 4 photos whose label files cannot be used as they are" in out and "split 24 images" in out
+
+
 def test_rare_class_reaches_every_split_on_disk(source):
     run_split(source, "--seed", "11")
     for split in SPLITS:
@@ -433,6 +451,13 @@ def test_read_stem_list_accepts_stems_names_paths_and_comments(tmp_path):
     path = tmp_path / "train.txt"
     path.write_text("# header\na\nb.jpg\n./images/c.PNG\n/abs/path/d.jpeg  # note\n\n   \n")
     assert read_stem_list(path) == ["a", "b", "c", "d"]
+
+
+def test_a_hash_inside_a_name_is_not_a_comment_and_a_byte_order_mark_is_ignored(tmp_path):
+    """'#' begins a comment at the start of a line or after a space, as in a shell; Notepad writes a BOM first."""
+    path = tmp_path / "train.txt"
+    path.write_text("\ufeffa\np#0\nIMG#7.jpg # the door camera\n#b\n", encoding="utf-8")
+    assert read_stem_list(path) == ["a", "p#0", "IMG#7"]
 
 
 # --- split.py as a user runs it ------------------------------------------------------------------
