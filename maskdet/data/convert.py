@@ -382,9 +382,17 @@ def import_yolo_dataset(
     refuse_other_classes_txt(out_labels, config.names, force, echo)
     report = ImportReport()
     planned: list[PlannedImport] = []
+    from maskdet.data.check import inspect_image  # here: check.py imports this module
+
     for _split, img in progress(images, desc="import", unit="image"):
         label_path = labels_dir_for(img.parent) / f"{img.stem}.txt"
         target_label = out_labels / f"{prefix}{img.stem}.txt"
+        # Bounded in bytes and pixels, and an image at all: a text file named .jpg, or a link to one, is not copied.
+        problems = [issue for issue in inspect_image(img)[2] if issue.severity is Severity.ERROR]
+        if problems:
+            report.skipped.append(f"{problems[0]}; not imported")
+            echo(f"skipped: {report.skipped[-1]}")
+            continue
         boxes = []
         if label_path.exists():
             parsed = read_label_file(label_path, num_classes=len(names))

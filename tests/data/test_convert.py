@@ -481,6 +481,20 @@ def test_import_applies_the_prefix_and_copies_images_of_every_split(roboflow):
     assert (report.images_copied, report.files_written) == (4, 4)
 
 
+def test_import_skips_a_file_that_is_not_an_image_or_a_link_to_one_and_says_so(roboflow):
+    (roboflow.src / "train" / "images" / "fake.jpg").write_text("hello\n")
+    (roboflow.src / "train" / "labels" / "fake.txt").write_text("1 0.5 0.5 0.2 0.2\n")
+    secret = roboflow.src.parent / "secret.txt"
+    secret.write_text("root:x:0:0\n")
+    (roboflow.src / "train" / "images" / "pw.jpg").symlink_to(secret)
+    report, echoed = do_import(roboflow)
+    assert sorted(p.name for p in (roboflow.out / "images").iterdir()) == ["rf_p1.jpg", "rf_p2.jpg", "rf_p3.jpg", "rf_v1.jpg"]
+    assert not (roboflow.out / "labels" / "rf_fake.txt").exists()
+    assert [line.split(": ")[1] for line in echoed if line.startswith("skipped: ")] == [
+        str(roboflow.src / "train" / "images" / name) for name in ("fake.jpg", "pw.jpg")]
+    assert len(report.skipped) == 2 and all("not an image" in line for line in report.skipped)
+
+
 def test_import_background_image_gets_an_empty_label_file(roboflow):
     do_import(roboflow)
     assert (roboflow.out / "labels" / "rf_p3.txt").read_text() == ""
