@@ -12,6 +12,7 @@ from maskdet.data.split import (
     collect_samples,
     dataset_yaml_for,
     fill_empty_training_splits,
+    mismatch,
     prepare_output,
     refuse_empty_training_splits,
     split_from_lists,
@@ -99,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     dataset_yaml, written = dataset_yaml_for(out_dir, config)
     if written:
         print(f"wrote {dataset_yaml} (describes this dataset for check.py and train.py)")
+    elif dataset_yaml != config.yaml_path and (why := mismatch(dataset_yaml, out_dir, config)):
+        print(f"note: kept the data.yaml that was already there ({dataset_yaml}), but it does not describe this split: "
+              f"{why}. Edit it, or move it away and split again with --force, before check.py and train.py")
     if left_out:
         print(f"skipped {len(left_out)} photos whose label files cannot be used as they are (listed above)")
     print(f"next: python labeling/check.py --data {dataset_yaml}")

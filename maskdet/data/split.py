@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from maskdet.config import SPLITS, TRAINING_SPLITS, DatasetConfig
+from maskdet.config import SPLITS, TRAINING_SPLITS, DatasetConfig, load_dataset_config
 from maskdet.data.labels import Severity, read_label_file
 from maskdet.errors import UserError, printable
 from maskdet.fileio import atomic_copy, atomic_symlink, atomic_write_text, is_image, list_images, read_list_lines
@@ -256,9 +256,25 @@ def dataset_yaml_for(out_dir: Path, config: DatasetConfig) -> tuple[Path, bool]:
         return config.yaml_path, False
     target = out_dir / "data.yaml"
     if target.exists():
-        return target, False
+        return target, False  # the caller says whether it describes this split (mismatch)
     lines = [f"# written by labeling/split.py: the dataset in this folder (classes as in {config.yaml_path})",
              "path: .", *(f"{split}: {split}/images" for split in SPLITS), "names:",
              *(f"  {i}: {name}" for i, name in enumerate(config.names))]
     atomic_write_text(target, "\n".join(lines) + "\n")
     return target, True
+
+
+def mismatch(dataset_yaml: Path, out_dir: Path, config: DatasetConfig) -> str | None:
+    """How a data.yaml the user already had in the split's folder (kept: it is theirs) fails to describe the split
+    just written there, or None when it describes it: its classes, or a split folder it names elsewhere."""
+    try:
+        theirs = load_dataset_config(dataset_yaml)
+    except UserError as exc:
+        return str(exc)
+    if list(theirs.names) != list(config.names):
+        return f"its classes are {', '.join(map(printable, theirs.names))}, not {', '.join(map(printable, config.names))}"
+    for split in TRAINING_SPLITS:
+        wanted = (out_dir / split / "images").resolve()
+        if split not in theirs.split_images or theirs.split_images[split].resolve() != wanted:
+            return f"its {split}: is not {wanted}"
+    return None

@@ -207,6 +207,24 @@ def test_photos_whose_label_files_cannot_be_used_are_left_out_named_and_counted_
     assert "skipped 4 photos whose label files cannot be used as they are" in out and "split 24 images" in out
 
 
+def test_a_data_yaml_already_in_the_output_is_kept_and_said_not_to_describe_the_split(source, capsys):
+    source.out.mkdir()
+    theirs = "path: .\ntrain: tr/images\nval: va/images\nnames: [cat, dog]\n"
+    (source.out / "data.yaml").write_text(theirs)
+    assert run_split(source) == 0
+    out = capsys.readouterr().out
+    assert (source.out / "data.yaml").read_text() == theirs
+    assert f"note: kept the data.yaml that was already there ({source.out / 'data.yaml'}), but it does not describe " \
+           "this split: its classes are cat, dog, not with_mask, without_mask, mask_weared_incorrect" in out
+    (source.out / "data.yaml").write_text(theirs.replace("[cat, dog]", "[with_mask, without_mask, mask_weared_incorrect]"))
+    assert run_split(source, "--force") == 0
+    assert f"its train: is not {(source.out / 'train' / 'images').resolve()}" in capsys.readouterr().out
+    (source.out / "data.yaml").write_text("path: .\ntrain: train/images\nval: val/images\ntest: test/images\n"
+                                          "names: [with_mask, without_mask, mask_weared_incorrect]\n")
+    assert run_split(source, "--force") == 0
+    assert "note: kept" not in capsys.readouterr().out  # one that describes it: nothing to say
+
+
 def test_rare_class_reaches_every_split_on_disk(source):
     run_split(source, "--seed", "11")
     for split in SPLITS:
