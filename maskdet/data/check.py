@@ -20,6 +20,7 @@ from PIL import Image, UnidentifiedImageError
 from maskdet.config import TRAINING_SPLITS, DatasetConfig, class_list_mismatch, read_class_list
 from maskdet.data.convert import upright_size
 from maskdet.data.labels import Issue, LabelFile, Severity, read_label_file
+from maskdet.errors import UserError
 from maskdet.fileio import atomic_copy, atomic_write_text, content_digest, is_image, read_bytes_bounded
 from maskdet.progress import progress
 from maskdet.settings import image_file_limit
@@ -230,11 +231,28 @@ def check_split(split: str, images_dir: Path, labels_dir: Path, num_classes: int
             report.issues.append(Issue(orphan, None, Severity.WARNING, "orphan", "label file without an image (ignored by training)"))
         classes_txt = labels_dir / "classes.txt"
         if classes_txt.exists():
-            mismatch = class_list_mismatch(read_class_list(classes_txt), report.config.names)
+            try:
+                mismatch = class_list_mismatch(read_class_list(classes_txt), report.config.names)
+            except UserError as exc:  # not UTF-8, or unreadable: one issue, and the scan goes on
+                mismatch = None
+                report.issues.append(Issue(classes_txt, None, Severity.ERROR, "classes-txt", _unreadable_class_list(
+                    classes_txt, str(exc).removeprefix(f"{classes_txt}: "))))
             if mismatch:
                 report.issues.append(Issue(classes_txt, None, Severity.ERROR, "classes-txt",
                                            f"disagrees with data.yaml: {mismatch}; labels written with it use the wrong ids"))
     return stats
+
+
+def _unreadable_class_list(path: Path, why: str) -> str:
+    """What to do about a classes.txt that cannot be read as text: Notepad's "Unicode" saves UTF-16."""
+    try:
+        with path.open("rb") as f:
+            start = f.read(2)
+    except OSError:
+        start = b""
+    if start in (b"\xff\xfe", b"\xfe\xff"):
+        return "saved as UTF-16 (Notepad's \"Unicode\"), not UTF-8: save it again as UTF-8, one class a line"
+    return f"{why}; labelImg and split.py read it as UTF-8 text, one class a line"
 
 
 def check_dataset(config: DatasetConfig) -> CheckReport:

@@ -97,6 +97,18 @@ def test_image_and_folder_problems_are_reported(tmp_path):
     assert report.splits["train"].unusable_images == 1
 
 
+def test_a_classes_txt_saved_as_utf16_is_one_issue_and_the_rest_is_still_checked(tmp_path):
+    """Notepad's "Unicode" is UTF-16: the scan used to stop there, with no other issue and no summary."""
+    yaml = make_dataset(tmp_path / "ds", {"train": {"a": GOOD}, "val": {"b": "0 nan 0.5 0.2 0.2\n"}})
+    (tmp_path / "ds" / "train" / "labels" / "classes.txt").write_bytes(
+        "with_mask\nwithout_mask\nmask_weared_incorrect\n".encode("utf-16"))
+    code, out = run_check(yaml, tmp_path)
+    assert code != 0
+    assert f"{tmp_path / 'ds' / 'train' / 'labels' / 'classes.txt'}: error: saved as UTF-16 (Notepad's \"Unicode\"), " \
+           "not UTF-8: save it again as UTF-8" in out
+    assert "b.txt:1" in out and "errors," in out  # the val split's label was checked too, and summed up
+
+
 def test_label_and_image_files_too_big_to_be_either_are_reported_unread(tmp_path, tools):
     yaml = make_dataset(tmp_path / "ds", {"train": {"a": GOOD, "big": GOOD}, "val": {"b": GOOD}})
     tools.sparse_file(tmp_path / "ds" / "train" / "labels" / "big.txt", 1 << 40)
