@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from maskdet.cli import SEED, make_parser
@@ -60,7 +61,12 @@ def main(argv: list[str] | None = None) -> int:
 
     plan = plan_merge(images_dir, labels_dir, config, {s: r / total for s, r in ratios.items()}, args.seed)
     if not args.dry_run:
-        apply_merge(plan, config)
+        try:
+            apply_merge(plan, config)
+        except KeyboardInterrupt:
+            print(f"\nstopped after {plan.copied} of {plan.added} photos: run the same command again to add the rest "
+                  "(by the same shares)", file=sys.stderr)
+            raise
     verb = "would add" if args.dry_run else "added"
     print(f"{verb} {plan.added} photos to {config.root}" + (" (dry run: nothing written)" if args.dry_run else ""))
     for line in added_lines(plan, config, args.dry_run):

@@ -27,6 +27,7 @@ class MergePlan:
     assignment: dict[str, list[Sample]] = field(default_factory=dict)
     duplicates: list[str] = field(default_factory=list)  # one line per photo already in the dataset
     skipped: list[str] = field(default_factory=list)  # one line per photo that cannot be added as it is
+    copied: int = 0  # photos apply_merge has copied so far (what a stopped merge says it did)
 
     @property
     def added(self) -> int:
@@ -171,3 +172,4 @@ def apply_merge(plan: MergePlan, config: DatasetConfig) -> None:
         if not label_done:
             atomic_copy(sample.label, label_target)
         atomic_copy(sample.image, image_target)
+        plan.copied += 1

@@ -8,6 +8,7 @@ request.
 from __future__ import annotations
 
 import random
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -237,13 +238,22 @@ def prepare_output(out_dir: Path, splits: list[str], sources: list[Path], force:
 
 
 def write_split(assignment: dict[str, list[Sample]], out_dir: Path, link: bool) -> None:
+    """Copy (or link) each photo and its label into its split; Ctrl-C says how far it got, and that a split stopped
+    partway is redone, not resumed (split.py refuses an existing split without --force)."""
     place = atomic_symlink if link else atomic_copy
     total = sum(len(v) for v in assignment.values())
     items = ((split, s) for split, samples in assignment.items() for s in samples)
-    for split, sample in progress(items, desc="split", unit="image", total=total):
-        place(sample.image, out_dir / split / "images" / sample.image.name)
-        if sample.label is not None:
-            place(sample.label, out_dir / split / "labels" / sample.label.name)
+    done = 0
+    try:
+        for split, sample in progress(items, desc="split", unit="image", total=total):
+            place(sample.image, out_dir / split / "images" / sample.image.name)
+            if sample.label is not None:
+                place(sample.label, out_dir / split / "labels" / sample.label.name)
+            done += 1
+    except KeyboardInterrupt:
+        print(f"\nstopped after {done} of {total} images: {out_dir} holds part of the split; run the same command "
+              "with --force to write it whole", file=sys.stderr)
+        raise
 
 
 def dataset_yaml_for(out_dir: Path, config: DatasetConfig) -> tuple[Path, bool]:

@@ -181,8 +181,9 @@ def test_a_merge_stopped_by_ctrl_c_is_completed_by_running_it_again(tmp_path, mo
         real_copy(src, dst)
 
     monkeypatch.setattr(merging, "atomic_copy", copy_then_ctrl_c)
-    code, _ = merge_in_process("--images", photos, "--into", data_yaml, capsys=capsys)
+    code, out = merge_in_process("--images", photos, "--into", data_yaml, capsys=capsys)
     assert code == 130
+    assert "stopped after 2 of 10 photos: run the same command again to add the rest" in out
     monkeypatch.setattr(merging, "atomic_copy", real_copy)
     code, out = merge_in_process("--images", photos, "--into", data_yaml, capsys=capsys)
     assert code == 0, out

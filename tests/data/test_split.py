@@ -225,6 +225,27 @@ def test_a_data_yaml_already_in_the_output_is_kept_and_said_not_to_describe_the_
     assert "note: kept" not in capsys.readouterr().out  # one that describes it: nothing to say
 
 
+def test_a_split_stopped_by_ctrl_c_says_how_far_it_got_and_how_to_redo_it(source, monkeypatch, capsys):
+    import maskdet.data.split as splitting
+
+    real_copy, copies = splitting.atomic_copy, []
+
+    def copy_then_ctrl_c(src, dst):
+        copies.append(dst)
+        if len(copies) == 8:
+            raise KeyboardInterrupt
+        real_copy(src, dst)
+
+    monkeypatch.setattr(splitting, "atomic_copy", copy_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        run_split(source)
+    err = capsys.readouterr().err
+    whole = [image for image in source.out.glob("*/images/*")  # written with its label (a background has none)
+             if image.stem.startswith("bg") or (image.parent.parent / "labels" / f"{image.stem}.txt").exists()]
+    assert f"stopped after {len(whole)} of 28 images: {source.out} holds part of the split" in err
+    assert "run the same command with --force to write it whole" in err
+
+
 def test_rare_class_reaches_every_split_on_disk(source):
     run_split(source, "--seed", "11")
     for split in SPLITS:
