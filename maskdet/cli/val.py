@@ -23,11 +23,13 @@ how sure a figure on a small split is, and whether one model beats another there
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser("val.py", "Evaluate weights on a split: precision, recall, mAP50 and mAP50-95 overall and per\n"
                          "class; writes the confusion matrix and PR curves to runs/val/expN.", EXAMPLES)
-    parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help=".pt or .onnx model")
+    parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS),
+                        help="the model: a .pt checkpoint, an .onnx, or an OpenVINO export's folder (INT8 or not)")
     add_data_arg(parser)
     parser.add_argument("--split", "--task", dest="split", default="val", choices=["train", "val", "test"], help="which split")
-    parser.add_argument("--imgsz", "--img", dest="imgsz", type=IMGSZ, default=INFERENCE_IMGSZ,
-                        help="inference size in pixels, by default the shipped model's (chosen on val)")
+    parser.add_argument("--imgsz", "--img", dest="imgsz", type=IMGSZ, default=None,
+                        help=f"inference size in pixels (default: the model's own, as detect.py runs it: an .onnx or "
+                             f"OpenVINO export's, {INFERENCE_IMGSZ} for a .pt, the shipped model's size chosen on val)")
     parser.add_argument("--batch", "--batch-size", dest="batch", type=number(int, 1, 4096), default=16, help="batch size")
     parser.add_argument("--conf", "--conf-thres", dest="conf", type=CONFIDENCE, default=MAP_CONF,
                         help="confidence threshold (low, as mAP integrates over all confidences)")
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
 
         check_torch_device(args.device)
 
-    if args.imgsz % MAX_STRIDE:  # Ultralytics would round it up with a warning, and the table would name the wrong size
+    if args.imgsz and args.imgsz % MAX_STRIDE:  # Ultralytics would round it up with a warning, and the table would name the wrong size
         rounded = -(-args.imgsz // MAX_STRIDE) * MAX_STRIDE
         print(f"note: --imgsz {args.imgsz} is not a multiple of {MAX_STRIDE} (the model's largest stride): evaluated at {rounded}")
         args.imgsz = rounded
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         result = evaluate(args.weights, args.data, split=args.split, imgsz=args.imgsz, batch=args.batch, device=args.device,
                       conf=args.conf, iou=args.iou, project=Path(args.project), name=args.name,
                       exist_ok=args.exist_ok, plots=not args.no_plots, end2end=args.end2end)
-    print(f"\n{Path(args.weights).name}{' --augment' if args.augment else ''} on the {args.split} split (imgsz {args.imgsz}):")
+    print(f"\n{Path(args.weights).name}{' --augment' if args.augment else ''} on the {args.split} split (imgsz {result.imgsz}):")
     print(format_table(result.table))
     if result.left_out:
         example = f", e.g. {printable(str(result.left_out_photos[0]))}" if result.left_out_photos else ""
@@ -79,6 +81,6 @@ def main(argv: list[str] | None = None) -> int:
               f"{'their' if result.left_out > 1 else 'its'} label, and measured without "
               f"{'them' if result.left_out > 1 else 'it'}; python labeling/check.py --data {args.data} names each and why")
     speed = ", ".join(f"{k} {v:.1f} ms" for k, v in result.speed_ms.items())
-    made = "metrics.csv" if args.augment else "metrics.csv, confusion matrix, PR curves"
+    made = "metrics.csv" if args.augment or args.no_plots else "metrics.csv, confusion matrix, PR curves"
     print(f"\nspeed per image: {speed}\nresults ({made}): {result.save_dir}")
     return 0

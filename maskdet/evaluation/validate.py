@@ -24,15 +24,19 @@ from maskdet.training.trainer import load_yolo, photos_left_out, resolve_model, 
 VALIDATOR_MAX_DET = 300  # boxes Ultralytics' validator keeps per photo
 
 
-def check_exported_model(weights: str | Path, names: tuple[str, ...], imgsz: int) -> None:
-    """An exported model (.onnx, OpenVINO folder, INT8 or not) goes through detect.py's own loader first, so
-    one that does not fit (another task, a fixed size other than --imgsz, other classes) is refused in one
-    line here too, before Ultralytics' validator would fail on it with a traceback."""
+def check_exported_model(weights: str | Path, names: tuple[str, ...], imgsz: int | None) -> int:
+    """The size to evaluate at: `imgsz`, or where None the model's own as detect.py runs it (an export's fixed
+    input, or the size it was exported at; INFERENCE_IMGSZ for a .pt). An exported model (.onnx, OpenVINO folder,
+    INT8 or not) goes through detect.py's own loader first, so one that does not fit (another task, a fixed size
+    other than --imgsz, other classes) is refused in one line here too, before Ultralytics' validator would fail on
+    it with a traceback."""
     from maskdet.inference.detectors import DetectSettings, load_detector
 
     if Path(weights).suffix == ".pt":
-        return
-    refuse_other_classes(load_detector(weights, DetectSettings(), imgsz, "cpu").names, names, weights)
+        return imgsz or INFERENCE_IMGSZ
+    detector = load_detector(weights, DetectSettings(), imgsz, "cpu")
+    refuse_other_classes(detector.names, names, weights)
+    return detector.imgsz
 
 
 def refuse_other_classes(model_names: tuple[str, ...], names: tuple[str, ...], weights: str | Path) -> None:
@@ -50,20 +54,22 @@ class EvalResult:
     speed_ms: dict[str, float]
     left_out: int = 0  # photos of the split the validator did not use (an image or a label line it could not use)
     left_out_photos: tuple[Path, ...] = ()  # which, where Ultralytics' dataset said so
+    imgsz: int = INFERENCE_IMGSZ  # the size it was evaluated at
 
 
 def evaluate(
-    weights: str | Path, data: str | Path, split: str = "val", imgsz: int = INFERENCE_IMGSZ, batch: int = 16,
+    weights: str | Path, data: str | Path, split: str = "val", imgsz: int | None = None, batch: int = 16,
     device: str | None = None, conf: float = MAP_CONF, iou: float = MAP_IOU, project: Path | None = None,
     name: str = "exp", exist_ok: bool = False, plots: bool = True, end2end: bool = False,
 ) -> EvalResult:
     """Ultralytics validation of any weights on any split; writes confusion matrix and PR curves.
 
     An .onnx is evaluated as it was exported (Ultralytics reads `end2end` from its metadata);
-    `end2end` makes a YOLO26 .pt use its NMS-free head too, the one an end-to-end export runs."""
+    `end2end` makes a YOLO26 .pt use its NMS-free head too, the one an end-to-end export runs. `imgsz` None: the
+    model's own (check_exported_model)."""
     config = checked_split(data, split)
     weights = resolve_model(weights)
-    check_exported_model(weights, config.names, imgsz)
+    imgsz = check_exported_model(weights, config.names, imgsz)
     yolo = load_yolo(weights, task="detect")
     if Path(weights).suffix == ".pt":  # check_exported_model covers the other forms
         refuse_other_classes(tuple(yolo.names[i] for i in sorted(yolo.names)), config.names, weights)
@@ -105,7 +111,7 @@ def evaluate(
     atomic_write_text(run_dir / "metrics.csv", safe_table(table).to_csv())  # class names come from data.yaml
     dropped = tuple(photos_left_out(photos, used_files[-1])) if used_files else ()
     return EvalResult(Path(metrics.save_dir), table, dict(metrics.speed), left_out=max(0, listed - used, len(dropped)),
-                      left_out_photos=dropped)
+                      left_out_photos=dropped, imgsz=imgsz)
 
 
 def checked_split(data: str | Path, split: str):
@@ -161,7 +167,7 @@ def predict_as_validator(detector, config, split: str, augment: bool = False, la
 
 
 def evaluate_augmented(
-    weights: str | Path, data: str | Path, split: str = "val", imgsz: int = INFERENCE_IMGSZ, device: str | None = None,
+    weights: str | Path, data: str | Path, split: str = "val", imgsz: int | None = None, device: str | None = None,
     conf: float = MAP_CONF, iou: float = MAP_IOU, project: Path | None = None, name: str = "exp", exist_ok: bool = False,
 ) -> EvalResult:
     """val.py --augment: the detector as `detect.py --augment` runs it (each photo and its mirror image, the boxes
@@ -177,7 +183,7 @@ def evaluate_augmented(
     table = step_table(score(predictions, detector.names), photos)
     run_dir = next_run_dir(Path(project or PROJECT_ROOT / "runs" / "val"), name, exist_ok)
     atomic_write_text(run_dir / "metrics.csv", safe_table(table).to_csv())
-    return EvalResult(run_dir, table, {stage: ms / photos for stage, ms in spent.items()})
+    return EvalResult(run_dir, table, {stage: ms / photos for stage, ms in spent.items()}, imgsz=detector.imgsz)
 
 
 @contextmanager

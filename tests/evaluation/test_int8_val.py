@@ -47,3 +47,18 @@ def test_val_py_refuses_an_int8_model_whose_classes_differ_from_data_yaml(tmp_pa
     line = tools.assert_one_line_error(val("--weights", INT8, "--data", data, "--project", tmp_path / "runs"),
                                        "differ from data.yaml")
     assert "'face'" in line and not (tmp_path / "runs").exists()
+
+
+def test_val_py_scores_a_fixed_size_export_at_its_own_size_without_being_told(tmp_path):
+    """An .onnx exported at 320 takes only 320x320: val.py refused it ('not --imgsz 704', a flag never given),
+    where detect.py runs it at its own size."""
+    shutil.copy(ROOT / "models" / "best.pt", tmp_path / "small.pt")
+    export = subprocess.run([sys.executable, str(ROOT / "export.py"), "--weights", str(tmp_path / "small.pt"),
+                             "--imgsz", "320"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert export.returncode == 0, export.stdout[-2000:] + export.stderr[-2000:]
+    data = one_photo_dataset(tmp_path / "data")
+    proc = val("--weights", tmp_path / "small.onnx", "--data", data, "--project", tmp_path / "runs", "--no-plots")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "small.onnx on the val split (imgsz 320)" in proc.stdout
+    assert "results (metrics.csv): " in proc.stdout  # --no-plots: no confusion matrix or curves are promised
+    assert pd.read_csv(tmp_path / "runs" / "exp" / "metrics.csv", index_col="class").loc["all", "mAP50"] > 0.9
