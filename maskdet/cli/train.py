@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 from maskdet.cli import IMGSZ, POSITIVE_INT, SEED, add_data_arg, make_parser, number, run_name
@@ -115,12 +116,14 @@ def main(argv: list[str] | None = None) -> int:
                    seed=args.seed, project=Path(args.project), name=args.name, exist_ok=args.exist_ok,
                    cls_pw=args.cls_pw, resume=args.resume, overrides=overrides,
                    oversample=args.oversample, camera_aug=args.camera_aug, stride4=args.p2)
+    data_yaml = result.data if args.resume or result.data is None else args.data  # a resumed run's is in its folder
     print(f"\nvalidation of {result.best.name} (the epoch with the best val mAP):")
     print(format_table(result.table))
     print(f"\nbest weights: {result.best}\nlast weights: {result.last} (for --resume)\n"
           f"plots and logs: {result.save_dir}\n"
           f"next: compare runs on val, then look at test once, for the one you keep:\n"
-          f"  python val.py --weights {result.best} --split test")
+          f"  python val.py --weights {shlex.quote(str(result.best))} --data {shlex.quote(str(data_yaml))}"
+          f" --split test --imgsz {result.imgsz or args.imgsz}")
     for line in result.warnings:  # photos Ultralytics left out of training (bad label lines were said at the start too)
         print(line)
     return 0
@@ -169,5 +172,6 @@ def average(args) -> int:
     averaged = average_checkpoints(args.average[0], args.average[1], args.alpha)  # refused before a folder is made
     out = save_checkpoint(averaged, next_run_dir(args.project, args.name, args.exist_ok) / "weights" / "best.pt")
     print(f"averaged: {1 - args.alpha:g} x {args.average[0]} + {args.alpha:g} x {args.average[1]}\n"
-          f"weights: {out}\nnext: python val.py --weights {out} --split val")
+          f"weights: {out}\nnext: python val.py --weights {shlex.quote(str(out))} --data {shlex.quote(str(args.data))} "
+          "--split val (with the --imgsz its runs trained at)")
     return 0

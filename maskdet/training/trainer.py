@@ -387,6 +387,8 @@ class TrainResult:
     last: Path
     table: pd.DataFrame
     warnings: list[str] = field(default_factory=list)  # for the summary: photos Ultralytics left out of training
+    data: Path | None = None  # the data.yaml it trained on (the run's own resolved copy where it made one)
+    imgsz: int | None = None  # the size it trained and was validated at
 
 
 def train(
@@ -468,6 +470,7 @@ def train(
     table = metrics_table(metrics, trainer.data["names"], val_images) if metrics is not None else pd.DataFrame()
     dropped = left_out_by_ultralytics(trainer)  # what it really left out: images too, not only label lines
     return TrainResult(Path(trainer.save_dir), Path(trainer.best), Path(trainer.last), table,
-                       warnings if dropped is None else dropped)
+                       warnings if dropped is None else dropped, data=Path(str(trainer.args.data)),
+                       imgsz=int(trainer.args.imgsz))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -56,6 +57,18 @@ def test_training_writes_weights_and_prints_the_metrics_table(trained):
     assert f"best weights: {run_dir / 'weights' / 'best.pt'}" in out
     # choose on val, test once: the hint says so before it gives the test command
     assert "compare runs on val, then look at test once" in out[out.index("next:"):]
+
+
+def test_the_test_command_train_py_prints_scores_this_dataset_at_the_size_it_trained(trained, dataset):
+    """Run as printed (pasted into a shell): it named neither the dataset nor the size, so val.py scored the
+    project's own data/ folder, or found nothing there, at 704 px."""
+    run_dir, out = trained
+    printed = out[out.index("next:"):].splitlines()[1].strip()
+    assert printed == f"python val.py --weights {run_dir / 'weights' / 'best.pt'} --data {dataset} --split test --imgsz 64"
+    command = shlex.split(printed)
+    proc = run(command[1], *command[2:], "--project", run_dir.parent / "val", cwd=run_dir.parent.parent)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "best.pt on the test split (imgsz 64)" in proc.stdout
 
 
 def run_args(run_dir: Path) -> dict:
