@@ -21,7 +21,7 @@ from maskdet.csvcells import safe_table
 from maskdet.data.labels import Severity, read_label_file
 from maskdet.errors import UserError, one_line
 from maskdet.evaluation.metrics import metrics_table
-from maskdet.fileio import atomic_write_text, list_images, next_run_dir
+from maskdet.fileio import TEXT_FILE_LIMIT, atomic_write_text, list_images, next_run_dir, read_bytes_bounded
 from maskdet.training.augment import SETTINGS_FILE as CAMERA_AUG_FILE
 from maskdet.training.augment import camera_trainer, check_probability, saved_probability
 from maskdet.training.oversample import write_oversampled_list
@@ -94,6 +94,26 @@ def resolve_model(model: str | Path, offline_hint: str | Callable[[str], str] | 
         hint = hint(path.stem) if callable(hint) else hint.format(stem=path.stem)
         raise UserError(f"'{model}' is not on this machine and it is offline, so it cannot be downloaded. " + hint)
     return model
+
+
+def check_trainable(source: str) -> None:
+    """train.py starts from a checkpoint (.pt) or an architecture (.yaml with a backbone and a head), refused here
+    before a run folder is made: anything else started a run, then failed deep in Ultralytics ('should be a *.pt
+    PyTorch model', or a data.yaml's KeyError: 'backbone')."""
+    path = Path(source)
+    if path.suffix not in {".pt", ".yaml", ".yml"}:
+        what = "a folder" if path.is_dir() else f"a {path.suffix} file" if path.suffix else "a file without a suffix"
+        raise UserError(f"train.py starts from a .pt checkpoint or an architecture .yaml such as yolo11n.yaml, not "
+                        f"{what} (an .onnx or an OpenVINO export is for detect.py and val.py)", source)
+    if path.suffix == ".pt" or not path.is_file():
+        return  # a checkpoint, or an architecture Ultralytics knows by name (yolo11n.yaml)
+    try:
+        spec = safe_load_yaml(read_bytes_bounded(path, TEXT_FILE_LIMIT).decode("utf-8"))
+    except Exception:  # noqa: BLE001 (unreadable or not YAML: Ultralytics would say no better)
+        spec = None
+    if not (isinstance(spec, dict) and "backbone" in spec and "head" in spec):
+        hint = " (a dataset description goes to --data)" if isinstance(spec, dict) and "names" in spec else ""
+        raise UserError(f"not a model architecture: an architecture .yaml has 'backbone:' and 'head:'{hint}", source)
 
 
 def load_yolo(weights: str | Path, task: str | None = None):
@@ -413,6 +433,7 @@ def train(
         source, args = str(checkpoint), {"resume": True, **device_arg}
     else:
         source = resolve_model(model or SHIPPED_MODEL, offline_train_hint)  # its --model alternatives
+        check_trainable(source)
         config = load_dataset_config(data)
         data_names = config.names
         overrides = overrides or {}

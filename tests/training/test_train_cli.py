@@ -20,6 +20,10 @@ from maskdet.training.trainer import check_training_data
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_PT = ROOT / "models" / "best.pt"
+# Ultralytics' logger keeps the sys.stdout it found when first imported. Imported inside a test, that is the test's
+# capsys buffer, closed when the test ends, and a later test's log line fails with 'I/O operation on closed file'
+# (this module alone did; after other modules it passed). Imported here, it keeps the session's stream.
+importlib.import_module("ultralytics")
 
 
 def cli(command: str, *args, capsys) -> tuple[int, str, str]:
@@ -89,6 +93,23 @@ def test_a_setting_that_has_a_flag_is_refused_as_key_value(setting, flag, datase
     code, _, err = cli("train", "--data", dataset, "--epochs", "1", setting, "--project", tmp_path, capsys=capsys)
     one_line_error(code, err, "has a flag of its own", f"give it as {flag}")
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(("given", "why"), [("photo.png", "not a .png file"), ("models", "not a folder"),
+                                             ("data.yaml", "not a model architecture"),
+                                             ("best.onnx", "an .onnx or an OpenVINO export is for detect.py")])
+def test_a_model_that_cannot_be_trained_is_one_line_before_a_run_folder(given, why, dataset, tmp_path, capsys):
+    """It started a run, then failed in Ultralytics ('should be a *.pt PyTorch model', KeyError: 'backbone')."""
+    (tmp_path / "photo.png").write_bytes((ROOT / "samples" / "images" / "astronaut.jpg").read_bytes())
+    (tmp_path / "models").mkdir()
+    shutil.copy(dataset, tmp_path / "data.yaml")
+    shutil.copy(ROOT / "models" / "best.onnx", tmp_path / "best.onnx")
+    code, _, err = cli("train", "--data", dataset, "--model", tmp_path / given, "--epochs", "1",
+                       "--project", tmp_path / "runs", capsys=capsys)
+    line = one_line_error(code, err, str(tmp_path / given), why)
+    if given == "data.yaml":
+        assert line.endswith("(a dataset description goes to --data)")
+    assert not (tmp_path / "runs").exists()
 
 
 def test_missing_split_folders_are_one_line_naming_split_py(tmp_path, capsys):
