@@ -75,7 +75,7 @@ def evaluate(
         refuse_other_classes(tuple(yolo.names[i] for i in sorted(yolo.names)), config.names, weights)
     project = Path(project or PROJECT_ROOT / "runs" / "val")
     run_dir = next_run_dir(project, name, exist_ok)
-    data_yaml = write_resolved_data_yaml(data, run_dir)
+    data_yaml = write_resolved_data_yaml(data, run_dir, stand_in=config.images_dir(split))
     args = dict(data=str(data_yaml), split=split, imgsz=imgsz, batch=batch, conf=conf, iou=iou, plots=plots,
                 project=str(run_dir.parent.resolve()), name=run_dir.name, exist_ok=True, verbose=False)
     if end2end:

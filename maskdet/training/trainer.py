@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from maskdet.config import PROJECT_ROOT, DatasetConfig, load_dataset_config, safe_load_yaml
+from maskdet.config import PROJECT_ROOT, TRAINING_SPLITS, DatasetConfig, load_dataset_config, safe_load_yaml
 from maskdet.csvcells import safe_table
 from maskdet.data.labels import Severity, read_label_file
 from maskdet.errors import UserError, one_line
@@ -239,13 +239,16 @@ def left_out_by_ultralytics(trainer) -> list[str] | None:
     return warnings
 
 
-def write_resolved_data_yaml(data: str | Path, run_dir: Path, oversample: float = 0.0) -> Path:
+def write_resolved_data_yaml(data: str | Path, run_dir: Path, oversample: float = 0.0,
+                             stand_in: Path | None = None) -> Path:
     """Copy data.yaml into the run folder with absolute paths.
 
     Ultralytics resolves a relative `path:` against the working directory, not the yaml; a copy
     with absolute paths makes training work from any folder and lets --resume find the data again.
     With `oversample` > 0 the train split becomes a list in the run folder that repeats the images
-    holding rare classes (maskdet.training.oversample); the dataset itself is not touched.
+    holding rare classes (maskdet.training.oversample); the dataset itself is not touched. `stand_in`: the folder
+    given for a train or val split data.yaml does not name (Ultralytics' dataset check demands both, even to
+    evaluate on test, and names its own copy in the error): evaluation reads only the split it scores.
     """
     if oversample < 0:
         raise UserError(f"--oversample must be 0 (off) or a positive threshold, got {oversample}")
@@ -253,6 +256,9 @@ def write_resolved_data_yaml(data: str | Path, run_dir: Path, oversample: float 
     resolved = {"path": str(config.root), "names": dict(enumerate(config.names))}
     for split, folder in config.split_images.items():
         resolved[split] = str(folder)
+    if stand_in is not None:
+        for split in TRAINING_SPLITS:
+            resolved.setdefault(split, str(stand_in))
     if oversample > 0:
         if "train" not in config.split_images or not config.images_dir("train").is_dir():
             raise UserError("data.yaml has no train folder to oversample", config.yaml_path)

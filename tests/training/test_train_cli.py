@@ -183,6 +183,16 @@ def test_val_leaves_the_dataset_folder_as_it_was_and_redirected_output_is_plain(
     assert "\x1b[" not in output and "\r" not in output, "colour codes or carriage returns in a file"
 
 
+def test_val_scores_the_test_split_of_a_data_yaml_that_names_no_train_or_val(dataset, tmp_path, capsys):
+    """A held-out set described alone: Ultralytics' check demands 'val:' and named its own copy in the error."""
+    alone = tmp_path / "held_out.yaml"
+    alone.write_text(f"path: {dataset.parent}\ntest: test/images\nnames: [with_mask, without_mask, mask_weared_incorrect]\n")
+    code, out, err = cli("val", "--weights", SHIPPED_PT, "--data", alone, "--split", "test", "--imgsz", "64", "--batch",
+                         "4", "--project", tmp_path / "runs", "--no-plots", capsys=capsys)
+    assert code == 0, err
+    assert "best.pt on the test split (imgsz 64)" in out
+
+
 @pytest.mark.skipif(not SHIPPED_PT.is_file(), reason="models/best.pt is not here")
 def test_export_names_only_paths_that_exist(tmp_path):
     weights = tmp_path / "best.pt"
