@@ -90,6 +90,20 @@ def calibration_images(data: str | Path, split: str, fraction: float) -> list[Pa
     return images[:max(1, round(len(images) * fraction))]
 
 
+def refuse_other_calibration_classes(weights: Path, data: str | Path) -> None:
+    """Calibrating on a data.yaml of other classes than the model's went through without a word: Ultralytics took
+    the photos whose labels fit as 'corrupt' and calibrated on the rest (val.py refuses such a pair too)."""
+    from maskdet.config import load_dataset_config
+    from maskdet.training.trainer import load_yolo
+
+    names = load_yolo(weights).names
+    model_names = tuple(names[i] for i in sorted(names))
+    config = load_dataset_config(data)
+    if model_names != tuple(config.names):
+        raise UserError(f"the model's classes {list(model_names)} differ from data.yaml's {list(config.names)}: "
+                        "calibrate on the data.yaml it was trained on (--data)", weights)
+
+
 def export_int8(weights: str | Path, data: str | Path, imgsz: int, fraction: float = 0.5, split: str = "train",
                 fmt: str = "openvino", force: bool = False) -> tuple[Path, int]:
     """Post-training INT8 quantization, calibrated on `fraction` of a split's photos (ours, not COCO's).
@@ -112,6 +126,7 @@ def export_int8(weights: str | Path, data: str | Path, imgsz: int, fraction: flo
     if target.exists() and not force:
         raise UserError("already exists; add --force to replace it", target)
     images = calibration_images(data, split, fraction)
+    refuse_other_calibration_classes(path, data)
     with tempfile.TemporaryDirectory(prefix=".export-", dir=path.parent) as scratch:
         scratch = Path(scratch)
         staged = scratch / path.name

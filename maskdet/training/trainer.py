@@ -134,6 +134,12 @@ def load_yolo(weights: str | Path, task: str | None = None):
     return yolo
 
 
+# Key=value settings whose negative values Ultralytics takes and trains with (close_mosaic=-1, warmup_epochs=-1,
+# time=-1 exit 0): counts, durations, rates and loss gains.
+NON_NEGATIVE_SETTINGS = frozenset({"close_mosaic", "warmup_epochs", "time", "lr0", "warmup_bias_lr", "box", "cls", "dfl",
+                                   "nbs", "degrees", "shear", "perspective", "max_det"})
+
+
 def check_training_settings(overrides: dict[str, object]) -> None:
     """Refuse unknown or badly typed key=value settings in one line, before a run folder is made.
 
@@ -151,6 +157,10 @@ def check_training_settings(overrides: dict[str, object]) -> None:
         check_cfg(dict(overrides))
     except (TypeError, ValueError) as exc:
         raise UserError(one_line(exc, 300)) from None
+    for key in NON_NEGATIVE_SETTINGS & set(overrides):  # Ultralytics checks their type only: -1 trained without a word
+        value = overrides[key]
+        if isinstance(value, (int, float)) and (value < 0 or (key == "time" and value == 0)):
+            raise UserError(f"training setting {key}={value} must be {'over 0 (hours)' if key == 'time' else 'at least 0'}")
 
 
 @dataclass

@@ -79,7 +79,10 @@ def test_every_number_is_range_checked(command, args, capsys):
 
 @pytest.mark.parametrize("setting, why", [("mosiac=0.5", "unknown training setting 'mosiac' (did you mean 'mosaic'?)"),
                                           ("lr0=abc", "'lr0=abc' is of invalid type"),
-                                          ("mosaic=5", "'mosaic=5' is an invalid value")])
+                                          ("mosaic=5", "'mosaic=5' is an invalid value"),
+                                          ("close_mosaic=-1", "close_mosaic=-1 must be at least 0"),
+                                          ("warmup_epochs=-1", "warmup_epochs=-1 must be at least 0"),
+                                          ("time=-1", "time=-1 must be over 0 (hours)"), ("time=0", "time=0 must be over 0")])
 def test_an_unknown_or_bad_key_value_setting_is_one_line_before_a_run_folder(setting, why, dataset, tmp_path, capsys):
     code, _, err = cli("train", "--data", dataset, "--epochs", "1", setting, "--project", tmp_path, capsys=capsys)
     one_line_error(code, err, why)
@@ -110,6 +113,18 @@ def test_a_model_that_cannot_be_trained_is_one_line_before_a_run_folder(given, w
     if given == "data.yaml":
         assert line.endswith("(a dataset description goes to --data)")
     assert not (tmp_path / "runs").exists()
+
+
+def test_int8_calibration_on_a_data_yaml_of_other_classes_is_one_line_before_anything_is_written(dataset, tmp_path,
+                                                                                                  capsys):
+    """It went through: Ultralytics took the photos as 'corrupt' and calibrated on whatever was left."""
+    shutil.copy(SHIPPED_PT, tmp_path / "best.pt")
+    other = tmp_path / "other.yaml"
+    other.write_text(f"path: {dataset.parent}\ntrain: train/images\nval: val/images\nnames: [face]\n")
+    code, _, err = cli("export", "--weights", tmp_path / "best.pt", "--int8", "--data", other, "--imgsz", "64",
+                       capsys=capsys)
+    one_line_error(code, err, str(tmp_path / "best.pt"), "differ from data.yaml's ['face']", "calibrate on the data.yaml")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "other.yaml"]
 
 
 def test_missing_split_folders_are_one_line_naming_split_py(tmp_path, capsys):
