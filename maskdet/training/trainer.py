@@ -282,8 +282,16 @@ def write_resolved_data_yaml(data: str | Path, run_dir: Path, oversample: float 
 
 
 def find_last_checkpoint(project: Path) -> Path:
-    """The most recent runs/train/*/weights/last.pt, as YOLOv5's --resume without a path."""
+    """The most recent runs/train/*/weights/last.pt, as YOLOv5's --resume without a path; refused when the latest
+    run started after it and has none (stopped in its first epoch): resuming an older run instead, the one a user
+    did not mean, said 'nothing to resume: this run finished'."""
     candidates = sorted(project.glob("*/weights/last.pt"), key=lambda p: p.stat().st_mtime)
+    started = sorted(project.glob("*/args.yaml"), key=lambda p: p.stat().st_mtime)  # Ultralytics writes it first
+    if started and not (started[-1].parent / "weights" / "last.pt").exists() and (
+            not candidates or started[-1].stat().st_mtime > candidates[-1].stat().st_mtime):
+        older = f", or resume an older run by its path: --resume {candidates[-1]}" if candidates else ""
+        raise UserError(f"the latest run, {started[-1].parent}, stopped before its first epoch ended: it has no "
+                        f"weights/last.pt to resume. Start it again (a new run){older}")
     if not candidates:
         raise UserError(f"no run to resume: no */weights/last.pt under {project}")
     return candidates[-1]

@@ -127,6 +127,21 @@ def test_int8_calibration_on_a_data_yaml_of_other_classes_is_one_line_before_any
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "other.yaml"]
 
 
+def test_resume_after_a_run_stopped_in_its_first_epoch_names_that_run_not_an_older_one(tmp_path, capsys):
+    """Ctrl-C before the first epoch ends leaves args.yaml and no last.pt: --resume took the run before it."""
+    older, stopped = tmp_path / "runs" / "int4", tmp_path / "runs" / "int5"
+    (older / "weights").mkdir(parents=True)
+    shutil.copy(SHIPPED_PT, older / "weights" / "last.pt")
+    (older / "args.yaml").write_text("epochs: 1\n")
+    for made in (older / "args.yaml", older / "weights" / "last.pt"):
+        os.utime(made, (1_700_000_000, 1_700_000_000))
+    stopped.mkdir()
+    (stopped / "args.yaml").write_text("epochs: 1\n")
+    code, _, err = cli("train", "--resume", "--project", tmp_path / "runs", capsys=capsys)
+    one_line_error(code, err, f"the latest run, {stopped}, stopped before its first epoch ended",
+                   f"--resume {older / 'weights' / 'last.pt'}")
+
+
 def test_missing_split_folders_are_one_line_naming_split_py(tmp_path, capsys):
     yaml_path = tmp_path / "data.yaml"
     yaml_path.write_text("path: data\ntrain: train/images\nval: val/images\nnames: [a, b]\n")
