@@ -157,6 +157,10 @@ def read_dataset_yaml(path: Path) -> tuple[dict, tuple[str, ...], Path]:
     if "names" not in data:
         raise UserError("no 'names' (the class list)", path)
     names = parse_names(data["names"], path, lines.get("names"))
+    count = data.get("nc")
+    if count is not None and count != len(names):  # which is right? training would go by the names without a word
+        raise UserError(f"'nc: {str(count)[:20]}' but {len(names)} names ({', '.join(names)}): give nc the number of "
+                        "names, or leave nc out", path, lines.get("nc"))
     value = data.get("path")
     if value is not None and not isinstance(value, str):
         raise UserError(f"'path' must be a folder path, got {str(value)[:100]!r}", path, lines.get("path"))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from maskdet.cli import IMGSZ, POSITIVE_INT, SEED, add_data_arg, make_parser, number, run_name
 from maskdet.config import PROJECT_ROOT
+from maskdet.errors import UserError
 
 EXAMPLES = """examples:
   python train.py                                        # fine-tune the shipped model on your photos, 640 px
@@ -95,6 +96,11 @@ def main(argv: list[str] | None = None) -> int:
                      f"of GPU memory, or -1), got {args.batch:g}")
 
     if args.average:
+        ignored = [action.option_strings[0] for action in parser._actions if action.option_strings and action.dest in
+                   given_on_command_line(parser, argv) - AVERAGE_TAKES] + list(args.overrides)
+        if ignored:
+            parser.error(f"--average trains nothing, so {', '.join(ignored)} would be ignored: leave "
+                         f"{'it' if len(ignored) == 1 else 'them'} out (it takes --alpha, --project, --name, --exist-ok)")
         return average(args)
     if args.resume:
         refuse_settings_resume_ignores(parser, argv, args)
@@ -129,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+AVERAGE_TAKES = frozenset({"average", "alpha", "project", "name", "exist_ok"})  # what --average uses
+
 # What --resume still takes from the command line: where to train, the camera augmentation (kept in the run
 # folder, and given again it is used) and, for the latest run, where runs are.
 RESUME_TAKES = frozenset({"resume", "device", "camera_aug"})
@@ -155,7 +163,14 @@ def refuse_settings_resume_ignores(parser: argparse.ArgumentParser, argv: list[s
     flags = [action.option_strings[0] for action in parser._actions if action.dest in given and action.option_strings]
     ignored = flags + list(args.overrides)
     if ignored:
-        start = "" if args.resume is True else f" --model {args.resume}"
+        start = "" if args.resume is True else f" --model {shlex.quote(str(args.resume))}"
+        if args.resume is True:  # the latest run's, the one --resume would continue
+            from maskdet.training.trainer import find_last_checkpoint
+
+            try:
+                start = f" --model {shlex.quote(str(find_last_checkpoint(Path(args.project))))}"
+            except UserError:
+                pass
         parser.error(f"--resume continues a run with the settings it was started with, so {', '.join(ignored)} would "
                      f"be ignored: leave {'it' if len(ignored) == 1 else 'them'} out, or start a new run from its weights "
                      f"(python train.py{start or ' --model runs/train/<name>/weights/last.pt'} ...)")

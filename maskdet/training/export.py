@@ -29,9 +29,7 @@ def export_onnx(weights: str | Path, imgsz: int, opset: int | None = None, dynam
     nms=False): one (1, 300, 6) output of finished boxes; otherwise the classic output that needs NMS."""
     from maskdet.training.trainer import load_yolo
 
-    path = Path(weights)
-    if not path.exists():
-        raise UserError("weights not found", path)
+    path = local_weights(weights)
     if path.suffix != ".pt":
         raise UserError("export needs a PyTorch .pt checkpoint", path)
     target = path.with_suffix(".onnx")
@@ -65,6 +63,19 @@ def export_onnx(weights: str | Path, imgsz: int, opset: int | None = None, dynam
     return target
 
 
+def local_weights(weights: str | Path) -> Path:
+    """The checkpoint to export, which must be here: offline, a hub name (yolo11n.pt) says what to do instead, as
+    train.py and val.py do."""
+    from maskdet.training.trainer import resolve_model
+
+    path = Path(weights)
+    if path.exists():
+        return path
+    if len(path.parts) == 1:
+        resolve_model(weights)  # offline and a hub name: what to do instead
+    raise UserError("weights not found", path)
+
+
 INT8_FORMATS = ("openvino", "onnx")
 
 
@@ -82,8 +93,11 @@ def calibration_images(data: str | Path, split: str, fraction: float) -> list[Pa
     if not 0 < fraction <= 1:
         raise UserError(f"--fraction must be in (0, 1], got {fraction}")
     config = load_dataset_config(data)
-    if split not in config.split_images or not config.images_dir(split).is_dir():
+    if split not in config.split_images:
         raise UserError(f"data.yaml names no '{split}' folder to calibrate on", config.yaml_path)
+    if not config.images_dir(split).is_dir():
+        raise UserError(f"the {split} folder data.yaml names is not there (build it with labeling/split.py, or give "
+                        "--data the dataset the model was trained on)", config.images_dir(split))
     images = sorted(list_images(config.images_dir(split)))
     if not images:
         raise UserError(f"the {split} split has no images (build it with labeling/split.py)", config.images_dir(split))
@@ -118,8 +132,7 @@ def export_int8(weights: str | Path, data: str | Path, imgsz: int, fraction: flo
     path = Path(weights)
     if fmt not in INT8_FORMATS:
         raise UserError(f"--format must be one of {', '.join(INT8_FORMATS)}, got {fmt!r}")
-    if not path.exists():
-        raise UserError("weights not found", path)
+    path = local_weights(path)
     if path.suffix != ".pt":
         raise UserError("--int8 needs a PyTorch .pt checkpoint (it exports and quantizes it)", path)
     target = int8_target(path, fmt)

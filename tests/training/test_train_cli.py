@@ -142,6 +142,31 @@ def test_resume_after_a_run_stopped_in_its_first_epoch_names_that_run_not_an_old
                    f"--resume {older / 'weights' / 'last.pt'}")
 
 
+def test_a_data_yaml_whose_nc_disagrees_with_its_names_is_one_line_naming_the_line(dataset, tmp_path, capsys):
+    lines = dataset.read_text().splitlines()
+    (tmp_path / "data.yaml").write_text("\n".join([*lines[:1], "nc: 5", *lines[1:]]).replace("path: .", f"path: {dataset.parent}") + "\n")
+    code, _, err = cli("train", "--data", tmp_path / "data.yaml", "--epochs", "1", "--project", tmp_path / "runs",
+                       capsys=capsys)
+    one_line_error(code, err, f"{tmp_path / 'data.yaml'}:2:", "'nc: 5' but 3 names", "leave nc out")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_int8_calibration_on_a_train_folder_that_is_not_there_says_so(dataset, tmp_path, capsys):
+    shutil.copy(SHIPPED_PT, tmp_path / "best.pt")
+    (tmp_path / "data.yaml").write_text("path: nowhere\ntrain: train/images\nval: val/images\n"
+                                        "names: [with_mask, without_mask, mask_weared_incorrect]\n")
+    code, _, err = cli("export", "--weights", tmp_path / "best.pt", "--int8", "--data", tmp_path / "data.yaml",
+                       capsys=capsys)
+    one_line_error(code, err, str(tmp_path / "nowhere" / "train" / "images"), "the train folder data.yaml names is not there")
+
+
+def test_average_refuses_training_settings_it_would_ignore_in_one_line(tmp_path, capsys):
+    code, _, err = cli("train", "--average", SHIPPED_PT, SHIPPED_PT, "--epochs", "5", "lr0=0.01", "--project",
+                       tmp_path / "runs", capsys=capsys)
+    one_line_error(code, err, "--average trains nothing, so --epochs, lr0=0.01 would be ignored")
+    assert not (tmp_path / "runs").exists()
+
+
 def test_missing_split_folders_are_one_line_naming_split_py(tmp_path, capsys):
     yaml_path = tmp_path / "data.yaml"
     yaml_path.write_text("path: data\ntrain: train/images\nval: val/images\nnames: [a, b]\n")
@@ -262,6 +287,13 @@ def test_resume_refuses_settings_it_would_ignore_in_one_line(extra, named, tmp_p
     code, _, err = cli("train", "--resume", *extra, "--project", tmp_path, capsys=capsys)
     one_line_error(code, err, f"--resume continues a run with the settings it was started with, so {named} would be ignored")
     assert not list(tmp_path.iterdir())
+
+
+def test_resume_refusing_a_setting_names_the_run_it_would_continue(tmp_path, capsys):
+    (tmp_path / "int4" / "weights").mkdir(parents=True)
+    (tmp_path / "int4" / "weights" / "last.pt").write_bytes(b"x")
+    code, _, err = cli("train", "--resume", "--imgsz", "160", "--project", tmp_path, capsys=capsys)
+    one_line_error(code, err, f"(python train.py --model {tmp_path / 'int4' / 'weights' / 'last.pt'} ...)")
 
 
 def test_resume_still_takes_the_device_and_where_runs_are(tmp_path, capsys):

@@ -319,6 +319,12 @@ def test_offline_a_hub_checkpoint_fails_fast_with_what_to_do(dataset, tmp_path):
     assert not (tmp_path / "exp").exists(), "nothing should start before the model is known to be loadable"
 
 
+def test_offline_export_of_a_hub_checkpoint_says_what_to_do_as_train_py_does(tmp_path):
+    proc = run("export.py", "--weights", "yolo11n.pt", timeout=60, env={"YOLO_OFFLINE": "1"}, cwd=tmp_path)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "'yolo11n.pt' is not on this machine and it is offline" in proc.stderr
+
+
 def test_resume_drops_log_rows_of_epochs_the_checkpoint_does_not_hold(tmp_path):
     """Ultralytics logs an epoch before saving last.pt; Ctrl-C between the two must not duplicate it."""
     import torch
