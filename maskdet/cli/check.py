@@ -48,12 +48,12 @@ def main(argv: list[str] | None = None) -> int:
         folders = ", ".join(str(folder) for folder in config.split_images.values())
         raise UserError(f"none of the dataset's folders exist yet ({folders}): build them from your photos with "
                         "python labeling/split.py --images PHOTOS (README, 'The workflow': 3. Split)", config.yaml_path)
+    run_dir = next_run_dir(args.project, args.name, args.exist_ok)  # before the scan: an unusable --project is said at once
     print_outside_text(f"checking {config.yaml_path} ({len(config.names)} classes: {', '.join(config.names)})")
     report = check_dataset(config)
     for issue in report.issues:
         print_outside_text(str(issue))
 
-    run_dir = next_run_dir(args.project, args.name, args.exist_ok)
     fixed = apply_fixes(report, run_dir / "backup") if args.fix else []
 
     from maskdet.data.dataset_report import size_table, split_table, write_class_balance_plot, write_previews

@@ -109,6 +109,14 @@ def test_a_classes_txt_saved_as_utf16_is_one_issue_and_the_rest_is_still_checked
     assert "b.txt:1" in out and "errors," in out  # the val split's label was checked too, and summed up
 
 
+def test_a_project_that_is_a_file_is_said_before_the_dataset_is_scanned(tmp_path):
+    """The run folder is made first: a --project that cannot hold one was found only after the whole scan."""
+    yaml = make_dataset(tmp_path / "ds", {"train": {"a": GOOD}, "val": {"b": GOOD}})
+    (tmp_path / "runs").write_text("not a folder\n")
+    code, out = run_check(yaml, tmp_path)
+    assert code == 2 and "checking " not in out and out.strip().splitlines()[-1].startswith("error: "), out
+
+
 def test_label_and_image_files_too_big_to_be_either_are_reported_unread(tmp_path, tools):
     yaml = make_dataset(tmp_path / "ds", {"train": {"a": GOOD, "big": GOOD}, "val": {"b": GOOD}})
     tools.sparse_file(tmp_path / "ds" / "train" / "labels" / "big.txt", 1 << 40)
