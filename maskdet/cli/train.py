@@ -58,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=number(int, 0, 256), default=2, help="dataloader worker processes")
     parser.add_argument("--patience", type=POSITIVE_INT, default=50, help="stop after this many epochs without a better val mAP")
     parser.add_argument("--cache", nargs="?", const="ram", default=False, choices=["ram", "disk"],
-                        help="cache decoded images in RAM or on disk (faster epochs)")
+                        help="cache decoded images in RAM or on disk (faster epochs; disk writes a .npy beside each "
+                             "photo in the dataset's folders, several times its size). Training also leaves Ultralytics' "
+                             "labels.cache beside each split's labels/ folder, as it always does")
     parser.add_argument("--seed", type=SEED, default=0, help="random seed")
     parser.add_argument("--cls-pw", type=number(float, 0, 1), default=0.5,
                         help="weight classes by inverse frequency to this power (0 = off, 1 = full): helps the rare "
