@@ -12,7 +12,7 @@ import os
 import warnings
 from collections import Counter
 from collections.abc import Container, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from PIL import Image
@@ -230,7 +230,9 @@ def convert_voc_folder(
                 echo(note)
             report.stats.add(stats)
             report.unreadable_boxes += len(ann.skipped)
-            why = none_imported(stats)
+            # The summary counts an unreadable <object> among the dropped boxes; a photo left out says which it was.
+            unread = len(ann.skipped)
+            why = none_imported(replace(stats, boxes_in=stats.boxes_in - unread, dropped=stats.dropped - unread), unread)
             if why is not None:
                 report.leave_out(f"{xml_path}: {why[0]}; no label file written", why[1], out_dir / f"{xml_path.stem}.txt", echo)
                 continue

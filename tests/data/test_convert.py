@@ -409,8 +409,9 @@ def test_a_photo_whose_boxes_are_all_dropped_or_unreadable_gets_no_label_file(vo
     xml.write_text(xml.read_text().replace("<object>", "<object><name>with_mask</name></object>\n<object>", 1))  # no <bndbox>
     report, echoed = convert(voc)
     assert not (voc.out / "b.txt").exists() and report.files_written == 2 and report.exit_status == 1
-    assert (f"left out: {xml}: none of its 3 boxes could be imported (3 dropped); no label file written") in echoed
-    assert report.left_out_reasons == {"none importable: dropped": 1}
+    assert (f"left out: {xml}: none of its 3 boxes could be imported (1 unreadable, 2 dropped); no label file "
+            "written") in echoed  # the unreadable one is named as such (the summary counts it among the dropped)
+    assert report.left_out_reasons == {"none importable: unreadable or dropped": 1}
 
 
 def test_a_photo_left_out_keeps_a_label_file_from_before_and_says_so(voc, make_voc):
