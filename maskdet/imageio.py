@@ -240,6 +240,19 @@ class _IdatStream:
         return None if self.inflater.eof and self.produced == self.expected else PNG_MISMATCH
 
 
+def pillow_open(source):
+    """PIL.Image.open as Pillow ships it. Ultralytics, once imported, replaces it with an opener that, on a file Pillow
+    cannot identify, tries to pip-install a HEIC plugin (pi-heif) and then raises ModuleNotFoundError: a text file
+    named .jpg became 'corrupt image: No module named pi_heif', after an install attempt. The formats read here
+    (IMAGE_SUFFIXES) need no plugin."""
+    import sys
+
+    from PIL import Image
+
+    patched = sys.modules.get("ultralytics.utils.patches")
+    return getattr(patched, "_image_open", Image.open)(source)
+
+
 def _decode_png_quietly(data: bytes) -> np.ndarray:
     """BGR pixels of a PNG whose compressed pixels do not match its size (some encoders pad the stream), decoded
     by Pillow, which prints nothing; one with too few pixels is refused as corrupt, as Pillow refuses it. Its size
@@ -247,12 +260,11 @@ def _decode_png_quietly(data: bytes) -> np.ndarray:
     import io
     import warnings
 
-    from PIL import Image
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # its DecompressionBombWarning: the size was already bounded here
-            with Image.open(io.BytesIO(data)) as im:
+            with pillow_open(io.BytesIO(data)) as im:
                 rgb = np.asarray(im.convert("RGB"))
     except Exception:  # Pillow raises many types for a damaged file
         raise ImageUnreadable(UNDECODABLE) from None

@@ -22,6 +22,7 @@ from maskdet.data.convert import upright_size
 from maskdet.data.labels import Issue, LabelFile, Severity, read_label_file
 from maskdet.errors import UserError
 from maskdet.fileio import atomic_copy, atomic_write_text, content_digest, is_image, read_bytes_bounded
+from maskdet.imageio import pillow_open
 from maskdet.progress import progress
 from maskdet.settings import image_file_limit
 
@@ -101,7 +102,7 @@ def inspect_image(path: Path) -> tuple[tuple[int, int] | None, bytes | None, lis
     try:
         with warnings.catch_warnings(record=True) as caught:  # PIL's size warning becomes our own line
             warnings.simplefilter("always", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
+            with pillow_open(io.BytesIO(data)) as im:
                 fmt = im.format
                 im.verify()
                 size = upright_size(im)  # as labelImg showed it and training reads it (after verify, as Ultralytics)
@@ -153,7 +154,7 @@ def _too_large(data: bytes) -> str:
     limit = 2 * Image.MAX_IMAGE_PIXELS / 1e6
     Image.MAX_IMAGE_PIXELS, saved = None, Image.MAX_IMAGE_PIXELS  # only to read the header's size
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with pillow_open(io.BytesIO(data)) as im:
             width, height = im.size
     finally:
         Image.MAX_IMAGE_PIXELS = saved

@@ -22,6 +22,7 @@ from maskdet.data.labels import Box, LabelFile, Severity, format_label_text, rea
 from maskdet.data.voc import ConversionStats, VocAnnotation, clip_to_image, parse_voc, voc_to_boxes
 from maskdet.errors import UserError, printable
 from maskdet.fileio import atomic_copy, atomic_write_text, is_image, list_images
+from maskdet.imageio import pillow_open
 from maskdet.progress import progress
 
 
@@ -155,7 +156,7 @@ def image_size(path: Path) -> tuple[int, int]:
     try:
         with warnings.catch_warnings():  # a photo of 100+ megapixels: only its header is read here, no memory spent
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with pillow_open(path) as im:
                 return upright_size(im)
     except Exception as exc:  # PIL raises many types for corrupt files
         raise UserError(f"cannot read image: {exc}", path) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -115,6 +116,31 @@ def test_a_project_that_is_a_file_is_said_before_the_dataset_is_scanned(tmp_path
     (tmp_path / "runs").write_text("not a folder\n")
     code, out = run_check(yaml, tmp_path)
     assert code == 2 and "checking " not in out and out.strip().splitlines()[-1].startswith("error: "), out
+
+
+def test_a_file_that_is_not_an_image_is_said_so_after_ultralytics_patched_pillow_and_nothing_is_installed(tmp_path,
+                                                                                                         capfd):
+    """Once imported, Ultralytics' Image.open tries to pip-install a HEIC plugin for a file Pillow cannot identify,
+    then fails: check.py, merge.py and import_yolo.py said 'corrupt image: No module named pi_heif'."""
+    import ultralytics  # noqa: F401 (what train.py, val.py and prelabel.py have imported by then)
+
+    from maskdet.data.check import inspect_image
+
+    fake = tmp_path / "fake.jpg"
+    fake.write_text("hello\n")
+    assert [issue.message for issue in inspect_image(fake)[2]] == ["not an image (no image format recognised)"]
+    printed = capfd.readouterr()
+    assert "AutoUpdate" not in printed.out + printed.err and "pi-heif" not in printed.out + printed.err
+
+
+def test_ultralytics_installs_nothing_at_run_time_unless_asked():
+    env = {k: v for k, v in os.environ.items() if k != "YOLO_AUTOINSTALL"}
+    probe = "import maskdet, ultralytics.utils as u; print(u.AUTOINSTALL)"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=ROOT,
+                          timeout=120).stdout.strip() == "False"
+    asked = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                           env={**env, "YOLO_AUTOINSTALL": "true"})
+    assert asked.stdout.strip() == "True"
 
 
 def test_label_and_image_files_too_big_to_be_either_are_reported_unread(tmp_path, tools):
