@@ -180,21 +180,6 @@ def test_copy_copies_content_and_timestamps(tmp_path, make_image):
     assert names(dst.parent) == ["a.png"]
 
 
-@pytest.mark.parametrize("existed", [True, False], ids=["old-file", "new-file"])
-def test_a_copy_interrupted_the_moment_its_temporary_file_exists_leaves_none(tmp_path, monkeypatch, existed):
-    src = tmp_path / "src.bin"
-    src.write_bytes(b"N" * 100)
-    out = tmp_path / "out"
-    out.mkdir()
-    if existed:
-        (out / "dst.bin").write_bytes(b"old")
-    interrupt_once_created(monkeypatch)
-    with pytest.raises(KeyboardInterrupt):
-        atomic_copy(src, out / "dst.bin")
-    monkeypatch.undo()
-    assert names(out) == (["dst.bin"] if existed else [])
-
-
 def test_a_temporary_file_that_cannot_be_made_is_reported_by_the_files_own_name(tmp_path, monkeypatch):
     """A read-only labels folder: the error names the label file, not '.a.txt.5f3c9d1e.tmp'."""
     real_open = os.open
@@ -211,7 +196,8 @@ def test_a_temporary_file_that_cannot_be_made_is_reported_by_the_files_own_name(
 
 
 @pytest.mark.parametrize("existed", [True, False], ids=["old-file", "new-file"])
-def test_interrupted_copy_leaves_old_content_or_nothing_and_no_temp_file(tmp_path, monkeypatch, existed):
+@pytest.mark.parametrize("where", ["just created", "mid-copy"])
+def test_interrupted_copy_leaves_old_content_or_nothing_and_no_temp_file(tmp_path, monkeypatch, existed, where):
     src = tmp_path / "src.bin"
     src.write_bytes(b"N" * 100_000)
     out = tmp_path / "out"
@@ -225,7 +211,10 @@ def test_interrupted_copy_leaves_old_content_or_nothing_and_no_temp_file(tmp_pat
             fb.write(fa.read(50_000))
         raise Interrupt
 
-    monkeypatch.setattr(shutil, "copyfile", half_copy)
+    if where == "just created":  # Ctrl-C the moment the temporary file exists
+        interrupt_once_created(monkeypatch)
+    else:
+        monkeypatch.setattr(shutil, "copyfile", half_copy)
     with pytest.raises(KeyboardInterrupt):
         atomic_copy(src, dst)
     monkeypatch.undo()
