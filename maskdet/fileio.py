@@ -107,10 +107,15 @@ _COMMENT = re.compile(r"(?:^|\s)#.*")  # '#' at the start or after a space, as i
 
 
 def read_list_lines(path: str | Path, missing: str = "file not found") -> list[tuple[int, str]]:
-    """(line number, entry) of a list file the user wrote or a tool exported: one entry a line, blank lines skipped,
-    '#' after a space (or at the start) begins a comment, a UTF-8 byte-order mark (Windows' Notepad) is ignored."""
-    text = read_user_text(path, missing).removeprefix("\ufeff")
-    entries = ((number, _COMMENT.sub("", line).strip()) for number, line in enumerate(text.splitlines(), 1))
+    """(line number, entry) of a list file the user wrote or a tool exported (see list_entries)."""
+    return list_entries(read_user_text(path, missing))
+
+
+def list_entries(text: str) -> list[tuple[int, str]]:
+    """(line number, entry) of a list's text: one entry a line, blank lines skipped, '#' after a space (or at the
+    start) begins a comment, a UTF-8 byte-order mark (Windows' Notepad) is ignored."""
+    lines = enumerate(text.removeprefix("\ufeff").splitlines(), 1)
+    entries = ((number, _COMMENT.sub("", line).strip()) for number, line in lines)
     return [(number, entry) for number, entry in entries if entry]
 
 

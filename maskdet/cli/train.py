@@ -98,8 +98,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"of GPU memory, or -1), got {args.batch:g}")
 
     if args.average:
-        ignored = [action.option_strings[0] for action in parser._actions if action.option_strings and action.dest in
-                   given_on_command_line(parser, argv) - AVERAGE_TAKES] + list(args.overrides)
+        ignored = settings_given_beyond(parser, argv, args, AVERAGE_TAKES)
         if ignored:
             parser.error(f"--average trains nothing, so {', '.join(ignored)} would be ignored: leave "
                          f"{'it' if len(ignored) == 1 else 'them'} out (it takes --alpha, --project, --name, --exist-ok)")
@@ -156,14 +155,18 @@ def given_on_command_line(parser: argparse.ArgumentParser, argv: list[str] | Non
             action.default = default
 
 
+def settings_given_beyond(parser: argparse.ArgumentParser, argv: list[str] | None, args, takes: frozenset[str]) -> list[str]:
+    """The flags (and key=value settings) the command line gives that a mode taking only `takes` would drop."""
+    given = given_on_command_line(parser, argv) - takes
+    return [action.option_strings[0] for action in parser._actions if action.dest in given and action.option_strings] \
+        + list(args.overrides)
+
+
 def refuse_settings_resume_ignores(parser: argparse.ArgumentParser, argv: list[str] | None, args) -> None:
     """--resume continues a run exactly as it was started (Ultralytics reloads the run's own settings), so any
     other setting would be dropped without a word (`--resume --epochs 2 --imgsz 320` trained to epoch 200 at the
     old size): refuse it in one line, as YOLOv5 users expect resume to go on with the same run."""
-    takes = RESUME_TAKES | ({"project"} if args.resume is True else set())
-    given = given_on_command_line(parser, argv) - takes
-    flags = [action.option_strings[0] for action in parser._actions if action.dest in given and action.option_strings]
-    ignored = flags + list(args.overrides)
+    ignored = settings_given_beyond(parser, argv, args, RESUME_TAKES | ({"project"} if args.resume is True else set()))
     if ignored:
         start = "" if args.resume is True else f" --model {shlex.quote(str(args.resume))}"
         if args.resume is True:  # the latest run's, the one --resume would continue

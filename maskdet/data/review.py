@@ -20,7 +20,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from maskdet.fileio import atomic_write_text, read_list_lines, read_user_text
+from maskdet.fileio import atomic_write_text, list_entries, read_user_text
 
 ORDER_HEADER = ("# review order written by labeling/prelabel.py: the photos the model was least sure about first.\n"
                 "# Open them so: python labeling/label.py --images IMAGES --order THIS_FILE\n")
@@ -130,8 +130,7 @@ def read_review_order(path: Path) -> list[str]:
     name with '#' or a leading space included), any other line as a list file does (fileio.read_list_lines)."""
     text = read_user_text(path, missing="review order file not found").removeprefix("\ufeff")
     rows = {number: ReviewItem.parse(line) for number, line in enumerate(text.splitlines(), 1)}
-    return [row.photo if (row := rows.get(number)) else entry
-            for number, entry in read_list_lines(path, missing="review order file not found")]
+    return [row.photo if (row := rows.get(number)) else entry for number, entry in list_entries(text)]
 
 
 def apply_order(images: list[str], images_dir: Path, order: list[str]) -> list[str]:
