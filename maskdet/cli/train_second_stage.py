@@ -51,12 +51,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from maskdet.evaluation.pipeline_map import predict_split
     from maskdet.evaluation.second_stage import choose_weight, crop_accuracy, detector_accuracy, weight_sweep, write_config
-    from maskdet.evaluation.validate import checked_split, refuse_other_classes
+    from maskdet.evaluation.validate import checked_split
     from maskdet.inference.detectors import load_detector
     from maskdet.inference.second_stage import SecondStage, SecondStageConfig
     from maskdet.models import default_weights
     from maskdet.settings import DetectSettings
     from maskdet.training.second_stage import build_crops, export_classifier, train_classifier
+    from maskdet.training.trainer import refuse_other_classes
 
     started = time.time()
     run = PROJECT_ROOT / "runs" / "second_stage" / args.name

@@ -19,7 +19,7 @@ from maskdet.errors import UserError, one_line
 from maskdet.evaluation.metrics import MAP_CONF, MAP_IOU, metrics_table, step_table
 from maskdet.fileio import atomic_write_text, list_images, next_run_dir
 from maskdet.training.export import has_nms_free_head
-from maskdet.training.trainer import load_yolo, photos_left_out, resolve_model, write_resolved_data_yaml
+from maskdet.training.trainer import load_yolo, photos_left_out, refuse_other_classes, resolve_model, write_resolved_data_yaml
 
 VALIDATOR_MAX_DET = 300  # boxes Ultralytics' validator keeps per photo
 
@@ -37,14 +37,6 @@ def check_exported_model(weights: str | Path, names: tuple[str, ...], imgsz: int
     detector = load_detector(weights, DetectSettings(), imgsz, "cpu")
     refuse_other_classes(detector.names, names, weights)
     return detector.imgsz
-
-
-def refuse_other_classes(model_names: tuple[str, ...], names: tuple[str, ...], weights: str | Path) -> None:
-    """A model whose classes are not data.yaml's, in its order, would be scored against the wrong labels: with
-    two names swapped, each class's row of the table would hold the other's figures."""
-    if tuple(model_names) != tuple(names):
-        raise UserError(f"the model's classes {list(model_names)} differ from data.yaml's {list(names)}; give the "
-                        "data.yaml it was trained on", weights)
 
 
 @dataclass

@@ -108,14 +108,11 @@ def refuse_other_calibration_classes(weights: Path, data: str | Path) -> None:
     """Calibrating on a data.yaml of other classes than the model's went through without a word: Ultralytics took
     the photos whose labels fit as 'corrupt' and calibrated on the rest (val.py refuses such a pair too)."""
     from maskdet.config import load_dataset_config
-    from maskdet.training.trainer import load_yolo
+    from maskdet.training.trainer import load_yolo, refuse_other_classes
 
     names = load_yolo(weights).names
-    model_names = tuple(names[i] for i in sorted(names))
-    config = load_dataset_config(data)
-    if model_names != tuple(config.names):
-        raise UserError(f"the model's classes {list(model_names)} differ from data.yaml's {list(config.names)}: "
-                        "calibrate on the data.yaml it was trained on (--data)", weights)
+    refuse_other_classes(tuple(names[i] for i in sorted(names)), load_dataset_config(data).names, weights,
+                         ": calibrate on the data.yaml it was trained on (--data)")
 
 
 def export_int8(weights: str | Path, data: str | Path, imgsz: int, fraction: float = 0.5, split: str = "train",

@@ -116,6 +116,14 @@ def check_trainable(source: str) -> None:
         raise UserError(f"not a model architecture: an architecture .yaml has 'backbone:' and 'head:'{hint}", source)
 
 
+def refuse_other_classes(model_names: tuple[str, ...], names: tuple[str, ...], weights: str | Path,
+                         fix: str = "; give the data.yaml it was trained on") -> None:
+    """A model whose classes are not data.yaml's, in its order, would be scored against the wrong labels (with two
+    names swapped, each class's row of val.py's table would hold the other's figures) or calibrated on them."""
+    if tuple(model_names) != tuple(names):
+        raise UserError(f"the model's classes {list(model_names)} differ from data.yaml's {list(names)}{fix}", weights)
+
+
 def load_yolo(weights: str | Path, task: str | None = None):
     """An Ultralytics YOLO for a detection model, or a one-line UserError: a missing, empty or damaged
     checkpoint (torch.load's own exceptions), or a model of another task (classify, segment, pose, obb),
